@@ -1,0 +1,1 @@
+"""dropline: a live-commerce drop from the stream to the shipment."""

@@ -1,0 +1,141 @@
+"""The one error tree of dropline.
+
+Every error a caller can act on is a ``DroplineError`` with a stable ``code``. The
+domain and services raise these; exactly one module (``dropline.api.errors``) maps them
+to HTTP problem details, and the CLI prints them. Codes are part of the public API:
+never rename one, add a new one instead.
+
+    DroplineError
+    ├── NotFound                 not_found
+    ├── InvalidInput             validation_error
+    ├── Conflict                 conflict
+    │   ├── IdempotencyMismatch  idempotency_mismatch
+    │   └── InvalidTransition    invalid_transition
+    ├── StockError
+    │   ├── SoldOut              sold_out
+    │   ├── LimitExceeded        limit_exceeded
+    │   └── InsufficientStock    insufficient_stock
+    ├── HoldError
+    │   ├── HoldExpired          hold_expired
+    │   ├── HoldNotActive        hold_not_active
+    │   └── HoldNotOwned         hold_not_owned
+    ├── DropNotLive              drop_not_live
+    ├── PaymentError
+    │   ├── PaymentDeclined      payment_declined
+    │   └── PaymentProviderError payment_provider_error
+    ├── AuthError
+    │   ├── Unauthenticated      unauthenticated
+    │   └── Forbidden            forbidden
+    └── EngineUnavailable        engine_unavailable
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DroplineError(Exception):
+    """Base of every error a caller can act on; ``code`` is stable, ``detail`` is for humans."""
+
+    code = "error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra: dict[str, Any] = extra
+
+
+class NotFound(DroplineError):
+    code = "not_found"
+
+
+class InvalidInput(DroplineError):
+    code = "validation_error"
+
+
+class Conflict(DroplineError):
+    code = "conflict"
+
+
+class IdempotencyMismatch(Conflict):
+    """An idempotency key was replayed with a different request."""
+
+    code = "idempotency_mismatch"
+
+
+class InvalidTransition(Conflict):
+    """A state machine was asked for a move it does not allow."""
+
+    code = "invalid_transition"
+
+
+class StockError(DroplineError):
+    code = "stock_error"
+
+
+class SoldOut(StockError):
+    code = "sold_out"
+
+
+class LimitExceeded(StockError):
+    code = "limit_exceeded"
+
+
+class InsufficientStock(StockError):
+    """A stock operation asked for more units than the bucket holds."""
+
+    code = "insufficient_stock"
+
+
+class HoldError(DroplineError):
+    code = "hold_error"
+
+
+class HoldExpired(HoldError):
+    code = "hold_expired"
+
+
+class HoldNotActive(HoldError):
+    """The hold was released, converted or is otherwise not usable for this step."""
+
+    code = "hold_not_active"
+
+
+class HoldNotOwned(HoldError):
+    code = "hold_not_owned"
+
+
+class DropNotLive(DroplineError):
+    code = "drop_not_live"
+
+
+class PaymentError(DroplineError):
+    code = "payment_error"
+
+
+class PaymentDeclined(PaymentError):
+    code = "payment_declined"
+
+
+class PaymentProviderError(PaymentError):
+    """The provider could not be reached or answered something unusable."""
+
+    code = "payment_provider_error"
+
+
+class AuthError(DroplineError):
+    code = "auth_error"
+
+
+class Unauthenticated(AuthError):
+    code = "unauthenticated"
+
+
+class Forbidden(AuthError):
+    code = "forbidden"
+
+
+class EngineUnavailable(DroplineError):
+    """The reservation engine cannot serve (unreachable, or rebuilding after data loss)."""
+
+    code = "engine_unavailable"

@@ -1,0 +1,227 @@
+"""The small protocols the services need from the outside world.
+
+Adapters implement these; ``dropline.bootstrap`` is the one place that picks which.
+Nothing here does I/O itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from dropline.domain.holds import Hold, HoldRequest
+
+
+class Clock(Protocol):
+    """Wall-clock time in UTC epoch seconds; injected so tests can move time."""
+
+    def now(self) -> float: ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+
+class ManualClock:
+    """A clock that only moves when told to: for tests and simulations."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+
+
+# --------------------------------------------------------------------------- engine
+
+
+@dataclass(frozen=True)
+class EngineOffer:
+    """One SKU as a drop offers it to the engine.
+
+    ``remaining`` is what may still be held (offered − sold, from the ledger at load).
+    ``per_buyer_limit`` counts every unit a buyer holds or bought of this SKU in the drop.
+    """
+
+    sku_id: str
+    remaining: int
+    per_buyer_limit: int | None = None
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class DropSnapshot:
+    """What the engine needs to (re)build a drop from the ledger."""
+
+    drop_id: str
+    accepting: bool
+    offers: Mapping[str, EngineOffer]
+    buyer_taken: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SkuCounts:
+    remaining: int
+    held: int
+    paused: bool
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """A hold lifecycle event journalled by the engine in the same atomic step as the
+    change; drained into the outbox. ``id`` is unique so a re-drain is harmless."""
+
+    id: str
+    type: str
+    at: float
+    hold: Hold
+
+
+class DropNotLoaded(Exception):
+    """The engine has no state for this drop (never loaded, or the backend lost it).
+
+    Not a caller-facing error: the hold service rebuilds the drop from the ledger and
+    retries once."""
+
+    def __init__(self, drop_id: str) -> None:
+        super().__init__(drop_id)
+        self.drop_id = drop_id
+
+
+class StockEngine(Protocol):
+    """The fast layer: atomic, expiring holds over a drop's offered units.
+
+    Every method is atomic with respect to every other on the same drop. Times are passed
+    in by the caller (UTC epoch seconds) so a test clock drives expiry.
+    Errors: ``SoldOut``/``InsufficientStock`` (with ``sku_id``), ``LimitExceeded``,
+    ``DropNotLive``, ``IdempotencyMismatch``, ``HoldExpired``, ``HoldNotActive``,
+    ``NotFound`` from ``dropline.domain.errors``; ``DropNotLoaded`` when the drop must be
+    rebuilt first.
+    """
+
+    async def ensure_drop(self, snapshot: DropSnapshot) -> bool:
+        """Load the drop if the engine does not have it; True if it loaded it."""
+        ...
+
+    async def reset_drop(self, snapshot: DropSnapshot) -> None:
+        """Replace whatever the engine has for the drop (its holds are forgotten)."""
+        ...
+
+    async def forget_drop(self, drop_id: str) -> None: ...
+
+    async def set_accepting(self, drop_id: str, accepting: bool) -> None:
+        """Open or close the whole drop to new holds (live vs paused/ended)."""
+        ...
+
+    async def set_sku_paused(self, drop_id: str, sku_id: str, paused: bool) -> None: ...
+
+    async def adjust_offer(
+        self, drop_id: str, sku_id: str, delta: int, per_buyer_limit: int | None
+    ) -> None:
+        """Add ``delta`` units (may be negative, never below zero) to a live offer."""
+        ...
+
+    async def place_hold(self, request: HoldRequest, now: float) -> Hold: ...
+
+    async def get_hold(self, hold_id: str) -> Hold | None: ...
+
+    async def start_payment(self, hold_id: str, now: float, cap_s: int) -> Hold:
+        """active → paying, extending the expiry once up to ``cap_s`` after creation.
+        Idempotent on a hold that is already paying."""
+        ...
+
+    async def release(self, hold_id: str, now: float) -> Hold: ...
+
+    async def convert(self, hold_id: str, now: float) -> Hold | None:
+        """active/paying → converted: the units stay taken for good. Returns None when
+        the hold no longer owns its units (expired, released, lost): the caller must
+        then ``take`` them afresh or refund."""
+        ...
+
+    async def take(self, drop_id: str, buyer_id: str, units: Mapping[str, int]) -> bool:
+        """Take units outside any hold (a late payment); all or none; ignores limits."""
+        ...
+
+    async def expire_due(self, now: float, limit: int = 500) -> list[Hold]:
+        """Expire up to ``limit`` holds whose time has come; each exactly once."""
+        ...
+
+    async def counts(self, drop_id: str) -> dict[str, SkuCounts]: ...
+
+    async def read_events(self, limit: int = 1000) -> list[EngineEvent]:
+        """Oldest journalled events first, without removing them."""
+        ...
+
+    async def ack_events(self, event_ids: list[str]) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- payments
+
+
+class PaymentStatus(StrEnum):
+    REQUIRES_ACTION = "requires_action"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    VOIDED = "voided"
+    REFUNDED = "refunded"
+    DECLINED = "declined"
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    """A provider's answer. A decline is a result, not an exception; only an unreachable
+    or nonsensical provider raises ``PaymentProviderError``."""
+
+    payment_id: str
+    status: PaymentStatus
+    amount: int
+    currency: str
+    decline_code: str | None = None
+    message: str | None = None
+    next_action: Mapping[str, Any] | None = None
+    refunded_amount: int = 0
+
+
+class PaymentProvider(Protocol):
+    """A card processor: authorise, confirm (3-D Secure), capture, void, refund.
+
+    Every mutating call takes an idempotency key: the same key returns the same result
+    without moving money twice, which is what makes crash recovery a simple retry.
+    """
+
+    name: str
+
+    async def authorize(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> PaymentResult: ...
+
+    async def confirm(self, payment_id: str, *, idempotency_key: str) -> PaymentResult: ...
+
+    async def capture(self, payment_id: str, *, idempotency_key: str) -> PaymentResult: ...
+
+    async def void(self, payment_id: str, *, idempotency_key: str) -> PaymentResult: ...
+
+    async def refund(
+        self, payment_id: str, *, idempotency_key: str, amount: int | None = None
+    ) -> PaymentResult: ...
+
+    async def retrieve(self, payment_id: str) -> PaymentResult: ...
+
+    async def ping(self) -> None: ...
