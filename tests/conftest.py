@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -37,12 +36,12 @@ def require_server(name: str, host: str, port: int) -> None:
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
+def redis_url() -> str:
     require_server("Redis", "127.0.0.1", 6379)
-    yield REDIS_URL
+    return REDIS_URL
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url() -> str:
     require_server("PostgreSQL", "127.0.0.1", 5432)
-    yield PG_URL
+    return PG_URL

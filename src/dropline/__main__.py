@@ -1,0 +1,3 @@
+from dropline.cli import main
+
+main()

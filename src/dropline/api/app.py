@@ -1,0 +1,70 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from dropline.api import errors
+from dropline.api.routers import catalog, checkouts, drops, health, holds, keys, orders, stock
+from dropline.bootstrap import Container, build
+from dropline.config import Settings, load_settings
+from dropline.services.background import run_forever
+
+DESCRIPTION = """
+dropline runs a creator's live drop: catalog, stock, holds that expire, checkout, orders.
+
+**Auth.** Every call needs `Authorization: Bearer <api key>`. Scopes: `admin` ⊇ `ops` ⊇
+`storefront`; a storefront key reads the public drop view, places holds and checks out.
+
+**Buyers.** Hold and checkout calls also need `X-Buyer-Token`, minted by the creator's
+site with the shared secret `DROPLINE_BUYER_TOKEN_SECRET`:
+
+```
+payload = base64url(json({"sub": buyer_id, "exp": unix_seconds}))   # no padding
+token   = "v1." + payload + "." + base64url(HMAC_SHA256(secret, "v1." + payload))
+```
+
+For testing: `dropline buyer-token BUYER_ID`.
+
+**Errors** are RFC 9457 `application/problem+json` with a stable `code`
+(`sold_out`, `limit_exceeded`, `hold_expired`, `validation_error`, ...).
+**Money** is integer minor units plus an ISO 4217 currency. **Times** are RFC 3339 UTC.
+"""
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    """An app for ``settings`` (or the environment). A given ``container`` is used as is
+    and not closed by the app (tests own it)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        c = container or await build(settings or load_settings())
+        app.state.container = c
+        await c.drops.sync_engine()
+        stop = asyncio.Event()
+        task = None
+        if c.settings.background_tasks:
+            task = asyncio.create_task(run_forever(c.jobs, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            if container is None:
+                await c.close()
+
+    app = FastAPI(
+        title="dropline",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (health, catalog, stock, drops, holds, checkouts, orders, keys):
+        app.include_router(module.router)
+    return app

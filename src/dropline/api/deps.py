@@ -1,0 +1,72 @@
+"""Request dependencies: the container, the caller's key, the buyer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+
+from dropline.bootstrap import Container
+from dropline.services.access import Principal
+
+
+def container(request: Request) -> Container:
+    c: Container = request.app.state.container
+    return c
+
+
+ContainerDep = Annotated[Container, Depends(container)]
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+def scope(needed: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A dependency requiring an API key of at least scope ``needed``."""
+
+    async def dep(
+        c: ContainerDep,
+        authorization: Annotated[str | None, Header(description="`Bearer <api key>`")] = None,
+    ) -> Principal:
+        principal = await c.access.authenticate(_bearer(authorization))
+        principal.require(needed)
+        return principal
+
+    return dep
+
+
+Storefront = Annotated[Principal, Depends(scope("storefront"))]
+Ops = Annotated[Principal, Depends(scope("ops"))]
+Admin = Annotated[Principal, Depends(scope("admin"))]
+
+
+def buyer(
+    c: ContainerDep,
+    x_buyer_token: Annotated[
+        str | None, Header(description="Signed buyer token minted by the creator's site")
+    ] = None,
+) -> str:
+    return c.access.buyer(x_buyer_token)
+
+
+def optional_buyer(
+    c: ContainerDep, x_buyer_token: Annotated[str | None, Header()] = None
+) -> str | None:
+    return c.access.buyer(x_buyer_token) if x_buyer_token else None
+
+
+Buyer = Annotated[str, Depends(buyer)]
+MaybeBuyer = Annotated[str | None, Depends(optional_buyer)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Retry-safe key: the same key and body give the same result",
+    ),
+]

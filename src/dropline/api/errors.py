@@ -1,0 +1,98 @@
+"""The one place that maps errors to HTTP: RFC 9457 ``application/problem+json``.
+
+Every problem has a stable ``code`` (the ``DroplineError.code``), a human ``detail``
+and the error's extra fields (``sku_id``, ``remaining``...) so a storefront can act on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dropline.domain import errors as e
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+STATUS: dict[type[e.DroplineError], int] = {
+    e.NotFound: 404,
+    e.InvalidInput: 422,
+    e.Conflict: 409,
+    e.StockError: 409,
+    e.HoldExpired: 410,
+    e.HoldNotActive: 409,
+    e.HoldNotOwned: 403,
+    e.DropNotLive: 409,
+    e.PaymentDeclined: 402,
+    e.PaymentProviderError: 502,
+    e.Unauthenticated: 401,
+    e.Forbidden: 403,
+    e.EngineUnavailable: 503,
+}
+
+
+def status_for(exc: e.DroplineError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def problem(status: int, code: str, detail: str, instance: str = "", **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://dropline.dev/problems/{code}",
+        "title": code.replace("_", " ").capitalize(),
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update({k: v for k, v in extra.items() if k not in body})
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    return str(value)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(e.DroplineError)
+    async def _domain(request: Request, exc: e.DroplineError) -> JSONResponse:
+        return problem(status_for(exc), exc.code, exc.detail, request.url.path, **_clean(exc.extra))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = exc.errors()
+        if any(err.get("type") == "json_invalid" for err in errs):
+            return problem(
+                400, "malformed_json", "the request body is not valid JSON", request.url.path
+            )
+        fields = [
+            {"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", "")} for err in errs
+        ]
+        first = fields[0] if fields else {"loc": [], "msg": "invalid request"}
+        detail = f"{'.'.join(first['loc'][1:]) or 'request'}: {first['msg']}"
+        return problem(422, "validation_error", detail, request.url.path, errors=fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return problem(500, "internal_error", "an unexpected error occurred", request.url.path)

@@ -1,0 +1,68 @@
+"""``Idempotency-Key`` for creating and charging POSTs, stored in the database.
+
+The first successful response is stored with a hash of the request; a retry with the
+same key and body gets the same response back (``Idempotent-Replayed: true``), the same
+key with a different body gets 409 ``idempotency_mismatch``. Errors are not stored: a
+retry after a refusal is evaluated afresh (the services refuse double payment anyway).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+
+from dropline.bootstrap import Container
+from dropline.domain.errors import IdempotencyMismatch
+from dropline.services.access import Principal
+
+
+async def _request_hash(request: Request) -> str:
+    body = await request.body()
+    return hashlib.sha256(request.method.encode() + request.url.path.encode() + body).hexdigest()
+
+
+async def run(
+    c: Container,
+    request: Request,
+    principal: Principal,
+    key: str | None,
+    handler: Callable[[], Awaitable[Any]],
+    status_code: int = 201,
+    scope: str = "",
+) -> Response:
+    """Run ``handler`` at most once per (caller, key) and replay its response."""
+    if key is None:
+        result = await handler()
+        return JSONResponse(jsonable_encoder(result), status_code=status_code)
+    owner = principal.key_id + (f":{scope}" if scope else "")
+    digest = await _request_hash(request)
+    async with c.uow(readonly=True) as uow:
+        stored = await uow.access.get_response(owner, key)
+    if stored is not None:
+        if stored.request_hash != digest:
+            raise IdempotencyMismatch("this Idempotency-Key was used with a different request")
+        return Response(
+            stored.body,
+            status_code=stored.status_code,
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+    body = jsonable_encoder(await handler())
+    await _save(c, owner, key, request, digest, status_code, body)
+    return JSONResponse(body, status_code=status_code)
+
+
+async def _save(
+    c: Container, owner: str, key: str, request: Request, digest: str, status: int, body: Any
+) -> None:
+    async with c.uow() as uow:
+        await uow.access.save_response(
+            owner, key, request.method, request.url.path, digest, status, json.dumps(body)
+        )
+        await uow.commit()

@@ -1,0 +1,49 @@
+"""Holds (storefront + buyer token): the hot path of a live drop."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from dropline.api import schemas as s
+from dropline.api import views
+from dropline.api.deps import Buyer, ContainerDep, IdempotencyKey, Storefront
+from dropline.domain.holds import HoldItem, ItemKind
+
+router = APIRouter(prefix="/v1", tags=["holds"])
+
+
+@router.post("/drops/{drop_id}/holds", status_code=201, response_model=s.HoldOut)
+async def place_hold(
+    drop_id: str,
+    body: s.HoldIn,
+    c: ContainerDep,
+    _: Storefront,
+    buyer: Buyer,
+    key: IdempotencyKey = None,
+) -> s.HoldOut:
+    """Take every item's units for the drop's hold TTL, all or none.
+
+    Refusals: ``sold_out`` / ``insufficient_stock`` (with ``sku_id`` and ``remaining``),
+    ``limit_exceeded``, ``drop_not_live``. The same ``Idempotency-Key`` returns the same
+    hold; with a different body it is refused with ``idempotency_mismatch``."""
+    items = [
+        HoldItem(ItemKind.BUNDLE, i.bundle_id, i.quantity)
+        if i.bundle_id
+        else HoldItem(ItemKind.SKU, i.sku_id or "", i.quantity)
+        for i in body.items
+    ]
+    hold = await c.holds.place(
+        drop_id, buyer, items, idempotency_key=key, attribution=body.attribution
+    )
+    return views.hold(hold)
+
+
+@router.get("/holds/{hold_id}", response_model=s.HoldOut)
+async def get_hold(hold_id: str, c: ContainerDep, _: Storefront, buyer: Buyer) -> s.HoldOut:
+    return views.hold(await c.holds.get(hold_id, buyer))
+
+
+@router.post("/holds/{hold_id}/release", response_model=s.HoldOut)
+async def release_hold(hold_id: str, c: ContainerDep, _: Storefront, buyer: Buyer) -> s.HoldOut:
+    """Give the units back now (the buyer changed their mind)."""
+    return views.hold(await c.holds.release(hold_id, buyer))

@@ -1,0 +1,28 @@
+"""API keys (admin)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from dropline.api import schemas as s
+from dropline.api import views
+from dropline.api.deps import Admin, ContainerDep
+
+router = APIRouter(prefix="/v1/api-keys", tags=["access"])
+
+
+@router.post("", status_code=201, response_model=s.ApiKeyOut)
+async def create_key(body: s.ApiKeyIn, c: ContainerDep, _: Admin) -> s.ApiKeyOut:
+    """The ``key`` field is shown this once; only its hash is stored."""
+    raw, rec = await c.access.create_key(body.name, body.scope)
+    return views.api_key(rec, raw)
+
+
+@router.get("", response_model=list[s.ApiKeyOut])
+async def list_keys(c: ContainerDep, _: Admin) -> list[s.ApiKeyOut]:
+    return [views.api_key(k) for k in await c.access.list_keys()]
+
+
+@router.delete("/{key_id}", status_code=204)
+async def revoke_key(key_id: str, c: ContainerDep, _: Admin) -> None:
+    await c.access.revoke_key(key_id)

@@ -1,0 +1,267 @@
+"""Request and response bodies. Integers are strict: ``"1"`` or ``1.5`` is refused."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+from dropline.domain.stock import Bucket
+
+Qty = Annotated[StrictInt, Field(ge=1, le=1000, description="1 to 1000")]
+StockQty = Annotated[StrictInt, Field(ge=1, le=10_000_000)]
+Amount = Annotated[StrictInt, Field(ge=0, le=10_000_000_000, description="minor units")]
+Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["USD"])]
+Text = Annotated[str, Field(max_length=2000)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MoneyIn(Strict):
+    amount: Amount
+    currency: Currency
+
+
+class MoneyOut(BaseModel):
+    amount: int
+    currency: str
+
+
+class ProductIn(Strict):
+    name: Name
+    description: Text = ""
+
+
+class SkuIn(Strict):
+    code: Annotated[str, Field(min_length=1, max_length=80, examples=["HOOD-BLK-M"])]
+    price: MoneyIn
+    attributes: dict[
+        Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=80)]
+    ] = {}
+    safety_qty: Annotated[StrictInt, Field(ge=0, le=10_000_000)] = 0
+    safety_pct: Annotated[StrictInt, Field(ge=0, le=100)] = 0
+    bin_location: Annotated[str, Field(max_length=40)] = ""
+
+
+class SkuOut(BaseModel):
+    id: str
+    product_id: str
+    code: str
+    price: MoneyOut
+    attributes: dict[str, str]
+    safety_qty: int
+    safety_pct: int
+    bin_location: str
+
+
+class ProductOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    skus: list[SkuOut] = []
+
+
+class ComponentIn(Strict):
+    sku_id: str
+    quantity: Qty
+
+
+class BundleIn(Strict):
+    code: Annotated[str, Field(min_length=1, max_length=80)]
+    name: Name
+    price: MoneyIn
+    components: Annotated[list[ComponentIn], Field(min_length=1, max_length=20)]
+
+
+class BundleOut(BaseModel):
+    id: str
+    code: str
+    name: str
+    price: MoneyOut
+    components: list[dict[str, Any]]
+
+
+class StockLevelOut(BaseModel):
+    sku_id: str
+    available: int
+    committed: int
+    reserved: int
+    safety: int
+    quality_control: int
+    damaged: int
+    on_hand: int
+
+
+class ReceiptIn(Strict):
+    quantity: StockQty
+    bucket: Bucket = Bucket.AVAILABLE
+    note: Text = ""
+    ref: Annotated[str, Field(max_length=60)] = ""
+
+
+class AdjustmentIn(Strict):
+    quantity: StockQty
+    from_bucket: Bucket | None = None
+    to_bucket: Bucket | None = None
+    note: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class CountIn(Strict):
+    bucket: Bucket = Bucket.AVAILABLE
+    counted: Annotated[StrictInt, Field(ge=0, le=10_000_000)]
+    note: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class SafetyIn(Strict):
+    quantity: Annotated[StrictInt, Field(ge=0, le=10_000_000)] = 0
+    percent: Annotated[StrictInt, Field(ge=0, le=100)] = 0
+
+
+class DropIn(Strict):
+    name: Name
+    currency: Currency
+    hold_ttl_s: Annotated[StrictInt, Field(ge=10, le=3600)] = 90
+    starts_at: str | None = Field(None, description="RFC 3339, UTC")
+
+
+class OfferIn(Strict):
+    quantity: Annotated[StrictInt, Field(ge=0, le=10_000_000)]
+    per_buyer_limit: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
+
+
+class TransitionIn(Strict):
+    to: Annotated[str, Field(examples=["scheduled", "live", "paused", "ended"])]
+
+
+class DropBundleIn(Strict):
+    bundle_id: str
+
+
+class OfferOut(BaseModel):
+    sku_id: str
+    offered: int
+    sold: int
+    per_buyer_limit: int | None
+    paused: bool
+
+
+class DropOut(BaseModel):
+    id: str
+    name: str
+    currency: str
+    status: str
+    hold_ttl_s: int
+    starts_at: str | None
+    version: int
+    offers: list[OfferOut] = []
+    bundle_ids: list[str] = []
+
+
+class HoldItemIn(Strict):
+    sku_id: str | None = None
+    bundle_id: str | None = None
+    quantity: Qty = 1
+
+    @model_validator(mode="after")
+    def _one_ref(self) -> HoldItemIn:
+        if (self.sku_id is None) == (self.bundle_id is None):
+            raise ValueError("give exactly one of sku_id or bundle_id")
+        return self
+
+
+class HoldIn(Strict):
+    items: Annotated[list[HoldItemIn], Field(min_length=1, max_length=20)]
+    attribution: dict[str, str] = Field(
+        default_factory=dict,
+        description="channel (live, clip, email, social, ad, pop-up), utm_*, promo_code, "
+        "affiliate, creator",
+    )
+
+
+class HoldOut(BaseModel):
+    id: str
+    drop_id: str
+    buyer_id: str
+    status: str
+    items: list[dict[str, Any]]
+    units: dict[str, int]
+    created_at: str | None
+    expires_at: str | None
+    extended: bool
+    attribution: dict[str, str]
+    version: int
+
+
+class CheckoutIn(Strict):
+    hold_id: str
+    payment_method: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=80,
+            description="Provider token (Stripe: pm_...). Sandbox: a test card number such "
+            "as 4242424242424242, or pm_card_visa",
+        ),
+    ]
+
+
+class OrderLineOut(BaseModel):
+    line_no: int
+    kind: str
+    ref_id: str
+    description: str
+    quantity: int
+    unit_amount: int
+    currency: str
+    line_amount: int
+
+
+class OrderOut(BaseModel):
+    id: str
+    drop_id: str
+    buyer_id: str
+    hold_id: str
+    checkout_id: str
+    status: str
+    status_reason: str
+    total: MoneyOut
+    refunded_amount: int
+    provider: str
+    payment_id: str
+    attribution: dict[str, str]
+    paid_at: str | None
+    version: int
+    lines: list[OrderLineOut]
+
+
+class CheckoutOut(BaseModel):
+    id: str
+    hold_id: str
+    drop_id: str
+    status: str
+    amount: MoneyOut
+    provider: str
+    payment_id: str | None
+    decline_code: str | None
+    failure_reason: str | None
+    order_id: str | None
+    next_action: dict[str, Any] | None = None
+    order: OrderOut | None = None
+
+
+class ApiKeyIn(Strict):
+    name: Name
+    scope: Annotated[str, Field(examples=["storefront", "ops", "admin"])]
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    scope: str
+    created_at: str | None
+    revoked_at: str | None
+    key: str | None = Field(None, description="the secret, shown only when created")

@@ -1,0 +1,134 @@
+"""Domain and store records turned into response models."""
+
+from __future__ import annotations
+
+from dropline.api import schemas as s
+from dropline.domain.catalog import Bundle, Product, Sku
+from dropline.domain.drops import Drop, Offer
+from dropline.domain.holds import Hold
+from dropline.domain.stock import StockLevel
+from dropline.services.checkout import CheckoutResult
+from dropline.services.serialize import hold_dict, rfc3339
+from dropline.store.access_repo import ApiKeyRecord
+from dropline.store.order_repo import CheckoutRecord, OrderRecord
+
+
+def sku(x: Sku) -> s.SkuOut:
+    return s.SkuOut(
+        id=x.id,
+        product_id=x.product_id,
+        code=x.code,
+        price=s.MoneyOut(amount=x.price.amount, currency=x.price.currency),
+        attributes=dict(x.attributes),
+        safety_qty=x.safety_qty,
+        safety_pct=x.safety_pct,
+        bin_location=x.bin_location,
+    )
+
+
+def product(p: Product, skus: list[Sku]) -> s.ProductOut:
+    return s.ProductOut(
+        id=p.id, name=p.name, description=p.description, skus=[sku(x) for x in skus]
+    )
+
+
+def bundle(b: Bundle) -> s.BundleOut:
+    return s.BundleOut(
+        id=b.id,
+        code=b.code,
+        name=b.name,
+        price=s.MoneyOut(amount=b.price.amount, currency=b.price.currency),
+        components=[{"sku_id": c.sku_id, "quantity": c.quantity} for c in b.components],
+    )
+
+
+def level(lv: StockLevel) -> s.StockLevelOut:
+    return s.StockLevelOut(
+        sku_id=lv.sku_id,
+        available=lv.available,
+        committed=lv.committed,
+        reserved=lv.reserved,
+        safety=lv.safety,
+        quality_control=lv.quality_control,
+        damaged=lv.damaged,
+        on_hand=lv.on_hand,
+    )
+
+
+def offer(o: Offer) -> s.OfferOut:
+    return s.OfferOut(
+        sku_id=o.sku_id,
+        offered=o.offered,
+        sold=o.sold,
+        per_buyer_limit=o.per_buyer_limit,
+        paused=o.paused,
+    )
+
+
+def drop(
+    d: Drop, offers: dict[str, Offer] | None = None, bundle_ids: list[str] | None = None
+) -> s.DropOut:
+    return s.DropOut(
+        id=d.id,
+        name=d.name,
+        currency=d.currency,
+        status=d.status.value,
+        hold_ttl_s=d.hold_ttl_s,
+        starts_at=rfc3339(d.starts_at),
+        version=d.version,
+        offers=[offer(o) for o in (offers or {}).values()],
+        bundle_ids=bundle_ids or [],
+    )
+
+
+def hold(h: Hold) -> s.HoldOut:
+    return s.HoldOut(**hold_dict(h))
+
+
+def order(o: OrderRecord) -> s.OrderOut:
+    return s.OrderOut(
+        id=o.id,
+        drop_id=o.drop_id,
+        buyer_id=o.buyer_id,
+        hold_id=o.hold_id,
+        checkout_id=o.checkout_id,
+        status=o.status.value,
+        status_reason=o.status_reason,
+        total=s.MoneyOut(amount=o.total_amount, currency=o.currency),
+        refunded_amount=o.refunded_amount,
+        provider=o.provider,
+        payment_id=o.payment_id,
+        attribution=o.attribution,
+        paid_at=rfc3339(o.paid_at),
+        version=o.version,
+        lines=[s.OrderLineOut(**ln.__dict__) for ln in o.lines],
+    )
+
+
+def checkout(c: CheckoutRecord, result: CheckoutResult | None = None) -> s.CheckoutOut:
+    return s.CheckoutOut(
+        id=c.id,
+        hold_id=c.hold_id,
+        drop_id=c.drop_id,
+        status=c.status.value,
+        amount=s.MoneyOut(amount=c.amount, currency=c.currency),
+        provider=c.provider,
+        payment_id=c.payment_id,
+        decline_code=c.decline_code,
+        failure_reason=c.failure_reason,
+        order_id=c.order_id,
+        next_action=result.next_action if result else None,
+        order=order(result.order) if result and result.order else None,
+    )
+
+
+def api_key(k: ApiKeyRecord, raw: str | None = None) -> s.ApiKeyOut:
+    return s.ApiKeyOut(
+        id=k.id,
+        name=k.name,
+        prefix=k.prefix,
+        scope=sorted(k.scopes)[0],
+        created_at=rfc3339(k.created_at),
+        revoked_at=rfc3339(k.revoked_at),
+        key=raw,
+    )

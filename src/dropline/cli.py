@@ -1,0 +1,182 @@
+"""The ``dropline`` command line.
+
+dropline db upgrade          create or migrate the database
+dropline demo                seed the demo shop and a live drop (idempotent)
+dropline serve               start the API (docs at /docs)
+dropline keys create         make an API key (shown once)
+dropline buyer-token BUYER   mint a signed buyer token for testing
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dropline.bootstrap import Container, build
+from dropline.config import DEV_BUYER_SECRET, Settings, load_settings
+from dropline.domain.errors import DroplineError
+from dropline.services.access import SCOPES, mint_buyer_token
+from dropline.store.db import upgrade
+
+app = typer.Typer(
+    help="dropline runs a creator's live drop from the stream to the shipment.\n\n"
+    "Settings come from DROPLINE_* environment variables (see docs/deploy.md); the "
+    "default is a SQLite file ./dropline.db, the in-process engine and sandbox payments.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+db_app = typer.Typer(help="Database schema: create and migrate.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+console = Console(soft_wrap=True)
+T = TypeVar("T")
+
+
+def _run(fn: Callable[[Container], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Build the container, run ``fn``, close, and print domain errors as one line."""
+
+    async def main() -> T:
+        c = await build(settings or load_settings(background_tasks=False))
+        try:
+            return await fn(c)
+        finally:
+            await c.close()
+
+    try:
+        return asyncio.run(main())
+    except DroplineError as exc:
+        console.print(f"[red]error[/red] [{exc.code}] {exc.detail}")
+        raise typer.Exit(1) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Create the schema or migrate it to the newest revision (safe to repeat)."""
+    settings = load_settings()
+    upgrade(settings.database_url, revision)
+    console.print(f"database at [bold]{revision}[/bold]: {settings.database_url}")
+
+
+@app.command()
+def demo() -> None:
+    """Seed the demo shop (hoodie 3 colours × 4 sizes, cap, bundle) and a live drop,
+    then print an admin and a storefront key and a buyer token to try the API."""
+    from dropline.services.demo import seed
+
+    async def go(c: Container) -> None:
+        shop = await seed(c)
+        admin, _ = await c.access.create_key("demo admin", "admin")
+        store, _ = await c.access.create_key("demo storefront", "storefront")
+        token = c.access.mint("buyer-demo-1", ttl_s=7 * 24 * 3600)
+        base = c.settings.base_url
+        console.print(
+            f"demo drop [bold]{shop.drop_id}[/bold] "
+            f"({'created' if shop.created else 'already there'})\n"
+            f"  admin key:      {admin}\n  storefront key: {store}\n"
+            f"  buyer token:    {token}\n"
+            f"  API docs:       {base}/docs\n"
+            f"  public view:    curl -H 'Authorization: Bearer {store}' "
+            f"{base}/v1/drops/{shop.drop_id}/public"
+        )
+
+    _run(go)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[int, typer.Option(help="API processes (needs Redis + PostgreSQL)")] = 1,
+) -> None:
+    """Run the API server. With the in-process engine only one process may serve."""
+    import uvicorn
+
+    settings = load_settings()
+    host = host or settings.host
+    port = port or settings.port
+    if workers > 1 and settings.engine_url == "memory":
+        console.print("[red]--workers > 1 needs DROPLINE_ENGINE_URL=redis://...[/red]")
+        raise typer.Exit(2)
+    console.print(f"dropline on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(
+        "dropline.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[str, typer.Option(help=f"one of {', '.join(SCOPES)}")],
+    name: Annotated[str, typer.Option(help="who or what uses it")] = "cli",
+) -> None:
+    """Create an API key. The key is printed once; only its hash is stored."""
+
+    async def go(c: Container) -> None:
+        raw, rec = await c.access.create_key(name, scope)
+        console.print(f"{rec.id} ({scope}): [bold]{raw}[/bold]")
+
+    _run(go)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never their secrets)."""
+
+    async def go(c: Container) -> None:
+        table = Table("id", "name", "prefix", "scope", "created", "revoked")
+        for k in await c.access.list_keys():
+            table.add_row(
+                k.id,
+                k.name,
+                k.prefix + "…",
+                ",".join(sorted(k.scopes)),
+                str(k.created_at)[:19],
+                str(k.revoked_at or "")[:19],
+            )
+        console.print(table)
+
+    _run(go)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key at once (other processes notice within 30 s)."""
+
+    async def go(c: Container) -> None:
+        await c.access.revoke_key(key_id)
+        console.print(f"revoked {key_id}")
+
+    _run(go)
+
+
+@app.command("buyer-token")
+def buyer_token(
+    buyer_id: str,
+    ttl: Annotated[int, typer.Option(help="seconds until it expires")] = 3600,
+) -> None:
+    """Mint a signed buyer token, as the creator's site would, for testing."""
+    settings = load_settings()
+    if settings.buyer_token_secret == DEV_BUYER_SECRET:
+        Console(stderr=True).print(
+            "[yellow]using the development secret; set "
+            "DROPLINE_BUYER_TOKEN_SECRET in production[/yellow]",
+            highlight=False,
+        )
+    typer.echo(mint_buyer_token(settings.buyer_token_secret, buyer_id, ttl))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()

@@ -1,0 +1,91 @@
+"""Money: integer minor units plus an ISO 4217 currency. Never floats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dropline.domain.errors import InvalidInput
+
+# Minor-unit exponents for currencies that are not the usual 2.
+_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "JOD": 3}
+SUPPORTED = frozenset(
+    {
+        "USD",
+        "EUR",
+        "GBP",
+        "CAD",
+        "AUD",
+        "NZD",
+        "CHF",
+        "SEK",
+        "NOK",
+        "DKK",
+        "PLN",
+        "CZK",
+        "JPY",
+        "KRW",
+        "SGD",
+        "HKD",
+        "MXN",
+        "BRL",
+        "INR",
+        "ZAR",
+        "ISK",
+        "BHD",
+        "KWD",
+        "JOD",
+        "VND",
+        "CLP",
+    }
+)
+
+
+def check_currency(code: str) -> str:
+    """Return the upper-case ISO 4217 code, or raise ``InvalidInput`` for an unknown one."""
+    up = code.upper()
+    if up not in SUPPORTED:
+        raise InvalidInput(f"unsupported currency {code!r}", currency=code)
+    return up
+
+
+@dataclass(frozen=True, order=True)
+class Money:
+    """An amount in minor units (cents for USD) of one currency."""
+
+    amount: int
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, int) or isinstance(self.amount, bool):
+            raise InvalidInput("money amounts are integers in minor units")
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise InvalidInput(
+                f"cannot combine {self.currency} with {other.currency}",
+                currency=other.currency,
+            )
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def times(self, quantity: int) -> Money:
+        return Money(self.amount * quantity, self.currency)
+
+    def format(self) -> str:
+        """Human form, e.g. ``USD 65.00``; for display only."""
+        exp = _EXPONENTS.get(self.currency, 2)
+        if exp == 0:
+            return f"{self.currency} {self.amount}"
+        sign = "-" if self.amount < 0 else ""
+        whole, frac = divmod(abs(self.amount), 10**exp)
+        return f"{self.currency} {sign}{whole}.{frac:0{exp}d}"
+
+
+def zero(currency: str) -> Money:
+    return Money(0, currency)

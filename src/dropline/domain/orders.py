@@ -1,0 +1,68 @@
+"""Orders and checkouts: what a buyer paid for, and the attempt to pay.
+
+Order statuses grow with later capabilities; every transition goes through
+``check_order_transition`` so the rules live in one place.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from dropline.domain.errors import InvalidTransition
+
+
+class OrderStatus(StrEnum):
+    PAID = "paid"
+    HANDED_OFF = "handed_off"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+    EXCEPTION = "exception"
+
+
+_ORDER_ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PAID: frozenset(
+        {OrderStatus.HANDED_OFF, OrderStatus.CANCELLED, OrderStatus.REFUNDED}
+    ),
+    OrderStatus.HANDED_OFF: frozenset(
+        {OrderStatus.SHIPPED, OrderStatus.CANCELLED, OrderStatus.REFUNDED, OrderStatus.EXCEPTION}
+    ),
+    OrderStatus.SHIPPED: frozenset(
+        {OrderStatus.DELIVERED, OrderStatus.EXCEPTION, OrderStatus.REFUNDED}
+    ),
+    OrderStatus.EXCEPTION: frozenset(
+        {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.REFUNDED, OrderStatus.CANCELLED}
+    ),
+    OrderStatus.DELIVERED: frozenset({OrderStatus.REFUNDED}),
+    OrderStatus.CANCELLED: frozenset({OrderStatus.REFUNDED}),
+}
+
+
+def check_order_transition(current: OrderStatus, target: OrderStatus) -> None:
+    if target not in _ORDER_ALLOWED.get(current, frozenset()):
+        raise InvalidTransition(
+            f"an order cannot go from {current} to {target}", current=current, target=target
+        )
+
+
+class CheckoutStatus(StrEnum):
+    """``processing`` is written before the provider is called, so a crash in between is
+    found and finished by recovery; the provider's idempotency key is the checkout id."""
+
+    PROCESSING = "processing"
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    VOIDED = "voided"
+    REFUNDED = "refunded"
+
+
+FINAL_CHECKOUT = frozenset(
+    {
+        CheckoutStatus.SUCCEEDED,
+        CheckoutStatus.FAILED,
+        CheckoutStatus.VOIDED,
+        CheckoutStatus.REFUNDED,
+    }
+)

@@ -1,0 +1,166 @@
+"""Stock buckets and the movement ledger.
+
+    on_hand = available + committed + reserved + safety + quality_control + damaged
+
+- ``available``: sellable, not yet offered anywhere.
+- ``reserved``: offered to a drop and not yet sold (the engine holds against this).
+- ``committed``: sold to a paid order, not yet shipped.
+- ``safety``: the buffer kept back for replacements; never shown or sold.
+- ``quality_control``: received but its lot has not passed final inspection.
+- ``damaged``: on hand but unsellable.
+
+Every change is a ``Movement`` of a quantity from one bucket to another (``None`` means
+outside the building: a receipt comes from None, a shipment goes to None). Bucket
+totals are therefore derivable from the ledger; ``StockLevel.apply`` is the one rule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from dropline.domain.errors import InsufficientStock, InvalidInput
+
+
+class Bucket(StrEnum):
+    AVAILABLE = "available"
+    COMMITTED = "committed"
+    RESERVED = "reserved"
+    SAFETY = "safety"
+    QUALITY_CONTROL = "quality_control"
+    DAMAGED = "damaged"
+
+
+class Reason(StrEnum):
+    RECEIPT = "receipt"
+    OFFER = "offer"
+    UNOFFER = "unoffer"
+    SALE = "sale"
+    SHIPMENT = "shipment"
+    RETURN = "return"
+    ADJUSTMENT = "adjustment"
+    COUNT = "count"
+    SAFETY = "safety"
+    QC_PASS = "qc_pass"
+    QC_FAIL = "qc_fail"
+    DAMAGE = "damage"
+    CANCEL = "cancel"
+
+
+MAX_QUANTITY = 10_000_000
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One ledger row: ``quantity`` units of ``sku_id`` from one bucket to another."""
+
+    sku_id: str
+    quantity: int
+    from_bucket: Bucket | None
+    to_bucket: Bucket | None
+    reason: Reason
+    ref: str = ""
+    actor: str = ""
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.quantity <= 0:
+            raise InvalidInput("a movement moves at least one unit")
+        if self.from_bucket is None and self.to_bucket is None:
+            raise InvalidInput("a movement needs a source or a destination")
+        if self.from_bucket == self.to_bucket:
+            raise InvalidInput("a movement must change bucket")
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    """Bucket totals of one SKU. Never negative: ``apply`` refuses such a movement."""
+
+    sku_id: str
+    available: int = 0
+    committed: int = 0
+    reserved: int = 0
+    safety: int = 0
+    quality_control: int = 0
+    damaged: int = 0
+
+    @property
+    def on_hand(self) -> int:
+        return sum(self.get(b) for b in Bucket)
+
+    def get(self, bucket: Bucket) -> int:
+        value: int = getattr(self, bucket.value)
+        return value
+
+    def apply(self, movement: Movement) -> StockLevel:
+        """The level after ``movement``; raises ``InsufficientStock`` if a bucket would
+        go negative, so an invalid movement is never written."""
+        changes: dict[str, int] = {}
+        if movement.from_bucket is not None:
+            have = self.get(movement.from_bucket)
+            if have < movement.quantity:
+                raise InsufficientStock(
+                    f"{movement.sku_id}: {movement.from_bucket} has {have}, "
+                    f"cannot move {movement.quantity}",
+                    sku_id=movement.sku_id,
+                    bucket=str(movement.from_bucket),
+                    have=have,
+                )
+            changes[movement.from_bucket.value] = have - movement.quantity
+        if movement.to_bucket is not None:
+            changes[movement.to_bucket.value] = (
+                changes.get(movement.to_bucket.value, self.get(movement.to_bucket))
+                + movement.quantity
+            )
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def replay(sku_id: str, movements: Iterable[Movement]) -> StockLevel:
+    """Bucket totals derived from the ledger alone."""
+    level = StockLevel(sku_id)
+    for m in movements:
+        level = level.apply(m)
+    return level
+
+
+def count_adjustment(
+    level: StockLevel, bucket: Bucket, counted: int, *, actor: str, note: str
+) -> Movement | None:
+    """The movement that makes ``bucket`` equal a physical count, or None if it agrees.
+
+    A count needs who counted and why, because it overrides the ledger's belief.
+    """
+    if counted < 0 or counted > MAX_QUANTITY:
+        raise InvalidInput("a count must be between 0 and 10,000,000")
+    if not actor.strip() or not note.strip():
+        raise InvalidInput("a count that changes stock needs an actor and a reason")
+    diff = counted - level.get(bucket)
+    if diff == 0:
+        return None
+    if diff > 0:
+        return Movement(level.sku_id, diff, None, bucket, Reason.COUNT, actor=actor, note=note)
+    return Movement(level.sku_id, -diff, bucket, None, Reason.COUNT, actor=actor, note=note)
+
+
+def safety_target(sellable_total: int, safety_qty: int, safety_pct: int) -> int:
+    """Units to keep in ``safety``: the larger of a fixed quantity and a percentage
+    (rounded up) of the SKU's sellable total (available + safety)."""
+    if not 0 <= safety_pct <= 100:
+        raise InvalidInput("safety percentage must be between 0 and 100")
+    if safety_qty < 0:
+        raise InvalidInput("safety quantity cannot be negative")
+    by_pct = math.ceil(sellable_total * safety_pct / 100)
+    return min(sellable_total, max(safety_qty, by_pct))
+
+
+def safety_rebalance(level: StockLevel, safety_qty: int, safety_pct: int) -> Movement | None:
+    """The movement between ``available`` and ``safety`` that meets the safety target."""
+    target = safety_target(level.available + level.safety, safety_qty, safety_pct)
+    diff = target - level.safety
+    if diff > 0:
+        return Movement(level.sku_id, diff, Bucket.AVAILABLE, Bucket.SAFETY, Reason.SAFETY)
+    if diff < 0:
+        return Movement(level.sku_id, -diff, Bucket.SAFETY, Bucket.AVAILABLE, Reason.SAFETY)
+    return None

@@ -1,0 +1,280 @@
+"""The built-in sandbox card processor (the embedded default).
+
+It behaves like a real processor, with state kept in the database so a restart in the
+middle of a payment is recovered exactly as it would be with a real one. Test payment
+methods (card numbers or Stripe-style names):
+
+| payment_method                                  | outcome                               |
+|-------------------------------------------------|---------------------------------------|
+| 4242424242424242, pm_card_visa, tok_visa         | authorised                            |
+| 4000000000000002, pm_card_chargeDeclined         | declined: card_declined               |
+| 4000000000009995, pm_card_chargeDeclinedInsufficientFunds | declined: insufficient_funds |
+| 4000000000000069, pm_card_chargeDeclinedExpiredCard | declined: expired_card             |
+| 4000000000003220, pm_card_threeDSecure2Required  | requires action, then authorised      |
+| 4000008260003178                                 | requires action, then insufficient_funds |
+| 4000000000000119                                 | provider error (processing_error)     |
+| any other Luhn-valid number                      | authorised                            |
+| anything else                                    | declined: incorrect_number            |
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from dropline.domain.errors import IdempotencyMismatch, InvalidInput, PaymentProviderError
+from dropline.domain.ids import new_id
+from dropline.services.ports import PaymentResult, PaymentStatus
+from dropline.store.tables import sandbox_operations, sandbox_payments
+
+SUCCESS = "success"
+_CARDS: dict[str, tuple[str, str | None]] = {
+    "4242424242424242": (SUCCESS, None),
+    "pm_card_visa": (SUCCESS, None),
+    "tok_visa": (SUCCESS, None),
+    "4000000000000002": ("decline", "card_declined"),
+    "pm_card_chargeDeclined": ("decline", "card_declined"),
+    "4000000000009995": ("decline", "insufficient_funds"),
+    "pm_card_chargeDeclinedInsufficientFunds": ("decline", "insufficient_funds"),
+    "4000000000000069": ("decline", "expired_card"),
+    "pm_card_chargeDeclinedExpiredCard": ("decline", "expired_card"),
+    "4000000000003220": ("action", None),
+    "pm_card_threeDSecure2Required": ("action", None),
+    "4000008260003178": ("action", "insufficient_funds"),
+    "4000000000000119": ("error", "processing_error"),
+}
+_MESSAGES = {
+    "card_declined": "Your card was declined.",
+    "insufficient_funds": "Your card has insufficient funds.",
+    "expired_card": "Your card has expired.",
+    "incorrect_number": "Your card number is incorrect.",
+}
+
+
+def luhn_ok(number: str) -> bool:
+    if not number.isdigit() or not 12 <= len(number) <= 19:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def card_outcome(payment_method: str) -> tuple[str, str | None]:
+    """What the sandbox does with a payment method: (kind, decline code)."""
+    pm = payment_method.replace(" ", "")
+    if pm in _CARDS:
+        return _CARDS[pm]
+    return (SUCCESS, None) if luhn_ok(pm) else ("decline", "incorrect_number")
+
+
+def _hash(*parts: object) -> str:
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
+
+
+class SandboxProvider:
+    name = "sandbox"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def _row(self, conn: AsyncConnection, payment_id: str) -> Any:
+        row = (
+            await conn.execute(select(sandbox_payments).where(sandbox_payments.c.id == payment_id))
+        ).first()
+        if row is None:
+            raise PaymentProviderError(f"no such payment {payment_id}")
+        return row
+
+    @staticmethod
+    def _result(row: Any) -> PaymentResult:
+        status = PaymentStatus(row.status)
+        next_action = None
+        if status is PaymentStatus.REQUIRES_ACTION:
+            next_action = {"type": "three_d_secure", "payment_id": row.id}
+        return PaymentResult(
+            payment_id=row.id,
+            status=status,
+            amount=int(row.amount),
+            currency=row.currency,
+            decline_code=row.decline_code,
+            message=_MESSAGES.get(row.decline_code or ""),
+            next_action=next_action,
+            refunded_amount=int(row.refunded_amount),
+        )
+
+    async def _claim(
+        self, conn: AsyncConnection, key: str, op: str, payment_id: str, request_hash: str
+    ) -> str | None:
+        """Record an idempotency key; return the payment id it already points at, if any."""
+        row = (
+            await conn.execute(
+                select(sandbox_operations).where(sandbox_operations.c.idempotency_key == key)
+            )
+        ).first()
+        if row is not None:
+            if row.request_hash != request_hash or row.operation != op:
+                raise IdempotencyMismatch("idempotency key reused for a different payment call")
+            return str(row.payment_id)
+        await conn.execute(
+            insert(sandbox_operations).values(
+                idempotency_key=key,
+                operation=op,
+                payment_id=payment_id,
+                request_hash=request_hash,
+            )
+        )
+        return None
+
+    async def authorize(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> PaymentResult:
+        if amount <= 0:
+            raise InvalidInput("amount must be positive")
+        kind, code = card_outcome(payment_method)
+        if kind == "error":
+            raise PaymentProviderError("the sandbox processor had an error (test card 0119)")
+        req = _hash("authorize", amount, currency, payment_method)
+        async with self.engine.begin() as conn:
+            pid = new_id("pay")
+            existing = await self._claim(conn, idempotency_key, "authorize", pid, req)
+            if existing is not None:
+                return self._result(await self._row(conn, existing))
+            status = {
+                SUCCESS: PaymentStatus.AUTHORIZED,
+                "decline": PaymentStatus.DECLINED,
+                "action": PaymentStatus.REQUIRES_ACTION,
+            }[kind]
+            now = datetime.now(UTC)
+            await conn.execute(
+                insert(sandbox_payments).values(
+                    id=pid,
+                    amount=amount,
+                    currency=currency,
+                    status=status.value,
+                    payment_method=payment_method[-4:],
+                    decline_code=code if kind == "decline" else None,
+                    refunded_amount=0,
+                    metadata={**(metadata or {}), "pending_decline": code or ""},
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            return self._result(await self._row(conn, pid))
+
+    async def _transition(
+        self,
+        payment_id: str,
+        key: str,
+        op: str,
+        allowed: dict[PaymentStatus, PaymentStatus],
+        done: PaymentStatus,
+        **extra: Any,
+    ) -> PaymentResult:
+        async with self.engine.begin() as conn:
+            existing = await self._claim(conn, key, op, payment_id, _hash(op, payment_id, extra))
+            row = await self._row(conn, existing or payment_id)
+            current = PaymentStatus(row.status)
+            if existing is not None or current is done:
+                return self._result(row)
+            if current not in allowed:
+                raise PaymentProviderError(f"cannot {op} a payment that is {current}")
+            values = {"status": allowed[current].value, "updated_at": datetime.now(UTC), **extra}
+            await conn.execute(
+                update(sandbox_payments).where(sandbox_payments.c.id == payment_id).values(**values)
+            )
+            return self._result(await self._row(conn, payment_id))
+
+    async def confirm(self, payment_id: str, *, idempotency_key: str) -> PaymentResult:
+        async with self.engine.connect() as conn:
+            row = await self._row(conn, payment_id)
+        pending = (row.metadata or {}).get("pending_decline") or None
+        if PaymentStatus(row.status) is PaymentStatus.REQUIRES_ACTION and pending:
+            return await self._transition(
+                payment_id,
+                idempotency_key,
+                "confirm",
+                {PaymentStatus.REQUIRES_ACTION: PaymentStatus.DECLINED},
+                PaymentStatus.DECLINED,
+                decline_code=pending,
+            )
+        return await self._transition(
+            payment_id,
+            idempotency_key,
+            "confirm",
+            {PaymentStatus.REQUIRES_ACTION: PaymentStatus.AUTHORIZED},
+            PaymentStatus.AUTHORIZED,
+        )
+
+    async def capture(self, payment_id: str, *, idempotency_key: str) -> PaymentResult:
+        return await self._transition(
+            payment_id,
+            idempotency_key,
+            "capture",
+            {PaymentStatus.AUTHORIZED: PaymentStatus.CAPTURED},
+            PaymentStatus.CAPTURED,
+        )
+
+    async def void(self, payment_id: str, *, idempotency_key: str) -> PaymentResult:
+        return await self._transition(
+            payment_id,
+            idempotency_key,
+            "void",
+            {
+                PaymentStatus.AUTHORIZED: PaymentStatus.VOIDED,
+                PaymentStatus.REQUIRES_ACTION: PaymentStatus.VOIDED,
+            },
+            PaymentStatus.VOIDED,
+        )
+
+    async def refund(
+        self, payment_id: str, *, idempotency_key: str, amount: int | None = None
+    ) -> PaymentResult:
+        async with self.engine.begin() as conn:
+            existing = await self._claim(
+                conn, idempotency_key, "refund", payment_id, _hash("refund", payment_id, amount)
+            )
+            row = await self._row(conn, existing or payment_id)
+            if existing is not None:
+                return self._result(row)
+            if PaymentStatus(row.status) not in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED):
+                raise PaymentProviderError(f"cannot refund a payment that is {row.status}")
+            left = int(row.amount) - int(row.refunded_amount)
+            amount = left if amount is None else amount
+            if amount <= 0 or amount > left:
+                raise InvalidInput(f"refund amount must be between 1 and {left}")
+            refunded = int(row.refunded_amount) + amount
+            await conn.execute(
+                update(sandbox_payments)
+                .where(sandbox_payments.c.id == payment_id)
+                .values(
+                    refunded_amount=refunded,
+                    status=PaymentStatus.REFUNDED.value
+                    if refunded == int(row.amount)
+                    else PaymentStatus.CAPTURED.value,
+                    updated_at=datetime.now(UTC),
+                )
+            )
+            return self._result(await self._row(conn, payment_id))
+
+    async def retrieve(self, payment_id: str) -> PaymentResult:
+        async with self.engine.connect() as conn:
+            return self._result(await self._row(conn, payment_id))
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(select(sandbox_payments.c.id).limit(1))

@@ -1,0 +1,96 @@
+"""Background work that keeps the system true while nobody is looking.
+
+- expire holds whose time has come (their units return to the drop);
+- move the engine's hold events into the outbox;
+- finish checkouts a crash left half-way.
+
+Each job is one idempotent pass, so any number of workers (or the server's own
+in-process loop) may run them; ``run_forever`` repeats them on an interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from dropline.domain.events import DomainEvent
+from dropline.services.checkout import CheckoutService
+from dropline.services.ports import Clock, StockEngine
+from dropline.services.serialize import hold_dict, hold_version
+from dropline.store.uow import UowFactory
+
+log = logging.getLogger(__name__)
+
+
+async def expire_holds(engine: StockEngine, clock: Clock, batch: int = 500) -> int:
+    """Expire every due hold; returns how many."""
+    total = 0
+    while True:
+        expired = await engine.expire_due(clock.now(), batch)
+        total += len(expired)
+        if len(expired) < batch:
+            return total
+
+
+async def drain_hold_events(engine: StockEngine, uow: UowFactory, batch: int = 1000) -> int:
+    """Copy journalled hold events into the outbox, then acknowledge them.
+
+    Inserting is keyed on the event id, so a crash between insert and ack only causes a
+    harmless re-insert next time: at-least-once becomes exactly-once in the outbox."""
+    total = 0
+    while True:
+        events = await engine.read_events(batch)
+        if not events:
+            return total
+        async with uow() as u:
+            await u.outbox.add_many(
+                [
+                    DomainEvent(
+                        e.type, "hold", e.hold.id, hold_version(e.hold), hold_dict(e.hold), id=e.id
+                    )
+                    for e in events
+                ],
+                occurred_at=[datetime.fromtimestamp(e.at, UTC) for e in events],
+            )
+            await u.commit()
+        await engine.ack_events([e.id for e in events])
+        total += len(events)
+        if len(events) < batch:
+            return total
+
+
+Job = Callable[[], Awaitable[object]]
+
+
+async def run_forever(jobs: list[tuple[str, float, Job]], stop: asyncio.Event) -> None:
+    """Run each (name, interval, job) repeatedly until ``stop`` is set; a failing pass
+    is logged and retried on the next tick, never fatal."""
+
+    async def loop(name: str, interval: float, job: Job) -> None:
+        while not stop.is_set():
+            try:
+                await job()
+            except Exception:
+                log.exception("background job %s failed", name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+    await asyncio.gather(*(loop(n, i, j) for n, i, j in jobs))
+
+
+def standard_jobs(
+    engine: StockEngine,
+    clock: Clock,
+    uow: UowFactory,
+    checkout: CheckoutService,
+    expiry_interval_s: float,
+    reconcile_interval_s: float,
+) -> list[tuple[str, float, Job]]:
+    return [
+        ("expire-holds", expiry_interval_s, lambda: expire_holds(engine, clock)),
+        ("drain-hold-events", expiry_interval_s, lambda: drain_hold_events(engine, uow)),
+        ("recover-checkouts", reconcile_interval_s, checkout.recover),
+    ]

@@ -1,0 +1,466 @@
+"""Checkout: from a hold to a paid order, with no unit or payment lost on any path.
+
+The sequence, and why each step is where it is:
+
+1. The hold moves to ``paying`` (extended once, up to a cap) so a slow card step does not
+   lose the unit.
+2. A ``processing`` checkout row is committed *before* the provider is called. Its id is
+   the provider's idempotency key, so recovery after a crash is simply "ask again".
+3. The provider authorises. A decline is recorded; the hold stays ``paying`` so the buyer
+   can retry with another card until it expires. "Requires action" (3-D Secure) waits
+   for ``confirm``.
+4. On authorisation the units are secured in the engine: the hold is converted, or, if it
+   expired or was lost meanwhile, the units are taken afresh. If they cannot be, the
+   authorisation is voided and the buyer is told: nothing was charged.
+5. The payment is captured, then one database transaction writes the order, its lines,
+   the sale movements, the checkout's success and the ``order.paid`` event. The sale is
+   a conditional update on the drop's offer (``sold + q <= offered``): the ledger itself
+   refuses to oversell even if the engine were wrong, in which case the capture is
+   refunded automatically.
+
+``recover`` finishes checkouts a crash left half-way, using the same steps.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dropline.domain.errors import (
+    Conflict,
+    HoldNotOwned,
+    InvalidInput,
+    NotFound,
+    PaymentDeclined,
+    PaymentProviderError,
+    SoldOut,
+)
+from dropline.domain.events import DomainEvent
+from dropline.domain.holds import Hold, HoldItem, HoldStatus, ItemKind
+from dropline.domain.ids import new_id
+from dropline.domain.orders import FINAL_CHECKOUT, CheckoutStatus, OrderStatus
+from dropline.domain.stock import Bucket, Movement, Reason
+from dropline.services.drop_catalog import DropCatalog, DropCatalogCache
+from dropline.services.drops import DropService
+from dropline.services.ports import (
+    Clock,
+    DropNotLoaded,
+    PaymentProvider,
+    PaymentResult,
+    PaymentStatus,
+    StockEngine,
+)
+from dropline.store.order_repo import CheckoutRecord, OrderLine, OrderRecord
+from dropline.store.uow import UowFactory
+
+log = logging.getLogger(__name__)
+
+MAX_PAYMENT_METHOD = 80
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    checkout: CheckoutRecord
+    order: OrderRecord | None = None
+    next_action: dict[str, Any] | None = None
+
+
+def price_lines(hold: Hold, catalog: DropCatalog) -> list[OrderLine]:
+    """Order lines with prices copied from the catalog at checkout time."""
+    lines = []
+    for n, item in enumerate(hold.items, start=1):
+        if item.kind == "bundle":
+            bundle = catalog.bundles[item.ref]
+            unit, desc = bundle.price, bundle.name
+        else:
+            unit, desc = catalog.skus[item.ref].price, catalog.describe_sku(item.ref)
+        lines.append(
+            OrderLine(
+                n,
+                str(item.kind),
+                item.ref,
+                desc,
+                item.quantity,
+                unit.amount,
+                unit.currency,
+                unit.amount * item.quantity,
+            )
+        )
+    return lines
+
+
+def _order_payload(order: OrderRecord) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "drop_id": order.drop_id,
+        "buyer_id": order.buyer_id,
+        "status": order.status.value,
+        "currency": order.currency,
+        "total_amount": order.total_amount,
+        "version": order.version,
+        "lines": [
+            {
+                "kind": ln.kind,
+                "ref_id": ln.ref_id,
+                "description": ln.description,
+                "quantity": ln.quantity,
+                "unit_amount": ln.unit_amount,
+                "line_amount": ln.line_amount,
+            }
+            for ln in order.lines
+        ],
+    }
+
+
+class CheckoutService:
+    def __init__(
+        self,
+        uow: UowFactory,
+        engine: StockEngine,
+        provider: PaymentProvider,
+        cache: DropCatalogCache,
+        drops: DropService,
+        clock: Clock,
+        paying_cap_s: int = 300,
+    ) -> None:
+        self.uow = uow
+        self.engine = engine
+        self.provider = provider
+        self.cache = cache
+        self.drops = drops
+        self.clock = clock
+        self.paying_cap_s = paying_cap_s
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.now(), UTC)
+
+    # ------------------------------------------------------------------ entry points
+    async def start(self, hold_id: str, buyer_id: str, payment_method: str) -> CheckoutResult:
+        """Pay for a hold. Raises ``PaymentDeclined`` (recorded first) on a decline and
+        ``SoldOut`` when the units were gone by the time the payment went through."""
+        payment_method = payment_method.strip()
+        if not payment_method or len(payment_method) > MAX_PAYMENT_METHOD:
+            raise InvalidInput("payment_method is required (a token or test card number)")
+        hold = await self.engine.get_hold(hold_id)
+        if hold is None:
+            raise NotFound(f"hold {hold_id} not found; it may have expired", hold_id=hold_id)
+        if hold.buyer_id != buyer_id:
+            raise HoldNotOwned("this hold belongs to another buyer")
+        async with self.uow(readonly=True) as uow:
+            for previous in await uow.orders.checkouts_for_hold(hold_id):
+                if previous.status in (CheckoutStatus.PROCESSING, CheckoutStatus.REQUIRES_ACTION):
+                    raise Conflict(
+                        "a payment for this hold is already in progress", checkout_id=previous.id
+                    )
+                if previous.status is CheckoutStatus.SUCCEEDED:
+                    raise Conflict(
+                        "this hold has already been paid for",
+                        checkout_id=previous.id,
+                        order_id=previous.order_id,
+                    )
+        hold = await self.engine.start_payment(hold_id, self.clock.now(), self.paying_cap_s)
+        catalog = await self.cache.get(hold.drop_id)
+        lines = price_lines(hold, catalog)
+        now = self._now()
+        checkout = CheckoutRecord(
+            id=new_id("chk"),
+            hold_id=hold.id,
+            drop_id=hold.drop_id,
+            buyer_id=buyer_id,
+            status=CheckoutStatus.PROCESSING,
+            amount=sum(ln.line_amount for ln in lines),
+            currency=catalog.drop.currency,
+            provider=self.provider.name,
+            payment_id=None,
+            payment_method=payment_method,
+            decline_code=None,
+            failure_reason=None,
+            order_id=None,
+            items=[{"kind": str(i.kind), "ref": i.ref, "quantity": i.quantity} for i in hold.items],
+            units=dict(hold.units),
+            attribution=dict(hold.attribution),
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        async with self.uow() as uow:
+            await uow.orders.add_checkout(checkout)
+            await uow.commit()
+        result = await self._authorize(checkout)
+        return await self._settle(checkout, result, lines)
+
+    async def confirm(self, checkout_id: str, buyer_id: str) -> CheckoutResult:
+        """Finish a payment that needed the buyer's action (3-D Secure)."""
+        checkout = await self.get(checkout_id, buyer_id)
+        if checkout.status is not CheckoutStatus.REQUIRES_ACTION:
+            raise Conflict(
+                f"the checkout is {checkout.status}, nothing to confirm", status=checkout.status
+            )
+        assert checkout.payment_id is not None
+        result = await self.provider.confirm(
+            checkout.payment_id, idempotency_key=f"{checkout.id}:confirm"
+        )
+        return await self._settle(checkout, result, await self._lines_for(checkout))
+
+    async def get(self, checkout_id: str, buyer_id: str | None = None) -> CheckoutRecord:
+        async with self.uow(readonly=True) as uow:
+            checkout = await uow.orders.get_checkout(checkout_id)
+        if checkout is None:
+            raise NotFound(f"checkout {checkout_id} not found")
+        if buyer_id is not None and checkout.buyer_id != buyer_id:
+            raise HoldNotOwned("this checkout belongs to another buyer")
+        return checkout
+
+    # ------------------------------------------------------------------ steps
+    async def _authorize(self, checkout: CheckoutRecord) -> PaymentResult:
+        return await self.provider.authorize(
+            amount=checkout.amount,
+            currency=checkout.currency,
+            payment_method=checkout.payment_method,
+            idempotency_key=checkout.id,
+            metadata={
+                "checkout_id": checkout.id,
+                "hold_id": checkout.hold_id,
+                "drop_id": checkout.drop_id,
+            },
+        )
+
+    async def _lines_for(self, checkout: CheckoutRecord) -> list[OrderLine]:
+        catalog = await self.cache.get(checkout.drop_id)
+        hold = await self.engine.get_hold(checkout.hold_id)
+        if hold is not None:
+            return price_lines(hold, catalog)
+        # The engine forgot the hold (restart): rebuild the lines from the checkout.
+        items = tuple(
+            HoldItem(ItemKind(i["kind"]), i["ref"], int(i["quantity"])) for i in checkout.items
+        )
+        ghost = Hold(
+            checkout.hold_id,
+            checkout.drop_id,
+            checkout.buyer_id,
+            items,
+            checkout.units,
+            HoldStatus.EXPIRED,
+            0.0,
+            0.0,
+        )
+        return price_lines(ghost, catalog)
+
+    async def _settle(
+        self, checkout: CheckoutRecord, result: PaymentResult, lines: list[OrderLine]
+    ) -> CheckoutResult:
+        if result.status is PaymentStatus.DECLINED:
+            failed = await self._finish(
+                checkout,
+                CheckoutStatus.FAILED,
+                payment_id=result.payment_id,
+                decline_code=result.decline_code or "declined",
+                failure_reason=result.message or "the card was declined",
+                event="checkout.payment_failed",
+            )
+            raise PaymentDeclined(
+                failed.failure_reason or "the card was declined",
+                decline_code=failed.decline_code,
+                checkout_id=failed.id,
+            )
+        if result.status is PaymentStatus.REQUIRES_ACTION:
+            if checkout.status is not CheckoutStatus.REQUIRES_ACTION:
+                checkout = await self._update(
+                    checkout, CheckoutStatus.REQUIRES_ACTION, payment_id=result.payment_id
+                )
+            return CheckoutResult(checkout, None, dict(result.next_action or {}))
+        if result.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED):
+            raise PaymentProviderError(f"unexpected payment status {result.status}")
+        return await self._complete(checkout, result, lines)
+
+    async def _secure_units(self, checkout: CheckoutRecord) -> bool:
+        """Make the engine count the units as sold: convert the hold, or take the units
+        afresh when the hold expired or was lost. False when they are gone."""
+        now = self.clock.now()
+        try:
+            if await self.engine.convert(checkout.hold_id, now) is not None:
+                return True
+            return await self.engine.take(checkout.drop_id, checkout.buyer_id, checkout.units)
+        except DropNotLoaded:
+            try:
+                await self.drops.rebuild(checkout.drop_id)
+            except NotFound:
+                return False
+            try:
+                return await self.engine.take(checkout.drop_id, checkout.buyer_id, checkout.units)
+            except DropNotLoaded:
+                return False  # the drop is no longer live: nothing left to sell
+
+    async def _complete(
+        self, checkout: CheckoutRecord, auth: PaymentResult, lines: list[OrderLine]
+    ) -> CheckoutResult:
+        payment_id = auth.payment_id
+        if not await self._secure_units(checkout):
+            await self._give_back(checkout, auth, "sold out while the payment was processed")
+            raise SoldOut(
+                "the items sold out while your payment was processed; you were not charged",
+                checkout_id=checkout.id,
+            )
+        if auth.status is PaymentStatus.AUTHORIZED:
+            auth = await self.provider.capture(payment_id, idempotency_key=f"{checkout.id}:capture")
+        order_id = new_id("ord")
+        now = self._now()
+        async with self.uow() as uow:
+            current = await uow.orders.get_checkout(checkout.id, lock=True)
+            if current is None or current.status in FINAL_CHECKOUT:
+                # Another finisher (recovery, a duplicate webhook) got here first.
+                await uow.rollback()
+                return await self._result_for(checkout.id)
+            if not await uow.drops.record_sale(checkout.drop_id, checkout.units):
+                await uow.rollback()
+                await self._give_back(checkout, auth, "the ledger had no unit left")
+                raise SoldOut(
+                    "the items sold out while your payment was processed; it was refunded",
+                    checkout_id=checkout.id,
+                )
+            order = OrderRecord(
+                id=order_id,
+                drop_id=checkout.drop_id,
+                buyer_id=checkout.buyer_id,
+                hold_id=checkout.hold_id,
+                checkout_id=checkout.id,
+                status=OrderStatus.PAID,
+                status_reason="",
+                currency=checkout.currency,
+                total_amount=checkout.amount,
+                refunded_amount=0,
+                provider=checkout.provider,
+                payment_id=payment_id,
+                attribution=checkout.attribution,
+                paid_at=now,
+                created_at=now,
+                updated_at=now,
+                version=1,
+                lines=tuple(lines),
+            )
+            await uow.orders.add_order(order)
+            await uow.stock.apply(
+                [
+                    Movement(sku, qty, Bucket.RESERVED, Bucket.COMMITTED, Reason.SALE, order_id)
+                    for sku, qty in sorted(checkout.units.items())
+                ]
+            )
+            updated = await uow.orders.update_checkout(
+                current, CheckoutStatus.SUCCEEDED, payment_id=payment_id, order_id=order_id
+            )
+            uow.record(DomainEvent("order.paid", "order", order_id, 1, _order_payload(order)))
+            uow.record(
+                DomainEvent(
+                    "checkout.succeeded",
+                    "checkout",
+                    checkout.id,
+                    updated.version,
+                    {"order_id": order_id, "hold_id": checkout.hold_id},
+                )
+            )
+            await uow.commit()
+        return CheckoutResult(updated, order)
+
+    async def _give_back(self, checkout: CheckoutRecord, auth: PaymentResult, why: str) -> None:
+        """Void an authorisation or refund a capture, and record why."""
+        if auth.status is PaymentStatus.CAPTURED:
+            await self.provider.refund(auth.payment_id, idempotency_key=f"{checkout.id}:refund")
+            status = CheckoutStatus.REFUNDED
+        else:
+            await self.provider.void(auth.payment_id, idempotency_key=f"{checkout.id}:void")
+            status = CheckoutStatus.VOIDED
+        await self._finish(
+            checkout,
+            status,
+            payment_id=auth.payment_id,
+            failure_reason=why,
+            event=f"checkout.{status.value}",
+        )
+        log.warning("checkout %s %s: %s", checkout.id, status.value, why)
+
+    async def _update(
+        self, checkout: CheckoutRecord, status: CheckoutStatus, **values: Any
+    ) -> CheckoutRecord:
+        async with self.uow() as uow:
+            current = await uow.orders.get_checkout(checkout.id, lock=True)
+            assert current is not None
+            updated = await uow.orders.update_checkout(current, status, **values)
+            await uow.commit()
+        return updated
+
+    async def _finish(
+        self, checkout: CheckoutRecord, status: CheckoutStatus, *, event: str, **values: Any
+    ) -> CheckoutRecord:
+        async with self.uow() as uow:
+            current = await uow.orders.get_checkout(checkout.id, lock=True)
+            assert current is not None
+            if current.status in FINAL_CHECKOUT:
+                return current
+            updated = await uow.orders.update_checkout(current, status, **values)
+            uow.record(
+                DomainEvent(
+                    event,
+                    "checkout",
+                    checkout.id,
+                    updated.version,
+                    {
+                        "hold_id": checkout.hold_id,
+                        "drop_id": checkout.drop_id,
+                        "status": status.value,
+                        "decline_code": updated.decline_code,
+                        "reason": updated.failure_reason,
+                        "amount": checkout.amount,
+                        "currency": checkout.currency,
+                    },
+                )
+            )
+            await uow.commit()
+        return updated
+
+    async def _result_for(self, checkout_id: str) -> CheckoutResult:
+        async with self.uow(readonly=True) as uow:
+            checkout = await uow.orders.get_checkout(checkout_id)
+            assert checkout is not None
+            order = await uow.orders.get_order(checkout.order_id) if checkout.order_id else None
+        return CheckoutResult(checkout, order)
+
+    # ------------------------------------------------------------------ recovery
+    async def recover(self, older_than_s: float = 30.0) -> list[str]:
+        """Finish checkouts left ``processing`` by a crash, and abandon 3-D Secure
+        challenges that outlived the paying cap. Safe to run from any number of
+        workers: every step is idempotent and the final write is compare-and-set."""
+        now = self._now()
+        touched: list[str] = []
+        async with self.uow() as uow:
+            stuck = await uow.orders.stale_checkouts(
+                [CheckoutStatus.PROCESSING], now - timedelta(seconds=older_than_s)
+            )
+            waiting = await uow.orders.stale_checkouts(
+                [CheckoutStatus.REQUIRES_ACTION],
+                now - timedelta(seconds=self.paying_cap_s + older_than_s),
+            )
+            await uow.commit()
+        for checkout in stuck:
+            try:
+                result = await self._authorize(checkout)  # same key: same answer
+                await self._settle(checkout, result, await self._lines_for(checkout))
+            except (PaymentDeclined, SoldOut, Conflict):
+                pass
+            except Exception:  # keep recovering the others
+                log.exception("recovering checkout %s failed", checkout.id)
+                continue
+            touched.append(checkout.id)
+        for checkout in waiting:
+            if checkout.payment_id:
+                await self.provider.void(checkout.payment_id, idempotency_key=f"{checkout.id}:void")
+            await self._finish(
+                checkout,
+                CheckoutStatus.FAILED,
+                event="checkout.payment_failed",
+                decline_code="authentication_abandoned",
+                failure_reason="the buyer did not complete the card authentication in time",
+            )
+            touched.append(checkout.id)
+        return touched

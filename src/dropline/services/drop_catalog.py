@@ -1,0 +1,67 @@
+"""A read-mostly snapshot of what a drop sells, cached for the hot path.
+
+Placing a hold must not touch the database: the bundle expansion and prices it needs
+come from this cache. Entries live a couple of seconds (other processes may change a
+draft drop) and are dropped at once when this process changes the drop.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from dropline.domain.catalog import Bundle, Product, Sku
+from dropline.domain.drops import Drop, Offer
+from dropline.domain.errors import NotFound
+from dropline.store.uow import UowFactory
+
+
+@dataclass(frozen=True)
+class DropCatalog:
+    drop: Drop
+    offers: dict[str, Offer]
+    skus: dict[str, Sku]
+    products: dict[str, Product]
+    bundles: dict[str, Bundle]
+
+    def describe_sku(self, sku_id: str) -> str:
+        sku = self.skus[sku_id]
+        product = self.products.get(sku.product_id)
+        name = product.name if product else sku.code
+        label = sku.label()
+        return f"{name} — {label}" if label != sku.code else name
+
+
+class DropCatalogCache:
+    def __init__(self, uow: UowFactory, ttl_s: float = 2.0) -> None:
+        self.uow = uow
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, DropCatalog]] = {}
+
+    def invalidate(self, drop_id: str) -> None:
+        self._entries.pop(drop_id, None)
+
+    async def get(self, drop_id: str) -> DropCatalog:
+        hit = self._entries.get(drop_id)
+        mono = time.monotonic()
+        if hit is not None and mono - hit[0] < self.ttl_s:
+            return hit[1]
+        catalog = await self.load(drop_id)
+        self._entries[drop_id] = (mono, catalog)
+        return catalog
+
+    async def load(self, drop_id: str) -> DropCatalog:
+        async with self.uow(readonly=True) as uow:
+            drop = await uow.drops.get(drop_id)
+            if drop is None:
+                raise NotFound(f"drop {drop_id} not found", drop_id=drop_id)
+            offers = await uow.drops.offers(drop_id)
+            bundles = await uow.catalog.get_bundles(await uow.drops.bundle_ids(drop_id))
+            sku_ids = set(offers) | {c.sku_id for b in bundles.values() for c in b.components}
+            skus = await uow.catalog.get_skus(sku_ids)
+            products = {}
+            for pid in sorted({s.product_id for s in skus.values()}):
+                p = await uow.catalog.get_product(pid)
+                if p is not None:
+                    products[pid] = p
+        return DropCatalog(drop, offers, skus, products, bundles)

@@ -1,0 +1,99 @@
+"""The unit of work: one database transaction and the repositories that use it.
+
+Services open one with ``async with uow_factory() as uow:``, call repositories, record
+domain events with ``uow.record(...)``, and ``await uow.commit()``. Events become outbox
+rows inside the same transaction, so a change and its event are never separated.
+Leaving the block without committing rolls everything back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from dropline.domain.events import DomainEvent
+from dropline.store.access_repo import AccessRepository
+from dropline.store.catalog_repo import CatalogRepository
+from dropline.store.drop_repo import DropRepository
+from dropline.store.order_repo import OrderRepository
+from dropline.store.outbox_repo import OutboxRepository
+from dropline.store.stock_repo import StockRepository
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        now: Callable[[], datetime] | None = None,
+        *,
+        readonly: bool = False,
+    ) -> None:
+        self._engine = engine
+        self._readonly = readonly
+        self._now = now or (lambda: datetime.now(UTC))
+        self._conn: AsyncConnection | None = None
+        self._events: list[DomainEvent] = []
+
+    @property
+    def conn(self) -> AsyncConnection:
+        assert self._conn is not None, "unit of work used outside 'async with'"
+        return self._conn
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._conn = await self._engine.connect()
+        if self._readonly:
+            # SQLite: readers need no write lock (see store.db); ignored elsewhere.
+            await self._conn.execution_options(sqlite_begin="DEFERRED")
+        await self._conn.begin()
+        now = self._now
+        self.catalog = CatalogRepository(self._conn, now)
+        self.stock = StockRepository(self._conn, now)
+        self.drops = DropRepository(self._conn, now)
+        self.orders = OrderRepository(self._conn, now)
+        self.outbox = OutboxRepository(self._conn, now)
+        self.access = AccessRepository(self._conn, now)
+        self._events = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._conn is not None
+        try:
+            if self._conn.in_transaction():
+                await self._conn.rollback()
+        finally:
+            await self._conn.close()
+            self._conn = None
+
+    def record(self, event: DomainEvent) -> None:
+        """Queue a domain event; it is written to the outbox by ``commit``."""
+        self._events.append(event)
+
+    async def commit(self) -> None:
+        if self._events:
+            await self.outbox.add_many(self._events)
+            self._events = []
+        await self.conn.commit()
+
+    async def rollback(self) -> None:
+        self._events = []
+        await self.conn.rollback()
+
+
+class UowFactory:
+    """Makes units of work on one engine with one clock: ``uow()`` to write,
+    ``uow(readonly=True)`` to read."""
+
+    def __init__(self, engine: AsyncEngine, now: Callable[[], datetime] | None = None) -> None:
+        self.engine = engine
+        self.now = now or (lambda: datetime.now(UTC))
+
+    def __call__(self, *, readonly: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engine, self.now, readonly=readonly)
