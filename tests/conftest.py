@@ -45,3 +45,91 @@ def redis_url() -> str:
 def postgres_url() -> str:
     require_server("PostgreSQL", "127.0.0.1", 5432)
     return PG_URL
+
+
+# --------------------------------------------------------------------------- stores
+
+import asyncio  # noqa: E402
+import shutil  # noqa: E402
+import time  # noqa: E402
+from collections.abc import AsyncIterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from sqlalchemy import text  # noqa: E402
+
+from dropline.bootstrap import Container, build  # noqa: E402
+from dropline.config import Settings  # noqa: E402
+from dropline.services.ports import ManualClock  # noqa: E402
+from dropline.store.db import create_engine, upgrade  # noqa: E402
+from dropline.store.tables import metadata  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is faster)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+_pg_migrated = False
+
+
+def _migrate_pg() -> None:
+    global _pg_migrated
+    if not _pg_migrated:
+
+        async def reset() -> None:
+            engine = create_engine(PG_URL)
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+            await engine.dispose()
+
+        asyncio.run(reset())
+        upgrade(PG_URL)
+        _pg_migrated = True
+
+
+async def truncate_pg(url: str = PG_URL) -> None:
+    engine = create_engine(url)
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "dropline.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    require_server("PostgreSQL", "127.0.0.1", 5432)
+    _migrate_pg()
+    asyncio.run(truncate_pg())
+    return PG_URL
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    path = tmp_path / "dropline.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(time.time())
+
+
+@pytest.fixture
+async def container(database_url: str, clock: ManualClock) -> AsyncIterator[Container]:
+    """Services wired on a real database, the memory engine and the sandbox, with a
+    clock that only moves when the test says so."""
+    c = await build(Settings(database_url=database_url, background_tasks=False), clock=clock)
+    try:
+        yield c
+    finally:
+        await c.close()

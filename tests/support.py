@@ -1,0 +1,63 @@
+"""Seeding helpers shared by the test suites."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dropline.bootstrap import Container
+from dropline.domain.drops import DropStatus
+from dropline.domain.holds import HoldItem, ItemKind
+
+
+@dataclass
+class Shop:
+    drop_id: str
+    skus: list[str]
+    bundle_id: str | None = None
+    prices: dict[str, int] = field(default_factory=dict)
+
+
+async def seed_shop(
+    c: Container,
+    *,
+    units: int = 10,
+    skus: int = 1,
+    limit: int | None = None,
+    bundle: bool = False,
+    live: bool = True,
+    received: int | None = None,
+    ttl: int = 90,
+) -> Shop:
+    """A product with ``skus`` variants at 2,500 minor units each, ``units`` offered of
+    each, optionally a 2-SKU bundle (first two SKUs) at 4,000, and the drop live."""
+    product = await c.catalog.create_product("Tee")
+    ids = []
+    prices = {}
+    for n in range(skus):
+        sku = await c.catalog.create_sku(product.id, f"TEE-{n}-{id(c) % 10_000}", 2500, "USD",
+                                         {"size": f"S{n}"}, bin_location=f"A-{n:02d}")
+        await c.stock.receive(sku.id, received if received is not None else units)
+        ids.append(sku.id)
+        prices[sku.id] = 2500
+    drop = await c.drops.create("Test drop", "USD", hold_ttl_s=ttl)
+    for sku_id in ids:
+        await c.drops.set_offer(drop.id, sku_id, units, per_buyer_limit=limit)
+    bundle_id = None
+    if bundle:
+        b = await c.catalog.create_bundle(f"BNDL-{id(c) % 10_000}", "Tee pair", 4000, "USD",
+                                          [(ids[0], 1), (ids[1], 1)])
+        await c.drops.add_bundle(drop.id, b.id)
+        bundle_id = b.id
+        prices[b.id] = 4000
+    if live:
+        await c.drops.transition(drop.id, DropStatus.SCHEDULED)
+        await c.drops.transition(drop.id, DropStatus.LIVE)
+    return Shop(drop.id, ids, bundle_id, prices)
+
+
+def sku_item(sku_id: str, quantity: int = 1) -> HoldItem:
+    return HoldItem(ItemKind.SKU, sku_id, quantity)
+
+
+def bundle_item(bundle_id: str, quantity: int = 1) -> HoldItem:
+    return HoldItem(ItemKind.BUNDLE, bundle_id, quantity)
