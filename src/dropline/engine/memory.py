@@ -1,0 +1,428 @@
+"""The embedded reservation engine: every drop's holds in this process's memory.
+
+``MemoryEngine`` is the default backend for a single-process deployment. It runs on one
+asyncio event loop and no method awaits in the middle of its work, so every method is
+atomic with respect to every other one without a lock.
+
+Data and complexity (n = live holds, k = SKUs in one request):
+
+* ``_drops[drop_id]`` keeps per-SKU counters (remaining, held, limit, paused), the per-
+  buyer usage used for limits (units in live holds + converted + taken) and the
+  idempotency index ``(buyer_id, key) -> hold_id``: ``place_hold`` is O(k log k).
+* Expiry is a binary heap of ``(expires_at, hold_id)`` with lazy deletion: an extension
+  pushes a new entry, and an entry whose hold is gone, terminal, or carries another
+  ``expires_at`` is skipped when popped. Each hold costs O(log n) to expire and
+  ``expire_due`` never scans the live holds.
+* Terminal holds stay readable for ``retention_s`` (default one hour) so ``get_hold``
+  can still say "expired"; a second heap of ``(forget_at, hold_id)`` drops them, again
+  without a scan. The garbage collection runs from ``expire_due`` (the sweeper) and, a
+  few entries at a time, from ``place_hold``.
+* The event journal is an insertion-ordered dict ``event_id -> EngineEvent``: append,
+  read-oldest and ack are O(1) per event. It is bounded (``max_events``); beyond the
+  bound the oldest events are dropped and counted in ``events_dropped``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from itertools import islice
+
+from dropline.domain.errors import (
+    DropNotLive,
+    HoldExpired,
+    HoldNotActive,
+    IdempotencyMismatch,
+    InsufficientStock,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    SoldOut,
+)
+from dropline.domain.holds import Hold, HoldRequest, HoldStatus, paying_deadline
+from dropline.domain.ids import new_id
+from dropline.services.ports import DropNotLoaded, DropSnapshot, EngineEvent, SkuCounts
+
+DEFAULT_RETENTION_S = 3600.0
+DEFAULT_MAX_EVENTS = 1_000_000
+_GC_STEPS_PER_HOLD = 4
+
+_LIVE = (HoldStatus.ACTIVE, HoldStatus.PAYING)
+
+
+@dataclass
+class _Offer:
+    remaining: int
+    limit: int | None
+    paused: bool
+    held: int = 0
+
+
+@dataclass
+class _Drop:
+    accepting: bool
+    offers: dict[str, _Offer]
+    used: dict[str, dict[str, int]] = field(default_factory=dict)
+    idem: dict[tuple[str, str], str] = field(default_factory=dict)
+    holds: set[str] = field(default_factory=set)
+
+
+def check_units(units: Mapping[str, int]) -> None:
+    """Refuse an empty expansion or a non-positive quantity: the engine never takes
+    zero or negative units, whatever the caller validated before."""
+    if not units:
+        raise InvalidInput("a hold needs at least one unit")
+    for sku_id, qty in units.items():
+        if qty < 1:
+            raise InvalidInput(f"units of {sku_id} must be at least 1 (got {qty})", sku_id=sku_id)
+
+
+class MemoryEngine:
+    """A ``StockEngine`` kept in process memory (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        retention_s: float = DEFAULT_RETENTION_S,
+        max_events: int = DEFAULT_MAX_EVENTS,
+    ) -> None:
+        self._retention_s = retention_s
+        self._max_events = max_events
+        self._drops: dict[str, _Drop] = {}
+        self._holds: dict[str, Hold] = {}
+        self._expiry: list[tuple[float, str]] = []
+        self._forget: list[tuple[float, str]] = []
+        self._events: dict[str, EngineEvent] = {}
+        self.events_dropped = 0
+
+    # ------------------------------------------------------------------ drops
+
+    def _load(self, snapshot: DropSnapshot) -> None:
+        offers = {
+            sku_id: _Offer(max(0, o.remaining), o.per_buyer_limit, o.paused)
+            for sku_id, o in snapshot.offers.items()
+        }
+        used = {
+            buyer: {sku: n for sku, n in per_sku.items() if n > 0}
+            for buyer, per_sku in snapshot.buyer_taken.items()
+        }
+        self._drops[snapshot.drop_id] = _Drop(snapshot.accepting, offers, used)
+
+    def _drop(self, drop_id: str) -> _Drop:
+        drop = self._drops.get(drop_id)
+        if drop is None:
+            raise DropNotLoaded(drop_id)
+        return drop
+
+    async def ensure_drop(self, snapshot: DropSnapshot) -> bool:
+        """Load the drop unless it is already loaded; True if this call loaded it.
+
+        Never overwrites live state: concurrent rebuilds after a restart must not wipe
+        the holds a faster rebuild already let buyers place."""
+        if snapshot.drop_id in self._drops:
+            return False
+        self._load(snapshot)
+        return True
+
+    async def reset_drop(self, snapshot: DropSnapshot) -> None:
+        """Replace the drop's state with the snapshot; its holds are forgotten (their
+        heap entries become stale and are skipped). Journalled events are kept."""
+        self._forget_holds(snapshot.drop_id)
+        self._load(snapshot)
+
+    async def forget_drop(self, drop_id: str) -> None:
+        """Drop all state of the drop, holds included; undrained events are kept."""
+        self._forget_holds(drop_id)
+        self._drops.pop(drop_id, None)
+
+    def _forget_holds(self, drop_id: str) -> None:
+        drop = self._drops.get(drop_id)
+        if drop is None:
+            return
+        for hold_id in drop.holds:
+            self._holds.pop(hold_id, None)
+
+    async def set_accepting(self, drop_id: str, accepting: bool) -> None:
+        """Open or close the whole drop to new holds; existing holds are untouched."""
+        self._drop(drop_id).accepting = accepting
+
+    async def set_sku_paused(self, drop_id: str, sku_id: str, paused: bool) -> None:
+        """Pause or resume one SKU (``NotFound`` if the drop does not offer it)."""
+        offer = self._drop(drop_id).offers.get(sku_id)
+        if offer is None:
+            raise NotFound(f"SKU {sku_id} is not offered in drop {drop_id}", sku_id=sku_id)
+        offer.paused = paused
+
+    async def adjust_offer(
+        self, drop_id: str, sku_id: str, delta: int, per_buyer_limit: int | None
+    ) -> None:
+        """Add ``delta`` units to the SKU's remaining (clamped at zero) and set its
+        per-buyer limit (None = no limit); a SKU new to the drop is added unpaused."""
+        drop = self._drop(drop_id)
+        offer = drop.offers.get(sku_id)
+        if offer is None:
+            drop.offers[sku_id] = _Offer(max(0, delta), per_buyer_limit, False)
+            return
+        offer.remaining = max(0, offer.remaining + delta)
+        offer.limit = per_buyer_limit
+
+    # ------------------------------------------------------------------ holds
+
+    async def place_hold(self, request: HoldRequest, now: float) -> Hold:
+        """Take every SKU of ``request.units`` atomically or none.
+
+        Checks, in order: drop loaded; idempotent replay (same key and fingerprint →
+        the same hold in its current state, even when the drop has since closed, so a
+        retried tap sees its own hold; another fingerprint → ``IdempotencyMismatch``);
+        drop accepting; every SKU offered (``NotFound``) and not paused
+        (``DropNotLive``); stock (``SoldOut`` when none is left — the fast path — else
+        ``InsufficientStock`` with ``remaining``); per-buyer limits (``LimitExceeded``).
+        SKUs are checked in sorted order so the reported SKU is deterministic.
+        """
+        drop = self._drop(request.drop_id)
+        check_units(request.units)
+        buyer = request.buyer_id
+        if request.idempotency_key is not None:
+            prior_id = drop.idem.get((buyer, request.idempotency_key))
+            prior = self._holds.get(prior_id) if prior_id is not None else None
+            if prior is not None:
+                if prior.fingerprint != request.fingerprint:
+                    raise IdempotencyMismatch(
+                        "this idempotency key was used with a different request",
+                        idempotency_key=request.idempotency_key,
+                    )
+                return prior
+        if not drop.accepting:
+            raise DropNotLive(
+                f"drop {request.drop_id} is not accepting holds", drop_id=request.drop_id
+            )
+        skus = sorted(request.units)
+        offers: list[_Offer] = []
+        for sku_id in skus:
+            offer = drop.offers.get(sku_id)
+            if offer is None:
+                raise NotFound(f"SKU {sku_id} is not offered in this drop", sku_id=sku_id)
+            if offer.paused:
+                raise DropNotLive(f"SKU {sku_id} is paused", sku_id=sku_id)
+            offers.append(offer)
+        for sku_id, offer in zip(skus, offers, strict=True):
+            want = request.units[sku_id]
+            if offer.remaining == 0:
+                raise SoldOut(f"SKU {sku_id} is sold out", sku_id=sku_id)
+            if offer.remaining < want:
+                raise InsufficientStock(
+                    f"only {offer.remaining} of SKU {sku_id} left",
+                    sku_id=sku_id,
+                    remaining=offer.remaining,
+                )
+        used = drop.used.get(buyer, {})
+        for sku_id, offer in zip(skus, offers, strict=True):
+            already = used.get(sku_id, 0)
+            if offer.limit is not None and already + request.units[sku_id] > offer.limit:
+                raise LimitExceeded(
+                    f"at most {offer.limit} of SKU {sku_id} per buyer",
+                    sku_id=sku_id,
+                    limit=offer.limit,
+                    already=already,
+                )
+        # Every check passed: commit. Nothing below can fail.
+        used = drop.used.setdefault(buyer, used)
+        for sku_id, offer in zip(skus, offers, strict=True):
+            want = request.units[sku_id]
+            offer.remaining -= want
+            offer.held += want
+            used[sku_id] = used.get(sku_id, 0) + want
+        hold = Hold(
+            id=new_id("hld"),
+            drop_id=request.drop_id,
+            buyer_id=buyer,
+            items=tuple(request.items),
+            units=dict(request.units),
+            status=HoldStatus.ACTIVE,
+            created_at=now,
+            expires_at=now + request.ttl_s,
+            idempotency_key=request.idempotency_key,
+            fingerprint=request.fingerprint,
+            attribution=dict(request.attribution),
+        )
+        self._holds[hold.id] = hold
+        drop.holds.add(hold.id)
+        if request.idempotency_key is not None:
+            drop.idem[(buyer, request.idempotency_key)] = hold.id
+        heapq.heappush(self._expiry, (hold.expires_at, hold.id))
+        self._journal("hold.placed", now, hold)
+        self._collect(now, _GC_STEPS_PER_HOLD)
+        return hold
+
+    async def get_hold(self, hold_id: str) -> Hold | None:
+        """The hold's current snapshot, or None if unknown or already forgotten."""
+        return self._holds.get(hold_id)
+
+    def _live_hold(self, hold_id: str, now: float) -> Hold:
+        """The hold if it still owns its units; expires it on the spot when its time
+        has passed (even if the sweeper has not run) and raises ``HoldExpired``."""
+        hold = self._holds.get(hold_id)
+        if hold is None:
+            raise NotFound(f"hold {hold_id} not found", hold_id=hold_id)
+        if hold.status == HoldStatus.EXPIRED:
+            raise HoldExpired(f"hold {hold_id} has expired", hold_id=hold_id)
+        if hold.status not in _LIVE:
+            raise HoldNotActive(f"hold {hold_id} is {hold.status}", hold_id=hold_id)
+        if now >= hold.expires_at:
+            self._finish(hold, HoldStatus.EXPIRED, now, give_back=True)
+            raise HoldExpired(f"hold {hold_id} has expired", hold_id=hold_id)
+        return hold
+
+    async def start_payment(self, hold_id: str, now: float, cap_s: int) -> Hold:
+        """active → paying with the expiry extended once (``paying_deadline``) so a slow
+        3-D Secure step keeps the units; a paying hold is returned unchanged."""
+        hold = self._live_hold(hold_id, now)
+        if hold.status == HoldStatus.PAYING:
+            return hold
+        deadline = paying_deadline(hold, now, cap_s)
+        paying = replace(hold, status=HoldStatus.PAYING, expires_at=deadline, extended=True)
+        self._holds[hold_id] = paying
+        if deadline != hold.expires_at:
+            heapq.heappush(self._expiry, (deadline, hold_id))
+        self._journal("hold.paying", now, paying)
+        return paying
+
+    async def release(self, hold_id: str, now: float) -> Hold:
+        """active/paying → released, units back to the drop. ``HoldExpired`` if its time
+        has passed, ``HoldNotActive`` if it is converted or released."""
+        hold = self._live_hold(hold_id, now)
+        return self._finish(hold, HoldStatus.RELEASED, now, give_back=True)
+
+    async def convert(self, hold_id: str, now: float) -> Hold | None:
+        """active/paying (not past expiry) → converted: the units stay taken and count
+        towards the buyer's limit for good. A converted hold is returned as is; for any
+        hold that no longer owns its units the answer is None (the caller then takes
+        units afresh or refunds)."""
+        hold = self._holds.get(hold_id)
+        if hold is None or hold.drop_id not in self._drops:
+            return None
+        if hold.status == HoldStatus.CONVERTED:
+            return hold
+        if hold.status not in _LIVE:
+            return None
+        if now >= hold.expires_at:
+            self._finish(hold, HoldStatus.EXPIRED, now, give_back=True)
+            return None
+        return self._finish(hold, HoldStatus.CONVERTED, now, give_back=False)
+
+    async def take(self, drop_id: str, buyer_id: str, units: Mapping[str, int]) -> bool:
+        """Take units outside any hold (a payment that outlived its hold): all or none,
+        ignoring limits, pauses and whether the drop accepts holds. False if a SKU is
+        not offered or lacks units; the units count towards the buyer's usage."""
+        drop = self._drop(drop_id)
+        check_units(units)
+        for sku_id, qty in units.items():
+            offer = drop.offers.get(sku_id)
+            if offer is None or offer.remaining < qty:
+                return False
+        used = drop.used.setdefault(buyer_id, {})
+        for sku_id, qty in units.items():
+            drop.offers[sku_id].remaining -= qty
+            used[sku_id] = used.get(sku_id, 0) + qty
+        return True
+
+    async def expire_due(self, now: float, limit: int = 500) -> list[Hold]:
+        """Expire up to ``limit`` live holds with ``expires_at <= now``, oldest first;
+        their units return to the drop and the buyers' usage. Stale heap entries (an
+        extended, finished or forgotten hold) are skipped, so each hold expires once."""
+        expired: list[Hold] = []
+        heap = self._expiry
+        while heap and len(expired) < limit and heap[0][0] <= now:
+            at, hold_id = heapq.heappop(heap)
+            hold = self._holds.get(hold_id)
+            if hold is None or hold.status not in _LIVE or hold.expires_at != at:
+                continue
+            expired.append(self._finish(hold, HoldStatus.EXPIRED, now, give_back=True))
+        self._collect(now, None)
+        return expired
+
+    def _finish(self, hold: Hold, status: HoldStatus, now: float, *, give_back: bool) -> Hold:
+        """Move a live hold to a terminal status in one step: counters, buyer usage,
+        journal, and the retention deadline after which it is forgotten."""
+        drop = self._drops[hold.drop_id]
+        used = drop.used.get(hold.buyer_id, {})
+        for sku_id, qty in hold.units.items():
+            offer = drop.offers.get(sku_id)
+            if offer is not None:
+                offer.held -= qty
+                if give_back:
+                    offer.remaining += qty
+            if give_back:
+                left = used.get(sku_id, 0) - qty
+                if left > 0:
+                    used[sku_id] = left
+                else:
+                    used.pop(sku_id, None)
+        if give_back and not used:
+            drop.used.pop(hold.buyer_id, None)
+        done = replace(hold, status=status)
+        self._holds[hold.id] = done
+        heapq.heappush(self._forget, (now + self._retention_s, hold.id))
+        event = {
+            HoldStatus.EXPIRED: "hold.expired",
+            HoldStatus.RELEASED: "hold.released",
+            HoldStatus.CONVERTED: "hold.converted",
+        }[status]
+        self._journal(event, now, done)
+        return done
+
+    def _collect(self, now: float, steps: int | None) -> None:
+        """Forget terminal holds whose retention has passed (at most ``steps``)."""
+        heap = self._forget
+        while heap and heap[0][0] <= now and (steps is None or steps > 0):
+            _, hold_id = heapq.heappop(heap)
+            if steps is not None:
+                steps -= 1
+            hold = self._holds.pop(hold_id, None)
+            if hold is None:
+                continue
+            drop = self._drops.get(hold.drop_id)
+            if drop is None:
+                continue
+            drop.holds.discard(hold_id)
+            if hold.idempotency_key is not None:
+                key = (hold.buyer_id, hold.idempotency_key)
+                if drop.idem.get(key) == hold_id:
+                    del drop.idem[key]
+
+    # ------------------------------------------------------------------ reads
+
+    async def counts(self, drop_id: str) -> dict[str, SkuCounts]:
+        """Per SKU: units still holdable, units in active/paying holds, paused flag."""
+        drop = self._drop(drop_id)
+        return {
+            sku_id: SkuCounts(remaining=o.remaining, held=o.held, paused=o.paused)
+            for sku_id, o in drop.offers.items()
+        }
+
+    # ------------------------------------------------------------------ journal
+
+    def _journal(self, type_: str, now: float, hold: Hold) -> None:
+        event = EngineEvent(id=new_id("evt"), type=type_, at=now, hold=hold)
+        self._events[event.id] = event
+        if len(self._events) > self._max_events:
+            oldest = next(iter(self._events))
+            del self._events[oldest]
+            self.events_dropped += 1
+
+    async def read_events(self, limit: int = 1000) -> list[EngineEvent]:
+        """The oldest ``limit`` journalled events, oldest first, left in the journal
+        until acknowledged (so a crash between read and outbox write loses nothing)."""
+        return list(islice(self._events.values(), limit))
+
+    async def ack_events(self, event_ids: list[str]) -> None:
+        """Remove acknowledged events; unknown ids are ignored (re-acks are harmless)."""
+        for event_id in event_ids:
+            self._events.pop(event_id, None)
+
+    async def ping(self) -> None:
+        """Always reachable: the state lives in this process."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
