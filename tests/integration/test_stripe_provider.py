@@ -34,6 +34,7 @@ from aiohttp import web
 
 from dropline.domain.errors import (
     IdempotencyMismatch,
+    InvalidTransition,
     NotFound,
     PaymentProviderError,
 )
@@ -356,15 +357,15 @@ class StripeLikeProxy:
     Records every request. Replays the first answer for a repeated ``Idempotency-Key``
     on POST and refuses the key with other parameters (HTTP 400 ``idempotency_error``),
     as Stripe documents. Drops ``automatic_payment_methods[...]`` before forwarding,
-    since localstripe rejects it. ``fail_status`` makes it answer every request with
-    that HTTP error, like an outage at Stripe.
+    since localstripe rejects it. ``fail_with`` (HTTP status, JSON body) makes it answer
+    every request with that error, as Stripe would in an outage or a refusal.
     """
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.seen: list[Seen] = []
         self.forwarded: list[tuple[str, str]] = []
-        self.fail_status: int | None = None
+        self.fail_with: tuple[int, dict[str, Any]] | None = None
         self._replay: dict[str, tuple[str, bytes, int, bytes]] = {}
         self._http = httpx.AsyncClient()
 
@@ -373,10 +374,9 @@ class StripeLikeProxy:
         key = request.headers.get("Idempotency-Key")
         form = dict(parse_qsl(body.decode(), keep_blank_values=True))
         self.seen.append(Seen(request.method, request.path, key, form))
-        if self.fail_status is not None:
-            return web.json_response(
-                {"error": {"type": "api_error", "message": "outage"}}, status=self.fail_status
-            )
+        if self.fail_with is not None:
+            status, error_body = self.fail_with
+            return web.json_response(error_body, status=status)
         if request.method == "POST" and key is not None and key in self._replay:
             path, first_body, status, content = self._replay[key]
             if (path, first_body) != (request.path, body):
@@ -503,9 +503,32 @@ async def test_stripe_errors_raise_provider_error(
     proxied: tuple[StripeProvider, StripeLikeProxy], status: int
 ) -> None:
     provider, proxy = proxied
-    proxy.fail_status = status
+    proxy.fail_with = (status, {"error": {"type": "api_error", "message": "outage"}})
     with pytest.raises(PaymentProviderError) as info:
         await provider.authorize(
             amount=100, currency="EUR", payment_method="pm_card_visa", idempotency_key=_key()
         )
     assert info.value.extra["http_status"] == status
+
+
+async def test_operation_the_intent_state_forbids_is_an_invalid_transition(
+    proxied: tuple[StripeProvider, StripeLikeProxy],
+) -> None:
+    # What Stripe answers to e.g. voiding a captured payment. localstripe answers a bare
+    # 400 without a code, which the provider can only report as a PaymentProviderError.
+    provider, proxy = proxied
+    payment_id = await _authorized(provider)
+    await provider.capture(payment_id, idempotency_key=_key())
+    proxy.fail_with = (
+        400,
+        {
+            "error": {
+                "type": "invalid_request_error",
+                "code": "payment_intent_unexpected_state",
+                "message": "You cannot cancel this PaymentIntent because it has a status of "
+                "succeeded.",
+            }
+        },
+    )
+    with pytest.raises(InvalidTransition):
+        await provider.void(payment_id, idempotency_key=_key())

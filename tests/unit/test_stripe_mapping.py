@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import pytest
 import stripe
 
-from dropline.domain.errors import PaymentProviderError
-from dropline.payments.stripe_provider import card_error_to_result, intent_to_result
+from dropline.domain.errors import InvalidSignature, PaymentProviderError
+from dropline.payments.stripe_provider import (
+    StripeProvider,
+    card_error_to_result,
+    intent_to_result,
+)
+from dropline.payments.stripe_webhooks import sign_stripe_payload
 from dropline.services.ports import PaymentStatus
 
 
@@ -116,3 +123,28 @@ def test_card_error_without_intent_falls_back_to_the_request() -> None:
     result = card_error_to_result(error, payment_id="", amount=1500, currency="eur")
     assert (result.payment_id, result.amount, result.currency) == ("", 1500, "EUR")
     assert result.decline_code == "expired_card"
+
+
+async def test_provider_parses_webhooks_with_its_secret() -> None:
+    payload = json.dumps(
+        {
+            "id": "evt_2",
+            "type": "payment_intent.succeeded",
+            "created": 1_800_000_000,
+            "data": {"object": {"id": "pi_5", "object": "payment_intent", "status": "succeeded"}},
+        }
+    ).encode()
+    header = sign_stripe_payload(payload, "whsec_p", int(time.time()))
+    configured = StripeProvider("sk_test_x", webhook_secret="whsec_p")
+    unconfigured = StripeProvider("sk_test_x")
+    try:
+        event = configured.parse_webhook(payload, header)
+        assert (event.id, event.payment_intent_id, event.status) == ("evt_2", "pi_5", "succeeded")
+        with pytest.raises(InvalidSignature):
+            configured.parse_webhook(payload.replace(b"pi_5", b"pi_6"), header)
+        # No secret: fail closed, as a server-side fault so Stripe retries later.
+        with pytest.raises(PaymentProviderError):
+            unconfigured.parse_webhook(payload, header)
+    finally:
+        await configured.close()
+        await unconfigured.close()
