@@ -25,6 +25,7 @@ never rename one, add a new one instead.
     │   └── PaymentProviderError payment_provider_error
     ├── AuthError
     │   ├── Unauthenticated      unauthenticated
+    │   ├── InvalidSignature     invalid_signature
     │   └── Forbidden            forbidden
     └── EngineUnavailable        engine_unavailable
 """
@@ -129,6 +130,12 @@ class AuthError(DroplineError):
 
 class Unauthenticated(AuthError):
     code = "unauthenticated"
+
+
+class InvalidSignature(AuthError):
+    """An incoming webhook's signature is missing, wrong or too old to trust."""
+
+    code = "invalid_signature"
 
 
 class Forbidden(AuthError):
