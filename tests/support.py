@@ -34,8 +34,14 @@ async def seed_shop(
     ids = []
     prices = {}
     for n in range(skus):
-        sku = await c.catalog.create_sku(product.id, f"TEE-{n}-{id(c) % 10_000}", 2500, "USD",
-                                         {"size": f"S{n}"}, bin_location=f"A-{n:02d}")
+        sku = await c.catalog.create_sku(
+            product.id,
+            f"TEE-{n}-{id(c) % 10_000}",
+            2500,
+            "USD",
+            {"size": f"S{n}"},
+            bin_location=f"A-{n:02d}",
+        )
         await c.stock.receive(sku.id, received if received is not None else units)
         ids.append(sku.id)
         prices[sku.id] = 2500
@@ -44,8 +50,9 @@ async def seed_shop(
         await c.drops.set_offer(drop.id, sku_id, units, per_buyer_limit=limit)
     bundle_id = None
     if bundle:
-        b = await c.catalog.create_bundle(f"BNDL-{id(c) % 10_000}", "Tee pair", 4000, "USD",
-                                          [(ids[0], 1), (ids[1], 1)])
+        b = await c.catalog.create_bundle(
+            f"BNDL-{id(c) % 10_000}", "Tee pair", 4000, "USD", [(ids[0], 1), (ids[1], 1)]
+        )
         await c.drops.add_bundle(drop.id, b.id)
         bundle_id = b.id
         prices[b.id] = 4000

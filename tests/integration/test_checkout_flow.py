@@ -4,12 +4,12 @@ the failure paths where units or money could be lost or counted twice."""
 from __future__ import annotations
 
 import pytest
-from support import seed_shop, sku_item
 
 from dropline.bootstrap import Container
 from dropline.domain import errors as e
 from dropline.domain.orders import CheckoutStatus, OrderStatus
 from dropline.services.ports import ManualClock, PaymentStatus
+from support import seed_shop, sku_item
 
 VISA = "4242424242424242"
 
