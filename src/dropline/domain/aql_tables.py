@@ -7,9 +7,10 @@ columns in the order of ``AQL_LABELS``, separated by whitespace. A cell is ``Ac/
 (use the first sampling plan below the arrow), ``↑`` (use the first sampling plan above the
 arrow) or ``-`` (no entry; only in the tightened table's row S).
 
-The cells were transcribed from the published tables, whose layout is diagonal: moving
-one row down and one column left gives the same plan. Edge cells where a published copy
-could not be read legibly (see the notes on row R) are marked in comments.
+The cells were transcribed from the standard's tables, whose layout is diagonal: moving
+one row down and one column left gives the same plan (and the same arrow). Edge cells
+whose arrow would leave the table, and the tightened table's extra row S, could not be
+checked against a legible published copy; each is explained in a comment below.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ CODE_LETTERS: tuple[tuple[int, int | None, str], ...] = (
 )
 
 # Table II-A - normal inspection. Ac/Re sequence 0/1, 1/2, 2/3, 3/4, 5/6, 7/8, 10/11,
-# 14/15, 21/22, 30/31, 44/45. Row R, column 0.015: the diagonal would put a ↓ there,
-# but no row lies below R; it is encoded as ↑ (first plan above: P, n 800, 0/1).
+# 14/15, 21/22, 30/31, 44/45. Two edge cells cannot point where the diagonal would:
+# row A, column 10 (an ↑ with no row above A) is encoded as ↓ (first plan below: C, n 5,
+# 1/2), and row R, column 0.015 (a ↓ with no row below R) as ↑ (P, n 800, 0/1).
 NORMAL_ROWS: dict[str, tuple[int, str]] = {
     # AQL columns:
     #     0.010 0.015 0.025 0.040 0.065  0.10  0.15  0.25  0.40  0.65   1.0   1.5   2.5
@@ -51,7 +53,7 @@ NORMAL_ROWS: dict[str, tuple[int, str]] = {
     "A": (
         2,
         "    ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓"
-        "      ↓   0/1     ↑     ↓   1/2   2/3   3/4   5/6   7/8 10/11 14/15 21/22 30/31",
+        "      ↓   0/1     ↓     ↓   1/2   2/3   3/4   5/6   7/8 10/11 14/15 21/22 30/31",
     ),
     "B": (
         3,
@@ -231,7 +233,7 @@ TIGHTENED_ROWS: dict[str, tuple[int, str]] = {
 # Table II-C - reduced inspection (Z1.4 / MIL-STD-105E form, where Re may exceed Ac + 1:
 # a lot with Ac < d < Re is accepted but normal inspection is reinstated). Ac/Re sequence
 # 0/1, 0/2, 1/3, 1/4, 2/5, 3/6, 5/8, 7/10, 10/13, 14/17, 21/24; row A (n 2) is printed
-# with the normal-table plans. Row R, column 0.015 is encoded as ↑ as in Table II-A.
+# with the normal-table plans. The edge cells A/10 and R/0.015 are encoded as in II-A.
 
 # AQL columns:
 #     0.010 0.015 0.025 0.040 0.065  0.10  0.15  0.25  0.40  0.65   1.0   1.5   2.5
@@ -240,7 +242,7 @@ REDUCED_ROWS: dict[str, tuple[int, str]] = {
     "A": (
         2,
         "    ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓"
-        "      ↓   0/1     ↑     ↓   1/2   2/3   3/4   5/6   7/8 10/11 14/15 21/22 30/31",
+        "      ↓   0/1     ↓     ↓   1/2   2/3   3/4   5/6   7/8 10/11 14/15 21/22 30/31",
     ),
     "B": (
         2,
