@@ -219,6 +219,33 @@ def _resolve(table: _Table, row: int, column: int) -> tuple[int, _Plan]:
     raise AssertionError(f"no plan reached from column {AQL_LABELS[column]}")  # pragma: no cover
 
 
+def plan_for_letter(
+    letter: str, aql: AqlValue, severity: Severity = Severity.NORMAL
+) -> SamplingPlan:
+    """The master-table plan for a code letter, AQL and severity, arrows followed.
+
+    No lot is involved, so ``hundred_percent`` is false and ``sample_size`` is the plan's
+    own. Letters are A-R (and S, which only the tightened table has). Raises
+    ``InvalidInput`` for an unknown letter or AQL.
+    """
+    label = normalize_aql(aql)
+    severity = Severity(severity)
+    table = _TABLES[severity]
+    if letter not in table.letters or table.cells[table.letters.index(letter)][0] is None:
+        raise InvalidInput(f"unknown sample size code letter {letter!r}", field="code_letter")
+    row, cell = _resolve(table, table.letters.index(letter), _AQL_INDEX[Decimal(label)])
+    return SamplingPlan(
+        code_letter=letter,
+        sample_size=table.sizes[row],
+        accept=cell.accept,
+        reject=cell.reject,
+        hundred_percent=False,
+        plan_letter=table.letters[row],
+        aql=label,
+        severity=severity,
+    )
+
+
 def sampling_plan(
     lot_size: int,
     level: InspectionLevel,
@@ -235,22 +262,10 @@ def sampling_plan(
 
     Raises ``InvalidInput`` for a lot smaller than 2 or an AQL not in the tables.
     """
-    letter = code_letter(lot_size, level)
-    label = normalize_aql(aql)
-    severity = Severity(severity)
-    table = _TABLES[severity]
-    row, cell = _resolve(table, table.letters.index(letter), _AQL_INDEX[Decimal(label)])
-    n = table.sizes[row]
-    return SamplingPlan(
-        code_letter=letter,
-        sample_size=min(n, lot_size),
-        accept=cell.accept,
-        reject=cell.reject,
-        hundred_percent=n >= lot_size,
-        plan_letter=table.letters[row],
-        aql=label,
-        severity=severity,
-    )
+    plan = plan_for_letter(code_letter(lot_size, level), aql, severity)
+    if plan.sample_size >= lot_size:
+        return replace(plan, sample_size=lot_size, hundred_percent=True)
+    return plan
 
 
 # ---------------------------------------------------------------------------- verdicts
@@ -269,7 +284,7 @@ class Verdict:
     reinstate_normal: bool = False
 
 
-def _check_defects(plan: SamplingPlan, defects: int) -> None:
+def _check_defects(defects: int) -> None:
     if isinstance(defects, bool) or not isinstance(defects, int):
         raise InvalidInput(f"defects must be an integer, got {defects!r}", field="defects")
     if defects < 0:
@@ -283,7 +298,7 @@ def verdict(plan: SamplingPlan, defects_found: int) -> Verdict:
     ``reinstate_normal=True``. Raises ``InvalidInput`` for a negative or non-integer
     count.
     """
-    _check_defects(plan, defects_found)
+    _check_defects(defects_found)
     if defects_found <= plan.accept:
         return Verdict(accepted=True)
     if defects_found >= plan.reject:
@@ -300,7 +315,7 @@ def accepted_one_step_tighter(plan: SamplingPlan, defects_found: int) -> bool:
     ones the rule applies to) that cell always holds a plan. Returns ``False`` for the
     tightest AQL, or when the tighter cell is an arrow (no plan for this sample size).
     """
-    _check_defects(plan, defects_found)
+    _check_defects(defects_found)
     column = _AQL_INDEX[Decimal(plan.aql)]
     if column == 0:
         return False
