@@ -291,6 +291,67 @@ def test_plans_grow_down_each_column_and_loosen_along_each_row(severity: Severit
         assert row == sorted(row), letter
 
 
+PUBLISHED_PAIRS = {
+    N: {
+        (0, 1),
+        (1, 2),
+        (2, 3),
+        (3, 4),
+        (5, 6),
+        (7, 8),
+        (10, 11),
+        (14, 15),
+        (21, 22),
+        (30, 31),
+        (44, 45),
+    },
+    T: {(0, 1), (1, 2), (2, 3), (3, 4), (5, 6), (8, 9), (12, 13), (18, 19), (27, 28), (41, 42)},
+    R: {
+        (0, 1),
+        (0, 2),
+        (1, 3),
+        (1, 4),
+        (2, 5),
+        (3, 6),
+        (5, 8),
+        (7, 10),
+        (10, 13),
+        (14, 17),
+        (21, 24),
+    },
+}
+
+
+@pytest.mark.parametrize("severity", [N, T, R])
+def test_every_plan_is_one_of_the_published_ac_re_pairs(severity: Severity) -> None:
+    allowed = set(PUBLISHED_PAIRS[severity])
+    if severity is R:  # row A (n 2) keeps the normal plans, up to 30/31 at AQL 1000
+        allowed |= PUBLISHED_PAIRS[N] - {(44, 45)}
+    used = {
+        (p.accept, p.reject)
+        for letter in LETTERS
+        for aql in AQLS
+        for p in [plan_for_letter(letter, aql, severity)]
+    }
+    assert used == allowed
+
+
+@pytest.mark.parametrize("severity", [N, T, R])
+def test_tables_are_diagonal(severity: Severity) -> None:
+    """One row down and one AQL column tighter holds the same plan (the tables' layout),
+    wherever both cells hold a plan of their own row."""
+    first = 1 if severity is R else 0  # reduced row A keeps the normal plans
+    compared = 0
+    for i in range(first, len(LETTERS) - 1):
+        for j in range(1, len(AQLS)):
+            here = plan_for_letter(LETTERS[i], AQLS[j], severity)
+            there = plan_for_letter(LETTERS[i + 1], AQLS[j - 1], severity)
+            if here.plan_letter == LETTERS[i] and there.plan_letter == LETTERS[i + 1]:
+                assert (here.accept, here.reject) == (there.accept, there.reject), (i, j)
+                compared += 1
+    assert compared > 100
+
+
 def test_tightened_is_never_looser_than_normal_nor_reduced_stricter() -> None:
     for letter in LETTERS:
         for aql in AQLS:
