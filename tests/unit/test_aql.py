@@ -642,3 +642,15 @@ def test_irregular_production_or_other_conditions_on_reduced_return_to_normal(
     condition: dict[str, bool],
 ) -> None:
     assert _reduced().record(True, **condition).severity is N
+
+
+def test_levels_and_severities_may_be_given_by_name() -> None:
+    plan = sampling_plan(1000, "II", "2.5", "reduced")  # type: ignore[arg-type]
+    assert (plan.sample_size, plan.accept, plan.reject) == (32, 2, 5)
+    assert code_letter(1000, "S-4") == "F"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("level", "severity"), [("IV", "normal"), ("II", "lenient")])
+def test_unknown_level_or_severity_is_refused(level: str, severity: str) -> None:
+    with pytest.raises(InvalidInput):
+        sampling_plan(1000, level, "2.5", severity)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ state (normal / tightened / reduced / discontinued) across successive lots.
 
 Pure domain: standard library only, no I/O. The tables live in ``aql_tables``.
 
-Choosing a plan (clause 10 of ISO 2859-1, 9 of Z1.4)::
+Choosing a plan (ISO 2859-1 clause 10)::
 
     lot size + inspection level --Table I--> code letter
     code letter + AQL + severity --Table II-A/B/C--> (sample size, Ac, Re) or an arrow
@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import TypeVar
 
 from dropline.domain.aql_tables import (
     AQL_LABELS,
@@ -43,6 +44,7 @@ from dropline.domain.errors import InvalidInput, InvalidTransition
 MIN_LOT_SIZE = 2
 
 AqlValue = str | Decimal | int | float
+_E = TypeVar("_E", bound=StrEnum)
 
 
 class InspectionLevel(StrEnum):
@@ -152,6 +154,15 @@ def normalize_aql(aql: AqlValue) -> str:
     return AQL_LABELS[_AQL_INDEX[value]]
 
 
+def _parse(kind: type[_E], value: str, field: str) -> _E:
+    """``kind(value)``, with an unknown value reported as ``InvalidInput``."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise InvalidInput(f"unknown {field} {value!r}; one of {allowed}", field=field) from None
+
+
 # ---------------------------------------------------------------------------- Table I
 
 
@@ -167,7 +178,7 @@ def code_letter(lot_size: int, level: InspectionLevel = InspectionLevel.II) -> s
         raise InvalidInput(
             f"lot size must be at least {MIN_LOT_SIZE}, got {lot_size}", field="lot_size"
         )
-    level = InspectionLevel(level)
+    level = _parse(InspectionLevel, level, "level")
     for _low, high, letters in CODE_LETTERS:
         if high is None or lot_size <= high:
             return letters[_LEVEL_COLUMN[level]]
@@ -229,7 +240,7 @@ def plan_for_letter(
     ``InvalidInput`` for an unknown letter or AQL.
     """
     label = normalize_aql(aql)
-    severity = Severity(severity)
+    severity = _parse(Severity, severity, "severity")
     table = _TABLES[severity]
     if letter not in table.letters or table.cells[table.letters.index(letter)][0] is None:
         raise InvalidInput(f"unknown sample size code letter {letter!r}", field="code_letter")
@@ -277,7 +288,8 @@ class Verdict:
 
     ``reinstate_normal`` is set only by reduced plans whose Re exceeds Ac + 1 when the
     count falls strictly between them: the lot is accepted, but normal inspection must be
-    reinstated from the next lot on (Z1.4 clause 8.3.4 b; MIL-STD-105E 4.7.4 b).
+    reinstated from the next lot on (Z1.4 switching rules; MIL-STD-105E 4.7.4 b). The
+    reduced table used here is Z1.4's; the 1999 revision of ISO 2859-1 closed that gap.
     """
 
     accepted: bool
@@ -295,8 +307,9 @@ def verdict(plan: SamplingPlan, defects_found: int) -> Verdict:
     """Judge a lot: accept iff ``defects_found <= Ac``, reject iff ``defects_found >= Re``.
 
     For reduced plans with ``Ac < defects_found < Re`` the lot is accepted with
-    ``reinstate_normal=True``. Raises ``InvalidInput`` for a negative or non-integer
-    count.
+    ``reinstate_normal=True``. The count may exceed the sample size: AQLs above 10 are
+    nonconformities per hundred units, and one unit can carry several. Raises
+    ``InvalidInput`` for a negative or non-integer count.
     """
     _check_defects(defects_found)
     if defects_found <= plan.accept:
@@ -422,7 +435,7 @@ SWITCHING_SCORE_TO_REDUCE = 30
 
 @dataclass(frozen=True)
 class SwitchingState:
-    """The switching rules of ISO 2859-1 clause 9 (Z1.4 clause 8) as a pure state machine.
+    """The switching rules of ISO 2859-1 clause 9 (Z1.4 section 8) as a pure state machine.
 
     Apply one machine per defect class (the standard applies switching to each class
     independently). Start with ``SwitchingState()`` (normal inspection, clause 9.1) and
@@ -449,7 +462,7 @@ class SwitchingState:
       reaches 5. ``resume()`` (after the supplier's corrective action is accepted by the
       responsible authority) restarts on tightened inspection, "as if 9.3.1 had been
       invoked".
-    - Reduced -> normal (clause 9.3.4, Z1.4 8.3.4): when a lot is not accepted; or a
+    - Reduced -> normal (clause 9.3.4; MIL-STD-105E 4.7.4): when a lot is not accepted; or a
       reduced lot is accepted with Ac < d < Re (``reinstate_normal``, Z1.4 tables); or
       production becomes irregular or delayed (``production_steady=False``); or other
       conditions warrant it (``other_conditions_warrant_normal=True``).
@@ -593,7 +606,7 @@ class SwitchingState:
         production_steady: bool,
         other_conditions_warrant_normal: bool,
     ) -> SwitchingState:
-        if (  # clause 9.3.4 a-c; Z1.4 8.3.4 b for the accepted-with-reinstate case
+        if (  # clause 9.3.4; MIL-STD-105E 4.7.4 b for the accepted-with-reinstate case
             not lot_accepted
             or reinstate_normal
             or not production_steady
