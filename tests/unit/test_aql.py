@@ -654,3 +654,8 @@ def test_levels_and_severities_may_be_given_by_name() -> None:
 def test_unknown_level_or_severity_is_refused(level: str, severity: str) -> None:
     with pytest.raises(InvalidInput):
         sampling_plan(1000, level, "2.5", severity)  # type: ignore[arg-type]
+
+
+def test_unknown_defect_class_is_refused() -> None:
+    with pytest.raises(InvalidInput):
+        lot_verdict(1000, L.II, {"cosmetic": "4.0"}, {})  # type: ignore[dict-item]

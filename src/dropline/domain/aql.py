@@ -378,7 +378,8 @@ def class_plans(
     if not aqls:
         raise InvalidInput("a QC spec needs at least one defect class with an AQL", field="aqls")
     return {
-        DefectClass(c): sampling_plan(lot_size, level, aql, severity) for c, aql in aqls.items()
+        _parse(DefectClass, c, "defect class"): sampling_plan(lot_size, level, aql, severity)
+        for c, aql in aqls.items()
     }
 
 
