@@ -133,14 +133,13 @@ NORMAL_ROWS: dict[str, tuple[int, str]] = {
 }
 
 # Table II-B - tightened inspection. Ac/Re sequence 0/1, 1/2, 2/3, 3/4, 5/6, 8/9, 12/13,
-# 18/19, 27/28, 41/42. Row A has no 0/1 plan (its AQL 10 cell is ↓, as published), and
-# the table carries an extra row S (n 3150) holding the 1/2 plan that row R's ↓ arrows
-# in the leftmost columns point to.
-
-# AQL columns:
-#     0.010 0.015 0.025 0.040 0.065  0.10  0.15  0.25  0.40  0.65   1.0   1.5   2.5
-#       4.0   6.5    10    15    25    40    65   100   150   250   400   650  1000
+# 18/19, 27/28, 41/42. Row A has no 0/1 plan (its AQL 10 cell is ↓, as in the published
+# copy checked). The table carries an extra row S (n 3150) with a 1/2 plan; here it is
+# placed under 0.015 and 0.025, where row R's ↓ arrows need it (see the note at row S).
 TIGHTENED_ROWS: dict[str, tuple[int, str]] = {
+    # AQL columns:
+    #     0.010 0.015 0.025 0.040 0.065  0.10  0.15  0.25  0.40  0.65   1.0   1.5   2.5
+    #       4.0   6.5    10    15    25    40    65   100   150   250   400   650  1000
     "A": (
         2,
         "    ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓"
@@ -222,7 +221,9 @@ TIGHTENED_ROWS: dict[str, tuple[int, str]] = {
         "      ↑     ↑     ↑     ↑     ↑     ↑     ↑     ↑     ↑     ↑     ↑     ↑     ↑",
     ),
     # Row S exists only so that the ↓ arrows of row R (0.015, 0.025) have a plan to
-    # point to; its other cells are never reached and are left empty ("-").
+    # point to; its other cells are never reached and are left empty ("-"). The published
+    # table prints one 1/2 plan in row S at the far left; its exact column could not be
+    # verified against a legible copy, so it is placed where the diagonal puts it.
     "S": (
         3150,
         "    -   1/2   1/2     -     -     -     -     -     -     -     -     -     -"
@@ -234,11 +235,10 @@ TIGHTENED_ROWS: dict[str, tuple[int, str]] = {
 # a lot with Ac < d < Re is accepted but normal inspection is reinstated). Ac/Re sequence
 # 0/1, 0/2, 1/3, 1/4, 2/5, 3/6, 5/8, 7/10, 10/13, 14/17, 21/24; row A (n 2) is printed
 # with the normal-table plans. The edge cells A/10 and R/0.015 are encoded as in II-A.
-
-# AQL columns:
-#     0.010 0.015 0.025 0.040 0.065  0.10  0.15  0.25  0.40  0.65   1.0   1.5   2.5
-#       4.0   6.5    10    15    25    40    65   100   150   250   400   650  1000
 REDUCED_ROWS: dict[str, tuple[int, str]] = {
+    # AQL columns:
+    #     0.010 0.015 0.025 0.040 0.065  0.10  0.15  0.25  0.40  0.65   1.0   1.5   2.5
+    #       4.0   6.5    10    15    25    40    65   100   150   250   400   650  1000
     "A": (
         2,
         "    ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓     ↓"
