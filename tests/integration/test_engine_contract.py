@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -60,8 +61,8 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     await admin.flushdb()
     made: list[RedisEngine] = []
 
-    def make(**kwargs: object) -> StockEngine:
-        eng = RedisEngine(url, **kwargs)  # type: ignore[arg-type]
+    def make(**kwargs: Any) -> StockEngine:
+        eng = RedisEngine(url, **kwargs)
         made.append(eng)
         return eng
 
@@ -480,6 +481,23 @@ async def test_released_hold_is_not_expired_later(harness: Harness) -> None:
     await e.release(h.id, T0 + 1)
     assert await e.expire_due(T0 + 1000) == []
     assert await remaining(e, "sku_a") == 5
+
+
+async def test_terminal_holds_are_kept_an_hour_then_forgotten(harness: Harness) -> None:
+    e = harness.engine
+    await e.ensure_drop(snapshot())
+    h = await e.place_hold(req({"sku_a": 1}, key="k", fingerprint="f"), T0)
+    await e.release(h.id, T0 + 10)
+    await e.expire_due(T0 + 10 + 3599)
+    kept = await e.get_hold(h.id)
+    assert kept is not None
+    assert kept.status == HoldStatus.RELEASED
+    await e.expire_due(T0 + 10 + 3600)
+    assert await e.get_hold(h.id) is None
+    # the idempotency key went with it: the same key now places a new hold
+    fresh = await e.place_hold(req({"sku_a": 1}, key="k", fingerprint="other"), T0 + 4000)
+    assert fresh.id != h.id
+    assert fresh.status == HoldStatus.ACTIVE
 
 
 # ---------------------------------------------------------------- payment / extension

@@ -153,9 +153,16 @@ class RedisEngine:
         retention_s: float = DEFAULT_RETENTION_S,
         max_events: int = DEFAULT_MAX_EVENTS,
         pointer_ttl_s: int = DEFAULT_POINTER_TTL_S,
+        max_connections: int = 64,
     ) -> None:
         if isinstance(redis, str):
-            self._client = aioredis.Redis.from_url(redis, retry=Retry(NoBackoff(), 0))
+            # A blocking pool: without coalescing, a burst of calls waits for one of
+            # ``max_connections`` connections instead of failing with "Too many
+            # connections" (and instead of opening thousands of sockets).
+            pool = aioredis.BlockingConnectionPool.from_url(
+                redis, max_connections=max_connections, retry=Retry(NoBackoff(), 0)
+            )
+            self._client = aioredis.Redis(connection_pool=pool)
             self._owns_client = True
         else:
             self._client = redis
@@ -514,7 +521,7 @@ class RedisEngine:
         """Stop the batcher and close the client if this engine created it."""
         await self._runner.close()
         if self._owns_client:
-            await self._client.aclose()
+            await self._client.aclose(close_connection_pool=True)
 
 
 def _pairs(flat: Sequence[Any]) -> dict[str, str]:
