@@ -42,7 +42,7 @@ class Harness:
     kind: str
     engine: StockEngine
     lose_state: Callable[[], Awaitable[None]]
-    make: Callable[..., StockEngine]
+    make: Callable[..., MemoryEngine | RedisEngine]
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -61,7 +61,7 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     await admin.flushdb()
     made: list[RedisEngine] = []
 
-    def make(**kwargs: Any) -> StockEngine:
+    def make(**kwargs: Any) -> RedisEngine:
         eng = RedisEngine(url, **kwargs)
         made.append(eng)
         return eng
@@ -676,6 +676,7 @@ async def test_journal_is_bounded(harness: Harness) -> None:
         holds.append(await e.place_hold(req({"sku_a": 1}, buyer=f"b{i}"), T0 + i))
     events = await e.read_events()
     assert [ev.hold.id for ev in events] == [h.id for h in holds[2:]]
+    assert await e.events_dropped() == 2
     await e.close()
 
 

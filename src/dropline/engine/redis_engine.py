@@ -34,7 +34,8 @@ Two global keys are used only outside the per-drop scripts, by this module:
                               of holds it placed
 
 Journal: one Redis Stream per drop, appended in the same script as the change and
-trimmed to ``max_events`` (the trimmed count is added to ``P:{D}:events_dropped``). An
+trimmed to ``max_events`` per drop (the trimmed count is added to
+``P:{D}:events_dropped``, summed by ``events_dropped()``). An
 event id is ``evt_<stream entry id>.<drop id>``, so ``ack_events`` can ``XDEL`` from the
 right stream in any process without a lookup. ``forget_drop`` keeps the stream so
 undrained events are not lost; ``ack_events`` takes a forgotten drop off the journal
@@ -175,13 +176,19 @@ class RedisEngine:
         self._max_events = str(max_events)
         self._pointer_ttl_s = pointer_ttl_s
         self._pointers: OrderedDict[str, str] = OrderedDict()
+        self._sweep_start = 0
 
     # ------------------------------------------------------------------ plumbing
 
-    def _keys(self, drop_id: str, hold_id: str | None = None) -> list[str]:
+    def _base(self, drop_id: str) -> str:
+        """``P:{D}:`` — the prefix of every key of the drop (one hash tag, one slot)."""
         if "{" in drop_id or "}" in drop_id:
             raise InvalidInput("a drop id cannot contain braces", drop_id=drop_id)
-        base = f"{self._prefix}:{{{drop_id}}}:"
+        return f"{self._prefix}:{{{drop_id}}}:"
+
+    def _keys(self, drop_id: str, hold_id: str | None = None) -> list[str]:
+        """KEYS for a per-drop script, in the order ``lua/_lib.lua`` expects."""
+        base = self._base(drop_id)
         keys = [
             base + name
             for name in (
@@ -374,11 +381,13 @@ class RedisEngine:
             args += [sku, request.units[sku]]
         reply = await self._checked("place_hold", request.drop_id, args, hold_id)
         hold = _hold_from_reply(reply[1])
-        if hold.id == hold_id:  # a new hold, not an idempotent replay
-            self._remember(hold_id, request.drop_id)
+        # A new hold, or a replay this process has not seen (e.g. the first attempt's
+        # pointer write failed): make sure every process can find it by id.
+        if hold.id not in self._pointers:
             await self._command(
-                "SET", self._pointer_key(hold_id), request.drop_id, "EX", self._pointer_ttl_s
+                "SET", self._pointer_key(hold.id), request.drop_id, "EX", self._pointer_ttl_s
             )
+            self._remember(hold.id, request.drop_id)
         return hold
 
     async def get_hold(self, hold_id: str) -> Hold | None:
@@ -434,6 +443,9 @@ class RedisEngine:
         expired. Each hold leaves the expiry index in the step that expires it, so any
         number of workers may sweep at once and each hold expires exactly once."""
         drops = sorted(_s(d) for d in await self._command("SMEMBERS", self._registry))
+        if drops:  # start at a rotating drop so a busy one cannot starve the others
+            self._sweep_start = (self._sweep_start + 1) % len(drops)
+            drops = drops[self._sweep_start :] + drops[: self._sweep_start]
         expired: list[Hold] = []
         for drop_id in drops:
             budget = limit - len(expired)
@@ -512,6 +524,14 @@ class RedisEngine:
     async def _journal_drops(self) -> list[str]:
         drops = await self._command("SUNION", self._registry, self._journals)
         return sorted(_s(d) for d in drops)
+
+    async def events_dropped(self) -> int:
+        """Events discarded by the journal bound, summed over the journalled drops."""
+        drop_ids = await self._journal_drops()
+        counts = await asyncio.gather(
+            *(self._command("GET", self._base(d) + "events_dropped") for d in drop_ids)
+        )
+        return sum(int(c) for c in counts if c is not None)
 
     async def ping(self) -> None:
         """Round trip to Redis; ``EngineUnavailable`` when it cannot be reached."""

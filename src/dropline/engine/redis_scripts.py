@@ -76,6 +76,9 @@ class ScriptSet:
 class CommandBatcher:
     """Coalesces concurrent commands into pipelined batches (see the module docstring).
 
+    A caller that is cancelled after queueing does not un-send its command: it may
+    still run (a hold placed that way simply expires).
+
     One failing command fails only its caller (``raise_on_error=False`` gives each its
     own reply); a failure of the whole pipeline (connection lost) fails the callers of
     that batch and the flusher carries on with the next.
@@ -95,10 +98,12 @@ class CommandBatcher:
         """Queue one command and wait for its own reply (or its own error)."""
         if self._closed:
             raise RuntimeError("the engine is closed")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((args, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._flush_forever(), name="dropline-redis-batcher")
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._wakeup = asyncio.Event()  # an Event binds to the loop that first waits
+            self._task = loop.create_task(self._flush_forever(), name="dropline-redis-batcher")
         self._wakeup.set()
         return await future
 
@@ -124,6 +129,11 @@ class CommandBatcher:
                 if not future.done():
                     future.set_exception(exc)
             return
+        except BaseException:  # cancelled by close(): nobody may wait forever
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(RuntimeError("the engine is closed"))
+            raise
         for (_, future), reply in zip(batch, replies, strict=True):
             if future.done():  # the caller was cancelled
                 continue
