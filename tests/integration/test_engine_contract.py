@@ -66,13 +66,13 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         made.append(eng)
         return eng
 
-    engine = make()
+    redis_engine = make()
 
     async def lose_redis() -> None:
         await admin.flushdb()
 
     try:
-        yield Harness("redis", engine, lose_redis, make)
+        yield Harness("redis", redis_engine, lose_redis, make)
     finally:
         for eng in made:
             await eng.close()
@@ -184,6 +184,23 @@ async def test_data_loss_is_detected(harness: Harness) -> None:
     assert await e.ensure_drop(snapshot()) is True
     h2 = await e.place_hold(req({"sku_a": 1}), T0)
     assert h2.status == HoldStatus.ACTIVE
+
+
+async def test_survives_script_cache_loss(harness: Harness, request: pytest.FixtureRequest) -> None:
+    if harness.kind != "redis":
+        pytest.skip("only the Redis engine has a script cache to lose")
+    admin = aioredis.Redis.from_url(request.getfixturevalue("redis_url"))
+    e = harness.engine
+    try:
+        await e.ensure_drop(snapshot())
+        h = await e.place_hold(req({"sku_a": 1}), T0)
+        await admin.script_flush()
+        paying = await e.start_payment(h.id, T0 + 1, CAP)  # NOSCRIPT → reload → run
+        assert paying.status == HoldStatus.PAYING
+        await admin.script_flush()
+        assert await remaining(e, "sku_a") == 9
+    finally:
+        await admin.aclose()
 
 
 async def test_forget_drop(harness: Harness) -> None:

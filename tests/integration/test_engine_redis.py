@@ -44,10 +44,14 @@ async def engines(redis_url: str, admin: aioredis.Redis) -> AsyncIterator[list[R
         await engine.close()
 
 
-def make(redis_url: str, engines: list[RedisEngine], **kwargs: bool) -> RedisEngine:
-    engine = RedisEngine(redis_url, **kwargs)
+def make(redis_url: str, engines: list[RedisEngine], *, coalesce: bool = True) -> RedisEngine:
+    engine = RedisEngine(redis_url, coalesce=coalesce)
     engines.append(engine)
     return engine
+
+
+def _text(key: bytes | str) -> str:
+    return key.decode() if isinstance(key, bytes) else key
 
 
 def snap(units: int = 10) -> DropSnapshot:
@@ -104,7 +108,7 @@ async def test_every_drop_key_shares_one_cluster_slot(
     await engine.place_hold(req(1, buyer="b3"), T0)
     await engine.take(DROP, "b4", {"sku_a": 1})
     await engine.expire_due(T0 + 1000)
-    keys = sorted(k.decode() for k in await admin.keys("*"))
+    keys = sorted(_text(k) for k in await admin.keys("*"))
     drop_keys = [k for k in keys if "{" in k]
     global_keys = [k for k in keys if "{" not in k]
     assert {key_slot(k.encode()) for k in drop_keys} == {key_slot(DROP.encode())}
