@@ -3,6 +3,7 @@
 dropline db upgrade          create or migrate the database
 dropline demo                seed the demo shop and a live drop (idempotent)
 dropline serve               start the API (docs at /docs)
+dropline worker              run the background jobs (expiry, events, recovery)
 dropline keys create         make an API key (shown once)
 dropline buyer-token BUYER   mint a signed buyer token for testing
 """
@@ -114,6 +115,21 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Run the background jobs (hold expiry, hold events into the outbox, recovery of
+    half-finished checkouts) until SIGTERM. Run one or more next to API processes
+    started with DROPLINE_BACKGROUND_TASKS=false; needs DROPLINE_ENGINE_URL=redis://..."""
+    from dropline.workers.runner import WorkerRefused, run_worker
+
+    settings = load_settings()
+    try:
+        asyncio.run(run_worker(settings))
+    except WorkerRefused as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 @keys_app.command("create")

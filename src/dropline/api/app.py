@@ -9,7 +9,17 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from dropline.api import errors
-from dropline.api.routers import catalog, checkouts, drops, health, holds, keys, orders, stock
+from dropline.api.routers import (
+    catalog,
+    checkouts,
+    drops,
+    health,
+    holds,
+    keys,
+    orders,
+    stock,
+    webhooks_in,
+)
 from dropline.bootstrap import Container, build
 from dropline.config import Settings, load_settings
 from dropline.services.background import run_forever
@@ -65,6 +75,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (health, catalog, stock, drops, holds, checkouts, orders, keys):
+    for module in (health, catalog, stock, drops, holds, checkouts, orders, keys, webhooks_in):
         app.include_router(module.router)
     return app

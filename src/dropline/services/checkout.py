@@ -213,6 +213,53 @@ class CheckoutService:
             raise HoldNotOwned("this checkout belongs to another buyer")
         return checkout
 
+    async def complete_from_provider(
+        self, checkout_id: str, result: PaymentResult, *, grace_s: float = 30.0
+    ) -> CheckoutResult | None:
+        """Finish a checkout from the provider's word (an incoming payment webhook).
+
+        ``result`` is the payment as the provider has it *now* (retrieved, not taken from
+        the event body), so duplicate and out-of-order deliveries all lead to the same
+        answer. The same steps as ``start`` and ``recover`` run: an authorised or captured
+        payment becomes the order (or is voided/refunded when the units are gone), a
+        decline is recorded (``PaymentDeclined``), 3-D Secure still pending leaves the
+        checkout waiting. Idempotent: a checkout already final is returned as it is.
+
+        Returns None (do nothing yet) for a ``processing`` checkout younger than
+        ``grace_s``: the request that started it is probably still finishing it, and two
+        finishers racing on an expired hold could refund a payment the other one sold.
+        The provider retries the webhook later and ``recover`` finishes it anyway.
+        Raises ``Conflict`` when the payment does not match the checkout."""
+        checkout = await self.get(checkout_id)
+        if checkout.status in FINAL_CHECKOUT:
+            return await self._result_for(checkout_id)
+        if checkout.payment_id and checkout.payment_id != result.payment_id:
+            raise Conflict(
+                "the payment does not belong to this checkout",
+                checkout_id=checkout_id,
+                payment_id=result.payment_id,
+            )
+        if result.amount != checkout.amount or result.currency != checkout.currency:
+            raise Conflict(
+                "the payment amount does not match the checkout",
+                checkout_id=checkout_id,
+                payment_id=result.payment_id,
+            )
+        if checkout.status is CheckoutStatus.PROCESSING and checkout.updated_at > (
+            self._now() - timedelta(seconds=grace_s)
+        ):
+            return None
+        if result.status in (PaymentStatus.VOIDED, PaymentStatus.REFUNDED):
+            await self._finish(
+                checkout,
+                CheckoutStatus(result.status.value),
+                event=f"checkout.{result.status.value}",
+                payment_id=result.payment_id,
+                failure_reason="the payment was cancelled at the provider",
+            )
+            return await self._result_for(checkout_id)
+        return await self._settle(checkout, result, await self._lines_for(checkout))
+
     # ------------------------------------------------------------------ steps
     async def _authorize(self, checkout: CheckoutRecord) -> PaymentResult:
         return await self.provider.authorize(
@@ -364,7 +411,13 @@ class CheckoutService:
         return CheckoutResult(updated, order)
 
     async def _give_back(self, checkout: CheckoutRecord, auth: PaymentResult, why: str) -> None:
-        """Void an authorisation or refund a capture, and record why."""
+        """Void an authorisation or refund a capture, and record why. Never for a
+        checkout another finisher already turned into an order."""
+        async with self.uow(readonly=True) as uow:
+            current = await uow.orders.get_checkout(checkout.id)
+        if current is not None and current.status is CheckoutStatus.SUCCEEDED:
+            log.warning("checkout %s: not giving back, it is already an order", checkout.id)
+            return
         if auth.status is PaymentStatus.CAPTURED:
             await self.provider.refund(auth.payment_id, idempotency_key=f"{checkout.id}:refund")
             status = CheckoutStatus.REFUNDED

@@ -21,6 +21,7 @@ from dropline.store.drop_repo import DropRepository
 from dropline.store.order_repo import OrderRepository
 from dropline.store.outbox_repo import OutboxRepository
 from dropline.store.stock_repo import StockRepository
+from dropline.store.webhook_inbox_repo import WebhookInboxRepository
 
 
 class UnitOfWork:
@@ -55,6 +56,7 @@ class UnitOfWork:
         self.orders = OrderRepository(self._conn, now)
         self.outbox = OutboxRepository(self._conn, now)
         self.access = AccessRepository(self._conn, now)
+        self.webhooks_in = WebhookInboxRepository(self._conn, now)
         self._events = []
         return self
 

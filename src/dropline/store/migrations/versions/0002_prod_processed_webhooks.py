@@ -1,0 +1,48 @@
+"""processed webhooks (incoming provider events already handled)
+
+Revision ID: 0002_prod
+Revises: 0001
+Create Date: 2026-11-22 03:50:00.000000
+
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = "0002_prod"
+down_revision: str | Sequence[str] | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    op.create_table(
+        "processed_webhooks",
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("event_id", sa.String(length=255), nullable=False),
+        sa.Column("event_type", sa.String(length=80), nullable=False),
+        sa.Column("outcome", sa.String(length=40), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_processed_webhooks")),
+    )
+    with op.batch_alter_table("processed_webhooks", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_processed_webhooks_source_event", ["source", "event_id"], unique=True
+        )
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    with op.batch_alter_table("processed_webhooks", schema=None) as batch_op:
+        batch_op.drop_index("uq_processed_webhooks_source_event")
+    op.drop_table("processed_webhooks")
