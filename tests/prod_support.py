@@ -152,3 +152,30 @@ def http_client(c: Container) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app_for(c)), base_url="http://dropline.test"
     )
+
+
+# --------------------------------------------------------------------------- redis
+
+
+def unique_prefix() -> str:
+    """A Redis key prefix of its own for one test: tests sharing the server (and db 15)
+    never see each other's keys."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+async def lose_redis_data(redis_url: str, prefix: str) -> int:
+    """What ``FLUSHALL`` (or a restart without persistence) does to one engine: every
+    key under ``prefix`` is gone, and so is the server's script cache. Scoped to the
+    prefix so other suites sharing the server are not disturbed; the engine cannot tell
+    the difference. Returns how many keys were deleted."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.script_flush()
+        return len(keys)
+    finally:
+        await client.aclose()

@@ -494,6 +494,9 @@ class CheckoutService:
                 [CheckoutStatus.REQUIRES_ACTION],
                 now - timedelta(seconds=self.paying_cap_s + older_than_s),
             )
+            # Rows were claimed FOR UPDATE SKIP LOCKED; the lease keeps other workers
+            # off them after this commit, while this worker finishes them.
+            await uow.orders.claim_checkouts([ch.id for ch in stuck + waiting])
             await uow.commit()
         for checkout in stuck:
             try:
