@@ -100,6 +100,17 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
+def _items(items: Sequence[HoldItem]) -> list[list[Any]]:
+    return [[i.kind.value, i.ref, i.quantity] for i in items]
+
+
+def _check_ids(*values: str) -> None:
+    """Buyer and SKU ids are joined with ``\\x1f`` in hash fields: refuse the byte."""
+    for value in values:
+        if _SEP in value:
+            raise InvalidInput("identifiers cannot contain control characters")
+
+
 def hold_to_json(hold: Hold) -> bytes:
     """A hold snapshot as JSON (times as floats), the form stored in events."""
     return orjson.dumps(
@@ -107,7 +118,7 @@ def hold_to_json(hold: Hold) -> bytes:
             "id": hold.id,
             "drop_id": hold.drop_id,
             "buyer_id": hold.buyer_id,
-            "items": [[i.kind.value, i.ref, i.quantity] for i in hold.items],
+            "items": _items(hold.items),
             "units": dict(hold.units),
             "status": hold.status.value,
             "created_at": hold.created_at,
@@ -359,9 +370,10 @@ class RedisEngine:
         """Take every SKU of ``request.units`` atomically or none; the same checks in
         the same order as ``MemoryEngine.place_hold``, all inside one script."""
         check_units(request.units)
-        hold_id = new_id("hld")
         skus = sorted(request.units)
         key = request.idempotency_key
+        _check_ids(request.buyer_id, *skus, key or "")
+        hold_id = new_id("hld")
         args: list[Any] = [
             hold_id,
             request.drop_id,
@@ -369,7 +381,7 @@ class RedisEngine:
             "0" if key is None else "1",
             "" if key is None else key,
             request.fingerprint,
-            orjson.dumps([[i.kind.value, i.ref, i.quantity] for i in request.items]),
+            orjson.dumps(_items(request.items)),
             orjson.dumps({sku: request.units[sku] for sku in skus}),
             orjson.dumps(dict(request.attribution)),
             _num(now),
@@ -432,6 +444,7 @@ class RedisEngine:
     async def take(self, drop_id: str, buyer_id: str, units: Mapping[str, int]) -> bool:
         """Units outside any hold, all or none, ignoring limits; see ``MemoryEngine``."""
         check_units(units)
+        _check_ids(buyer_id, *units)
         args: list[Any] = [buyer_id, len(units)]
         for sku in sorted(units):
             args += [sku, units[sku]]
