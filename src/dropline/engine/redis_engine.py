@@ -167,6 +167,13 @@ class RedisEngine:
         pointer_ttl_s: int = DEFAULT_POINTER_TTL_S,
         max_connections: int = 64,
     ) -> None:
+        """``redis``: a URL (the engine owns the client: blocking pool, no automatic
+        retries) or a ``redis.asyncio.Redis`` the caller owns (then the caller should
+        disable retries, see the module docstring). ``coalesce``: pipeline concurrent
+        calls (on by default; off to measure). ``prefix``: the key prefix.
+        ``retention_s``: how long terminal holds stay readable (by caller time; the
+        Redis TTL is this plus one hour). ``max_events``: the journal bound per drop.
+        ``pointer_ttl_s``: lifetime of the hold-id → drop pointers."""
         if isinstance(redis, str):
             # A blocking pool: without coalescing, a burst of calls waits for one of
             # ``max_connections`` connections instead of failing with "Too many
