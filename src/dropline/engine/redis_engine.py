@@ -335,11 +335,13 @@ class RedisEngine:
         args.append(len(taken))
         for triple in taken:
             args += triple
-        # Register first: a loaded drop is always in the registry, so the sweeper and
-        # the journal reader never miss it.
+        # Register before and after loading, while ``forget_drop`` unregisters before
+        # wiping: whatever the interleaving with a concurrent forget, a loaded drop
+        # ends up in the registry, so the sweeper and the journal reader never miss it.
         await self._command("SADD", self._registry, snapshot.drop_id)
         await self._command("SADD", self._journals, snapshot.drop_id)
         reply = await self._run("load_drop", self._keys(snapshot.drop_id), args)
+        await self._command("SADD", self._registry, snapshot.drop_id)
         return int(reply) == 1
 
     async def ensure_drop(self, snapshot: DropSnapshot) -> bool:
@@ -353,8 +355,8 @@ class RedisEngine:
 
     async def forget_drop(self, drop_id: str) -> None:
         """Delete every key of the drop except its undrained journal."""
-        await self._run("forget_drop", self._keys(drop_id), [])
         await self._command("SREM", self._registry, drop_id)
+        await self._run("forget_drop", self._keys(drop_id), [])
 
     async def set_accepting(self, drop_id: str, accepting: bool) -> None:
         """Open or close the whole drop to new holds."""
