@@ -55,6 +55,7 @@ finds the hold already there answers with it.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -89,6 +90,7 @@ DEFAULT_POINTER_TTL_S = 86_400
 _POINTER_CACHE_SIZE = 100_000
 _GC_PER_SWEEP = 1000
 _SEP = "\x1f"
+_ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
 
 
 def _s(value: Any) -> str:
@@ -531,6 +533,8 @@ class RedisEngine:
             if not event_id.startswith("evt_") or "." not in event_id:
                 continue
             entry_id, drop_id = event_id[4:].split(".", 1)
+            if _ENTRY_ID.fullmatch(entry_id) is None:
+                continue  # not an id this engine made: nothing to remove
             per_drop.setdefault(drop_id, []).append(entry_id)
         for drop_id, entry_ids in per_drop.items():
             stream = self._keys(drop_id)[9]
