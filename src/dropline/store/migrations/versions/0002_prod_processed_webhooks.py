@@ -1,4 +1,7 @@
-"""processed webhooks (incoming provider events already handled)
+"""processed webhooks (incoming provider events already handled); wider outbox ids
+
+The Redis engine's event ids (``evt_<stream entry id>.<drop id>``) are longer than the
+40 characters ``outbox.id`` had: PostgreSQL refused them when hold events were drained.
 
 Revision ID: 0002_prod
 Revises: 0001
@@ -20,6 +23,13 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Upgrade schema."""
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.alter_column(
+            "id",
+            existing_type=sa.String(length=40),
+            type_=sa.String(length=80),
+            existing_nullable=False,
+        )
     op.create_table(
         "processed_webhooks",
         sa.Column(
@@ -46,3 +56,10 @@ def downgrade() -> None:
     with op.batch_alter_table("processed_webhooks", schema=None) as batch_op:
         batch_op.drop_index("uq_processed_webhooks_source_event")
     op.drop_table("processed_webhooks")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.alter_column(
+            "id",
+            existing_type=sa.String(length=80),
+            type_=sa.String(length=40),
+            existing_nullable=False,
+        )
