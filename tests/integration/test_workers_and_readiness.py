@@ -159,8 +159,11 @@ async def test_worker_process_drains_hold_events_and_stops_on_sigterm(
             "DROPLINE_EXPIRY_INTERVAL_S": "0.1",
         }
         with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "dropline", "worker"],
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "dropline",
+                "worker",
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -170,7 +173,7 @@ async def test_worker_process_drains_hold_events_and_stops_on_sigterm(
             # hold's journalled event into the outbox.
             deadline = time.monotonic() + 30
             while True:
-                assert proc.poll() is None, log_path.read_text()
+                assert proc.returncode is None, log_path.read_text()
                 assert time.monotonic() < deadline, log_path.read_text()
                 async with c.uow(readonly=True) as uow:
                     events = await uow.outbox.list(aggregate_id=hold.id)
@@ -180,12 +183,12 @@ async def test_worker_process_drains_hold_events_and_stops_on_sigterm(
             assert [ev["type"] for ev in events] == ["hold.placed"]
             assert "worker running jobs" in log_path.read_text()
             proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=20) == 0, log_path.read_text()
+            assert await asyncio.wait_for(proc.wait(), 20) == 0, log_path.read_text()
             assert "worker stopped" in log_path.read_text()
         finally:
-            if proc.poll() is None:
+            if proc.returncode is None:
                 proc.kill()
-                proc.wait()
+                await proc.wait()
         await c.engine.forget_drop(shop.drop_id)
     finally:
         await c.close()
