@@ -68,7 +68,12 @@ async def build(
 ) -> Container:
     """Wire everything for ``settings``; tests may pass their own clock/engine/provider."""
     clock = clock or SystemClock()
-    db = create_engine(settings.database_url)
+    pool = (
+        {}
+        if settings.is_sqlite
+        else {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+    )
+    db = create_engine(settings.database_url, **pool)
     uow = UowFactory(db, lambda: datetime.fromtimestamp(clock.now(), UTC))
     engine = engine or create_stock_engine(settings.engine_url)
     provider = provider or make_provider(settings, db)

@@ -19,6 +19,12 @@ class Settings(BaseSettings):
         "sqlite+aiosqlite:///./dropline.db",
         description="SQLAlchemy URL: sqlite+aiosqlite:///file.db or postgresql+asyncpg://...",
     )
+    db_pool_size: int = Field(
+        20, ge=1, le=500, description="PostgreSQL connections kept open per process"
+    )
+    db_max_overflow: int = Field(
+        20, ge=0, le=500, description="extra PostgreSQL connections per process under load"
+    )
     engine_url: str = Field("memory", description="'memory' or redis://host:port/db")
     payment_provider: str = Field("sandbox", description="'sandbox' or 'stripe'")
     stripe_api_key: str = ""

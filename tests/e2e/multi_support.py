@@ -99,17 +99,22 @@ def process_env(database_url: str, engine_url: str) -> dict[str, str]:
             "DROPLINE_BACKGROUND_TASKS": "false",
             "DROPLINE_BUYER_TOKEN_SECRET": BUYER_SECRET,
             "DROPLINE_EXPIRY_INTERVAL_S": "0.2",
+            # Several processes share a PostgreSQL that other suites use too.
+            "DROPLINE_DB_POOL_SIZE": "5",
+            "DROPLINE_DB_MAX_OVERFLOW": "5",
             "DROPLINE_LOG_LEVEL": "warning",
         }
     )
     return env
 
 
-def api_process(name: str, env: dict[str, str], log_dir: Path) -> Proc:
+def api_process(name: str, env: dict[str, str], log_dir: Path, workers: int = 1) -> Proc:
+    """``dropline serve`` on a free port; ``workers`` > 1 uses uvicorn's process manager
+    (``--workers N``: N processes behind one port)."""
     port = free_port()
     return Proc(
         name,
-        ["serve", "--host", "127.0.0.1", "--port", str(port)],
+        ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
         env,
         log_dir / f"{name}.log",
         port,
