@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from dropline.domain.catalog import Bundle, Product, Sku
 from dropline.domain.drops import Drop, Offer
 from dropline.domain.errors import NotFound
-from dropline.services.single_flight import SingleFlight
 from dropline.store.uow import UowFactory
 
 
@@ -38,7 +37,6 @@ class DropCatalogCache:
         self.uow = uow
         self.ttl_s = ttl_s
         self._entries: dict[str, tuple[float, DropCatalog]] = {}
-        self._flight: SingleFlight[str, DropCatalog] = SingleFlight()
 
     def invalidate(self, drop_id: str) -> None:
         self._entries.pop(drop_id, None)
@@ -48,7 +46,7 @@ class DropCatalogCache:
         mono = time.monotonic()
         if hit is not None and mono - hit[0] < self.ttl_s:
             return hit[1]
-        catalog = await self._flight.do(drop_id, lambda: self.load(drop_id))
+        catalog = await self.load(drop_id)
         self._entries[drop_id] = (mono, catalog)
         return catalog
 
