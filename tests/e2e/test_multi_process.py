@@ -32,6 +32,7 @@ from e2e.multi_support import (
     process_env,
     worker_process,
 )
+from prod_support import lose_redis_data
 from support import Shop, seed_shop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
@@ -271,3 +272,53 @@ async def test_sigkill_of_one_api_process_mid_drop_loses_nothing(
             assert all(ch.consistent for ch in await c.stock.verify())
     finally:
         victim.stop()
+
+
+async def test_redis_losing_its_data_mid_drop_over_http(deployment: Deployment) -> None:
+    """FLUSHALL of dropline's keys while buyers keep holding and paying through both
+    ports: rebuilt from the ledger, lost holds fail cleanly, paid orders stay, no
+    oversell."""
+    d = deployment
+    async with shop_on(d, units=50) as (c, shop, key):
+        sku = shop.skus[0]
+        path = f"/v1/drops/{shop.drop_id}/holds"
+        body = {"items": [{"sku_id": sku, "quantity": 1}]}
+        async with client() as http:
+
+            async def tap(n: int) -> dict[str, Any] | None:
+                status, reply = await http.post(
+                    f"{d.api[n % 2].url}{path}", json=body, headers=headers(key, f"f{n}")
+                )
+                assert status in (201, 409), reply
+                return reply if status == 201 else None
+
+            async def pay(n: int, hold: dict[str, Any]) -> tuple[int, Any]:
+                return await http.post(
+                    f"{d.api[(n + 1) % 2].url}/v1/checkouts",
+                    json={"hold_id": hold["id"], "payment_method": VISA},
+                    headers=headers(key, f"f{n}"),
+                )
+
+            early = [await tap(n) for n in range(20)]
+            assert all(early)
+            paid = [await pay(n, h) for n, h in enumerate(early[:10]) if h]
+            assert [s for s, _ in paid] == [201] * 10
+            paid_orders = {reply["order"]["id"] for _, reply in paid}
+
+            assert await lose_redis_data(d.engine_url, "dl") > 0  # every dropline key
+
+            # Holds that lived only in Redis are gone: their checkout is refused cleanly.
+            for n, h in enumerate(early[10:], start=10):
+                assert h is not None
+                status, reply = await pay(n, h)
+                assert status == 404, reply
+            crowd = await asyncio.gather(*(tap(n) for n in range(100, 300)))
+            winners = {n: h for n, h in zip(range(100, 300), crowd, strict=True) if h}
+            assert len(winners) == 50 - 10  # offered − sold, from the ledger
+            statuses = await asyncio.gather(*(pay(n, h) for n, h in winners.items()))
+            assert [s for s, _ in statuses] == [201] * 40
+        async with c.uow(readonly=True) as uow:
+            orders = await uow.orders.list_orders(drop_id=shop.drop_id, limit=1000)
+        assert len(orders) == 50 and paid_orders <= {o.id for o in orders}
+        assert (await sold(c, shop.drop_id))[sku] == 50
+        assert all(ch.consistent for ch in await c.stock.verify())
