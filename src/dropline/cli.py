@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -76,6 +77,13 @@ def demo() -> None:
         store, _ = await c.access.create_key("demo storefront", "storefront")
         token = c.access.mint("buyer-demo-1", ttl_s=7 * 24 * 3600)
         base = c.settings.base_url
+        env = Path(c.settings.data_dir) / "demo.env"
+        env.parent.mkdir(parents=True, exist_ok=True)
+        env.write_text(
+            f"export DL={base}\nexport ADMIN_KEY={admin}\nexport STORE_KEY={store}\n"
+            f"export BUYER_TOKEN={token}\nexport DROP={shop.drop_id}\n"
+        )
+        env.chmod(0o600)
         console.print(
             f"demo drop [bold]{shop.drop_id}[/bold] "
             f"({'created' if shop.created else 'already there'})\n"
@@ -83,7 +91,8 @@ def demo() -> None:
             f"  buyer token:    {token}\n"
             f"  API docs:       {base}/docs\n"
             f"  public view:    curl -H 'Authorization: Bearer {store}' "
-            f"{base}/v1/drops/{shop.drop_id}/public"
+            f"{base}/v1/drops/{shop.drop_id}/public\n"
+            f"  shell:          source {env}   (sets DL, ADMIN_KEY, STORE_KEY, BUYER_TOKEN, DROP)"
         )
 
     _run(go)
