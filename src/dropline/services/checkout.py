@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dropline.domain.drops import DropStatus
 from dropline.domain.errors import (
     Conflict,
+    DropNotLive,
     HoldNotOwned,
     InvalidInput,
     NotFound,
@@ -286,8 +288,8 @@ class CheckoutService:
         except DropNotLoaded:
             try:
                 await self.drops.rebuild(checkout.drop_id)
-            except NotFound:
-                return False
+            except (NotFound, DropNotLive):
+                return False  # the drop ended meanwhile: nothing left to sell
             try:
                 return await self.engine.take(checkout.drop_id, checkout.buyer_id, checkout.units)
             except DropNotLoaded:
@@ -313,7 +315,15 @@ class CheckoutService:
                 # Another finisher (recovery, a duplicate webhook) got here first.
                 await uow.rollback()
                 return await self._result_for(checkout.id)
-            if not await uow.drops.record_sale(checkout.drop_id, checkout.units):
+            # Shared lock on the drop: ending the drop (an exclusive lock) waits for
+            # sales in flight, and a sale never lands on an ended drop.
+            drop = await uow.drops.get(checkout.drop_id, share=True)
+            sold = (
+                drop is not None
+                and drop.status is not DropStatus.ENDED
+                and await uow.drops.record_sale(checkout.drop_id, checkout.units)
+            )
+            if not sold:
                 await uow.rollback()
                 await self._give_back(checkout, auth, "the ledger had no unit left")
                 raise SoldOut(

@@ -19,7 +19,7 @@ from dropline.domain.drops import (
     check_transition,
     check_ttl,
 )
-from dropline.domain.errors import Conflict, InvalidInput, NotFound
+from dropline.domain.errors import Conflict, DropNotLive, InvalidInput, NotFound
 from dropline.domain.events import DomainEvent
 from dropline.domain.holds import DEFAULT_HOLD_TTL_S
 from dropline.domain.ids import new_id
@@ -266,11 +266,14 @@ class DropService:
     async def snapshot(self, drop_id: str) -> DropSnapshot:
         """The engine's state for the drop derived from the ledger alone:
         remaining = offered − sold, and what each buyer already bought."""
+        return (await self._snapshot(drop_id))[1]
+
+    async def _snapshot(self, drop_id: str) -> tuple[Drop, DropSnapshot]:
         async with self.uow(readonly=True) as uow:
             drop = await self._load(uow, drop_id)
             offers = await uow.drops.offers(drop_id)
             taken = await uow.drops.buyer_taken(drop_id)
-        return DropSnapshot(
+        return drop, DropSnapshot(
             drop_id,
             drop.status is DropStatus.LIVE,
             {s: EngineOffer(s, o.unsold, o.per_buyer_limit, o.paused) for s, o in offers.items()},
@@ -284,7 +287,10 @@ class DropService:
         makes concurrent rebuilds from other processes harmless."""
         lock = self._rebuild_locks.setdefault(drop_id, asyncio.Lock())
         async with lock:
-            return await self.engine.ensure_drop(await self.snapshot(drop_id))
+            drop, snapshot = await self._snapshot(drop_id)
+            if drop.status not in ENGINE_STATES:
+                raise DropNotLive(f"the drop is {drop.status}", status=drop.status)
+            return await self.engine.ensure_drop(snapshot)
 
     async def sync_engine(self) -> list[str]:
         """At start-up: make sure every live or paused drop is in the engine."""
