@@ -33,7 +33,8 @@ async def public_drop(
     catalog = await cache.get(drop_id)
     remaining = await remaining_units(engine, drops, cache, drop_id)
     products: dict[str, dict[str, Any]] = {}
-    for sku_id, offer in catalog.offers.items():
+    ordered = sorted(catalog.offers.items(), key=lambda kv: catalog.skus[kv[0]].code)
+    for sku_id, offer in ordered:
         sku = catalog.skus[sku_id]
         prod = catalog.products.get(sku.product_id)
         entry = products.setdefault(
