@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from dropline.store.db import create_engine
 from dropline.store import tables_monitor  # noqa: F401  (registers its tables)
+from dropline.store.db import create_engine
 from dropline.store.tables import metadata
 
 config = context.config
