@@ -81,7 +81,7 @@ async def test_report_reconciles_a_live_drop(container: Container, clock: Manual
     channels = {row["key"]: row for row in r["conversion"]["channel"]}
     assert channels["live"]["holds"] == 3 and channels["live"]["orders"] == 1
     assert channels["clip"]["conversion_pct"] == 100.0
-    assert [row["key"] for row in r["conversion"]["promo_code"]][0] == "LIVE10"
+    assert [row["key"] for row in r["conversion"]["promo_code"]] == ["LIVE10", "(none)"]
     assert r["abandonment"]["expired"] == 1 and r["abandonment"]["abandonment_pct"] == 40.0
     assert r["buyers"] == {"total": 2, "first_time": 2, "repeat": 0}
     assert sum(p["units"] for p in r["timeline"]["points"]) == 4
