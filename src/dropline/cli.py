@@ -5,6 +5,8 @@ dropline demo                seed the demo shop and a live drop (idempotent)
 dropline serve               start the API (docs at /docs)
 dropline keys create         make an API key (shown once)
 dropline buyer-token BUYER   mint a signed buyer token for testing
+dropline report DROP         the post-stream report (--csv, --html FILE)
+dropline simulate DROP       drive a realistic live drop against a running server
 """
 
 from __future__ import annotations
@@ -83,7 +85,10 @@ def demo() -> None:
             f"  buyer token:    {token}\n"
             f"  API docs:       {base}/docs\n"
             f"  public view:    curl -H 'Authorization: Bearer {store}' "
-            f"{base}/v1/drops/{shop.drop_id}/public"
+            f"{base}/v1/drops/{shop.drop_id}/public\n"
+            f"  live monitor:   {base}/ui/drops/{shop.drop_id} (log in with the admin key)\n"
+            f"  rehearse:       DROPLINE_OPS_KEY={admin} dropline simulate {shop.drop_id} "
+            "--viewers 200 --duration 60"
         )
 
     _run(go)
@@ -175,6 +180,11 @@ def buyer_token(
             highlight=False,
         )
     typer.echo(mint_buyer_token(settings.buyer_token_secret, buyer_id, ttl))
+
+
+from dropline.cli_monitor import register as _register_monitor  # noqa: E402
+
+_register_monitor(app)
 
 
 def main() -> None:

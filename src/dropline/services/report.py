@@ -250,7 +250,10 @@ class ReportService:
         ended = drop.status == "ended"
         offered_mv = moves.get("offer", {})
         returned_mv = moves.get("unoffer", {})
-        skus = sorted(set(offered_mv) | set(returned_mv) | set(offers) | set(sale_moves))
+        skus = sorted(
+            set(offered_mv) | set(returned_mv) | set(offers) | set(sale_moves),
+            key=lambda k: _sku_label(catalog, k),
+        )
         checks: list[Check] = []
         totals = Counter[str]()
         for sku_id in skus:
