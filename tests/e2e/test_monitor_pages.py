@@ -4,14 +4,26 @@ rules over plain HTTP. Screenshots go to ``test-artifacts/``."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from monitor_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Server, require_chromium, server
+from dropline.domain.errors import InvalidInput
+from dropline.simulate import Simulation, Summary, check_target
+from monitor_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SECRET,
+    Server,
+    require_chromium,
+    server,
+)
 
 __all__ = ["server"]  # the fixture, re-exported for pytest
 
@@ -172,3 +184,35 @@ def test_streams_respect_scopes_and_coarsening(server: Server) -> None:
     with server.client(server.storefront_key) as http:
         assert http.get(f"/v1/drops/{drop.id}/report").status_code == 403
         assert http.get(f"/v1/drops/{drop.id}/monitor").status_code == 403
+
+
+def test_simulate_drives_a_drop_that_the_report_accounts_for(server: Server) -> None:
+    drop = server.drops["sim"]
+
+    async def run() -> Summary:
+        sim = Simulation(
+            server.url, server.ops_key, SECRET, drop.id, viewers=20, duration_s=2, seed=7
+        )
+        return await sim.run()
+
+    # Its own thread and loop: the module's Playwright browser owns this thread's loop.
+    with ThreadPoolExecutor(1) as pool:
+        summary = pool.submit(asyncio.run, run()).result()
+    assert summary.counts["holds_placed"] > 0 and summary.counts["paid"] > 0
+    assert summary.requests <= 5000
+    with server.client(server.ops_key) as api:
+        report = api.get(f"/v1/drops/{drop.id}/report").json()
+    assert report["balanced"] is True
+    assert report["totals"]["orders"] == summary.counts["paid"]
+    assert report["totals"]["units_sold"] == summary.units_paid
+    channels = {row["key"] for row in report["conversion"]["channel"]}
+    assert channels <= {"live", "clip", "social", "email", "ad"} and channels
+
+
+def test_simulate_only_targets_this_machine() -> None:
+    for url in ("http://example.com:8000", "http://10.0.0.5:8000", "ftp://127.0.0.1/"):
+        with pytest.raises(InvalidInput):
+            Simulation(url, "k", "s", "drp_x")
+    with pytest.raises(InvalidInput):
+        Simulation("http://127.0.0.1:1", "k", "s", "drp_x", viewers=0)
+    assert check_target("http://localhost:8000/") == "http://localhost:8000"

@@ -20,7 +20,9 @@ VISA = "4242424242424242"
 
 
 def check(report: dict[str, Any], key: str, scope: str) -> dict[str, Any]:
-    found = [c for c in report["reconciliation"] if c["key"] == key and c["scope"] == scope]
+    found: list[dict[str, Any]] = [
+        c for c in report["reconciliation"] if c["key"] == key and c["scope"] == scope
+    ]
     assert len(found) == 1, (key, scope, report["reconciliation"])
     return found[0]
 
