@@ -231,3 +231,12 @@ async def test_monitor_snapshot_counts_alerts_and_cues(
     states = {s["id"]: s for s in public["skus"]}
     assert states[m.id]["state"] == "sold_out" and states[lg.id]["state"] == "low"
     assert "remaining" not in states[lg.id]
+
+
+def test_chart_buckets_fit_short_rehearsals_and_long_streams() -> None:
+    from dropline.services.report import bucket_size
+
+    assert bucket_size(8) == 5
+    assert bucket_size(300) == 15
+    assert bucket_size(3600) == 60
+    assert 36 * 3600 / bucket_size(36 * 3600) <= 120

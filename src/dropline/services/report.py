@@ -37,6 +37,7 @@ HANDED_OFF = frozenset(
 )
 ATTRIBUTION_DIMENSIONS = ("channel", "utm_source", "utm_campaign", "promo_code", "creator")
 MAX_CHART_POINTS = 120
+MIN_CHART_POINTS = 12
 PREVIOUS_DROPS = 5
 
 
@@ -60,8 +61,15 @@ def _attr(attrs: Mapping[str, str], *names: str) -> str | None:
 
 
 def bucket_size(span_s: float) -> int:
-    """Seconds per chart bucket so a stream of any length has at most ~120 points."""
-    for size in (60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400):
+    """Seconds per chart bucket: a few seconds for a rehearsal shorter than ten minutes
+    (at least ~12 points where possible), otherwise minutes or more so a stream of any
+    length has at most ~120 points."""
+    if span_s < 600:
+        for size in (30, 15, 10):
+            if span_s / size >= MIN_CHART_POINTS:
+                return size
+        return 5
+    for size in (60, 120, 300, 600, 900, 1800, 3600, 7200, 21600):
         if span_s / size <= MAX_CHART_POINTS:
             return size
     return 86400
