@@ -38,7 +38,7 @@ def sales_chart(timeline: dict[str, Any]) -> str:
         h = plot_h * p["units"] / bar_top * 0.6
         x = PAD_L + i * step
         parts.append(
-            f'<rect class="bar" x="{x + step * 0.1:.1f}" y="{PAD_T + plot_h - h:.1f}" '
+            f'<rect class="chart-bar" x="{x + step * 0.1:.1f}" y="{PAD_T + plot_h - h:.1f}" '
             f'width="{max(step * 0.8, 1):.1f}" height="{h:.1f}" fill="#9ec5fe">'
             f"<title>{escape(str(p['t']))}: {p['units']} units</title></rect>"
         )
