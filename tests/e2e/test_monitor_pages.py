@@ -146,6 +146,32 @@ def test_actions_need_the_csrf_token(server: Server) -> None:
     assert session_token  # the page carries the token the forms must echo
 
 
+def test_drop_buttons_pause_resume_and_end(server: Server) -> None:
+    drop = server.drops["spare"]
+    with httpx.Client(base_url=server.url, follow_redirects=False) as http:
+        token = http.get("/ui/login").text.split('name="csrf_token" value="')[1].split('"')[0]
+        http.post("/ui/login", data={"api_key": server.ops_key, "csrf_token": token})
+        page = http.get(f"/ui/drops/{drop.id}").text
+        csrf = page.split('name="csrf-token" content="')[1].split('"')[0]
+        assert 'id="drop-paused"' in page and 'id="drop-ended"' in page
+
+        def move(to: str) -> str:
+            r = http.post(f"/ui/drops/{drop.id}/transition", data={"to": to, "csrf_token": csrf})
+            assert r.status_code == 303
+            with server.client(server.ops_key) as api:
+                status: str = api.get(f"/v1/drops/{drop.id}").json()["status"]
+            return status
+
+        assert move("paused") == "paused"
+        assert server.hold(drop.id, "late", drop.skus["Black / M"]).status_code == 409
+        assert move("live") == "live"
+        assert move("ended") == "ended"
+        assert move("live") == "ended"  # refused: shown as a message, nothing changes
+        r = http.post(f"/ui/drops/{drop.id}/transition", data={"to": "live", "csrf_token": csrf})
+        assert "level=error" in r.headers["location"]
+        assert "cannot go from ended" in http.get(r.headers["location"]).text
+
+
 def first_event(server: Server, path: str, key: str) -> tuple[int, str]:
     with (
         server.client(key) as http,

@@ -240,3 +240,19 @@ def test_chart_buckets_fit_short_rehearsals_and_long_streams() -> None:
     assert bucket_size(300) == 15
     assert bucket_size(3600) == 60
     assert 36 * 3600 / bucket_size(36 * 3600) <= 120
+
+
+async def test_payment_failure_spike_raises_an_alert(container: Container) -> None:
+    c = container
+    shop = await seed_shop(c, units=10)
+    for n in range(3):
+        hold = await c.holds.place(shop.drop_id, f"fan-{n}", [sku_item(shop.skus[0])])
+        with pytest.raises(e.PaymentDeclined):
+            await c.checkout.start(hold.id, f"fan-{n}", "4000000000000002")
+    hold = await c.holds.place(shop.drop_id, "ok", [sku_item(shop.skus[0])])
+    await c.checkout.start(hold.id, "ok", VISA)
+    snap = await c.monitor.snapshot(shop.drop_id)
+    assert snap["payments"]["failed"] == 3 and snap["payments"]["failed_last_minute"] == 3
+    assert snap["payments"]["by_reason"] == {"card_declined": 3}
+    spikes = [a for a in snap["alerts"] if a["kind"] == "payment_failure_spike"]
+    assert len(spikes) == 1 and spikes[0]["message"].startswith("3 of 4 payments")

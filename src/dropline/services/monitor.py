@@ -10,6 +10,7 @@ A snapshot is cheap enough to be recomputed every half second per watcher.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -84,6 +85,7 @@ class MonitorService:
         self._seq = 0
         self._tally: dict[str, Counter[str]] = {}
         self._lock = asyncio.Lock()
+        self._recent: dict[str, tuple[float, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------------ settings
     async def settings(self, drop_id: str) -> MonitorSettings:
@@ -168,6 +170,19 @@ class MonitorService:
             return await self.engine.counts(drop_id)
 
     # ------------------------------------------------------------------ snapshots
+    async def shared_snapshot(self, drop_id: str, max_age_s: float = 0.4) -> dict[str, Any]:
+        """A snapshot at most ``max_age_s`` old, shared by every watcher of the drop in
+        this process, so ten open monitors cost one computation per tick, not ten."""
+        hit = self._recent.get(drop_id)
+        mono = time.monotonic()
+        if hit is not None and mono - hit[0] <= max_age_s:
+            return hit[1]
+        snap = await self.snapshot(drop_id)
+        if len(self._recent) > 1000:
+            self._recent.clear()
+        self._recent[drop_id] = (mono, snap)
+        return snap
+
     async def snapshot(self, drop_id: str) -> dict[str, Any]:
         """Everything the ops monitor shows for a drop, as a JSON-ready dict."""
         now = datetime.fromtimestamp(self.clock.now(), UTC)
@@ -180,7 +195,9 @@ class MonitorService:
             settings = await repo.settings(drop_id)
             offers = await repo.offer_rows(drop_id)
             recent = await repo.sales(drop_id, since=now - timedelta(minutes=5))
-            checkouts = await repo.checkout_rows(drop_id)
+            by_status, by_reason, recent_status = await repo.checkout_stats(
+                drop_id, now - timedelta(minutes=1)
+            )
         counts = await self._counts(drop_id, drop.status)
         tally = await self._hold_tally(drop_id)
         one_min = now - timedelta(minutes=1)
@@ -218,14 +235,8 @@ class MonitorService:
                 }
             )
         rows.sort(key=lambda r: (r["product"], r["code"]))
-        failed = [r for r in checkouts if r.status == CheckoutStatus.FAILED.value]
-        finished_recent = [
-            r
-            for r in checkouts
-            if r.updated_at >= one_min
-            and r.status in (CheckoutStatus.FAILED.value, CheckoutStatus.SUCCEEDED.value)
-        ]
-        failed_recent = [r for r in finished_recent if r.status == CheckoutStatus.FAILED.value]
+        failed_recent = recent_status[CheckoutStatus.FAILED.value]
+        finished_recent = failed_recent + recent_status[CheckoutStatus.SUCCEEDED.value]
         placed = tally["hold.placed"]
         expired = tally["hold.expired"]
         released = tally["hold.released"]
@@ -263,12 +274,10 @@ class MonitorService:
                 else None,
             },
             "payments": {
-                "failed": len(failed),
-                "failed_last_minute": len(failed_recent),
-                "by_reason": dict(Counter(r.decline_code or "unknown" for r in failed)),
-                "waiting_for_authentication": sum(
-                    1 for r in checkouts if r.status == CheckoutStatus.REQUIRES_ACTION.value
-                ),
+                "failed": by_status[CheckoutStatus.FAILED.value],
+                "failed_last_minute": failed_recent,
+                "by_reason": dict(by_reason),
+                "waiting_for_authentication": by_status[CheckoutStatus.REQUIRES_ACTION.value],
             },
             # Filled in once the hand-off (SLA) and webhook capabilities are merged.
             "sla_risk": None,
@@ -279,7 +288,7 @@ class MonitorService:
 
     @staticmethod
     def _alerts(
-        rows: list[dict[str, Any]], failed_recent: list[Any], finished_recent: list[Any]
+        rows: list[dict[str, Any]], failed_recent: int, finished_recent: int
     ) -> list[dict[str, Any]]:
         alerts: list[dict[str, Any]] = []
         for r in rows:
@@ -301,15 +310,16 @@ class MonitorService:
                         "message": f"{r['label']}: only {r['remaining']} left",
                     }
                 )
-        if len(failed_recent) >= SPIKE_MIN_FAILURES and len(failed_recent) >= SPIKE_MIN_SHARE * len(
-            finished_recent
+        if (
+            failed_recent >= SPIKE_MIN_FAILURES
+            and failed_recent >= SPIKE_MIN_SHARE * finished_recent
         ):
             alerts.append(
                 {
                     "kind": "payment_failure_spike",
                     "level": "critical",
                     "sku_id": None,
-                    "message": f"{len(failed_recent)} of {len(finished_recent)} payments "
+                    "message": f"{failed_recent} of {finished_recent} payments "
                     "failed in the last minute",
                 }
             )

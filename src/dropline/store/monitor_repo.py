@@ -7,6 +7,7 @@ than counters, so the report can cross-check one source against another.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -206,6 +207,32 @@ class MonitorRepository(Repository):
         if since is not None:
             stmt = stmt.where(checkouts.c.updated_at >= since)
         return list(await self.conn.execute(stmt))
+
+    async def checkout_stats(
+        self, drop_id: str, since: datetime
+    ) -> tuple[Counter[str], Counter[str], Counter[str]]:
+        """Aggregates for the monitor, without loading rows: checkouts per status, failed
+        checkouts per decline code, and finished checkouts per status since ``since``."""
+        by_status: Counter[str] = Counter()
+        by_reason: Counter[str] = Counter()
+        recent: Counter[str] = Counter()
+        rows = await self.conn.execute(
+            select(checkouts.c.status, checkouts.c.decline_code, func.count().label("n"))
+            .where(checkouts.c.drop_id == drop_id)
+            .group_by(checkouts.c.status, checkouts.c.decline_code)
+        )
+        for r in rows:
+            by_status[r.status] += int(r.n)
+            if r.status == "failed":
+                by_reason[r.decline_code or "unknown"] += int(r.n)
+        rows = await self.conn.execute(
+            select(checkouts.c.status, func.count().label("n"))
+            .where(checkouts.c.drop_id == drop_id, checkouts.c.updated_at >= since)
+            .group_by(checkouts.c.status)
+        )
+        for r in rows:
+            recent[r.status] += int(r.n)
+        return by_status, by_reason, recent
 
     async def events(
         self, type_prefix: str, *, aggregate_type: str | None = None, after_seq: int = 0

@@ -198,7 +198,7 @@ async def monitor_events(drop_id: str, request: Request, c: ContainerDep) -> Res
     if s is None or not s.logged_in or not await _key_active(c, s.key_id):
         return Response("login required", status_code=401)
     await c.monitor.settings(drop_id)
-    response: Response = sse_response(request, lambda: c.monitor.snapshot(drop_id))
+    response: Response = sse_response(request, lambda: c.monitor.shared_snapshot(drop_id))
     return response
 
 

@@ -59,7 +59,7 @@ async def monitor_stream(drop_id: str, request: Request, c: ContainerDep, _: Ops
     """Server-Sent Events: a ``snapshot`` event (same body as ``/monitor``) whenever
     anything changes, checked every half second."""
     await c.monitor.settings(drop_id)  # 404 before the stream starts
-    return sse_response(request, lambda: c.monitor.snapshot(drop_id))
+    return sse_response(request, lambda: c.monitor.shared_snapshot(drop_id))
 
 
 @router.get("/{drop_id}/stream", tags=["storefront"])
