@@ -207,6 +207,11 @@ def test_streams_respect_scopes_and_coarsening(server: Server) -> None:
         )
     status, body = first_event(server, f"/v1/drops/{drop.id}/stream", server.storefront_key)
     assert status == 200 and '"remaining"' not in body and '"state":"in_stock"' in body
+    with server.client(server.ops_key) as api:
+        csv = api.get(f"/v1/drops/{drop.id}/report", params={"format": "csv"})
+        assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+        assert csv.text.startswith("section,name,metric,value")
+        assert api.get(f"/v1/drops/{drop.id}/report", params={"format": "xml"}).status_code == 422
     with server.client(server.storefront_key) as http:
         assert http.get(f"/v1/drops/{drop.id}/report").status_code == 403
         assert http.get(f"/v1/drops/{drop.id}/monitor").status_code == 403

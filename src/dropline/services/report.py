@@ -137,16 +137,8 @@ class ReportService:
             sales = await repo.sales(drop_id)
             sale_moves = await repo.sale_movements([s.order_id for s in sales])
             checkout_rows = await repo.checkout_rows(drop_id)
-            hold_events = [
-                e
-                for e in await repo.events("hold.", aggregate_type="hold")
-                if (e.payload or {}).get("drop_id") == drop_id
-            ]
-            paid_events = [
-                e
-                for e in await repo.events("order.paid", aggregate_type="order")
-                if (e.payload or {}).get("drop_id") == drop_id
-            ]
+            hold_events = await repo.events("hold.", aggregate_type="hold", drop_id=drop_id)
+            paid_events = await repo.events("order.paid", aggregate_type="order", drop_id=drop_id)
             live_events = [
                 e
                 for e in await repo.events("drop.live", aggregate_type="drop")

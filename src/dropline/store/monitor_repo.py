@@ -235,9 +235,16 @@ class MonitorRepository(Repository):
         return by_status, by_reason, recent
 
     async def events(
-        self, type_prefix: str, *, aggregate_type: str | None = None, after_seq: int = 0
+        self,
+        type_prefix: str,
+        *,
+        aggregate_type: str | None = None,
+        after_seq: int = 0,
+        drop_id: str | None = None,
     ) -> list[Any]:
-        """Outbox rows whose type starts with ``type_prefix`` (payload included)."""
+        """Outbox rows whose type starts with ``type_prefix`` (payload included);
+        ``drop_id`` keeps those whose payload names that drop (JSON path on both
+        SQLite and PostgreSQL)."""
         stmt = (
             select(
                 outbox.c.seq,
@@ -252,6 +259,8 @@ class MonitorRepository(Repository):
         )
         if aggregate_type:
             stmt = stmt.where(outbox.c.aggregate_type == aggregate_type)
+        if drop_id is not None:
+            stmt = stmt.where(outbox.c.payload["drop_id"].as_string() == drop_id)
         return list(await self.conn.execute(stmt))
 
     async def first_orders_elsewhere(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
 from dropline.api.deps import ContainerDep, Ops, Storefront
@@ -14,6 +14,7 @@ from dropline.api.sse import sse_response
 from dropline.domain.errors import InvalidInput
 from dropline.services.serialize import rfc3339
 from dropline.store.monitor_repo import MonitorSettings
+from dropline.web.render import report_csv
 
 router = APIRouter(prefix="/v1/drops", tags=["monitor"])
 
@@ -39,13 +40,23 @@ def settings_out(s: MonitorSettings) -> dict[str, Any]:
     }
 
 
-@router.get("/{drop_id}/report")
-async def get_report(drop_id: str, c: ContainerDep, _: Ops) -> dict[str, Any]:
+@router.get("/{drop_id}/report", response_model=None)
+async def get_report(
+    drop_id: str, c: ContainerDep, _: Ops, format: Literal["json", "csv"] = "json"
+) -> dict[str, Any] | Response:
     """The post-stream report: reconciliation (``balanced`` is false and each failing
     check carries its ``difference`` when something does not add up), sell-through,
     timeline, conversion by channel/UTM/promo code, abandonment, payment failures,
-    first-time vs repeat buyers, the post-stream window and earlier drops."""
-    return await c.reports.build(drop_id)
+    first-time vs repeat buyers, the post-stream window and earlier drops.
+    ``?format=csv`` gives the same numbers as ``section,name,metric,value`` rows."""
+    report = await c.reports.build(drop_id)
+    if format == "csv":
+        return Response(
+            report_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="report-{drop_id}.csv"'},
+        )
+    return report
 
 
 @router.get("/{drop_id}/monitor")
