@@ -76,6 +76,7 @@ def test_monitor_updates_live_and_pause_refuses_holds(browser: Browser, server: 
     row.locator("button.sku-toggle").click()
     expect(page.locator(".flash")).to_contain_text("Black / M paused")
     expect(page.locator(f'tr[data-sku="{medium}"] button.sku-toggle')).to_have_text("Resume")
+    expect(page.locator(f'tr[data-sku="{medium}"] .paused-badge')).to_be_visible()
     refused = server.hold(drop.id, "viewer-4", medium)
     assert refused.status_code == 409, refused.text
     assert refused.json()["code"] == "drop_not_live"

@@ -49,6 +49,7 @@
     var sold = tr.querySelector(".bar .sold"), held = tr.querySelector(".bar .held");
     if (sold) sold.style.width = (r.offered ? 100 * r.sold / r.offered : 0) + "%";
     if (held) held.style.width = (r.offered ? 100 * r.held / r.offered : 0) + "%";
+    var badge = tr.querySelector(".paused-badge"); if (badge) badge.hidden = !r.paused;
     var btn = tr.querySelector("button.sku-toggle");
     if (btn && btn.textContent !== (r.paused ? "Resume" : "Pause")) {
       var cell = btn.closest("td"); cell.replaceChild(toggleForm(dropId, r), btn.closest("form"));
