@@ -83,8 +83,11 @@ def test_monitor_updates_live_and_pause_refuses_holds(browser: Browser, server: 
     assert server.hold(drop.id, "viewer-4", large).status_code == 201  # the other SKU sells
     page.screenshot(path=str(ARTIFACTS / "monitor-paused.png"), full_page=True)
 
-    page.locator(f'tr[data-sku="{medium}"] button.sku-toggle').click()
+    # Resumed by another client through the API: the open page follows without a reload.
+    with server.client(server.ops_key) as api:
+        assert api.post(f"/v1/drops/{drop.id}/skus/{medium}/resume").status_code == 200
     expect(page.locator(f'tr[data-sku="{medium}"] button.sku-toggle')).to_have_text("Pause")
+    expect(page.locator(f'tr[data-sku="{medium}"] .paused-badge')).to_be_hidden()
     assert server.hold(drop.id, "viewer-5", medium).status_code == 201
     page.close()
 
