@@ -18,7 +18,9 @@ from dropline.services.checkout import CheckoutService
 from dropline.services.drop_catalog import DropCatalogCache
 from dropline.services.drops import DropService
 from dropline.services.holds import HoldService
+from dropline.services.monitor import MonitorService
 from dropline.services.ports import Clock, PaymentProvider, StockEngine, SystemClock
+from dropline.services.report import ReportService
 from dropline.services.stock import StockService
 from dropline.store.db import create_engine
 from dropline.store.uow import UowFactory
@@ -38,6 +40,8 @@ class Container:
     holds: HoldService
     checkout: CheckoutService
     access: AccessService
+    monitor: MonitorService
+    reports: ReportService
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -90,6 +94,8 @@ async def build(
         holds=HoldService(engine, cache, drops, clock),
         checkout=checkout,
         access=AccessService(uow, settings.buyer_token_secret),
+        monitor=MonitorService(uow, engine, drops, cache, clock),
+        reports=ReportService(uow, cache),
     )
     container.jobs = standard_jobs(
         engine, clock, uow, checkout, settings.expiry_interval_s, settings.reconcile_interval_s

@@ -5,6 +5,8 @@ dropline demo                seed the demo shop and a live drop (idempotent)
 dropline serve               start the API (docs at /docs)
 dropline keys create         make an API key (shown once)
 dropline buyer-token BUYER   mint a signed buyer token for testing
+dropline report DROP         the post-stream report (--csv, --html FILE)
+dropline simulate DROP       drive a realistic live drop against a running server
 """
 
 from __future__ import annotations
@@ -92,7 +94,10 @@ def demo() -> None:
             f"  API docs:       {base}/docs\n"
             f"  public view:    curl -H 'Authorization: Bearer {store}' "
             f"{base}/v1/drops/{shop.drop_id}/public\n"
-            f"  shell:          source {env}   (sets DL, ADMIN_KEY, STORE_KEY, BUYER_TOKEN, DROP)"
+            f"  shell:          source {env}   (sets DL, ADMIN_KEY, STORE_KEY, BUYER_TOKEN, DROP)\n"
+            f"  live monitor:   {base}/ui/drops/{shop.drop_id} (log in with the admin key)\n"
+            f"  rehearse:       DROPLINE_OPS_KEY={admin} dropline simulate {shop.drop_id} "
+            "--viewers 200 --duration 60"
         )
 
     _run(go)
@@ -184,6 +189,11 @@ def buyer_token(
             highlight=False,
         )
     typer.echo(mint_buyer_token(settings.buyer_token_secret, buyer_id, ttl))
+
+
+from dropline.cli_monitor import register as _register_monitor  # noqa: E402
+
+_register_monitor(app)
 
 
 def main() -> None:

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     buyer_token_secret: str = Field(
         DEV_BUYER_SECRET, description="HMAC secret shared with the creator's site"
     )
+    ui_session_secret: str = Field(
+        "", description="signs web UI session cookies; derived from the buyer secret if empty"
+    )
     paying_cap_s: int = Field(300, ge=10, le=3600, description="max hold life once paying")
     host: str = "127.0.0.1"
     port: int = 8000

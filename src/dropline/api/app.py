@@ -10,9 +10,11 @@ from fastapi import FastAPI
 
 from dropline.api import errors
 from dropline.api.routers import catalog, checkouts, drops, health, holds, keys, orders, stock
+from dropline.api.routers import monitor as monitor_router
 from dropline.bootstrap import Container, build
 from dropline.config import Settings, load_settings
 from dropline.services.background import run_forever
+from dropline.web import routes as web_pages
 
 DESCRIPTION = """
 dropline runs a creator's live drop: catalog, stock, holds that expire, checkout, orders.
@@ -67,4 +69,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     errors.install(app)
     for module in (health, catalog, stock, drops, holds, checkouts, orders, keys):
         app.include_router(module.router)
+    app.include_router(monitor_router.router)
+    web_pages.install(app)
     return app
