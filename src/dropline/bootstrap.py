@@ -19,6 +19,9 @@ from dropline.services.drop_catalog import DropCatalogCache
 from dropline.services.drops import DropService
 from dropline.services.holds import HoldService
 from dropline.services.ports import Clock, PaymentProvider, StockEngine, SystemClock
+from dropline.services.preorders import PreorderService
+from dropline.services.production import ProductionService
+from dropline.services.qc import QcService
 from dropline.services.stock import StockService
 from dropline.store.db import create_engine
 from dropline.store.uow import UowFactory
@@ -38,6 +41,9 @@ class Container:
     holds: HoldService
     checkout: CheckoutService
     access: AccessService
+    preorders: PreorderService
+    production: ProductionService
+    qc: QcService
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -74,8 +80,24 @@ async def build(
     provider = provider or make_provider(settings, db)
     cache = DropCatalogCache(uow)
     drops = DropService(uow, engine, cache)
+    preorders = PreorderService(
+        uow,
+        engine,
+        provider,
+        clock,
+        link_secret=settings.buyer_token_secret,
+        base_url=settings.base_url,
+        on_change=lambda _changed: cache.clear(),
+    )
     checkout = CheckoutService(
-        uow, engine, provider, cache, drops, clock, paying_cap_s=settings.paying_cap_s
+        uow,
+        engine,
+        provider,
+        cache,
+        drops,
+        clock,
+        paying_cap_s=settings.paying_cap_s,
+        preorders=preorders,
     )
     container = Container(
         settings=settings,
@@ -90,8 +112,16 @@ async def build(
         holds=HoldService(engine, cache, drops, clock),
         checkout=checkout,
         access=AccessService(uow, settings.buyer_token_secret),
+        preorders=preorders,
+        production=ProductionService(uow, clock, preorders),
+        qc=QcService(uow, clock, preorders, settings.data_dir),
     )
     container.jobs = standard_jobs(
         engine, clock, uow, checkout, settings.expiry_interval_s, settings.reconcile_interval_s
     )
+    container.jobs += [
+        ("preorder-deadlines", settings.reconcile_interval_s, preorders.process_deadlines),
+        ("preorder-authorizations", settings.reconcile_interval_s, preorders.capture_expiring),
+        ("production-reorders", settings.reconcile_interval_s, preorders.check_reorders),
+    ]
     return container
