@@ -291,7 +291,16 @@ class ProductionRepository(Repository):
 
     # ----------------------------------------------------------------- inspections
     async def add_inspection(self, values: Mapping[str, Any]) -> None:
-        await self.conn.execute(insert(inspections).values(**values, created_at=self.now()))
+        """Insert an inspection numbered ``attempt`` = 1 + earlier inspections of the lot
+        (the caller holds the lot's lock), so a lot's history has a stable order."""
+        count = (
+            await self.conn.execute(
+                select(func.count()).where(inspections.c.lot_id == values["lot_id"])
+            )
+        ).scalar_one()
+        await self.conn.execute(
+            insert(inspections).values(**values, attempt=int(count) + 1, created_at=self.now())
+        )
 
     async def inspection(self, inspection_id: str) -> dict[str, Any] | None:
         row = (
@@ -303,7 +312,7 @@ class ProductionRepository(Repository):
         rows = await self.conn.execute(
             select(inspections)
             .where(inspections.c.lot_id == lot_id)
-            .order_by(inspections.c.created_at, inspections.c.id)
+            .order_by(inspections.c.attempt)
         )
         return [_row(r) for r in rows]
 

@@ -158,6 +158,7 @@ inspections = Table(
     metadata,
     Column("id", String(40), primary_key=True),
     Column("lot_id", String(40), ForeignKey("lots.id"), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
     Column("stage", String(30), nullable=False),
     Column("spec_id", String(40), nullable=False),
     Column("spec_version", Integer, nullable=False),

@@ -255,6 +255,7 @@ def upgrade() -> None:
         "inspections",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("lot_id", sa.String(length=40), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("stage", sa.String(length=30), nullable=False),
         sa.Column("spec_id", sa.String(length=40), nullable=False),
         sa.Column("spec_version", sa.Integer(), nullable=False),
