@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -31,8 +31,8 @@ async def api(container: Container, tmp_path: Path) -> AsyncIterator[httpx.Async
         yield client
 
 
-def iso(dt: object) -> str:
-    return dt.isoformat().replace("+00:00", "Z")  # type: ignore[attr-defined]
+def iso(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
 
 
 async def test_run_spec_lot_gate_and_preorder_over_http(
