@@ -5,6 +5,7 @@ dropline demo                seed the demo shop and a live drop (idempotent)
 dropline serve               start the API (docs at /docs)
 dropline keys create         make an API key (shown once)
 dropline buyer-token BUYER   mint a signed buyer token for testing
+dropline runs|qc|preorders   production runs, quality control, pre-orders
 """
 
 from __future__ import annotations
@@ -175,6 +176,17 @@ def buyer_token(
             highlight=False,
         )
     typer.echo(mint_buyer_token(settings.buyer_token_secret, buyer_id, ttl))
+
+
+def _add_production_commands() -> None:
+    from dropline.cli_production import preorders_app, qc_app, runs_app
+
+    app.add_typer(runs_app, name="runs")
+    app.add_typer(qc_app, name="qc")
+    app.add_typer(preorders_app, name="preorders")
+
+
+_add_production_commands()
 
 
 def main() -> None:
