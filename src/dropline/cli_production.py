@@ -98,6 +98,7 @@ def run_create(
     spec: Annotated[str, typer.Option(help="SPEC_ID:VERSION (approved)")] = "",
     handling: Annotated[str, typer.Option(help="handling days MIN-MAX")] = "2-5",
     reorder: Annotated[str, typer.Option(help="phased: PCT:DAYS sell-through rule")] = "",
+    previous_run: Annotated[str | None, typer.Option(help="the batch this one follows")] = None,
     actor: str = "cli",
 ) -> None:
     """Create a production run (refused under MOQ unless --override-reason)."""
@@ -125,6 +126,7 @@ def run_create(
             handling_max_days=int(hi or lo),
             moq_override_reason=override_reason,
             qc_spec=spec_ref,
+            previous_run_id=previous_run,
             reorder_threshold_pct=int(pct) if reorder else None,
             reorder_window_days=int(days) if reorder else None,
             actor=actor,
