@@ -292,9 +292,21 @@ def qc_inspect(
 
 
 @qc_app.command("sign-off")
-def qc_sign_off(inspection_id: str, approver: Annotated[str, typer.Option()]) -> None:
+def qc_sign_off(
+    inspection_id: str,
+    approver: Annotated[str, typer.Option()],
+    approve_reduced: Annotated[bool, typer.Option(help="allow reduced inspection")] = False,
+    irregular: Annotated[bool, typer.Option(help="production is irregular/delayed")] = False,
+) -> None:
     """Sign off an inspection; a final one opens or closes the gate."""
-    _go(lambda c: c.qc.sign_off(inspection_id, approver=approver))
+    _go(
+        lambda c: c.qc.sign_off(
+            inspection_id,
+            approver=approver,
+            approve_reduced=approve_reduced,
+            production_steady=not irregular,
+        )
+    )
 
 
 @qc_app.command("dispose")

@@ -481,3 +481,26 @@ async def test_phased_run_proposes_a_reorder_never_orders(container: Container) 
     assert proposal["sell_through_pct"] == 60
     assert len(await outbox(c, "ops.alert")) == 1
     assert len(await c.production.runs()) == 2  # nothing was ordered
+
+
+async def test_reduced_inspection_needs_the_authoritys_approval(container: Container) -> None:
+    """Switching score: +3 per lot accepted even at one AQL step tighter (Ac >= 2);
+    at 30 reduced inspection starts only if the approver allows it."""
+    c = container
+    f = await seed_run(c, quantity=20_000)
+
+    async def clean_lot(approve: bool) -> None:
+        lot = await c.production.receive(f.run_id, f.sku_id, 500, "C", actor="wh")
+        ins = await c.qc.inspect(lot["id"], "final_random", {}, inspector="ivy")
+        await c.qc.sign_off(ins["id"], approver="Dana", approve_reduced=approve)
+
+    for _ in range(10):
+        await clean_lot(approve=False)
+    state = await c.qc.switching(f.manufacturer_id, f.product_id)
+    assert state["major"]["severity"] == "normal" and state["major"]["switching_score"] == 30
+    await clean_lot(approve=True)
+    state = await c.qc.switching(f.manufacturer_id, f.product_id)
+    assert state["major"]["severity"] == "reduced"
+    lot = await c.production.receive(f.run_id, f.sku_id, 500, "R", actor="wh")
+    major = next(p for p in (await c.qc.plan(lot["id"]))["classes"] if p["defect_class"] == "major")
+    assert (major["severity"], major["sample_size"]) == ("reduced", 20)

@@ -500,11 +500,22 @@ class QcService:
             )
         return out
 
-    async def sign_off(self, inspection_id: str, *, approver: str) -> dict[str, Any]:
+    async def sign_off(
+        self,
+        inspection_id: str,
+        *,
+        approver: str,
+        approve_reduced: bool = False,
+        production_steady: bool = True,
+    ) -> dict[str, Any]:
         """The approver signs the inspection off. For a final inspection this is the
         gate: accept → the lot's units leave ``quality_control`` (pre-orders first, FIFO
         by payment time, then ``available``); reject → the lot waits for a disposition.
-        An original (not resubmitted) final inspection feeds the switching rules."""
+
+        An original (not resubmitted) final inspection feeds the switching rules. The
+        approver is the responsible authority: ``approve_reduced`` allows reduced
+        inspection once the switching score reaches 30, and ``production_steady=False``
+        (irregular or delayed production) blocks it or ends it."""
         approver = approver.strip()
         if not approver:
             raise InvalidInput("sign-off needs the approver's name", field="approver")
@@ -524,7 +535,14 @@ class QcService:
                     )
                 run, _spec, product_id = await self._context(uow, lot)
                 if not ins["resubmitted"]:
-                    await self._record_switching(uow, run["manufacturer_id"], product_id, ins)
+                    await self._record_switching(
+                        uow,
+                        run["manufacturer_id"],
+                        product_id,
+                        ins,
+                        approve_reduced=approve_reduced,
+                        production_steady=production_steady,
+                    )
                 if ins["accepted"]:
                     await uow.production.set_lot_status(lot, LotStatus.PASSED.value)
                     allocation = await self.preorders.allocate_lot(uow, lot, approver)
@@ -553,7 +571,14 @@ class QcService:
         return got | {"allocation": allocation}
 
     async def _record_switching(
-        self, uow: UnitOfWork, manufacturer_id: str, product_id: str, ins: Mapping[str, Any]
+        self,
+        uow: UnitOfWork,
+        manufacturer_id: str,
+        product_id: str,
+        ins: Mapping[str, Any],
+        *,
+        approve_reduced: bool,
+        production_steady: bool,
     ) -> None:
         level = InspectionLevel(ins["level"])
         for c in ins["classes"]:
@@ -563,7 +588,12 @@ class QcService:
             )
             plan = sampling_plan(int(ins["lot_size"]), level, c["aql"], Severity(c["severity"]))
             try:
-                nxt = state.record_lot(plan, int(c["defects"]))
+                nxt = state.record_lot(
+                    plan,
+                    int(c["defects"]),
+                    production_steady=production_steady,
+                    authority_approves_reduced=approve_reduced,
+                )
             except InvalidTransition:
                 continue
             await uow.production.save_switching_state(

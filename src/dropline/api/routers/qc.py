@@ -60,6 +60,13 @@ class InspectionIn(Strict):
     notes: Text = ""
 
 
+class SignOffIn(Strict):
+    approve_reduced: StrictBool = Field(
+        False, description="the authority allows reduced inspection once the score reaches 30"
+    )
+    production_steady: StrictBool = Field(True, description="false: irregular or delayed")
+
+
 class DispositionIn(Strict):
     disposition: Annotated[str, Field(examples=["rework", "return", "scrap"])]
     note: Annotated[str, Field(min_length=1, max_length=2000)]
@@ -135,11 +142,21 @@ async def get_inspection(inspection_id: str, c: ContainerDep, _: Ops) -> dict[st
 
 
 @router.post("/inspections/{inspection_id}/sign-off")
-async def sign_off(inspection_id: str, c: ContainerDep, who: Ops) -> dict[str, Any]:
+async def sign_off(
+    inspection_id: str, c: ContainerDep, who: Ops, body: SignOffIn | None = None
+) -> dict[str, Any]:
     """The gate. A final inspection that accepts moves the lot out of
     ``quality_control`` (pre-orders first, FIFO by payment time); one that rejects
     keeps it out of sale until a disposition."""
-    return plain_dict(await c.qc.sign_off(inspection_id, approver=who.name))
+    body = body or SignOffIn()
+    return plain_dict(
+        await c.qc.sign_off(
+            inspection_id,
+            approver=who.name,
+            approve_reduced=body.approve_reduced,
+            production_steady=body.production_steady,
+        )
+    )
 
 
 @router.post("/inspections/{inspection_id}/photos", status_code=201)
