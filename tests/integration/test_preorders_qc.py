@@ -413,9 +413,12 @@ async def test_indefinite_delay_and_one_click_cancel(container: Container) -> No
     assert p["ship_estimate"]["known"] is False
     token = str(p["cancel_url"]).split("token=")[1]
     order_id = c.preorders.verify(token, "cancel")
+    assert (await c.engine.counts(drop_id))[f.sku_id].remaining == 3
     done = await c.preorders.cancel(order_id, reason="buyer cancelled via link", by="buyer")
     assert done.status == "cancelled" and done.refunded_at is not None
     assert (await c.provider.retrieve(order.payment_id)).status is PaymentStatus.REFUNDED
+    assert (await c.engine.counts(drop_id))[f.sku_id].remaining == 4  # back in the cap
+    assert (await c.drops.snapshot(drop_id)).offers[f.sku_id].remaining == 4
     with pytest.raises(e.Conflict):
         await c.preorders.consent(order_id)
 

@@ -22,6 +22,7 @@ message needs in the payload, plus a per-order ``preorder_notices`` row.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -50,7 +51,7 @@ from dropline.domain.production import (
     ship_estimate,
 )
 from dropline.domain.stock import MAX_QUANTITY, Bucket, Movement, Reason, safety_rebalance
-from dropline.services.ports import Clock, PaymentProvider, StockEngine
+from dropline.services.ports import Clock, DropNotLoaded, PaymentProvider, StockEngine
 from dropline.store.order_repo import OrderRecord
 from dropline.store.production_repo import PreorderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
@@ -546,7 +547,19 @@ class PreorderService:
             }
             await uow.production.add_notice(order_id, "cancelled", payload)
             uow.record(DomainEvent("preorder.cancelled", "order", order_id, 2, payload))
+            drop = await uow.drops.get(p.drop_id)
+            offers = await uow.drops.offers(p.drop_id)
             await uow.commit()
+        if drop is not None and drop.status in ENGINE_STATES:
+            # The ledger gave the units back to the cap; tell the live engine too (if it
+            # lost the drop, its rebuild reads the ledger and needs nothing).
+            returned = {s: q for s, (q, _) in p.lines.items()} | stock_lines
+            for sku_id, qty in sorted(returned.items()):
+                offer = offers.get(sku_id)
+                with contextlib.suppress(DropNotLoaded):
+                    await self.engine.adjust_offer(
+                        p.drop_id, sku_id, qty, offer.per_buyer_limit if offer else None
+                    )
         if self._on_change is not None:
             self._on_change(p.drop_id)
         return await self._finish_refund(order_id)
