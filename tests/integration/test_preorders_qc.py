@@ -94,6 +94,8 @@ async def test_preorder_cap_reached_exactly_under_concurrent_holds(container: Co
     assert level.on_hand == 0
     waiting = await c.preorders.find(drop_id=drop_id, status="waiting")
     assert len(waiting) == 7
+    paid = await outbox(c, "order.paid")
+    assert all(ev["payload"]["preorder"]["units"] == {f.sku_id: 1} for ev in paid)
     assert all(p.promised_ship_by == f.intake + timedelta(days=5) for p in waiting)
     snap = await c.drops.snapshot(drop_id)
     assert snap.offers[f.sku_id].remaining == 0

@@ -368,7 +368,12 @@ class CheckoutService:
             updated = await uow.orders.update_checkout(
                 current, CheckoutStatus.SUCCEEDED, payment_id=payment_id, order_id=order_id
             )
-            uow.record(DomainEvent("order.paid", "order", order_id, 1, _order_payload(order)))
+            paid = _order_payload(order)
+            pre_units = {s: q for s, q in sorted(checkout.units.items()) if s in infos}
+            if pre_units:
+                # Not ready to fulfil: these units wait for their production run.
+                paid["preorder"] = {"status": "waiting", "units": pre_units}
+            uow.record(DomainEvent("order.paid", "order", order_id, 1, paid))
             uow.record(
                 DomainEvent(
                     "checkout.succeeded",
