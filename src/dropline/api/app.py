@@ -9,19 +9,10 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from dropline.api import errors
-from dropline.api.routers import (
-    catalog,
-    checkouts,
-    drops,
-    health,
-    holds,
-    keys,
-    orders,
-    preorders,
-    production,
-    qc,
-    stock,
-)
+from dropline.api.routers import catalog, checkouts, drops, health, holds, keys, orders, stock
+from dropline.api.routers import preorders as preorder_routes
+from dropline.api.routers import production as production_routes
+from dropline.api.routers import qc as qc_routes
 from dropline.bootstrap import Container, build
 from dropline.config import Settings, load_settings
 from dropline.services.background import run_forever
@@ -79,6 +70,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     errors.install(app)
     for module in (health, catalog, stock, drops, holds, checkouts, orders, keys):
         app.include_router(module.router)
-    for module in (production, qc, preorders):
+    for module in (production_routes, qc_routes, preorder_routes):
         app.include_router(module.router)
     return app
