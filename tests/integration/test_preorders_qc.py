@@ -509,3 +509,47 @@ async def test_reduced_inspection_needs_the_authoritys_approval(container: Conta
     lot = await c.production.receive(f.run_id, f.sku_id, 500, "R", actor="wh")
     major = next(p for p in (await c.qc.plan(lot["id"]))["classes"] if p["defect_class"] == "major")
     assert (major["severity"], major["sample_size"]) == ("reduced", 20)
+
+
+async def test_snapshot_after_engine_loss_keeps_cap_and_buyer_limits(
+    container: Container,
+) -> None:
+    c = container
+    f = await seed_run(c)
+    drop_id = await preorder_drop(c, f, cap=5, limit=1)
+    await buy(c, drop_id, "ann", f.sku_id)
+    await c.engine.forget_drop(drop_id)  # the engine lost its state
+    snap = await c.drops.snapshot(drop_id)
+    assert snap.offers[f.sku_id].remaining == 4
+    assert snap.buyer_taken["ann"] == {f.sku_id: 1}
+    with pytest.raises(e.LimitExceeded):  # rebuilt from the ledger, limit still counted
+        await c.holds.place(drop_id, "ann", [sku_item(f.sku_id)])
+    assert (await c.holds.place(drop_id, "bob", [sku_item(f.sku_id)])).units == {f.sku_id: 1}
+
+
+async def test_mixed_cart_sells_stock_now_and_waits_for_the_run(container: Container) -> None:
+    c = container
+    f = await seed_run(c)
+    cap = await c.catalog.create_sku(f.product_id, "CAP-STOCK", 1500, "USD", {})
+    await c.stock.receive(cap.id, 10)
+    drop = await c.drops.create("Mixed", "USD")
+    await c.drops.set_offer(drop.id, cap.id, 10)
+    await c.preorders.set_offer(drop.id, f.sku_id, f.run_id, 5, now(c) + timedelta(days=2))
+    await c.drops.transition(drop.id, DropStatus.SCHEDULED)
+    await c.drops.transition(drop.id, DropStatus.LIVE)
+    hold = await c.holds.place(drop.id, "ann", [sku_item(cap.id), sku_item(f.sku_id, 2)])
+    order = (await c.checkout.start(hold.id, "ann", "4242424242424242")).order
+    assert order is not None and order.total_amount == 1500 + 2 * 2500
+    assert (await c.provider.retrieve(order.payment_id)).status is PaymentStatus.CAPTURED
+    level = await c.stock.level(cap.id)
+    assert (level.committed, level.reserved) == (1, 9)
+    assert (await c.stock.level(f.sku_id)).on_hand == 0
+    po = await c.preorders.get(order.id)
+    assert po.lines == {f.sku_id: (2, 0)} and po.status == "waiting"
+    await c.preorders.cancel(order.id, reason="changed mind", by="ops")
+    level = await c.stock.level(cap.id)
+    assert (level.committed, level.reserved) == (0, 10)  # the in-stock unit went back
+    async with c.uow(readonly=True) as uow:
+        offers = await uow.drops.offers(drop.id)
+    assert (offers[cap.id].sold, offers[f.sku_id].sold) == (0, 0)
+    assert all(ch.consistent for ch in await c.stock.verify())
