@@ -50,6 +50,23 @@ async def test_run_under_moq_is_refused_with_shortfall_or_overridden(container: 
     assert {ln["sku_id"]: ln["incoming"] for ln in run["lines"]} == {a.id: 80, b.id: 150}
     events = await outbox(c, "production.run_created")
     assert events[0]["payload"]["moq_overridden"] is True
+    # A spec must be frozen, and be the spec of the run's product.
+    spec = await c.qc.create_spec(product.id, "Cap v1", {"aqls": {"major": "2.5"}}, actor="lee")
+    with pytest.raises(e.Conflict):
+        await c.production.set_qc_spec(run["id"], spec["spec_id"], 1)
+    other = await c.catalog.create_product("Mug")
+    mug_spec = await c.qc.create_spec(other.id, "Mug", {"aqls": {"major": "2.5"}}, actor="lee")
+    sample = await c.qc.register_sample(mug_spec["spec_id"], 1, "", actor="lee")
+    await c.qc.approve_sample(sample["id"], approver="Dana")
+    with pytest.raises(e.InvalidInput):
+        await c.production.set_qc_spec(run["id"], mug_spec["spec_id"], 1)
+    sample = await c.qc.register_sample(spec["spec_id"], 1, "", actor="lee")
+    await c.qc.approve_sample(sample["id"], approver="Dana")
+    assert (await c.production.set_qc_spec(run["id"], spec["spec_id"], 1))["qc_spec_version"] == 1
+    revised = await c.qc.revise_spec(spec["spec_id"], {"aqls": {"major": "1.5"}}, actor="lee")
+    assert revised["version"] == 2 and revised["frozen_at"] is None
+    versions = await c.qc.spec_versions(spec["spec_id"])
+    assert [v["content"]["aqls"]["major"] for v in versions] == ["2.5", "1.5"]
 
 
 async def test_units_in_quality_control_can_never_be_held(container: Container) -> None:

@@ -149,7 +149,7 @@ class ProductionService:
                 if ln.sku_id not in skus:
                     raise NotFound(f"SKU {ln.sku_id} not found", sku_id=ln.sku_id)
             if qc_spec is not None:
-                await self._check_frozen(uow, *qc_spec)
+                await self._check_frozen(uow, *qc_spec, {s.product_id for s in skus.values()})
             if previous_run_id and await uow.production.run(previous_run_id) is None:
                 raise NotFound(f"run {previous_run_id} not found")
             await uow.production.add_run(
@@ -194,10 +194,19 @@ class ProductionService:
             await uow.commit()
         return view
 
-    async def _check_frozen(self, uow: UnitOfWork, spec_id: str, version: int) -> None:
+    async def _check_frozen(
+        self, uow: UnitOfWork, spec_id: str, version: int, products: set[str]
+    ) -> None:
+        """The spec version exists, is frozen, and is the spec of every SKU's product
+        (one spec judges the run's lots and keys its switching state)."""
         spec = await uow.production.spec_version(spec_id, version)
         if spec is None:
             raise NotFound(f"QC spec {spec_id} version {version} not found")
+        if products - {spec["product_id"]}:
+            raise InvalidInput(
+                "the QC spec is for another product than the run's SKUs",
+                spec_product_id=spec["product_id"],
+            )
         if spec["frozen_at"] is None:
             raise Conflict(
                 "a run may only reference a QC spec version frozen by an approved golden sample",
@@ -210,7 +219,9 @@ class ProductionService:
         async with self.uow() as uow:
             if await uow.production.run(run_id, lock=True) is None:
                 raise NotFound(f"run {run_id} not found")
-            await self._check_frozen(uow, spec_id, version)
+            lines = await uow.production.run_lines(run_id)
+            skus = await uow.catalog.get_skus([ln.sku_id for ln in lines])
+            await self._check_frozen(uow, spec_id, version, {s.product_id for s in skus.values()})
             await uow.production.update_run(run_id, qc_spec_id=spec_id, qc_spec_version=version)
             view = await self._run_view(uow, run_id)
             await uow.commit()
