@@ -364,6 +364,11 @@ async def test_slip_of_10_days_notices_and_silence_is_consent(
     po = await c.preorders.get(a.id)
     assert po.consent == "silent" and po.promised_ship_by == original + timedelta(days=10)
     assert [n["kind"] for n in await c.preorders.notices(a.id)] == ["placed", "delay_notice"]
+    # Setting an owner, or an actual date equal to the plan, tells the buyer nothing new.
+    await c.production.set_milestone(
+        f.run_id, "warehouse_intake", actual_at=f.intake + timedelta(days=10), actor="sam"
+    )
+    assert [n["kind"] for n in await c.preorders.notices(a.id)] == ["placed", "delay_notice"]
     clock.advance((original - now(c)).total_seconds() + DAY)
     assert await c.preorders.process_deadlines() == []
     assert (await c.preorders.get(a.id)).status == "waiting"

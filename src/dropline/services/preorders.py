@@ -434,6 +434,8 @@ class PreorderService:
         )
         delayed = 0
         for p in waiting:
+            if (p.estimate_earliest, p.estimate_latest) == (estimate.earliest, estimate.latest):
+                continue  # e.g. the actual intake date equals the planned one: nothing to tell
             decision = classify_delay(p.promised_ship_by, estimate)
             values: dict[str, Any] = {
                 "estimate_earliest": estimate.earliest,
