@@ -20,6 +20,9 @@ from dropline.services.drops import DropService
 from dropline.services.holds import HoldService
 from dropline.services.monitor import MonitorService
 from dropline.services.ports import Clock, PaymentProvider, StockEngine, SystemClock
+from dropline.services.preorders import PreorderService
+from dropline.services.production import ProductionService
+from dropline.services.qc import QcService
 from dropline.services.report import ReportService
 from dropline.services.stock import StockService
 from dropline.store.db import create_engine
@@ -42,6 +45,9 @@ class Container:
     access: AccessService
     monitor: MonitorService
     reports: ReportService
+    preorders: PreorderService
+    production: ProductionService
+    qc: QcService
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -78,8 +84,24 @@ async def build(
     provider = provider or make_provider(settings, db)
     cache = DropCatalogCache(uow)
     drops = DropService(uow, engine, cache)
+    preorders = PreorderService(
+        uow,
+        engine,
+        provider,
+        clock,
+        link_secret=settings.buyer_token_secret,
+        base_url=settings.base_url,
+        on_change=lambda _changed: cache.clear(),
+    )
     checkout = CheckoutService(
-        uow, engine, provider, cache, drops, clock, paying_cap_s=settings.paying_cap_s
+        uow,
+        engine,
+        provider,
+        cache,
+        drops,
+        clock,
+        paying_cap_s=settings.paying_cap_s,
+        preorders=preorders,
     )
     container = Container(
         settings=settings,
@@ -96,8 +118,16 @@ async def build(
         access=AccessService(uow, settings.buyer_token_secret),
         monitor=MonitorService(uow, engine, drops, cache, clock),
         reports=ReportService(uow, cache),
+        preorders=preorders,
+        production=ProductionService(uow, clock, preorders),
+        qc=QcService(uow, clock, preorders, settings.data_dir),
     )
     container.jobs = standard_jobs(
         engine, clock, uow, checkout, settings.expiry_interval_s, settings.reconcile_interval_s
     )
+    container.jobs += [
+        ("preorder-deadlines", settings.reconcile_interval_s, preorders.process_deadlines),
+        ("preorder-authorizations", settings.reconcile_interval_s, preorders.capture_expiring),
+        ("production-reorders", settings.reconcile_interval_s, preorders.check_reorders),
+    ]
     return container

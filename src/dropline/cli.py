@@ -7,6 +7,7 @@ dropline keys create         make an API key (shown once)
 dropline buyer-token BUYER   mint a signed buyer token for testing
 dropline report DROP         the post-stream report (--csv, --html FILE)
 dropline simulate DROP       drive a realistic live drop against a running server
+dropline runs|qc|preorders   production runs, quality control, pre-orders
 """
 
 from __future__ import annotations
@@ -194,6 +195,17 @@ def buyer_token(
 from dropline.cli_monitor import register as _register_monitor  # noqa: E402
 
 _register_monitor(app)
+
+
+def _add_production_commands() -> None:
+    from dropline.cli_production import preorders_app, qc_app, runs_app
+
+    app.add_typer(runs_app, name="runs")
+    app.add_typer(qc_app, name="qc")
+    app.add_typer(preorders_app, name="preorders")
+
+
+_add_production_commands()
 
 
 def main() -> None:

@@ -11,6 +11,9 @@ from fastapi import FastAPI
 from dropline.api import errors
 from dropline.api.routers import catalog, checkouts, drops, health, holds, keys, orders, stock
 from dropline.api.routers import monitor as monitor_router
+from dropline.api.routers import preorders as preorder_routes
+from dropline.api.routers import production as production_routes
+from dropline.api.routers import qc as qc_routes
 from dropline.bootstrap import Container, build
 from dropline.config import Settings, load_settings
 from dropline.services.background import run_forever
@@ -71,4 +74,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.include_router(module.router)
     app.include_router(monitor_router.router)
     web_pages.install(app)
+    for module in (production_routes, qc_routes, preorder_routes):
+        app.include_router(module.router)
     return app

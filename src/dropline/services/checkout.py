@@ -54,6 +54,7 @@ from dropline.services.ports import (
     PaymentStatus,
     StockEngine,
 )
+from dropline.services.preorders import PreorderService, preorder_infos
 from dropline.store.order_repo import CheckoutRecord, OrderLine, OrderRecord
 from dropline.store.uow import UowFactory
 
@@ -126,6 +127,7 @@ class CheckoutService:
         drops: DropService,
         clock: Clock,
         paying_cap_s: int = 300,
+        preorders: PreorderService | None = None,
     ) -> None:
         self.uow = uow
         self.engine = engine
@@ -134,6 +136,7 @@ class CheckoutService:
         self.drops = drops
         self.clock = clock
         self.paying_cap_s = paying_cap_s
+        self.preorders = preorders
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
@@ -305,7 +308,10 @@ class CheckoutService:
                 "the items sold out while your payment was processed; you were not charged",
                 checkout_id=checkout.id,
             )
-        if auth.status is PaymentStatus.AUTHORIZED:
+        # Pre-orders paid by authorisation are captured when they ship, not now.
+        cached = (await self.cache.get(checkout.drop_id)).preorders
+        capture_now = self.preorders is None or self.preorders.captures_now(checkout.units, cached)
+        if auth.status is PaymentStatus.AUTHORIZED and capture_now:
             auth = await self.provider.capture(payment_id, idempotency_key=f"{checkout.id}:capture")
         order_id = new_id("ord")
         now = self._now()
@@ -351,16 +357,33 @@ class CheckoutService:
                 lines=tuple(lines),
             )
             await uow.orders.add_order(order)
+            # Pre-order units do not exist yet: no sale movement, a promise instead
+            # (stock moves when a lot passes QC and is allocated).
+            infos = await preorder_infos(uow, checkout.drop_id) if cached else {}
             await uow.stock.apply(
                 [
                     Movement(sku, qty, Bucket.RESERVED, Bucket.COMMITTED, Reason.SALE, order_id)
                     for sku, qty in sorted(checkout.units.items())
+                    if sku not in infos
                 ]
             )
+            if infos and self.preorders is not None:
+                await self.preorders.record(
+                    uow,
+                    order,
+                    checkout.units,
+                    infos,
+                    captured=auth.status is PaymentStatus.CAPTURED,
+                )
             updated = await uow.orders.update_checkout(
                 current, CheckoutStatus.SUCCEEDED, payment_id=payment_id, order_id=order_id
             )
-            uow.record(DomainEvent("order.paid", "order", order_id, 1, _order_payload(order)))
+            paid = _order_payload(order)
+            pre_units = {s: q for s, q in sorted(checkout.units.items()) if s in infos}
+            if pre_units:
+                # Not ready to fulfil: these units wait for their production run.
+                paid["preorder"] = {"status": "waiting", "units": pre_units}
+            uow.record(DomainEvent("order.paid", "order", order_id, 1, paid))
             uow.record(
                 DomainEvent(
                     "checkout.succeeded",

@@ -115,6 +115,11 @@ class DropService:
                     f"SKU is priced in {sku.price.currency}, the drop sells in {drop.currency}",
                     sku_id=sku_id,
                 )
+            if any(p.sku_id == sku_id for p in await uow.production.preorder_offers(drop_id)):
+                raise Conflict(
+                    "this SKU is offered as a pre-order; change it through the pre-order offer",
+                    sku_id=sku_id,
+                )
             current = (await uow.drops.offers(drop_id)).get(sku_id)
             had = current.offered if current else 0
             delta = quantity - had
@@ -206,6 +211,8 @@ class DropService:
             if target is DropStatus.LIVE and not offers:
                 raise Conflict("offer at least one SKU before going live")
             if target is DropStatus.ENDED:
+                # Pre-order offers took no stock, so they have none to give back.
+                preorder_skus = {p.sku_id for p in await uow.production.preorder_offers(drop_id)}
                 returns = [
                     Movement(
                         o.sku_id,
@@ -218,7 +225,7 @@ class DropService:
                         "drop ended",
                     )
                     for o in offers.values()
-                    if o.unsold > 0
+                    if o.unsold > 0 and o.sku_id not in preorder_skus
                 ]
                 await uow.stock.apply(returns)
             updated = await uow.drops.save_status(drop, target)
@@ -273,6 +280,8 @@ class DropService:
             drop = await self._load(uow, drop_id)
             offers = await uow.drops.offers(drop_id)
             taken = await uow.drops.buyer_taken(drop_id)
+            for buyer, per_sku in (await uow.production.buyer_preordered(drop_id)).items():
+                taken.setdefault(buyer, {}).update(per_sku)
         return drop, DropSnapshot(
             drop_id,
             drop.status is DropStatus.LIVE,

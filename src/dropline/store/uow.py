@@ -20,6 +20,7 @@ from dropline.store.catalog_repo import CatalogRepository
 from dropline.store.drop_repo import DropRepository
 from dropline.store.order_repo import OrderRepository
 from dropline.store.outbox_repo import OutboxRepository
+from dropline.store.production_repo import ProductionRepository
 from dropline.store.stock_repo import StockRepository
 
 
@@ -55,6 +56,7 @@ class UnitOfWork:
         self.orders = OrderRepository(self._conn, now)
         self.outbox = OutboxRepository(self._conn, now)
         self.access = AccessRepository(self._conn, now)
+        self.production = ProductionRepository(self._conn, now)
         self._events = []
         return self
 
