@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dropline.config import Settings
 from dropline.domain.errors import InvalidInput
+from dropline.domain.fulfilment import SlaPolicy
 from dropline.engine import create_engine as create_stock_engine
 from dropline.payments.sandbox import SandboxProvider
 from dropline.services.access import AccessService
@@ -17,9 +18,19 @@ from dropline.services.catalog import CatalogService
 from dropline.services.checkout import CheckoutService
 from dropline.services.drop_catalog import DropCatalogCache
 from dropline.services.drops import DropService
+from dropline.services.fulfilment import FulfilmentService
 from dropline.services.holds import HoldService
-from dropline.services.ports import Clock, PaymentProvider, StockEngine, SystemClock
+from dropline.services.messages import MessageService
+from dropline.services.ports import (
+    Clock,
+    Mailer,
+    PaymentProvider,
+    StockEngine,
+    SystemClock,
+    WebhookTransport,
+)
 from dropline.services.stock import StockService
+from dropline.services.webhooks import WebhookPolicy, WebhookService
 from dropline.store.db import create_engine
 from dropline.store.uow import UowFactory
 
@@ -38,9 +49,13 @@ class Container:
     holds: HoldService
     checkout: CheckoutService
     access: AccessService
+    webhooks: WebhookService
+    messages: MessageService
+    fulfilment: FulfilmentService
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
 
     async def close(self) -> None:
+        await self.webhooks.transport.close()
         await self.engine.close()
         await self.db.dispose()
 
@@ -59,12 +74,32 @@ def make_provider(settings: Settings, db: AsyncEngine) -> PaymentProvider:
     raise InvalidInput(f"unknown payment provider {settings.payment_provider!r}")
 
 
+def make_mailer(settings: Settings) -> Mailer:
+    from dropline.mail.mailers import DatabaseMailer, SmtpMailer
+
+    if settings.mailer == "database":
+        return DatabaseMailer()
+    if settings.mailer == "smtp":
+        return SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            tls=settings.smtp_tls,
+            timeout_s=settings.smtp_timeout_s,
+        )
+    raise InvalidInput(f"unknown mailer {settings.mailer!r}; 'database' or 'smtp'")
+
+
 async def build(
     settings: Settings,
     *,
     clock: Clock | None = None,
     engine: StockEngine | None = None,
     provider: PaymentProvider | None = None,
+    transport: WebhookTransport | None = None,
+    mailer: Mailer | None = None,
 ) -> Container:
     """Wire everything for ``settings``; tests may pass their own clock/engine/provider."""
     clock = clock or SystemClock()
@@ -77,6 +112,28 @@ async def build(
     checkout = CheckoutService(
         uow, engine, provider, cache, drops, clock, paying_cap_s=settings.paying_cap_s
     )
+    from dropline.webhooks.http import HttpxTransport, generate_secret
+
+    webhooks = WebhookService(
+        uow,
+        transport or HttpxTransport(settings.webhook_timeout_s),
+        clock,
+        generate_secret,
+        WebhookPolicy(
+            schedule=tuple(settings.webhook_retry_schedule),
+            lease_s=settings.webhook_lease_s,
+            pause_after=settings.webhook_pause_after,
+        ),
+    )
+    messages = MessageService(uow, mailer or make_mailer(settings), clock, settings.shop_name)
+    fulfilment = FulfilmentService(
+        uow,
+        clock,
+        messages,
+        webhooks,
+        SlaPolicy(settings.sla_hours, settings.sla_business_days, settings.sla_at_risk_hours),
+    )
+    checkout.hooks = fulfilment
     container = Container(
         settings=settings,
         db=db,
@@ -90,8 +147,20 @@ async def build(
         holds=HoldService(engine, cache, drops, clock),
         checkout=checkout,
         access=AccessService(uow, settings.buyer_token_secret),
+        webhooks=webhooks,
+        messages=messages,
+        fulfilment=fulfilment,
     )
     container.jobs = standard_jobs(
-        engine, clock, uow, checkout, settings.expiry_interval_s, settings.reconcile_interval_s
+        engine,
+        clock,
+        uow,
+        checkout,
+        settings.expiry_interval_s,
+        settings.reconcile_interval_s,
+        webhooks=webhooks,
+        messages=messages,
+        webhook_interval_s=settings.webhook_interval_s,
+        message_interval_s=settings.message_interval_s,
     )
     return container

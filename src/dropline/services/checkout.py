@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from dropline.domain.errors import (
     Conflict,
@@ -38,6 +38,7 @@ from dropline.domain.errors import (
     SoldOut,
 )
 from dropline.domain.events import DomainEvent
+from dropline.domain.fulfilment import ShipTo
 from dropline.domain.holds import Hold, HoldItem, HoldStatus, ItemKind
 from dropline.domain.ids import new_id
 from dropline.domain.orders import FINAL_CHECKOUT, CheckoutStatus, OrderStatus
@@ -53,7 +54,7 @@ from dropline.services.ports import (
     StockEngine,
 )
 from dropline.store.order_repo import CheckoutRecord, OrderLine, OrderRecord
-from dropline.store.uow import UowFactory
+from dropline.store.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,14 @@ def _order_payload(order: OrderRecord) -> dict[str, Any]:
     }
 
 
+class OrderHooks(Protocol):
+    """What fulfilment adds inside checkout's transactions (see services.fulfilment)."""
+
+    async def save_ship_to(self, uow: UnitOfWork, checkout_id: str, ship: ShipTo) -> None: ...
+
+    async def order_paid(self, uow: UnitOfWork, order: OrderRecord) -> None: ...
+
+
 class CheckoutService:
     def __init__(
         self,
@@ -132,17 +141,22 @@ class CheckoutService:
         self.drops = drops
         self.clock = clock
         self.paying_cap_s = paying_cap_s
+        self.hooks: OrderHooks | None = None
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
 
     # ------------------------------------------------------------------ entry points
-    async def start(self, hold_id: str, buyer_id: str, payment_method: str) -> CheckoutResult:
+    async def start(
+        self, hold_id: str, buyer_id: str, payment_method: str, ship_to: ShipTo | None = None
+    ) -> CheckoutResult:
         """Pay for a hold. Raises ``PaymentDeclined`` (recorded first) on a decline and
-        ``SoldOut`` when the units were gone by the time the payment went through."""
+        ``SoldOut`` when the units were gone by the time the payment went through.
+        ``ship_to`` (optional) is stored with the checkout and becomes the order's."""
         payment_method = payment_method.strip()
         if not payment_method or len(payment_method) > MAX_PAYMENT_METHOD:
             raise InvalidInput("payment_method is required (a token or test card number)")
+        ship_to = ship_to.validated() if ship_to is not None else None
         hold = await self.engine.get_hold(hold_id)
         if hold is None:
             raise NotFound(f"hold {hold_id} not found; it may have expired", hold_id=hold_id)
@@ -187,6 +201,8 @@ class CheckoutService:
         )
         async with self.uow() as uow:
             await uow.orders.add_checkout(checkout)
+            if ship_to is not None and self.hooks is not None:
+                await self.hooks.save_ship_to(uow, checkout.id, ship_to)
             await uow.commit()
         result = await self._authorize(checkout)
         return await self._settle(checkout, result, lines)
@@ -351,6 +367,8 @@ class CheckoutService:
                 current, CheckoutStatus.SUCCEEDED, payment_id=payment_id, order_id=order_id
             )
             uow.record(DomainEvent("order.paid", "order", order_id, 1, _order_payload(order)))
+            if self.hooks is not None:
+                await self.hooks.order_paid(uow, order)
             uow.record(
                 DomainEvent(
                     "checkout.succeeded",

@@ -18,6 +18,11 @@ from dropline.domain.events import DomainEvent
 from dropline.store.access_repo import AccessRepository
 from dropline.store.catalog_repo import CatalogRepository
 from dropline.store.drop_repo import DropRepository
+from dropline.store.fulfilment_repo import (
+    MessageRepository,
+    ShipmentRepository,
+    WebhookRepository,
+)
 from dropline.store.order_repo import OrderRepository
 from dropline.store.outbox_repo import OutboxRepository
 from dropline.store.stock_repo import StockRepository
@@ -55,6 +60,9 @@ class UnitOfWork:
         self.orders = OrderRepository(self._conn, now)
         self.outbox = OutboxRepository(self._conn, now)
         self.access = AccessRepository(self._conn, now)
+        self.shipments = ShipmentRepository(self._conn, now)
+        self.webhooks = WebhookRepository(self._conn, now)
+        self.messages = MessageRepository(self._conn, now)
         self._events = []
         return self
 

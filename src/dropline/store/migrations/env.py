@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import dropline.store.tables_fulfilment  # noqa: F401  (registers its tables)
 from dropline.store.db import create_engine
 from dropline.store.tables import metadata
 
