@@ -9,7 +9,18 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from dropline.api import errors
-from dropline.api.routers import catalog, checkouts, drops, health, holds, keys, orders, stock
+from dropline.api.routers import (
+    catalog,
+    checkouts,
+    drops,
+    fulfilment,
+    health,
+    holds,
+    keys,
+    orders,
+    stock,
+    webhooks,
+)
 from dropline.bootstrap import Container, build
 from dropline.config import Settings, load_settings
 from dropline.services.background import run_forever
@@ -66,5 +77,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     )
     errors.install(app)
     for module in (health, catalog, stock, drops, holds, checkouts, orders, keys):
+        app.include_router(module.router)
+    for module in (webhooks, fulfilment):
         app.include_router(module.router)
     return app

@@ -19,6 +19,6 @@ def environment() -> Environment:
     )
 
 
-def render(name: str, **context: Any) -> str:
-    """Render ``templates/<name>`` with ``context``."""
-    return environment().get_template(name).render(**context)
+def render(template: str, /, **context: Any) -> str:
+    """Render ``templates/<template>`` with ``context``."""
+    return environment().get_template(template).render(**context)
