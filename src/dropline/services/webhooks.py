@@ -318,15 +318,17 @@ class WebhookService:
             await asyncio.gather(*(self._attempt(row, lease) for row in rows))
         return len(rows)
 
-    async def run_once(self) -> int:
-        """Fan out then dispatch: the background job."""
-        await self.fan_out()
+    async def run_once(self, max_rounds: int = 20) -> int:
+        """The background job: fan out, dispatch, and repeat while deliveries were made
+        (a delivery can cause new events, e.g. the hand-off); returns how many attempts."""
         total = 0
-        while True:
+        for _ in range(max_rounds):
+            await self.fan_out()
             n = await self.dispatch_due()
             total += n
             if n == 0:
-                return total
+                break
+        return total
 
     async def _attempt(self, row: Row, lease: str) -> None:
         now = self._now()

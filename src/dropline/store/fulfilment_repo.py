@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from dropline.domain.fulfilment import DUE_STATUSES, DeliveryStatus, MessageStatus
 from dropline.store.base import Repository
@@ -31,10 +32,29 @@ Row = dict[str, Any]
 _DUE = [s.value for s in DUE_STATUSES]
 
 
-class ShipmentRepository(Repository):
+class _Repo(Repository):
+    async def insert_new(
+        self, table: Any, rows: Sequence[Mapping[str, Any]], conflict: Sequence[str]
+    ) -> int:
+        """Insert rows, skipping those whose ``conflict`` columns exist; returns how many
+        were inserted (counted with RETURNING: drivers' rowcount is unreliable here)."""
+        mod: Any = postgresql if self.dialect == "postgresql" else sqlite
+        inserted = 0
+        for start in range(0, len(rows), 200):  # stay under the bind-parameter limits
+            stmt = (
+                mod.insert(table)
+                .values(list(rows[start : start + 200]))
+                .on_conflict_do_nothing(index_elements=list(conflict))
+                .returning(table.c[conflict[0]])
+            )
+            inserted += len((await self.conn.execute(stmt)).all())
+        return inserted
+
+
+class ShipmentRepository(_Repo):
     async def add(self, checkout_id: str, values: Mapping[str, Any]) -> None:
         now = self.now()
-        await self.insert_ignore(
+        await self.insert_new(
             shipments,
             [{"checkout_id": checkout_id, **values, "created_at": now, "updated_at": now}],
             ["checkout_id"],
@@ -99,7 +119,7 @@ class ShipmentRepository(Repository):
     ) -> bool:
         """Remember an applied inbound event; False if it was applied before."""
         return (
-            await self.insert_ignore(
+            await self.insert_new(
                 inbound_events,
                 [
                     {
@@ -116,7 +136,7 @@ class ShipmentRepository(Repository):
         )
 
 
-class WebhookRepository(Repository):
+class WebhookRepository(_Repo):
     # ---------------------------------------------------------------- endpoints
     async def add_endpoint(self, values: Mapping[str, Any]) -> None:
         await self.conn.execute(insert(webhook_endpoints).values(**values))
@@ -162,7 +182,7 @@ class WebhookRepository(Repository):
     # ---------------------------------------------------------------- fan-out
     async def cursor(self, name: str) -> int:
         """The consumer's position, locking its row so only one fan-out runs at a time."""
-        await self.insert_ignore(
+        await self.insert_new(
             outbox_cursors, [{"name": name, "last_seq": 0, "updated_at": self.now()}], ["name"]
         )
         stmt = select(outbox_cursors.c.last_seq).where(outbox_cursors.c.name == name)
@@ -184,7 +204,7 @@ class WebhookRepository(Repository):
         return [dict(r._mapping) for r in rows]
 
     async def add_deliveries(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        return await self.insert_ignore(webhook_deliveries, rows, ["event_id", "endpoint_id"])
+        return await self.insert_new(webhook_deliveries, rows, ["event_id", "endpoint_id"])
 
     # ---------------------------------------------------------------- dispatch
     async def claim_due(
@@ -332,10 +352,10 @@ class WebhookRepository(Repository):
         return {s: int(n) for s, n in rows}
 
 
-class MessageRepository(Repository):
+class MessageRepository(_Repo):
     async def add(self, values: Mapping[str, Any]) -> bool:
         """Insert a message; False if one of this kind exists for the event already."""
-        return await self.insert_ignore(messages, [values], ["event_id", "kind"]) == 1
+        return await self.insert_new(messages, [values], ["event_id", "kind"]) == 1
 
     async def claim_due(
         self, now: datetime, locked_until: datetime, lease: str, limit: int
