@@ -37,8 +37,8 @@ class Settings(BaseSettings):
     data_dir: str = "./.dropline"
     # -- webhooks out (see docs/fulfilment.md)
     webhook_retry_schedule: list[int] = Field(
-        [5, 300, 1800, 7200, 18000, 36000, 18000, 18000],
-        description="seconds before attempt 2, 3, ...; JSON list (default: 9 attempts, ~27.6 h)",
+        [5, 300, 1800, 7200, 18000, 36000, 36000, 36000],
+        description="seconds before attempt 2, 3, ...; JSON list (default: 9 attempts, ~37.6 h)",
     )
     webhook_timeout_s: float = Field(10.0, gt=0, le=60)
     webhook_lease_s: float = Field(60.0, gt=0, description="claim lease; > webhook_timeout_s")

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from dropline.domain.errors import InvalidInput
+from dropline.domain.errors import InvalidInput, InvalidTransition
 from dropline.domain.orders import OrderStatus, check_order_transition
 
 # --------------------------------------------------------------------------- webhooks
 
-#: Delays (seconds) before attempt 2, 3, ... : 9 attempts over about 27.6 hours.
-DEFAULT_RETRY_SCHEDULE: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 18000, 18000)
+#: Delays (seconds) before attempt 2, 3, ...: 9 attempts over about 37.6 hours (at
+#: least 30 h with the shortest jitter).
+DEFAULT_RETRY_SCHEDULE: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000, 36000)
 JITTER = 0.2
 
 
@@ -175,9 +176,11 @@ def plan_update(current: OrderStatus, update: FulfilmentUpdate) -> UpdatePlan:
     target = _TARGET[update]
     steps: list[OrderStatus] = []
     status = current
-    if target is None:
-        if current not in UNSHIPPED and current is not OrderStatus.EXCEPTION:
-            check_order_transition(current, OrderStatus.HANDED_OFF)  # raises: already done
+    if target is None:  # a delay notice: only while the order is still on its way
+        if current not in (*UNSHIPPED, OrderStatus.SHIPPED, OrderStatus.EXCEPTION):
+            raise InvalidTransition(
+                f"an order that is {current} cannot be delayed", current=current, target=update
+            )
         return UpdatePlan(())
     if status is OrderStatus.PAID and update in (
         FulfilmentUpdate.PICKED,
