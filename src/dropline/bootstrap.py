@@ -123,6 +123,7 @@ async def build(
             schedule=tuple(settings.webhook_retry_schedule),
             lease_s=settings.webhook_lease_s,
             pause_after=settings.webhook_pause_after,
+            pause_after_s=settings.webhook_pause_after_s,
         ),
     )
     messages = MessageService(uow, mailer or make_mailer(settings), clock, settings.shop_name)

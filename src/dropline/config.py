@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(10.0, gt=0, le=60)
     webhook_lease_s: float = Field(60.0, gt=0, description="claim lease; > webhook_timeout_s")
     webhook_pause_after: int = Field(20, ge=1, description="consecutive failures → pause")
+    webhook_pause_after_s: float = Field(
+        6 * 3600, ge=0, description="...that also lasted this long (a blip does not pause)"
+    )
     webhook_interval_s: float = 1.0
     # -- fulfilment SLA
     sla_hours: int = Field(48, ge=1, description="ship-by = paid_at + hours")

@@ -386,7 +386,7 @@ async def test_checkout_api_accepts_optional_shipping(
     shop = await seed_shop(c, units=5)
     store, _ = await c.access.create_key("store", "storefront")
     headers = {"Authorization": f"Bearer {store}", "X-Buyer-Token": c.access.mint("mo")}
-    from fulfilment_support import sku_item
+    from support import sku_item
 
     hold = await c.holds.place(shop.drop_id, "mo", [sku_item(shop.skus[0])])
     bad = await api.post(

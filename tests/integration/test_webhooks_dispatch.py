@@ -224,7 +224,7 @@ async def test_failing_endpoint_is_paused_and_ops_alerted(
     container: Container, clock: ManualClock, receiver: Receiver
 ) -> None:
     c = container
-    c.webhooks.policy = WebhookPolicy(schedule=(10, 10, 10, 10), pause_after=3)
+    c.webhooks.policy = WebhookPolicy(schedule=(10, 10, 10, 10), pause_after=3, pause_after_s=3600)
     shop = await seed_shop(c, units=5)
     endpoint_id = await endpoint_for(c, receiver, ["order.paid"])
     receiver.status = 500
@@ -232,7 +232,12 @@ async def test_failing_endpoint_is_paused_and_ops_alerted(
         await paid_order(c, shop, buyer)
     await c.webhooks.run_once()
     ep = await c.webhooks.get_endpoint(endpoint_id)
-    assert ep["enabled"] is False and "paused after 3" in ep["disabled_reason"]
+    # A burst of failures is not enough: the failing must also last an hour.
+    assert ep["enabled"] is True and ep["consecutive_failures"] == 4
+    clock.advance(3600)
+    await c.webhooks.run_once()
+    ep = await c.webhooks.get_endpoint(endpoint_id)
+    assert ep["enabled"] is False and "paused after 5" in ep["disabled_reason"]
     assert "webhook_endpoint.paused" in await outbox_types(c, endpoint_id)
     sent = len(receiver.received)
     clock.advance(3600)

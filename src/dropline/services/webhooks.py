@@ -62,6 +62,7 @@ class WebhookPolicy:
     schedule: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE
     lease_s: float = 60.0
     pause_after: int = 20
+    pause_after_s: float = 6 * 3600
     settle_s: float = 30.0
     default_overlap_s: int = 24 * 3600
 
@@ -203,6 +204,7 @@ class WebhookService:
             values["disabled_reason"] = "" if enabled else "disabled by an operator"
             if enabled:
                 values["consecutive_failures"] = 0
+                values["failing_since"] = None
         async with self.uow() as uow:
             if await uow.webhooks.get_endpoint(endpoint_id, lock=True) is None:
                 raise NotFound(f"webhook endpoint {endpoint_id} not found")
@@ -280,7 +282,10 @@ class WebhookService:
                     break
                 new_last = int(ev["seq"])
                 for ep in endpoints:
-                    if event_matches(ep["event_types"], ev["type"]):
+                    # An endpoint receives what happens from its creation on.
+                    if ev["occurred_at"] >= ep["created_at"] and event_matches(
+                        ep["event_types"], ev["type"]
+                    ):
                         rows.append(
                             {
                                 "id": new_id("whd"),
@@ -376,7 +381,9 @@ class WebhookService:
                 await uow.commit()
                 return
             if ok:
-                await uow.webhooks.update_endpoint(row["endpoint_id"], consecutive_failures=0)
+                await uow.webhooks.update_endpoint(
+                    row["endpoint_id"], consecutive_failures=0, failing_since=None
+                )
                 for hook in self.on_delivered:
                     await hook(uow, row)
             else:
@@ -385,15 +392,17 @@ class WebhookService:
 
     async def _endpoint_failed(self, uow: UnitOfWork, row: Row, outcome: HttpOutcome) -> None:
         endpoint_id = row["endpoint_id"]
-        failures = await uow.webhooks.count_failure(endpoint_id)
+        failures, since = await uow.webhooks.count_failure(endpoint_id, self._now())
         endpoint = await uow.webhooks.get_endpoint(endpoint_id)
         if endpoint is None or not endpoint["enabled"]:
             return
         if outcome.status_code == 410:
             reason = "the endpoint answered 410 Gone"
             event = "webhook_endpoint.disabled"
-        elif failures >= self.policy.pause_after:
-            reason = f"paused after {failures} consecutive failed deliveries"
+        elif failures >= self.policy.pause_after and self._now() - since >= timedelta(
+            seconds=self.policy.pause_after_s
+        ):
+            reason = f"paused after {failures} consecutive failed deliveries since {rfc3339(since)}"
             event = "webhook_endpoint.paused"
         else:
             return

@@ -165,19 +165,24 @@ class WebhookRepository(_Repo):
             .values(updated_at=self.now(), **values)
         )
 
-    async def count_failure(self, endpoint_id: str) -> int:
-        """Add one to the endpoint's consecutive failures; returns the new count."""
+    async def count_failure(self, endpoint_id: str, now: datetime) -> tuple[int, datetime]:
+        """Add one to the endpoint's consecutive failures; returns the new count and when
+        the current run of failures started."""
+        e = webhook_endpoints
         await self.conn.execute(
-            update(webhook_endpoints)
-            .where(webhook_endpoints.c.id == endpoint_id)
-            .values(consecutive_failures=webhook_endpoints.c.consecutive_failures + 1)
-        )
-        n = await self.conn.scalar(
-            select(webhook_endpoints.c.consecutive_failures).where(
-                webhook_endpoints.c.id == endpoint_id
+            update(e)
+            .where(e.c.id == endpoint_id)
+            .values(
+                consecutive_failures=e.c.consecutive_failures + 1,
+                failing_since=func.coalesce(e.c.failing_since, now),
             )
         )
-        return int(n or 0)
+        row = (
+            await self.conn.execute(
+                select(e.c.consecutive_failures, e.c.failing_since).where(e.c.id == endpoint_id)
+            )
+        ).one()
+        return int(row.consecutive_failures), row.failing_since or now
 
     # ---------------------------------------------------------------- fan-out
     async def cursor(self, name: str) -> int:

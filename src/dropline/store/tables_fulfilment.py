@@ -60,6 +60,7 @@ webhook_endpoints = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("disabled_reason", Text, nullable=False, default=""),
     Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("failing_since", UtcDateTime(), nullable=True),
     Column("deleted", Boolean, nullable=False, default=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
