@@ -279,3 +279,31 @@ async def test_fan_out_matches_subscriptions_and_never_duplicates(
     ready = [d for d in rows if d["event_type"] == "order.ready_to_fulfill"]
     assert len(ready) == 2 and again == 0 and made == len(rows)
     assert {d["event_type"] for d in rows} >= {"order.paid", "checkout.succeeded"}
+
+
+async def test_two_dispatchers_never_send_the_same_delivery(
+    container: Container, receiver: Receiver
+) -> None:
+    """Two workers claiming at once (SKIP LOCKED on PostgreSQL, the write lock on
+    SQLite) split the work: every event arrives exactly once."""
+    from dropline.services.webhooks import WebhookService
+
+    c = container
+    shop = await seed_shop(c, units=20)
+    await endpoint_for(c, receiver, ["order.paid"])
+    orders = [await paid_order(c, shop, f"buyer{n}") for n in range(8)]
+    await c.webhooks.fan_out()
+    other = WebhookService(
+        c.uow, c.webhooks.transport, c.clock, lambda: "whsec_unused", c.webhooks.policy
+    )
+    done = await asyncio.gather(c.webhooks.dispatch_due(limit=3), other.dispatch_due(limit=3))
+    while sum(done):
+        done = await asyncio.gather(c.webhooks.dispatch_due(limit=3), other.dispatch_due(limit=3))
+    ids = [r.webhook_id for r in receiver.received]
+    assert len(ids) == len(set(ids)) == 8
+    assert {r.json["data"]["id"] for r in receiver.received} == {o.id for o in orders}
+
+
+def test_serve_and_workers_run_the_fulfilment_jobs(container: Container) -> None:
+    names = [name for name, _, _ in container.jobs]
+    assert "webhooks" in names and "send-messages" in names
