@@ -33,11 +33,17 @@ async def admin(container: Container) -> AsyncIterator[httpx.AsyncClient]:
 async def test_endpoint_lifecycle(container: Container, admin: httpx.AsyncClient) -> None:
     r = await admin.post(
         "/v1/webhook-endpoints",
-        json={"url": "https://wms.example/in", "event_types": ["order.*"], "description": "3PL"},
+        json={
+            "url": "https://wms.example/in",
+            "event_types": ["order.*"],
+            "description": "3PL",
+            "warehouse": True,
+        },
     )
     assert r.status_code == 201, r.text
     ep = r.json()
     assert ep["secret"].startswith("whsec_") and ep["enabled"] is True
+    assert ep["warehouse"] is True
     got = (await admin.get(f"/v1/webhook-endpoints/{ep['id']}")).json()
     assert got["secret"] is None  # shown once only
     r = await admin.patch(f"/v1/webhook-endpoints/{ep['id']}", json={"enabled": False})

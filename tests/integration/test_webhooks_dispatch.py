@@ -25,7 +25,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def endpoint_for(c: Container, r: Receiver, types: list[str] | None = None) -> str:
-    ep = await c.webhooks.create_endpoint(r.url, types or ["order.*"], "WMS")
+    ep = await c.webhooks.create_endpoint(r.url, types or ["order.*"], "WMS", warehouse=True)
     assert ep["secret"].startswith("whsec_")
     r.secrets.append(ep["secret"])
     return str(ep["id"])
@@ -263,6 +263,23 @@ async def test_rotation_signs_with_both_secrets_during_the_overlap(
     await c.webhooks.run_once()
     assert receiver.received[-1].verified_with == [1]  # only the new one after the overlap
     assert "secret" not in await c.webhooks.get_endpoint(endpoint_id)
+
+
+async def test_only_a_warehouse_endpoint_hands_off(
+    container: Container, receiver: Receiver
+) -> None:
+    c = container
+    shop = await seed_shop(c, units=5)
+    ep = await c.webhooks.create_endpoint(receiver.url, ["*"], "analytics")
+    order = await paid_order(c, shop, "kai")
+    await c.webhooks.run_once()
+    assert "order.ready_to_fulfill" in receiver.types()
+    assert await order_status(c, order.id) == "paid"
+    await c.webhooks.update_endpoint(ep["id"], warehouse=True)
+    [d] = await deliveries(c, event_id=await _event_id(c, order.id, "order.ready_to_fulfill"))
+    await c.webhooks.replay(d["id"])
+    await c.webhooks.run_once()
+    assert await order_status(c, order.id) == "handed_off"
 
 
 async def test_fan_out_matches_subscriptions_and_never_duplicates(

@@ -41,6 +41,9 @@ class EndpointIn(Strict):
         Field(min_length=1, max_length=100, examples=[["order.*"]]),
     ]
     description: Short = ""
+    warehouse: StrictBool = Field(
+        False, description="its 2xx to order.ready_to_fulfill hands the order off"
+    )
 
 
 class EndpointPatch(Strict):
@@ -50,6 +53,7 @@ class EndpointPatch(Strict):
     ] = None
     description: Annotated[str | None, Field(max_length=200)] = None
     enabled: StrictBool | None = None
+    warehouse: StrictBool | None = None
 
 
 class RotateIn(Strict):
@@ -65,6 +69,7 @@ class EndpointOut(BaseModel):
     description: str
     event_types: list[str]
     enabled: bool
+    warehouse: bool
     disabled_reason: str
     consecutive_failures: int
     previous_secret_expires_at: datetime | None

@@ -199,7 +199,7 @@ class FulfilmentService:
 
     # ------------------------------------------------------------------ hand-off
     async def _on_delivered(self, uow: UnitOfWork, delivery: Row) -> None:
-        if delivery["event_type"] == READY:
+        if delivery["event_type"] == READY and delivery["warehouse"]:
             await self.mark_handed_off(uow, delivery["aggregate_id"], delivery["endpoint_id"])
 
     async def mark_handed_off(self, uow: UnitOfWork, order_id: str, via: str) -> bool:

@@ -114,6 +114,7 @@ def endpoint_view(e: Mapping[str, Any], secret: str | None = None) -> Row:
         "description": e["description"],
         "event_types": list(e["event_types"]),
         "enabled": bool(e["enabled"]),
+        "warehouse": bool(e["warehouse"]),
         "disabled_reason": e["disabled_reason"],
         "consecutive_failures": int(e["consecutive_failures"]),
         "previous_secret_expires_at": e.get("previous_secret_expires_at"),
@@ -147,9 +148,16 @@ class WebhookService:
 
     # ------------------------------------------------------------------ endpoints
     async def create_endpoint(
-        self, url: str, event_types: Sequence[str], description: str = ""
+        self,
+        url: str,
+        event_types: Sequence[str],
+        description: str = "",
+        *,
+        warehouse: bool = False,
     ) -> Row:
-        """Register an endpoint; the returned view carries the secret, shown only now."""
+        """Register an endpoint; the returned view carries the secret, shown only now.
+        A ``warehouse`` endpoint's 2xx to ``order.ready_to_fulfill`` hands the order off
+        (an analytics endpoint subscribed to ``*`` must not)."""
         secret = self.new_secret()
         now = self._now()
         values = {
@@ -159,6 +167,7 @@ class WebhookService:
             "event_types": validate_event_patterns(event_types),
             "secret": secret,
             "enabled": True,
+            "warehouse": warehouse,
             "disabled_reason": "",
             "consecutive_failures": 0,
             "deleted": False,
@@ -189,6 +198,7 @@ class WebhookService:
         event_types: Sequence[str] | None = None,
         description: str | None = None,
         enabled: bool | None = None,
+        warehouse: bool | None = None,
     ) -> Row:
         """Change an endpoint. Enabling it clears a pause or a 410 and its failure count;
         its queued deliveries then flow again."""
@@ -199,6 +209,8 @@ class WebhookService:
             values["event_types"] = validate_event_patterns(event_types)
         if description is not None:
             values["description"] = description
+        if warehouse is not None:
+            values["warehouse"] = warehouse
         if enabled is not None:
             values["enabled"] = enabled
             values["disabled_reason"] = "" if enabled else "disabled by an operator"

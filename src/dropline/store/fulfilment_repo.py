@@ -260,6 +260,7 @@ class WebhookRepository(_Repo):
                 outbox.c.occurred_at,
                 outbox.c.aggregate_version,
                 webhook_endpoints.c.url,
+                webhook_endpoints.c.warehouse,
                 webhook_endpoints.c.secret,
                 webhook_endpoints.c.previous_secret,
                 webhook_endpoints.c.previous_secret_expires_at,

@@ -58,6 +58,8 @@ webhook_endpoints = Table(
     Column("previous_secret", String(100), nullable=True),
     Column("previous_secret_expires_at", UtcDateTime(), nullable=True),
     Column("enabled", Boolean, nullable=False, default=True),
+    # A warehouse endpoint's 2xx to order.ready_to_fulfill hands the order off.
+    Column("warehouse", Boolean, nullable=False, default=False),
     Column("disabled_reason", Text, nullable=False, default=""),
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("failing_since", UtcDateTime(), nullable=True),

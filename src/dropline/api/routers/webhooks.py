@@ -17,7 +17,9 @@ async def create_endpoint(body: s.EndpointIn, c: ContainerDep, _: Admin) -> s.En
     """Register a receiver. The response carries ``secret`` (``whsec_...``) — the only
     time it is shown; store it to verify signatures. ``event_types`` accepts exact types
     (``order.paid``), prefixes (``order.*``) or ``*``."""
-    view = await c.webhooks.create_endpoint(body.url, body.event_types, body.description)
+    view = await c.webhooks.create_endpoint(
+        body.url, body.event_types, body.description, warehouse=body.warehouse
+    )
     return s.EndpointOut(**view)
 
 
@@ -43,6 +45,7 @@ async def update_endpoint(
         event_types=body.event_types,
         description=body.description,
         enabled=body.enabled,
+        warehouse=body.warehouse,
     )
     return s.EndpointOut(**view)
 

@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("previous_secret", sa.String(length=100), nullable=True),
         sa.Column("previous_secret_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("warehouse", sa.Boolean(), nullable=False),
         sa.Column("disabled_reason", sa.Text(), nullable=False),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
         sa.Column("failing_since", sa.DateTime(timezone=True), nullable=True),
