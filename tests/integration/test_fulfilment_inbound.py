@@ -214,6 +214,13 @@ async def test_unknown_order_and_bad_body_are_refused(
     weird = {"type": "teleported", "data": {"order_id": "ord_nope"}}
     r = await api.post("/v1/fulfillment-events", **signed(endpoint_id, secret, weird, "u2"))
     assert r.status_code == 422 and "teleported" in r.json()["detail"]
+    body = b"{not json"
+    headers = {
+        **sign_headers([secret], "u3", body.decode()),
+        "x-dropline-endpoint": endpoint_id,
+    }
+    r = await api.post("/v1/fulfillment-events", content=body, headers=headers)
+    assert r.status_code == 422 and r.json()["code"] == "validation_error"
 
 
 CSV_HEADER = "order_id,carrier,tracking_number,tracking_url\n"

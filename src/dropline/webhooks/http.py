@@ -9,6 +9,7 @@ specification allows and every conforming verifier accepts. Verification is
 from __future__ import annotations
 
 import base64
+import json
 import secrets as _secrets
 import time
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ import httpx
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from dropline.domain.errors import InvalidSignature
+from dropline.domain.errors import InvalidInput, InvalidSignature
 from dropline.services.ports import HttpOutcome
 
 EXCERPT = 500
@@ -84,11 +85,17 @@ class HttpxTransport:
         last = "no secret"
         for secret in secrets:
             try:
-                return Webhook(secret).verify(body, wanted)
+                Webhook(secret).verify(body, wanted, json_parse=False)
             except WebhookVerificationError as exc:
                 last = str(exc)
-            except (ValueError, UnicodeDecodeError) as exc:  # malformed signature/body
+                continue
+            except (ValueError, UnicodeDecodeError) as exc:  # malformed signature header
                 last = f"malformed: {exc}"
+                continue
+            try:
+                return json.loads(body)
+            except ValueError:
+                raise InvalidInput("the body is not valid JSON") from None
         raise InvalidSignature(f"webhook signature rejected: {last}")
 
     async def close(self) -> None:
