@@ -253,7 +253,8 @@ class WebhookTransport(Protocol):
     ) -> HttpOutcome: ...
 
     def verify(self, secrets: list[str], body: bytes, headers: Mapping[str, str]) -> Any:
-        """The parsed JSON body, or ``InvalidSignature`` (missing/stale/wrong)."""
+        """The parsed JSON body. Raises ``InvalidSignature`` (missing headers, stale
+        timestamp, no matching signature) or ``InvalidInput`` (signed, but not JSON)."""
         ...
 
     async def close(self) -> None: ...
