@@ -8,6 +8,8 @@ dropline buyer-token BUYER   mint a signed buyer token for testing
 dropline report DROP         the post-stream report (--csv, --html FILE)
 dropline simulate DROP       drive a realistic live drop against a running server
 dropline runs|qc|preorders   production runs, quality control, pre-orders
+dropline webhooks replay     send failed webhook deliveries again
+dropline tracking import F   mark orders shipped from a CSV of tracking numbers
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ db_app = typer.Typer(help="Database schema: create and migrate.", no_args_is_hel
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+webhooks_app = typer.Typer(help="Webhook deliveries: list and replay.", no_args_is_help=True)
+tracking_app = typer.Typer(help="Tracking numbers from the warehouse.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(tracking_app, name="tracking")
 console = Console(soft_wrap=True)
 T = TypeVar("T")
 
@@ -206,6 +212,102 @@ def _add_production_commands() -> None:
 
 
 _add_production_commands()
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(
+    delivery: Annotated[str | None, typer.Option(help="one delivery id (whd_...)")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="RFC 3339 time: every failed/dead delivery since")
+    ] = None,
+    endpoint: Annotated[str | None, typer.Option(help="only this endpoint (whe_...)")] = None,
+) -> None:
+    """Queue deliveries again with a fresh retry schedule (same webhook-id); the
+    dispatcher (server or worker) sends them on its next pass."""
+    from datetime import datetime
+
+    if (delivery is None) == (since is None):
+        console.print("[red]give exactly one of --delivery or --since[/red]")
+        raise typer.Exit(2)
+
+    async def go(c: Container) -> None:
+        if delivery:
+            d = await c.webhooks.replay(delivery)
+            console.print(f"queued {d['id']} ({d['event_type']} → {d['endpoint_id']})")
+            return
+        assert since is not None
+        try:
+            at = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            console.print(f"[red]--since {since!r} is not an RFC 3339 time[/red]")
+            raise typer.Exit(2) from None
+        if at.tzinfo is None:
+            console.print("[red]--since needs a timezone, e.g. 2026-11-22T00:00:00Z[/red]")
+            raise typer.Exit(2)
+        n = await c.webhooks.replay_failed(at, endpoint)
+        console.print(f"queued {n} failed/dead deliveries again")
+
+    _run(go)
+
+
+@webhooks_app.command("list")
+def webhooks_list(
+    status: Annotated[str | None, typer.Option(help="pending, failed, delivered, dead")] = None,
+    limit: int = 50,
+) -> None:
+    """Recent deliveries, newest first."""
+
+    async def go(c: Container) -> None:
+        table = Table("id", "event", "endpoint", "status", "attempts", "last", "next attempt")
+        for d in await c.webhooks.list_deliveries(status=status, limit=limit):
+            table.add_row(
+                d["id"],
+                d["event_type"],
+                d["endpoint_id"],
+                d["status"],
+                str(d["attempts"]),
+                str(d["last_status_code"] or d["last_error"][:30]),
+                str(d["next_attempt_at"])[:19],
+            )
+        console.print(table)
+
+    _run(go)
+
+
+@tracking_app.command("import")
+def tracking_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Mark orders shipped from a CSV: order_id,carrier,tracking_number[,tracking_url].
+
+    Good rows are applied, bad rows listed with their line number and reason; importing
+    the same file again applies nothing twice. Exit code 1 if any row was rejected."""
+    from rich.progress import Progress
+
+    text = file.read_text(encoding="utf-8-sig")
+
+    async def go(c: Container) -> int:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("importing", total=None)
+
+            def tick(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            report = await c.fulfilment.import_tracking(text, source="csv", progress=tick)
+        console.print(
+            f"{len(report.applied)} applied, {len(report.duplicates)} already imported, "
+            f"{len(report.errors)} rejected"
+        )
+        if report.errors:
+            table = Table("line", "code", "problem")
+            for line, code, detail in report.errors:
+                table.add_row(str(line), code, detail)
+            console.print(table)
+        return 1 if report.errors else 0
+
+    code = _run(go)
+    if code:
+        raise typer.Exit(code)
 
 
 def main() -> None:

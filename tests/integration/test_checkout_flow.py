@@ -38,7 +38,7 @@ async def test_paid_order_commits_lines_movements_and_event(container: Container
     assert payment.status is PaymentStatus.CAPTURED and payment.amount == 5000
     async with c.uow(readonly=True) as uow:
         events = await uow.outbox.list(aggregate_id=order.id)
-    assert [ev["type"] for ev in events] == ["order.paid"]
+    assert [ev["type"] for ev in events] == ["order.paid", "order.ready_to_fulfill"]
     assert events[0]["payload"]["total_amount"] == 5000
     assert all(ch.consistent for ch in await c.stock.verify())
 

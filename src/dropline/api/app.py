@@ -9,7 +9,18 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from dropline.api import errors
-from dropline.api.routers import catalog, checkouts, drops, health, holds, keys, orders, stock
+from dropline.api.routers import (
+    catalog,
+    checkouts,
+    drops,
+    fulfilment,
+    health,
+    holds,
+    keys,
+    orders,
+    stock,
+    webhooks,
+)
 from dropline.api.routers import monitor as monitor_router
 from dropline.api.routers import preorders as preorder_routes
 from dropline.api.routers import production as production_routes
@@ -74,6 +85,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.include_router(module.router)
     app.include_router(monitor_router.router)
     web_pages.install(app)
-    for module in (production_routes, qc_routes, preorder_routes):
+    for module in (production_routes, qc_routes, preorder_routes, webhooks, fulfilment):
         app.include_router(module.router)
     return app

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from dropline.domain.drops import DropStatus
 from dropline.domain.errors import (
@@ -40,6 +40,7 @@ from dropline.domain.errors import (
     SoldOut,
 )
 from dropline.domain.events import DomainEvent
+from dropline.domain.fulfilment import ShipTo
 from dropline.domain.holds import Hold, HoldItem, HoldStatus, ItemKind
 from dropline.domain.ids import new_id
 from dropline.domain.orders import FINAL_CHECKOUT, CheckoutStatus, OrderStatus
@@ -56,7 +57,7 @@ from dropline.services.ports import (
 )
 from dropline.services.preorders import PreorderService, preorder_infos
 from dropline.store.order_repo import CheckoutRecord, OrderLine, OrderRecord
-from dropline.store.uow import UowFactory
+from dropline.store.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,14 @@ def _order_payload(order: OrderRecord) -> dict[str, Any]:
     }
 
 
+class OrderHooks(Protocol):
+    """What fulfilment adds inside checkout's transactions (see services.fulfilment)."""
+
+    async def save_ship_to(self, uow: UnitOfWork, checkout_id: str, ship: ShipTo) -> None: ...
+
+    async def order_paid(self, uow: UnitOfWork, order: OrderRecord, ready: bool = True) -> None: ...
+
+
 class CheckoutService:
     def __init__(
         self,
@@ -137,17 +146,22 @@ class CheckoutService:
         self.clock = clock
         self.paying_cap_s = paying_cap_s
         self.preorders = preorders
+        self.hooks: OrderHooks | None = None
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
 
     # ------------------------------------------------------------------ entry points
-    async def start(self, hold_id: str, buyer_id: str, payment_method: str) -> CheckoutResult:
+    async def start(
+        self, hold_id: str, buyer_id: str, payment_method: str, ship_to: ShipTo | None = None
+    ) -> CheckoutResult:
         """Pay for a hold. Raises ``PaymentDeclined`` (recorded first) on a decline and
-        ``SoldOut`` when the units were gone by the time the payment went through."""
+        ``SoldOut`` when the units were gone by the time the payment went through.
+        ``ship_to`` (optional) is stored with the checkout and becomes the order's."""
         payment_method = payment_method.strip()
         if not payment_method or len(payment_method) > MAX_PAYMENT_METHOD:
             raise InvalidInput("payment_method is required (a token or test card number)")
+        ship_to = ship_to.validated() if ship_to is not None else None
         hold = await self.engine.get_hold(hold_id)
         if hold is None:
             raise NotFound(f"hold {hold_id} not found; it may have expired", hold_id=hold_id)
@@ -192,6 +206,8 @@ class CheckoutService:
         )
         async with self.uow() as uow:
             await uow.orders.add_checkout(checkout)
+            if ship_to is not None and self.hooks is not None:
+                await self.hooks.save_ship_to(uow, checkout.id, ship_to)
             await uow.commit()
         result = await self._authorize(checkout)
         return await self._settle(checkout, result, lines)
@@ -384,6 +400,9 @@ class CheckoutService:
                 # Not ready to fulfil: these units wait for their production run.
                 paid["preorder"] = {"status": "waiting", "units": pre_units}
             uow.record(DomainEvent("order.paid", "order", order_id, 1, paid))
+            if self.hooks is not None:
+                # Orders waiting for a production run are handed off when allocated.
+                await self.hooks.order_paid(uow, order, ready=not pre_units)
             uow.record(
                 DomainEvent(
                     "checkout.succeeded",

@@ -27,7 +27,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -138,6 +138,9 @@ class PreorderService:
         self.link_secret = link_secret
         self.base_url = base_url.rstrip("/")
         self._on_change = on_change
+        # Set by bootstrap to fulfilment's hand-off: called when a pre-order's units
+        # are all allocated, inside the allocating transaction.
+        self.ready_hook: Callable[[UnitOfWork, OrderRecord], Awaitable[None]] | None = None
         self.authorization_lifetime_s = int(
             getattr(provider, "authorization_lifetime_s", DEFAULT_AUTHORIZATION_LIFETIME_S)
         )
@@ -751,6 +754,10 @@ class PreorderService:
                 payload.pop("cancel_url")
                 await uow.production.add_notice(order_id, "ready_to_fulfil", payload)
                 uow.record(DomainEvent("preorder.ready_to_fulfil", "order", order_id, 2, payload))
+                if self.ready_hook is not None:
+                    order = await uow.orders.get_order(order_id)
+                    if order is not None:
+                        await self.ready_hook(uow, order)
         return {**plan, "available": left}
 
     # ------------------------------------------------------------------ reorders

@@ -18,6 +18,11 @@ from dropline.domain.events import DomainEvent
 from dropline.store.access_repo import AccessRepository
 from dropline.store.catalog_repo import CatalogRepository
 from dropline.store.drop_repo import DropRepository
+from dropline.store.fulfilment_repo import (
+    MessageRepository,
+    ShipmentRepository,
+    WebhookRepository,
+)
 from dropline.store.order_repo import OrderRepository
 from dropline.store.outbox_repo import OutboxRepository
 from dropline.store.production_repo import ProductionRepository
@@ -57,6 +62,9 @@ class UnitOfWork:
         self.outbox = OutboxRepository(self._conn, now)
         self.access = AccessRepository(self._conn, now)
         self.production = ProductionRepository(self._conn, now)
+        self.shipments = ShipmentRepository(self._conn, now)
+        self.webhooks = WebhookRepository(self._conn, now)
+        self.messages = MessageRepository(self._conn, now)
         self._events = []
         return self
 
