@@ -32,6 +32,7 @@ STATUS: dict[type[e.DroplineError], int] = {
     e.PaymentProviderError: 502,
     e.Unauthenticated: 401,
     e.Forbidden: 403,
+    e.InvalidToken: 403,
     e.InvalidSignature: 400,
     e.EngineUnavailable: 503,
 }

@@ -2,9 +2,10 @@
 
 The Redis engine's event ids (``evt_<stream entry id>.<drop id>``) are longer than the
 40 characters ``outbox.id`` had: PostgreSQL refused them when hold events were drained.
+``webhook_deliveries.event_id`` holds outbox ids too (a ``hold.*`` subscription).
 
 Revision ID: 0002_prod
-Revises: 0001
+Revises: 0003_fulfilment
 Create Date: 2026-11-22 03:50:00.000000
 
 """
@@ -16,13 +17,20 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0002_prod"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0003_fulfilment"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
     """Upgrade schema."""
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.alter_column(
+            "event_id",
+            existing_type=sa.String(length=40),
+            type_=sa.String(length=80),
+            existing_nullable=False,
+        )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.alter_column(
             "id",
@@ -59,6 +67,13 @@ def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.alter_column(
             "id",
+            existing_type=sa.String(length=80),
+            type_=sa.String(length=40),
+            existing_nullable=False,
+        )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.alter_column(
+            "event_id",
             existing_type=sa.String(length=80),
             type_=sa.String(length=40),
             existing_nullable=False,
