@@ -92,6 +92,12 @@ async def build(
         access=AccessService(uow, settings.buyer_token_secret),
     )
     container.jobs = standard_jobs(
-        engine, clock, uow, checkout, settings.expiry_interval_s, settings.reconcile_interval_s
+        engine,
+        clock,
+        uow,
+        checkout,
+        settings.expiry_interval_s,
+        settings.reconcile_interval_s,
+        settings.recover_after_s,
     )
     return container

@@ -88,9 +88,10 @@ def standard_jobs(
     checkout: CheckoutService,
     expiry_interval_s: float,
     reconcile_interval_s: float,
+    recover_after_s: float = 30.0,
 ) -> list[tuple[str, float, Job]]:
     return [
         ("expire-holds", expiry_interval_s, lambda: expire_holds(engine, clock)),
         ("drain-hold-events", expiry_interval_s, lambda: drain_hold_events(engine, uow)),
-        ("recover-checkouts", reconcile_interval_s, checkout.recover),
+        ("recover-checkouts", reconcile_interval_s, lambda: checkout.recover(recover_after_s)),
     ]

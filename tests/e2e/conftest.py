@@ -1,0 +1,29 @@
+"""Fixtures for the end-to-end suite: a real server process per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from e2e.server import DroplineServer
+
+# Background work runs fast so a test can wait for recovery instead of sleeping: the
+# recovery pass runs every 0.5 s and finishes checkouts left processing for 1 s.
+FAST_BACKGROUND = {
+    "DROPLINE_EXPIRY_INTERVAL_S": "0.1",
+    "DROPLINE_RECONCILE_INTERVAL_S": "0.5",
+    "DROPLINE_RECOVER_AFTER_S": "1",
+}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[DroplineServer]:
+    """A started ``dropline serve`` on a fresh SQLite file; always stopped afterwards."""
+    srv = DroplineServer(tmp_path / "server", env=FAST_BACKGROUND)
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
