@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.server import DroplineServer
+from e2e.server import DroplineServer, Template, make_template
 
 # Background work runs fast so a test can wait for recovery instead of sleeping: the
 # recovery pass runs every 0.5 s and finishes checkouts left processing for 1 s.
@@ -18,10 +18,17 @@ FAST_BACKGROUND = {
 }
 
 
+@pytest.fixture(scope="session")
+def server_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """``dropline db upgrade`` and ``dropline keys create --scope admin``, run once."""
+    return make_template(tmp_path_factory.mktemp("e2e-template"))
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[DroplineServer]:
-    """A started ``dropline serve`` on a fresh SQLite file; always stopped afterwards."""
-    srv = DroplineServer(tmp_path / "server", env=FAST_BACKGROUND)
+def server(tmp_path: Path, server_template: Template) -> Iterator[DroplineServer]:
+    """A started ``dropline serve`` on its own copy of the template database; always
+    stopped afterwards, whatever the test did to it."""
+    srv = DroplineServer(tmp_path / "server", env=FAST_BACKGROUND, template=server_template)
     try:
         srv.start()
         yield srv

@@ -14,9 +14,11 @@ The same class serves the later multi-process tests: pass ``database_url`` (Post
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,6 +49,23 @@ class ServerError(RuntimeError):
     """The server process could not be prepared or did not come up."""
 
 
+@dataclass(frozen=True)
+class Template:
+    """A migrated SQLite database with an admin key, made once and copied per server:
+    preparing costs two interpreter start-ups, copying a file costs nothing."""
+
+    db_path: Path
+    admin_key: str
+
+
+def make_template(workdir: Path) -> Template:
+    """Prepare a database exactly as an operator would (``db upgrade``, ``keys create``)."""
+    srv = DroplineServer(workdir)
+    srv.prepare()
+    assert srv.db_path is not None
+    return Template(srv.db_path, srv.admin_key)
+
+
 class DroplineServer:
     """One ``dropline serve`` subprocess with its own database and environment."""
 
@@ -59,14 +78,22 @@ class DroplineServer:
         buyer_secret: str = SECRET,
         env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
-        startup_timeout_s: float = 30.0,
+        template: Template | None = None,
+        startup_timeout_s: float = 60.0,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_path: Path | None = None
+        self.admin_key = ""
         if database_url is None:
             self.db_path = workdir / "dropline.db"
             database_url = f"sqlite+aiosqlite:///{self.db_path}"
+            if template is not None:
+                for suffix in ("", "-wal"):
+                    src = Path(f"{template.db_path}{suffix}")
+                    if src.exists():
+                        shutil.copy(src, f"{self.db_path}{suffix}")
+                self.admin_key = template.admin_key
         self.database_url = database_url
         self.buyer_secret = buyer_secret
         self.port = free_port()
@@ -87,7 +114,6 @@ class DroplineServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "server.log"
         self.starts = 0
-        self.admin_key = ""
 
     # ------------------------------------------------------------------ CLI
 
@@ -212,6 +238,47 @@ class DroplineServer:
         return {"Authorization": f"Bearer {self.admin_key}"}
 
 
+class Crowd:
+    """Many buyers at once: requests spread over several small httpx pools.
+
+    One ``httpx.AsyncClient`` with hundreds of connections spends more CPU managing its
+    pool (every request scans every connection) than the server spends answering, so
+    the crowd uses ``clients`` clients of ``connections`` sockets each, and never queues
+    more requests on a client than it has sockets (the rest wait on a semaphore)."""
+
+    def __init__(
+        self, base_url: str, *, clients: int = 10, connections: int = 10, timeout: float = 120
+    ) -> None:
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        self._clients = [
+            httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout)
+            for _ in range(clients)
+        ]
+        self._gates = [asyncio.Semaphore(connections) for _ in range(clients)]
+        self._next = 0
+        self.max_in_flight = clients * connections
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        n = self._next = (self._next + 1) % len(self._clients)
+        async with self._gates[n]:
+            return await self._clients[n].request(method, url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", url, **kwargs)
+
+    async def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", url, **kwargs)
+
+    async def put(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PUT", url, **kwargs)
+
+    async def __aenter__(self) -> Crowd:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.gather(*(c.aclose() for c in self._clients))
+
+
 @dataclass
 class SeededDrop:
     """What ``seed_drop`` made: ids by the names the caller chose."""
@@ -232,7 +299,7 @@ def _ok(resp: httpx.Response, status: int = 201) -> Any:
 
 
 async def seed_drop(
-    client: httpx.AsyncClient,
+    client: Crowd | httpx.AsyncClient,
     admin_key: str,
     *,
     skus: dict[str, int],
