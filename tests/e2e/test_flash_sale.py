@@ -189,11 +189,13 @@ async def wait_for(
 
 
 def recovery_done(server: DroplineServer) -> bool:
-    pending = db_rows(
+    """No checkout left half-way and no payment authorised but neither captured nor
+    given back."""
+    pending: int = db_rows(
         server,
         "SELECT count(*) FROM checkouts WHERE status IN ('processing', 'requires_action')",
     )[0][0]
-    open_auths = db_rows(
+    open_auths: int = db_rows(
         server, "SELECT count(*) FROM sandbox_payments WHERE status = 'authorized'"
     )[0][0]
     return pending == 0 and open_auths == 0
