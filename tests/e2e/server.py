@@ -249,7 +249,13 @@ class Crowd:
     def __init__(
         self, base_url: str, *, clients: int = 10, connections: int = 10, timeout: float = 120
     ) -> None:
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        # Idle sockets are dropped well before uvicorn's 5 s keep-alive timeout, so a
+        # request is never written to a socket the server is closing at that moment.
+        limits = httpx.Limits(
+            max_connections=connections,
+            max_keepalive_connections=connections,
+            keepalive_expiry=2.0,
+        )
         self._clients = [
             httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout)
             for _ in range(clients)
