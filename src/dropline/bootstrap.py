@@ -200,6 +200,7 @@ async def build(
         messages=messages,
         webhook_interval_s=settings.webhook_interval_s,
         message_interval_s=settings.message_interval_s,
+        recover_after_s=settings.recover_after_s,
     )
     container.jobs += [
         ("preorder-deadlines", settings.reconcile_interval_s, preorders.process_deadlines),

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     background_tasks: bool = Field(True, description="run expiry/outbox work in-process")
     expiry_interval_s: float = 0.25
     reconcile_interval_s: float = 5.0
+    recover_after_s: float = Field(
+        30.0, ge=0, description="a checkout left processing this long is finished by recovery"
+    )
     data_dir: str = "./.dropline"
     # -- webhooks out (see docs/fulfilment.md)
     webhook_retry_schedule: list[int] = Field(

@@ -45,7 +45,12 @@ def status_for(exc: e.DroplineError) -> int:
     return 400
 
 
-def problem(status: int, code: str, detail: str, instance: str = "", **extra: Any) -> JSONResponse:
+def problem(
+    status: int, code: str, detail: str, instance: str = "", /, **extra: Any
+) -> JSONResponse:
+    """A problem+json response. The leading parameters are positional-only so an error's
+    extra field named like one of them (``status=<drop status>``) cannot clash with it;
+    extras never overwrite the standard members."""
     body: dict[str, Any] = {
         "type": f"https://dropline.dev/problems/{code}",
         "title": code.replace("_", " ").capitalize(),

@@ -97,11 +97,12 @@ def standard_jobs(
     messages: MessageService | None = None,
     webhook_interval_s: float = 1.0,
     message_interval_s: float = 2.0,
+    recover_after_s: float = 30.0,
 ) -> list[tuple[str, float, Job]]:
     jobs: list[tuple[str, float, Job]] = [
         ("expire-holds", expiry_interval_s, lambda: expire_holds(engine, clock)),
         ("drain-hold-events", expiry_interval_s, lambda: drain_hold_events(engine, uow)),
-        ("recover-checkouts", reconcile_interval_s, checkout.recover),
+        ("recover-checkouts", reconcile_interval_s, lambda: checkout.recover(recover_after_s)),
     ]
     if webhooks is not None:
         # fan out new outbox rows, then deliver everything due (retries included)
