@@ -6,42 +6,17 @@ must be tested on every landing.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import socket
 from pathlib import Path
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-# Each checkout of the repo gets its own database and Redis db number, so two working
-# copies testing at once on one machine do not truncate each other's data.
-_CHECKOUT = hashlib.sha256(str(Path(__file__).resolve().parents[1]).encode()).hexdigest()
-PG_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-PG_URL = os.environ.get(
-    "DROPLINE_TEST_POSTGRES_URL",
-    f"postgresql+asyncpg://postgres@127.0.0.1:5432/dropline_test_{_CHECKOUT[:12]}",
+from backends import (
+    PG_URL,
+    REDIS_URL,
+    migrate_pg,
+    require_server,
+    truncate_pg,
 )
-REDIS_URL = os.environ.get(
-    "DROPLINE_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{int(_CHECKOUT, 16) % 15 + 1}"
-)
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def require_server(name: str, host: str, port: int) -> None:
-    """Skip when the server is down, except in CI where that is a failure."""
-    if _reachable(host, port):
-        return
-    if IN_CI:
-        pytest.fail(f"{name} at {host}:{port} is required when CI=true but is not reachable")
-    pytest.skip(f"{name} at {host}:{port} is not reachable")
 
 
 @pytest.fixture
@@ -54,7 +29,7 @@ def redis_url() -> str:
 def postgres_url() -> str:
     """This checkout's PostgreSQL database, created and migrated once per session."""
     require_server("PostgreSQL", "127.0.0.1", 5432)
-    _migrate_pg()
+    migrate_pg()
     return PG_URL
 
 
@@ -65,13 +40,10 @@ import shutil  # noqa: E402
 import time  # noqa: E402
 from collections.abc import AsyncIterator  # noqa: E402
 
-from sqlalchemy import text  # noqa: E402
-
 from dropline.bootstrap import Container, build  # noqa: E402
 from dropline.config import Settings  # noqa: E402
 from dropline.services.ports import ManualClock  # noqa: E402
-from dropline.store.db import create_engine, upgrade  # noqa: E402
-from dropline.store.tables import metadata  # noqa: E402
+from dropline.store.db import upgrade  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -82,42 +54,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-_pg_migrated = False
-
-
-def _migrate_pg() -> None:
-    global _pg_migrated
-    if not _pg_migrated:
-
-        async def reset() -> None:
-            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-            name = PG_URL.rsplit("/", 1)[1]
-            async with admin.connect() as conn:
-                exists = await conn.scalar(
-                    text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
-                )
-                if not exists:
-                    await conn.execute(text(f'CREATE DATABASE "{name}"'))
-            await admin.dispose()
-            engine = create_engine(PG_URL)
-            async with engine.begin() as conn:
-                await conn.execute(text("DROP SCHEMA public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
-            await engine.dispose()
-
-        asyncio.run(reset())
-        upgrade(PG_URL)
-        _pg_migrated = True
-
-
-async def truncate_pg(url: str = PG_URL) -> None:
-    engine = create_engine(url)
-    names = ", ".join(t.name for t in metadata.sorted_tables)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    await engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     """A migrated, empty database on each backend."""
@@ -126,7 +62,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
         shutil.copy(sqlite_template, path)
         return f"sqlite+aiosqlite:///{path}"
     require_server("PostgreSQL", "127.0.0.1", 5432)
-    _migrate_pg()
+    migrate_pg()
     asyncio.run(truncate_pg())
     return PG_URL
 

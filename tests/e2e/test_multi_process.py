@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from conftest import _migrate_pg, truncate_pg
+from backends import migrate_pg, truncate_pg
 from dropline.bootstrap import Container, build
 from dropline.config import Settings
 from dropline.services.access import mint_buyer_token
@@ -52,11 +52,11 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    from conftest import PG_URL, REDIS_URL, require_server
+    from backends import PG_URL, REDIS_URL, require_server
 
     require_server("PostgreSQL", "127.0.0.1", 5432)
     require_server("Redis", "127.0.0.1", 6379)
-    _migrate_pg()
+    migrate_pg()
     asyncio.run(truncate_pg(PG_URL))
     log_dir = tmp_path_factory.mktemp("multi")
     env = process_env(PG_URL, REDIS_URL)

@@ -91,9 +91,9 @@ def test_monitor_migration_up_and_down_on_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_monitor_migration_up_and_down_on_postgres(postgres_url: str) -> None:
-    from conftest import _migrate_pg
+    from backends import migrate_pg
 
-    _migrate_pg()
+    migrate_pg()
     command.downgrade(alembic_config(postgres_url), "0005_monitor-1")
     try:
         assert "drop_monitor_settings" not in _tables(postgres_url)

@@ -1,0 +1,86 @@
+"""Which real servers the tests use, and how to reach, create and reset them.
+
+A plain module (not a conftest) so test modules anywhere can import it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from dropline.store.db import create_engine, upgrade
+from dropline.store.tables import metadata
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# Each checkout of the repo gets its own database and Redis db number, so two working
+# copies testing at once on one machine do not truncate each other's data.
+_CHECKOUT = hashlib.sha256(str(Path(__file__).resolve().parents[1]).encode()).hexdigest()
+PG_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+PG_URL = os.environ.get(
+    "DROPLINE_TEST_POSTGRES_URL",
+    f"postgresql+asyncpg://postgres@127.0.0.1:5432/dropline_test_{_CHECKOUT[:12]}",
+)
+REDIS_URL = os.environ.get(
+    "DROPLINE_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{int(_CHECKOUT, 16) % 15 + 1}"
+)
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def require_server(name: str, host: str, port: int) -> None:
+    """Skip when the server is down, except in CI where that is a failure."""
+    if _reachable(host, port):
+        return
+    if IN_CI:
+        pytest.fail(f"{name} at {host}:{port} is required when CI=true but is not reachable")
+    pytest.skip(f"{name} at {host}:{port} is not reachable")
+
+
+_pg_migrated = False
+
+
+def migrate_pg() -> None:
+    """Create this checkout's database if needed and migrate it from scratch, once
+    per test session."""
+    global _pg_migrated
+    if not _pg_migrated:
+
+        async def reset() -> None:
+            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            name = PG_URL.rsplit("/", 1)[1]
+            async with admin.connect() as conn:
+                exists = await conn.scalar(
+                    text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+                )
+                if not exists:
+                    await conn.execute(text(f'CREATE DATABASE "{name}"'))
+            await admin.dispose()
+            engine = create_engine(PG_URL)
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+            await engine.dispose()
+
+        asyncio.run(reset())
+        upgrade(PG_URL)
+        _pg_migrated = True
+
+
+async def truncate_pg(url: str = PG_URL) -> None:
+    engine = create_engine(url)
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
