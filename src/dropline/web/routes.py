@@ -29,7 +29,11 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 # The navigation bar. Other capabilities append (label, href) here when they add pages;
 # an entry with an empty href shows as a placeholder.
-NAV: list[tuple[str, str]] = [("Drops", "/ui"), ("Messages", ""), ("Webhook deliveries", "")]
+NAV: list[tuple[str, str]] = [
+    ("Drops", "/ui"),
+    ("Messages", "/ui/messages"),
+    ("Webhook deliveries", "/ui/webhooks"),
+]
 
 
 class LoginRequired(Exception):
@@ -275,3 +279,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(CsrfFailed, csrf_failed)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
     app.include_router(router)
+    from dropline.web.ops_pages import router as ops_router  # imports this module
+
+    app.include_router(ops_router)

@@ -1,0 +1,80 @@
+"""The /ui messages and webhook-deliveries views, in-process on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from dropline.api.app import create_app
+from dropline.bootstrap import Container
+from dropline.domain.fulfilment import ShipTo
+from support import seed_shop, sku_item
+
+
+@pytest.fixture
+async def ui(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(container=container)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+async def _login(http: httpx.AsyncClient, key: str) -> None:
+    form = await http.get("/ui/login")
+    token = form.text.split('name="csrf_token" value="')[1].split('"')[0]
+    r = await http.post("/ui/login", data={"api_key": key, "csrf_token": token})
+    assert r.status_code == 303
+
+
+async def _paid_order(c: Container) -> str:
+    shop = await seed_shop(c, units=3)
+    hold = await c.holds.place(shop.drop_id, "uma", [sku_item(shop.skus[0])])
+    ship = ShipTo(name="Uma", line1="1 Main St", city="Leeds", postal_code="LS1 1AA",
+                  country="GB", email="uma@example.com")  # fmt: skip
+    result = await c.checkout.start(hold.id, "uma", "4242424242424242", ship_to=ship)
+    assert result.order is not None
+    return result.order.id
+
+
+async def test_pages_need_login(ui: httpx.AsyncClient) -> None:
+    for path in ("/ui/messages", "/ui/webhooks"):
+        r = await ui.get(path)
+        assert r.status_code == 303 and r.headers["location"].startswith("/ui/login")
+
+
+async def test_messages_view_lists_the_buyer_messages(
+    ui: httpx.AsyncClient, container: Container
+) -> None:
+    order_id = await _paid_order(container)
+    key, _ = await container.access.create_key("ops", "ops")
+    await _login(ui, key)
+    page = await ui.get("/ui/messages", params={"order_id": order_id})
+    assert page.status_code == 200
+    assert "uma@example.com" in page.text and order_id in page.text
+    assert "order_confirmed" in page.text
+    empty = await ui.get("/ui/messages", params={"order_id": "ord_nothing"})
+    assert "uma@example.com" not in empty.text
+
+
+async def test_deliveries_view_and_replay_with_csrf(
+    ui: httpx.AsyncClient, container: Container
+) -> None:
+    c = container
+    await c.webhooks.create_endpoint("http://127.0.0.1:9/hook", ["order.*"], warehouse=True)
+    await _paid_order(c)
+    await c.webhooks.fan_out()
+    [delivery] = [d for d in await c.webhooks.list_deliveries() if d["event_type"] == "order.paid"]
+    key, _ = await c.access.create_key("ops", "ops")
+    await _login(ui, key)
+    page = await ui.get("/ui/webhooks")
+    assert page.status_code == 200 and delivery["id"] in page.text
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    forged = await ui.post(f"/ui/webhooks/{delivery['id']}/replay", data={"csrf_token": "x"})
+    assert forged.status_code == 403
+    done = await ui.post(f"/ui/webhooks/{delivery['id']}/replay", data={"csrf_token": csrf})
+    assert done.status_code == 303 and "queued" in done.headers["location"]
+    missing = await ui.post("/ui/webhooks/whd_missing/replay", data={"csrf_token": csrf})
+    assert "level=error" in missing.headers["location"]
