@@ -1,7 +1,9 @@
 """Reservation engine adapters (the fast layer of stock control).
 
 ``create_engine`` is the one place that turns a configured URL into a ``StockEngine``:
-``None`` or ``"memory"`` gives the in-process ``MemoryEngine``.
+``None`` or ``"memory"`` gives the in-process ``MemoryEngine``; ``redis://`` and
+``rediss://`` give a ``RedisEngine`` (imported lazily so the embedded default does not
+load the Redis client).
 """
 
 from __future__ import annotations
@@ -16,4 +18,8 @@ def create_engine(url: str | None) -> StockEngine:
     """The engine for ``url``; ``ValueError`` for a scheme no backend understands."""
     if url is None or url == "memory":
         return MemoryEngine()
+    if url.startswith(("redis://", "rediss://")):
+        from dropline.engine.redis_engine import RedisEngine
+
+        return RedisEngine(url)
     raise ValueError(f"unknown reservation engine URL {url!r} (use 'memory' or redis://...)")

@@ -19,7 +19,7 @@ Data and complexity (n = live holds, k = SKUs in one request):
   few entries at a time, from ``place_hold``.
 * The event journal is an insertion-ordered dict ``event_id -> EngineEvent``: append,
   read-oldest and ack are O(1) per event. It is bounded (``max_events``); beyond the
-  bound the oldest events are dropped and counted in ``events_dropped``.
+  bound the oldest events are dropped and counted (``events_dropped()``).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class MemoryEngine:
         self._expiry: list[tuple[float, str]] = []
         self._forget: list[tuple[float, str]] = []
         self._events: dict[str, EngineEvent] = {}
-        self.events_dropped = 0
+        self._events_dropped = 0
 
     # ------------------------------------------------------------------ drops
 
@@ -172,16 +172,17 @@ class MemoryEngine:
     async def place_hold(self, request: HoldRequest, now: float) -> Hold:
         """Take every SKU of ``request.units`` atomically or none.
 
-        Checks, in order: drop loaded; idempotent replay (same key and fingerprint →
-        the same hold in its current state, even when the drop has since closed, so a
-        retried tap sees its own hold; another fingerprint → ``IdempotencyMismatch``);
+        Checks, in order: units positive (``InvalidInput``); drop loaded; idempotent
+        replay (same key and fingerprint → the same hold in its current state, even
+        when the drop has since closed, so a retried tap sees its own hold; another
+        fingerprint → ``IdempotencyMismatch``);
         drop accepting; every SKU offered (``NotFound``) and not paused
         (``DropNotLive``); stock (``SoldOut`` when none is left — the fast path — else
         ``InsufficientStock`` with ``remaining``); per-buyer limits (``LimitExceeded``).
         SKUs are checked in sorted order so the reported SKU is deterministic.
         """
-        drop = self._drop(request.drop_id)
         check_units(request.units)
+        drop = self._drop(request.drop_id)
         buyer = request.buyer_id
         if request.idempotency_key is not None:
             prior_id = drop.idem.get((buyer, request.idempotency_key))
@@ -315,8 +316,8 @@ class MemoryEngine:
         """Take units outside any hold (a payment that outlived its hold): all or none,
         ignoring limits, pauses and whether the drop accepts holds. False if a SKU is
         not offered or lacks units; the units count towards the buyer's usage."""
-        drop = self._drop(drop_id)
         check_units(units)
+        drop = self._drop(drop_id)
         for sku_id, qty in units.items():
             offer = drop.offers.get(sku_id)
             if offer is None or offer.remaining < qty:
@@ -409,7 +410,7 @@ class MemoryEngine:
         if len(self._events) > self._max_events:
             oldest = next(iter(self._events))
             del self._events[oldest]
-            self.events_dropped += 1
+            self._events_dropped += 1
 
     async def read_events(self, limit: int = 1000) -> list[EngineEvent]:
         """The oldest ``limit`` journalled events, oldest first, left in the journal
@@ -420,6 +421,11 @@ class MemoryEngine:
         """Remove acknowledged events; unknown ids are ignored (re-acks are harmless)."""
         for event_id in event_ids:
             self._events.pop(event_id, None)
+
+    async def events_dropped(self) -> int:
+        """How many events the journal bound has discarded (for monitoring: non-zero
+        means the drain fell behind by more than ``max_events``)."""
+        return self._events_dropped
 
     async def ping(self) -> None:
         """Always reachable: the state lives in this process."""

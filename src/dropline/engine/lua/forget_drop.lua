@@ -1,0 +1,3 @@
+-- forget_drop: every key of the drop except its event journal (undrained events stay).
+wipe_drop()
+return 1

@@ -1,0 +1,203 @@
+"""Lua script loading and the coalescing command batcher for the Redis engine.
+
+``ScriptSet`` reads ``engine/lua/*.lua``, prepends the shared prelude ``_lib.lua`` (Redis
+has no ``include``), and knows each script's SHA1 locally. Scripts are loaded once with
+``SCRIPT LOAD`` and called with ``EVALSHA``; when Redis answers ``NOSCRIPT`` (restart,
+failover, ``SCRIPT FLUSH``) every script is loaded again and the call is sent once more.
+Re-sending is safe because a ``NOSCRIPT`` reply means the script did not run.
+
+``CommandBatcher`` coalesces concurrent commands: callers append to a queue and await a
+future; one flusher task sends everything queued in one pipeline (``transaction=False``:
+no MULTI, the scripts are atomic on their own) and resolves each caller's future with
+its own reply or its own error. While one pipeline is in flight the next batch builds
+up, so under load the number of round trips per call tends to 1/batch size instead of
+1, and an idle engine still answers after a single round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections import deque
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+LUA_PACKAGE = "dropline.engine"
+PRELUDE = "_lib.lua"
+SCRIPT_NAMES = (
+    "load_drop",
+    "forget_drop",
+    "set_accepting",
+    "set_sku_paused",
+    "adjust_offer",
+    "place_hold",
+    "start_payment",
+    "release",
+    "convert",
+    "take",
+    "expire_due",
+    "counts",
+    "get_hold",
+)
+
+Command = tuple[Any, ...]
+
+
+def _read_lua(name: str) -> str:
+    return resources.files(LUA_PACKAGE).joinpath("lua", name).read_text(encoding="utf-8")
+
+
+class ScriptSet:
+    """The engine's Lua scripts: source (prelude + body) and SHA1 by name."""
+
+    def __init__(self) -> None:
+        prelude = _read_lua(PRELUDE)
+        self.sources: dict[str, str] = {
+            name: prelude + "\n" + _read_lua(f"{name}.lua") for name in SCRIPT_NAMES
+        }
+        self.shas: dict[str, str] = {
+            name: hashlib.sha1(src.encode("utf-8"), usedforsecurity=False).hexdigest()
+            for name, src in self.sources.items()
+        }
+
+    async def load_all(self, client: aioredis.Redis) -> None:
+        """``SCRIPT LOAD`` every script (one pipelined round trip)."""
+        async with client.pipeline(transaction=False) as pipe:
+            for src in self.sources.values():
+                pipe.script_load(src)
+            await pipe.execute()
+
+
+class CommandBatcher:
+    """Coalesces concurrent commands into pipelined batches (see the module docstring).
+
+    A caller that is cancelled after queueing does not un-send its command: it may
+    still run (a hold placed that way simply expires).
+
+    One failing command fails only its caller (``raise_on_error=False`` gives each its
+    own reply); a failure of the whole pipeline (connection lost) fails the callers of
+    that batch and the flusher carries on with the next.
+    """
+
+    def __init__(self, client: aioredis.Redis, *, max_batch: int = 1000) -> None:
+        self._client = client
+        self._max_batch = max_batch
+        self._queue: deque[tuple[Command, asyncio.Future[Any]]] = deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.batches = 0
+        self.commands = 0
+
+    async def execute(self, *args: Any) -> Any:
+        """Queue one command and wait for its own reply (or its own error)."""
+        if self._closed:
+            raise RuntimeError("the engine is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((args, future))
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._wakeup = asyncio.Event()  # an Event binds to the loop that first waits
+            self._task = loop.create_task(self._flush_forever(), name="dropline-redis-batcher")
+        self._wakeup.set()
+        return await future
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                n = min(len(self._queue), self._max_batch)
+                batch = [self._queue.popleft() for _ in range(n)]
+                await self._send(batch)
+
+    async def _send(self, batch: Sequence[tuple[Command, asyncio.Future[Any]]]) -> None:
+        self.batches += 1
+        self.commands += len(batch)
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for args, _ in batch:
+                    pipe.execute_command(*args)
+                replies = await pipe.execute(raise_on_error=False)
+        except Exception as exc:  # the whole batch failed: tell every caller
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:  # cancelled by close(): nobody may wait forever
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(RuntimeError("the engine is closed"))
+            raise
+        for (_, future), reply in zip(batch, replies, strict=True):
+            if future.done():  # the caller was cancelled
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def close(self) -> None:
+        """Stop the flusher; callers still queued get an error instead of hanging."""
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        while self._queue:
+            _, future = self._queue.popleft()
+            if not future.done():
+                future.set_exception(RuntimeError("the engine is closed"))
+
+
+class ScriptRunner:
+    """Runs commands and scripts, through the batcher when coalescing is on, and
+    reloads the scripts once on ``NOSCRIPT``."""
+
+    def __init__(self, client: aioredis.Redis, *, coalesce: bool) -> None:
+        self.client = client
+        self.scripts = ScriptSet()
+        self.batcher = CommandBatcher(client) if coalesce else None
+        self._loaded = False
+        self._generation = 0
+        self._load_lock = asyncio.Lock()
+
+    async def command(self, *args: Any) -> Any:
+        """One Redis command, coalesced with concurrent ones when enabled."""
+        if self.batcher is not None:
+            return await self.batcher.execute(*args)
+        return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
+
+    async def _load(self, seen_generation: int | None) -> None:
+        """Load the scripts unless another caller already did since this one looked
+        (many callers hitting NOSCRIPT at once cause one reload, not one each)."""
+        async with self._load_lock:
+            if seen_generation is None and self._loaded:
+                return
+            if seen_generation is not None and seen_generation != self._generation:
+                return
+            await self.scripts.load_all(self.client)
+            self._loaded = True
+            self._generation += 1
+
+    async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """``EVALSHA`` the named script; on ``NOSCRIPT`` load all scripts and retry once."""
+        if not self._loaded:
+            await self._load(None)
+        generation = self._generation
+        cmd = ("EVALSHA", self.scripts.shas[name], len(keys), *keys, *args)
+        try:
+            return await self.command(*cmd)
+        except NoScriptError:
+            await self._load(generation)
+            return await self.command(*cmd)
+
+    async def close(self) -> None:
+        if self.batcher is not None:
+            await self.batcher.close()

@@ -1,0 +1,237 @@
+"""Redis-only behaviour of the reservation engine: script reloading, key layout for
+Redis Cluster, TTLs, hold lookup from another process, and the coalescing batcher.
+
+The shared behaviour of both engines is in ``test_engine_contract.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from redis.crc import key_slot
+from redis.exceptions import ResponseError
+
+from dropline.domain.errors import EngineUnavailable, InsufficientStock, NotFound, SoldOut
+from dropline.domain.holds import Hold, HoldItem, HoldRequest, HoldStatus, ItemKind
+from dropline.engine import create_engine
+from dropline.engine.redis_engine import RedisEngine, hold_from_dict, hold_to_json
+from dropline.engine.redis_scripts import CommandBatcher
+from dropline.services.ports import DropSnapshot, EngineOffer
+
+pytestmark = pytest.mark.redis
+
+T0 = 1_800_000_000.0
+DROP = "drp_redis"
+
+
+@pytest.fixture
+async def admin(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+async def engines(redis_url: str, admin: aioredis.Redis) -> AsyncIterator[list[RedisEngine]]:
+    made: list[RedisEngine] = []
+    yield made
+    for engine in made:
+        await engine.close()
+
+
+def make(redis_url: str, engines: list[RedisEngine], *, coalesce: bool = True) -> RedisEngine:
+    engine = RedisEngine(redis_url, coalesce=coalesce)
+    engines.append(engine)
+    return engine
+
+
+def _text(key: bytes | str) -> str:
+    return key.decode() if isinstance(key, bytes) else key
+
+
+def snap(units: int = 10) -> DropSnapshot:
+    return DropSnapshot(DROP, True, {"sku_a": EngineOffer("sku_a", units, None)})
+
+
+def req(n: int = 1, buyer: str = "b1", key: str | None = None) -> HoldRequest:
+    return HoldRequest(
+        drop_id=DROP,
+        buyer_id=buyer,
+        items=(HoldItem(ItemKind.SKU, "sku_a", n),),
+        units={"sku_a": n},
+        ttl_s=90,
+        idempotency_key=key,
+    )
+
+
+async def test_factory_builds_redis_engine(redis_url: str) -> None:
+    engine = create_engine(redis_url)
+    try:
+        assert isinstance(engine, RedisEngine)
+        await engine.ping()
+    finally:
+        await engine.close()
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+async def test_noscript_is_recovered(
+    redis_url: str, admin: aioredis.Redis, engines: list[RedisEngine], coalesce: bool
+) -> None:
+    engine = make(redis_url, engines, coalesce=coalesce)
+    await engine.ensure_drop(snap(100))
+    await engine.place_hold(req(), T0)
+    await admin.script_flush()
+    h = await engine.place_hold(req(buyer="b2"), T0)
+    assert h.status == HoldStatus.ACTIVE
+    await admin.script_flush()
+    # many callers hit NOSCRIPT at once: every one still succeeds
+    many = await asyncio.gather(*(engine.place_hold(req(buyer=f"x{i}"), T0) for i in range(50)))
+    assert len({x.id for x in many}) == 50
+    assert (await engine.counts(DROP))["sku_a"].remaining == 48
+
+
+async def test_every_drop_key_shares_one_cluster_slot(
+    redis_url: str, admin: aioredis.Redis, engines: list[RedisEngine]
+) -> None:
+    engine = make(redis_url, engines)
+    await engine.ensure_drop(snap())
+    a = await engine.place_hold(req(1, key="k1"), T0)
+    b = await engine.place_hold(req(1, buyer="b2"), T0)
+    await engine.start_payment(a.id, T0 + 1, 300)
+    await engine.convert(a.id, T0 + 2)
+    await engine.release(b.id, T0 + 3)
+    await engine.place_hold(req(1, buyer="b3"), T0)
+    await engine.take(DROP, "b4", {"sku_a": 1})
+    await engine.expire_due(T0 + 1000)
+    keys = sorted(_text(k) for k in await admin.keys("*"))
+    drop_keys = [k for k in keys if "{" in k]
+    global_keys = [k for k in keys if "{" not in k]
+    assert {key_slot(k.encode()) for k in drop_keys} == {key_slot(DROP.encode())}
+    assert all(k.startswith(f"dl:{{{DROP}}}:") for k in drop_keys)
+    assert f"dl:{{{DROP}}}:events" in drop_keys
+    assert f"dl:{{{DROP}}}:h:{a.id}" in drop_keys
+    assert set(global_keys) == {"dl:drops", "dl:journals", f"dl:hold:{a.id}"} | {
+        k for k in global_keys if k.startswith("dl:hold:hld_")
+    }
+
+
+async def test_terminal_holds_get_a_ttl(
+    redis_url: str, admin: aioredis.Redis, engines: list[RedisEngine]
+) -> None:
+    engine = make(redis_url, engines)
+    await engine.ensure_drop(snap())
+    h = await engine.place_hold(req(), T0)
+    key = f"dl:{{{DROP}}}:h:{h.id}"
+    assert await admin.ttl(key) == -1  # a live hold never vanishes on its own
+    await engine.release(h.id, T0 + 1)
+    assert await admin.ttl(key) >= 3600
+    assert 0 < await admin.ttl(f"dl:hold:{h.id}") <= 86_400
+
+
+async def test_holds_are_found_from_another_process(
+    redis_url: str, engines: list[RedisEngine]
+) -> None:
+    placing = make(redis_url, engines)
+    other = make(redis_url, engines)  # no pointer cache: must look the hold up
+    await placing.ensure_drop(snap())
+    h = await placing.place_hold(req(2), T0)
+    assert await other.get_hold(h.id) == h
+    paying = await other.start_payment(h.id, T0 + 5, 300)
+    assert paying.status == HoldStatus.PAYING
+    converted = await other.convert(h.id, T0 + 6)
+    assert converted is not None
+    assert converted.status == HoldStatus.CONVERTED
+    assert await placing.get_hold(h.id) == converted
+    events = await other.read_events()
+    assert [ev.type for ev in events] == ["hold.placed", "hold.paying", "hold.converted"]
+    await other.ack_events([ev.id for ev in events])
+    assert await placing.read_events() == []
+    with pytest.raises(NotFound):
+        await other.release("hld_unknown", T0)
+
+
+async def test_concurrent_rebuilds_load_once(redis_url: str, engines: list[RedisEngine]) -> None:
+    a, b = make(redis_url, engines), make(redis_url, engines)
+    results = await asyncio.gather(*(x.ensure_drop(snap()) for x in [a, b, a, b]))
+    assert sorted(results) == [False, False, False, True]
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+async def test_thousand_taps_either_mode(
+    redis_url: str, engines: list[RedisEngine], coalesce: bool
+) -> None:
+    engine = make(redis_url, engines, coalesce=coalesce)
+    await engine.ensure_drop(snap(100))
+
+    async def tap(i: int) -> Hold | None:
+        try:
+            return await engine.place_hold(req(buyer=f"b{i}"), T0)
+        except (SoldOut, InsufficientStock):
+            return None
+
+    results = await asyncio.gather(*(tap(i) for i in range(1000)))
+    assert sum(r is not None for r in results) == 100
+    batcher = engine._runner.batcher
+    if coalesce:
+        assert batcher is not None
+        # 1000 concurrent calls went out in far fewer round trips than calls
+        assert batcher.batches * 10 <= batcher.commands
+    else:
+        assert batcher is None
+
+
+async def test_batcher_fails_only_the_failing_caller(redis_url: str, admin: aioredis.Redis) -> None:
+    await admin.hset("h", "f", "v")
+    await admin.set("s", "1")
+    batcher = CommandBatcher(admin)
+    try:
+        results = await asyncio.gather(
+            batcher.execute("GET", "s"),
+            batcher.execute("GET", "h"),  # WRONGTYPE
+            batcher.execute("INCR", "s"),
+            return_exceptions=True,
+        )
+        assert results[0] == b"1"
+        assert isinstance(results[1], ResponseError)
+        assert results[2] == 2
+        assert batcher.batches == 1
+    finally:
+        await batcher.close()
+    with pytest.raises(RuntimeError):
+        await batcher.execute("PING")
+
+
+async def test_batcher_fails_a_whole_batch_when_redis_is_gone() -> None:
+    engine = RedisEngine("redis://127.0.0.1:1/0")
+    try:
+        with pytest.raises(EngineUnavailable):
+            await engine.ping()
+        with pytest.raises(EngineUnavailable):
+            await engine.counts(DROP)
+    finally:
+        await engine.close()
+
+
+async def test_hold_json_round_trip() -> None:
+    import orjson
+
+    hold = Hold(
+        id="hld_x",
+        drop_id=DROP,
+        buyer_id="b",
+        items=(HoldItem(ItemKind.BUNDLE, "bdl_1", 2),),
+        units={"sku_a": 2, "sku_b": 4},
+        status=HoldStatus.PAYING,
+        created_at=T0 + 0.1,
+        expires_at=T0 + 300.000001,
+        extended=True,
+        idempotency_key=None,
+        fingerprint="fp",
+        attribution={"utm": "x"},
+    )
+    assert hold_from_dict(orjson.loads(hold_to_json(hold))) == hold
