@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = 5.0
     data_dir: str = "./.dropline"
     log_level: str = "info"
+    bench_endpoints: bool = Field(
+        False, description="mount the /bench baselines used by `make bench`; never in production"
+    )
 
     @property
     def base_url(self) -> str:

@@ -67,4 +67,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     errors.install(app)
     for module in (health, catalog, stock, drops, holds, checkouts, orders, keys):
         app.include_router(module.router)
+    if (settings or (container.settings if container else None) or load_settings()).bench_endpoints:
+        from dropline.api.routers import bench
+
+        app.include_router(bench.router)
     return app
