@@ -609,7 +609,12 @@ class Bench:
             p99_ms=round(res["p99_us"] / 1000, 2),
             cpu=cpu,
             checks=[],
-            extra=extra | {"loadavg": loadavg()},
+            extra=extra
+            | {
+                "loadavg": loadavg(),
+                # server CPU time per request: steadier than req/s on a busy machine
+                "cpu_us_per_req": round(cpu["server"] * 1e6 / max(1.0, res["requests"] / secs)),
+            },
         )
         if res["other"] or res["socket_errors"]:
             self.check(
@@ -1056,8 +1061,8 @@ def render(bench: Bench, command: str, started: str, notes: str) -> str:
                 f"### {scen}",
                 "",
                 "| variant | conns | req/s | 2xx | 409 | other | p50 ms | p99 ms | CPU "
-                "server | CPU redis | CPU pg | CPU wrk | load avg |",
-                "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+                "server | server CPU µs/req | CPU redis | CPU pg | CPU wrk | load avg |",
+                "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
             ]
             for r in (x for x in rs if x.scenario == scen):
                 c = r.cpu
@@ -1069,7 +1074,8 @@ def render(bench: Bench, command: str, started: str, notes: str) -> str:
                 lines.append(
                     f"| {r.variant}{extra} | {r.connections} | {r.rps:,.0f} | {r.ok:,} | "
                     f"{r.conflict:,} | {r.other:,} | {r.p50_ms} | {r.p99_ms} | "
-                    f"{c.get('server', '')} | {c.get('redis', '')} | {c.get('postgres', '')} "
+                    f"{c.get('server', '')} | {r.extra['cpu_us_per_req']:,} | "
+                    f"{c.get('redis', '')} | {c.get('postgres', '')} "
                     f"| {c.get('wrk', '')} | {r.extra.get('loadavg', '')} |"
                 )
             lines += ["", "Correctness checks after each run:", ""]
@@ -1160,3 +1166,10 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def mint_token(n: int) -> str:
+    """A one-day buyer token for bench buyer ``n``."""
+    from dropline.services.access import mint_buyer_token
+
+    return mint_buyer_token(SECRET, f"bench-buyer-{n}", 24 * 3600)
