@@ -312,12 +312,12 @@ async def seed(stack: Stack, growth_skus: list[int], storm_units: int) -> Seeded
         for count in growth_skus:
             t0 = time.monotonic()
             first = await sku(2_000_000 + 10_000)
-            ids = [first] + [await sku(100) for _ in range(count - 1)]
-            qty = {first: 2_000_000 + 10_000}
-            growth[count] = (
-                await drop(f"growth-{count}", [(i, qty.get(i, 100)) for i in ids]),
-                ids,
-            )
+            d = await c.drops.create(f"growth-{count}", "USD", hold_ttl_s=3600)
+            await c.drops.set_offer(d.id, first, 2_000_000 + 10_000)
+            ids = [first] + await bulk_offer(c, product.id, d.id, count - 1, 1000)
+            await c.drops.transition(d.id, DropStatus.SCHEDULED, actor="bench")
+            await c.drops.transition(d.id, DropStatus.LIVE, actor="bench")
+            growth[count] = (d.id, ids)
             log(f"  seeded growth drop with {count} SKUs in {time.monotonic() - t0:.1f}s")
         store, _ = await c.access.create_key("bench storefront", "storefront")
         ops, _ = await c.access.create_key("bench ops", "ops")
@@ -339,6 +339,95 @@ async def seed(stack: Stack, growth_skus: list[int], storm_units: int) -> Seeded
         )
     finally:
         await c.close()
+
+
+async def bulk_offer(c: Any, product_id: str, drop_id: str, count: int, units: int) -> list[str]:
+    """``count`` new SKUs, each receiving and offering ``units`` in a draft drop, as bulk
+    inserts (the services take three transactions per SKU: minutes for 10,000 SKUs).
+    The same rows as ``create_sku`` + ``receive`` + ``set_offer``: the SKU, its level
+    (``reserved`` = units), the receipt and offer movements of the ledger, the offer;
+    ``GET /v1/stock/verify`` replays them like any other."""
+    from datetime import UTC, datetime
+
+    from dropline.domain.ids import new_id
+    from dropline.store import tables as t
+
+    now = datetime.now(UTC)
+    ids = [new_id("sku") for _ in range(count)]
+    for start in range(0, count, 2000):
+        chunk = ids[start : start + 2000]
+        async with c.db.begin() as conn:
+            await conn.execute(
+                t.skus.insert(),
+                [
+                    {
+                        "id": s,
+                        "product_id": product_id,
+                        "code": f"G-{s}",
+                        "price_amount": 2500,
+                        "currency": "USD",
+                        "attributes": {},
+                        "safety_qty": 0,
+                        "safety_pct": 0,
+                        "bin_location": "",
+                        "created_at": now,
+                    }
+                    for s in chunk
+                ],
+            )
+            await conn.execute(
+                t.stock_levels.insert(),
+                [
+                    {
+                        "sku_id": s,
+                        "available": 0,
+                        "committed": 0,
+                        "reserved": units,
+                        "safety": 0,
+                        "quality_control": 0,
+                        "damaged": 0,
+                        "version": 3,
+                    }
+                    for s in chunk
+                ],
+            )
+            await conn.execute(
+                t.stock_movements.insert(),
+                [
+                    {
+                        "sku_id": s,
+                        "quantity": units,
+                        "from_bucket": fb,
+                        "to_bucket": tb,
+                        "reason": reason,
+                        "ref": ref,
+                        "actor": "bench",
+                        "note": "",
+                        "created_at": now,
+                    }
+                    for s in chunk
+                    for fb, tb, reason, ref in (
+                        (None, "available", "receipt", ""),
+                        ("available", "reserved", "offer", drop_id),
+                    )
+                ],
+            )
+            await conn.execute(
+                t.drop_offers.insert(),
+                [
+                    {
+                        "drop_id": drop_id,
+                        "sku_id": s,
+                        "offered": units,
+                        "sold": 0,
+                        "per_buyer_limit": None,
+                        "paused": False,
+                    }
+                    for s in chunk
+                ],
+            )
+    c.drops.cache.invalidate(drop_id)
+    return ids
 
 
 async def db_orders(stack: Stack, drop_id: str) -> tuple[int, int]:
@@ -551,6 +640,10 @@ class Bench:
         self.failures: list[str] = []
         self.memory: list[dict[str, Any]] = []
         self.pg = True
+        self.only: set[str] | None = None
+
+    def want(self, scenario: str) -> bool:
+        return self.only is None or scenario in self.only
 
     def check(self, checks: list[str], ok: bool, what: str) -> None:
         checks.append(("ok   " if ok else "FAIL ") + what)
@@ -687,7 +780,7 @@ class Bench:
             "tokens": tokens,
             "key": key,
         }
-        if not only_hot:
+        if not only_hot and self.want("ceiling"):
             # 1. the ceiling of the HTTP stack
             self.measure(
                 stack,
@@ -697,7 +790,7 @@ class Bench:
                 "ceiling",
                 {"paths": ["/bench/ceiling"], "bodies": [hot]},
             )
-        if not only_hot and self.pg:
+        if not only_hot and self.pg and self.want("row-lock"):
             # 2. the row-lock baseline
             rowlock_units = BIG
             asyncio.run(setup_rowlock(rowlock_units))
@@ -717,142 +810,168 @@ class Bench:
                 f"{rows} == held; wins {total} <= rows <= wins + {run.extra['inflight']}",
             )
         # 3. hot SKU holds
-        run, total, _ = self.measure(stack, server, load, "hot-sku", "dropline holds", hot_cfg)
-        c = counts(sd.hot_drop)[sd.hot_sku]
-        self.check(
-            run.checks,
-            within(c["held"], total, run) and c["remaining"] + c["held"] == BIG,
-            f"hot: remaining {c['remaining']} + held {c['held']} == offered {BIG}; "
-            f"wins {total} <= held <= wins + {run.extra['inflight']}",
-        )
+        if self.want("hot"):
+            run, total, _ = self.measure(stack, server, load, "hot-sku", "dropline holds", hot_cfg)
+            c = counts(sd.hot_drop)[sd.hot_sku]
+            self.check(
+                run.checks,
+                within(c["held"], total, run) and c["remaining"] + c["held"] == BIG,
+                f"hot: remaining {c['remaining']} + held {c['held']} == offered {BIG}; "
+                f"wins {total} <= held <= wins + {run.extra['inflight']}",
+            )
         if only_hot:
             return
-        verify(run.checks, "hot")
-        # 4. sold-out storm: the warm-up sells the units out, the measured run is refusals
-        storm = hold_body({"sku_id": sd.storm_sku, "quantity": 1})
-        run, total, res = self.measure(
-            stack,
-            server,
-            load,
-            "sold-out",
-            "dropline holds",
-            {
+        if self.want("hot"):
+            verify(run.checks, "hot")
+        if self.want("sold-out"):
+            # 4. sold-out storm: the warm-up sells the units out, the measured run is refusals
+            storm = hold_body({"sku_id": sd.storm_sku, "quantity": 1})
+            storm_cfg = {
                 "paths": [f"/v1/drops/{sd.storm_drop}/holds"],
                 "bodies": [storm],
                 "tokens": tokens,
                 "key": key,
-            },
-        )
-        c = counts(sd.storm_drop)[sd.storm_sku]
-        self.check(
-            run.checks,
-            sd.storm_units == c["held"] and c["remaining"] == 0 and within(c["held"], total, run),
-            f"sold-out: winners (held units) {c['held']} == units {sd.storm_units}, remaining "
-            f"{c['remaining']} == 0; wrk saw {total} wins (<= {run.extra['inflight']} in flight)",
-        )
-        self.check(
-            run.checks,
-            res["ok"] == 0 and res["conflict"] == res["requests"],
-            f"sold-out: measured run all 409 ({res['conflict']}/{res['requests']})",
-        )
-        # 5. bundles: the 3-component bundle and its components sold alone
-        bodies = [hold_body({"bundle_id": sd.bundle_id, "quantity": 1})] + [
-            hold_body({"sku_id": s, "quantity": 1}) for s in sd.bundle_skus
-        ]
-        bodies = [bodies[0], bodies[1], bodies[0], bodies[2], bodies[0], bodies[3]]
-        path = f"/v1/drops/{sd.bundle_drop}/holds"
-        run, total, res = self.measure(
-            stack,
-            server,
-            load,
-            "bundles",
-            "dropline holds",
-            {"paths": [path], "bodies": bodies, "tokens": tokens, "key": key, "mark": sd.bundle_id},
-        )
-        cs = counts(sd.bundle_drop)
-        held = sum(cs[s]["held"] for s in sd.bundle_skus)
-        bundle_wins = res["marked"] + run.extra.get("warmup_marked", 0)
-        conserved = all(
-            cs[s]["remaining"] + cs[s]["held"] == sd.bundle_offered for s in sd.bundle_skus
-        )
-        # held units = 3 per bundle hold + 1 per single hold
-        expected = 3 * bundle_wins + (total - bundle_wins)
-        self.check(
-            run.checks,
-            conserved and expected <= held <= expected + 3 * run.extra["inflight"],
-            f"bundles: every component remaining + held == offered; held units {held}"
-            f" == 3 x {bundle_wins} bundle wins + {total - bundle_wins} single wins"
-            f" (+ at most 3 x {run.extra['inflight']} in flight)",
-        )
-        verify(run.checks, "bundles")
-        # 6. full checkout: hold -> checkout -> sandbox payment -> order
-        co_cfg = {
-            "hold_path": f"/v1/drops/{sd.checkout_drop}/holds",
-            "body": hold_body({"sku_id": sd.checkout_sku, "quantity": 1}),
-            "tokens": tokens,
-            "key": key,
-            "card": "pm_card_visa",
-        }
-        conns = self.plan.connections
-        run, total, res = self.measure(
-            stack,
-            server,
-            load,
-            "checkout",
-            "orders",
-            co_cfg,
-            script="checkout.lua",
-            connections=conns,
-            threads=conns,
-        )
-        run.extra["orders_per_s"] = round(res["orders"] / (res["duration_us"] / 1e6), 1)
-        log(f"  checkout   orders/s {run.extra['orders_per_s']}")
-        holds_total = res["holds"] + run.extra.get("warmup_holds", 0)
-        orders, sold, c = stable(
-            lambda: (
-                *asyncio.run(db_orders(stack, sd.checkout_drop)),
-                counts(sd.checkout_drop)[sd.checkout_sku],
-            )
-        )
-        self.check(
-            run.checks,
-            orders == sold and within(orders, total, run),
-            f"checkout: orders in the ledger {orders} == units sold {sold}; checkouts wrk saw"
-            f" succeed {total} <= orders <= {total} + {run.extra['inflight']}",
-        )
-        self.check(
-            run.checks,
-            c["remaining"] + c["held"] + sold == BIG
-            and within(c["held"], holds_total - orders, run),
-            f"checkout: remaining {c['remaining']} + held {c['held']} + sold {sold} =="
-            f" offered {BIG}; held ~ holds {holds_total} - orders {orders}",
-        )
-        verify(run.checks, "checkout")
-        # 7. growth: SKUs in the drop, then active holds
-        first_drop, first_ids = sd.growth[self.plan.growth_skus[0]]
-        for n, (drop_id, ids) in sd.growth.items():
-            run, total, _ = self.measure(
+            }
+            sellout_wins, sellout_runs, t0 = 0, 0, time.monotonic()
+            while counts(sd.storm_drop)[sd.storm_sku]["remaining"] > 0:
+                if time.monotonic() - t0 > 300:
+                    raise RuntimeError("the sold-out SKU did not sell out in 5 minutes")
+                res0, _ = load.run(base, "post.lua", storm_cfg, 1, self.plan.connections, 2, {})
+                sellout_wins += res0["ok"]
+                sellout_runs += 1
+            log(f"  sold {sd.storm_units} units out in {time.monotonic() - t0:.1f}s")
+            run, total, res = self.measure(
                 stack,
                 server,
                 load,
-                "growth",
-                f"{n} SKUs, 0 holds",
-                {
-                    "paths": [f"/v1/drops/{drop_id}/holds"],
-                    "bodies": [hold_body({"sku_id": s, "quantity": 1}) for s in ids],
-                    "tokens": tokens,
-                    "key": key,
-                },
-                connections=16,
+                "sold-out",
+                "dropline holds",
+                storm_cfg,
             )
-            held = sum(v["held"] for v in counts(drop_id).values())
+            total += sellout_wins
+            run.extra["inflight"] += sellout_runs * self.plan.connections
+            c = counts(sd.storm_drop)[sd.storm_sku]
             self.check(
                 run.checks,
-                within(held, total, run),
-                f"growth {n} SKUs: wins {total} <= engine held {held} <= wins + in flight",
+                sd.storm_units == c["held"]
+                and c["remaining"] == 0
+                and within(c["held"], total, run),
+                f"sold-out: winners (held units) {c['held']} == units {sd.storm_units}, "
+                f"remaining {c['remaining']} == 0; wrk saw {total} wins "
+                f"(<= {run.extra['inflight']} in flight)",
             )
-            if n == self.plan.growth_skus[0]:
-                self._active_holds(stack, server, load, first_drop, first_ids[0], total)
+            self.check(
+                run.checks,
+                res["ok"] == 0 and res["conflict"] == res["requests"],
+                f"sold-out: measured run all 409 ({res['conflict']}/{res['requests']})",
+            )
+        if self.want("bundles"):
+            # 5. bundles: the 3-component bundle and its components sold alone
+            bodies = [hold_body({"bundle_id": sd.bundle_id, "quantity": 1})] + [
+                hold_body({"sku_id": s, "quantity": 1}) for s in sd.bundle_skus
+            ]
+            bodies = [bodies[0], bodies[1], bodies[0], bodies[2], bodies[0], bodies[3]]
+            path = f"/v1/drops/{sd.bundle_drop}/holds"
+            run, total, res = self.measure(
+                stack,
+                server,
+                load,
+                "bundles",
+                "dropline holds",
+                {
+                    "paths": [path],
+                    "bodies": bodies,
+                    "tokens": tokens,
+                    "key": key,
+                    "mark": sd.bundle_id,
+                },
+            )
+            cs = counts(sd.bundle_drop)
+            held = sum(cs[s]["held"] for s in sd.bundle_skus)
+            bundle_wins = res["marked"] + run.extra.get("warmup_marked", 0)
+            conserved = all(
+                cs[s]["remaining"] + cs[s]["held"] == sd.bundle_offered for s in sd.bundle_skus
+            )
+            # held units = 3 per bundle hold + 1 per single hold
+            expected = 3 * bundle_wins + (total - bundle_wins)
+            self.check(
+                run.checks,
+                conserved and expected <= held <= expected + 3 * run.extra["inflight"],
+                f"bundles: every component remaining + held == offered; held units {held}"
+                f" == 3 x {bundle_wins} bundle wins + {total - bundle_wins} single wins"
+                f" (+ at most 3 x {run.extra['inflight']} in flight)",
+            )
+            verify(run.checks, "bundles")
+        if self.want("checkout"):
+            # 6. full checkout: hold -> checkout -> sandbox payment -> order
+            co_cfg = {
+                "hold_path": f"/v1/drops/{sd.checkout_drop}/holds",
+                "body": hold_body({"sku_id": sd.checkout_sku, "quantity": 1}),
+                "tokens": tokens,
+                "key": key,
+                "card": "pm_card_visa",
+            }
+            conns = self.plan.connections
+            run, total, res = self.measure(
+                stack,
+                server,
+                load,
+                "checkout",
+                "orders",
+                co_cfg,
+                script="checkout.lua",
+                connections=conns,
+                threads=conns,
+            )
+            run.extra["orders_per_s"] = round(res["orders"] / (res["duration_us"] / 1e6), 1)
+            log(f"  checkout   orders/s {run.extra['orders_per_s']}")
+            holds_total = res["holds"] + run.extra.get("warmup_holds", 0)
+            orders, sold, c = stable(
+                lambda: (
+                    *asyncio.run(db_orders(stack, sd.checkout_drop)),
+                    counts(sd.checkout_drop)[sd.checkout_sku],
+                )
+            )
+            self.check(
+                run.checks,
+                orders == sold and within(orders, total, run),
+                f"checkout: orders in the ledger {orders} == units sold {sold}; checkouts wrk saw"
+                f" succeed {total} <= orders <= {total} + {run.extra['inflight']}",
+            )
+            self.check(
+                run.checks,
+                c["remaining"] + c["held"] + sold == BIG
+                and within(c["held"], holds_total - orders, run),
+                f"checkout: remaining {c['remaining']} + held {c['held']} + sold {sold} =="
+                f" offered {BIG}; held ~ holds {holds_total} - orders {orders}",
+            )
+            verify(run.checks, "checkout")
+        if self.want("growth"):
+            # 7. growth: SKUs in the drop, then active holds
+            first_drop, first_ids = sd.growth[self.plan.growth_skus[0]]
+            for n, (drop_id, ids) in sd.growth.items():
+                run, total, _ = self.measure(
+                    stack,
+                    server,
+                    load,
+                    "growth",
+                    f"{n} SKUs, 0 holds",
+                    {
+                        "paths": [f"/v1/drops/{drop_id}/holds"],
+                        "bodies": [hold_body({"sku_id": s, "quantity": 1}) for s in ids],
+                        "tokens": tokens,
+                        "key": key,
+                    },
+                    connections=16,
+                )
+                held = sum(v["held"] for v in counts(drop_id).values())
+                self.check(
+                    run.checks,
+                    within(held, total, run),
+                    f"growth {n} SKUs: wins {total} <= engine held {held} <= wins + in flight",
+                )
+                if n == self.plan.growth_skus[0]:
+                    self._active_holds(stack, server, load, first_drop, first_ids[0], total)
 
     def _active_holds(
         self, stack: Stack, server: Server, load: Load, drop_id: str, sku: str, wins: int
@@ -927,6 +1046,7 @@ class Bench:
 
 # --------------------------------------------------------------------------- report
 
+SCENARIOS = ("ceiling", "row-lock", "hot", "sold-out", "bundles", "checkout", "growth")
 STACKS = {
     "embedded": Stack("embedded", "memory engine + SQLite, 1 API process", "", "memory", 1),
     "redis-pg": Stack(
@@ -1116,6 +1236,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--notes", default=str(ROOT / "bench" / "notes.md"), help="analysis appended to the report"
     )
+    ap.add_argument(
+        "--scenarios", default="", help="only these (comma-separated): " + ",".join(SCENARIOS)
+    )
     args = ap.parse_args(argv)
     plan = PLANS[args.mode]
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
@@ -1124,6 +1247,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         bench = Bench(plan, wrk, work)
         bench.pg = postgres_up()
+        bench.only = set(args.scenarios.split(",")) if args.scenarios else None
         if bench.pg:
             asyncio.run(reset_postgres())
         else:
