@@ -56,7 +56,7 @@ def rowlock_db() -> AsyncEngine:
         url = os.environ.get("DROPLINE_BENCH_ROWLOCK_URL", "")
         if not url.startswith("postgresql"):
             raise RuntimeError("DROPLINE_BENCH_ROWLOCK_URL must be a postgresql+asyncpg URL")
-        _rowlock_db = create_async_engine(url, pool_size=64, max_overflow=0)
+        _rowlock_db = create_async_engine(url, pool_size=12, max_overflow=0)
     return _rowlock_db
 
 
