@@ -1255,7 +1255,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--scenarios", default="", help="only these (comma-separated): " + ",".join(SCENARIOS)
     )
+    ap.add_argument(
+        "--render",
+        metavar="RESULTS_JSON",
+        help="only rewrite the report from a results file (e.g. after editing"
+        " bench/notes.md); runs nothing",
+    )
     args = ap.parse_args(argv)
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        bench = Bench(PLANS[saved["mode"]], "wrk", Path("."))
+        bench.runs = [Run(**r) for r in saved["runs"]]
+        bench.memory = saved["memory"]
+        notes = Path(args.notes).read_text() if Path(args.notes).exists() else ""
+        command = saved.get("command", "make bench")
+        Path(args.out).write_text(render(bench, command, saved["started"], notes))
+        log(f"wrote {args.out} from {args.render}")
+        return 0
     plan = PLANS[args.mode]
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     wrk = ensure_wrk()
@@ -1288,6 +1304,7 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "started": started,
                     "mode": args.mode,
+                    "command": command,
                     "runs": [asdict(r) for r in bench.runs],
                     "memory": bench.memory,
                     "failures": bench.failures,
@@ -1297,6 +1314,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.out != "-":
         notes = Path(args.notes).read_text() if Path(args.notes).exists() else ""
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(render(bench, command, started, notes))
         log(f"wrote {args.out}")
     if bench.failures:
