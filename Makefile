@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt bench clean help
+.PHONY: run test lint fmt bench clean help browser-deps
 
 help:
 	@echo "make run    - set up, migrate, seed the demo drop and start the service"
@@ -23,7 +23,18 @@ run: $(STAMP)
 	$(BIN)/dropline demo
 	$(BIN)/dropline serve
 
-test: $(STAMP)
+# The browser tests drive the system's Chromium (never a downloaded one). Installed with
+# apt when missing and we are root on Debian; otherwise say how, and the tests skip
+# (they fail instead under CI=true).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update && apt-get install -y chromium; \
+	  else \
+	    echo "chromium is missing: run 'sudo apt-get install -y chromium' for the browser tests"; \
+	  fi; }
+
+test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -6,16 +6,25 @@ must be tested on every landing.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# Each checkout of the repo gets its own database and Redis db number, so two working
+# copies testing at once on one machine do not truncate each other's data.
+_CHECKOUT = hashlib.sha256(str(Path(__file__).resolve().parents[1]).encode()).hexdigest()
+PG_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 PG_URL = os.environ.get(
-    "DROPLINE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+    "DROPLINE_TEST_POSTGRES_URL",
+    f"postgresql+asyncpg://postgres@127.0.0.1:5432/dropline_test_{_CHECKOUT[:12]}",
 )
-REDIS_URL = os.environ.get("DROPLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = os.environ.get(
+    "DROPLINE_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{int(_CHECKOUT, 16) % 15 + 1}"
+)
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -43,7 +52,9 @@ def redis_url() -> str:
 
 @pytest.fixture
 def postgres_url() -> str:
+    """This checkout's PostgreSQL database, created and migrated once per session."""
     require_server("PostgreSQL", "127.0.0.1", 5432)
+    _migrate_pg()
     return PG_URL
 
 
@@ -53,7 +64,6 @@ import asyncio  # noqa: E402
 import shutil  # noqa: E402
 import time  # noqa: E402
 from collections.abc import AsyncIterator  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 from sqlalchemy import text  # noqa: E402
 
@@ -80,6 +90,15 @@ def _migrate_pg() -> None:
     if not _pg_migrated:
 
         async def reset() -> None:
+            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            name = PG_URL.rsplit("/", 1)[1]
+            async with admin.connect() as conn:
+                exists = await conn.scalar(
+                    text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+                )
+                if not exists:
+                    await conn.execute(text(f'CREATE DATABASE "{name}"'))
+            await admin.dispose()
             engine = create_engine(PG_URL)
             async with engine.begin() as conn:
                 await conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -126,9 +145,20 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def container(database_url: str, clock: ManualClock) -> AsyncIterator[Container]:
-    """Services wired on a real database, the memory engine and the sandbox, with a
-    clock that only moves when the test says so."""
-    c = await build(Settings(database_url=database_url, background_tasks=False), clock=clock)
+    """Services wired on the two backend profiles — SQLite with the in-process engine
+    (the embedded default) and PostgreSQL with the Redis engine (production) — and the
+    sandbox, with a clock that only moves when the test says so."""
+    engine_url = "memory"
+    if database_url.startswith("postgresql"):
+        require_server("Redis", "127.0.0.1", 6379)
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(REDIS_URL)
+        await client.flushdb()
+        await client.aclose()
+        engine_url = REDIS_URL
+    settings = Settings(database_url=database_url, engine_url=engine_url, background_tasks=False)
+    c = await build(settings, clock=clock)
     try:
         yield c
     finally:

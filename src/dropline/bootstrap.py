@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dropline.config import Settings
 from dropline.domain.errors import InvalidInput
+from dropline.domain.fulfilment import SlaPolicy
 from dropline.engine import create_engine as create_stock_engine
 from dropline.payments.sandbox import SandboxProvider
 from dropline.services.access import AccessService
@@ -17,9 +18,24 @@ from dropline.services.catalog import CatalogService
 from dropline.services.checkout import CheckoutService
 from dropline.services.drop_catalog import DropCatalogCache
 from dropline.services.drops import DropService
+from dropline.services.fulfilment import FulfilmentService
 from dropline.services.holds import HoldService
-from dropline.services.ports import Clock, PaymentProvider, StockEngine, SystemClock
+from dropline.services.messages import MessageService
+from dropline.services.monitor import MonitorService
+from dropline.services.ports import (
+    Clock,
+    Mailer,
+    PaymentProvider,
+    StockEngine,
+    SystemClock,
+    WebhookTransport,
+)
+from dropline.services.preorders import PreorderService
+from dropline.services.production import ProductionService
+from dropline.services.qc import QcService
+from dropline.services.report import ReportService
 from dropline.services.stock import StockService
+from dropline.services.webhooks import WebhookPolicy, WebhookService
 from dropline.store.db import create_engine
 from dropline.store.uow import UowFactory
 
@@ -38,9 +54,18 @@ class Container:
     holds: HoldService
     checkout: CheckoutService
     access: AccessService
+    monitor: MonitorService
+    reports: ReportService
+    preorders: PreorderService
+    production: ProductionService
+    qc: QcService
+    webhooks: WebhookService
+    messages: MessageService
+    fulfilment: FulfilmentService
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
 
     async def close(self) -> None:
+        await self.webhooks.transport.close()
         await self.engine.close()
         await self.db.dispose()
 
@@ -59,24 +84,89 @@ def make_provider(settings: Settings, db: AsyncEngine) -> PaymentProvider:
     raise InvalidInput(f"unknown payment provider {settings.payment_provider!r}")
 
 
+def make_mailer(settings: Settings) -> Mailer:
+    from dropline.mail.mailers import DatabaseMailer, SmtpMailer
+
+    if settings.mailer == "database":
+        return DatabaseMailer()
+    if settings.mailer == "smtp":
+        return SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            tls=settings.smtp_tls,
+            timeout_s=settings.smtp_timeout_s,
+        )
+    raise InvalidInput(f"unknown mailer {settings.mailer!r}; 'database' or 'smtp'")
+
+
 async def build(
     settings: Settings,
     *,
     clock: Clock | None = None,
     engine: StockEngine | None = None,
     provider: PaymentProvider | None = None,
+    transport: WebhookTransport | None = None,
+    mailer: Mailer | None = None,
 ) -> Container:
     """Wire everything for ``settings``; tests may pass their own clock/engine/provider."""
     clock = clock or SystemClock()
-    db = create_engine(settings.database_url)
+    pool = (
+        {}
+        if settings.is_sqlite
+        else {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+    )
+    db = create_engine(settings.database_url, **pool)
     uow = UowFactory(db, lambda: datetime.fromtimestamp(clock.now(), UTC))
     engine = engine or create_stock_engine(settings.engine_url)
     provider = provider or make_provider(settings, db)
     cache = DropCatalogCache(uow)
     drops = DropService(uow, engine, cache)
-    checkout = CheckoutService(
-        uow, engine, provider, cache, drops, clock, paying_cap_s=settings.paying_cap_s
+    preorders = PreorderService(
+        uow,
+        engine,
+        provider,
+        clock,
+        link_secret=settings.buyer_token_secret,
+        base_url=settings.base_url,
+        on_change=lambda _changed: cache.clear(),
     )
+    checkout = CheckoutService(
+        uow,
+        engine,
+        provider,
+        cache,
+        drops,
+        clock,
+        paying_cap_s=settings.paying_cap_s,
+        preorders=preorders,
+    )
+    from dropline.webhooks.http import HttpxTransport, generate_secret
+
+    webhooks = WebhookService(
+        uow,
+        transport or HttpxTransport(settings.webhook_timeout_s),
+        clock,
+        generate_secret,
+        WebhookPolicy(
+            schedule=tuple(settings.webhook_retry_schedule),
+            lease_s=settings.webhook_lease_s,
+            pause_after=settings.webhook_pause_after,
+            pause_after_s=settings.webhook_pause_after_s,
+        ),
+    )
+    messages = MessageService(uow, mailer or make_mailer(settings), clock, settings.shop_name)
+    fulfilment = FulfilmentService(
+        uow,
+        clock,
+        messages,
+        webhooks,
+        SlaPolicy(settings.sla_hours, settings.sla_business_days, settings.sla_at_risk_hours),
+    )
+    checkout.hooks = fulfilment
+    preorders.ready_hook = fulfilment.ready_to_fulfill
     container = Container(
         settings=settings,
         db=db,
@@ -90,8 +180,31 @@ async def build(
         holds=HoldService(engine, cache, drops, clock),
         checkout=checkout,
         access=AccessService(uow, settings.buyer_token_secret),
+        monitor=MonitorService(uow, engine, drops, cache, clock),
+        reports=ReportService(uow, cache),
+        preorders=preorders,
+        production=ProductionService(uow, clock, preorders),
+        qc=QcService(uow, clock, preorders, settings.data_dir),
+        webhooks=webhooks,
+        messages=messages,
+        fulfilment=fulfilment,
     )
     container.jobs = standard_jobs(
-        engine, clock, uow, checkout, settings.expiry_interval_s, settings.reconcile_interval_s
+        engine,
+        clock,
+        uow,
+        checkout,
+        settings.expiry_interval_s,
+        settings.reconcile_interval_s,
+        webhooks=webhooks,
+        messages=messages,
+        webhook_interval_s=settings.webhook_interval_s,
+        message_interval_s=settings.message_interval_s,
+        recover_after_s=settings.recover_after_s,
     )
+    container.jobs += [
+        ("preorder-deadlines", settings.reconcile_interval_s, preorders.process_deadlines),
+        ("preorder-authorizations", settings.reconcile_interval_s, preorders.capture_expiring),
+        ("production-reorders", settings.reconcile_interval_s, preorders.check_reorders),
+    ]
     return container

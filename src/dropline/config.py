@@ -19,6 +19,12 @@ class Settings(BaseSettings):
         "sqlite+aiosqlite:///./dropline.db",
         description="SQLAlchemy URL: sqlite+aiosqlite:///file.db or postgresql+asyncpg://...",
     )
+    db_pool_size: int = Field(
+        20, ge=1, le=500, description="PostgreSQL connections kept open per process"
+    )
+    db_max_overflow: int = Field(
+        20, ge=0, le=500, description="extra PostgreSQL connections per process under load"
+    )
     engine_url: str = Field("memory", description="'memory' or redis://host:port/db")
     payment_provider: str = Field("sandbox", description="'sandbox' or 'stripe'")
     stripe_api_key: str = ""
@@ -27,6 +33,9 @@ class Settings(BaseSettings):
     buyer_token_secret: str = Field(
         DEV_BUYER_SECRET, description="HMAC secret shared with the creator's site"
     )
+    ui_session_secret: str = Field(
+        "", description="signs web UI session cookies; derived from the buyer secret if empty"
+    )
     paying_cap_s: int = Field(300, ge=10, le=3600, description="max hold life once paying")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -34,7 +43,37 @@ class Settings(BaseSettings):
     background_tasks: bool = Field(True, description="run expiry/outbox work in-process")
     expiry_interval_s: float = 0.25
     reconcile_interval_s: float = 5.0
+    recover_after_s: float = Field(
+        30.0, ge=0, description="a checkout left processing this long is finished by recovery"
+    )
     data_dir: str = "./.dropline"
+    # -- webhooks out (see docs/fulfilment.md)
+    webhook_retry_schedule: list[int] = Field(
+        [5, 300, 1800, 7200, 18000, 36000, 36000, 36000],
+        description="seconds before attempt 2, 3, ...; JSON list (default: 9 attempts, ~37.6 h)",
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60)
+    webhook_lease_s: float = Field(60.0, gt=0, description="claim lease; > webhook_timeout_s")
+    webhook_pause_after: int = Field(20, ge=1, description="consecutive failures → pause")
+    webhook_pause_after_s: float = Field(
+        6 * 3600, ge=0, description="...that also lasted this long (a blip does not pause)"
+    )
+    webhook_interval_s: float = 1.0
+    # -- fulfilment SLA
+    sla_hours: int = Field(48, ge=1, description="ship-by = paid_at + hours")
+    sla_business_days: int | None = Field(None, ge=1, description="if set, Mon–Fri days")
+    sla_at_risk_hours: int = Field(12, ge=0)
+    # -- buyer messages
+    mailer: str = Field("database", description="'database' (embedded) or 'smtp'")
+    shop_name: str = "dropline"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_tls: str = Field("starttls", description="'none', 'starttls' or 'tls'")
+    smtp_from: str = ""
+    smtp_timeout_s: float = 30.0
+    message_interval_s: float = 2.0
     log_level: str = "info"
     bench_endpoints: bool = Field(
         False, description="mount the /bench baselines used by `make bench`; never in production"

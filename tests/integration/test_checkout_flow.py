@@ -38,7 +38,7 @@ async def test_paid_order_commits_lines_movements_and_event(container: Container
     assert payment.status is PaymentStatus.CAPTURED and payment.amount == 5000
     async with c.uow(readonly=True) as uow:
         events = await uow.outbox.list(aggregate_id=order.id)
-    assert [ev["type"] for ev in events] == ["order.paid"]
+    assert [ev["type"] for ev in events] == ["order.paid", "order.ready_to_fulfill"]
     assert events[0]["payload"]["total_amount"] == 5000
     assert all(ch.consistent for ch in await c.stock.verify())
 
@@ -233,3 +233,25 @@ async def test_restart_rebuilds_engine_from_ledger(container: Container) -> None
     assert counts[sku].remaining == 1 and counts[sku].held == 0
     with pytest.raises(e.LimitExceeded):  # ned's purchases still count
         await c.holds.place(shop.drop_id, "ned", [sku_item(sku)])
+
+
+async def test_drop_ended_during_payment_voids_and_keeps_stock_whole(
+    container: Container,
+) -> None:
+    from dropline.domain.drops import DropStatus
+
+    c = container
+    shop = await seed_shop(c, units=3)
+    sku = shop.skus[0]
+    hold = await c.holds.place(shop.drop_id, "pat", [sku_item(sku)])
+    pending = await c.checkout.start(hold.id, "pat", "4000000000003220")
+    await c.drops.transition(shop.drop_id, DropStatus.ENDED)
+    with pytest.raises(e.SoldOut):
+        await c.checkout.confirm(pending.checkout.id, "pat")
+    done = await c.checkout.get(pending.checkout.id)
+    assert done.status is CheckoutStatus.VOIDED
+    level = await c.stock.level(sku)
+    assert (level.available, level.reserved, level.committed) == (3, 0, 0)
+    assert all(ch.consistent for ch in await c.stock.verify())
+    with pytest.raises(e.DropNotLive):
+        await c.holds.place(shop.drop_id, "pat", [sku_item(sku)])

@@ -682,6 +682,7 @@ async def test_event_journal(harness: Harness) -> None:
     await e.ack_events([ev.id for ev in events[:3]])
     assert [ev.id for ev in await e.read_events()] == [ev.id for ev in events[3:]]
     await e.ack_events([ev.id for ev in events])  # re-ack is harmless
+    await e.ack_events(["evt_unknown", "evt_x.y", "nonsense"])  # so are foreign ids
     assert await e.read_events() == []
 
 

@@ -40,6 +40,9 @@ from dropline.domain.errors import (
 )
 from dropline.payments.stripe_provider import StripeProvider
 from dropline.services.ports import PaymentStatus
+from prod_support import authenticate as _authenticate
+from prod_support import card as _card
+from prod_support import raw_intent as _raw_intent
 
 # The SDK's httpx client (stripe 16.1) posts with ``data=<bytes>``, which httpx deprecates.
 pytestmark = pytest.mark.filterwarnings(
@@ -112,46 +115,6 @@ async def provider(localstripe_url: str) -> AsyncIterator[StripeProvider]:
 
 def _key() -> str:
     return f"idem_{uuid.uuid4().hex}"
-
-
-async def _card(base: str, number: str) -> str:
-    """A PaymentMethod for a test card number (what Stripe.js creates in a browser)."""
-    async with httpx.AsyncClient(base_url=base, auth=AUTH) as http:
-        r = await http.post(
-            "/v1/payment_methods",
-            data={
-                "type": "card",
-                "card[number]": number,
-                "card[exp_month]": "12",
-                "card[exp_year]": "2034",
-                "card[cvc]": "123",
-            },
-        )
-    r.raise_for_status()
-    pm_id: str = r.json()["id"]
-    return pm_id
-
-
-async def _raw_intent(base: str, payment_id: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=base, auth=AUTH) as http:
-        r = await http.get(f"/v1/payment_intents/{payment_id}")
-    r.raise_for_status()
-    data: dict[str, Any] = r.json()
-    return data
-
-
-async def _authenticate(base: str, payment_id: str, client_secret: str, success: bool) -> None:
-    """Complete (or fail) the 3-D Secure challenge, as the buyer's browser would."""
-    async with httpx.AsyncClient(base_url=base) as http:
-        r = await http.post(
-            f"/v1/payment_intents/{payment_id}/_authenticate",
-            data={
-                "client_secret": client_secret,
-                "success": "true" if success else "false",
-                "key": "pk_test_12345",
-            },
-        )
-    r.raise_for_status()
 
 
 async def _authorized(provider: StripeProvider, amount: int = 2500) -> str:

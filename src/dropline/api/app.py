@@ -9,10 +9,27 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from dropline.api import errors
-from dropline.api.routers import catalog, checkouts, drops, health, holds, keys, orders, stock
+from dropline.api.routers import (
+    catalog,
+    checkouts,
+    drops,
+    fulfilment,
+    health,
+    holds,
+    keys,
+    orders,
+    stock,
+    webhooks,
+    webhooks_in,
+)
+from dropline.api.routers import monitor as monitor_router
+from dropline.api.routers import preorders as preorder_routes
+from dropline.api.routers import production as production_routes
+from dropline.api.routers import qc as qc_routes
 from dropline.bootstrap import Container, build
 from dropline.config import Settings, load_settings
 from dropline.services.background import run_forever
+from dropline.web import routes as web_pages
 
 DESCRIPTION = """
 dropline runs a creator's live drop: catalog, stock, holds that expire, checkout, orders.
@@ -65,7 +82,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (health, catalog, stock, drops, holds, checkouts, orders, keys):
+    for module in (health, catalog, stock, drops, holds, checkouts, orders, keys, webhooks_in):
+        app.include_router(module.router)
+    app.include_router(monitor_router.router)
+    web_pages.install(app)
+    for module in (production_routes, qc_routes, preorder_routes, webhooks, fulfilment):
         app.include_router(module.router)
     if (settings or (container.settings if container else None) or load_settings()).bench_endpoints:
         from dropline.api.routers import bench

@@ -32,6 +32,8 @@ STATUS: dict[type[e.DroplineError], int] = {
     e.PaymentProviderError: 502,
     e.Unauthenticated: 401,
     e.Forbidden: 403,
+    e.InvalidToken: 403,
+    e.InvalidSignature: 400,
     e.EngineUnavailable: 503,
 }
 
@@ -43,7 +45,12 @@ def status_for(exc: e.DroplineError) -> int:
     return 400
 
 
-def problem(status: int, code: str, detail: str, instance: str = "", **extra: Any) -> JSONResponse:
+def problem(
+    status: int, code: str, detail: str, instance: str = "", /, **extra: Any
+) -> JSONResponse:
+    """A problem+json response. The leading parameters are positional-only so an error's
+    extra field named like one of them (``status=<drop status>``) cannot clash with it;
+    extras never overwrite the standard members."""
     body: dict[str, Any] = {
         "type": f"https://dropline.dev/problems/{code}",
         "title": code.replace("_", " ").capitalize(),

@@ -27,6 +27,18 @@ async def _request_hash(request: Request) -> str:
     return hashlib.sha256(request.method.encode() + request.url.path.encode() + body).hexdigest()
 
 
+OWNER_MAX = 40  # idempotency_records.principal
+
+
+def _owner(key_id: str, scope: str) -> str:
+    """Whose key space a key lives in: the API key, narrowed by ``scope`` (the buyer).
+    A buyer id may be 120 characters, so the scope is hashed to fit the column."""
+    if not scope:
+        return key_id
+    room = max(8, OWNER_MAX - len(key_id) - 1)
+    return f"{key_id}:{hashlib.sha256(scope.encode()).hexdigest()[:room]}"
+
+
 async def run(
     c: Container,
     request: Request,
@@ -40,7 +52,7 @@ async def run(
     if key is None:
         result = await handler()
         return JSONResponse(jsonable_encoder(result), status_code=status_code)
-    owner = principal.key_id + (f":{scope}" if scope else "")
+    owner = _owner(principal.key_id, scope)
     digest = await _request_hash(request)
     async with c.uow(readonly=True) as uow:
         stored = await uow.access.get_response(owner, key)

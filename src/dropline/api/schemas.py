@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
+from dropline.api.schemas_fulfilment import ShipToIn
 from dropline.domain.stock import Bucket
 
 Qty = Annotated[StrictInt, Field(ge=1, le=1000, description="1 to 1000")]
@@ -206,6 +207,9 @@ class CheckoutIn(Strict):
             "as 4242424242424242, or pm_card_visa",
         ),
     ]
+    shipping: ShipToIn | None = Field(
+        None, description="ship-to and service level; optional, needed by the warehouse"
+    )
 
 
 class OrderLineOut(BaseModel):

@@ -10,7 +10,10 @@ never rename one, add a new one instead.
     ├── InvalidInput             validation_error
     ├── Conflict                 conflict
     │   ├── IdempotencyMismatch  idempotency_mismatch
-    │   └── InvalidTransition    invalid_transition
+    │   ├── InvalidTransition    invalid_transition
+    │   ├── BelowMoq             below_moq
+    │   ├── PreorderClosed       preorder_closed
+    │   └── InspectionDiscontinued inspection_discontinued
     ├── StockError
     │   ├── SoldOut              sold_out
     │   ├── LimitExceeded        limit_exceeded
@@ -26,6 +29,7 @@ never rename one, add a new one instead.
     ├── AuthError
     │   ├── Unauthenticated      unauthenticated
     │   ├── InvalidSignature     invalid_signature
+    │   ├── InvalidToken         invalid_token
     │   └── Forbidden            forbidden
     └── EngineUnavailable        engine_unavailable
 """
@@ -68,6 +72,26 @@ class InvalidTransition(Conflict):
     """A state machine was asked for a move it does not allow."""
 
     code = "invalid_transition"
+
+
+class BelowMoq(Conflict):
+    """A production run is under its minimum order quantity; ``shortfall`` says by how
+    much. Accepted only with an explicit override and reason."""
+
+    code = "below_moq"
+
+
+class PreorderClosed(Conflict):
+    """The pre-order window of a SKU has closed."""
+
+    code = "preorder_closed"
+
+
+class InspectionDiscontinued(Conflict):
+    """ISO 2859-1 clause 9.4: 5 lots rejected on tightened inspection; no lot may be
+    inspected under the scheme until corrective action is accepted and it is resumed."""
+
+    code = "inspection_discontinued"
 
 
 class StockError(DroplineError):
@@ -136,6 +160,12 @@ class InvalidSignature(AuthError):
     """An incoming webhook's signature is missing, wrong or too old to trust."""
 
     code = "invalid_signature"
+
+
+class InvalidToken(AuthError):
+    """A buyer link's signed token is malformed, tampered with or expired."""
+
+    code = "invalid_token"
 
 
 class Forbidden(AuthError):

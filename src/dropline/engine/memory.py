@@ -87,6 +87,8 @@ class MemoryEngine:
         retention_s: float = DEFAULT_RETENTION_S,
         max_events: int = DEFAULT_MAX_EVENTS,
     ) -> None:
+        """``retention_s``: how long terminal holds stay readable (by caller time).
+        ``max_events``: the journal bound; beyond it the oldest events are dropped."""
         self._retention_s = retention_s
         self._max_events = max_events
         self._drops: dict[str, _Drop] = {}

@@ -55,6 +55,7 @@ finds the hold already there answers with it.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -89,6 +90,7 @@ DEFAULT_POINTER_TTL_S = 86_400
 _POINTER_CACHE_SIZE = 100_000
 _GC_PER_SWEEP = 1000
 _SEP = "\x1f"
+_ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
 
 
 def _s(value: Any) -> str:
@@ -100,6 +102,17 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
+def _items(items: Sequence[HoldItem]) -> list[list[Any]]:
+    return [[i.kind.value, i.ref, i.quantity] for i in items]
+
+
+def _check_ids(*values: str) -> None:
+    """Buyer and SKU ids are joined with ``\\x1f`` in hash fields: refuse the byte."""
+    for value in values:
+        if _SEP in value:
+            raise InvalidInput("identifiers cannot contain control characters")
+
+
 def hold_to_json(hold: Hold) -> bytes:
     """A hold snapshot as JSON (times as floats), the form stored in events."""
     return orjson.dumps(
@@ -107,7 +120,7 @@ def hold_to_json(hold: Hold) -> bytes:
             "id": hold.id,
             "drop_id": hold.drop_id,
             "buyer_id": hold.buyer_id,
-            "items": [[i.kind.value, i.ref, i.quantity] for i in hold.items],
+            "items": _items(hold.items),
             "units": dict(hold.units),
             "status": hold.status.value,
             "created_at": hold.created_at,
@@ -156,6 +169,13 @@ class RedisEngine:
         pointer_ttl_s: int = DEFAULT_POINTER_TTL_S,
         max_connections: int = 64,
     ) -> None:
+        """``redis``: a URL (the engine owns the client: blocking pool, no automatic
+        retries) or a ``redis.asyncio.Redis`` the caller owns (then the caller should
+        disable retries, see the module docstring). ``coalesce``: pipeline concurrent
+        calls (on by default; off to measure). ``prefix``: the key prefix.
+        ``retention_s``: how long terminal holds stay readable (by caller time; the
+        Redis TTL is this plus one hour). ``max_events``: the journal bound per drop.
+        ``pointer_ttl_s``: lifetime of the hold-id → drop pointers."""
         if isinstance(redis, str):
             # A blocking pool: without coalescing, a burst of calls waits for one of
             # ``max_connections`` connections instead of failing with "Too many
@@ -317,11 +337,13 @@ class RedisEngine:
         args.append(len(taken))
         for triple in taken:
             args += triple
-        # Register first: a loaded drop is always in the registry, so the sweeper and
-        # the journal reader never miss it.
+        # Register before and after loading, while ``forget_drop`` unregisters before
+        # wiping: whatever the interleaving with a concurrent forget, a loaded drop
+        # ends up in the registry, so the sweeper and the journal reader never miss it.
         await self._command("SADD", self._registry, snapshot.drop_id)
         await self._command("SADD", self._journals, snapshot.drop_id)
         reply = await self._run("load_drop", self._keys(snapshot.drop_id), args)
+        await self._command("SADD", self._registry, snapshot.drop_id)
         return int(reply) == 1
 
     async def ensure_drop(self, snapshot: DropSnapshot) -> bool:
@@ -335,8 +357,8 @@ class RedisEngine:
 
     async def forget_drop(self, drop_id: str) -> None:
         """Delete every key of the drop except its undrained journal."""
-        await self._run("forget_drop", self._keys(drop_id), [])
         await self._command("SREM", self._registry, drop_id)
+        await self._run("forget_drop", self._keys(drop_id), [])
 
     async def set_accepting(self, drop_id: str, accepting: bool) -> None:
         """Open or close the whole drop to new holds."""
@@ -359,9 +381,10 @@ class RedisEngine:
         """Take every SKU of ``request.units`` atomically or none; the same checks in
         the same order as ``MemoryEngine.place_hold``, all inside one script."""
         check_units(request.units)
-        hold_id = new_id("hld")
         skus = sorted(request.units)
         key = request.idempotency_key
+        _check_ids(request.buyer_id, *skus, key or "")
+        hold_id = new_id("hld")
         args: list[Any] = [
             hold_id,
             request.drop_id,
@@ -369,7 +392,7 @@ class RedisEngine:
             "0" if key is None else "1",
             "" if key is None else key,
             request.fingerprint,
-            orjson.dumps([[i.kind.value, i.ref, i.quantity] for i in request.items]),
+            orjson.dumps(_items(request.items)),
             orjson.dumps({sku: request.units[sku] for sku in skus}),
             orjson.dumps(dict(request.attribution)),
             _num(now),
@@ -432,6 +455,7 @@ class RedisEngine:
     async def take(self, drop_id: str, buyer_id: str, units: Mapping[str, int]) -> bool:
         """Units outside any hold, all or none, ignoring limits; see ``MemoryEngine``."""
         check_units(units)
+        _check_ids(buyer_id, *units)
         args: list[Any] = [buyer_id, len(units)]
         for sku in sorted(units):
             args += [sku, units[sku]]
@@ -509,6 +533,8 @@ class RedisEngine:
             if not event_id.startswith("evt_") or "." not in event_id:
                 continue
             entry_id, drop_id = event_id[4:].split(".", 1)
+            if _ENTRY_ID.fullmatch(entry_id) is None:
+                continue  # not an id this engine made: nothing to remove
             per_drop.setdefault(drop_id, []).append(entry_id)
         for drop_id, entry_ids in per_drop.items():
             stream = self._keys(drop_id)[9]

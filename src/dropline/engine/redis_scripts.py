@@ -199,5 +199,6 @@ class ScriptRunner:
             return await self.command(*cmd)
 
     async def close(self) -> None:
+        """Stop the batcher (the client belongs to the caller)."""
         if self.batcher is not None:
             await self.batcher.close()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from dropline.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from dropline.domain.ids import new_id
+from dropline.services.single_flight import SingleFlight
 from dropline.store.access_repo import ApiKeyRecord
 from dropline.store.uow import UowFactory
 
@@ -102,6 +103,7 @@ class AccessService:
         self.buyer_secret = buyer_secret
         self.cache_s = cache_s
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._flight: SingleFlight[str, ApiKeyRecord | None] = SingleFlight()
 
     async def create_key(self, name: str, scope: str) -> tuple[str, ApiKeyRecord]:
         """A new key; the raw value is returned once and never stored."""
@@ -137,6 +139,10 @@ class AccessService:
             await uow.commit()
         self._cache.clear()
 
+    async def _lookup(self, digest: str) -> ApiKeyRecord | None:
+        async with self.uow(readonly=True) as uow:
+            return await uow.access.key_by_hash(digest)
+
     async def authenticate(self, raw: str | None) -> Principal:
         """The principal for a raw API key; ``Unauthenticated`` if missing/unknown/revoked."""
         if not raw:
@@ -145,8 +151,7 @@ class AccessService:
         now = time.monotonic()
         hit = self._cache.get(digest)
         if hit is None or now - hit[0] > self.cache_s:
-            async with self.uow(readonly=True) as uow:
-                rec = await uow.access.key_by_hash(digest)
+            rec = await self._flight.do(digest, lambda: self._lookup(digest))
             principal = None
             if rec is not None and rec.revoked_at is None:
                 principal = Principal(rec.id, rec.name, max(rec.scopes, key=_RANK.__getitem__))

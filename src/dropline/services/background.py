@@ -2,7 +2,9 @@
 
 - expire holds whose time has come (their units return to the drop);
 - move the engine's hold events into the outbox;
-- finish checkouts a crash left half-way.
+- finish checkouts a crash left half-way;
+- fan new outbox events out to webhook endpoints and deliver them (with retries);
+- send queued buyer messages.
 
 Each job is one idempotent pass, so any number of workers (or the server's own
 in-process loop) may run them; ``run_forever`` repeats them on an interval.
@@ -19,8 +21,10 @@ from datetime import UTC, datetime
 
 from dropline.domain.events import DomainEvent
 from dropline.services.checkout import CheckoutService
+from dropline.services.messages import MessageService
 from dropline.services.ports import Clock, StockEngine
 from dropline.services.serialize import hold_dict, hold_version
+from dropline.services.webhooks import WebhookService
 from dropline.store.uow import UowFactory
 
 log = logging.getLogger(__name__)
@@ -104,9 +108,21 @@ def standard_jobs(
     checkout: CheckoutService,
     expiry_interval_s: float,
     reconcile_interval_s: float,
+    *,
+    webhooks: WebhookService | None = None,
+    messages: MessageService | None = None,
+    webhook_interval_s: float = 1.0,
+    message_interval_s: float = 2.0,
+    recover_after_s: float = 30.0,
 ) -> list[tuple[str, float, Job]]:
-    return [
+    jobs: list[tuple[str, float, Job]] = [
         ("expire-holds", expiry_interval_s, lambda: expire_holds(engine, clock)),
         ("drain-hold-events", expiry_interval_s, lambda: drain_hold_events(engine, uow)),
-        ("recover-checkouts", reconcile_interval_s, checkout.recover),
+        ("recover-checkouts", reconcile_interval_s, lambda: checkout.recover(recover_after_s)),
     ]
+    if webhooks is not None:
+        # fan out new outbox rows, then deliver everything due (retries included)
+        jobs.append(("webhooks", webhook_interval_s, webhooks.run_once))
+    if messages is not None:
+        jobs.append(("send-messages", message_interval_s, messages.send_due))
+    return jobs

@@ -26,10 +26,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
+from dropline.domain.drops import DropStatus
 from dropline.domain.errors import (
     Conflict,
+    DropNotLive,
     HoldNotOwned,
     InvalidInput,
     NotFound,
@@ -38,6 +40,7 @@ from dropline.domain.errors import (
     SoldOut,
 )
 from dropline.domain.events import DomainEvent
+from dropline.domain.fulfilment import ShipTo
 from dropline.domain.holds import Hold, HoldItem, HoldStatus, ItemKind
 from dropline.domain.ids import new_id
 from dropline.domain.orders import FINAL_CHECKOUT, CheckoutStatus, OrderStatus
@@ -52,8 +55,9 @@ from dropline.services.ports import (
     PaymentStatus,
     StockEngine,
 )
+from dropline.services.preorders import PreorderService, preorder_infos
 from dropline.store.order_repo import CheckoutRecord, OrderLine, OrderRecord
-from dropline.store.uow import UowFactory
+from dropline.store.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +118,14 @@ def _order_payload(order: OrderRecord) -> dict[str, Any]:
     }
 
 
+class OrderHooks(Protocol):
+    """What fulfilment adds inside checkout's transactions (see services.fulfilment)."""
+
+    async def save_ship_to(self, uow: UnitOfWork, checkout_id: str, ship: ShipTo) -> None: ...
+
+    async def order_paid(self, uow: UnitOfWork, order: OrderRecord, ready: bool = True) -> None: ...
+
+
 class CheckoutService:
     def __init__(
         self,
@@ -124,6 +136,7 @@ class CheckoutService:
         drops: DropService,
         clock: Clock,
         paying_cap_s: int = 300,
+        preorders: PreorderService | None = None,
     ) -> None:
         self.uow = uow
         self.engine = engine
@@ -132,17 +145,23 @@ class CheckoutService:
         self.drops = drops
         self.clock = clock
         self.paying_cap_s = paying_cap_s
+        self.preorders = preorders
+        self.hooks: OrderHooks | None = None
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
 
     # ------------------------------------------------------------------ entry points
-    async def start(self, hold_id: str, buyer_id: str, payment_method: str) -> CheckoutResult:
+    async def start(
+        self, hold_id: str, buyer_id: str, payment_method: str, ship_to: ShipTo | None = None
+    ) -> CheckoutResult:
         """Pay for a hold. Raises ``PaymentDeclined`` (recorded first) on a decline and
-        ``SoldOut`` when the units were gone by the time the payment went through."""
+        ``SoldOut`` when the units were gone by the time the payment went through.
+        ``ship_to`` (optional) is stored with the checkout and becomes the order's."""
         payment_method = payment_method.strip()
         if not payment_method or len(payment_method) > MAX_PAYMENT_METHOD:
             raise InvalidInput("payment_method is required (a token or test card number)")
+        ship_to = ship_to.validated() if ship_to is not None else None
         hold = await self.engine.get_hold(hold_id)
         if hold is None:
             raise NotFound(f"hold {hold_id} not found; it may have expired", hold_id=hold_id)
@@ -187,6 +206,8 @@ class CheckoutService:
         )
         async with self.uow() as uow:
             await uow.orders.add_checkout(checkout)
+            if ship_to is not None and self.hooks is not None:
+                await self.hooks.save_ship_to(uow, checkout.id, ship_to)
             await uow.commit()
         result = await self._authorize(checkout)
         return await self._settle(checkout, result, lines)
@@ -212,6 +233,53 @@ class CheckoutService:
         if buyer_id is not None and checkout.buyer_id != buyer_id:
             raise HoldNotOwned("this checkout belongs to another buyer")
         return checkout
+
+    async def complete_from_provider(
+        self, checkout_id: str, result: PaymentResult, *, grace_s: float = 30.0
+    ) -> CheckoutResult | None:
+        """Finish a checkout from the provider's word (an incoming payment webhook).
+
+        ``result`` is the payment as the provider has it *now* (retrieved, not taken from
+        the event body), so duplicate and out-of-order deliveries all lead to the same
+        answer. The same steps as ``start`` and ``recover`` run: an authorised or captured
+        payment becomes the order (or is voided/refunded when the units are gone), a
+        decline is recorded (``PaymentDeclined``), 3-D Secure still pending leaves the
+        checkout waiting. Idempotent: a checkout already final is returned as it is.
+
+        Returns None (do nothing yet) for a ``processing`` checkout younger than
+        ``grace_s``: the request that started it is probably still finishing it, and two
+        finishers racing on an expired hold could refund a payment the other one sold.
+        The provider retries the webhook later and ``recover`` finishes it anyway.
+        Raises ``Conflict`` when the payment does not match the checkout."""
+        checkout = await self.get(checkout_id)
+        if checkout.status in FINAL_CHECKOUT:
+            return await self._result_for(checkout_id)
+        if checkout.payment_id and checkout.payment_id != result.payment_id:
+            raise Conflict(
+                "the payment does not belong to this checkout",
+                checkout_id=checkout_id,
+                payment_id=result.payment_id,
+            )
+        if result.amount != checkout.amount or result.currency != checkout.currency:
+            raise Conflict(
+                "the payment amount does not match the checkout",
+                checkout_id=checkout_id,
+                payment_id=result.payment_id,
+            )
+        if checkout.status is CheckoutStatus.PROCESSING and checkout.updated_at > (
+            self._now() - timedelta(seconds=grace_s)
+        ):
+            return None
+        if result.status in (PaymentStatus.VOIDED, PaymentStatus.REFUNDED):
+            await self._finish(
+                checkout,
+                CheckoutStatus(result.status.value),
+                event=f"checkout.{result.status.value}",
+                payment_id=result.payment_id,
+                failure_reason="the payment was cancelled at the provider",
+            )
+            return await self._result_for(checkout_id)
+        return await self._settle(checkout, result, await self._lines_for(checkout))
 
     # ------------------------------------------------------------------ steps
     async def _authorize(self, checkout: CheckoutRecord) -> PaymentResult:
@@ -286,8 +354,8 @@ class CheckoutService:
         except DropNotLoaded:
             try:
                 await self.drops.rebuild(checkout.drop_id)
-            except NotFound:
-                return False
+            except (NotFound, DropNotLive):
+                return False  # the drop ended meanwhile: nothing left to sell
             try:
                 return await self.engine.take(checkout.drop_id, checkout.buyer_id, checkout.units)
             except DropNotLoaded:
@@ -303,7 +371,10 @@ class CheckoutService:
                 "the items sold out while your payment was processed; you were not charged",
                 checkout_id=checkout.id,
             )
-        if auth.status is PaymentStatus.AUTHORIZED:
+        # Pre-orders paid by authorisation are captured when they ship, not now.
+        cached = (await self.cache.get(checkout.drop_id)).preorders
+        capture_now = self.preorders is None or self.preorders.captures_now(checkout.units, cached)
+        if auth.status is PaymentStatus.AUTHORIZED and capture_now:
             auth = await self.provider.capture(payment_id, idempotency_key=f"{checkout.id}:capture")
         order_id = new_id("ord")
         now = self._now()
@@ -313,7 +384,15 @@ class CheckoutService:
                 # Another finisher (recovery, a duplicate webhook) got here first.
                 await uow.rollback()
                 return await self._result_for(checkout.id)
-            if not await uow.drops.record_sale(checkout.drop_id, checkout.units):
+            # Shared lock on the drop: ending the drop (an exclusive lock) waits for
+            # sales in flight, and a sale never lands on an ended drop.
+            drop = await uow.drops.get(checkout.drop_id, share=True)
+            sold = (
+                drop is not None
+                and drop.status is not DropStatus.ENDED
+                and await uow.drops.record_sale(checkout.drop_id, checkout.units)
+            )
+            if not sold:
                 await uow.rollback()
                 await self._give_back(checkout, auth, "the ledger had no unit left")
                 raise SoldOut(
@@ -341,16 +420,36 @@ class CheckoutService:
                 lines=tuple(lines),
             )
             await uow.orders.add_order(order)
+            # Pre-order units do not exist yet: no sale movement, a promise instead
+            # (stock moves when a lot passes QC and is allocated).
+            infos = await preorder_infos(uow, checkout.drop_id) if cached else {}
             await uow.stock.apply(
                 [
                     Movement(sku, qty, Bucket.RESERVED, Bucket.COMMITTED, Reason.SALE, order_id)
                     for sku, qty in sorted(checkout.units.items())
+                    if sku not in infos
                 ]
             )
+            if infos and self.preorders is not None:
+                await self.preorders.record(
+                    uow,
+                    order,
+                    checkout.units,
+                    infos,
+                    captured=auth.status is PaymentStatus.CAPTURED,
+                )
             updated = await uow.orders.update_checkout(
                 current, CheckoutStatus.SUCCEEDED, payment_id=payment_id, order_id=order_id
             )
-            uow.record(DomainEvent("order.paid", "order", order_id, 1, _order_payload(order)))
+            paid = _order_payload(order)
+            pre_units = {s: q for s, q in sorted(checkout.units.items()) if s in infos}
+            if pre_units:
+                # Not ready to fulfil: these units wait for their production run.
+                paid["preorder"] = {"status": "waiting", "units": pre_units}
+            uow.record(DomainEvent("order.paid", "order", order_id, 1, paid))
+            if self.hooks is not None:
+                # Orders waiting for a production run are handed off when allocated.
+                await self.hooks.order_paid(uow, order, ready=not pre_units)
             uow.record(
                 DomainEvent(
                     "checkout.succeeded",
@@ -364,7 +463,13 @@ class CheckoutService:
         return CheckoutResult(updated, order)
 
     async def _give_back(self, checkout: CheckoutRecord, auth: PaymentResult, why: str) -> None:
-        """Void an authorisation or refund a capture, and record why."""
+        """Void an authorisation or refund a capture, and record why. Never for a
+        checkout another finisher already turned into an order."""
+        async with self.uow(readonly=True) as uow:
+            current = await uow.orders.get_checkout(checkout.id)
+        if current is not None and current.status is CheckoutStatus.SUCCEEDED:
+            log.warning("checkout %s: not giving back, it is already an order", checkout.id)
+            return
         if auth.status is PaymentStatus.CAPTURED:
             await self.provider.refund(auth.payment_id, idempotency_key=f"{checkout.id}:refund")
             status = CheckoutStatus.REFUNDED
@@ -441,6 +546,9 @@ class CheckoutService:
                 [CheckoutStatus.REQUIRES_ACTION],
                 now - timedelta(seconds=self.paying_cap_s + older_than_s),
             )
+            # Rows were claimed FOR UPDATE SKIP LOCKED; the lease keeps other workers
+            # off them after this commit, while this worker finishes them.
+            await uow.orders.claim_checkouts([ch.id for ch in stuck + waiting])
             await uow.commit()
         for checkout in stuck:
             try:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dropline.domain.catalog import Bundle, Product, Sku
 from dropline.domain.drops import Drop, Offer
 from dropline.domain.errors import NotFound
+from dropline.services.preorders import PreorderInfo, preorder_infos
 from dropline.store.uow import UowFactory
 
 
@@ -24,6 +25,8 @@ class DropCatalog:
     skus: dict[str, Sku]
     products: dict[str, Product]
     bundles: dict[str, Bundle]
+    #: SKUs offered as pre-orders (their ``offers`` entry holds the cap and sold count).
+    preorders: dict[str, PreorderInfo] = field(default_factory=dict)
 
     def describe_sku(self, sku_id: str) -> str:
         sku = self.skus[sku_id]
@@ -43,6 +46,10 @@ class DropCatalogCache:
     def invalidate(self, drop_id: str) -> None:
         self._entries.pop(drop_id, None)
         self._loading.pop(drop_id, None)
+
+    def clear(self) -> None:
+        """Forget every entry (a production run's estimate moved: many drops may show it)."""
+        self._entries.clear()
 
     async def get(self, drop_id: str) -> DropCatalog:
         """The drop's catalog, at most ``ttl_s`` old. Concurrent misses share one load
@@ -83,4 +90,5 @@ class DropCatalogCache:
                 p = await uow.catalog.get_product(pid)
                 if p is not None:
                     products[pid] = p
-        return DropCatalog(drop, offers, skus, products, bundles)
+            preorders = await preorder_infos(uow, drop_id)
+        return DropCatalog(drop, offers, skus, products, bundles, preorders)

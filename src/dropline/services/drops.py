@@ -19,7 +19,7 @@ from dropline.domain.drops import (
     check_transition,
     check_ttl,
 )
-from dropline.domain.errors import Conflict, InvalidInput, NotFound
+from dropline.domain.errors import Conflict, DropNotLive, InvalidInput, NotFound
 from dropline.domain.events import DomainEvent
 from dropline.domain.holds import DEFAULT_HOLD_TTL_S
 from dropline.domain.ids import new_id
@@ -115,6 +115,11 @@ class DropService:
                     f"SKU is priced in {sku.price.currency}, the drop sells in {drop.currency}",
                     sku_id=sku_id,
                 )
+            if any(p.sku_id == sku_id for p in await uow.production.preorder_offers(drop_id)):
+                raise Conflict(
+                    "this SKU is offered as a pre-order; change it through the pre-order offer",
+                    sku_id=sku_id,
+                )
             current = (await uow.drops.offers(drop_id)).get(sku_id)
             had = current.offered if current else 0
             delta = quantity - had
@@ -206,6 +211,8 @@ class DropService:
             if target is DropStatus.LIVE and not offers:
                 raise Conflict("offer at least one SKU before going live")
             if target is DropStatus.ENDED:
+                # Pre-order offers took no stock, so they have none to give back.
+                preorder_skus = {p.sku_id for p in await uow.production.preorder_offers(drop_id)}
                 returns = [
                     Movement(
                         o.sku_id,
@@ -218,7 +225,7 @@ class DropService:
                         "drop ended",
                     )
                     for o in offers.values()
-                    if o.unsold > 0
+                    if o.unsold > 0 and o.sku_id not in preorder_skus
                 ]
                 await uow.stock.apply(returns)
             updated = await uow.drops.save_status(drop, target)
@@ -266,11 +273,16 @@ class DropService:
     async def snapshot(self, drop_id: str) -> DropSnapshot:
         """The engine's state for the drop derived from the ledger alone:
         remaining = offered − sold, and what each buyer already bought."""
+        return (await self._snapshot(drop_id))[1]
+
+    async def _snapshot(self, drop_id: str) -> tuple[Drop, DropSnapshot]:
         async with self.uow(readonly=True) as uow:
             drop = await self._load(uow, drop_id)
             offers = await uow.drops.offers(drop_id)
             taken = await uow.drops.buyer_taken(drop_id)
-        return DropSnapshot(
+            for buyer, per_sku in (await uow.production.buyer_preordered(drop_id)).items():
+                taken.setdefault(buyer, {}).update(per_sku)
+        return drop, DropSnapshot(
             drop_id,
             drop.status is DropStatus.LIVE,
             {s: EngineOffer(s, o.unsold, o.per_buyer_limit, o.paused) for s, o in offers.items()},
@@ -284,7 +296,10 @@ class DropService:
         makes concurrent rebuilds from other processes harmless."""
         lock = self._rebuild_locks.setdefault(drop_id, asyncio.Lock())
         async with lock:
-            return await self.engine.ensure_drop(await self.snapshot(drop_id))
+            drop, snapshot = await self._snapshot(drop_id)
+            if drop.status not in ENGINE_STATES:
+                raise DropNotLive(f"the drop is {drop.status}", status=drop.status)
+            return await self.engine.ensure_drop(snapshot)
 
     async def sync_engine(self) -> list[str]:
         """At start-up: make sure every live or paused drop is in the engine."""

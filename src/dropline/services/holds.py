@@ -12,9 +12,15 @@ from collections.abc import Mapping, Sequence
 
 from dropline.domain.catalog import expand_items
 from dropline.domain.drops import ENGINE_STATES
-from dropline.domain.errors import DropNotLive, HoldNotOwned, InvalidInput, NotFound
+from dropline.domain.errors import (
+    DropNotLive,
+    HoldNotOwned,
+    InvalidInput,
+    NotFound,
+    PreorderClosed,
+)
 from dropline.domain.holds import Hold, HoldItem, HoldRequest, validate_quantities
-from dropline.services.drop_catalog import DropCatalogCache
+from dropline.services.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.drops import DropService
 from dropline.services.ports import Clock, DropNotLoaded, StockEngine
 
@@ -93,11 +99,25 @@ class HoldService:
             fingerprint=fingerprint(items),
             attribution=clean_attribution(attribution),
         )
+        self._check_preorders(catalog, request.units)
         try:
             return await self.engine.place_hold(request, self.clock.now())
         except DropNotLoaded:
             await self.drops.rebuild(drop_id)
             return await self.engine.place_hold(request, self.clock.now())
+
+    def _check_preorders(self, catalog: DropCatalog, units: Mapping[str, int]) -> None:
+        """Pre-order units: only while the window is open, and of one run per hold (an
+        order waits for one production run)."""
+        pre = [s for s in units if s in catalog.preorders]
+        if not pre:
+            return
+        now = self.clock.now()
+        for s in pre:
+            if catalog.preorders[s].closes_at.timestamp() <= now:
+                raise PreorderClosed("the pre-order window for this SKU has closed", sku_id=s)
+        if len({catalog.preorders[s].run_id for s in pre}) > 1:
+            raise InvalidInput("one hold may hold pre-orders of one production run only")
 
     async def get(self, hold_id: str, buyer_id: str | None = None) -> Hold:
         hold = await self.engine.get_hold(hold_id)

@@ -225,3 +225,62 @@ class PaymentProvider(Protocol):
     async def retrieve(self, payment_id: str) -> PaymentResult: ...
 
     async def ping(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+@dataclass(frozen=True)
+class HttpOutcome:
+    """What one webhook POST came back with: a status code, or an ``error`` when no
+    response arrived (refused, timed out, TLS failure)."""
+
+    status_code: int | None
+    duration_ms: int
+    response_excerpt: str = ""
+    error: str = ""
+
+
+class WebhookTransport(Protocol):
+    """Signs (Standard Webhooks) and sends webhooks, and verifies incoming ones.
+
+    ``secrets`` are ``whsec_...`` strings; sending signs with each (several space-separated
+    signatures during a rotation overlap), verifying accepts any. Timestamps are wall-clock
+    time, because receivers check them against theirs."""
+
+    async def deliver(
+        self, url: str, secrets: list[str], msg_id: str, body: str
+    ) -> HttpOutcome: ...
+
+    def verify(self, secrets: list[str], body: bytes, headers: Mapping[str, str]) -> Any:
+        """The parsed JSON body. Raises ``InvalidSignature`` (missing headers, stale
+        timestamp, no matching signature) or ``InvalidInput`` (signed, but not JSON)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- mail
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A rendered buyer message. ``id`` doubles as the Message-ID so a receiving system
+    can drop the rare duplicate after a crash between sending and recording."""
+
+    id: str
+    to: str
+    subject: str
+    text: str
+    html: str
+
+
+class Mailer(Protocol):
+    """Delivers buyer messages. ``final_status`` is what a successful send is recorded
+    as: ``stored`` for the embedded mailer (kept in the database), ``sent`` for SMTP.
+    ``send`` raises on failure; the caller retries on its schedule."""
+
+    name: str
+    final_status: str
+
+    async def send(self, message: OutgoingMessage) -> None: ...

@@ -6,9 +6,10 @@ from typing import Any
 
 from dropline.domain.catalog import bundle_availability
 from dropline.domain.drops import ENGINE_STATES
-from dropline.services.drop_catalog import DropCatalogCache
+from dropline.services.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.drops import DropService
 from dropline.services.ports import DropNotLoaded, StockEngine
+from dropline.services.preorders import estimate_dict
 from dropline.services.serialize import rfc3339
 
 
@@ -27,13 +28,26 @@ async def remaining_units(
     return {s: o.unsold for s, o in catalog.offers.items()}
 
 
+def _preorder(catalog: DropCatalog, sku_id: str) -> dict[str, Any] | None:
+    """A pre-order SKU's window, payment mode and ship-date range; None if in stock."""
+    info = catalog.preorders.get(sku_id)
+    if info is None:
+        return None
+    return {
+        "closes_at": rfc3339(info.closes_at),
+        "payment_mode": info.payment_mode.value,
+        "ship_estimate": estimate_dict(info.estimate),
+    }
+
+
 async def public_drop(
     engine: StockEngine, drops: DropService, cache: DropCatalogCache, drop_id: str
 ) -> dict[str, Any]:
     catalog = await cache.get(drop_id)
     remaining = await remaining_units(engine, drops, cache, drop_id)
     products: dict[str, dict[str, Any]] = {}
-    for sku_id, offer in catalog.offers.items():
+    ordered = sorted(catalog.offers.items(), key=lambda kv: catalog.skus[kv[0]].code)
+    for sku_id, offer in ordered:
         sku = catalog.skus[sku_id]
         prod = catalog.products.get(sku.product_id)
         entry = products.setdefault(
@@ -52,6 +66,7 @@ async def public_drop(
                 "sold_out": left == 0,
                 "paused": offer.paused,
                 "per_buyer_limit": offer.per_buyer_limit,
+                "preorder": _preorder(catalog, sku_id),
             }
         )
     bundles = [

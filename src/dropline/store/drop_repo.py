@@ -47,10 +47,12 @@ class DropRepository(Repository):
             )
         )
 
-    async def get(self, drop_id: str, *, lock: bool = False) -> Drop | None:
+    async def get(self, drop_id: str, *, lock: bool = False, share: bool = False) -> Drop | None:
+        """``lock`` takes the row exclusively (lifecycle changes), ``share`` in shared mode
+        (sales): on PostgreSQL sales run side by side but never during a transition."""
         stmt = select(drops).where(drops.c.id == drop_id)
-        if lock and self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
+        if (lock or share) and self.dialect == "postgresql":
+            stmt = stmt.with_for_update(read=share and not lock)
         row = (await self.conn.execute(stmt)).first()
         return _drop(row) if row else None
 

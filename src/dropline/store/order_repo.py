@@ -190,6 +190,17 @@ class OrderRepository(Repository):
             stmt = stmt.with_for_update(skip_locked=True)
         return [_checkout(r) for r in await self.conn.execute(stmt)]
 
+    async def claim_checkouts(self, checkout_ids: Sequence[str]) -> None:
+        """Stamp ``updated_at`` (not the version) on checkouts a worker is about to
+        finish: a lease, so other workers' ``stale_checkouts`` skip them until it runs
+        out, even after this transaction (and its row locks) has ended."""
+        if checkout_ids:
+            await self.conn.execute(
+                update(checkouts)
+                .where(checkouts.c.id.in_(list(checkout_ids)))
+                .values(updated_at=self.now())
+            )
+
     async def list_checkouts(self, drop_id: str, status: str | None = None) -> list[CheckoutRecord]:
         stmt = select(checkouts).where(checkouts.c.drop_id == drop_id)
         if status:

@@ -246,7 +246,8 @@ outbox = Table(
     "outbox",
     metadata,
     Column("seq", SeqType, primary_key=True, autoincrement=True),
-    Column("id", String(40), nullable=False, unique=True),
+    # 80: engine event ids are ``evt_<stream entry id>.<drop id>`` (about 50 chars).
+    Column("id", String(80), nullable=False, unique=True),
     Column("type", String(60), nullable=False, index=True),
     Column("aggregate_type", String(30), nullable=False),
     Column("aggregate_id", String(60), nullable=False, index=True),

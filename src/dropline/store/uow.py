@@ -20,9 +20,16 @@ from dropline.store import write_gate
 from dropline.store.access_repo import AccessRepository
 from dropline.store.catalog_repo import CatalogRepository
 from dropline.store.drop_repo import DropRepository
+from dropline.store.fulfilment_repo import (
+    MessageRepository,
+    ShipmentRepository,
+    WebhookRepository,
+)
 from dropline.store.order_repo import OrderRepository
 from dropline.store.outbox_repo import OutboxRepository
+from dropline.store.production_repo import ProductionRepository
 from dropline.store.stock_repo import StockRepository
+from dropline.store.webhook_inbox_repo import WebhookInboxRepository
 
 
 class UnitOfWork:
@@ -69,6 +76,11 @@ class UnitOfWork:
         self.orders = OrderRepository(self._conn, now)
         self.outbox = OutboxRepository(self._conn, now)
         self.access = AccessRepository(self._conn, now)
+        self.production = ProductionRepository(self._conn, now)
+        self.shipments = ShipmentRepository(self._conn, now)
+        self.webhooks = WebhookRepository(self._conn, now)
+        self.messages = MessageRepository(self._conn, now)
+        self.webhooks_in = WebhookInboxRepository(self._conn, now)
         self._events = []
         return self
 

@@ -1,0 +1,1 @@
+"""Server-rendered web pages under ``/ui``: login, drops, the live monitor, the report."""

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from dropline.api import idempotency, views
 from dropline.api import schemas as s
 from dropline.api.deps import Buyer, ContainerDep, IdempotencyKey, Storefront
+from dropline.domain.fulfilment import ShipTo
 
 router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"])
 
@@ -38,7 +39,8 @@ async def create_checkout(
 
     async def do() -> s.CheckoutOut:
         nonlocal result
-        result = await c.checkout.start(body.hold_id, buyer, body.payment_method)
+        ship_to = ShipTo(**body.shipping.model_dump()) if body.shipping else None
+        result = await c.checkout.start(body.hold_id, buyer, body.payment_method, ship_to)
         return views.checkout(result.checkout, result)
 
     response = await idempotency.run(c, request, who, key, do, scope=buyer)

@@ -7,6 +7,12 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import dropline.store.tables_fulfilment
+import dropline.store.tables_production  # noqa: F401  (registers its tables)
+from dropline.store import (
+    tables_monitor,  # noqa: F401  (registers its tables)
+    tables_prod,  # noqa: F401  (registers its tables)
+)
 from dropline.store.db import create_engine
 from dropline.store.tables import metadata
 

@@ -1,0 +1,1 @@
+"""Mail adapters: the embedded database mailer and SMTP (aiosmtplib)."""

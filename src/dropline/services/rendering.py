@@ -1,0 +1,24 @@
+"""Jinja2 templates shipped in ``dropline/templates`` (buyer messages, pick lists,
+packing slips). HTML is autoescaped; a missing variable is an error, not a blank."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+
+@cache
+def environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("dropline", "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def render(template: str, /, **context: Any) -> str:
+    """Render ``templates/<template>`` with ``context``."""
+    return environment().get_template(template).render(**context)

@@ -1,0 +1,118 @@
+"""Rendering shared by the web pages and the CLI: Jinja2 templates, money, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from dropline.web.chart import sales_chart
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+# Currencies without minor units (ISO 4217 exponent 0) that dropline may see.
+ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF"})
+
+
+def money(amount: int | None, currency: str) -> str:
+    """``12345, "USD"`` → ``123.45 USD`` (integer arithmetic, never floats)."""
+    if amount is None:
+        return "—"
+    if currency in ZERO_DECIMAL:
+        return f"{amount:,} {currency}"
+    sign = "-" if amount < 0 else ""
+    whole, cents = divmod(abs(amount), 100)
+    return f"{sign}{whole:,}.{cents:02d} {currency}"
+
+
+def fmt_pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} %"
+
+
+def duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "—"
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["money"] = money
+    env.filters["pct"] = fmt_pct
+    env.filters["duration"] = duration
+    return env
+
+
+_ENV: Environment | None = None
+
+
+def env() -> Environment:
+    global _ENV
+    if _ENV is None:
+        _ENV = environment()
+    return _ENV
+
+
+def report_html(report: dict[str, Any]) -> str:
+    """A self-contained HTML file (inline CSS and SVG, nothing external)."""
+    css = (STATIC / "app.css").read_text()
+    return (
+        env()
+        .get_template("report_standalone.html")
+        .render(report=report, chart=sales_chart(report["timeline"]), css=css)
+    )
+
+
+def report_csv(report: dict[str, Any]) -> str:
+    """The report as CSV rows: ``section, name, metric, value`` (one table, easy to
+    open in a spreadsheet); money in minor units."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["section", "name", "metric", "value"])
+    for c in report["reconciliation"]:
+        name = f"{c['label']} ({c['scope']})"
+        w.writerow(["reconciliation", name, c["left"]["name"], c["left"]["value"]])
+        for p in c["right"]:
+            w.writerow(["reconciliation", name, p["name"], p["value"] * p["sign"]])
+        w.writerow(["reconciliation", name, "difference", c["difference"]])
+        w.writerow(["reconciliation", name, "balanced", c["balanced"]])
+    for k, v in report["totals"].items():
+        w.writerow(["totals", "", k, v])
+    for row in report["sell_through"]["by_sku"]:
+        for k in ("offered", "sold", "sell_through_pct", "time_to_sell_out_s"):
+            w.writerow(["sell_through", row["label"], k, row[k]])
+    for dim in ("by_size", "by_colour"):
+        for row in report["sell_through"][dim]:
+            for k in ("offered", "sold", "sell_through_pct"):
+                w.writerow([f"sell_through_{dim[3:]}", row["key"], k, row[k]])
+    for dim, rows in report["conversion"].items():
+        for row in rows:
+            for k in ("holds", "orders", "conversion_pct", "units", "revenue"):
+                w.writerow([f"conversion_{dim}", row["key"], k, row[k]])
+    for k, v in report["abandonment"].items():
+        w.writerow(["abandonment", "", k, v])
+    for row in report["payment_failures"]:
+        w.writerow(["payment_failures", row["reason"], "count", row["count"]])
+    for k, v in report["buyers"].items():
+        w.writerow(["buyers", "", k, v])
+    post = report["post_stream"]
+    for part in ("during", "window", "after"):
+        for k, v in post[part].items():
+            w.writerow(["post_stream", part, k, v])
+    for p in report["timeline"]["points"]:
+        w.writerow(["timeline", p["t"], "units", p["units"]])
+    for d in report["previous_drops"]:
+        for k in ("units_offered", "units_sold", "sell_through_pct", "orders", "net"):
+            w.writerow(["previous_drops", d["name"], k, d[k]])
+    return out.getvalue()

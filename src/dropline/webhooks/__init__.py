@@ -1,0 +1,1 @@
+"""Webhook adapter: Standard Webhooks signing (``standardwebhooks``) over ``httpx``."""

@@ -1,0 +1,144 @@
+"""Buyer messages over real SMTP (a local aiosmtpd server) and the embedded mailer."""
+
+from __future__ import annotations
+
+import email
+import socket
+from collections.abc import Iterator
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from dropline.bootstrap import Container
+from dropline.mail.mailers import DatabaseMailer, SmtpMailer
+from dropline.services.messages import MessageService
+from dropline.services.ports import ManualClock
+from fulfilment_support import paid_order
+from support import seed_shop
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], Message]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(
+            (
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                email.message_from_bytes(envelope.content),
+            )
+        )
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+def parts(msg: Message) -> dict[str, str]:
+    out = {}
+    for part in msg.walk():
+        if part.get_content_maintype() == "text":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            out[part.get_content_subtype()] = payload.decode(part.get_content_charset() or "utf-8")
+    return out
+
+
+async def test_confirmation_arrives_over_smtp_once(
+    container: Container, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    c = container
+    c.messages.mailer = SmtpMailer("127.0.0.1", port, "shop@drops.example", tls="none")
+    shop = await seed_shop(c, units=5)
+    order = await paid_order(c, shop, "ann", qty=2)
+    assert await c.messages.send_due() == 1
+    assert await c.messages.send_due() == 0  # never twice
+    [(sender, rcpts, msg)] = inbox.messages
+    assert sender == "shop@drops.example" and rcpts == ["ada@example.com"]
+    assert msg["Subject"] == f"Order {order.id} confirmed"
+    assert msg["To"] == "ada@example.com"
+    body = parts(msg)
+    assert "Hi Ada," in body["plain"] and order.id in body["plain"]
+    assert "2 x " in body["plain"] and "50.00" in body["plain"]
+    assert "<h1" in body["html"] and "Your order is confirmed" in body["html"]
+    [m] = await c.messages.list(order_id=order.id)
+    assert m["status"] == "sent" and m["attempts"] == 1 and m["sent_at"] is not None
+    assert m["id"] in msg["Message-ID"]
+
+
+async def test_failed_send_is_retried_then_sent(
+    container: Container, clock: ManualClock, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    c = container
+    c.messages.mailer = SmtpMailer(
+        "127.0.0.1", free_port(), "shop@drops.example", tls="none", timeout_s=5
+    )
+    shop = await seed_shop(c, units=5)
+    order = await paid_order(c, shop, "bo")
+    assert await c.messages.send_due() == 0
+    [m] = await c.messages.list(order_id=order.id)
+    assert m["status"] == "failed" and m["attempts"] == 1 and m["last_error"]
+    c.messages.mailer = SmtpMailer("127.0.0.1", port, "shop@drops.example", tls="none")
+    assert await c.messages.send_due() == 0  # not due yet: waits for its retry time
+    clock.advance(c.messages.schedule[0] * 1.2 + 1)
+    assert await c.messages.send_due() == 1
+    assert len(inbox.messages) == 1
+    [m] = await c.messages.list(order_id=order.id)
+    assert m["status"] == "sent" and m["attempts"] == 2
+
+
+async def test_embedded_mailer_stores_and_skips_without_email(container: Container) -> None:
+    c = container
+    assert isinstance(c.messages.mailer, DatabaseMailer)
+    shop = await seed_shop(c, units=5)
+    with_email = await paid_order(c, shop, "cy")
+    without = await paid_order(c, shop, "di", ship=None)
+    assert await c.messages.send_due() == 1
+    [stored] = await c.messages.list(order_id=with_email.id)
+    [skipped] = await c.messages.list(order_id=without.id)
+    assert stored["status"] == "stored"
+    assert skipped["status"] == "skipped" and skipped["to_email"] == ""
+
+
+async def test_every_template_renders(container: Container) -> None:
+    """Each message kind renders text and HTML with the order's facts (refunded too,
+    which the returns feature will queue)."""
+    from dropline.domain.fulfilment import MessageKind
+
+    c = container
+    shop = await seed_shop(c, units=5)
+    order = await paid_order(c, shop, "ed")
+    service = MessageService(c.uow, DatabaseMailer(), c.clock, shop_name="Creator Shop")
+    async with c.uow() as uow:
+        for kind in MessageKind:
+            assert await service.queue(uow, kind, order, "evt_test", reason="storm")
+        assert not await service.queue(uow, MessageKind.SHIPPED, order, "evt_test")
+        await uow.commit()
+    rows = {m["kind"]: m for m in await c.messages.list(order_id=order.id, limit=50)}
+    assert set(rows) == {k.value for k in MessageKind}
+    for m in rows.values():
+        if m["event_id"] == "evt_test":
+            assert order.id in m["text_body"] and order.id in m["html_body"]
+            assert "Creator Shop" in m["text_body"] + m["html_body"]
+    assert "storm" in rows["delayed"]["text_body"]
+    assert "refunded" in rows["refunded"]["text_body"]

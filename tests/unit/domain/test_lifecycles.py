@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import pytest
+
+from dropline.domain import drops, holds, orders
+from dropline.domain.catalog import Bundle, BundleComponent, bundle_availability, expand_items
+from dropline.domain.errors import InvalidInput, InvalidTransition, NotFound
+from dropline.domain.holds import Hold, HoldItem, HoldStatus, ItemKind, paying_deadline
+from dropline.domain.money import Money, check_currency
+
+
+def test_drop_lifecycle_edges() -> None:
+    S = drops.DropStatus
+    drops.check_transition(S.DRAFT, S.SCHEDULED)
+    drops.check_transition(S.SCHEDULED, S.LIVE)
+    drops.check_transition(S.LIVE, S.PAUSED)
+    drops.check_transition(S.PAUSED, S.LIVE)
+    drops.check_transition(S.PAUSED, S.ENDED)
+    for bad in [(S.DRAFT, S.LIVE), (S.ENDED, S.LIVE), (S.LIVE, S.DRAFT), (S.ENDED, S.ENDED)]:
+        with pytest.raises(InvalidTransition):
+            drops.check_transition(*bad)
+
+
+def test_hold_state_machine() -> None:
+    H = HoldStatus
+    holds.check_transition(H.ACTIVE, H.PAYING)
+    holds.check_transition(H.PAYING, H.CONVERTED)
+    for bad in [(H.CONVERTED, H.RELEASED), (H.EXPIRED, H.ACTIVE), (H.ACTIVE, H.CONVERTED)]:
+        with pytest.raises(InvalidTransition):
+            holds.check_transition(*bad)
+
+
+def test_order_transitions() -> None:
+    OS = orders.OrderStatus
+    orders.check_order_transition(OS.PAID, OS.HANDED_OFF)
+    orders.check_order_transition(OS.HANDED_OFF, OS.SHIPPED)
+    with pytest.raises(InvalidTransition):
+        orders.check_order_transition(OS.PAID, OS.DELIVERED)
+
+
+def _hold(created: float, expires: float, extended: bool = False) -> Hold:
+    return Hold("hld_x", "drp_x", "b", (), {}, HoldStatus.ACTIVE, created, expires, extended)
+
+
+def test_paying_deadline_extends_once_up_to_cap() -> None:
+    h = _hold(1000.0, 1090.0)
+    assert paying_deadline(h, 1080.0, 300) == 1300.0  # capped at created + 300
+    assert paying_deadline(h, 1010.0, 60) == 1090.0  # never shortens
+    assert paying_deadline(_hold(1000.0, 1300.0, extended=True), 1200.0, 600) == 1300.0
+
+
+def test_quantities_validated() -> None:
+    with pytest.raises(InvalidInput):
+        holds.validate_quantities([])
+    for q in (0, -1, 1001):
+        with pytest.raises(InvalidInput):
+            holds.validate_quantities([HoldItem(ItemKind.SKU, "s", q)])
+
+
+def test_bundles_expand_and_sum_per_sku() -> None:
+    b = Bundle("bdl_1", "B", "Pair", Money(4000, "USD"),
+               (BundleComponent("a", 1), BundleComponent("b", 2)))  # fmt: skip
+    units = expand_items(
+        [HoldItem(ItemKind.BUNDLE, "bdl_1", 2), HoldItem(ItemKind.SKU, "a", 1)], {"bdl_1": b}
+    )
+    assert units == {"a": 3, "b": 4}
+    assert bundle_availability(b, {"a": 5, "b": 5}) == 2
+    with pytest.raises(NotFound):
+        expand_items([HoldItem(ItemKind.BUNDLE, "nope", 1)], {})
+
+
+def test_money_is_integer_and_single_currency() -> None:
+    assert (Money(150, "USD") + Money(50, "USD")).amount == 200
+    assert Money(6500, "USD").format() == "USD 65.00"
+    assert Money(500, "JPY").format() == "JPY 500"
+    with pytest.raises(InvalidInput):
+        Money(1, "USD") + Money(1, "EUR")
+    with pytest.raises(InvalidInput):
+        Money(1.5, "USD")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        check_currency("XXX")
+    assert check_currency("usd") == "USD"

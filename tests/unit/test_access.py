@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+
+from dropline.domain.errors import Forbidden, Unauthenticated
+from dropline.services.access import Principal, mint_buyer_token, verify_buyer_token
+
+SECRET = "s3cret"
+
+
+def test_buyer_token_round_trip() -> None:
+    token = mint_buyer_token(SECRET, "buyer-42", ttl_s=60, now=1000)
+    assert verify_buyer_token(SECRET, token, now=1030) == "buyer-42"
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # signature
+        lambda t: "v2" + t[2:],  # version
+        lambda t: t.replace(".", "", 1),  # shape
+        lambda t: "",
+    ],
+)
+def test_forged_tokens_are_refused(mangle) -> None:  # type: ignore[no-untyped-def]
+    token = mint_buyer_token(SECRET, "buyer-42", ttl_s=60, now=1000)
+    with pytest.raises(Unauthenticated):
+        verify_buyer_token(SECRET, mangle(token), now=1001)
+
+
+def test_expired_or_wrong_secret_refused() -> None:
+    token = mint_buyer_token(SECRET, "b", ttl_s=60, now=1000)
+    with pytest.raises(Unauthenticated):
+        verify_buyer_token(SECRET, token, now=1061)
+    with pytest.raises(Unauthenticated):
+        verify_buyer_token("other", token, now=1001)
+
+
+def test_scopes_are_ordered() -> None:
+    ops = Principal("key_1", "ops", "ops")
+    assert ops.allows("storefront") and ops.allows("ops") and not ops.allows("admin")
+    with pytest.raises(Forbidden):
+        Principal("key_2", "s", "storefront").require("ops")

@@ -1,0 +1,109 @@
+"""The pure rules of production runs and pre-orders: MOQ, cost tiers, ship estimates,
+the mail-order-rule delay classification, FIFO allocation and reorder proposals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dropline.domain.errors import InvalidInput
+from dropline.domain.production import (
+    Consent,
+    RunLine,
+    ShipEstimate,
+    Waiting,
+    allocate_fifo,
+    check_moq,
+    classify_delay,
+    reorder_due,
+    reorder_quantities,
+    ship_estimate,
+    unit_cost,
+    validate_lines,
+)
+
+T0 = datetime(2027, 3, 1, 12, tzinfo=UTC)
+
+
+def test_moq_shortfall_per_sku_and_run() -> None:
+    lines = [RunLine("a", 80, moq=100), RunLine("b", 150, moq=100)]
+    short = check_moq(lines, run_moq=300)
+    assert dict(short.per_sku) == {"a": 20} and short.run == 70 and not short.ok
+    assert check_moq(lines, run_moq=230).run == 0
+    assert check_moq([RunLine("a", 100, moq=100)], 100).ok
+
+
+def test_lines_are_validated() -> None:
+    with pytest.raises(InvalidInput):
+        validate_lines([])
+    with pytest.raises(InvalidInput):
+        validate_lines([RunLine("a", 1), RunLine("a", 2)])
+    with pytest.raises(InvalidInput):
+        validate_lines([RunLine("a", 5, tiers=((10, 100), (10, 90)))])
+
+
+def test_unit_cost_picks_the_largest_tier_reached() -> None:
+    tiers = ((1, 2100), (250, 1800), (1000, 1500))
+    assert unit_cost(RunLine("a", 249, tiers=tiers)) == 2100
+    assert unit_cost(RunLine("a", 250, tiers=tiers)) == 1800
+    assert unit_cost(RunLine("a", 5000, tiers=tiers)) == 1500
+    assert unit_cost(RunLine("a", 5, tiers=((10, 100),))) is None
+
+
+def test_ship_estimate_is_intake_plus_handling() -> None:
+    est = ship_estimate(T0, 2, 5)
+    assert (est.earliest, est.latest) == (T0 + timedelta(days=2), T0 + timedelta(days=5))
+    assert not ship_estimate(None, 2, 5).known
+    with pytest.raises(InvalidInput):
+        ship_estimate(T0, 5, 2)
+
+
+@pytest.mark.parametrize(
+    ("days", "delayed", "consent"),
+    [
+        (-3, False, Consent.NOT_NEEDED),
+        (0, False, Consent.NOT_NEEDED),
+        (1, True, Consent.SILENT),
+        (30, True, Consent.SILENT),
+        (31, True, Consent.REQUIRED),
+        (45, True, Consent.REQUIRED),
+    ],
+)
+def test_delay_classification_follows_the_mail_order_rule(
+    days: int, delayed: bool, consent: Consent
+) -> None:
+    new = ShipEstimate(T0, T0 + timedelta(days=days))
+    decision = classify_delay(T0, new)
+    assert (decision.delayed, decision.consent) == (delayed, consent)
+    if delayed:
+        assert decision.days == days
+
+
+def test_a_partial_day_counts_as_a_day_and_unknown_needs_consent() -> None:
+    assert classify_delay(T0, ShipEstimate(None, T0 + timedelta(days=30, hours=1))).consent is (
+        Consent.REQUIRED
+    )
+    unknown = classify_delay(T0, ShipEstimate(None, None))
+    assert unknown.delayed and unknown.days is None and unknown.consent is Consent.REQUIRED
+
+
+def test_fifo_allocation_by_payment_time_with_a_partial_fill() -> None:
+    waiting = [
+        Waiting("ord_c", T0 + timedelta(seconds=3), 2),
+        Waiting("ord_a", T0 + timedelta(seconds=1), 2),
+        Waiting("ord_b", T0 + timedelta(seconds=2), 2),
+    ]
+    plan, left = allocate_fifo(5, waiting)
+    assert plan == {"ord_a": 2, "ord_b": 2, "ord_c": 1} and left == 0
+    plan, left = allocate_fifo(10, waiting)
+    assert sum(plan.values()) == 6 and left == 4
+    assert allocate_fifo(0, waiting) == ({}, 0)
+
+
+def test_reorder_is_due_only_within_the_window() -> None:
+    args = {"planned": 100, "threshold_pct": 60, "window_days": 14, "started": T0}
+    assert not reorder_due(sold=59, now=T0 + timedelta(days=1), **args)  # type: ignore[arg-type]
+    assert reorder_due(sold=60, now=T0 + timedelta(days=1), **args)  # type: ignore[arg-type]
+    assert not reorder_due(sold=90, now=T0 + timedelta(days=15), **args)  # type: ignore[arg-type]
+    assert reorder_quantities({"a": 10, "b": 10}, {"a": 7}, {"b": 5}) == {"a": 7, "b": 5}
