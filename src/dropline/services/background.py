@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -40,16 +39,6 @@ async def expire_holds(engine: StockEngine, clock: Clock, batch: int = 500) -> i
             return total
 
 
-def outbox_event_id(engine_event_id: str) -> str:
-    """The outbox id of an engine event: the engine's own id when it fits the outbox's
-    40-character id column, else a stable digest of it. The Redis engine's ids
-    (``evt_<stream id>.<drop id>``, about 55 characters) do not fit, and PostgreSQL
-    refuses them; the digest keeps a re-drain idempotent (same event, same id)."""
-    if len(engine_event_id) <= 40:
-        return engine_event_id
-    return "evt_" + hashlib.sha256(engine_event_id.encode()).hexdigest()[:32]
-
-
 async def drain_hold_events(engine: StockEngine, uow: UowFactory, batch: int = 1000) -> int:
     """Copy journalled hold events into the outbox, then acknowledge them.
 
@@ -64,12 +53,7 @@ async def drain_hold_events(engine: StockEngine, uow: UowFactory, batch: int = 1
             await u.outbox.add_many(
                 [
                     DomainEvent(
-                        e.type,
-                        "hold",
-                        e.hold.id,
-                        hold_version(e.hold),
-                        hold_dict(e.hold),
-                        id=outbox_event_id(e.id),
+                        e.type, "hold", e.hold.id, hold_version(e.hold), hold_dict(e.hold), id=e.id
                     )
                     for e in events
                 ],

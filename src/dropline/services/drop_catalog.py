@@ -50,6 +50,7 @@ class DropCatalogCache:
     def clear(self) -> None:
         """Forget every entry (a production run's estimate moved: many drops may show it)."""
         self._entries.clear()
+        self._loading.clear()  # loads in flight may predate the change: do not store them
 
     async def get(self, drop_id: str) -> DropCatalog:
         """The drop's catalog, at most ``ttl_s`` old. Concurrent misses share one load
