@@ -46,5 +46,8 @@ fmt: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --mode $(if $(QUICK),quick,full) $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) dropline.db dropline.db-wal dropline.db-shm .pytest_cache .mypy_cache .ruff_cache

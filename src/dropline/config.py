@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = 30.0
     message_interval_s: float = 2.0
     log_level: str = "info"
+    bench_endpoints: bool = Field(
+        False, description="mount the /bench baselines used by `make bench`; never in production"
+    )
 
     @property
     def base_url(self) -> str:

@@ -88,4 +88,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     web_pages.install(app)
     for module in (production_routes, qc_routes, preorder_routes, webhooks, fulfilment):
         app.include_router(module.router)
+    if (settings or (container.settings if container else None) or load_settings()).bench_endpoints:
+        from dropline.api.routers import bench
+
+        app.include_router(bench.router)
     return app

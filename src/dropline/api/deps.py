@@ -10,8 +10,11 @@ from fastapi import Depends, Header, Request
 from dropline.bootstrap import Container
 from dropline.services.access import Principal
 
+# Dependencies that do no I/O are ``async def`` on purpose: FastAPI runs a plain ``def``
+# dependency in the thread pool, a thread hop per request on the hot path.
 
-def container(request: Request) -> Container:
+
+async def container(request: Request) -> Container:
     c: Container = request.app.state.container
     return c
 
@@ -45,7 +48,7 @@ Ops = Annotated[Principal, Depends(scope("ops"))]
 Admin = Annotated[Principal, Depends(scope("admin"))]
 
 
-def buyer(
+async def buyer(
     c: ContainerDep,
     x_buyer_token: Annotated[
         str | None, Header(description="Signed buyer token minted by the creator's site")
@@ -54,7 +57,7 @@ def buyer(
     return c.access.buyer(x_buyer_token)
 
 
-def optional_buyer(
+async def optional_buyer(
     c: ContainerDep, x_buyer_token: Annotated[str | None, Header()] = None
 ) -> str | None:
     return c.access.buyer(x_buyer_token) if x_buyer_token else None

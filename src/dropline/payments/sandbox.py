@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dropline.domain.errors import IdempotencyMismatch, InvalidInput, PaymentProviderError
 from dropline.domain.ids import new_id
 from dropline.services.ports import PaymentResult, PaymentStatus
+from dropline.store import write_gate
 from dropline.store.tables import sandbox_operations, sandbox_payments
 
 SUCCESS = "success"
@@ -149,7 +150,7 @@ class SandboxProvider:
         if kind == "error":
             raise PaymentProviderError("the sandbox processor had an error (test card 0119)")
         req = _hash("authorize", amount, currency, payment_method)
-        async with self.engine.begin() as conn:
+        async with write_gate.writing(self.engine), self.engine.begin() as conn:
             pid = new_id("pay")
             existing = await self._claim(conn, idempotency_key, "authorize", pid, req)
             if existing is not None:
@@ -185,7 +186,7 @@ class SandboxProvider:
         done: PaymentStatus,
         **extra: Any,
     ) -> PaymentResult:
-        async with self.engine.begin() as conn:
+        async with write_gate.writing(self.engine), self.engine.begin() as conn:
             existing = await self._claim(conn, key, op, payment_id, _hash(op, payment_id, extra))
             row = await self._row(conn, existing or payment_id)
             current = PaymentStatus(row.status)
@@ -244,7 +245,7 @@ class SandboxProvider:
     async def refund(
         self, payment_id: str, *, idempotency_key: str, amount: int | None = None
     ) -> PaymentResult:
-        async with self.engine.begin() as conn:
+        async with write_gate.writing(self.engine), self.engine.begin() as conn:
             existing = await self._claim(
                 conn, idempotency_key, "refund", payment_id, _hash("refund", payment_id, amount)
             )

@@ -7,6 +7,7 @@ draft drop) and are dropped at once when this process changes the drop.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -40,22 +41,41 @@ class DropCatalogCache:
         self.uow = uow
         self.ttl_s = ttl_s
         self._entries: dict[str, tuple[float, DropCatalog]] = {}
+        self._loading: dict[str, asyncio.Future[DropCatalog]] = {}
 
     def invalidate(self, drop_id: str) -> None:
         self._entries.pop(drop_id, None)
+        self._loading.pop(drop_id, None)
 
     def clear(self) -> None:
         """Forget every entry (a production run's estimate moved: many drops may show it)."""
         self._entries.clear()
+        self._loading.clear()  # loads in flight may predate the change: do not store them
 
     async def get(self, drop_id: str) -> DropCatalog:
+        """The drop's catalog, at most ``ttl_s`` old. Concurrent misses share one load
+        (single flight): when an entry expires under a burst of taps, the database is
+        read once, not once per waiting request."""
         hit = self._entries.get(drop_id)
         mono = time.monotonic()
         if hit is not None and mono - hit[0] < self.ttl_s:
             return hit[1]
-        catalog = await self.load(drop_id)
-        self._entries[drop_id] = (mono, catalog)
-        return catalog
+        pending = self._loading.get(drop_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._fill(drop_id, mono))
+            self._loading[drop_id] = pending
+        return await asyncio.shield(pending)
+
+    async def _fill(self, drop_id: str, mono: float) -> DropCatalog:
+        me = asyncio.current_task()
+        try:
+            catalog = await self.load(drop_id)
+            if self._loading.get(drop_id) is me:  # not invalidated while loading
+                self._entries[drop_id] = (mono, catalog)
+            return catalog
+        finally:
+            if self._loading.get(drop_id) is me:
+                del self._loading[drop_id]
 
     async def load(self, drop_id: str) -> DropCatalog:
         async with self.uow(readonly=True) as uow:

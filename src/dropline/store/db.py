@@ -8,6 +8,7 @@ needed next to the install.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,20 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from dropline.store.sqlite_inline import inline_connect
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url`` with the settings dropline relies on."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        connect_args: dict[str, Any] = {"timeout": 30}
+        if os.environ.get("DROPLINE_SQLITE_THREADS", "") not in {"1", "true"}:
+            # No thread hop per call (see store.sqlite_inline); DROPLINE_SQLITE_THREADS=1
+            # goes back to aiosqlite's worker thread per connection.
+            connect_args["async_creator_fn"] = inline_connect
+        engine = create_async_engine(url, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -8,6 +8,7 @@ Leaving the block without committing rolls everything back.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
@@ -15,6 +16,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dropline.domain.events import DomainEvent
+from dropline.store import write_gate
 from dropline.store.access_repo import AccessRepository
 from dropline.store.catalog_repo import CatalogRepository
 from dropline.store.drop_repo import DropRepository
@@ -43,6 +45,7 @@ class UnitOfWork:
         self._now = now or (lambda: datetime.now(UTC))
         self._conn: AsyncConnection | None = None
         self._events: list[DomainEvent] = []
+        self._gate: asyncio.Lock | None = None
 
     @property
     def conn(self) -> AsyncConnection:
@@ -50,11 +53,22 @@ class UnitOfWork:
         return self._conn
 
     async def __aenter__(self) -> UnitOfWork:
-        self._conn = await self._engine.connect()
-        if self._readonly:
-            # SQLite: readers need no write lock (see store.db); ignored elsewhere.
-            await self._conn.execution_options(sqlite_begin="DEFERRED")
-        await self._conn.begin()
+        if not self._readonly:
+            self._gate = await write_gate.acquire(self._engine)  # SQLite: one writer
+        try:
+            self._conn = await self._engine.connect()
+            try:
+                if self._readonly:
+                    # SQLite: readers need no write lock (see store.db); ignored elsewhere.
+                    await self._conn.execution_options(sqlite_begin="DEFERRED")
+                await self._conn.begin()
+            except BaseException:
+                await self._conn.close()
+                self._conn = None
+                raise
+        except BaseException:
+            self._release_gate()
+            raise
         now = self._now
         self.catalog = CatalogRepository(self._conn, now)
         self.stock = StockRepository(self._conn, now)
@@ -81,8 +95,16 @@ class UnitOfWork:
             if self._conn.in_transaction():
                 await self._conn.rollback()
         finally:
-            await self._conn.close()
-            self._conn = None
+            try:
+                await self._conn.close()
+            finally:
+                self._conn = None
+                self._release_gate()
+
+    def _release_gate(self) -> None:
+        if self._gate is not None:
+            self._gate.release()
+            self._gate = None
 
     def record(self, event: DomainEvent) -> None:
         """Queue a domain event; it is written to the outbox by ``commit``."""
@@ -93,10 +115,12 @@ class UnitOfWork:
             await self.outbox.add_many(self._events)
             self._events = []
         await self.conn.commit()
+        self._release_gate()  # the SQLite write lock is free again: let the next writer in
 
     async def rollback(self) -> None:
         self._events = []
         await self.conn.rollback()
+        self._release_gate()
 
 
 class UowFactory:
