@@ -189,6 +189,8 @@ async def build(
         messages=messages,
         fulfilment=fulfilment,
     )
+    container.monitor.sla_report = fulfilment.sla_report
+    container.monitor.endpoints = webhooks.list_endpoints
     container.jobs = standard_jobs(
         engine,
         clock,

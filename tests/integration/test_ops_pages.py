@@ -78,3 +78,26 @@ async def test_deliveries_view_and_replay_with_csrf(
     assert done.status_code == 303 and "queued" in done.headers["location"]
     missing = await ui.post("/ui/webhooks/whd_missing/replay", data={"csrf_token": csrf})
     assert "level=error" in missing.headers["location"]
+
+
+async def test_monitor_shows_sla_risk_and_failing_endpoints(container: Container) -> None:
+    from dropline.services.ports import ManualClock
+
+    c = container
+    order_id = await _paid_order(c)
+    async with c.uow(readonly=True) as uow:
+        order = await uow.orders.get_order(order_id)
+    assert order is not None
+    hook = await c.webhooks.create_endpoint("http://127.0.0.1:9/hook", ["order.*"])
+    snap = await c.monitor.snapshot(order.drop_id)
+    assert snap["sla_risk"] == 0
+    assert snap["webhooks"] == {"endpoints": 1, "failing": 0}
+    assert not [a for a in snap["alerts"] if a["kind"] == "endpoint_failing"]
+    await c.webhooks.update_endpoint(hook["id"], enabled=False)
+    assert isinstance(c.clock, ManualClock)
+    c.clock.advance(30 * 24 * 3600)  # long past any ship-by
+    snap = await c.monitor.snapshot(order.drop_id)
+    assert snap["sla_risk"] == 1
+    assert snap["webhooks"]["failing"] == 1
+    [alert] = [a for a in snap["alerts"] if a["kind"] == "endpoint_failing"]
+    assert alert["level"] == "critical" and alert["endpoint_id"] == hook["id"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -86,6 +87,9 @@ class MonitorService:
         self._tally: dict[str, Counter[str]] = {}
         self._lock = asyncio.Lock()
         self._recent: dict[str, tuple[float, dict[str, Any]]] = {}
+        # Set by bootstrap: the hand-off's SLA report and the webhook endpoints.
+        self.sla_report: Callable[[str], Awaitable[dict[str, Any]]] | None = None
+        self.endpoints: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
 
     # ------------------------------------------------------------------ settings
     async def settings(self, drop_id: str) -> MonitorSettings:
@@ -242,6 +246,7 @@ class MonitorService:
         released = tally["hold.released"]
         converted = tally["hold.converted"]
         alerts = self._alerts(rows, failed_recent, finished_recent)
+        sla_risk, hooks, hook_alerts = await self._handoff_health(drop_id)
         totals = {
             "offered": sum(r["offered"] for r in rows),
             "sold": sum(r["sold"] for r in rows),
@@ -279,12 +284,43 @@ class MonitorService:
                 "by_reason": dict(by_reason),
                 "waiting_for_authentication": by_status[CheckoutStatus.REQUIRES_ACTION.value],
             },
-            # Filled in once the hand-off (SLA) and webhook capabilities are merged.
-            "sla_risk": None,
-            "webhooks": None,
-            "alerts": alerts,
+            "sla_risk": sla_risk,
+            "webhooks": hooks,
+            "alerts": alerts + hook_alerts,
             "cues": host_cues(rows),
         }
+
+    async def _handoff_health(
+        self, drop_id: str
+    ) -> tuple[int | None, dict[str, Any] | None, list[dict[str, Any]]]:
+        """Orders of the drop at SLA risk or in breach, and the webhook endpoints'
+        health with an alert for each one failing or switched off."""
+        sla_risk = None
+        if self.sla_report is not None:
+            report = await self.sla_report(drop_id)
+            sla_risk = len(report["at_risk"]) + len(report["breached"])
+        if self.endpoints is None:
+            return sla_risk, None, []
+        endpoints = await self.endpoints()
+        failing = [e for e in endpoints if e["consecutive_failures"] > 0 or not e["enabled"]]
+        alerts = [
+            {
+                "kind": "endpoint_failing",
+                "level": "warning" if e["enabled"] else "critical",
+                "endpoint_id": e["id"],
+                "message": (
+                    f"webhook endpoint {e['url']} "
+                    + (
+                        f"is off: {e['disabled_reason'] or 'disabled'}"
+                        if not e["enabled"]
+                        else f"failed {e['consecutive_failures']} times in a row"
+                    )
+                ),
+            }
+            for e in failing
+        ]
+        hooks = {"endpoints": len(endpoints), "failing": len(failing)}
+        return sla_risk, hooks, alerts
 
     @staticmethod
     def _alerts(
