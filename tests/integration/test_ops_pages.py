@@ -101,3 +101,20 @@ async def test_monitor_shows_sla_risk_and_failing_endpoints(container: Container
     assert snap["webhooks"]["failing"] == 1
     [alert] = [a for a in snap["alerts"] if a["kind"] == "endpoint_failing"]
     assert alert["level"] == "critical" and alert["endpoint_id"] == hook["id"]
+
+
+async def test_report_counts_shipped_orders_and_still_balances(container: Container) -> None:
+    c = container
+    order_id = await _paid_order(c)
+    report = await c.fulfilment.import_tracking(
+        f"order_id,carrier,tracking_number\n{order_id},UPS,1Z999\n"
+    )
+    assert report.applied and not report.errors
+    async with c.uow(readonly=True) as uow:
+        order = await uow.orders.get_order(order_id)
+    assert order is not None and order.status.value == "shipped"
+    built = await c.reports.build(order.drop_id)
+    [orders] = [r for r in built["reconciliation"] if r["key"] == "orders"]
+    parts = {p["name"]: p["value"] for p in orders["right"]}
+    assert orders["left"]["value"] == 1 and orders["balanced"]
+    assert parts["shipped"] == 1 and parts["pending"] == 0

@@ -8,7 +8,8 @@ outbox), never from the engine's counters, and the reconciliation deliberately c
   movements of the drop's orders) + returned to stock (``unoffer`` movements) + still
   offered (the offer rows, only while the drop has not ended);
 * holds: placed = converted + expired + released + still active (``hold.*`` events);
-* orders: paid (``order.paid`` events) = handed off + pending + cancelled + refunded
+* orders: paid (``order.paid`` events) = pending + handed off + shipped + delivered +
+  exception + cancelled + refunded
   (the orders' statuses);
 * money: net (orders' totals minus their refunds) = captured (checkouts that took
   money) − refunded (order refunds plus checkouts given back).
@@ -32,9 +33,6 @@ from dropline.services.serialize import rfc3339
 from dropline.store.monitor_repo import DropRow, MonitorRepository, MonitorSettings, SaleRow, dt_utc
 from dropline.store.uow import UowFactory
 
-HANDED_OFF = frozenset(
-    {OrderStatus.HANDED_OFF, OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.EXCEPTION}
-)
 ATTRIBUTION_DIMENSIONS = ("channel", "utm_source", "utm_campaign", "promo_code", "creator")
 MAX_CHART_POINTS = 120
 MIN_CHART_POINTS = 12
@@ -311,8 +309,11 @@ class ReportService:
                 "paid",
                 len({e.aggregate_id for e in paid_events}),
                 {
-                    "handed off": sum(status[s.value] for s in HANDED_OFF),
                     "pending": status[OrderStatus.PAID.value],
+                    "handed off": status[OrderStatus.HANDED_OFF.value],
+                    "shipped": status[OrderStatus.SHIPPED.value],
+                    "delivered": status[OrderStatus.DELIVERED.value],
+                    "exception": status[OrderStatus.EXCEPTION.value],
                     "cancelled": status[OrderStatus.CANCELLED.value],
                     "refunded": status[OrderStatus.REFUNDED.value],
                 },
