@@ -17,14 +17,9 @@ from Stripe the test says so:
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -42,6 +37,7 @@ from dropline.payments.stripe_provider import StripeProvider
 from dropline.services.ports import PaymentStatus
 from prod_support import authenticate as _authenticate
 from prod_support import card as _card
+from prod_support import free_port, localstripe
 from prod_support import raw_intent as _raw_intent
 
 # The SDK's httpx client (stripe 16.1) posts with ``data=<bytes>``, which httpx deprecates.
@@ -52,58 +48,14 @@ pytestmark = pytest.mark.filterwarnings(
 API_KEY = "sk_test_12345"
 AUTH = (API_KEY, "")
 
-# localstripe saves its whole store to the fixed path /tmp/localstripe.pickle after every
-# POST; every run on the machine would share (and race on) that file, so the launcher
-# turns the save off. The rest is localstripe's own entry point (``python -m localstripe``).
-_LAUNCHER = (
-    "import sys, localstripe.resources as r, localstripe.server as s\n"
-    "r.store.dump_to_disk = lambda: None\n"
-    "sys.argv[1:] = ['--port', sys.argv[1], '--from-scratch']\n"
-    "s.start()\n"
-)
-
 VISA_3DS = "4000002500003155"
 DECLINED_ON_CHARGE = "4000000000000341"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path: Path = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER, str(port)], stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"localstripe exited ({proc.returncode}):\n{log_path.read_text()}")
-            try:
-                r = httpx.get(f"{url}/v1/payment_intents", params={"limit": 1}, auth=AUTH)
-                if r.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"localstripe did not answer on {url}:\n{log_path.read_text()}")
-            time.sleep(0.1)
+    with localstripe(tmp_path_factory.mktemp("localstripe")) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
@@ -280,7 +232,7 @@ async def test_unknown_payment_is_not_found(provider: StripeProvider) -> None:
 
 async def test_provider_down_raises_provider_error() -> None:
     down = StripeProvider(
-        API_KEY, api_base=f"http://127.0.0.1:{_free_port()}", max_network_retries=0
+        API_KEY, api_base=f"http://127.0.0.1:{free_port()}", max_network_retries=0
     )
     try:
         with pytest.raises(PaymentProviderError):
