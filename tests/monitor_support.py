@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from backends import free_port
 from dropline.bootstrap import build
 from dropline.config import Settings
 from dropline.domain.drops import DropStatus
@@ -45,13 +45,6 @@ def require_chromium() -> None:
     if IN_CI:
         pytest.fail(f"{CHROMIUM} is required when CI=true (make test installs it)")
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -4,7 +4,6 @@ in-process HTTP client on a container, free ports."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from backends import free_port
 from dropline.api.app import create_app
 from dropline.bootstrap import Container
 from dropline.payments.stripe_webhooks import sign_stripe_payload
@@ -35,13 +35,6 @@ _LAUNCHER = (
     "sys.argv[1:] = ['--port', sys.argv[1], '--from-scratch']\n"
     "s.start()\n"
 )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextmanager

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,18 +30,11 @@ from typing import Any
 
 import httpx
 
+from backends import free_port
 from dropline.services.access import mint_buyer_token
 
 SECRET = "e2e-buyer-token-secret"
 KEY_RE = re.compile(r"\b(dlk_[A-Za-z0-9_\-]+)")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class ServerError(RuntimeError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email
-import socket
 from collections.abc import Iterator
 from email.message import Message
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from backends import free_port
 from dropline.bootstrap import Container
 from dropline.mail.mailers import DatabaseMailer, SmtpMailer
 from dropline.services.messages import MessageService
@@ -32,12 +32,6 @@ class Inbox:
             )
         )
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -159,6 +159,3 @@ class StockService:
 
 def _level_dict(level: StockLevel) -> dict[str, int]:
     return {b.value: level.get(b) for b in Bucket} | {"on_hand": level.on_hand}
-
-
-level_dict = _level_dict
