@@ -800,6 +800,15 @@ class Bench:
                 "ceiling",
                 {"paths": ["/bench/ceiling"], "bodies": [hot]},
             )
+            # the same endpoint through the full FastAPI route stack, for scale
+            self.measure(
+                stack,
+                server,
+                load,
+                "hot-sku",
+                "ceiling (FastAPI route)",
+                {"paths": ["/bench/ceiling-fastapi"], "bodies": [hot]},
+            )
         # 3. hot SKU holds
         if self.want("hot"):
             run, total, _ = self.measure(stack, server, load, "hot-sku", "dropline holds", hot_cfg)

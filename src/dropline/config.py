@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = 30.0
     message_interval_s: float = 2.0
     log_level: str = "info"
+    hot_path: bool = Field(
+        True,
+        description="answer POST /v1/drops/{id}/holds straight from ASGI (api/hotpath.py); "
+        "false sends it through the FastAPI route",
+    )
     bench_endpoints: bool = Field(
         False, description="mount the /bench baselines used by `make bench`; never in production"
     )

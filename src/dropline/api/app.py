@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from dropline.api import errors
+from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware
 from dropline.api.routers import (
     catalog,
     checkouts,
@@ -88,8 +89,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     web_pages.install(app)
     for module in (production_routes, qc_routes, preorder_routes, webhooks, fulfilment):
         app.include_router(module.router)
-    if (settings or (container.settings if container else None) or load_settings()).bench_endpoints:
+    effective = settings or (container.settings if container else None) or load_settings()
+    hot_routes = list(HOLD_ROUTES)
+    if effective.bench_endpoints:
         from dropline.api.routers import bench
 
         app.include_router(bench.router)
+        hot_routes += bench.HOT_ROUTES
+    if effective.hot_path:
+        app.add_middleware(
+            HotPathMiddleware, routes=hot_routes, container=lambda: app.state.container
+        )
     return app

@@ -22,7 +22,8 @@ async def container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(container)]
 
 
-def _bearer(authorization: str | None) -> str | None:
+def bearer(authorization: str | None) -> str | None:
+    """The key of ``Authorization: Bearer <key>``, else None (the hot path uses it too)."""
     if not authorization:
         return None
     scheme, _, value = authorization.partition(" ")
@@ -36,7 +37,7 @@ def scope(needed: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
         c: ContainerDep,
         authorization: Annotated[str | None, Header(description="`Bearer <api key>`")] = None,
     ) -> Principal:
-        principal = await c.access.authenticate(_bearer(authorization))
+        principal = await c.access.authenticate(bearer(authorization))
         principal.require(needed)
         return principal
 

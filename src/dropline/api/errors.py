@@ -45,12 +45,12 @@ def status_for(exc: e.DroplineError) -> int:
     return 400
 
 
-def problem(
+def problem_body(
     status: int, code: str, detail: str, instance: str = "", /, **extra: Any
-) -> JSONResponse:
-    """A problem+json response. The leading parameters are positional-only so an error's
-    extra field named like one of them (``status=<drop status>``) cannot clash with it;
-    extras never overwrite the standard members."""
+) -> dict[str, Any]:
+    """The RFC 9457 members of a problem. The leading parameters are positional-only so
+    an error's extra field named like one of them (``status=<drop status>``) cannot clash
+    with it; extras never overwrite the standard members."""
     body: dict[str, Any] = {
         "type": f"https://dropline.dev/problems/{code}",
         "title": code.replace("_", " ").capitalize(),
@@ -61,8 +61,34 @@ def problem(
     if instance:
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if k not in body})
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    return body
+
+
+def problem_headers(status: int) -> dict[str, str] | None:
+    """Extra headers of a problem response: a 401 says which auth scheme to use."""
+    return {"WWW-Authenticate": "Bearer"} if status == 401 else None
+
+
+def problem(
+    status: int, code: str, detail: str, instance: str = "", /, **extra: Any
+) -> JSONResponse:
+    """A problem+json response (see ``problem_body``)."""
+    body = problem_body(status, code, detail, instance, **extra)
+    return JSONResponse(
+        body, status_code=status, media_type=PROBLEM, headers=problem_headers(status)
+    )
+
+
+def domain_problem(exc: e.DroplineError, instance: str) -> tuple[int, dict[str, Any]]:
+    """Status and problem body of a domain error: what both the FastAPI routes and the
+    ASGI hot path (``api/hotpath.py``) answer for it."""
+    status = status_for(exc)
+    return status, problem_body(status, exc.code, exc.detail, instance, **_clean(exc.extra))
+
+
+def internal_problem(instance: str) -> dict[str, Any]:
+    """The body of a 500: nothing about the cause leaks to the caller (it is logged)."""
+    return problem_body(500, "internal_error", "an unexpected error occurred", instance)
 
 
 def _clean(value: Any) -> Any:
@@ -78,7 +104,10 @@ def _clean(value: Any) -> Any:
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.DroplineError)
     async def _domain(request: Request, exc: e.DroplineError) -> JSONResponse:
-        return problem(status_for(exc), exc.code, exc.detail, request.url.path, **_clean(exc.extra))
+        status, body = domain_problem(exc, request.url.path)
+        return JSONResponse(
+            body, status_code=status, media_type=PROBLEM, headers=problem_headers(status)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -102,4 +131,4 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return problem(500, "internal_error", "an unexpected error occurred", request.url.path)
+        return JSONResponse(internal_problem(request.url.path), status_code=500, media_type=PROBLEM)

@@ -10,6 +10,11 @@ path with two baselines behind the same HTTP server, event loop and settings:
   that takes ``SELECT ... FOR UPDATE`` on the SKU's stock row, decrements it, writes a
   reservation row and commits. The table lives in ``DROPLINE_BENCH_ROWLOCK_URL``.
 
+Both are served the way holds are: by the ASGI hot path (``HOT_ROUTES``, registered with
+``api/hotpath.py``) so only the work differs, never the HTTP machinery; the FastAPI
+routes below answer when the hot path is off or falls back, and
+``POST /bench/ceiling-fastapi`` is the ceiling through the full FastAPI route stack.
+
 and give the harness what it needs to seed and check without touching services code:
 
 * ``POST /bench/seed-holds`` places many active holds straight through the engine.
@@ -24,13 +29,15 @@ import asyncio
 import os
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dropline.api import schemas as s
-from dropline.api.deps import Buyer, ContainerDep, Storefront
+from dropline.api.deps import Buyer, ContainerDep, Storefront, bearer
+from dropline.api.hotpath import HotRequest, HotResponse, HotRoute, parse_hold
 from dropline.domain.errors import SoldOut
 from dropline.domain.holds import HoldItem, HoldRequest, ItemKind
 from dropline.domain.ids import new_id
@@ -61,6 +68,7 @@ def rowlock_db() -> AsyncEngine:
 
 
 @router.post("/ceiling")
+@router.post("/ceiling-fastapi")
 async def ceiling(body: s.HoldIn) -> dict[str, Any]:
     """Parse the hold body, do nothing, answer small JSON."""
     return {"ok": True, "items": len(body.items)}
@@ -69,7 +77,11 @@ async def ceiling(body: s.HoldIn) -> dict[str, Any]:
 @router.post("/rowlock/{sku_id}", status_code=201)
 async def rowlock(sku_id: str, body: s.HoldIn, _: Storefront, buyer: Buyer) -> dict[str, Any]:
     """A hold the row-lock way: lock the stock row, check, decrement, insert, commit."""
-    qty = sum(i.quantity for i in body.items)
+    return await rowlock_hold(sku_id, sum(i.quantity for i in body.items), buyer)
+
+
+async def rowlock_hold(sku_id: str, qty: int, buyer: str) -> dict[str, Any]:
+    """The row-lock transaction itself (shared by the FastAPI route and the hot path)."""
     hold_id = new_id("hld")
     async with rowlock_db().begin() as conn:
         row = (
@@ -95,6 +107,27 @@ async def rowlock(sku_id: str, body: s.HoldIn, _: Storefront, buyer: Buyer) -> d
             {"id": hold_id, "s": sku_id, "b": buyer, "q": qty},
         )
     return {"id": hold_id, "sku_id": sku_id, "quantity": qty, "status": "active"}
+
+
+async def hot_ceiling(req: HotRequest) -> HotResponse:
+    body = parse_hold(req.body)
+    return HotResponse(200, orjson.dumps({"ok": True, "items": len(body.items)}))
+
+
+async def hot_rowlock(req: HotRequest) -> HotResponse:
+    body = parse_hold(req.body)
+    c = req.container
+    principal = await c.access.authenticate(bearer(req.headers.get("authorization")))
+    principal.require("storefront")
+    buyer = c.access.buyer(req.headers.get("x-buyer-token"))
+    out = await rowlock_hold(req.param, sum(i.quantity for i in body.items), buyer)
+    return HotResponse(201, orjson.dumps(out))
+
+
+HOT_ROUTES = (
+    HotRoute("POST", "/bench/ceiling", hot_ceiling),
+    HotRoute("POST", "/bench/rowlock/{}", hot_rowlock),
+)
 
 
 class SeedHoldsIn(BaseModel):

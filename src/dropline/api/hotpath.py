@@ -1,0 +1,229 @@
+"""The hot path of a live drop, answered straight from ASGI.
+
+A drop's first seconds are nothing but ``POST /v1/drops/{id}/holds``. Through FastAPI,
+four fifths of such a request is framework machinery (middleware, matching ~150 routes,
+dependency resolution, response-model validation; profile in ``bench/notes.md``) and the
+hold itself is the small rest. ``HotPathMiddleware`` sits in front of the router and
+answers the few requests registered with it itself, with the same checks in the same
+order as the FastAPI route: API key, buyer token, the same Pydantic body model, the same
+service call, the same response body, and problem+json errors from ``api/errors.py``.
+
+It only answers what it fully understands. A body that is not JSON or does not validate,
+an unexpected content type, an over-long ``Idempotency-Key``: the request goes on to
+FastAPI with its body replayed, and the route gives the same answer it always gave. So
+the contract and its OpenAPI description keep one definition, the FastAPI route, and
+``tests/integration/test_hotpath.py`` checks both paths answer byte for byte alike.
+Turn it off with ``DROPLINE_HOT_PATH=false``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import orjson
+from pydantic import ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dropline.api import schemas as s
+from dropline.api.deps import bearer
+from dropline.api.errors import PROBLEM, domain_problem, internal_problem, problem_headers
+from dropline.bootstrap import Container
+from dropline.domain.errors import DroplineError
+from dropline.domain.holds import HoldItem, ItemKind
+from dropline.services.serialize import hold_dict
+
+log = logging.getLogger(__name__)
+
+JSON = b"application/json"
+MAX_BODY = 64 * 1024
+IDEMPOTENCY_KEY_MAX = 200  # as ``deps.IdempotencyKey``
+
+
+class Fallback(Exception):
+    """Raised by a handler that will not answer this request: FastAPI answers it."""
+
+
+@dataclass(frozen=True, slots=True)
+class HotRequest:
+    """What a handler gets: the path parameter (``""`` when the route has none), the
+    request headers by lower-case name (first occurrence, latin-1 as Starlette), the raw
+    body and the app's container."""
+
+    path: str
+    param: str
+    headers: dict[str, str]
+    body: bytes
+    container: Container
+
+
+@dataclass(frozen=True, slots=True)
+class HotResponse:
+    status: int
+    body: bytes
+    media_type: bytes = JSON
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+Handler = Callable[[HotRequest], Awaitable[HotResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class HotRoute:
+    """``template`` is a path with at most one ``{}`` parameter (one path segment)."""
+
+    method: str
+    template: str
+    handler: Handler
+
+    def match(self, path: str) -> str | None:
+        prefix, brace, suffix = self.template.partition("{}")
+        if not brace:
+            return "" if path == prefix else None
+        if not (path.startswith(prefix) and path.endswith(suffix)):
+            return None
+        param = path[len(prefix) : len(path) - len(suffix)]
+        return param if param and "/" not in param else None
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in scope["headers"]:
+        name = k.decode("latin-1")
+        if name not in out:
+            out[name] = v.decode("latin-1")
+    return out
+
+
+def _json_content(headers: dict[str, str]) -> bool:
+    """FastAPI parses a body as JSON when the content type is absent or JSON; anything
+    else (forms, text) is left to it."""
+    ctype = headers.get("content-type")
+    if ctype is None:
+        return True
+    main = ctype.partition(";")[0].strip().lower()
+    return main == "application/json" or (
+        main.startswith("application/") and main.endswith("+json")
+    )
+
+
+class HotPathMiddleware:
+    """Pure ASGI middleware answering ``routes`` itself (see the module docstring)."""
+
+    def __init__(
+        self, app: ASGIApp, routes: Sequence[HotRoute], container: Callable[[], Container]
+    ):
+        self.app = app
+        self.routes = tuple(routes)
+        self.container = container
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        for route in self.routes:
+            if route.method != method:
+                continue
+            param = route.match(path)
+            if param is not None:
+                await self._answer(route, param, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _answer(
+        self, route: HotRoute, param: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before sending its body
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        headers = _headers(scope)
+        path = scope["path"]
+        try:
+            if size > MAX_BODY or not _json_content(headers):
+                raise Fallback
+            resp = await route.handler(HotRequest(path, param, headers, body, self.container()))
+        except Fallback:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        except DroplineError as exc:
+            status, problem = domain_problem(exc, path)
+            extra = problem_headers(status) or {}
+            resp = HotResponse(
+                status,
+                orjson.dumps(problem),
+                PROBLEM.encode(),
+                tuple((k.lower().encode(), v.encode()) for k, v in extra.items()),
+            )
+        except Exception:
+            log.exception("unhandled error on %s", path)
+            resp = HotResponse(500, orjson.dumps(internal_problem(path)), PROBLEM.encode())
+        await send(
+            {
+                "type": "http.response.start",
+                "status": resp.status,
+                "headers": [
+                    (b"content-length", str(len(resp.body)).encode()),
+                    (b"content-type", resp.media_type),
+                    *resp.headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": resp.body})
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the already-read body over once, then defers to the
+    server (for ``http.disconnect``)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def parse_hold(body: bytes) -> s.HoldIn:
+    """The hold body through the route's own model, or ``Fallback``."""
+    try:
+        return s.HoldIn.model_validate_json(body)
+    except ValidationError:
+        raise Fallback from None
+
+
+async def place_hold(req: HotRequest) -> HotResponse:
+    """``POST /v1/drops/{drop_id}/holds`` as ``routers/holds.place_hold`` answers it."""
+    hold_in = parse_hold(req.body)
+    key = req.headers.get("idempotency-key")
+    if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
+        raise Fallback
+    c = req.container
+    principal = await c.access.authenticate(bearer(req.headers.get("authorization")))
+    principal.require("storefront")
+    buyer = c.access.buyer(req.headers.get("x-buyer-token"))
+    items = [
+        HoldItem(ItemKind.BUNDLE, i.bundle_id, i.quantity)
+        if i.bundle_id
+        else HoldItem(ItemKind.SKU, i.sku_id or "", i.quantity)
+        for i in hold_in.items
+    ]
+    hold = await c.holds.place(
+        req.param, buyer, items, idempotency_key=key, attribution=hold_in.attribution
+    )
+    return HotResponse(201, orjson.dumps(hold_dict(hold)))
+
+
+HOLD_ROUTES = (HotRoute("POST", "/v1/drops/{}/holds", place_hold),)

@@ -1,0 +1,246 @@
+"""The ASGI hot path answers holds exactly as the FastAPI route does.
+
+Every request is sent twice: through the app with the hot path off (the FastAPI route)
+and through ``HotPathMiddleware`` wrapped around that same app, on one container. A spy
+between the two records whether the request reached FastAPI, so each case also asserts
+who answered: well-formed holds and their refusals must be answered by the hot path,
+anything it does not fully understand must fall through to the route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dropline.api.app import create_app
+from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware, HotRoute
+from dropline.bootstrap import Container
+from dropline.services.access import mint_buyer_token
+from support import Shop, seed_shop
+
+
+@dataclass
+class Spy:
+    """An ASGI app that counts the HTTP requests reaching the wrapped app."""
+
+    app: ASGIApp
+    calls: list[str] = field(default_factory=list)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.calls.append(scope["path"])
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class Pair:
+    c: Container
+    slow: httpx.AsyncClient
+    fast: httpx.AsyncClient
+    spy: Spy
+    store: str
+    shop: Shop
+    draft: str
+
+    def buyer(self, buyer: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.store}", "X-Buyer-Token": self.c.access.mint(buyer)}
+
+    def url(self, drop_id: str | None = None) -> str:
+        return f"/v1/drops/{drop_id or self.shop.drop_id}/holds"
+
+
+@pytest.fixture
+async def pair(container: Container) -> AsyncIterator[Pair]:
+    settings = container.settings.model_copy(update={"hot_path": False})
+    app = create_app(settings=settings, container=container)
+    spy = Spy(app)
+    hot = HotPathMiddleware(spy, HOLD_ROUTES, lambda: container)
+    async with app.router.lifespan_context(app):
+        store, _ = await container.access.create_key("storefront", "storefront")
+        shop = await seed_shop(container, units=5, skus=2, bundle=True, limit=3)
+        draft = (await container.drops.create("Draft drop", "USD")).id
+        base = "http://dropline.test"
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base) as slow,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=hot), base_url=base) as fast,
+        ):
+            yield Pair(container, slow, fast, spy, store, shop, draft)
+
+
+async def both(p: Pair, **request: Any) -> tuple[httpx.Response, httpx.Response, bool]:
+    """The route's answer, the hot path's answer, and whether the hot path answered."""
+    slow = await p.slow.request(**request)
+    p.spy.calls.clear()
+    fast = await p.fast.request(**request)
+    return slow, fast, not p.spy.calls
+
+
+def same_problem(slow: httpx.Response, fast: httpx.Response, status: int, code: str) -> None:
+    assert slow.status_code == fast.status_code == status, (slow.text, fast.text)
+    assert fast.headers["content-type"] == slow.headers["content-type"]
+    assert fast.headers.get("www-authenticate") == slow.headers.get("www-authenticate")
+    assert fast.content == slow.content
+    assert fast.json()["code"] == code
+
+
+async def test_placed_holds_have_the_route_s_shape(pair: Pair) -> None:
+    p = pair
+    for n, items in enumerate(
+        (
+            [{"sku_id": p.shop.skus[0]}],
+            [{"bundle_id": p.shop.bundle_id, "quantity": 1}],
+        )
+    ):
+        body = {"items": items, "attribution": {"channel": "live"}}
+        slow, fast, hot = await both(
+            p, method="POST", url=p.url(), json=body, headers=p.buyer(f"shape-{n}")
+        )
+        assert hot
+        assert slow.status_code == fast.status_code == 201, (slow.text, fast.text)
+        assert fast.headers["content-type"] == slow.headers["content-type"] == "application/json"
+        s, f = slow.json(), fast.json()
+        assert list(f) == list(s)  # same members in the same order
+        volatile = {"id", "created_at", "expires_at"}
+        assert {k: v for k, v in f.items() if k not in volatile} == {
+            k: v for k, v in s.items() if k not in volatile
+        }
+        assert f["id"] != s["id"] and f["status"] == "active"
+        assert f["attribution"] == {"channel": "live"}
+
+
+async def test_refusals_are_byte_for_byte_the_route_s(pair: Pair) -> None:
+    p = pair
+    sku = p.shop.skus[0]
+    one = {"items": [{"sku_id": sku}]}
+    # limit 3 per buyer, 5 units: greedy takes 3 and is refused a 4th, a second buyer
+    # takes the last 2 -> sold out
+    for buyer, qty, code in (("greedy", 3, "limit_exceeded"), ("second", 2, "sold_out")):
+        r = await p.fast.post(
+            p.url(), json={"items": [{"sku_id": sku, "quantity": qty}]}, headers=p.buyer(buyer)
+        )
+        assert r.status_code == 201, r.text
+        slow, fast, hot = await both(
+            p, method="POST", url=p.url(), json=one, headers=p.buyer("greedy")
+        )
+        assert hot
+        same_problem(slow, fast, 409, code)
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({"json": one, "headers": p.buyer("late")}, 409, "sold_out"),
+        (
+            {"json": {"items": [{"sku_id": "sku_nope"}]}, "headers": p.buyer("x")},
+            404,
+            "not_found",
+        ),
+        ({"json": one, "headers": {"X-Buyer-Token": p.c.access.mint("x")}}, 401, "unauthenticated"),
+        (
+            {"json": one, "headers": p.buyer("x") | {"Authorization": "Bearer nope"}},
+            401,
+            "unauthenticated",
+        ),
+        (
+            {"json": one, "headers": p.buyer("x") | {"Authorization": f"Basic {p.store}"}},
+            401,
+            "unauthenticated",
+        ),
+        ({"json": one, "headers": {"Authorization": f"Bearer {p.store}"}}, 401, "unauthenticated"),
+        (
+            {
+                "json": one,
+                "headers": p.buyer("x") | {"X-Buyer-Token": mint_buyer_token("wrong", "x", 60)},
+            },
+            401,
+            "unauthenticated",
+        ),
+    ]
+    for kw, status, code in cases:
+        slow, fast, hot = await both(p, method="POST", url=p.url(), **kw)
+        assert hot, code
+        same_problem(slow, fast, status, code)
+    slow, fast, hot = await both(
+        p, method="POST", url=p.url("drp_missing"), json=one, headers=p.buyer("x")
+    )
+    assert hot
+    same_problem(slow, fast, 404, "not_found")
+    slow, fast, hot = await both(
+        p, method="POST", url=p.url(p.draft), json=one, headers=p.buyer("x")
+    )
+    assert hot
+    same_problem(slow, fast, 409, "drop_not_live")
+    # insufficient stock: one unit of the second SKU left after 4 are taken
+    for buyer in ("a", "b"):
+        r = await p.fast.post(
+            p.url(),
+            json={"items": [{"sku_id": p.shop.skus[1], "quantity": 2}]},
+            headers=p.buyer(buyer),
+        )
+        assert r.status_code == 201, r.text
+    two = {"items": [{"sku_id": p.shop.skus[1], "quantity": 2}]}
+    slow, fast, hot = await both(p, method="POST", url=p.url(), json=two, headers=p.buyer("c"))
+    assert hot
+    same_problem(slow, fast, 409, "insufficient_stock")
+    assert fast.json()["remaining"] == 1
+
+
+async def test_idempotency_key_is_shared_by_both_paths(pair: Pair) -> None:
+    p = pair
+    headers = p.buyer("retry") | {"Idempotency-Key": "tap-1"}
+    body = {"items": [{"sku_id": p.shop.skus[0]}]}
+    first = await p.fast.post(p.url(), json=body, headers=headers)
+    again = await p.slow.post(p.url(), json=body, headers=headers)
+    assert first.status_code == 201 and again.status_code in (200, 201)
+    assert again.json()["id"] == first.json()["id"]
+    other = {"items": [{"sku_id": p.shop.skus[1]}]}
+    slow, fast, hot = await both(p, method="POST", url=p.url(), json=other, headers=headers)
+    assert hot
+    same_problem(slow, fast, 409, "idempotency_mismatch")
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "status", "code"),
+    [
+        (b'{"items": [', {}, 400, "malformed_json"),
+        (b"", {}, 422, "validation_error"),
+        (b'{"items": []}', {}, 422, "validation_error"),
+        (b'{"items": [{"sku_id": "a", "bundle_id": "b"}]}', {}, 422, "validation_error"),
+        (b'{"items": [{"sku_id": "a", "quantity": 0}]}', {}, 422, "validation_error"),
+        (b'{"items": [{"sku_id": "a"}], "extra": 1}', {}, 422, "validation_error"),
+        (b'{"items": [{"sku_id": "a"}]}', {"Idempotency-Key": "k" * 201}, 422, "validation_error"),
+        (b'{"items": [{"sku_id": "a"}]}', {"Content-Type": "text/plain"}, 422, "validation_error"),
+    ],
+)
+async def test_what_the_hot_path_does_not_understand_falls_through(
+    pair: Pair, content: bytes, extra: dict[str, str], status: int, code: str
+) -> None:
+    p = pair
+    headers = {"Content-Type": "application/json"} | p.buyer("odd") | extra
+    slow, fast, hot = await both(p, method="POST", url=p.url(), content=content, headers=headers)
+    assert not hot
+    same_problem(slow, fast, status, code)
+
+
+async def test_other_methods_and_paths_go_to_the_router(pair: Pair) -> None:
+    p = pair
+    for method, url in (("GET", p.url()), ("POST", f"/v1/drops/{p.shop.drop_id}/x/holds")):
+        slow, fast, hot = await both(p, method=method, url=url, json={}, headers=p.buyer("x"))
+        assert not hot
+        assert slow.status_code == fast.status_code and slow.status_code in (404, 405)
+        assert fast.content == slow.content
+
+
+def test_route_templates_match_one_segment() -> None:
+    async def nothing(_: Any) -> Any:
+        raise AssertionError
+
+    route = HotRoute("POST", "/v1/drops/{}/holds", nothing)
+    assert route.match("/v1/drops/drp_1/holds") == "drp_1"
+    assert route.match("/v1/drops//holds") is None
+    assert route.match("/v1/drops/a/b/holds") is None
+    assert route.match("/v1/drops/a/holds/") is None
+    exact = HotRoute("POST", "/bench/ceiling", nothing)
+    assert exact.match("/bench/ceiling") == ""
+    assert exact.match("/bench/ceiling/x") is None
