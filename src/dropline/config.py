@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = 30.0
     message_interval_s: float = 2.0
     log_level: str = "info"
+    gc_gen0: int = Field(
+        20_000,
+        description="server processes collect Python's young GC generation every this many "
+        "net allocations after freezing their start-up objects (0: Python's default, 700)",
+    )
+    otel: bool = Field(
+        False,
+        description="FastAPI's native OpenTelemetry spans, metrics and logs; off by default "
+        "because every request pays to ask the global providers even when none is set",
+    )
     hot_path: bool = Field(
         True,
         description="answer POST /v1/drops/{id}/holds straight from ASGI (api/hotpath.py); "

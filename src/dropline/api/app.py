@@ -29,6 +29,7 @@ from dropline.api.routers import production as production_routes
 from dropline.api.routers import qc as qc_routes
 from dropline.bootstrap import Container, build
 from dropline.config import Settings, load_settings
+from dropline.runtime import tune_gc
 from dropline.services.background import run_forever
 from dropline.web import routes as web_pages
 
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         c = container or await build(settings or load_settings())
         app.state.container = c
         await c.drops.sync_engine()
+        if container is None:  # a server process; tests own their container and process
+            tune_gc(c.settings.gc_gen0)
         stop = asyncio.Event()
         task = None
         if c.settings.background_tasks:
@@ -76,11 +79,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             if container is None:
                 await c.close()
 
+    effective = settings or (container.settings if container else None) or load_settings()
     app = FastAPI(
         title="dropline",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry={"tracing": effective.otel, "metrics": effective.otel, "logs": effective.otel},
     )
     errors.install(app)
     for module in (health, catalog, stock, drops, holds, checkouts, orders, keys, webhooks_in):
@@ -89,7 +94,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     web_pages.install(app)
     for module in (production_routes, qc_routes, preorder_routes, webhooks, fulfilment):
         app.include_router(module.router)
-    effective = settings or (container.settings if container else None) or load_settings()
     hot_routes = list(HOLD_ROUTES)
     if effective.bench_endpoints:
         from dropline.api.routers import bench

@@ -11,10 +11,14 @@ _HOLD_VERSION = {HoldStatus.ACTIVE: 1, HoldStatus.PAYING: 2}
 
 
 def rfc3339(ts: float | datetime | None) -> str | None:
+    """``2026-11-27T16:38:00.123456Z`` (no fraction when it is zero); naive datetimes are
+    taken as local time, as ``astimezone`` does."""
     if ts is None:
         return None
-    dt = ts if isinstance(ts, datetime) else datetime.fromtimestamp(ts, UTC)
-    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(ts, datetime):
+        return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    # A UTC-aware isoformat always ends in "+00:00": cut it instead of searching for it.
+    return datetime.fromtimestamp(ts, UTC).isoformat()[:-6] + "Z"
 
 
 def hold_version(hold: Hold) -> int:

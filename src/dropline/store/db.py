@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -25,8 +26,15 @@ from dropline.store.sqlite_inline import inline_connect
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def json_text(value: Any) -> str:
+    """JSON columns are written with orjson: the outbox gets a row per hold event, and
+    the standard library's encoder was a fifth of that cost."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url`` with the settings dropline relies on."""
+    kwargs.setdefault("json_serializer", json_text)
     if url.startswith("sqlite"):
         connect_args: dict[str, Any] = {"timeout": 30}
         if os.environ.get("DROPLINE_SQLITE_THREADS", "") not in {"1", "true"}:
