@@ -116,7 +116,14 @@ class HotPathMiddleware:
     ):
         self.app = app
         self.routes = tuple(routes)
-        self.container = container
+        self._container = container
+        self._resolved: Container | None = None
+
+    def container(self) -> Container:
+        """The app's container, looked up once (after start-up) and then kept."""
+        if self._resolved is None:
+            self._resolved = self._container()
+        return self._resolved
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

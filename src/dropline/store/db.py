@@ -35,6 +35,7 @@ def json_text(value: Any) -> str:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url`` with the settings dropline relies on."""
     kwargs.setdefault("json_serializer", json_text)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         connect_args: dict[str, Any] = {"timeout": 30}
         if os.environ.get("DROPLINE_SQLITE_THREADS", "") not in {"1", "true"}:

@@ -203,8 +203,12 @@ class WebhookRepository(_Repo):
         )
 
     async def outbox_after(self, seq: int, limit: int) -> list[Row]:
+        """Outbox rows after ``seq`` without their payload: the fan-out only routes
+        events, and decoding every hold event's JSON was most of its cost."""
+        c = outbox.c
+        cols = (c.seq, c.id, c.type, c.aggregate_type, c.aggregate_id, c.occurred_at)
         rows = await self.conn.execute(
-            select(outbox).where(outbox.c.seq > seq).order_by(outbox.c.seq).limit(limit)
+            select(*cols).where(c.seq > seq).order_by(c.seq).limit(limit)
         )
         return [dict(r._mapping) for r in rows]
 
