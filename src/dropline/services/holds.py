@@ -96,7 +96,8 @@ class HoldService:
             units=expand_items(items, catalog.bundles),
             ttl_s=catalog.drop.hold_ttl_s,
             idempotency_key=idempotency_key,
-            fingerprint=fingerprint(items),
+            # Only an idempotent replay compares fingerprints: no key, no hashing.
+            fingerprint=fingerprint(items) if idempotency_key is not None else "",
             attribution=clean_attribution(attribution),
         )
         self._check_preorders(catalog, request.units)
