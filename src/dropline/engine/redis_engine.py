@@ -84,6 +84,7 @@ from dropline.domain.holds import Hold, HoldItem, HoldRequest, HoldStatus, ItemK
 from dropline.domain.ids import new_id
 from dropline.engine.memory import DEFAULT_MAX_EVENTS, DEFAULT_RETENTION_S, check_units
 from dropline.engine.redis_scripts import ScriptRunner
+from dropline.engine.redis_wire import PackedConnection
 from dropline.services.ports import DropNotLoaded, DropSnapshot, EngineEvent, SkuCounts
 
 DEFAULT_POINTER_TTL_S = 86_400
@@ -181,7 +182,11 @@ class RedisEngine:
             # ``max_connections`` connections instead of failing with "Too many
             # connections" (and instead of opening thousands of sockets).
             pool = aioredis.BlockingConnectionPool.from_url(
-                redis, max_connections=max_connections, retry=Retry(NoBackoff(), 0)
+                redis,
+                max_connections=max_connections,
+                retry=Retry(NoBackoff(), 0),
+                # rediss:// and unix:// keep their own classes (the URL's scheme wins)
+                connection_class=PackedConnection,
             )
             self._client = aioredis.Redis(connection_pool=pool)
             self._owns_client = True
