@@ -270,13 +270,15 @@ class WebhookService:
 
     # ------------------------------------------------------------------ fan-out
     async def fan_out(self, batch: int = 500) -> int:
-        """Turn new outbox rows into deliveries; returns how many deliveries were made."""
+        """Turn new outbox rows into deliveries; returns how many deliveries were made.
+        Yields to the event loop between batches so a backlog never stalls requests."""
         total = 0
         while True:
             made, read, done = await self._fan_out_once(batch)
             total += made
             if done or read < batch:
                 return total
+            await asyncio.sleep(0)
 
     async def _fan_out_once(self, batch: int) -> tuple[int, int, bool]:
         now = self._now()
