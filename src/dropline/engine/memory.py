@@ -96,6 +96,10 @@ class MemoryEngine:
         self._expiry: list[tuple[float, str]] = []
         self._forget: list[tuple[float, str]] = []
         self._events: dict[str, EngineEvent] = {}
+        # Event ids: a random part per engine (so a restarted process never repeats one)
+        # and a counter; cheaper than a random id per hold event, and still unique.
+        self._event_prefix = new_id("evt") + "."
+        self._event_seq = 0
         self._events_dropped = 0
 
     # ------------------------------------------------------------------ drops
@@ -407,7 +411,10 @@ class MemoryEngine:
     # ------------------------------------------------------------------ journal
 
     def _journal(self, type_: str, now: float, hold: Hold) -> None:
-        event = EngineEvent(id=new_id("evt"), type=type_, at=now, hold=hold)
+        self._event_seq += 1
+        event = EngineEvent(
+            id=f"{self._event_prefix}{self._event_seq:x}", type=type_, at=now, hold=hold
+        )
         self._events[event.id] = event
         if len(self._events) > self._max_events:
             oldest = next(iter(self._events))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,8 +18,36 @@ def rfc3339(ts: float | datetime | None) -> str | None:
         return None
     if isinstance(ts, datetime):
         return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    # A UTC-aware isoformat always ends in "+00:00": cut it instead of searching for it.
-    return datetime.fromtimestamp(ts, UTC).isoformat()[:-6] + "Z"
+    if ts < 0:
+        return datetime.fromtimestamp(ts, UTC).isoformat()[:-6] + "Z"
+    return _utc_text(ts)
+
+
+_SECONDS: dict[int, str] = {}
+
+
+def _utc_text(ts: float) -> str:
+    """``datetime.fromtimestamp(ts, UTC)`` as RFC 3339, without building a datetime.
+
+    Every hold answer and hold event carries two such times; a flash sale formats
+    thousands per second, nearly all in the same few seconds, so the date-and-time part
+    of each second is kept. Microseconds are rounded half to even, as ``fromtimestamp``
+    rounds them (``tests/unit/test_serialize.py`` compares the two)."""
+    sec = int(ts)
+    us = round((ts - sec) * 1e6)
+    if us >= 1_000_000:
+        sec, us = sec + 1, us - 1_000_000
+    head = _SECONDS.get(sec)
+    if head is None:
+        t = time.gmtime(sec)
+        head = (
+            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+            f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+        )
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        _SECONDS[sec] = head
+    return f"{head}.{us:06d}Z" if us else f"{head}Z"
 
 
 def hold_version(hold: Hold) -> int:
