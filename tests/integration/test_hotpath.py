@@ -66,7 +66,11 @@ async def pair(container: Container) -> AsyncIterator[Pair]:
         draft = (await container.drops.create("Draft drop", "USD")).id
         base = "http://dropline.test"
         async with (
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base) as slow,
+            httpx.AsyncClient(
+                # an unexpected error is answered with a 500 and re-raised, as Starlette does
+                transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                base_url=base,
+            ) as slow,
             httpx.AsyncClient(transport=httpx.ASGITransport(app=hot), base_url=base) as fast,
         ):
             yield Pair(container, slow, fast, spy, store, shop, draft)
@@ -221,6 +225,22 @@ async def test_what_the_hot_path_does_not_understand_falls_through(
     slow, fast, hot = await both(p, method="POST", url=p.url(), content=content, headers=headers)
     assert not hot
     same_problem(slow, fast, status, code)
+
+
+async def test_an_unexpected_error_is_a_500_problem_on_both_paths(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("the engine fell over")
+
+    monkeypatch.setattr(pair.c.holds, "place", broken)
+    body = {"items": [{"sku_id": pair.shop.skus[0]}]}
+    slow, fast, hot = await both(
+        pair, method="POST", url=pair.url(), json=body, headers=pair.buyer("x")
+    )
+    assert hot
+    same_problem(slow, fast, 500, "internal_error")
+    assert "fell over" not in fast.text
 
 
 async def test_other_methods_and_paths_go_to_the_router(pair: Pair) -> None:
