@@ -47,7 +47,9 @@ class OutboxRepository(Repository):
             return 0
         dialect = self.conn.dialect
         cols = list(rows[0])
-        procs = [outbox.c[name].type.bind_processor(dialect) for name in cols]
+        # the dialect's own implementation of each type (a TypeDecorator's bind_processor
+        # alone would skip SQLite's DATETIME text format)
+        procs = [outbox.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in cols]
         sql = (
             f"INSERT INTO outbox ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
             " ON CONFLICT (id) DO NOTHING"
