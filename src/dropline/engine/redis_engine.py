@@ -194,6 +194,8 @@ class RedisEngine:
             self._client = redis
             self._owns_client = False
         self._runner = ScriptRunner(self._client, coalesce=coalesce)
+        # Cluster: a script may only touch its drop's slot, so pointers are set apart.
+        self._cluster = isinstance(self._client, aioredis.RedisCluster)
         self._prefix = prefix
         self._retention_s = retention_s
         # The Redis TTL is a safety net behind the script's own forgetting: at least 1 h.
@@ -407,14 +409,21 @@ class RedisEngine:
         ]
         for sku in skus:
             args += [sku, request.units[sku]]
-        reply = await self._checked("place_hold", request.drop_id, args, hold_id)
+        keys = self._keys(request.drop_id, hold_id)
+        if not self._cluster:  # the script sets the pointer: one round trip, not two
+            keys.append(self._pointer_key(hold_id))
+            args.append(self._pointer_ttl_s)
+        reply = await self._run("place_hold", keys, args)
+        if _s(reply[0]) == "err":
+            self._raise(reply, request.drop_id)
         hold = _hold_from_reply(reply[1])
-        # A new hold, or a replay this process has not seen (e.g. the first attempt's
-        # pointer write failed): make sure every process can find it by id.
+        # On Redis Cluster, or an idempotent replay of a hold this process has not seen:
+        # make sure every process can find it by id.
         if hold.id not in self._pointers:
-            await self._command(
-                "SET", self._pointer_key(hold.id), request.drop_id, "EX", self._pointer_ttl_s
-            )
+            if self._cluster or hold.id != hold_id:
+                await self._command(
+                    "SET", self._pointer_key(hold.id), request.drop_id, "EX", self._pointer_ttl_s
+                )
             self._remember(hold.id, request.drop_id)
         return hold
 

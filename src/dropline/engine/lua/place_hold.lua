@@ -1,7 +1,9 @@
--- place_hold. KEYS[11] = the new hold's key.
+-- place_hold. KEYS[11] = the new hold's key; KEYS[12], when given (not on Redis
+-- Cluster, where it lives in another slot), the hold id -> drop pointer to set.
 -- ARGV: 1 hold_id, 2 drop_id, 3 buyer, 4 has_key ("1"|"0"), 5 key, 6 fingerprint,
 -- 7 items JSON, 8 units JSON, 9 attribution JSON, 10 created_at, 11 expires_at,
--- 12 max_events, 13 n, then n x (sku, units) in sorted SKU order.
+-- 12 max_events, 13 n, then n x (sku, units) in sorted SKU order, then the pointer's
+-- TTL in seconds when KEYS[12] is given.
 local hk, hold_id, drop_id, buyer = KEYS[11], ARGV[1], ARGV[2], ARGV[3]
 local has_key, key, fp = ARGV[4] == "1", ARGV[5], ARGV[6]
 if not loaded() then
@@ -72,6 +74,9 @@ if has_key then
 end
 redis.call("ZADD", K_EXP, ARGV[11], hold_id)
 redis.call("ZADD", K_HOLDS, "+inf", hold_id)
+if KEYS[12] then
+  redis.call("SET", KEYS[12], drop_id, "EX", ARGV[14 + 2 * n])
+end
 local json = hold_json(hk)
 journal("hold.placed", ARGV[10], json, ARGV[12])
 return { "ok", json }
