@@ -20,7 +20,9 @@ carry the same tag.
     P:{D}:events      STREAM  the drop's event journal, field "e" = event JSON
     P:{D}:h:<hold>    HASH    one hold; terminal holds get a Redis TTL (retention + 1 h)
 
-Two global keys are used only outside the per-drop scripts, by this module:
+Two global keys are used outside the per-drop scripts, by this module (and
+``P:hold:<hold>`` by ``place_hold.lua`` on a single server, where any key may be
+touched; on Redis Cluster it is in another slot, so this module sets it apart):
 
     P:drops           SET     loaded drop ids: ``expire_due`` has no drop argument, so
                               it walks this registry and runs the per-drop script
