@@ -379,8 +379,16 @@ class CheckoutService:
         order_id = new_id("ord")
         now = self._now()
         async with self.uow() as uow:
-            current = await uow.orders.get_checkout(checkout.id, lock=True)
-            if current is None or current.status in FINAL_CHECKOUT:
+            # Compare-and-set first (locks the row on PostgreSQL); rolled back with the
+            # rest if the sale below is refused.
+            updated = await uow.orders.finish_checkout(
+                checkout.id,
+                CheckoutStatus.SUCCEEDED,
+                FINAL_CHECKOUT,
+                payment_id=payment_id,
+                order_id=order_id,
+            )
+            if updated is None:
                 # Another finisher (recovery, a duplicate webhook) got here first.
                 await uow.rollback()
                 return await self._result_for(checkout.id)
@@ -438,9 +446,6 @@ class CheckoutService:
                     infos,
                     captured=auth.status is PaymentStatus.CAPTURED,
                 )
-            updated = await uow.orders.update_checkout(
-                current, CheckoutStatus.SUCCEEDED, payment_id=payment_id, order_id=order_id
-            )
             paid = _order_payload(order)
             pre_units = {s: q for s, q in sorted(checkout.units.items()) if s in infos}
             if pre_units:

@@ -60,15 +60,28 @@ class ShipmentRepository(_Repo):
             ["checkout_id"],
         )
 
-    async def attach_order(self, checkout_id: str, order_id: str, ship_by: datetime) -> None:
+    async def attach_order(self, checkout_id: str, order_id: str, ship_by: datetime) -> Row:
         """Link the checkout's ship-to to its new order (creating an empty one if the
-        storefront sent none) and set the ship-by deadline."""
-        await self.add(checkout_id, {})
-        await self.conn.execute(
-            update(shipments)
-            .where(shipments.c.checkout_id == checkout_id)
-            .values(order_id=order_id, ship_by=ship_by, updated_at=self.now())
+        storefront sent none) and set the ship-by deadline. Returns the shipment row
+        (one upsert, so callers need not read it back)."""
+        mod: Any = postgresql if self.dialect == "postgresql" else sqlite
+        now = self.now()
+        stmt = mod.insert(shipments).values(
+            checkout_id=checkout_id,
+            order_id=order_id,
+            ship_by=ship_by,
+            created_at=now,
+            updated_at=now,
         )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["checkout_id"],
+            set_={
+                "order_id": stmt.excluded.order_id,
+                "ship_by": stmt.excluded.ship_by,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        ).returning(*shipments.c)
+        return dict((await self.conn.execute(stmt)).one()._mapping)
 
     async def for_order(self, order_id: str) -> Row | None:
         row = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -163,16 +163,46 @@ class OrderRepository(Repository):
         self, c: CheckoutRecord, status: CheckoutStatus, **values: Any
     ) -> CheckoutRecord:
         """Compare-and-set on the version: of two racing finishers only one wins."""
-        result = await self.conn.execute(
-            update(checkouts)
-            .where(checkouts.c.id == c.id, checkouts.c.version == c.version)
-            .values(status=status.value, updated_at=self.now(), version=c.version + 1, **values)
-        )
-        if result.rowcount != 1:
+        row = (
+            await self.conn.execute(
+                update(checkouts)
+                .where(checkouts.c.id == c.id, checkouts.c.version == c.version)
+                .values(status=status.value, updated_at=self.now(), version=c.version + 1, **values)
+                .returning(*checkouts.c)
+            )
+        ).first()
+        if row is None:
             raise Conflict("the checkout changed concurrently", checkout_id=c.id)
-        got = await self.get_checkout(c.id)
-        assert got is not None
-        return got
+        return _checkout(row)
+
+    async def finish_checkout(
+        self,
+        checkout_id: str,
+        status: CheckoutStatus,
+        final: Collection[CheckoutStatus],
+        **values: Any,
+    ) -> CheckoutRecord | None:
+        """Move a checkout that is not yet in a ``final`` status to ``status`` (version
+        + 1), in one statement; None when it is missing or already final (another
+        finisher got there first). On PostgreSQL the row stays locked until the
+        transaction ends, exactly as a ``SELECT ... FOR UPDATE`` then update would."""
+        row = (
+            await self.conn.execute(
+                update(checkouts)
+                .where(
+                    checkouts.c.id == checkout_id,
+                    checkouts.c.status.not_in([s.value for s in final]),
+                )
+                .values(
+                    status=status.value,
+                    updated_at=self.now(),
+                    version=checkouts.c.version + 1,
+                    **values,
+                )
+                .returning(*checkouts.c)
+            )
+        ).first()
+        return _checkout(row) if row is not None else None
 
     async def stale_checkouts(
         self, statuses: Sequence[CheckoutStatus], older_than: datetime, limit: int = 100
