@@ -32,6 +32,42 @@ from dropline.config import load_settings
 from dropline.domain.holds import HoldItem, ItemKind
 from dropline.store.db import upgrade
 
+AREAS = [
+    ("sqlite3 (C, inline calls)", ("sqlite_inline.py",)),
+    ("SQLAlchemy: build statements + cache keys", ("sqlalchemy/sql/",)),
+    (
+        "SQLAlchemy: execute + results",
+        (
+            "sqlalchemy/engine/",
+            "sqlalchemy/connectors/",
+            "sqlalchemy/dialects/",
+            "sqlalchemy/pool/",
+            "sqlalchemy/util/",
+            "sqlalchemy/ext/",
+            "greenlet",
+            "aiosqlite",
+        ),
+    ),
+    ("templates (jinja2)", ("jinja2", "templates/")),
+    ("dropline code", ("dropline/",)),
+]
+
+
+def print_shares(stats: Any, n: int) -> None:
+    """Own time (tottime) summed by area, per order and as a share of the whole."""
+    totals: collections.Counter[str] = collections.Counter()
+    for (file, _line, func), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():
+        where = f"{file}:{func}"
+        area = next(
+            (a for a, keys in AREAS if any(k in where for k in keys)),
+            "other (stdlib, asyncio, json, ...)",
+        )
+        totals[area] += tt
+    whole = sum(totals.values())
+    print(f"profiled own time per order: {whole / n * 1000:.2f} ms (with cProfile overhead)")
+    for area, t in totals.most_common():
+        print(f"  {t / whole * 100:5.1f} %  {t / n * 1000:6.2f} ms  {area}")
+
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
@@ -80,6 +116,7 @@ def main() -> None:
             await one(i)
         prof.disable()
         stats = pstats.Stats(prof)
+        print_shares(stats, n)
         stats.sort_stats("tottime").print_stats(30)
         stats.sort_stats("cumulative").print_stats("dropline", 40)
         await c.close()

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -76,6 +76,27 @@ def card_outcome(payment_method: str) -> tuple[str, str | None]:
     if pm in _CARDS:
         return _CARDS[pm]
     return (SUCCESS, None) if luhn_ok(pm) else ("decline", "incorrect_number")
+
+
+def _claim_statement(mod: Any) -> Any:
+    return (
+        mod.insert(sandbox_operations)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(sandbox_operations.c.idempotency_key)
+    )
+
+
+# The statements of an authorisation and a capture, built once ({is PostgreSQL: ...}).
+_CLAIM = {False: _claim_statement(sqlite), True: _claim_statement(postgresql)}
+_ADD_PAYMENT = insert(sandbox_payments)
+_MOVE = (
+    update(sandbox_payments)
+    .where(
+        sandbox_payments.c.id == bindparam("payment"),
+        sandbox_payments.c.status.in_(bindparam("from_statuses", expanding=True)),
+    )
+    .returning(*sandbox_payments.c)
+)
 
 
 def _payment_result(
@@ -137,18 +158,15 @@ class SandboxProvider:
 
         Inserts first (one statement for a new key, the common case) and reads the
         stored operation only when the key was taken already."""
-        mod: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
         claimed = (
             await conn.execute(
-                mod.insert(sandbox_operations)
-                .values(
-                    idempotency_key=key,
-                    operation=op,
-                    payment_id=payment_id,
-                    request_hash=request_hash,
-                )
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                .returning(sandbox_operations.c.idempotency_key)
+                _CLAIM[conn.dialect.name == "postgresql"],
+                {
+                    "idempotency_key": key,
+                    "operation": op,
+                    "payment_id": payment_id,
+                    "request_hash": request_hash,
+                },
             )
         ).first()
         if claimed is not None:
@@ -190,18 +208,19 @@ class SandboxProvider:
             now = datetime.now(UTC)
             decline_code = code if kind == "decline" else None
             await conn.execute(
-                insert(sandbox_payments).values(
-                    id=pid,
-                    amount=amount,
-                    currency=currency,
-                    status=status.value,
-                    payment_method=payment_method[-4:],
-                    decline_code=decline_code,
-                    refunded_amount=0,
-                    metadata={**(metadata or {}), "pending_decline": code or ""},
-                    created_at=now,
-                    updated_at=now,
-                )
+                _ADD_PAYMENT,
+                {
+                    "id": pid,
+                    "amount": amount,
+                    "currency": currency,
+                    "status": status.value,
+                    "payment_method": payment_method[-4:],
+                    "decline_code": decline_code,
+                    "refunded_amount": 0,
+                    "metadata": {**(metadata or {}), "pending_decline": code or ""},
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
             # The row just written, without reading it back.
             return _payment_result(pid, status, amount, currency, decline_code, 0)
@@ -221,17 +240,14 @@ class SandboxProvider:
             if existing is None and len(targets) == 1:
                 # The usual case in one statement: move the payment if it is in a state
                 # the operation allows; anything else is decided below as before.
-                moved = (
-                    await conn.execute(
-                        update(sandbox_payments)
-                        .where(
-                            sandbox_payments.c.id == payment_id,
-                            sandbox_payments.c.status.in_([s.value for s in allowed]),
-                        )
-                        .values(status=targets.pop().value, updated_at=datetime.now(UTC), **extra)
-                        .returning(*sandbox_payments.c)
-                    )
-                ).first()
+                params = {
+                    **extra,
+                    "status": targets.pop().value,
+                    "updated_at": datetime.now(UTC),
+                    "payment": payment_id,
+                    "from_statuses": [s.value for s in allowed],
+                }
+                moved = (await conn.execute(_MOVE, params)).first()
                 if moved is not None:
                     return self._result(moved)
             row = await self._row(conn, existing or payment_id)
