@@ -1,7 +1,10 @@
 """Checkout cost without HTTP: hold + checkout through the services, in one process.
 
-    .venv/bin/python bench/checkout_inprocess.py            # inline SQLite (default)
-    DROPLINE_SQLITE_THREADS=1 .venv/bin/python bench/checkout_inprocess.py   # aiosqlite
+    .venv/bin/python -P bench/checkout_inprocess.py            # inline SQLite (default)
+    DROPLINE_SQLITE_THREADS=1 .venv/bin/python -P bench/checkout_inprocess.py   # aiosqlite
+
+``-P`` is needed: without it ``bench/profile.py`` shadows the standard library's
+``profile`` module and ``import cProfile`` fails.
 
 Seeds a fresh SQLite file like ``run.py``, then times 50 sequential orders and 200
 concurrent ones, and prints the top of a cProfile of 50 more (cumulative time).

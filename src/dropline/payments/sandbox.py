@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dropline.domain.errors import IdempotencyMismatch, InvalidInput, PaymentProviderError
@@ -77,6 +78,50 @@ def card_outcome(payment_method: str) -> tuple[str, str | None]:
     return (SUCCESS, None) if luhn_ok(pm) else ("decline", "incorrect_number")
 
 
+def _claim_statement(mod: Any) -> Any:
+    return (
+        mod.insert(sandbox_operations)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(sandbox_operations.c.idempotency_key)
+    )
+
+
+# The statements of an authorisation and a capture, built once ({is PostgreSQL: ...}).
+_CLAIM = {False: _claim_statement(sqlite), True: _claim_statement(postgresql)}
+_ADD_PAYMENT = insert(sandbox_payments)
+_MOVE = (
+    update(sandbox_payments)
+    .where(
+        sandbox_payments.c.id == bindparam("payment"),
+        sandbox_payments.c.status.in_(bindparam("from_statuses", expanding=True)),
+    )
+    .returning(*sandbox_payments.c)
+)
+
+
+def _payment_result(
+    payment_id: str,
+    status: PaymentStatus,
+    amount: int,
+    currency: str,
+    decline_code: str | None,
+    refunded_amount: int,
+) -> PaymentResult:
+    next_action = None
+    if status is PaymentStatus.REQUIRES_ACTION:
+        next_action = {"type": "three_d_secure", "payment_id": payment_id}
+    return PaymentResult(
+        payment_id=payment_id,
+        status=status,
+        amount=amount,
+        currency=currency,
+        decline_code=decline_code,
+        message=_MESSAGES.get(decline_code or ""),
+        next_action=next_action,
+        refunded_amount=refunded_amount,
+    )
+
+
 def _hash(*parts: object) -> str:
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
 
@@ -97,43 +142,43 @@ class SandboxProvider:
 
     @staticmethod
     def _result(row: Any) -> PaymentResult:
-        status = PaymentStatus(row.status)
-        next_action = None
-        if status is PaymentStatus.REQUIRES_ACTION:
-            next_action = {"type": "three_d_secure", "payment_id": row.id}
-        return PaymentResult(
-            payment_id=row.id,
-            status=status,
-            amount=int(row.amount),
-            currency=row.currency,
-            decline_code=row.decline_code,
-            message=_MESSAGES.get(row.decline_code or ""),
-            next_action=next_action,
-            refunded_amount=int(row.refunded_amount),
+        return _payment_result(
+            row.id,
+            PaymentStatus(row.status),
+            int(row.amount),
+            row.currency,
+            row.decline_code,
+            int(row.refunded_amount),
         )
 
     async def _claim(
         self, conn: AsyncConnection, key: str, op: str, payment_id: str, request_hash: str
     ) -> str | None:
-        """Record an idempotency key; return the payment id it already points at, if any."""
+        """Record an idempotency key; return the payment id it already points at, if any.
+
+        Inserts first (one statement for a new key, the common case) and reads the
+        stored operation only when the key was taken already."""
+        claimed = (
+            await conn.execute(
+                _CLAIM[conn.dialect.name == "postgresql"],
+                {
+                    "idempotency_key": key,
+                    "operation": op,
+                    "payment_id": payment_id,
+                    "request_hash": request_hash,
+                },
+            )
+        ).first()
+        if claimed is not None:
+            return None
         row = (
             await conn.execute(
                 select(sandbox_operations).where(sandbox_operations.c.idempotency_key == key)
             )
-        ).first()
-        if row is not None:
-            if row.request_hash != request_hash or row.operation != op:
-                raise IdempotencyMismatch("idempotency key reused for a different payment call")
-            return str(row.payment_id)
-        await conn.execute(
-            insert(sandbox_operations).values(
-                idempotency_key=key,
-                operation=op,
-                payment_id=payment_id,
-                request_hash=request_hash,
-            )
-        )
-        return None
+        ).one()
+        if row.request_hash != request_hash or row.operation != op:
+            raise IdempotencyMismatch("idempotency key reused for a different payment call")
+        return str(row.payment_id)
 
     async def authorize(
         self,
@@ -161,21 +206,24 @@ class SandboxProvider:
                 "action": PaymentStatus.REQUIRES_ACTION,
             }[kind]
             now = datetime.now(UTC)
+            decline_code = code if kind == "decline" else None
             await conn.execute(
-                insert(sandbox_payments).values(
-                    id=pid,
-                    amount=amount,
-                    currency=currency,
-                    status=status.value,
-                    payment_method=payment_method[-4:],
-                    decline_code=code if kind == "decline" else None,
-                    refunded_amount=0,
-                    metadata={**(metadata or {}), "pending_decline": code or ""},
-                    created_at=now,
-                    updated_at=now,
-                )
+                _ADD_PAYMENT,
+                {
+                    "id": pid,
+                    "amount": amount,
+                    "currency": currency,
+                    "status": status.value,
+                    "payment_method": payment_method[-4:],
+                    "decline_code": decline_code,
+                    "refunded_amount": 0,
+                    "metadata": {**(metadata or {}), "pending_decline": code or ""},
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
-            return self._result(await self._row(conn, pid))
+            # The row just written, without reading it back.
+            return _payment_result(pid, status, amount, currency, decline_code, 0)
 
     async def _transition(
         self,
@@ -186,8 +234,22 @@ class SandboxProvider:
         done: PaymentStatus,
         **extra: Any,
     ) -> PaymentResult:
+        targets = set(allowed.values())
         async with write_gate.writing(self.engine), self.engine.begin() as conn:
             existing = await self._claim(conn, key, op, payment_id, _hash(op, payment_id, extra))
+            if existing is None and len(targets) == 1:
+                # The usual case in one statement: move the payment if it is in a state
+                # the operation allows; anything else is decided below as before.
+                params = {
+                    **extra,
+                    "status": targets.pop().value,
+                    "updated_at": datetime.now(UTC),
+                    "payment": payment_id,
+                    "from_statuses": [s.value for s in allowed],
+                }
+                moved = (await conn.execute(_MOVE, params)).first()
+                if moved is not None:
+                    return self._result(moved)
             row = await self._row(conn, existing or payment_id)
             current = PaymentStatus(row.status)
             if existing is not None or current is done:

@@ -167,7 +167,10 @@ class CheckoutService:
             raise NotFound(f"hold {hold_id} not found; it may have expired", hold_id=hold_id)
         if hold.buyer_id != buyer_id:
             raise HoldNotOwned("this hold belongs to another buyer")
-        async with self.uow(readonly=True) as uow:
+        catalog = await self.cache.get(hold.drop_id)  # outside the write transaction
+        # One write transaction checks for an earlier payment of this hold and records
+        # the new one (on SQLite the check and the insert are atomic).
+        async with self.uow() as uow:
             for previous in await uow.orders.checkouts_for_hold(hold_id):
                 if previous.status in (CheckoutStatus.PROCESSING, CheckoutStatus.REQUIRES_ACTION):
                     raise Conflict(
@@ -179,11 +182,26 @@ class CheckoutService:
                         checkout_id=previous.id,
                         order_id=previous.order_id,
                     )
-        hold = await self.engine.start_payment(hold_id, self.clock.now(), self.paying_cap_s)
-        catalog = await self.cache.get(hold.drop_id)
-        lines = price_lines(hold, catalog)
+            hold = await self.engine.start_payment(hold_id, self.clock.now(), self.paying_cap_s)
+            lines = price_lines(hold, catalog)
+            checkout = self._new_checkout(hold, buyer_id, payment_method, lines, catalog)
+            await uow.orders.add_checkout(checkout)
+            if ship_to is not None and self.hooks is not None:
+                await self.hooks.save_ship_to(uow, checkout.id, ship_to)
+            await uow.commit()
+        result = await self._authorize(checkout)
+        return await self._settle(checkout, result, lines)
+
+    def _new_checkout(
+        self,
+        hold: Hold,
+        buyer_id: str,
+        payment_method: str,
+        lines: list[OrderLine],
+        catalog: DropCatalog,
+    ) -> CheckoutRecord:
         now = self._now()
-        checkout = CheckoutRecord(
+        return CheckoutRecord(
             id=new_id("chk"),
             hold_id=hold.id,
             drop_id=hold.drop_id,
@@ -204,13 +222,6 @@ class CheckoutService:
             updated_at=now,
             version=1,
         )
-        async with self.uow() as uow:
-            await uow.orders.add_checkout(checkout)
-            if ship_to is not None and self.hooks is not None:
-                await self.hooks.save_ship_to(uow, checkout.id, ship_to)
-            await uow.commit()
-        result = await self._authorize(checkout)
-        return await self._settle(checkout, result, lines)
 
     async def confirm(self, checkout_id: str, buyer_id: str) -> CheckoutResult:
         """Finish a payment that needed the buyer's action (3-D Secure)."""
@@ -379,8 +390,16 @@ class CheckoutService:
         order_id = new_id("ord")
         now = self._now()
         async with self.uow() as uow:
-            current = await uow.orders.get_checkout(checkout.id, lock=True)
-            if current is None or current.status in FINAL_CHECKOUT:
+            # Compare-and-set first (locks the row on PostgreSQL); rolled back with the
+            # rest if the sale below is refused.
+            updated = await uow.orders.finish_checkout(
+                checkout.id,
+                CheckoutStatus.SUCCEEDED,
+                FINAL_CHECKOUT,
+                payment_id=payment_id,
+                order_id=order_id,
+            )
+            if updated is None:
                 # Another finisher (recovery, a duplicate webhook) got here first.
                 await uow.rollback()
                 return await self._result_for(checkout.id)
@@ -438,9 +457,6 @@ class CheckoutService:
                     infos,
                     captured=auth.status is PaymentStatus.CAPTURED,
                 )
-            updated = await uow.orders.update_checkout(
-                current, CheckoutStatus.SUCCEEDED, payment_id=payment_id, order_id=order_id
-            )
             paid = _order_payload(order)
             pre_units = {s: q for s, q in sorted(checkout.units.items()) if s in infos}
             if pre_units:

@@ -154,18 +154,27 @@ class FulfilmentService:
         (``ready``), record ``order.ready_to_fulfill``. A pre-order waiting for its
         production run is handed off by ``ready_to_fulfill`` once its units are allocated."""
         ship_by = self.sla.ship_by(order.paid_at)
-        await uow.shipments.attach_order(order.checkout_id, order.id, ship_by)
+        ship = await uow.shipments.attach_order(order.checkout_id, order.id, ship_by)
         if not ready:
-            await self.messages.queue(uow, MessageKind.ORDER_CONFIRMED, order, new_id("evt"))
+            await self.messages.queue(
+                uow, MessageKind.ORDER_CONFIRMED, order, new_id("evt"), ship=ship
+            )
             return
-        await self.ready_to_fulfill(uow, order, confirm=True)
+        await self.ready_to_fulfill(uow, order, confirm=True, ship=ship)
 
     async def ready_to_fulfill(
-        self, uow: UnitOfWork, order: OrderRecord, *, confirm: bool = False
+        self,
+        uow: UnitOfWork,
+        order: OrderRecord,
+        *,
+        confirm: bool = False,
+        ship: Row | None = None,
     ) -> None:
         """Record ``order.ready_to_fulfill`` for the warehouse (with the lines, bins,
-        ship-to and ship-by); ``confirm`` also queues the buyer's confirmation."""
-        ship = await uow.shipments.for_order(order.id)
+        ship-to and ship-by); ``confirm`` also queues the buyer's confirmation.
+        ``ship`` is the order's shipment row when the caller has it already."""
+        if ship is None:
+            ship = await uow.shipments.for_order(order.id)
         lines = await self._pick_lines(uow, [order])
         event_id = new_id("evt")
         view = shipment_view(ship)
@@ -205,7 +214,7 @@ class FulfilmentService:
             )
         )
         if confirm:
-            await self.messages.queue(uow, MessageKind.ORDER_CONFIRMED, order, event_id)
+            await self.messages.queue(uow, MessageKind.ORDER_CONFIRMED, order, event_id, ship=ship)
 
     # ------------------------------------------------------------------ hand-off
     async def _on_delivered(self, uow: UnitOfWork, delivery: Row) -> None:
@@ -256,8 +265,8 @@ class FulfilmentService:
                 id=event_id,
             )
         )
-        extra = {"reason": d.reason} if status is OrderStatus.EXCEPTION else {}
-        await self.messages.queue(uow, _STATUS_MESSAGE[status], moved, event_id, **extra)
+        extra: dict[str, Any] = {"reason": d.reason} if status is OrderStatus.EXCEPTION else {}
+        await self.messages.queue(uow, _STATUS_MESSAGE[status], moved, event_id, ship=ship, **extra)
         return moved
 
     # ------------------------------------------------------------------ inbound updates

@@ -127,11 +127,15 @@ class MessageService:
         kind: MessageKind,
         order: OrderRecord,
         event_id: str,
+        *,
+        ship: Mapping[str, Any] | None = None,
         **extra: Any,
     ) -> bool:
         """Render and store a message inside the caller's transaction. Returns False
-        if this event already produced a message of this kind (nothing is added)."""
-        ship = await uow.shipments.for_order(order.id)
+        if this event already produced a message of this kind (nothing is added).
+        ``ship`` is the order's shipment row when the caller has it (else it is read)."""
+        if ship is None:
+            ship = await uow.shipments.for_order(order.id)
         subject, text, html = render_message(
             kind, message_context(order, ship, self.shop_name, **extra)
         )

@@ -10,6 +10,23 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+_SKIP_STATEMENTS: dict[tuple[str, str, tuple[str, ...], bool], Any] = {}
+
+
+def insert_skipping(table: Table, dialect: str, conflict: Sequence[str], returning: bool) -> Any:
+    """``INSERT .. ON CONFLICT (conflict) DO NOTHING`` for ``table``, optionally
+    ``RETURNING`` the first conflict column; built once per shape and reused, so hot
+    paths neither rebuild it nor recompute its cache key (rows go in as parameters)."""
+    key = (table.name, dialect, tuple(conflict), returning)
+    stmt = _SKIP_STATEMENTS.get(key)
+    if stmt is None:
+        mod: Any = postgresql if dialect == "postgresql" else sqlite
+        stmt = mod.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+        if returning:
+            stmt = stmt.returning(table.c[conflict[0]])
+        stmt = _SKIP_STATEMENTS[key] = stmt
+    return stmt
+
 
 class Repository:
     def __init__(self, conn: AsyncConnection, now: Callable[[], datetime]) -> None:
@@ -27,9 +44,6 @@ class Repository:
         Returns how many were inserted. Used where a retry must be harmless."""
         if not rows:
             return 0
-        if self.dialect == "postgresql":
-            stmt: Any = postgresql.insert(table).on_conflict_do_nothing(index_elements=conflict)
-        else:
-            stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict)
+        stmt = insert_skipping(table, self.dialect, conflict, returning=False)
         result = await self.conn.execute(stmt, list(rows))
         return int(result.rowcount or 0)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from dropline.domain.catalog import Bundle, BundleComponent, Product, Sku
 from dropline.domain.money import Money
 from dropline.store.base import Repository
 from dropline.store.tables import bundle_components, bundles, products, skus, stock_levels
+
+_SKUS = select(skus).where(skus.c.id.in_(bindparam("ids", expanding=True)))  # built once
 
 
 def _sku(row: Any) -> Sku:
@@ -79,7 +81,7 @@ class CatalogRepository(Repository):
         ids = list(set(sku_ids))
         if not ids:
             return {}
-        rows = await self.conn.execute(select(skus).where(skus.c.id.in_(ids)))
+        rows = await self.conn.execute(_SKUS, {"ids": ids})
         return {r.id: _sku(r) for r in rows}
 
     async def list_skus(self, product_id: str | None = None) -> list[Sku]:

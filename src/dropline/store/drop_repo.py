@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from dropline.domain.drops import Drop, DropStatus, Offer
 from dropline.domain.errors import Conflict
@@ -30,6 +30,21 @@ def _offer(row: Any) -> Offer:
     return Offer(row.sku_id, int(row.offered), int(row.sold), row.per_buyer_limit, bool(row.paused))
 
 
+# The checkout path's statements, built once (values go in as parameters).
+_DROP = select(drops).where(drops.c.id == bindparam("drop_id"))
+_DROP_SHARED = _DROP.with_for_update(read=True)
+_DROP_LOCKED = _DROP.with_for_update()
+_SELL = (
+    update(drop_offers)
+    .where(
+        drop_offers.c.drop_id == bindparam("drop"),
+        drop_offers.c.sku_id == bindparam("sku"),
+        drop_offers.c.sold + bindparam("qty") <= drop_offers.c.offered,
+    )
+    .values(sold=drop_offers.c.sold + bindparam("qty"))
+)
+
+
 class DropRepository(Repository):
     async def add(self, drop: Drop) -> None:
         now = self.now()
@@ -50,10 +65,10 @@ class DropRepository(Repository):
     async def get(self, drop_id: str, *, lock: bool = False, share: bool = False) -> Drop | None:
         """``lock`` takes the row exclusively (lifecycle changes), ``share`` in shared mode
         (sales): on PostgreSQL sales run side by side but never during a transition."""
-        stmt = select(drops).where(drops.c.id == drop_id)
+        stmt = _DROP
         if (lock or share) and self.dialect == "postgresql":
-            stmt = stmt.with_for_update(read=share and not lock)
-        row = (await self.conn.execute(stmt)).first()
+            stmt = _DROP_SHARED if share and not lock else _DROP_LOCKED
+        row = (await self.conn.execute(stmt, {"drop_id": drop_id})).first()
         return _drop(row) if row else None
 
     async def list_drops(self, status: DropStatus | None = None) -> list[Drop]:
@@ -145,16 +160,8 @@ class DropRepository(Repository):
         engine believed, the ledger never sells more than was offered. Rows are
         touched in key order so concurrent sales cannot deadlock."""
         for sku_id in sorted(units):
-            qty = units[sku_id]
-            result = await self.conn.execute(
-                update(drop_offers)
-                .where(
-                    drop_offers.c.drop_id == drop_id,
-                    drop_offers.c.sku_id == sku_id,
-                    drop_offers.c.sold + qty <= drop_offers.c.offered,
-                )
-                .values(sold=drop_offers.c.sold + qty)
-            )
+            params = {"drop": drop_id, "sku": sku_id, "qty": units[sku_id]}
+            result = await self.conn.execute(_SELL, params)
             if result.rowcount != 1:
                 return False
         return True

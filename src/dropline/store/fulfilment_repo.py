@@ -16,7 +16,7 @@ from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dropline.domain.fulfilment import DUE_STATUSES, DeliveryStatus, MessageStatus
-from dropline.store.base import Repository
+from dropline.store.base import Repository, insert_skipping
 from dropline.store.tables import orders, outbox
 from dropline.store.tables_fulfilment import (
     inbound_events,
@@ -32,12 +32,31 @@ Row = dict[str, Any]
 _DUE = [s.value for s in DUE_STATUSES]
 
 
+def _attach_statement(mod: Any) -> Any:
+    stmt = mod.insert(shipments)
+    return stmt.on_conflict_do_update(
+        index_elements=["checkout_id"],
+        set_={
+            "order_id": stmt.excluded.order_id,
+            "ship_by": stmt.excluded.ship_by,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    ).returning(*shipments.c)
+
+
+# ShipmentRepository.attach_order's upsert, built once: {is PostgreSQL: statement}.
+_ATTACH = {False: _attach_statement(sqlite), True: _attach_statement(postgresql)}
+
+
 class _Repo(Repository):
     async def insert_new(
         self, table: Any, rows: Sequence[Mapping[str, Any]], conflict: Sequence[str]
     ) -> int:
         """Insert rows, skipping those whose ``conflict`` columns exist; returns how many
         were inserted (counted with RETURNING: drivers' rowcount is unreliable here)."""
+        if len(rows) == 1:  # the common case, with a statement built once
+            stmt = insert_skipping(table, self.dialect, conflict, returning=True)
+            return len((await self.conn.execute(stmt, dict(rows[0]))).all())
         mod: Any = postgresql if self.dialect == "postgresql" else sqlite
         inserted = 0
         for start in range(0, len(rows), 200):  # stay under the bind-parameter limits
@@ -60,15 +79,20 @@ class ShipmentRepository(_Repo):
             ["checkout_id"],
         )
 
-    async def attach_order(self, checkout_id: str, order_id: str, ship_by: datetime) -> None:
+    async def attach_order(self, checkout_id: str, order_id: str, ship_by: datetime) -> Row:
         """Link the checkout's ship-to to its new order (creating an empty one if the
-        storefront sent none) and set the ship-by deadline."""
-        await self.add(checkout_id, {})
-        await self.conn.execute(
-            update(shipments)
-            .where(shipments.c.checkout_id == checkout_id)
-            .values(order_id=order_id, ship_by=ship_by, updated_at=self.now())
-        )
+        storefront sent none) and set the ship-by deadline. Returns the shipment row
+        (one upsert, so callers need not read it back)."""
+        now = self.now()
+        values = {
+            "checkout_id": checkout_id,
+            "order_id": order_id,
+            "ship_by": ship_by,
+            "created_at": now,
+            "updated_at": now,
+        }
+        stmt = _ATTACH[self.dialect == "postgresql"]
+        return dict((await self.conn.execute(stmt, values)).one()._mapping)
 
     async def for_order(self, order_id: str) -> Row | None:
         row = (

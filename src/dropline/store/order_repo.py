@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from dropline.domain.errors import Conflict
 from dropline.domain.orders import CheckoutStatus, OrderStatus
@@ -119,60 +119,102 @@ def _order(r: Any, lines: Sequence[OrderLine] = ()) -> OrderRecord:
     )
 
 
+# Statements on the checkout path, built once: rebuilding them per call (and their cache
+# keys) cost more CPU than running them on SQLite. Values go in as parameters.
+_ADD_CHECKOUT = insert(checkouts)
+_ADD_ORDER = insert(orders)
+_ADD_LINES = insert(order_lines)
+_CHECKOUT = select(checkouts).where(checkouts.c.id == bindparam("checkout_id"))
+_CHECKOUT_LOCKED = _CHECKOUT.with_for_update()
+_FOR_HOLD = (
+    select(checkouts)
+    .where(checkouts.c.hold_id == bindparam("hold_id"))
+    .order_by(checkouts.c.created_at)
+)
+_FINISH_CHECKOUT = (
+    update(checkouts)
+    .where(
+        checkouts.c.id == bindparam("checkout_id"),
+        checkouts.c.status.not_in(bindparam("final", expanding=True)),
+    )
+    .values(version=checkouts.c.version + 1)
+    .returning(*checkouts.c)
+)
+
+
 class OrderRepository(Repository):
     # ----------------------------------------------------------------- checkouts
     async def add_checkout(self, c: CheckoutRecord) -> None:
         await self.conn.execute(
-            insert(checkouts).values(
-                id=c.id,
-                hold_id=c.hold_id,
-                drop_id=c.drop_id,
-                buyer_id=c.buyer_id,
-                status=c.status.value,
-                amount=c.amount,
-                currency=c.currency,
-                provider=c.provider,
-                payment_id=c.payment_id,
-                payment_method=c.payment_method,
-                decline_code=c.decline_code,
-                failure_reason=c.failure_reason,
-                order_id=c.order_id,
-                items=c.items,
-                units=c.units,
-                attribution=c.attribution,
-                created_at=c.created_at,
-                updated_at=c.updated_at,
-                version=c.version,
-            )
+            _ADD_CHECKOUT,
+            {
+                "id": c.id,
+                "hold_id": c.hold_id,
+                "drop_id": c.drop_id,
+                "buyer_id": c.buyer_id,
+                "status": c.status.value,
+                "amount": c.amount,
+                "currency": c.currency,
+                "provider": c.provider,
+                "payment_id": c.payment_id,
+                "payment_method": c.payment_method,
+                "decline_code": c.decline_code,
+                "failure_reason": c.failure_reason,
+                "order_id": c.order_id,
+                "items": c.items,
+                "units": c.units,
+                "attribution": c.attribution,
+                "created_at": c.created_at,
+                "updated_at": c.updated_at,
+                "version": c.version,
+            },
         )
 
     async def get_checkout(self, checkout_id: str, *, lock: bool = False) -> CheckoutRecord | None:
-        stmt = select(checkouts).where(checkouts.c.id == checkout_id)
-        if lock and self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        row = (await self.conn.execute(stmt)).first()
+        stmt = _CHECKOUT_LOCKED if lock and self.dialect == "postgresql" else _CHECKOUT
+        row = (await self.conn.execute(stmt, {"checkout_id": checkout_id})).first()
         return _checkout(row) if row else None
 
     async def checkouts_for_hold(self, hold_id: str) -> list[CheckoutRecord]:
-        rows = await self.conn.execute(
-            select(checkouts).where(checkouts.c.hold_id == hold_id).order_by(checkouts.c.created_at)
-        )
+        rows = await self.conn.execute(_FOR_HOLD, {"hold_id": hold_id})
         return [_checkout(r) for r in rows]
 
     async def update_checkout(
         self, c: CheckoutRecord, status: CheckoutStatus, **values: Any
     ) -> CheckoutRecord:
         """Compare-and-set on the version: of two racing finishers only one wins."""
-        result = await self.conn.execute(
-            update(checkouts)
-            .where(checkouts.c.id == c.id, checkouts.c.version == c.version)
-            .values(status=status.value, updated_at=self.now(), version=c.version + 1, **values)
-        )
-        if result.rowcount != 1:
+        row = (
+            await self.conn.execute(
+                update(checkouts)
+                .where(checkouts.c.id == c.id, checkouts.c.version == c.version)
+                .values(status=status.value, updated_at=self.now(), version=c.version + 1, **values)
+                .returning(*checkouts.c)
+            )
+        ).first()
+        if row is None:
             raise Conflict("the checkout changed concurrently", checkout_id=c.id)
-        got = await self.get_checkout(c.id)
-        assert got is not None
-        return got
+        return _checkout(row)
+
+    async def finish_checkout(
+        self,
+        checkout_id: str,
+        status: CheckoutStatus,
+        final: Collection[CheckoutStatus],
+        **values: Any,
+    ) -> CheckoutRecord | None:
+        """Move a checkout that is not yet in a ``final`` status to ``status`` (version
+        + 1), in one statement; None when it is missing or already final (another
+        finisher got there first). On PostgreSQL the row stays locked until the
+        transaction ends, exactly as a ``SELECT ... FOR UPDATE`` then update would."""
+        params = {
+            **values,
+            "status": status.value,
+            "updated_at": self.now(),
+            "checkout_id": checkout_id,
+            "final": [s.value for s in final],
+        }
+        row = (await self.conn.execute(_FINISH_CHECKOUT, params)).first()
+        return _checkout(row) if row is not None else None
 
     async def stale_checkouts(
         self, statuses: Sequence[CheckoutStatus], older_than: datetime, limit: int = 100
@@ -212,28 +254,29 @@ class OrderRepository(Repository):
     # ----------------------------------------------------------------- orders
     async def add_order(self, o: OrderRecord) -> None:
         await self.conn.execute(
-            insert(orders).values(
-                id=o.id,
-                drop_id=o.drop_id,
-                buyer_id=o.buyer_id,
-                hold_id=o.hold_id,
-                checkout_id=o.checkout_id,
-                status=o.status.value,
-                status_reason=o.status_reason,
-                currency=o.currency,
-                total_amount=o.total_amount,
-                refunded_amount=o.refunded_amount,
-                provider=o.provider,
-                payment_id=o.payment_id,
-                attribution=o.attribution,
-                paid_at=o.paid_at,
-                created_at=o.created_at,
-                updated_at=o.updated_at,
-                version=o.version,
-            )
+            _ADD_ORDER,
+            {
+                "id": o.id,
+                "drop_id": o.drop_id,
+                "buyer_id": o.buyer_id,
+                "hold_id": o.hold_id,
+                "checkout_id": o.checkout_id,
+                "status": o.status.value,
+                "status_reason": o.status_reason,
+                "currency": o.currency,
+                "total_amount": o.total_amount,
+                "refunded_amount": o.refunded_amount,
+                "provider": o.provider,
+                "payment_id": o.payment_id,
+                "attribution": o.attribution,
+                "paid_at": o.paid_at,
+                "created_at": o.created_at,
+                "updated_at": o.updated_at,
+                "version": o.version,
+            },
         )
         await self.conn.execute(
-            insert(order_lines),
+            _ADD_LINES,
             [
                 {
                     "order_id": o.id,

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from dropline.domain.errors import NotFound
 from dropline.domain.stock import Bucket, Movement, Reason, StockLevel
@@ -19,6 +19,21 @@ from dropline.store.base import Repository
 from dropline.store.tables import stock_levels, stock_movements
 
 _BUCKETS = [b.value for b in Bucket]
+
+
+# Statements of every stock change, built once (values go in as parameters).
+_LEVELS = (
+    select(stock_levels)
+    .where(stock_levels.c.sku_id.in_(bindparam("ids", expanding=True)))
+    .order_by(stock_levels.c.sku_id)
+)
+_LOCK_LEVELS = _LEVELS.with_for_update()
+_SET_LEVEL = (
+    update(stock_levels)
+    .where(stock_levels.c.sku_id == bindparam("sku"))
+    .values(version=stock_levels.c.version + 1)
+)
+_ADD_MOVEMENTS = insert(stock_movements)
 
 
 def _level(row: Any) -> StockLevel:
@@ -31,11 +46,8 @@ class StockRepository(Repository):
         ids = sorted(set(sku_ids))
         if not ids:
             return {}
-        stmt = select(stock_levels).where(stock_levels.c.sku_id.in_(ids))
-        stmt = stmt.order_by(stock_levels.c.sku_id)
-        if self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        levels = {r.sku_id: _level(r) for r in await self.conn.execute(stmt)}
+        stmt = _LOCK_LEVELS if self.dialect == "postgresql" else _LEVELS
+        levels = {r.sku_id: _level(r) for r in await self.conn.execute(stmt, {"ids": ids})}
         missing = [i for i in ids if i not in levels]
         if missing:
             raise NotFound(f"unknown SKU {missing[0]}", sku_id=missing[0])
@@ -61,16 +73,11 @@ class StockRepository(Repository):
         for sku_id in touched:
             lvl = levels[sku_id]
             await self.conn.execute(
-                update(stock_levels)
-                .where(stock_levels.c.sku_id == sku_id)
-                .values(
-                    **{b: lvl.get(Bucket(b)) for b in _BUCKETS},
-                    version=stock_levels.c.version + 1,
-                )
+                _SET_LEVEL, {"sku": sku_id, **{b: lvl.get(Bucket(b)) for b in _BUCKETS}}
             )
         now = self.now()
         await self.conn.execute(
-            insert(stock_movements),
+            _ADD_MOVEMENTS,
             [
                 {
                     "sku_id": m.sku_id,

@@ -1,0 +1,132 @@
+"""CPU per order through the ASGI app (no sockets): POST hold, then POST /v1/checkouts.
+
+    .venv/bin/python -P bench/checkout_http_cost.py [N]
+
+Same seed as ``run.py`` (embedded default); requests are fed straight to the ASGI app
+(no server, no client library), so the process time is the app's own cost per order.
+Prints CPU ms per order and a cProfile of the checkout requests by own time and area.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import json
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run as harness
+from checkout_cost import print_shares
+
+from dropline.api.app import create_app
+from dropline.bootstrap import build
+from dropline.config import load_settings
+from dropline.services.access import mint_buyer_token
+from dropline.store.db import upgrade
+
+
+async def call(app: Any, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        + [(b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent = False
+    out: dict[str, Any] = {"body": b""}
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            out["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            out["body"] += message.get("body", b"")
+
+    await app(scope, receive, send)
+    return out["status"], out["body"]
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    work = Path(tempfile.mkdtemp(prefix="dropline-httpcost-"))
+    url = f"sqlite+aiosqlite:///{work}/co.db"
+    upgrade(url)
+    stack = harness.Stack("embedded", "", url, "memory", 1)
+    sd = asyncio.run(harness.seed(stack, [], 50))
+
+    async def go() -> None:
+        settings = load_settings(
+            database_url=url, buyer_token_secret=harness.SECRET, background_tasks=False
+        )
+        c = await build(settings)
+        app = create_app(settings, container=c)
+        app.state.container = c
+        await c.drops.sync_engine()
+        hold_path = f"/v1/drops/{sd.checkout_drop}/holds"
+        hold_body = harness.hold_body({"sku_id": sd.checkout_sku, "quantity": 1}).encode()
+        tokens = [mint_buyer_token(harness.SECRET, f"b-{i}", 3600) for i in range(64)]
+
+        async def one(i: int, prof: cProfile.Profile | None = None) -> None:
+            headers = {
+                "content-type": "application/json",
+                "authorization": f"Bearer {sd.storefront_key}",
+                "x-buyer-token": tokens[i % len(tokens)],
+            }
+            status, body = await call(app, hold_path, headers, hold_body)
+            assert status == 201, (status, body)
+            hold_id = json.loads(body)["id"]
+            payload = json.dumps({"hold_id": hold_id, "payment_method": "pm_card_visa"})
+            if prof:
+                prof.enable()
+            status, body = await call(app, "/v1/checkouts", headers, payload.encode())
+            if prof:
+                prof.disable()
+            assert status == 201, (status, body)
+
+        for i in range(50):
+            await one(i)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for i in range(n):
+            await one(i)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(
+            f"HTTP (ASGI) sequential: {wall / n * 1000:.2f} ms wall, "
+            f"{cpu / n * 1000:.2f} ms CPU per order"
+        )
+        prof = cProfile.Profile()
+        for i in range(n):
+            await one(i, prof)
+        stats = pstats.Stats(prof)
+        print("checkout requests only:")
+        print_shares(stats, n)
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats("dropline|fastapi|starlette|pydantic", 40)
+        await c.close()
+
+    asyncio.run(go())
+
+
+if __name__ == "__main__":
+    main()
