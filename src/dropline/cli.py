@@ -135,6 +135,8 @@ def serve(
         workers=workers,
         log_level=settings.log_level,
         access_log=False,
+        # one write per small response instead of two (api/http_protocol.py)
+        http="dropline.api.http_protocol:CoalescingHttpToolsProtocol",
     )
 
 
