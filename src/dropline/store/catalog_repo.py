@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -26,6 +26,15 @@ def _sku(row: Any) -> Sku:
     )
 
 
+#: Ids per ``IN (...)`` query: below SQLite's smallest bound-parameter limit (999).
+_IN_BATCH = 900
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    for i in range(0, len(ids), _IN_BATCH):
+        yield ids[i : i + _IN_BATCH]
+
+
 class CatalogRepository(Repository):
     async def add_product(self, product: Product) -> None:
         await self.conn.execute(
@@ -40,6 +49,14 @@ class CatalogRepository(Repository):
     async def get_product(self, product_id: str) -> Product | None:
         row = (await self.conn.execute(select(products).where(products.c.id == product_id))).first()
         return Product(row.id, row.name, row.description) if row else None
+
+    async def get_products(self, product_ids: Iterable[str]) -> dict[str, Product]:
+        """Products by id in a few batched queries (a large drop has thousands)."""
+        out: dict[str, Product] = {}
+        for chunk in _chunks(sorted(set(product_ids))):
+            rows = await self.conn.execute(select(products).where(products.c.id.in_(chunk)))
+            out.update({r.id: Product(r.id, r.name, r.description) for r in rows})
+        return out
 
     async def list_products(self) -> list[Product]:
         rows = await self.conn.execute(select(products).order_by(products.c.created_at))
@@ -76,11 +93,11 @@ class CatalogRepository(Repository):
         return _sku(row) if row else None
 
     async def get_skus(self, sku_ids: Iterable[str]) -> dict[str, Sku]:
-        ids = list(set(sku_ids))
-        if not ids:
-            return {}
-        rows = await self.conn.execute(select(skus).where(skus.c.id.in_(ids)))
-        return {r.id: _sku(r) for r in rows}
+        out: dict[str, Sku] = {}
+        for chunk in _chunks(sorted(set(sku_ids))):
+            rows = await self.conn.execute(select(skus).where(skus.c.id.in_(chunk)))
+            out.update({r.id: _sku(r) for r in rows})
+        return out
 
     async def list_skus(self, product_id: str | None = None) -> list[Sku]:
         stmt = select(skus).order_by(skus.c.created_at, skus.c.code)
