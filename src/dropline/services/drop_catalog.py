@@ -18,6 +18,8 @@ Freshness, and why it is cheap:
   10,000 SKUs is not reloaded (and parsed on the event loop) every couple of seconds.
 - Only an entry older than the full ``ttl_s`` (no request for that long, or a
   revalidation that failed) makes callers wait, for the revalidation in flight.
+- SKU, product and bundle rows do not change once created (prices included), except a
+  SKU's safety-stock policy, which no reader of this cache uses.
 - ``offers[...].sold`` is as fresh as the last catalog change: recording a sale does
   not bump the version (sales are frequent). While a drop sells, live counts come from
   the engine; once it has stopped, ``sold`` no longer moves except through ``unsell``,
