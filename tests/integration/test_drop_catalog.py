@@ -30,11 +30,11 @@ def other_process(c: Container, mono: Mono, ttl_s: float = 2.0) -> DropCatalogCa
     return DropCatalogCache(c.drops.uow, ttl_s=ttl_s, monotonic=mono)
 
 
-async def settle() -> None:
+async def settle(cache: DropCatalogCache) -> None:
     """Let background revalidations finish."""
-    for _ in range(50):
-        await asyncio.sleep(0)
-    await asyncio.sleep(0.01)
+    async with asyncio.timeout(5):
+        while cache._loading:
+            await asyncio.sleep(0.005)
 
 
 async def version(c: Container, drop_id: str) -> int:
@@ -96,7 +96,7 @@ async def test_an_unchanged_drop_is_confirmed_not_reloaded(container: Container)
     for _ in range(5):
         mono.t += 1.5
         assert await cache.get(shop.drop_id) is first  # served at once, checked behind
-        await settle()
+        await settle(cache)
     assert cache.loads == 1
     assert cache.checks == 5
 
@@ -112,7 +112,7 @@ async def test_another_process_change_is_served_stale_then_seen_within_the_ttl(
     await c.drops.set_offer(shop.drop_id, shop.skus[0], 25)  # "the other process"
     mono.t += 1.2  # past ttl / 2: stale while revalidating
     assert await cache.get(shop.drop_id) is before
-    await settle()
+    await settle(cache)
     after = await cache.get(shop.drop_id)
     assert after.offers[shop.skus[0]].offered == 25
     assert cache.loads == 2
@@ -138,7 +138,7 @@ async def test_requests_do_not_wait_for_a_slow_reload(container: Container) -> N
         served = await asyncio.gather(*(cache.get(shop.drop_id) for _ in range(20)))
     assert all(s is before for s in served)  # the reload is still held at the gate
     gate.set()
-    await settle()
+    await settle(cache)
     assert (await cache.get(shop.drop_id)).offers[shop.skus[0]].offered == 30
     assert cache.loads == 2  # one reload for all twenty requests
 
@@ -189,7 +189,7 @@ async def test_an_invalidation_during_a_background_reload_is_not_overwritten(
     cache.invalidate(shop.drop_id)
     assert (await cache.get(shop.drop_id)).offers[shop.skus[0]].offered == 12
     gate.set()
-    await settle()
+    await settle(cache)
     assert (await cache.get(shop.drop_id)).offers[shop.skus[0]].offered == 12
 
 

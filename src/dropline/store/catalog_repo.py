@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Text, insert, select, type_coerce
 
 from dropline.domain.catalog import Bundle, BundleComponent, Product, Sku
 from dropline.domain.money import Money
@@ -26,6 +27,7 @@ def _sku(row: Any) -> Sku:
     )
 
 
+_SKU_COLUMNS = [c for c in skus.c if c.name not in ("attributes", "created_at")]
 #: Ids per ``IN (...)`` query: below SQLite's smallest bound-parameter limit (999).
 _IN_BATCH = 900
 
@@ -93,10 +95,35 @@ class CatalogRepository(Repository):
         return _sku(row) if row else None
 
     async def get_skus(self, sku_ids: Iterable[str]) -> dict[str, Sku]:
+        """SKUs by id in a few batched queries (a large drop has thousands). The JSON
+        ``attributes`` are read as text and each distinct text parsed once: variants
+        repeat a handful of values, and parsing was most of a 10,000-SKU load."""
         out: dict[str, Sku] = {}
+        parsed: dict[str | None, dict[str, str]] = {}
         for chunk in _chunks(sorted(set(sku_ids))):
-            rows = await self.conn.execute(select(skus).where(skus.c.id.in_(chunk)))
-            out.update({r.id: _sku(r) for r in rows})
+            rows = await self.conn.execute(
+                select(
+                    *_SKU_COLUMNS, type_coerce(skus.c.attributes, Text).label("attributes")
+                ).where(skus.c.id.in_(chunk))
+            )
+            for r in rows:
+                raw = r.attributes
+                if isinstance(raw, str | None):  # SQLite: text; asyncpg decodes JSON itself
+                    attrs = parsed.get(raw)
+                    if attrs is None:
+                        attrs = parsed[raw] = json.loads(raw) if raw else {}
+                else:
+                    attrs = raw
+                out[r.id] = Sku(
+                    r.id,
+                    r.product_id,
+                    r.code,
+                    Money(int(r.price_amount), r.currency),
+                    dict(attrs),
+                    r.safety_qty,
+                    r.safety_pct,
+                    r.bin_location,
+                )
         return out
 
     async def list_skus(self, product_id: str | None = None) -> list[Sku]:
