@@ -4,7 +4,9 @@
 - move the engine's hold events into the outbox;
 - finish checkouts a crash left half-way;
 - fan new outbox events out to webhook endpoints and deliver them (with retries);
-- send queued buyer messages.
+- send queued buyer messages;
+- freeze long-lived objects out of the garbage collector's reach once a full
+  collection has become slow (``freeze_long_lived``).
 
 Each job is one idempotent pass, so any number of workers (or the server's own
 in-process loop) may run them; ``run_forever`` repeats them on an interval.
@@ -14,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -74,6 +78,60 @@ async def drain_hold_events(engine: StockEngine, uow: UowFactory, batch: int = 2
         await asyncio.sleep(0)
 
 
+#: A full collection slower than this marks the heap as worth freezing.
+SLOW_FULL_COLLECTION_S = 0.01
+#: At most one freeze per this many seconds (each also freezes whatever is alive then).
+FREEZE_INTERVAL_S = 60.0
+
+
+class _FullCollections:
+    """Times CPython's full (generation 2) collections through ``gc.callbacks``;
+    installed once per process, the first time ``freeze_long_lived`` runs."""
+
+    installed = False
+    started = 0.0
+    slow_since_freeze = False
+    last_freeze = float("-inf")
+
+    @classmethod
+    def install(cls) -> None:
+        if not cls.installed:
+            gc.callbacks.append(cls.callback)
+            cls.installed = True
+
+    @classmethod
+    def callback(cls, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            cls.started = time.perf_counter()
+        elif time.perf_counter() - cls.started >= SLOW_FULL_COLLECTION_S:
+            cls.slow_since_freeze = True
+
+
+async def freeze_long_lived(now: Callable[[], float] = time.monotonic) -> bool:
+    """``gc.freeze()`` once a full collection has been slow; True if it froze.
+
+    A full collection walks every tracked container, and the memory engine keeps a few
+    containers with an entry per hold: with a million holds each full collection
+    stalls the event loop for tens of milliseconds or more, and the collector runs
+    one every few thousand allocations. Freezing moves every object alive after that
+    slow collection (the engine's tables, modules, the app) into the permanent
+    generation, which collections skip. Frozen objects are still freed by reference
+    counting; only a reference cycle among them that dies later is never reclaimed,
+    which is why this runs at most every ``FREEZE_INTERVAL_S`` and only after a slow
+    full collection, not on a timer."""
+    fc = _FullCollections
+    fc.install()
+    if not fc.slow_since_freeze or now() - fc.last_freeze < FREEZE_INTERVAL_S:
+        return False
+    gc.freeze()
+    fc.slow_since_freeze = False
+    fc.last_freeze = now()
+    log.info("froze %d long-lived objects out of the garbage collector", gc.get_freeze_count())
+    return True
+
+
 Job = Callable[[], Awaitable[object]]
 
 
@@ -111,6 +169,7 @@ def standard_jobs(
         ("expire-holds", expiry_interval_s, lambda: expire_holds(engine, clock)),
         ("drain-hold-events", expiry_interval_s, lambda: drain_hold_events(engine, uow)),
         ("recover-checkouts", reconcile_interval_s, lambda: checkout.recover(recover_after_s)),
+        ("freeze-long-lived", expiry_interval_s, freeze_long_lived),
     ]
     if webhooks is not None:
         # fan out new outbox rows, then deliver everything due (retries included)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Text, insert, select, type_coerce
 
 from dropline.domain.catalog import Bundle, BundleComponent, Product, Sku
 from dropline.domain.money import Money
 from dropline.store.base import Repository
 from dropline.store.tables import bundle_components, bundles, products, skus, stock_levels
-
-_SKUS = select(skus).where(skus.c.id.in_(bindparam("ids", expanding=True)))  # built once
 
 
 def _sku(row: Any) -> Sku:
@@ -26,6 +25,16 @@ def _sku(row: Any) -> Sku:
         safety_pct=row.safety_pct,
         bin_location=row.bin_location,
     )
+
+
+_SKU_COLUMNS = [c for c in skus.c if c.name not in ("attributes", "created_at")]
+#: Ids per ``IN (...)`` query: below SQLite's smallest bound-parameter limit (999).
+_IN_BATCH = 900
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    for i in range(0, len(ids), _IN_BATCH):
+        yield ids[i : i + _IN_BATCH]
 
 
 class CatalogRepository(Repository):
@@ -42,6 +51,14 @@ class CatalogRepository(Repository):
     async def get_product(self, product_id: str) -> Product | None:
         row = (await self.conn.execute(select(products).where(products.c.id == product_id))).first()
         return Product(row.id, row.name, row.description) if row else None
+
+    async def get_products(self, product_ids: Iterable[str]) -> dict[str, Product]:
+        """Products by id in a few batched queries (a large drop has thousands)."""
+        out: dict[str, Product] = {}
+        for chunk in _chunks(sorted(set(product_ids))):
+            rows = await self.conn.execute(select(products).where(products.c.id.in_(chunk)))
+            out.update({r.id: Product(r.id, r.name, r.description) for r in rows})
+        return out
 
     async def list_products(self) -> list[Product]:
         rows = await self.conn.execute(select(products).order_by(products.c.created_at))
@@ -78,11 +95,36 @@ class CatalogRepository(Repository):
         return _sku(row) if row else None
 
     async def get_skus(self, sku_ids: Iterable[str]) -> dict[str, Sku]:
-        ids = list(set(sku_ids))
-        if not ids:
-            return {}
-        rows = await self.conn.execute(_SKUS, {"ids": ids})
-        return {r.id: _sku(r) for r in rows}
+        """SKUs by id in a few batched queries (a large drop has thousands). The JSON
+        ``attributes`` are read as text and each distinct text parsed once: variants
+        repeat a handful of values, and parsing was most of a 10,000-SKU load."""
+        out: dict[str, Sku] = {}
+        parsed: dict[str | None, dict[str, str]] = {}
+        for chunk in _chunks(sorted(set(sku_ids))):
+            rows = await self.conn.execute(
+                select(
+                    *_SKU_COLUMNS, type_coerce(skus.c.attributes, Text).label("attributes")
+                ).where(skus.c.id.in_(chunk))
+            )
+            for r in rows:
+                raw = r.attributes
+                if isinstance(raw, str | None):  # SQLite: text; asyncpg decodes JSON itself
+                    attrs = parsed.get(raw)
+                    if attrs is None:
+                        attrs = parsed[raw] = json.loads(raw) if raw else {}
+                else:
+                    attrs = raw
+                out[r.id] = Sku(
+                    r.id,
+                    r.product_id,
+                    r.code,
+                    Money(int(r.price_amount), r.currency),
+                    dict(attrs),
+                    r.safety_qty,
+                    r.safety_pct,
+                    r.bin_location,
+                )
+        return out
 
     async def list_skus(self, product_id: str | None = None) -> list[Sku]:
         stmt = select(skus).order_by(skus.c.created_at, skus.c.code)

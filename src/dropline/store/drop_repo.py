@@ -1,4 +1,11 @@
-"""Drops, their offers and bundles."""
+"""Drops, their offers and bundles.
+
+Every method that changes what a drop sells (status, offers, pauses, bundles, sold
+units given back) also bumps ``drops.catalog_version`` in the same transaction, so the
+catalog cache of every process can tell with one tiny query whether its copy is
+current. ``record_sale`` does not: sales are frequent, and while a drop sells the live
+counts come from the engine, not from the cached ``sold``.
+"""
 
 from __future__ import annotations
 
@@ -87,6 +94,7 @@ class DropRepository(Repository):
             "status": status.value,
             "updated_at": self.now(),
             "version": drop.version + 1,
+            "catalog_version": drops.c.catalog_version + 1,
         }
         if status is DropStatus.ENDED:
             values["ended_at"] = self.now()
@@ -105,6 +113,17 @@ class DropRepository(Repository):
             drop.hold_ttl_s,
             drop.starts_at,
             drop.version + 1,
+        )
+
+    async def catalog_version(self, drop_id: str) -> int | None:
+        """The drop's catalog version (None if there is no such drop)."""
+        return await self.conn.scalar(select(drops.c.catalog_version).where(drops.c.id == drop_id))
+
+    async def _catalog_changed(self, drop_id: str) -> None:
+        await self.conn.execute(
+            update(drops)
+            .where(drops.c.id == drop_id)
+            .values(catalog_version=drops.c.catalog_version + 1)
         )
 
     async def offers(self, drop_id: str) -> dict[str, Offer]:
@@ -138,6 +157,7 @@ class DropRepository(Repository):
             await self.conn.execute(
                 insert(drop_offers).values(drop_id=drop_id, sku_id=offer.sku_id, sold=0, **values)
             )
+        await self._catalog_changed(drop_id)
 
     async def delete_offer(self, drop_id: str, sku_id: str) -> None:
         await self.conn.execute(
@@ -145,6 +165,7 @@ class DropRepository(Repository):
                 drop_offers.c.drop_id == drop_id, drop_offers.c.sku_id == sku_id
             )
         )
+        await self._catalog_changed(drop_id)
 
     async def set_paused(self, drop_id: str, sku_id: str, paused: bool) -> None:
         await self.conn.execute(
@@ -152,6 +173,7 @@ class DropRepository(Repository):
             .where(drop_offers.c.drop_id == drop_id, drop_offers.c.sku_id == sku_id)
             .values(paused=paused)
         )
+        await self._catalog_changed(drop_id)
 
     async def record_sale(self, drop_id: str, units: Mapping[str, int]) -> bool:
         """Count units as sold if, and only if, every SKU still has them unsold.
@@ -174,6 +196,7 @@ class DropRepository(Repository):
                 .where(drop_offers.c.drop_id == drop_id, drop_offers.c.sku_id == sku_id)
                 .values(sold=drop_offers.c.sold - units[sku_id])
             )
+        await self._catalog_changed(drop_id)
 
     async def bundle_ids(self, drop_id: str) -> list[str]:
         rows = await self.conn.execute(
@@ -187,6 +210,7 @@ class DropRepository(Repository):
         await self.insert_ignore(
             drop_bundles, [{"drop_id": drop_id, "bundle_id": bundle_id}], ["drop_id", "bundle_id"]
         )
+        await self._catalog_changed(drop_id)
 
     async def buyer_taken(self, drop_id: str) -> dict[str, dict[str, int]]:
         """Units each buyer bought per SKU in this drop, from the ledger (for limits)."""

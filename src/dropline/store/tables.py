@@ -159,6 +159,9 @@ drops = Table(
     _ts("created_at"),
     _ts("updated_at"),
     Column("version", Integer, nullable=False, default=1),
+    # Bumped with every change to the drop's catalog (offers, bundles, status, unsold
+    # units after a sale is undone): the catalog cache reloads only when it moves.
+    Column("catalog_version", Integer, nullable=False, default=0, server_default="0"),
 )
 
 drop_offers = Table(
