@@ -8,6 +8,9 @@ with 100k+ active holds that is a visible share of the CPU and of the p99. Once 
 server has started, the objects it built (the app, the routes, the loaded drops) are
 frozen out of collection and the young generation is collected less often. Reference
 counting still frees almost everything at once; only cycles wait a little longer.
+
+Later, as holds pile up, the background job ``freeze_long_lived``
+(``services/background.py``) freezes again whenever a full collection has become slow.
 """
 
 from __future__ import annotations
