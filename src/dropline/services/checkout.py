@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from dropline.domain.drops import DropStatus
 from dropline.domain.errors import (
     Conflict,
     DropNotLive,
@@ -425,15 +424,9 @@ class CheckoutService:
                 # Another finisher (recovery, a duplicate webhook) got here first.
                 await uow.rollback()
                 return await self._result_for(checkout.id)
-            # Shared lock on the drop: ending the drop (an exclusive lock) waits for
-            # sales in flight, and a sale never lands on an ended drop.
-            drop = await uow.drops.get(checkout.drop_id, share=True)
-            sold = (
-                drop is not None
-                and drop.status is not DropStatus.ENDED
-                and await uow.drops.record_sale(checkout.drop_id, checkout.units)
-            )
-            if not sold:
+            # Never on an ended drop, and ending a drop waits for the sales in flight
+            # (see DropRepository.sell_if_open).
+            if not await uow.drops.sell_if_open(checkout.drop_id, checkout.units):
                 await uow.rollback()
                 await self._give_back(checkout, auth, "the ledger had no unit left")
                 raise SoldOut(
