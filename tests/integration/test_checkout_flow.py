@@ -278,3 +278,38 @@ async def test_the_ledger_sells_only_on_a_drop_that_has_not_ended(
         assert not await uow.drops.sell_if_open(shop.drop_id, {})
     _, offers, _ = await c.drops.get(shop.drop_id)
     assert (offers[sku].sold, offers[other].sold) == (1, 0)
+
+
+async def test_stock_apply_refuses_alone_and_in_batches_without_writing(
+    container: Container,
+) -> None:
+    """``StockRepository.apply`` (one movement: one conditional update on SQLite) moves
+    only units the source bucket has, raises the domain's errors, writes nothing then."""
+    from dropline.domain.stock import Bucket, Movement, Reason
+
+    c = container
+    shop = await seed_shop(c, units=3, skus=2)
+    sku, other = shop.skus
+    before = await c.stock.level(sku)
+
+    def sale(s: str, n: int) -> Movement:
+        return Movement(s, n, Bucket.RESERVED, Bucket.COMMITTED, Reason.SALE, "ref-1")
+
+    have = before.reserved  # the drop's units
+    assert have > 0
+    for batch in ([sale(sku, have + 1)], [sale(other, 1), sale(sku, have + 1)]):
+        async with c.uow() as uow:
+            with pytest.raises(e.InsufficientStock) as info:
+                await uow.stock.apply(batch)
+            assert info.value.extra["have"] == have
+    async with c.uow() as uow:
+        with pytest.raises(e.NotFound):
+            await uow.stock.apply([sale("sku_unknown", 1)])
+    assert await c.stock.level(sku) == before
+    async with c.uow() as uow:
+        moved = await uow.stock.apply([sale(sku, have)])
+        await uow.commit()
+    after = await c.stock.level(sku)
+    assert moved == {sku: after}
+    assert (after.reserved, after.committed) == (0, before.committed + have)
+    assert all(ch.consistent for ch in await c.stock.verify())
