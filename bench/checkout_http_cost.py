@@ -1,6 +1,8 @@
 """CPU per order through the ASGI app (no sockets): POST hold, then POST /v1/checkouts.
 
-    .venv/bin/python -P bench/checkout_http_cost.py [N]
+    .venv/bin/python -P bench/checkout_http_cost.py [N] [--key]
+
+``--key`` sends an ``Idempotency-Key`` with every checkout (the stored-response path).
 
 Same seed as ``run.py`` (embedded default); requests are fed straight to the ASGI app
 (no server, no client library), so the process time is the app's own cost per order.
@@ -10,6 +12,7 @@ Prints CPU ms per order and a cProfile of the checkout requests by own time and 
 from __future__ import annotations
 
 import asyncio
+import collections
 import cProfile
 import json
 import pstats
@@ -23,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run as harness
 from checkout_cost import print_shares
+from sqlalchemy import event
 
 from dropline.api.app import create_app
 from dropline.bootstrap import build
@@ -69,7 +73,9 @@ async def call(app: Any, path: str, headers: dict[str, str], body: bytes) -> tup
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    args = [a for a in sys.argv[1:] if a != "--key"]
+    keyed = "--key" in sys.argv[1:]
+    n = int(args[0]) if args else 300
     work = Path(tempfile.mkdtemp(prefix="dropline-httpcost-"))
     url = f"sqlite+aiosqlite:///{work}/co.db"
     upgrade(url)
@@ -98,6 +104,8 @@ def main() -> None:
             assert status == 201, (status, body)
             hold_id = json.loads(body)["id"]
             payload = json.dumps({"hold_id": hold_id, "payment_method": "pm_card_visa"})
+            if keyed:
+                headers["idempotency-key"] = f"k-{hold_id}"
             if prof:
                 prof.enable()
             status, body = await call(app, "/v1/checkouts", headers, payload.encode())
@@ -107,12 +115,27 @@ def main() -> None:
 
         for i in range(50):
             await one(i)
+        seen: collections.Counter[str] = collections.Counter()
+        counting = False
+
+        @event.listens_for(c.db.sync_engine, "before_cursor_execute")
+        def _count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+            if counting:
+                seen[" ".join(statement.split())[:60]] += 1
+
+        counting = True
+        await one(50)
+        counting = False
+        print(f"SQL statements per order (hold + checkout requests): {sum(seen.values())}")
+        for stmt, k in seen.most_common():
+            print(f"  {k:3d}  {stmt}")
         t0, c0 = time.perf_counter(), time.process_time()
         for i in range(n):
             await one(i)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         print(
-            f"HTTP (ASGI) sequential: {wall / n * 1000:.2f} ms wall, "
+            f"HTTP (ASGI) sequential{' with Idempotency-Key' if keyed else ''}: "
+            f"{wall / n * 1000:.2f} ms wall, "
             f"{cpu / n * 1000:.2f} ms CPU per order"
         )
         prof = cProfile.Profile()

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from dropline.api.app import create_app
 from dropline.bootstrap import Container
@@ -633,6 +633,61 @@ async def test_idempotent_checkout_charges_once(api: Api, buyer: str) -> None:
         headers=headers,
         json={"hold_id": other, "payment_method": VISA},
     )
+
+
+async def test_idempotent_checkout_stores_no_decline(api: Api) -> None:
+    hold_id = await api.hold("ann")
+    headers = api.as_buyer("ann") | {"Idempotency-Key": "pay-declined"}
+    body = {"hold_id": hold_id, "payment_method": "4000000000000002"}
+    first = await api.client.post("/v1/checkouts", json=body, headers=headers)
+    problem(first, 402, "payment_declined")
+    # Not stored: the retry is evaluated afresh (declined again, not replayed).
+    again = await api.client.post("/v1/checkouts", json=body, headers=headers)
+    problem(again, 402, "payment_declined")
+    assert "Idempotent-Replayed" not in again.headers
+    assert (await state(api.c))["rows:idempotency_records"] == 0
+
+
+async def test_idempotent_checkout_replays_a_3ds_response(api: Api) -> None:
+    hold_id = await api.hold("ann")
+    headers = api.as_buyer("ann") | {"Idempotency-Key": "pay-3ds"}
+    body = {"hold_id": hold_id, "payment_method": THREE_DS}
+    first = await api.client.post("/v1/checkouts", json=body, headers=headers)
+    assert first.status_code == 202, first.text
+    again = await api.client.post("/v1/checkouts", json=body, headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+
+
+async def test_idempotent_checkout_is_stored_in_the_order_transaction(api: Api) -> None:
+    """The key's response is written by the transaction that writes the order: a keyed
+    checkout opens one transaction more than an unkeyed one (the look-up), not two."""
+    begins = 0
+
+    def count(_conn: Any) -> None:
+        nonlocal begins
+        begins += 1
+
+    async def pay(buyer: str, key: str | None) -> int:
+        nonlocal begins
+        hold_id = await api.hold(buyer)
+        headers = api.as_buyer(buyer) | ({"Idempotency-Key": key} if key else {})
+        begins = 0
+        resp = await api.client.post(
+            "/v1/checkouts", json={"hold_id": hold_id, "payment_method": VISA}, headers=headers
+        )
+        assert resp.status_code == 201, resp.text
+        return begins
+
+    event.listen(api.c.db.sync_engine, "begin", count)
+    try:
+        plain = await pay("ann", None)
+        keyed = await pay("bob", "pay-bob")
+    finally:
+        event.remove(api.c.db.sync_engine, "begin", count)
+    assert keyed == plain + 1
+    snap = await state(api.c)
+    assert snap["rows:idempotency_records"] == 1 and snap["rows:orders"] == 2
 
 
 async def test_idempotent_hold_returns_the_same_hold(api: Api) -> None:

@@ -255,3 +255,61 @@ async def test_drop_ended_during_payment_voids_and_keeps_stock_whole(
     assert all(ch.consistent for ch in await c.stock.verify())
     with pytest.raises(e.DropNotLive):
         await c.holds.place(shop.drop_id, "pat", [sku_item(sku)])
+
+
+async def test_the_ledger_sells_only_on_a_drop_that_has_not_ended(
+    container: Container,
+) -> None:
+    """The sale's last guard, below the engine: units left, drop present, not ended."""
+    from dropline.domain.drops import DropStatus
+
+    c = container
+    shop = await seed_shop(c, units=3, skus=2)
+    sku, other = shop.skus[0], shop.skus[1]
+    async with c.uow() as uow:
+        assert await uow.drops.sell_if_open(shop.drop_id, {sku: 1})
+        assert not await uow.drops.sell_if_open(shop.drop_id, {sku: 3})  # 2 left
+        assert not await uow.drops.sell_if_open("drp_unknown", {sku: 1})
+        await uow.commit()
+    await c.drops.transition(shop.drop_id, DropStatus.ENDED)
+    async with c.uow() as uow:
+        assert not await uow.drops.sell_if_open(shop.drop_id, {sku: 1})
+        assert not await uow.drops.sell_if_open(shop.drop_id, {other: 1, sku: 1})
+        assert not await uow.drops.sell_if_open(shop.drop_id, {})
+    _, offers, _ = await c.drops.get(shop.drop_id)
+    assert (offers[sku].sold, offers[other].sold) == (1, 0)
+
+
+async def test_stock_apply_refuses_alone_and_in_batches_without_writing(
+    container: Container,
+) -> None:
+    """``StockRepository.apply`` (one movement: one conditional update on SQLite) moves
+    only units the source bucket has, raises the domain's errors, writes nothing then."""
+    from dropline.domain.stock import Bucket, Movement, Reason
+
+    c = container
+    shop = await seed_shop(c, units=3, skus=2)
+    sku, other = shop.skus
+    before = await c.stock.level(sku)
+
+    def sale(s: str, n: int) -> Movement:
+        return Movement(s, n, Bucket.RESERVED, Bucket.COMMITTED, Reason.SALE, "ref-1")
+
+    have = before.reserved  # the drop's units
+    assert have > 0
+    for batch in ([sale(sku, have + 1)], [sale(other, 1), sale(sku, have + 1)]):
+        async with c.uow() as uow:
+            with pytest.raises(e.InsufficientStock) as info:
+                await uow.stock.apply(batch)
+            assert info.value.extra["have"] == have
+    async with c.uow() as uow:
+        with pytest.raises(e.NotFound):
+            await uow.stock.apply([sale("sku_unknown", 1)])
+    assert await c.stock.level(sku) == before
+    async with c.uow() as uow:
+        moved = await uow.stock.apply([sale(sku, have)])
+        await uow.commit()
+    after = await c.stock.level(sku)
+    assert moved == {sku: after}
+    assert (after.reserved, after.committed) == (0, before.committed + have)
+    assert all(ch.consistent for ch in await c.stock.verify())

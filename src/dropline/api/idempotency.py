@@ -4,6 +4,10 @@ The first successful response is stored with a hash of the request; a retry with
 same key and body gets the same response back (``Idempotent-Replayed: true``), the same
 key with a different body gets 409 ``idempotency_mismatch``. Errors are not stored: a
 retry after a refusal is evaluated afresh (the services refuse double payment anyway).
+
+A handler that writes its result in a transaction of its own can store the response in
+that same transaction (``run_folded`` hands it a ``Pending``): one write transaction fewer,
+and no moment where the result is committed but the key is not.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pydantic import BaseModel
 from dropline.bootstrap import Container
 from dropline.domain.errors import IdempotencyMismatch
 from dropline.services.access import Principal
+from dropline.store.uow import UnitOfWork
 
 
 async def _request_hash(request: Request) -> str:
@@ -48,6 +53,33 @@ def _owner(key_id: str, scope: str) -> str:
     return f"{key_id}:{hashlib.sha256(scope.encode()).hexdigest()[:room]}"
 
 
+class Pending:
+    """The response of a keyed request, to be stored by the handler inside its own write
+    transaction (``store``); if it is not, ``run_folded`` stores it afterwards."""
+
+    def __init__(
+        self, owner: str, key: str, method: str, path: str, digest: str, status: int
+    ) -> None:
+        self.owner, self.key, self.method, self.path = owner, key, method, path
+        self.digest, self.status = digest, status
+        self.body: Any = None
+        self.stored = False
+
+    async def store(self, uow: UnitOfWork, result: Any) -> None:
+        """Save ``result`` as this key's response in ``uow`` (committed by the caller)."""
+        self.body = _encode(result)
+        await uow.access.save_response(
+            self.owner,
+            self.key,
+            self.method,
+            self.path,
+            self.digest,
+            self.status,
+            json.dumps(self.body),
+        )
+        self.stored = True
+
+
 async def run(
     c: Container,
     request: Request,
@@ -58,8 +90,27 @@ async def run(
     scope: str = "",
 ) -> Response:
     """Run ``handler`` at most once per (caller, key) and replay its response."""
+
+    async def folded(_: Pending | None) -> Any:
+        return await handler()
+
+    return await run_folded(c, request, principal, key, folded, status_code, scope)
+
+
+async def run_folded(
+    c: Container,
+    request: Request,
+    principal: Principal,
+    key: str | None,
+    handler: Callable[[Pending | None], Awaitable[Any]],
+    status_code: int = 201,
+    scope: str = "",
+) -> Response:
+    """``run`` for a handler that may store its response itself: it gets a ``Pending``
+    (None without a key) and calls ``store`` in its final write transaction with the
+    result it then returns. Errors must not be stored, as with ``run``."""
     if key is None:
-        result = await handler()
+        result = await handler(None)
         return JSONResponse(_encode(result), status_code=status_code)
     owner = _owner(principal.key_id, scope)
     digest = await _request_hash(request)
@@ -74,7 +125,11 @@ async def run(
             media_type="application/json",
             headers={"Idempotent-Replayed": "true"},
         )
-    body = _encode(await handler())
+    pending = Pending(owner, key, request.method, request.url.path, digest, status_code)
+    result = await handler(pending)
+    if pending.stored:
+        return JSONResponse(pending.body, status_code=status_code)
+    body = _encode(result)
     await _save(c, owner, key, request, digest, status_code, body)
     return JSONResponse(body, status_code=status_code)
 

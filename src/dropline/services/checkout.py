@@ -24,11 +24,11 @@ The sequence, and why each step is where it is:
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from dropline.domain.drops import DropStatus
 from dropline.domain.errors import (
     Conflict,
     DropNotLive,
@@ -118,6 +118,11 @@ def _order_payload(order: OrderRecord) -> dict[str, Any]:
     }
 
 
+OnPaid = Callable[[UnitOfWork, "CheckoutResult"], Awaitable[None]]
+"""Called inside the transaction that writes the order, just before it commits, with
+the result ``start`` is about to return (the API stores its idempotent response there)."""
+
+
 class OrderHooks(Protocol):
     """What fulfilment adds inside checkout's transactions (see services.fulfilment)."""
 
@@ -153,11 +158,19 @@ class CheckoutService:
 
     # ------------------------------------------------------------------ entry points
     async def start(
-        self, hold_id: str, buyer_id: str, payment_method: str, ship_to: ShipTo | None = None
+        self,
+        hold_id: str,
+        buyer_id: str,
+        payment_method: str,
+        ship_to: ShipTo | None = None,
+        *,
+        on_paid: OnPaid | None = None,
     ) -> CheckoutResult:
         """Pay for a hold. Raises ``PaymentDeclined`` (recorded first) on a decline and
         ``SoldOut`` when the units were gone by the time the payment went through.
-        ``ship_to`` (optional) is stored with the checkout and becomes the order's."""
+        ``ship_to`` (optional) is stored with the checkout and becomes the order's.
+        ``on_paid`` runs inside the order's own transaction, only when this call writes
+        the order (not on 3-D Secure, a refusal, or another finisher's order)."""
         payment_method = payment_method.strip()
         if not payment_method or len(payment_method) > MAX_PAYMENT_METHOD:
             raise InvalidInput("payment_method is required (a token or test card number)")
@@ -190,7 +203,7 @@ class CheckoutService:
                 await self.hooks.save_ship_to(uow, checkout.id, ship_to)
             await uow.commit()
         result = await self._authorize(checkout)
-        return await self._settle(checkout, result, lines)
+        return await self._settle(checkout, result, lines, on_paid)
 
     def _new_checkout(
         self,
@@ -328,7 +341,11 @@ class CheckoutService:
         return price_lines(ghost, catalog)
 
     async def _settle(
-        self, checkout: CheckoutRecord, result: PaymentResult, lines: list[OrderLine]
+        self,
+        checkout: CheckoutRecord,
+        result: PaymentResult,
+        lines: list[OrderLine],
+        on_paid: OnPaid | None = None,
     ) -> CheckoutResult:
         if result.status is PaymentStatus.DECLINED:
             failed = await self._finish(
@@ -352,7 +369,7 @@ class CheckoutService:
             return CheckoutResult(checkout, None, dict(result.next_action or {}))
         if result.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED):
             raise PaymentProviderError(f"unexpected payment status {result.status}")
-        return await self._complete(checkout, result, lines)
+        return await self._complete(checkout, result, lines, on_paid)
 
     async def _secure_units(self, checkout: CheckoutRecord) -> bool:
         """Make the engine count the units as sold: convert the hold, or take the units
@@ -373,7 +390,11 @@ class CheckoutService:
                 return False  # the drop is no longer live: nothing left to sell
 
     async def _complete(
-        self, checkout: CheckoutRecord, auth: PaymentResult, lines: list[OrderLine]
+        self,
+        checkout: CheckoutRecord,
+        auth: PaymentResult,
+        lines: list[OrderLine],
+        on_paid: OnPaid | None = None,
     ) -> CheckoutResult:
         payment_id = auth.payment_id
         if not await self._secure_units(checkout):
@@ -403,15 +424,9 @@ class CheckoutService:
                 # Another finisher (recovery, a duplicate webhook) got here first.
                 await uow.rollback()
                 return await self._result_for(checkout.id)
-            # Shared lock on the drop: ending the drop (an exclusive lock) waits for
-            # sales in flight, and a sale never lands on an ended drop.
-            drop = await uow.drops.get(checkout.drop_id, share=True)
-            sold = (
-                drop is not None
-                and drop.status is not DropStatus.ENDED
-                and await uow.drops.record_sale(checkout.drop_id, checkout.units)
-            )
-            if not sold:
+            # Never on an ended drop, and ending a drop waits for the sales in flight
+            # (see DropRepository.sell_if_open).
+            if not await uow.drops.sell_if_open(checkout.drop_id, checkout.units):
                 await uow.rollback()
                 await self._give_back(checkout, auth, "the ledger had no unit left")
                 raise SoldOut(
@@ -475,8 +490,11 @@ class CheckoutService:
                     {"order_id": order_id, "hold_id": checkout.hold_id},
                 )
             )
+            done = CheckoutResult(updated, order)
+            if on_paid is not None:
+                await on_paid(uow, done)  # last: its locks are taken after the sale's
             await uow.commit()
-        return CheckoutResult(updated, order)
+        return done
 
     async def _give_back(self, checkout: CheckoutRecord, auth: PaymentResult, why: str) -> None:
         """Void an authorisation or refund a capture, and record why. Never for a

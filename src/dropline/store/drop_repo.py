@@ -50,6 +50,12 @@ _SELL = (
     )
     .values(sold=drop_offers.c.sold + bindparam("qty"))
 )
+# SQLite: the same sale, only while the drop exists and has not ended.
+_SELL_OPEN = _SELL.where(
+    select(drops.c.id)
+    .where(drops.c.id == bindparam("drop"), drops.c.status != DropStatus.ENDED.value)
+    .exists()
+)
 
 
 class DropRepository(Repository):
@@ -184,6 +190,26 @@ class DropRepository(Repository):
         for sku_id in sorted(units):
             params = {"drop": drop_id, "sku": sku_id, "qty": units[sku_id]}
             result = await self.conn.execute(_SELL, params)
+            if result.rowcount != 1:
+                return False
+        return True
+
+    async def sell_if_open(self, drop_id: str, units: Mapping[str, int]) -> bool:
+        """``record_sale``, only on a drop that exists and has not ended; False otherwise.
+
+        PostgreSQL takes the drop row in shared mode first: ending a drop (exclusive)
+        waits for the sales in flight, and sales never block each other. SQLite runs one
+        writer at a time (``BEGIN IMMEDIATE``), so nothing can end the drop inside this
+        transaction and the status check rides on the first conditional update."""
+        skus = sorted(units)
+        if self.dialect == "postgresql" or not skus:
+            drop = await self.get(drop_id, share=True)
+            if drop is None or drop.status is DropStatus.ENDED:
+                return False
+            return await self.record_sale(drop_id, units)
+        for n, sku_id in enumerate(skus):
+            params = {"drop": drop_id, "sku": sku_id, "qty": units[sku_id]}
+            result = await self.conn.execute(_SELL_OPEN if n == 0 else _SELL, params)
             if result.rowcount != 1:
                 return False
         return True

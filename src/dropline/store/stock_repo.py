@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, bindparam, func, insert, select, update
 
 from dropline.domain.errors import NotFound
 from dropline.domain.stock import Bucket, Movement, Reason, StockLevel
@@ -34,6 +34,25 @@ _SET_LEVEL = (
     .values(version=stock_levels.c.version + 1)
 )
 _ADD_MOVEMENTS = insert(stock_movements)
+_MOVES: dict[tuple[Bucket | None, Bucket | None], Any] = {}
+
+
+def _move(from_bucket: Bucket | None, to_bucket: Bucket | None) -> Any:
+    """One movement as one conditional update (SQLite): the from-bucket must hold the
+    quantity, exactly the domain's ``StockLevel.apply`` rule; the new level is returned."""
+    key = (from_bucket, to_bucket)
+    stmt = _MOVES.get(key)
+    if stmt is None:
+        c, qty = stock_levels.c, bindparam("qty", type_=BigInteger)
+        values: dict[str, Any] = {"version": c.version + 1}
+        stmt = update(stock_levels).where(c.sku_id == bindparam("sku"))
+        if from_bucket is not None:
+            values[from_bucket.value] = c[from_bucket.value] - qty
+            stmt = stmt.where(c[from_bucket.value] >= qty)
+        if to_bucket is not None:
+            values[to_bucket.value] = c[to_bucket.value] + qty
+        stmt = _MOVES[key] = stmt.values(values).returning(*stock_levels.c)
+    return stmt
 
 
 def _level(row: Any) -> StockLevel:
@@ -66,6 +85,16 @@ class StockRepository(Repository):
         whole transaction fails before anything is written."""
         if not movements:
             return {}
+        if len(movements) == 1 and self.dialect == "sqlite":
+            # One writer at a time: read-check-write folds into one conditional update.
+            # Refused (unknown SKU, too few units): nothing was written, and the path
+            # below raises the same error as always.
+            m = movements[0]
+            params = {"sku": m.sku_id, "qty": m.quantity}
+            row = (await self.conn.execute(_move(m.from_bucket, m.to_bucket), params)).first()
+            if row is not None:
+                await self._add_movements(movements)
+                return {m.sku_id: _level(row)}
         levels = await self.lock(m.sku_id for m in movements)
         for m in movements:
             levels[m.sku_id] = levels[m.sku_id].apply(m)
@@ -75,6 +104,10 @@ class StockRepository(Repository):
             await self.conn.execute(
                 _SET_LEVEL, {"sku": sku_id, **{b: lvl.get(Bucket(b)) for b in _BUCKETS}}
             )
+        await self._add_movements(movements)
+        return {s: levels[s] for s in touched}
+
+    async def _add_movements(self, movements: Sequence[Movement]) -> None:
         now = self.now()
         await self.conn.execute(
             _ADD_MOVEMENTS,
@@ -93,7 +126,6 @@ class StockRepository(Repository):
                 for m in movements
             ],
         )
-        return {s: levels[s] for s in touched}
 
     async def movements(
         self, sku_id: str | None = None, ref: str | None = None, limit: int = 500

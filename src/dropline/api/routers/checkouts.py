@@ -9,6 +9,8 @@ from dropline.api import idempotency, views
 from dropline.api import schemas as s
 from dropline.api.deps import Buyer, ContainerDep, IdempotencyKey, Storefront
 from dropline.domain.fulfilment import ShipTo
+from dropline.services.checkout import CheckoutResult
+from dropline.store.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"])
 
@@ -37,13 +39,26 @@ async def create_checkout(
     is voided, nothing is charged)."""
     result = None
 
-    async def do() -> s.CheckoutOut:
+    async def do(pending: idempotency.Pending | None) -> s.CheckoutOut:
         nonlocal result
         ship_to = ShipTo(**body.shipping.model_dump()) if body.shipping else None
-        result = await c.checkout.start(body.hold_id, buyer, body.payment_method, ship_to)
+
+        async def on_paid(uow: UnitOfWork, paid: CheckoutResult) -> None:
+            assert pending is not None
+            await pending.store(uow, views.checkout(paid.checkout, paid))
+
+        result = await c.checkout.start(
+            body.hold_id,
+            buyer,
+            body.payment_method,
+            ship_to,
+            on_paid=on_paid if pending is not None else None,
+        )
         return views.checkout(result.checkout, result)
 
-    response = await idempotency.run(c, request, who, key, do, scope=buyer)
+    # The response is stored in the order's own transaction when this request writes
+    # the order (see idempotency.run_folded).
+    response = await idempotency.run_folded(c, request, who, key, do, scope=buyer)
     if result is not None and result.next_action:
         response.status_code = 202
     return response
