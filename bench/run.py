@@ -969,8 +969,10 @@ class Bench:
                 f"{rows} == held; wins {total} <= rows <= wins + {run.extra['inflight']}",
             )
         if self.want("growth"):
-            # 7. growth: SKUs in the drop, then active holds
+            # 7. growth: SKUs in the drop, then active holds (seeded last, so every SKU
+            # count is measured with no other holds in the engine)
             first_drop, first_ids = sd.growth[self.plan.growth_skus[0]]
+            first_wins = 0
             for n, (drop_id, ids) in sd.growth.items():
                 run, total, _ = self.measure(
                     stack,
@@ -993,7 +995,8 @@ class Bench:
                     f"growth {n} SKUs: wins {total} <= engine held {held} <= wins + in flight",
                 )
                 if n == self.plan.growth_skus[0]:
-                    self._active_holds(stack, server, load, first_drop, first_ids[0], total)
+                    first_wins = total
+            self._active_holds(stack, server, load, first_drop, first_ids[0], first_wins)
 
     def _active_holds(
         self, stack: Stack, server: Server, load: Load, drop_id: str, sku: str, wins: int
