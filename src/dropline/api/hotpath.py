@@ -31,7 +31,6 @@ from dropline.api.deps import bearer
 from dropline.api.errors import PROBLEM, domain_problem, internal_problem, problem_headers
 from dropline.bootstrap import Container
 from dropline.domain.errors import DroplineError
-from dropline.domain.holds import HoldItem, ItemKind
 from dropline.services.serialize import hold_dict
 
 log = logging.getLogger(__name__)
@@ -221,14 +220,8 @@ async def place_hold(req: HotRequest) -> HotResponse:
     principal = await c.access.authenticate(bearer(req.headers.get("authorization")))
     principal.require("storefront")
     buyer = c.access.buyer(req.headers.get("x-buyer-token"))
-    items = [
-        HoldItem(ItemKind.BUNDLE, i.bundle_id, i.quantity)
-        if i.bundle_id
-        else HoldItem(ItemKind.SKU, i.sku_id or "", i.quantity)
-        for i in hold_in.items
-    ]
     hold = await c.holds.place(
-        req.param, buyer, items, idempotency_key=key, attribution=hold_in.attribution
+        req.param, buyer, hold_in.hold_items(), idempotency_key=key, attribution=hold_in.attribution
     )
     return HotResponse(201, orjson.dumps(hold_dict(hold)))
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from dropline.api.schemas_fulfilment import ShipToIn
+from dropline.domain.holds import HoldItem, ItemKind
 from dropline.domain.stock import Bucket
 
 Qty = Annotated[StrictInt, Field(ge=1, le=1000, description="1 to 1000")]
@@ -180,6 +181,15 @@ class HoldIn(Strict):
         description="channel (live, clip, email, social, ad, pop-up), utm_*, promo_code, "
         "affiliate, creator",
     )
+
+    def hold_items(self) -> list[HoldItem]:
+        """The items as the domain sees them (the route and the hot path share this)."""
+        return [
+            HoldItem(ItemKind.BUNDLE, i.bundle_id, i.quantity)
+            if i.bundle_id
+            else HoldItem(ItemKind.SKU, i.sku_id or "", i.quantity)
+            for i in self.items
+        ]
 
 
 class HoldOut(BaseModel):

@@ -7,7 +7,6 @@ from fastapi import APIRouter
 from dropline.api import schemas as s
 from dropline.api import views
 from dropline.api.deps import Buyer, ContainerDep, IdempotencyKey, Storefront
-from dropline.domain.holds import HoldItem, ItemKind
 
 router = APIRouter(prefix="/v1", tags=["holds"])
 
@@ -26,14 +25,8 @@ async def place_hold(
     Refusals: ``sold_out`` / ``insufficient_stock`` (with ``sku_id`` and ``remaining``),
     ``limit_exceeded``, ``drop_not_live``. The same ``Idempotency-Key`` returns the same
     hold; with a different body it is refused with ``idempotency_mismatch``."""
-    items = [
-        HoldItem(ItemKind.BUNDLE, i.bundle_id, i.quantity)
-        if i.bundle_id
-        else HoldItem(ItemKind.SKU, i.sku_id or "", i.quantity)
-        for i in body.items
-    ]
     hold = await c.holds.place(
-        drop_id, buyer, items, idempotency_key=key, attribution=body.attribution
+        drop_id, buyer, body.hold_items(), idempotency_key=key, attribution=body.attribution
     )
     return views.hold(hold)
 
