@@ -656,6 +656,7 @@ async def test_idempotent_checkout_replays_a_3ds_response(api: Api) -> None:
     assert first.status_code == 202, first.text
     again = await api.client.post("/v1/checkouts", json=body, headers=headers)
     assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.status_code == 202  # the replay says "needs 3-D Secure" too
     assert again.json() == first.json()
 
 

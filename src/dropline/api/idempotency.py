@@ -55,7 +55,8 @@ def _owner(key_id: str, scope: str) -> str:
 
 class Pending:
     """The response of a keyed request, to be stored by the handler inside its own write
-    transaction (``store``); if it is not, ``run_folded`` stores it afterwards."""
+    transaction (``store``); if it is not, ``run_folded`` stores it afterwards. The
+    handler may change ``status`` before either happens."""
 
     def __init__(
         self, owner: str, key: str, method: str, path: str, digest: str, status: int
@@ -127,11 +128,13 @@ async def run_folded(
         )
     pending = Pending(owner, key, request.method, request.url.path, digest, status_code)
     result = await handler(pending)
+    # The handler may have chosen another status (202: the card needs 3-D Secure); a
+    # replay answers with that status too.
     if pending.stored:
-        return JSONResponse(pending.body, status_code=status_code)
+        return JSONResponse(pending.body, status_code=pending.status)
     body = _encode(result)
-    await _save(c, owner, key, request, digest, status_code, body)
-    return JSONResponse(body, status_code=status_code)
+    await _save(c, owner, key, request, digest, pending.status, body)
+    return JSONResponse(body, status_code=pending.status)
 
 
 async def _save(

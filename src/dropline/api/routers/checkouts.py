@@ -54,6 +54,8 @@ async def create_checkout(
             ship_to,
             on_paid=on_paid if pending is not None else None,
         )
+        if pending is not None and result.next_action:
+            pending.status = 202  # stored with the response, so a replay says 202 too
         return views.checkout(result.checkout, result)
 
     # The response is stored in the order's own transaction when this request writes
