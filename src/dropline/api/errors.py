@@ -73,7 +73,11 @@ def problem(
     status: int, code: str, detail: str, instance: str = "", /, **extra: Any
 ) -> JSONResponse:
     """A problem+json response (see ``problem_body``)."""
-    body = problem_body(status, code, detail, instance, **extra)
+    return problem_response(status, problem_body(status, code, detail, instance, **extra))
+
+
+def problem_response(status: int, body: dict[str, Any]) -> JSONResponse:
+    """``body`` as ``application/problem+json`` with the status's extra headers."""
     return JSONResponse(
         body, status_code=status, media_type=PROBLEM, headers=problem_headers(status)
     )
@@ -104,10 +108,7 @@ def _clean(value: Any) -> Any:
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.DroplineError)
     async def _domain(request: Request, exc: e.DroplineError) -> JSONResponse:
-        status, body = domain_problem(exc, request.url.path)
-        return JSONResponse(
-            body, status_code=status, media_type=PROBLEM, headers=problem_headers(status)
-        )
+        return problem_response(*domain_problem(exc, request.url.path))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -131,4 +132,4 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse(internal_problem(request.url.path), status_code=500, media_type=PROBLEM)
+        return problem_response(500, internal_problem(request.url.path))

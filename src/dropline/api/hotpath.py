@@ -210,6 +210,15 @@ def parse_hold(body: bytes) -> s.HoldIn:
         raise Fallback from None
 
 
+async def storefront_buyer(req: HotRequest) -> str:
+    """The buyer of a storefront call, checked in the routes' dependency order: the API
+    key (``deps.Storefront``), then the buyer token (``deps.Buyer``)."""
+    access = req.container.access
+    principal = await access.authenticate(bearer(req.headers.get("authorization")))
+    principal.require("storefront")
+    return access.buyer(req.headers.get("x-buyer-token"))
+
+
 async def place_hold(req: HotRequest) -> HotResponse:
     """``POST /v1/drops/{drop_id}/holds`` as ``routers/holds.place_hold`` answers it."""
     hold_in = parse_hold(req.body)
@@ -217,9 +226,7 @@ async def place_hold(req: HotRequest) -> HotResponse:
     if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
         raise Fallback
     c = req.container
-    principal = await c.access.authenticate(bearer(req.headers.get("authorization")))
-    principal.require("storefront")
-    buyer = c.access.buyer(req.headers.get("x-buyer-token"))
+    buyer = await storefront_buyer(req)
     hold = await c.holds.place(
         req.param, buyer, hold_in.hold_items(), idempotency_key=key, attribution=hold_in.attribution
     )

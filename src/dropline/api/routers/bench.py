@@ -36,8 +36,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dropline.api import schemas as s
-from dropline.api.deps import Buyer, ContainerDep, Storefront, bearer
-from dropline.api.hotpath import HotRequest, HotResponse, HotRoute, parse_hold
+from dropline.api.deps import Buyer, ContainerDep, Storefront
+from dropline.api.hotpath import HotRequest, HotResponse, HotRoute, parse_hold, storefront_buyer
 from dropline.domain.errors import SoldOut
 from dropline.domain.holds import HoldItem, HoldRequest, ItemKind
 from dropline.domain.ids import new_id
@@ -116,10 +116,7 @@ async def hot_ceiling(req: HotRequest) -> HotResponse:
 
 async def hot_rowlock(req: HotRequest) -> HotResponse:
     body = parse_hold(req.body)
-    c = req.container
-    principal = await c.access.authenticate(bearer(req.headers.get("authorization")))
-    principal.require("storefront")
-    buyer = c.access.buyer(req.headers.get("x-buyer-token"))
+    buyer = await storefront_buyer(req)
     out = await rowlock_hold(req.param, sum(i.quantity for i in body.items), buyer)
     return HotResponse(201, orjson.dumps(out))
 
