@@ -7,7 +7,8 @@ SQLite), warms up, then places N sequential hold + checkout pairs through the se
 (no HTTP) and prints: CPU ms per order (process time, steadier than wall time on a shared
 machine), the SQL statements one order issues (grouped by text), and a cProfile of
 another N orders sorted by own time. ``-P`` keeps ``bench/profile.py`` from shadowing
-the standard library's ``profile`` module.
+the standard library's ``profile`` module. ``DROPLINE_SQLITE_THREADS=1`` compares with
+aiosqlite's worker threads.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run as harness
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dropline.bootstrap import build
 from dropline.config import load_settings
@@ -69,6 +71,24 @@ def print_shares(stats: Any, n: int) -> None:
         print(f"  {t / whole * 100:5.1f} %  {t / n * 1000:6.2f} ms  {area}")
 
 
+class StatementCounter:
+    """Counts the SQL statements an engine runs while ``on`` (grouped by leading text)."""
+
+    def __init__(self, engine: AsyncEngine, width: int = 110) -> None:
+        self.seen: collections.Counter[str] = collections.Counter()
+        self.on = False
+
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+            if self.on:
+                self.seen[" ".join(statement.split())[:width]] += 1
+
+    def report(self, what: str) -> None:
+        print(f"SQL statements per order ({what}): {sum(self.seen.values())}")
+        for stmt, k in self.seen.most_common():
+            print(f"  {k:3d}  {stmt}")
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     work = Path(tempfile.mkdtemp(prefix="dropline-cost-"))
@@ -80,13 +100,7 @@ def main() -> None:
         c = await build(load_settings(database_url=url, background_tasks=False))
         await c.drops.sync_engine()
         items = [HoldItem(ItemKind.SKU, sd.checkout_sku, 1)]
-        seen: collections.Counter[str] = collections.Counter()
-        counting = False
-
-        @event.listens_for(c.db.sync_engine, "before_cursor_execute")
-        def _count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
-            if counting:
-                seen[" ".join(statement.split())[:110]] += 1
+        counter = StatementCounter(c.db)
 
         async def one(i: int) -> None:
             hold = await c.holds.place(sd.checkout_drop, f"b{i}", items)
@@ -94,13 +108,10 @@ def main() -> None:
 
         for i in range(50):
             await one(-1 - i)
-        counting = True
+        counter.on = True
         await one(-1000)
-        counting = False
-        total = sum(seen.values())
-        print(f"SQL statements per order (hold + checkout): {total}")
-        for stmt, k in seen.most_common():
-            print(f"  {k:3d}  {stmt}")
+        counter.on = False
+        counter.report("hold + checkout")
         t0, c0 = time.perf_counter(), time.process_time()
         for i in range(n):
             await one(i)

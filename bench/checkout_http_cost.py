@@ -12,7 +12,6 @@ Prints CPU ms per order and a cProfile of the checkout requests by own time and 
 from __future__ import annotations
 
 import asyncio
-import collections
 import cProfile
 import json
 import pstats
@@ -25,8 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run as harness
-from checkout_cost import print_shares
-from sqlalchemy import event
+from checkout_cost import StatementCounter, print_shares
 
 from dropline.api.app import create_app
 from dropline.bootstrap import build
@@ -115,20 +113,11 @@ def main() -> None:
 
         for i in range(50):
             await one(i)
-        seen: collections.Counter[str] = collections.Counter()
-        counting = False
-
-        @event.listens_for(c.db.sync_engine, "before_cursor_execute")
-        def _count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
-            if counting:
-                seen[" ".join(statement.split())[:60]] += 1
-
-        counting = True
+        counter = StatementCounter(c.db, width=60)
+        counter.on = True
         await one(50)
-        counting = False
-        print(f"SQL statements per order (hold + checkout requests): {sum(seen.values())}")
-        for stmt, k in seen.most_common():
-            print(f"  {k:3d}  {stmt}")
+        counter.on = False
+        counter.report("hold + checkout requests")
         t0, c0 = time.perf_counter(), time.process_time()
         for i in range(n):
             await one(i)
