@@ -618,7 +618,7 @@ def hold_body(item: dict[str, Any]) -> str:
 
 
 async def settle(stack: Stack, timeout: float = 600) -> None:
-    """Wait until background work (hold events into the outbox) has caught up."""
+    """Wait until background work (hold events into pages) has caught up."""
     from sqlalchemy import text
 
     from dropline.store.db import create_engine
@@ -627,7 +627,9 @@ async def settle(stack: Stack, timeout: float = 600) -> None:
     last, since, t0 = -1, time.monotonic(), time.monotonic()
     while time.monotonic() - t0 < timeout:
         async with db.connect() as conn:
-            n = (await conn.execute(text("SELECT count(*) FROM outbox"))).scalar_one()
+            n = (
+                await conn.execute(text("SELECT coalesce(sum(n), 0) FROM hold_event_pages"))
+            ).scalar_one()
         if n != last:
             last, since = n, time.monotonic()
         elif time.monotonic() - since > 1.0:

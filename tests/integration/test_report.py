@@ -7,13 +7,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 
 from dropline.bootstrap import Container
 from dropline.domain import errors as e
 from dropline.domain.drops import DropStatus
-from dropline.services.background import drain_hold_events, expire_holds
+from dropline.services.background import expire_holds
+from dropline.services.hold_journal import drain_hold_events
 from dropline.services.ports import ManualClock
+from dropline.store.tables import hold_event_pages
 from support import Shop, bundle_item, seed_shop, sku_item
 
 VISA = "4242424242424242"
@@ -115,9 +117,21 @@ async def test_tampered_rows_unbalance_the_report(container: Container, clock: M
             ),
             {"d": shop.drop_id},
         )
+        # lose the first hold.placed event of the drop's first page
+        first = (
+            await conn.execute(
+                select(hold_event_pages)
+                .where(hold_event_pages.c.drop_id == shop.drop_id)
+                .order_by(hold_event_pages.c.seq)
+                .limit(1)
+            )
+        ).one()
+        events = list(first.events)
+        events.remove(next(e for e in events if e["type"] == "hold.placed"))
         await conn.execute(
-            text("DELETE FROM outbox WHERE seq = (SELECT MIN(seq) FROM outbox WHERE type = :t)"),
-            {"t": "hold.placed"},
+            update(hold_event_pages)
+            .where(hold_event_pages.c.seq == first.seq)
+            .values(events=events, n=len(events))
         )
     r = await c.reports.build(shop.drop_id)
     assert r["balanced"] is False

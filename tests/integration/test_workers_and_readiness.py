@@ -26,7 +26,7 @@ from dropline.domain.orders import CheckoutStatus
 from dropline.engine.memory import MemoryEngine
 from dropline.engine.redis_engine import RedisEngine
 from dropline.payments.stripe_provider import StripeProvider
-from dropline.services.background import drain_hold_events
+from dropline.services.hold_journal import drain_hold_events
 from dropline.services.ports import ManualClock, PaymentResult, StockEngine
 from dropline.store.db import upgrade_async
 from prod_support import free_port, http_client, lose_redis_data, unique_prefix
@@ -95,9 +95,10 @@ async def test_two_workers_recover_a_stuck_checkout_exactly_once(
 
 
 @pytest.mark.redis
-async def test_two_workers_drain_hold_events_into_the_outbox_once(
+async def test_two_workers_store_each_hold_event_once(
     database_url: str, redis_url: str, clock: ManualClock
 ) -> None:
+    """Pages and, for the endpoint subscribed to holds, the outbox: each event once."""
     prefix = unique_prefix()
     a, b = await two_workers(
         database_url,
@@ -106,6 +107,7 @@ async def test_two_workers_drain_hold_events_into_the_outbox_once(
     )
     try:
         shop = await seed_shop(a, units=100)
+        await a.webhooks.create_endpoint("https://wms.example/hooks", ["hold.*"])
         holds = await asyncio.gather(
             *(a.holds.place(shop.drop_id, f"b{n}", [sku_item(shop.skus[0])]) for n in range(60))
         )
@@ -120,8 +122,13 @@ async def test_two_workers_drain_hold_events_into_the_outbox_once(
                 drain_hold_events(b.engine, b.uow, batch=11),
             )
         async with a.uow(readonly=True) as uow:
+            paged = await uow.hold_events.events_for_drop(shop.drop_id)
             rows = [r for r in await uow.outbox.list(limit=10_000) if r["aggregate_type"] == "hold"]
-        assert sorted(r["id"] for r in rows) == sorted(journal)  # each exactly once
+        assert sorted(e.payload["id"] for e in paged if e.type == "hold.placed") == sorted(
+            h.id for h in holds
+        )
+        assert sorted(e.id for e in paged) == sorted(journal)  # each exactly once
+        assert sorted(r["id"] for r in rows) == sorted(journal)
         assert await a.engine.read_events(10) == []
     finally:
         await a.close()
@@ -169,18 +176,18 @@ async def test_worker_process_drains_hold_events_and_stops_on_sigterm(
                 stderr=subprocess.STDOUT,
             )
         try:
-            # This process has no background tasks: only the worker can move the
-            # hold's journalled event into the outbox.
+            # This process has no background tasks: only the worker can store the
+            # hold's journalled event.
             deadline = time.monotonic() + 30
             while True:
                 assert proc.returncode is None, log_path.read_text()
                 assert time.monotonic() < deadline, log_path.read_text()
                 async with c.uow(readonly=True) as uow:
-                    events = await uow.outbox.list(aggregate_id=hold.id)
+                    events = await uow.hold_events.events_for_drop(shop.drop_id)
                 if events:
                     break
                 await asyncio.sleep(0.1)
-            assert [ev["type"] for ev in events] == ["hold.placed"]
+            assert [(ev.type, ev.aggregate_id) for ev in events] == [("hold.placed", hold.id)]
             assert "worker running jobs" in log_path.read_text()
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(proc.wait(), 20) == 0, log_path.read_text()

@@ -521,7 +521,12 @@ class MemoryEngine:
     def _journal(self, type_: str, now: float, hold: Hold) -> None:
         self._event_seq += 1
         event = EngineEvent(
-            id=f"{self._event_prefix}{self._event_seq:x}", type=type_, at=now, hold=hold
+            id=f"{self._event_prefix}{self._event_seq:x}",
+            type=type_,
+            at=now,
+            hold=hold,
+            journal=self._event_prefix,
+            pos=(self._event_seq, 0),
         )
         self._events[event.id] = event
         if len(self._events) > self._max_events:

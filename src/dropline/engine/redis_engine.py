@@ -94,6 +94,9 @@ _POINTER_CACHE_SIZE = 100_000
 _GC_PER_SWEEP = 1000
 _SEP = "\x1f"
 _ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
+#: Stream entry ids (milliseconds, sequence) only grow, even after Redis loses its data
+#: (new ids start from the clock), so every drop's events share one journal.
+JOURNAL = "redis"
 
 
 def _s(value: Any) -> str:
@@ -530,7 +533,7 @@ class RedisEngine:
                 found.append(((int(ms), int(seq)), eid, drop_id, payload))
         found.sort(key=lambda f: (f[0], f[2]))
         events = []
-        for _, eid, drop_id, payload in found[:limit]:
+        for pos, eid, drop_id, payload in found[:limit]:
             data = orjson.loads(payload)
             events.append(
                 EngineEvent(
@@ -538,6 +541,8 @@ class RedisEngine:
                     type=data["type"],
                     at=float(data["at"]),
                     hold=hold_from_dict(data["hold"]),
+                    journal=JOURNAL,
+                    pos=pos,
                 )
             )
         return events

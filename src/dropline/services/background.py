@@ -1,7 +1,7 @@
 """Background work that keeps the system true while nobody is looking.
 
 - expire holds whose time has come (their units return to the drop);
-- move the engine's hold events into the outbox;
+- store the engine's hold events as pages (``services/hold_journal.py``);
 - finish checkouts a crash left half-way;
 - fan new outbox events out to webhook endpoints and deliver them (with retries);
 - send queued buyer messages;
@@ -20,13 +20,11 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
-from dropline.domain.events import DomainEvent
 from dropline.services.checkout import CheckoutService
+from dropline.services.hold_journal import drain_hold_events
 from dropline.services.messages import MessageService
 from dropline.services.ports import Clock, StockEngine
-from dropline.services.serialize import hold_dict, hold_version
 from dropline.services.webhooks import WebhookService
 from dropline.store.uow import UowFactory
 
@@ -41,39 +39,6 @@ async def expire_holds(engine: StockEngine, clock: Clock, batch: int = 250) -> i
         expired = await engine.expire_due(clock.now(), batch)
         total += len(expired)
         if len(expired) < batch:
-            return total
-        await asyncio.sleep(0)
-
-
-async def drain_hold_events(engine: StockEngine, uow: UowFactory, batch: int = 250) -> int:
-    """Copy journalled hold events into the outbox, then acknowledge them.
-
-    Inserting is keyed on the event id, so a crash between insert and ack only causes a
-    harmless re-insert next time: at-least-once becomes exactly-once in the outbox.
-
-    Small batches with a yield between them: the embedded engine and SQLite answer
-    without suspending, so one pass over a second of a flash sale's events (thousands)
-    would otherwise hold the event loop for tens of milliseconds, and every hold
-    request waiting behind it would see that in its latency."""
-    total = 0
-    while True:
-        events = await engine.read_events(batch)
-        if not events:
-            return total
-        async with uow() as u:
-            await u.outbox.add_many(
-                [
-                    DomainEvent(
-                        e.type, "hold", e.hold.id, hold_version(e.hold), hold_dict(e.hold), id=e.id
-                    )
-                    for e in events
-                ],
-                occurred_at=[datetime.fromtimestamp(e.at, UTC) for e in events],
-            )
-            await u.commit()
-        await engine.ack_events([e.id for e in events])
-        total += len(events)
-        if len(events) < batch:
             return total
         await asyncio.sleep(0)
 

@@ -152,16 +152,14 @@ class MonitorService:
 
     # ------------------------------------------------------------------ hold tallies
     async def _hold_tally(self, drop_id: str) -> Counter[str]:
-        """Hold event counts per drop, read incrementally from the outbox."""
+        """Hold event counts per drop, summed incrementally from the hold event pages'
+        own tallies (a page per drop per drain pass, not a row per event)."""
         async with self._lock:
             async with self.uow(readonly=True) as uow:
-                repo = MonitorRepository(uow.conn, self.uow.now)
-                rows = await repo.events("hold.", aggregate_type="hold", after_seq=self._seq)
-            for r in rows:
-                d = (r.payload or {}).get("drop_id")
-                if d:
-                    self._tally.setdefault(d, Counter())[r.type] += 1
-                self._seq = max(self._seq, int(r.seq))
+                pages = await uow.hold_events.tallies_after(self._seq)
+            for seq, d, tally in pages:
+                self._tally.setdefault(d, Counter()).update(tally)
+                self._seq = max(self._seq, seq)
             return Counter(self._tally.get(drop_id, Counter()))
 
     async def _counts(self, drop_id: str, status: str) -> dict[str, SkuCounts] | None:

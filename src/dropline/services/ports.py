@@ -76,12 +76,18 @@ class SkuCounts:
 @dataclass(frozen=True)
 class EngineEvent:
     """A hold lifecycle event journalled by the engine in the same atomic step as the
-    change; drained into the outbox. ``id`` is unique so a re-drain is harmless."""
+    change; drained into hold event pages (``services/hold_journal.py``).
+
+    ``id`` is unique. ``pos`` orders a drop's events within ``journal`` (one journal's
+    lifetime: a process for the in-process engine, the server for Redis), so the
+    drain keeps a cursor per drop and a re-read event is never stored twice."""
 
     id: str
     type: str
     at: float
     hold: Hold
+    journal: str
+    pos: tuple[int, int]
 
 
 class DropNotLoaded(Exception):

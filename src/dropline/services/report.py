@@ -135,7 +135,7 @@ class ReportService:
             sales = await repo.sales(drop_id)
             sale_moves = await repo.sale_movements([s.order_id for s in sales])
             checkout_rows = await repo.checkout_rows(drop_id)
-            hold_events = await repo.events("hold.", aggregate_type="hold", drop_id=drop_id)
+            hold_events = await uow.hold_events.events_for_drop(drop_id)
             paid_events = await repo.events("order.paid", aggregate_type="order", drop_id=drop_id)
             live_events = [
                 e

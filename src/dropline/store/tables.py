@@ -259,6 +259,32 @@ outbox = Table(
     _ts("occurred_at"),
 )
 
+# Hold events come in thousands per second during a drop, so they are stored a page
+# at a time: one row per drop per drain pass, instead of one outbox row each.
+hold_event_pages = Table(
+    "hold_event_pages",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("drop_id", String(40), nullable=False, index=True),
+    Column("n", Integer, nullable=False),
+    # {"hold.placed": 240, "hold.expired": 10}: the monitor sums these, never the events
+    Column("tally", JSON, nullable=False),
+    # [{"id", "type", "occurred_at", "version", "hold"}, ...] in journal order
+    Column("events", JSON, nullable=False),
+    _ts("created_at"),
+)
+
+# How far each drop's journal has been paged: the last stored event's position, so a
+# re-drain after a crash (or a second worker) skips what is already stored.
+hold_event_cursors = Table(
+    "hold_event_cursors",
+    metadata,
+    Column("drop_id", String(40), primary_key=True),
+    Column("journal", String(80), nullable=False),
+    Column("pos_major", BigInteger, nullable=False),
+    Column("pos_minor", BigInteger, nullable=False),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,

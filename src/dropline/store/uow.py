@@ -25,6 +25,7 @@ from dropline.store.fulfilment_repo import (
     ShipmentRepository,
     WebhookRepository,
 )
+from dropline.store.hold_event_repo import HoldEventRepository
 from dropline.store.order_repo import OrderRepository
 from dropline.store.outbox_repo import OutboxRepository
 from dropline.store.production_repo import ProductionRepository
@@ -75,6 +76,7 @@ class UnitOfWork:
         self.drops = DropRepository(self._conn, now)
         self.orders = OrderRepository(self._conn, now)
         self.outbox = OutboxRepository(self._conn, now)
+        self.hold_events = HoldEventRepository(self._conn, now)
         self.access = AccessRepository(self._conn, now)
         self.production = ProductionRepository(self._conn, now)
         self.shipments = ShipmentRepository(self._conn, now)
