@@ -13,7 +13,9 @@ from alembic import command
 from sqlalchemy import insert, select
 
 from dropline.bootstrap import Container
-from dropline.services.hold_journal import drain_hold_events
+from dropline.domain.holds import Hold, HoldItem, HoldStatus, ItemKind
+from dropline.services.hold_journal import drain_hold_events, drop_hold_events, read_stored
+from dropline.services.serialize import hold_dict
 from dropline.store.db import alembic_config, create_engine, upgrade
 from dropline.store.tables import hold_event_pages, outbox
 from support import seed_shop, sku_item
@@ -33,7 +35,7 @@ async def test_a_drain_pass_writes_one_page_per_drop_with_its_tally(container: C
     assert await drain_hold_events(c.engine, c.uow) == 6
     async with c.uow(readonly=True) as uow:
         pages = await uow.hold_events.tallies_after(0)
-        events = await uow.hold_events.events_for_drop(shop.drop_id)
+        events = await drop_hold_events(uow, shop.drop_id)
     assert [(d, t) for _, d, t in pages] == [(shop.drop_id, {"hold.placed": 5, "hold.released": 1})]
     assert [(e.type, e.aggregate_id) for e in events] == [
         *(("hold.placed", h.id) for h in holds),
@@ -67,7 +69,7 @@ async def test_a_crash_between_commit_and_ack_stores_nothing_twice(
     assert await drain_hold_events(c.engine, c.uow) == 6
 
     async with c.uow(readonly=True) as uow:
-        events = await uow.hold_events.events_for_drop(shop.drop_id)
+        events = await drop_hold_events(uow, shop.drop_id)
         pages = await uow.hold_events.tallies_after(0)
     assert sorted(e.payload["buyer_id"] for e in events) == [f"b{n}" for n in range(6)]
     assert [t for _, _, t in pages] == [{"hold.placed": 4}, {"hold.placed": 2}]
@@ -82,7 +84,7 @@ async def test_concurrent_drains_store_each_event_once(container: Container) -> 
     )
     await asyncio.gather(*(drain_hold_events(c.engine, c.uow, batch=b) for b in (3, 7, 11)))
     async with c.uow(readonly=True) as uow:
-        events = await uow.hold_events.events_for_drop(shop.drop_id)
+        events = await drop_hold_events(uow, shop.drop_id)
     assert len(events) == 40 and len({e.id for e in events}) == 40
 
 
@@ -108,9 +110,23 @@ def test_the_migration_pages_hold_events_already_in_the_outbox(tmp_path: Path) -
     url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
     upgrade(url, "0006_catalog_version")
     at = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+    payloads: dict[str, dict[str, object]] = {}
 
     def hold_event(n: int, drop: str, type_: str) -> dict[str, object]:
-        payload = {"id": f"hld_{n}", "drop_id": drop, "status": "active"}
+        payload = hold_dict(
+            Hold(
+                id=f"hld_{n}",
+                drop_id=drop,
+                buyer_id=f"b{n}",
+                items=(HoldItem(ItemKind.SKU, "sku_1", 1),),
+                units={"sku_1": 1},
+                status=HoldStatus.EXPIRED if type_ == "hold.expired" else HoldStatus.ACTIVE,
+                created_at=at.timestamp() - 90,
+                expires_at=at.timestamp(),
+                attribution={"channel": "live"},
+            )
+        )
+        payloads[f"evt_{n}"] = payload
         return {
             "id": f"evt_{n}",
             "type": type_,
@@ -139,12 +155,16 @@ def test_the_migration_pages_hold_events_already_in_the_outbox(tmp_path: Path) -
     async def pages() -> list[tuple[str, int, dict[str, int], list[str], str]]:
         engine = create_engine(url)
         async with engine.connect() as conn:
-            rows = await conn.execute(select(hold_event_pages).order_by(hold_event_pages.c.seq))
-            out = [
-                (r.drop_id, r.n, r.tally, [e["id"] for e in r.events], r.events[0]["occurred_at"])
-                for r in rows
-            ]
+            rows = list(
+                await conn.execute(select(hold_event_pages).order_by(hold_event_pages.c.seq))
+            )
         await engine.dispose()
+        out = []
+        for r in rows:
+            events = [read_stored(r.seq, r.drop_id, raw) for raw in r.events]
+            # read back, each event is exactly what the outbox row held
+            assert all(e.payload == payloads[e.id] for e in events)
+            out.append((r.drop_id, r.n, r.tally, [e.id for e in events], events[0].occurred_at))
         return out
 
     asyncio.run(fill())

@@ -127,7 +127,7 @@ async def test_tampered_rows_unbalance_the_report(container: Container, clock: M
             )
         ).one()
         events = list(first.events)
-        events.remove(next(e for e in events if e["type"] == "hold.placed"))
+        events.remove(next(e for e in events if e[1] == "hold.placed"))
         await conn.execute(
             update(hold_event_pages)
             .where(hold_event_pages.c.seq == first.seq)

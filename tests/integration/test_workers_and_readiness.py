@@ -26,7 +26,7 @@ from dropline.domain.orders import CheckoutStatus
 from dropline.engine.memory import MemoryEngine
 from dropline.engine.redis_engine import RedisEngine
 from dropline.payments.stripe_provider import StripeProvider
-from dropline.services.hold_journal import drain_hold_events
+from dropline.services.hold_journal import drain_hold_events, drop_hold_events
 from dropline.services.ports import ManualClock, PaymentResult, StockEngine
 from dropline.store.db import upgrade_async
 from prod_support import free_port, http_client, lose_redis_data, unique_prefix
@@ -122,7 +122,7 @@ async def test_two_workers_store_each_hold_event_once(
                 drain_hold_events(b.engine, b.uow, batch=11),
             )
         async with a.uow(readonly=True) as uow:
-            paged = await uow.hold_events.events_for_drop(shop.drop_id)
+            paged = await drop_hold_events(uow, shop.drop_id)
             rows = [r for r in await uow.outbox.list(limit=10_000) if r["aggregate_type"] == "hold"]
         assert sorted(e.payload["id"] for e in paged if e.type == "hold.placed") == sorted(
             h.id for h in holds
@@ -183,7 +183,7 @@ async def test_worker_process_drains_hold_events_and_stops_on_sigterm(
                 assert proc.returncode is None, log_path.read_text()
                 assert time.monotonic() < deadline, log_path.read_text()
                 async with c.uow(readonly=True) as uow:
-                    events = await uow.hold_events.events_for_drop(shop.drop_id)
+                    events = await drop_hold_events(uow, shop.drop_id)
                 if events:
                     break
                 await asyncio.sleep(0.1)

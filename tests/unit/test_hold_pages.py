@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import orjson
+
 from dropline.domain.holds import Hold, HoldItem, HoldStatus, ItemKind
-from dropline.services.hold_journal import page, subscribed_types, unseen
+from dropline.services.hold_journal import page, read_stored, subscribed_types, unseen
 from dropline.services.ports import EngineEvent
+from dropline.services.serialize import hold_dict, hold_version
+from dropline.store.db import json_text
 
 
 def hold(n: int, status: HoldStatus = HoldStatus.ACTIVE) -> Hold:
@@ -45,11 +51,23 @@ def test_a_page_holds_the_events_in_order_with_a_tally() -> None:
     p = page("drp_1", events)
     assert p["drop_id"] == "drp_1" and p["n"] == 3
     assert p["tally"] == {"hold.placed": 2, "hold.expired": 1}
-    assert [e["id"] for e in p["events"]] == ["evt_1", "evt_2", "evt_3"]
-    first = p["events"][0]
-    assert first["occurred_at"] == "2027-01-15T08:00:01Z"
-    assert first["version"] == 1 and first["hold"]["id"] == "hld_1"
-    assert first["hold"]["expires_at"] == "2027-01-15T08:01:30.500000Z"
+    assert [e[0] for e in p["events"]] == ["evt_1", "evt_2", "evt_3"]
+
+
+def test_a_stored_event_reads_back_as_the_holds_json_view() -> None:
+    h = replace(
+        hold(1, HoldStatus.PAYING),
+        items=(HoldItem(ItemKind.BUNDLE, "bnd_1", 2),),
+        attribution={"channel": "live"},
+    )
+    e = EngineEvent("evt_1", "hold.paying", 1_800_000_001.25, h, "j1", (1, 0))
+    # through JSON, as the database stores it
+    raw = orjson.loads(json_text(page("drp_1", [e])["events"]))[0]
+    row = read_stored(7, "drp_1", raw)
+    assert (row.seq, row.id, row.type, row.aggregate_id) == (7, "evt_1", "hold.paying", "hld_1")
+    assert row.occurred_at == "2027-01-15T08:00:01.250000Z"
+    assert row.payload == hold_dict(h)
+    assert row.payload["version"] == hold_version(h) == 2
 
 
 def test_subscribed_types_follow_the_fan_out_matching() -> None:

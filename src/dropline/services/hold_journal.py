@@ -25,12 +25,12 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from dropline.domain.events import DomainEvent
 from dropline.domain.fulfilment import event_matches
 from dropline.services.ports import EngineEvent, StockEngine
-from dropline.services.serialize import hold_dict, hold_version, rfc3339
+from dropline.services.serialize import hold_dict, hold_version, rfc3339, status_version
 from dropline.store.hold_event_repo import Cursor
 from dropline.store.uow import UnitOfWork, UowFactory
 
@@ -52,23 +52,79 @@ def unseen(events: Sequence[EngineEvent], cursor: Cursor | None) -> list[EngineE
     return [e for e in events if e.journal != journal or e.pos > pos]
 
 
+def stored(e: EngineEvent) -> tuple[Any, ...]:
+    """An event as a page stores it: a flat array, not the hold's API view.
+
+    Formatting each hold as its JSON view (nested dicts, two RFC 3339 times) cost more
+    than storing it; the view is rebuilt on reading (``HoldEventRow.payload``).
+    Layout: event id, type, epoch seconds, hold id, buyer id, status, created and
+    expiry epoch seconds, extended, items as ``[kind, ref, quantity]``, units,
+    attribution."""
+    h = e.hold
+    return (
+        e.id,
+        e.type,
+        e.at,
+        h.id,
+        h.buyer_id,
+        h.status,
+        h.created_at,
+        h.expires_at,
+        h.extended,
+        [(i.kind, i.ref, i.quantity) for i in h.items],
+        h.units,
+        h.attribution,
+    )
+
+
 def page(drop_id: str, events: Sequence[EngineEvent]) -> dict[str, Any]:
     """One ``hold_event_pages`` row for a drop's events, in journal order."""
     return {
         "drop_id": drop_id,
         "n": len(events),
         "tally": dict(Counter(e.type for e in events)),
-        "events": [
-            {
-                "id": e.id,
-                "type": e.type,
-                "occurred_at": rfc3339(e.at),
-                "version": hold_version(e.hold),
-                "hold": hold_dict(e.hold),
-            }
-            for e in events
-        ],
+        "events": [stored(e) for e in events],
     }
+
+
+class HoldEventRow(NamedTuple):
+    """One hold event read back from a page: ``payload`` is the hold's JSON view at
+    that moment (what ``hold.*`` webhooks carry), ``aggregate_id`` the hold id."""
+
+    seq: int
+    id: str
+    type: str
+    aggregate_id: str
+    payload: dict[str, Any]
+    occurred_at: str
+
+
+def read_stored(seq: int, drop_id: str, raw: Sequence[Any]) -> HoldEventRow:
+    """Rebuild a stored event (``stored``'s layout)."""
+    eid, type_, at, hold_id, buyer, status, created, expires, extended, items, units, attr = raw
+    payload = {
+        "id": hold_id,
+        "drop_id": drop_id,
+        "buyer_id": buyer,
+        "status": status,
+        "items": [{"kind": k, "ref": r, "quantity": q} for k, r, q in items],
+        "units": units,
+        "created_at": rfc3339(created),
+        "expires_at": rfc3339(expires),
+        "extended": extended,
+        "attribution": attr,
+        "version": status_version(status),
+    }
+    return HoldEventRow(seq, eid, type_, hold_id, payload, rfc3339(at) or "")
+
+
+async def drop_hold_events(uow: UnitOfWork, drop_id: str) -> list[HoldEventRow]:
+    """Every stored hold event of a drop, oldest first."""
+    return [
+        read_stored(seq, drop_id, raw)
+        for seq, events in await uow.hold_events.pages_for_drop(drop_id)
+        for raw in events
+    ]
 
 
 def subscribed_types(endpoints: Sequence[dict[str, Any]]) -> set[str]:

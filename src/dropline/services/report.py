@@ -29,6 +29,7 @@ from dropline.domain.errors import NotFound
 from dropline.domain.orders import CheckoutStatus, OrderStatus
 from dropline.domain.reconcile import Check, all_balanced
 from dropline.services.drop_catalog import DropCatalog, DropCatalogCache
+from dropline.services.hold_journal import drop_hold_events
 from dropline.services.serialize import rfc3339
 from dropline.store.monitor_repo import DropRow, MonitorRepository, MonitorSettings, SaleRow, dt_utc
 from dropline.store.uow import UowFactory
@@ -135,7 +136,7 @@ class ReportService:
             sales = await repo.sales(drop_id)
             sale_moves = await repo.sale_movements([s.order_id for s in sales])
             checkout_rows = await repo.checkout_rows(drop_id)
-            hold_events = await uow.hold_events.events_for_drop(drop_id)
+            hold_events = await drop_hold_events(uow, drop_id)
             paid_events = await repo.events("order.paid", aggregate_type="order", drop_id=drop_id)
             live_events = [
                 e

@@ -55,6 +55,11 @@ def hold_version(hold: Hold) -> int:
     return _HOLD_VERSION.get(hold.status, 3)
 
 
+def status_version(status: str) -> int:
+    """``hold_version`` from a stored status text."""
+    return _HOLD_VERSION.get(HoldStatus(status), 3)
+
+
 def hold_dict(hold: Hold) -> dict[str, Any]:
     return {
         "id": hold.id,

@@ -4,7 +4,7 @@ drain pass, and the per-drop cursor that makes re-draining harmless."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import insert, select, update
 
@@ -13,17 +13,6 @@ from dropline.store.tables import hold_event_cursors, hold_event_pages
 
 #: A drop's journal position: (journal, (major, minor)).
 Cursor = tuple[str, tuple[int, int]]
-
-
-class HoldEventRow(NamedTuple):
-    """One hold event read back from a page (the shape the report reads)."""
-
-    seq: int
-    id: str
-    type: str
-    aggregate_id: str
-    payload: dict[str, Any]
-    occurred_at: str
 
 
 class HoldEventRepository(Repository):
@@ -74,16 +63,11 @@ class HoldEventRepository(Repository):
         )
         return [(int(r.seq), r.drop_id, dict(r.tally)) for r in rows]
 
-    async def events_for_drop(self, drop_id: str) -> list[HoldEventRow]:
-        """Every stored hold event of a drop, oldest first."""
+    async def pages_for_drop(self, drop_id: str) -> list[tuple[int, list[Any]]]:
+        """(seq, stored events) of every page of a drop, oldest first; the events'
+        layout is ``services.hold_journal``'s to read."""
         p = hold_event_pages.c
         rows = await self.conn.execute(
             select(p.seq, p.events).where(p.drop_id == drop_id).order_by(p.seq)
         )
-        return [
-            HoldEventRow(
-                int(r.seq), e["id"], e["type"], e["hold"]["id"], e["hold"], e["occurred_at"]
-            )
-            for r in rows
-            for e in r.events
-        ]
+        return [(int(r.seq), list(r.events)) for r in rows]

@@ -90,18 +90,7 @@ def _copy_outbox_hold_events(pages: sa.Table) -> None:
                 "drop_id": current_drop,
                 "n": len(current),
                 "tally": tally,
-                "events": [
-                    {
-                        "id": r.id,
-                        "type": r.type,
-                        "occurred_at": r.occurred_at.astimezone(UTC)
-                        .isoformat()
-                        .replace("+00:00", "Z"),
-                        "version": r.aggregate_version,
-                        "hold": r.payload,
-                    }
-                    for r in current
-                ],
+                "events": [_stored(r) for r in current],
                 "created_at": now,
             },
         )
@@ -114,6 +103,31 @@ def _copy_outbox_hold_events(pages: sa.Table) -> None:
             current_drop = drop_id
         current.append(r)
     flush()
+
+
+def _epoch(text: str | None) -> float:
+    if not text:
+        return 0.0
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _stored(r: Any) -> list[Any]:
+    """The page layout of ``services.hold_journal.stored`` from an outbox row."""
+    h = r.payload or {}
+    return [
+        r.id,
+        r.type,
+        r.occurred_at.timestamp(),
+        h.get("id", ""),
+        h.get("buyer_id", ""),
+        h.get("status", ""),
+        _epoch(h.get("created_at")),
+        _epoch(h.get("expires_at")),
+        bool(h.get("extended", False)),
+        [[i["kind"], i["ref"], i["quantity"]] for i in h.get("items", [])],
+        h.get("units", {}),
+        h.get("attribution", {}),
+    ]
 
 
 def downgrade() -> None:
