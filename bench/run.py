@@ -800,7 +800,7 @@ class Bench:
                 load,
                 "hot-sku",
                 "ceiling",
-                {"paths": ["/bench/ceiling"], "bodies": [hot]},
+                {"paths": ["/bench/ceiling"], "bodies": [hot], "tokens": tokens, "key": key},
             )
             # the same endpoint through the full FastAPI route stack, for scale
             self.measure(

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dropline.api.app import create_app
+from dropline.api.app import DroplineAPI, create_app
 from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware, HotRoute
 from dropline.bootstrap import Container
 from dropline.services.access import mint_buyer_token
@@ -264,3 +264,31 @@ def test_route_templates_match_one_segment() -> None:
     exact = HotRoute("POST", "/bench/ceiling", nothing)
     assert exact.match("/bench/ceiling") == ""
     assert exact.match("/bench/ceiling/x") is None
+
+
+async def test_the_app_serves_holds_in_front_of_fastapi(container: Container) -> None:
+    app = create_app(settings=container.settings, container=container)
+    assert isinstance(app, DroplineAPI) and app.hot is not None
+    spy = Spy(app.hot.app)
+    app.hot.app = spy  # what the hot path hands to FastAPI
+    async with app.router.lifespan_context(app):
+        store, _ = await container.access.create_key("storefront", "storefront")
+        shop = await seed_shop(container, units=5)
+        headers = {
+            "Authorization": f"Bearer {store}",
+            "X-Buyer-Token": container.access.mint("ann"),
+        }
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            placed = await client.post(
+                f"/v1/drops/{shop.drop_id}/holds",
+                json={"items": [{"sku_id": shop.skus[0], "quantity": 1}]},
+                headers=headers,
+            )
+            assert placed.status_code == 201 and spy.calls == []
+            assert (await client.get("/healthz")).status_code == 200
+            assert spy.calls == ["/healthz"]
+    off = create_app(
+        settings=container.settings.model_copy(update={"hot_path": False}), container=container
+    )
+    assert isinstance(off, DroplineAPI) and off.hot is None

@@ -3,8 +3,8 @@
 A drop's first seconds are nothing but ``POST /v1/drops/{id}/holds``. Through FastAPI,
 four fifths of such a request is framework machinery (middleware, matching ~150 routes,
 dependency resolution, response-model validation; profile in ``bench/notes.md``) and the
-hold itself is the small rest. ``HotPathMiddleware`` sits in front of the router and
-answers the few requests registered with it itself, with the same checks in the same
+hold itself is the small rest. ``HotPathMiddleware`` sits in front of the whole FastAPI
+application (``api/app.DroplineAPI``) and answers the few requests registered with it itself, with the same checks in the same
 order as the FastAPI route: API key, buyer token, the same Pydantic body model, the same
 service call, the same response body, and problem+json errors from ``api/errors.py``.
 
