@@ -4,9 +4,10 @@ A drop's first seconds are nothing but ``POST /v1/drops/{id}/holds``. Through Fa
 four fifths of such a request is framework machinery (middleware, matching ~150 routes,
 dependency resolution, response-model validation; profile in ``bench/notes.md``) and the
 hold itself is the small rest. ``HotPathMiddleware`` sits in front of the whole FastAPI
-application (``api/app.DroplineAPI``) and answers the few requests registered with it itself, with the same checks in the same
-order as the FastAPI route: API key, buyer token, the same Pydantic body model, the same
-service call, the same response body, and problem+json errors from ``api/errors.py``.
+application (``api/app.DroplineAPI``) and answers the few requests registered with it
+itself, with the same checks in the same order as the FastAPI route: API key, buyer
+token, the same Pydantic body model, the same service call, the same response body, and
+problem+json errors from ``api/errors.py``.
 
 It only answers what it fully understands. A body that is not JSON or does not validate,
 an unexpected content type, an over-long ``Idempotency-Key``: the request goes on to

@@ -28,6 +28,9 @@ Data and complexity (n = live holds, k = SKUs in one request):
   ``services/background.py``). Identical ``items``/``units`` tuples (the usual "one
   unit of this SKU") are shared through a bounded intern table; memory per hold fell
   from about 1,150 to 680 bytes (1,000,000 one-unit holds, one buyer each).
+* The indexes with an entry per hold or buyer (the hold table, each drop's holds, per-
+  buyer usage and idempotency keys) are sharded (``engine/sharded.py``), so growing
+  one never rehashes a million entries in one go.
 * The event journal is an insertion-ordered dict ``event_id -> EngineEvent``: append,
   read-oldest and ack are O(1) per event. It is bounded (``max_events``); beyond the
   bound the oldest events are dropped and counted (``events_dropped()``).
@@ -61,6 +64,7 @@ from dropline.domain.holds import (
     paying_deadline,
 )
 from dropline.domain.ids import new_id
+from dropline.engine.sharded import ShardedDict, ShardedSet
 from dropline.services.ports import DropNotLoaded, DropSnapshot, EngineEvent, SkuCounts
 
 DEFAULT_RETENTION_S = 3600.0
@@ -97,16 +101,6 @@ _EXPIRES: Final = 7
 _IDEM: Final = 9
 
 
-class _HoldTable(dict[str, _Rec]):
-    """``hold_id -> _Rec``. A dict subclass on purpose: CPython untracks a plain dict
-    whose values are all untracked and re-tracks it into the youngest generation on the
-    next insert, so every young collection would walk a million entries. A subclass is
-    never untracked and stays in the old (or, after ``gc.freeze``, permanent)
-    generation."""
-
-    __slots__ = ()
-
-
 def _unpack(r: _Rec) -> Hold:
     return Hold(
         r[0],
@@ -136,9 +130,9 @@ class _Offer:
 class _Drop:
     accepting: bool
     offers: dict[str, _Offer]
-    used: dict[str, dict[str, int]] = field(default_factory=dict)
-    idem: dict[tuple[str, str], str] = field(default_factory=dict)
-    holds: set[str] = field(default_factory=set)
+    used: ShardedDict[str, dict[str, int]] = field(default_factory=ShardedDict)
+    idem: ShardedDict[tuple[str, str], str] = field(default_factory=ShardedDict)
+    holds: ShardedSet[str] = field(default_factory=ShardedSet)
 
 
 def check_units(units: Mapping[str, int]) -> None:
@@ -165,7 +159,7 @@ class MemoryEngine:
         self._retention_s = retention_s
         self._max_events = max_events
         self._drops: dict[str, _Drop] = {}
-        self._holds = _HoldTable()
+        self._holds: ShardedDict[str, _Rec] = ShardedDict()
         self._interned: dict[Any, Any] = {}
         self._expiry: list[tuple[float, str]] = []
         self._forget: list[tuple[float, str]] = []
@@ -183,10 +177,9 @@ class MemoryEngine:
             sku_id: _Offer(max(0, o.remaining), o.per_buyer_limit, o.paused)
             for sku_id, o in snapshot.offers.items()
         }
-        used = {
-            buyer: {sku: n for sku, n in per_sku.items() if n > 0}
-            for buyer, per_sku in snapshot.buyer_taken.items()
-        }
+        used: ShardedDict[str, dict[str, int]] = ShardedDict()
+        for buyer, per_sku in snapshot.buyer_taken.items():
+            used[buyer] = {sku: n for sku, n in per_sku.items() if n > 0}
         self._drops[snapshot.drop_id] = _Drop(snapshot.accepting, offers, used)
 
     def _drop(self, drop_id: str) -> _Drop:
