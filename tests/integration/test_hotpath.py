@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dropline.api.app import DroplineAPI, create_app
-from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware, HotRoute
+from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware, HotRoute, refusal
 from dropline.bootstrap import Container
+from dropline.domain import errors as e
 from dropline.services.access import mint_buyer_token
 from support import Shop, seed_shop
 
@@ -292,3 +294,23 @@ async def test_the_app_serves_holds_in_front_of_fastapi(container: Container) ->
         settings=container.settings.model_copy(update={"hot_path": False}), container=container
     )
     assert isinstance(off, DroplineAPI) and off.hot is None
+
+
+def test_refusals_are_rendered_once_per_distinct_error() -> None:
+    sold = e.SoldOut("SKU sku_1 is sold out", sku_id="sku_1")
+    first = refusal(sold, "/v1/drops/d1/holds")
+    again = refusal(e.SoldOut("SKU sku_1 is sold out", sku_id="sku_1"), "/v1/drops/d1/holds")
+    assert again is first and first.status == 409
+    assert orjson.loads(first.body)["code"] == "sold_out"
+    other_path = refusal(sold, "/v1/drops/d2/holds")
+    assert other_path is not first and orjson.loads(other_path.body)["instance"].endswith(
+        "d2/holds"
+    )
+    other_sku = refusal(e.SoldOut("SKU sku_2 is sold out", sku_id="sku_2"), "/v1/drops/d1/holds")
+    assert orjson.loads(other_sku.body)["sku_id"] == "sku_2"
+    # an unhashable extra is rendered each time, to the same answer
+    listy = e.InvalidInput("bad", fields=["a", "b"])
+    one, two = refusal(listy, "/p"), refusal(listy, "/p")
+    assert one is not two and one == two and orjson.loads(one.body)["fields"] == ["a", "b"]
+    unauth = refusal(e.Unauthenticated("no key"), "/p")
+    assert unauth.status == 401 and (b"www-authenticate", b"Bearer") in unauth.headers

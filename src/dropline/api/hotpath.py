@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -58,7 +59,7 @@ class HotRequest:
     container: Container
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class HotResponse:
     status: int
     body: bytes
@@ -163,14 +164,7 @@ class HotPathMiddleware:
             await self.app(scope, _replay(body, receive), send)
             return
         except DroplineError as exc:
-            status, problem = domain_problem(exc, path)
-            extra = problem_headers(status) or {}
-            resp = HotResponse(
-                status,
-                orjson.dumps(problem),
-                PROBLEM.encode(),
-                tuple((k.lower().encode(), v.encode()) for k, v in extra.items()),
-            )
+            resp = refusal(exc, path)
         except Exception:
             log.exception("unhandled error on %s", path)
             resp = HotResponse(500, orjson.dumps(internal_problem(path)), PROBLEM.encode())
@@ -186,6 +180,40 @@ class HotPathMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": resp.body})
+
+
+#: Rendered refusals by (error class, detail, path, extras); bounded, cleared when full.
+_REFUSALS: dict[tuple[Any, ...], HotResponse] = {}
+REFUSALS_MAX = 4096
+
+
+def refusal(exc: DroplineError, path: str) -> HotResponse:
+    """The problem+json answer to a domain error, rendered once per distinct error.
+
+    After a sell-out every tap of the storm gets the same ``409 sold_out`` for the same
+    SKU on the same path; rendering it (problem members, JSON, headers) was a tenth of
+    a refusal's cost. An error whose extras cannot be hashed is rendered every time."""
+    key = (type(exc), exc.detail, path, *sorted(exc.extra.items()))
+    try:
+        hit = _REFUSALS.get(key)
+    except TypeError:  # an unhashable extra
+        return _render(exc, path)
+    if hit is None:
+        if len(_REFUSALS) >= REFUSALS_MAX:
+            _REFUSALS.clear()
+        hit = _REFUSALS[key] = _render(exc, path)
+    return hit
+
+
+def _render(exc: DroplineError, path: str) -> HotResponse:
+    status, problem = domain_problem(exc, path)
+    extra = problem_headers(status) or {}
+    return HotResponse(
+        status,
+        orjson.dumps(problem),
+        PROBLEM.encode(),
+        tuple((k.lower().encode(), v.encode()) for k, v in extra.items()),
+    )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
