@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -77,10 +77,15 @@ class HotRoute:
     method: str
     template: str
     handler: Handler
+    _parts: tuple[str, bool, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        prefix, brace, suffix = self.template.partition("{}")
+        object.__setattr__(self, "_parts", (prefix, bool(brace), suffix))
 
     def match(self, path: str) -> str | None:
-        prefix, brace, suffix = self.template.partition("{}")
-        if not brace:
+        prefix, param_in_path, suffix = self._parts
+        if not param_in_path:
             return "" if path == prefix else None
         if not (path.startswith(prefix) and path.endswith(suffix)):
             return None
