@@ -101,14 +101,19 @@ _EXPIRES: Final = 7
 _IDEM: Final = 9
 
 
+#: Enum members by value: a dict lookup instead of ``Enum.__call__``.
+_KINDS: Final = {k.value: k for k in ItemKind}
+_STATUSES: Final = {st.value: st for st in HoldStatus}
+
+
 def _unpack(r: _Rec) -> Hold:
     return Hold(
         r[0],
         r[1],
         r[2],
-        tuple(HoldItem(ItemKind(k), ref, q) for k, ref, q in r[3]),
+        tuple(HoldItem(_KINDS[k], ref, q) for k, ref, q in r[3]),
         dict(r[4]),
-        HoldStatus(r[5]),
+        _STATUSES[r[5]],
         r[6],
         r[7],
         r[8],

@@ -60,7 +60,7 @@ import asyncio
 import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import redis.asyncio as aioredis
@@ -139,15 +139,21 @@ def hold_to_json(hold: Hold) -> bytes:
     )
 
 
+#: Enum members by value: a dict lookup instead of ``Enum.__call__`` (a hold is decoded
+#: per hold answer and again per journalled event, thousands of times a second).
+_KINDS: Final = {k.value: k for k in ItemKind}
+_STATUSES: Final = {st.value: st for st in HoldStatus}
+
+
 def hold_from_dict(data: Mapping[str, Any]) -> Hold:
     """The inverse of ``hold_to_json`` (after ``orjson.loads``)."""
     return Hold(
         id=data["id"],
         drop_id=data["drop_id"],
         buyer_id=data["buyer_id"],
-        items=tuple(HoldItem(ItemKind(k), ref, int(q)) for k, ref, q in data["items"]),
+        items=tuple(HoldItem(_KINDS[k], ref, int(q)) for k, ref, q in data["items"]),
         units={sku: int(n) for sku, n in data["units"].items()},
-        status=HoldStatus(data["status"]),
+        status=_STATUSES[data["status"]],
         created_at=float(data["created_at"]),
         expires_at=float(data["expires_at"]),
         extended=bool(data["extended"]),
