@@ -39,8 +39,9 @@ class OutboxRepository(Repository):
     async def _insert_ignore_sqlite(self, rows: Sequence[dict[str, Any]]) -> int:
         """The same insert as ``insert_ignore`` straight to the driver's executemany.
 
-        Every hold event becomes an outbox row, so this runs once per tap of a live drop;
-        SQLAlchemy's per-row parameter handling cost three times SQLite's own insert.
+        While a webhook endpoint subscribes to hold events, every tap of a live drop
+        becomes an outbox row through here; SQLAlchemy's per-row parameter handling cost
+        three times SQLite's own insert.
         Values still go through each column type's own bind processor (UTC datetimes,
         JSON), so what is stored is exactly what the Core insert stores."""
         if not rows:
