@@ -175,8 +175,8 @@ async def _store(u: UnitOfWork, events: Sequence[EngineEvent]) -> None:
     await u.hold_events.add_pages(pages)
     await u.hold_events.advance(moved)
     wanted = subscribed_types(await u.webhooks.list_endpoints())
-    stored = {e.id for e in fresh}
-    outgoing = [e for e in events if e.type in wanted and e.id in stored]
+    kept = {e.id for e in fresh}
+    outgoing = [e for e in events if e.type in wanted and e.id in kept]
     if outgoing:
         await u.outbox.add_many(
             [
