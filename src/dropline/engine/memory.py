@@ -56,11 +56,12 @@ from dropline.domain.errors import (
     SoldOut,
 )
 from dropline.domain.holds import (
+    HOLD_STATUS,
+    ITEM_KIND,
     Hold,
     HoldItem,
     HoldRequest,
     HoldStatus,
-    ItemKind,
     paying_deadline,
 )
 from dropline.domain.ids import new_id
@@ -101,19 +102,14 @@ _EXPIRES: Final = 7
 _IDEM: Final = 9
 
 
-#: Enum members by value: a dict lookup instead of ``Enum.__call__``.
-_KINDS: Final = {k.value: k for k in ItemKind}
-_STATUSES: Final = {st.value: st for st in HoldStatus}
-
-
 def _unpack(r: _Rec) -> Hold:
     return Hold(
         r[0],
         r[1],
         r[2],
-        tuple(HoldItem(_KINDS[k], ref, q) for k, ref, q in r[3]),
+        tuple(HoldItem(ITEM_KIND[k], ref, q) for k, ref, q in r[3]),
         dict(r[4]),
-        _STATUSES[r[5]],
+        HOLD_STATUS[r[5]],
         r[6],
         r[7],
         r[8],

@@ -60,7 +60,7 @@ import asyncio
 import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -82,7 +82,13 @@ from dropline.domain.errors import (
     NotFound,
     SoldOut,
 )
-from dropline.domain.holds import Hold, HoldItem, HoldRequest, HoldStatus, ItemKind
+from dropline.domain.holds import (
+    HOLD_STATUS,
+    ITEM_KIND,
+    Hold,
+    HoldItem,
+    HoldRequest,
+)
 from dropline.domain.ids import new_id
 from dropline.engine.memory import DEFAULT_MAX_EVENTS, DEFAULT_RETENTION_S, check_units
 from dropline.engine.redis_scripts import ScriptRunner
@@ -139,21 +145,15 @@ def hold_to_json(hold: Hold) -> bytes:
     )
 
 
-#: Enum members by value: a dict lookup instead of ``Enum.__call__`` (a hold is decoded
-#: per hold answer and again per journalled event, thousands of times a second).
-_KINDS: Final = {k.value: k for k in ItemKind}
-_STATUSES: Final = {st.value: st for st in HoldStatus}
-
-
 def hold_from_dict(data: Mapping[str, Any]) -> Hold:
     """The inverse of ``hold_to_json`` (after ``orjson.loads``)."""
     return Hold(
         id=data["id"],
         drop_id=data["drop_id"],
         buyer_id=data["buyer_id"],
-        items=tuple(HoldItem(_KINDS[k], ref, int(q)) for k, ref, q in data["items"]),
+        items=tuple(HoldItem(ITEM_KIND[k], ref, int(q)) for k, ref, q in data["items"]),
         units={sku: int(n) for sku, n in data["units"].items()},
-        status=_STATUSES[data["status"]],
+        status=HOLD_STATUS[data["status"]],
         created_at=float(data["created_at"]),
         expires_at=float(data["expires_at"]),
         extended=bool(data["extended"]),

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from dropline.domain.holds import Hold, HoldStatus
+from dropline.domain.holds import HOLD_STATUS, Hold, HoldStatus
 
 _HOLD_VERSION = {HoldStatus.ACTIVE: 1, HoldStatus.PAYING: 2}
 
@@ -57,7 +57,7 @@ def hold_version(hold: Hold) -> int:
 
 def status_version(status: str) -> int:
     """``hold_version`` from a stored status text."""
-    return _HOLD_VERSION.get(HoldStatus(status), 3)
+    return _HOLD_VERSION.get(HOLD_STATUS[status], 3)
 
 
 def hold_dict(hold: Hold) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from dropline.store.tables import UtcDateTime
+from dropline.store.tables import SeqType, UtcDateTime
 
 # revision identifiers, used by Alembic.
 revision: str = "0007_hold_event_pages"
@@ -29,8 +29,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 PAGE = 250
-
-SeqType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
