@@ -83,7 +83,7 @@ class MonitorService:
         self.drops = drops
         self.cache = cache
         self.clock = clock
-        self._seq = 0
+        self._seq: dict[str, int] = {}
         self._tally: dict[str, Counter[str]] = {}
         self._lock = asyncio.Lock()
         self._recent: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -152,15 +152,17 @@ class MonitorService:
 
     # ------------------------------------------------------------------ hold tallies
     async def _hold_tally(self, drop_id: str) -> Counter[str]:
-        """Hold event counts per drop, summed incrementally from the hold event pages'
-        own tallies (a page per drop per drain pass, not a row per event)."""
+        """Hold event counts of a drop, summed incrementally from its hold event pages'
+        own tallies (a page per drop per drain pass, not a row per event). Each drop is
+        tailed on its own: across drops, pages can commit out of ``seq`` order."""
         async with self._lock:
             async with self.uow(readonly=True) as uow:
-                pages = await uow.hold_events.tallies_after(self._seq)
-            for seq, d, tally in pages:
-                self._tally.setdefault(d, Counter()).update(tally)
-                self._seq = max(self._seq, seq)
-            return Counter(self._tally.get(drop_id, Counter()))
+                pages = await uow.hold_events.tallies_after(drop_id, self._seq.get(drop_id, 0))
+            total = self._tally.setdefault(drop_id, Counter())
+            for seq, tally in pages:
+                total.update(tally)
+                self._seq[drop_id] = seq
+            return Counter(total)
 
     async def _counts(self, drop_id: str, status: str) -> dict[str, SkuCounts] | None:
         if status not in {s.value for s in ENGINE_STATES}:

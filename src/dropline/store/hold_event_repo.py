@@ -55,13 +55,17 @@ class HoldEventRepository(Repository):
                 insert(hold_event_pages), [{**p, "created_at": now} for p in pages]
             )
 
-    async def tallies_after(self, after_seq: int) -> list[tuple[int, str, dict[str, int]]]:
-        """(seq, drop_id, {event type: count}) of every page after ``after_seq``."""
+    async def tallies_after(self, drop_id: str, after_seq: int) -> list[tuple[int, dict[str, int]]]:
+        """(seq, {event type: count}) of the drop's pages after ``after_seq``, in order.
+
+        Exact to tail per drop, not across drops: a drop's pages are written under its
+        cursor's lock (``lock_cursors``), so they commit in ``seq`` order, while pages
+        of different drops, written by two workers, may commit out of ``seq`` order."""
         p = hold_event_pages.c
         rows = await self.conn.execute(
-            select(p.seq, p.drop_id, p.tally).where(p.seq > after_seq).order_by(p.seq)
+            select(p.seq, p.tally).where(p.drop_id == drop_id, p.seq > after_seq).order_by(p.seq)
         )
-        return [(int(r.seq), r.drop_id, dict(r.tally)) for r in rows]
+        return [(int(r.seq), dict(r.tally)) for r in rows]
 
     async def pages_for_drop(self, drop_id: str) -> list[tuple[int, list[Any]]]:
         """(seq, stored events) of every page of a drop, oldest first; the events'

@@ -265,13 +265,15 @@ hold_event_pages = Table(
     "hold_event_pages",
     metadata,
     Column("seq", SeqType, primary_key=True, autoincrement=True),
-    Column("drop_id", String(40), nullable=False, index=True),
+    Column("drop_id", String(40), nullable=False),
     Column("n", Integer, nullable=False),
     # {"hold.placed": 240, "hold.expired": 10}: the monitor sums these, never the events
     Column("tally", JSON, nullable=False),
     # [{"id", "type", "occurred_at", "version", "hold"}, ...] in journal order
     Column("events", JSON, nullable=False),
     _ts("created_at"),
+    # a drop's pages in order: the report reads them all, the monitor tails them
+    Index("ix_hold_event_pages_drop_seq", "drop_id", "seq"),
 )
 
 # How far each drop's journal has been paged: the last stored event's position, so a
