@@ -713,6 +713,51 @@ async def test_events_across_drops(harness: Harness) -> None:
     assert [ev.hold.id for ev in await e.read_events()] == [a.id]
 
 
+async def test_end_drop_finishes_every_live_hold_with_its_event(harness: Harness) -> None:
+    e = harness.engine
+    await e.ensure_drop(snapshot())
+    await e.ensure_drop(snapshot(drop_id="drp_two"))
+    active = await e.place_hold(req({"sku_a": 1}), T0)
+    paying = await e.place_hold(req({"sku_a": 2}, buyer="b2"), T0 + 1)
+    await e.start_payment(paying.id, T0 + 2, CAP)
+    paid = await e.place_hold(req({"sku_b": 1}, buyer="b3"), T0 + 3)
+    await e.convert(paid.id, T0 + 4)
+    released = await e.place_hold(req({"sku_b": 1}, buyer="b4"), T0 + 5)
+    await e.release(released.id, T0 + 6)
+    late = await e.place_hold(req({"sku_a": 1}, buyer="b5", ttl=10), T0 + 7)  # due at T0+17
+    other = await e.place_hold(req({"sku_a": 1}, drop_id="drp_two"), T0 + 8)
+    await e.ack_events([ev.id for ev in await e.read_events()])
+
+    assert await e.end_drop(DROP, T0 + 20) == 3
+    events = await e.read_events()
+    assert sorted((ev.type, ev.hold.id) for ev in events) == sorted(
+        [
+            ("hold.released", active.id),
+            ("hold.released", paying.id),
+            ("hold.expired", late.id),  # its time had passed: expired, not released
+        ]
+    )
+    assert all(ev.at == T0 + 20 for ev in events)
+    # the drop is gone (a paying checkout then finds no hold and is refused), the
+    # other drop is untouched, and the events outlive the drop until drained
+    with pytest.raises(DropNotLoaded):
+        await e.counts(DROP)
+    assert await e.convert(paying.id, T0 + 21) is None
+    assert (await e.get_hold(other.id)).status == HoldStatus.ACTIVE  # type: ignore[union-attr]
+    assert await e.end_drop(DROP, T0 + 22) == 0  # ending twice: nothing more
+
+
+async def test_end_drop_works_through_many_holds(harness: Harness) -> None:
+    e = harness.engine
+    await e.ensure_drop(snapshot({"sku_a": 1500}))
+    for i in range(1200):  # more than one batch of the Redis script
+        await e.place_hold(req({"sku_a": 1}, buyer=f"b{i}"), T0)
+    await e.ack_events([ev.id for ev in await e.read_events(limit=5000)])
+    assert await e.end_drop(DROP, T0 + 1) == 1200
+    events = await e.read_events(limit=5000)
+    assert len(events) == 1200 and {ev.type for ev in events} == {"hold.released"}
+
+
 async def test_ping_and_counts_shape(harness: Harness) -> None:
     e = harness.engine
     await e.ping()

@@ -90,8 +90,10 @@ async def test_report_reconciles_a_live_drop(container: Container, clock: Manual
     assert r["buyers"] == {"total": 2, "first_time": 2, "repeat": 0}
     assert sum(p["units"] for p in r["timeline"]["points"]) == 4
 
-    # Ending returns every unsold unit to stock, and the units still balance.
+    # Ending returns every unsold unit to stock, and the units still balance; ed's open
+    # hold ends with a hold.released event, so no hold of an ended drop stays "active".
     await c.drops.transition(shop.drop_id, DropStatus.ENDED)
+    await drain_hold_events(c.engine, c.uow)
     r = await c.reports.build(shop.drop_id)
     assert parts(check(r, "units", "all SKUs")) == {
         "sold": 4,
@@ -99,6 +101,9 @@ async def test_report_reconciles_a_live_drop(container: Container, clock: Manual
         "still offered": 0,
     }
     assert check(r, "units", "all SKUs")["balanced"]
+    holds = check(r, "holds", "all holds")
+    assert parts(holds) == {"converted": 2, "expired": 1, "released": 2, "active": 0}
+    assert holds["balanced"] and r["balanced"] is True
 
 
 async def test_tampered_rows_unbalance_the_report(container: Container, clock: ManualClock) -> None:

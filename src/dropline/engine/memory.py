@@ -210,6 +210,22 @@ class MemoryEngine:
         self._forget_holds(drop_id)
         self._drops.pop(drop_id, None)
 
+    async def end_drop(self, drop_id: str, now: float) -> int:
+        """Finish every live hold of the drop with its event, then forget the drop."""
+        drop = self._drops.get(drop_id)
+        if drop is None:
+            return 0
+        drop.accepting = False
+        finished = 0
+        for hold_id in list(drop.holds):
+            hold = self._get(hold_id)
+            if hold is not None and hold.status in _LIVE:
+                status = HoldStatus.EXPIRED if now >= hold.expires_at else HoldStatus.RELEASED
+                self._finish(hold, status, now, give_back=True)
+                finished += 1
+        await self.forget_drop(drop_id)
+        return finished
+
     def _forget_holds(self, drop_id: str) -> None:
         drop = self._drops.get(drop_id)
         if drop is None:

@@ -98,6 +98,7 @@ from dropline.services.ports import DropNotLoaded, DropSnapshot, EngineEvent, Sk
 DEFAULT_POINTER_TTL_S = 86_400
 _POINTER_CACHE_SIZE = 100_000
 _GC_PER_SWEEP = 1000
+_END_BATCH = 500  # live holds finished per script run when a drop ends
 _SEP = "\x1f"
 _ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
 #: Stream entry ids (milliseconds, sequence) only grow, even after Redis loses its data
@@ -377,6 +378,19 @@ class RedisEngine:
         """Delete every key of the drop except its undrained journal."""
         await self._command("SREM", self._registry, drop_id)
         await self._run("forget_drop", self._keys(drop_id), [])
+
+    async def end_drop(self, drop_id: str, now: float) -> int:
+        """Finish the drop's live holds with their events, a batch per script run so
+        Redis is never blocked for long, then forget the drop."""
+        finished = 0
+        while True:
+            args = [_num(now), _END_BATCH, self._retention_s, self._ttl_ms, self._max_events]
+            seen, done = await self._run("end_holds", self._keys(drop_id), args)
+            finished += int(done)
+            if int(seen) < _END_BATCH:
+                break
+        await self.forget_drop(drop_id)
+        return finished
 
     async def set_accepting(self, drop_id: str, accepting: bool) -> None:
         """Open or close the whole drop to new holds."""

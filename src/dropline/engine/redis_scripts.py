@@ -32,6 +32,7 @@ PRELUDE = "_lib.lua"
 SCRIPT_NAMES = (
     "load_drop",
     "forget_drop",
+    "end_holds",
     "set_accepting",
     "set_sku_paused",
     "adjust_offer",

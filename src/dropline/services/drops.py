@@ -202,8 +202,10 @@ class DropService:
         """Move the drop through its lifecycle and tell the engine.
 
         Going live loads the engine from the ledger; pausing closes it to new holds
-        (existing holds can still be paid); ending forgets the drop in the engine and
-        returns every unsold offered unit to ``available``."""
+        (existing holds can still be paid); ending releases the drop's open holds (a
+        ``hold.released`` event each; a payment still in flight is then refused and
+        voided, as when its hold expires), forgets the drop in the engine and returns
+        every unsold offered unit to ``available``."""
         async with self.uow() as uow:
             drop = await self._load(uow, drop_id, lock=True)
             check_transition(drop.status, target)
@@ -245,7 +247,8 @@ class DropService:
             await self.rebuild(drop_id)
             await self.engine.set_accepting(drop_id, target is DropStatus.LIVE)
         elif target is DropStatus.ENDED:
-            await self.engine.forget_drop(drop_id)
+            # open holds end with their events, so every hold's history is complete
+            await self.engine.end_drop(drop_id, self.uow.now().timestamp())
         self._changed(drop_id)
         return updated
 

@@ -120,7 +120,17 @@ class StockEngine(Protocol):
         """Replace whatever the engine has for the drop (its holds are forgotten)."""
         ...
 
-    async def forget_drop(self, drop_id: str) -> None: ...
+    async def forget_drop(self, drop_id: str) -> None:
+        """Drop all state of the drop, holds included, without a word: what losing the
+        engine's memory looks like. Undrained events are kept."""
+        ...
+
+    async def end_drop(self, drop_id: str, now: float) -> int:
+        """Close the drop for good: no new holds, every live hold finished with its
+        event (``hold.released``, or ``hold.expired`` if its time had passed), so each
+        hold's history ends; then its state is forgotten as by ``forget_drop``. Returns
+        the number of holds it finished; 0 for a drop the engine does not have."""
+        ...
 
     async def set_accepting(self, drop_id: str, accepting: bool) -> None:
         """Open or close the whole drop to new holds (live vs paused/ended)."""
