@@ -18,7 +18,7 @@ from dropline.api.app import create_app
 from dropline.bootstrap import Container
 from dropline.services.ports import ManualClock
 from dropline.webhooks.http import sign_headers
-from fulfilment_support import SHIP_TO, order_status, outbox_types, paid_order
+from fulfilment_support import SHIP_TO, VISA, order_status, outbox_types, paid_order
 from support import bundle_item, seed_shop
 
 
@@ -128,6 +128,36 @@ async def test_same_event_twice_is_applied_once(
     assert second.status_code == 200 and second.json()["applied"] is False
     assert (await outbox_types(c, order.id)).count("order.shipped") == 1
     assert (await messages_of(c, order.id)).count("shipped") == 1
+    # the unit left the building once: committed → outside, one shipment movement
+    level = await c.stock.level(shop.skus[0])
+    assert (level.committed, level.on_hand) == (0, 4)
+    async with c.uow(readonly=True) as uow:
+        moves = [m for _, _, m in await uow.stock.movements(ref=order.id)]
+    assert [(m.reason.value, m.from_bucket, m.to_bucket, m.quantity) for m in moves] == [
+        ("shipment", "committed", None, 1),
+        ("sale", "reserved", "committed", 1),
+    ]
+    assert all(ch.consistent for ch in await c.stock.verify())
+
+
+async def test_a_shipped_bundle_takes_its_components_out_of_committed(
+    container: Container, api: httpx.AsyncClient
+) -> None:
+    c = container
+    shop = await seed_shop(c, units=5, skus=2, bundle=True)
+    assert shop.bundle_id
+    hold = await c.holds.place(shop.drop_id, "di", [bundle_item(shop.bundle_id)])
+    order = (await c.checkout.start(hold.id, "di", VISA, SHIP_TO)).order
+    assert order is not None
+    endpoint_id, secret = await wms_endpoint(c)
+    r = await api.post(
+        "/v1/fulfillment-events", **signed(endpoint_id, secret, shipped(order.id), "b1")
+    )
+    assert r.json()["status"] == "shipped"
+    for sku in shop.skus:
+        level = await c.stock.level(sku)
+        assert (level.committed, level.reserved, level.on_hand) == (0, 4, 4)
+    assert all(ch.consistent for ch in await c.stock.verify())
 
 
 @pytest.mark.parametrize("attack", ["tampered", "stale", "unknown_endpoint", "wrong_secret"])

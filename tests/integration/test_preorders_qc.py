@@ -463,9 +463,16 @@ async def test_authorise_now_capture_at_ship(container: Container, clock: Manual
     with pytest.raises(e.Conflict):  # not allocated yet
         await c.preorders.ship(order.id)
     await pass_lot(c, f.run_id, f.sku_id, 5, "N-1")
+    assert (await c.stock.level(f.sku_id)).committed == 1
     shipped = await c.preorders.ship(order.id)
     assert shipped.status == "shipped" and shipped.captured
     assert (await c.provider.retrieve(order.payment_id)).status is PaymentStatus.CAPTURED
+    level = await c.stock.level(f.sku_id)  # its allocated unit left: committed → outside
+    assert (level.committed, level.available) == (0, 4)
+    with pytest.raises(e.Conflict):  # shipped once; nothing moves twice
+        await c.preorders.ship(order.id)
+    assert (await c.stock.level(f.sku_id)).committed == 0
+    assert all(ch.consistent for ch in await c.stock.verify())
 
 
 async def test_authorisation_captured_before_it_lapses(

@@ -17,7 +17,7 @@ totals are therefore derivable from the ledger; ``StockLevel.apply`` is the one 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -123,6 +123,18 @@ def replay(sku_id: str, movements: Iterable[Movement]) -> StockLevel:
     for m in movements:
         level = level.apply(m)
     return level
+
+
+def shipment(committed: Mapping[str, int], ref: str, actor: str = "") -> list[Movement]:
+    """The units an order still has in ``committed`` leave the building when it ships
+    (``committed → outside``, reason ``shipment``), SKUs in key order. ``committed`` is
+    what the order's own movements put there and did not take out, so shipping the same
+    order twice moves nothing the second time."""
+    return [
+        Movement(sku_id, qty, Bucket.COMMITTED, None, Reason.SHIPMENT, ref, actor, "shipped")
+        for sku_id, qty in sorted(committed.items())
+        if qty > 0
+    ]
 
 
 def count_adjustment(

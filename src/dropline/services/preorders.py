@@ -50,7 +50,14 @@ from dropline.domain.production import (
     reorder_quantities,
     ship_estimate,
 )
-from dropline.domain.stock import MAX_QUANTITY, Bucket, Movement, Reason, safety_rebalance
+from dropline.domain.stock import (
+    MAX_QUANTITY,
+    Bucket,
+    Movement,
+    Reason,
+    safety_rebalance,
+    shipment,
+)
 from dropline.services.ports import Clock, DropNotLoaded, PaymentProvider, StockEngine
 from dropline.store.order_repo import OrderRecord
 from dropline.store.production_repo import PreorderRecord
@@ -661,7 +668,8 @@ class PreorderService:
             await uow.commit()
 
     async def ship(self, order_id: str) -> PreorderRecord:
-        """The warehouse ships a ready pre-order: capture an authorised payment now."""
+        """The warehouse ships a ready pre-order: capture an authorised payment now, and
+        its allocated units leave ``committed`` (a ``shipment`` movement)."""
         p = await self.get(order_id)
         if p.status != PreorderStatus.READY.value:
             raise Conflict("only a pre-order whose units are allocated can ship", status=p.status)
@@ -672,6 +680,9 @@ class PreorderService:
             assert cur is not None
             if cur.status == PreorderStatus.READY.value:
                 await uow.production.update_preorder(cur, status=PreorderStatus.SHIPPED.value)
+                # its allocated units leave the building: committed → outside
+                committed = await uow.stock.committed_to(order_id)
+                await uow.stock.apply(shipment(committed, order_id, "pre-order shipped"))
                 payload = {"order_id": order_id, "buyer_id": cur.buyer_id}
                 await uow.production.add_notice(order_id, "shipped", payload)
                 uow.record(DomainEvent("preorder.shipped", "order", order_id, 4, payload))

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, bindparam, case, func, insert, select, update
 
 from dropline.domain.errors import NotFound
 from dropline.domain.stock import Bucket, Movement, Reason, StockLevel
@@ -149,6 +149,17 @@ class StockRepository(Repository):
             )
             out.append((int(r.seq), r.created_at, mv))
         return out
+
+    async def committed_to(self, ref: str) -> dict[str, int]:
+        """Units per SKU that movements with this ``ref`` (an order id) put into
+        ``committed`` and have not taken out: what the order holds in the warehouse."""
+        m = stock_movements.c
+        into = func.sum(case((m.to_bucket == Bucket.COMMITTED.value, m.quantity), else_=0))
+        out = func.sum(case((m.from_bucket == Bucket.COMMITTED.value, m.quantity), else_=0))
+        rows = await self.conn.execute(
+            select(m.sku_id, into - out).where(m.ref == ref).group_by(m.sku_id)
+        )
+        return {sku_id: int(n) for sku_id, n in rows if n and int(n) > 0}
 
     async def ledger_levels(self) -> dict[str, StockLevel]:
         """Bucket totals recomputed from the ledger alone, for verification."""
