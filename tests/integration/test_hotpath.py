@@ -18,10 +18,13 @@ import orjson
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dropline.api import hotpath
+from dropline.api import schemas as s
 from dropline.api.app import DroplineAPI, create_app
 from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware, HotRoute, refusal
 from dropline.bootstrap import Container
 from dropline.domain import errors as e
+from dropline.domain.holds import HoldItem, ItemKind
 from dropline.services.access import mint_buyer_token
 from support import Shop, seed_shop
 
@@ -314,3 +317,37 @@ def test_refusals_are_rendered_once_per_distinct_error() -> None:
     assert one is not two and one == two and orjson.loads(one.body)["fields"] == ["a", "b"]
     unauth = refusal(e.Unauthenticated("no key"), "/p")
     assert unauth.status == 401 and (b"www-authenticate", b"Bearer") in unauth.headers
+
+
+def test_hold_bodies_are_parsed_once_per_distinct_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hotpath, "_HOLD_BODIES", {})
+    parsed: list[bytes] = []
+    real = hotpath.parse_hold
+
+    def counting(body: bytes) -> s.HoldIn:
+        parsed.append(body)
+        return real(body)
+
+    monkeypatch.setattr(hotpath, "parse_hold", counting)
+    body = b'{"items":[{"sku_id":"sku_1","quantity":2}],"attribution":{"channel":"live"}}'
+    items, attribution = hotpath.hold_input(body)
+    again = hotpath.hold_input(body)
+    assert again == (items, attribution) and parsed == [body]
+    assert items == (HoldItem(ItemKind.SKU, "sku_1", 2),) and attribution == {"channel": "live"}
+    with pytest.raises(TypeError):  # shared between requests, so nobody may change it
+        attribution["channel"] = "ad"  # type: ignore[index]
+    # a body that does not validate is never kept: FastAPI answers it, every time
+    for _ in range(2):
+        with pytest.raises(hotpath.Fallback):
+            hotpath.hold_input(b'{"items": []}')
+    # nor is a large one; and the cache is bounded
+    big = b'{"items":[{"sku_id":"sku_1","quantity":1}],"attribution":{"utm_content":"%s"}}' % (
+        b"x" * 110
+    )
+    big = big.replace(b"}}", b"}" + b" " * hotpath.HOLD_BODY_CACHED_MAX + b"}")
+    hotpath.hold_input(big)
+    assert big not in hotpath._HOLD_BODIES
+    monkeypatch.setattr(hotpath, "HOLD_BODIES_MAX", 3)
+    for n in range(5):
+        hotpath.hold_input(b'{"items":[{"sku_id":"s%d"}]}' % n)
+    assert len(hotpath._HOLD_BODIES) <= 3
