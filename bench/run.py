@@ -165,6 +165,12 @@ def loadavg() -> str:
     return Path("/proc/loadavg").read_text().split(" ")[0]
 
 
+def steal_ticks() -> int:
+    """CPU time the hypervisor gave to other guests, all CPUs (``/proc/stat``)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) if len(fields) > 8 else 0
+
+
 # --------------------------------------------------------------------------- stacks
 
 
@@ -568,6 +574,7 @@ class Load:
         cmd += ["-s", str(WRK_DIR / script), base, "--", str(data)]
         before = {k: {p: proc_ticks(p) for p in f()} for k, f in watch.items()}
         kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        steal0 = steal_ticks()
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out, err = proc.communicate()
@@ -579,6 +586,9 @@ class Load:
         cpu = {k: round(max(0, after[k]) / CLK_TCK / wall, 2) for k in watch}
         used = kids1.ru_utime + kids1.ru_stime - kids0.ru_utime - kids0.ru_stime
         cpu["wrk"] = round(used / wall, 2)
+        # A virtual machine's CPU taken by other guests: when it is high, the run is slow
+        # for reasons outside this machine (cores' worth, like the rest).
+        cpu["steal"] = round((steal_ticks() - steal0) / CLK_TCK / wall, 2)
         text_out = out.decode()
         line = next((x for x in text_out.splitlines() if x.startswith("BENCHJSON ")), None)
         if line is None:
@@ -1267,8 +1277,8 @@ def render(bench: Bench, command: str, started: str, notes: str) -> str:
                 f"### {scen}",
                 "",
                 "| variant | conns | req/s | 2xx | 409 | other | p50 ms | p99 ms | CPU "
-                "server | server CPU µs/req | CPU redis | CPU pg | CPU wrk | load avg |",
-                "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+                "server | server CPU µs/req | CPU redis | CPU pg | CPU wrk | stolen | load avg |",
+                "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
             ]
             for r in (x for x in rs if x.scenario == scen):
                 c = r.cpu
@@ -1282,7 +1292,7 @@ def render(bench: Bench, command: str, started: str, notes: str) -> str:
                     f"{r.conflict:,} | {r.other:,} | {r.p50_ms} | {r.p99_ms} | "
                     f"{c.get('server', '')} | {r.extra['cpu_us_per_req']:,} | "
                     f"{c.get('redis', '')} | {c.get('postgres', '')} "
-                    f"| {c.get('wrk', '')} | {r.extra.get('loadavg', '')} |"
+                    f"| {c.get('wrk', '')} | {c.get('steal', '')} | {r.extra.get('loadavg', '')} |"
                 )
             lines += ["", "Correctness checks after each run:", ""]
             for r in (x for x in rs if x.scenario == scen):

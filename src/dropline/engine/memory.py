@@ -38,6 +38,7 @@ Data and complexity (n = live holds, k = SKUs in one request):
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -74,6 +75,7 @@ _GC_STEPS_PER_HOLD = 4
 
 _LIVE = (HoldStatus.ACTIVE, HoldStatus.PAYING)
 _LIVE_VALUES = (HoldStatus.ACTIVE.value, HoldStatus.PAYING.value)
+_END_BATCH = 1000  # holds finished between yields when a drop ends
 #: Most distinct ``items``/``units`` shapes shared at once (beyond it, new ones are not).
 _INTERN_MAX = 1 << 16
 
@@ -211,13 +213,18 @@ class MemoryEngine:
         self._drops.pop(drop_id, None)
 
     async def end_drop(self, drop_id: str, now: float) -> int:
-        """Finish every live hold of the drop with its event, then forget the drop."""
+        """Finish every live hold of the drop with its event, then forget the drop.
+        Yields to the event loop every ``_END_BATCH`` holds, so ending a drop with a
+        million open holds does not stall other drops; new holds are refused from the
+        start and each hold is finished atomically."""
         drop = self._drops.get(drop_id)
         if drop is None:
             return 0
         drop.accepting = False
         finished = 0
-        for hold_id in list(drop.holds):
+        for n, hold_id in enumerate(list(drop.holds), 1):
+            if n % _END_BATCH == 0:
+                await asyncio.sleep(0)
             hold = self._get(hold_id)
             if hold is not None and hold.status in _LIVE:
                 status = HoldStatus.EXPIRED if now >= hold.expires_at else HoldStatus.RELEASED

@@ -129,7 +129,8 @@ class StockEngine(Protocol):
         """Close the drop for good: no new holds, every live hold finished with its
         event (``hold.released``, or ``hold.expired`` if its time had passed), so each
         hold's history ends; then its state is forgotten as by ``forget_drop``. Returns
-        the number of holds it finished; 0 for a drop the engine does not have."""
+        the number of holds it finished; 0 for a drop the engine does not have. Atomic
+        per hold, not as a whole: a hold may still convert meanwhile."""
         ...
 
     async def set_accepting(self, drop_id: str, accepting: bool) -> None:
