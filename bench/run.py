@@ -656,10 +656,10 @@ async def settle(stack: Stack, timeout: float = 600) -> None:
 
 
 async def quiesce(stack: Stack) -> None:
-    """Let the database catch up on the scenarios before (checkout, row-lock) before
-    latencies are compared: PostgreSQL's autovacuum and checkpoints, or SQLite's WAL,
-    would otherwise land on whichever growth run they happen to coincide with (twice
-    on the 10,000-SKU run, p99 1.7-2.8 × the 1-SKU run; alone it gave 0.9 ×)."""
+    """Let the database catch up on the earlier scenarios' writes (checkout, row-lock)
+    before the growth runs compare latencies. PostgreSQL's autovacuum and checkpoints,
+    or SQLite's WAL, would otherwise land on whichever growth run they coincide with:
+    twice on the 10,000-SKU run (p99 1.7-2.8 × the 1-SKU run; run alone, 0.9 ×)."""
     if stack.database_url.startswith("postgresql"):
         import asyncpg  # type: ignore[import-untyped]
 
