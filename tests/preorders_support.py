@@ -9,7 +9,7 @@ from dropline.bootstrap import Container
 from dropline.domain.drops import DropStatus
 from dropline.domain.production import RunLine
 from dropline.store.order_repo import OrderRecord
-from support import sku_item
+from support import sku_item, unique_suffix
 
 VISA = "4242424242424242"
 
@@ -43,7 +43,7 @@ async def seed_run(
     ``quantity`` units whose warehouse intake is planned ``intake_days`` from now
     (handling 2-5 days)."""
     product = await c.catalog.create_product("Hoodie")
-    sku = await c.catalog.create_sku(product.id, f"{code}-{id(c) % 10_000}", 2500, "USD", {})
+    sku = await c.catalog.create_sku(product.id, f"{code}-{unique_suffix()}", 2500, "USD", {})
     mfr = await c.production.create_manufacturer(
         "Knit Co", sample_approver="Dana", escalation_contact="ops@knit.example"
     )

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 from dataclasses import dataclass, field
 
 from dropline.bootstrap import Container
 from dropline.domain.drops import DropStatus
 from dropline.domain.holds import HoldItem, ItemKind
+
+_SEEDS = itertools.count(1)
+
+
+def unique_suffix() -> str:
+    """A suffix no other seed of this test run uses, for codes that must be unique.
+    (``id(container)`` was not: a freed container's address is soon reused, and tests
+    sharing one database then collided on SKU codes.)"""
+    return f"{os.getpid() % 100_000}.{next(_SEEDS)}"
 
 
 @dataclass
@@ -31,12 +42,13 @@ async def seed_shop(
     """A product with ``skus`` variants at 2,500 minor units each, ``units`` offered of
     each, optionally a 2-SKU bundle (first two SKUs) at 4,000, and the drop live."""
     product = await c.catalog.create_product("Tee")
+    suffix = unique_suffix()
     ids = []
     prices = {}
     for n in range(skus):
         sku = await c.catalog.create_sku(
             product.id,
-            f"TEE-{n}-{id(c) % 10_000}",
+            f"TEE-{n}-{suffix}",
             2500,
             "USD",
             {"size": f"S{n}"},
@@ -51,7 +63,7 @@ async def seed_shop(
     bundle_id = None
     if bundle:
         b = await c.catalog.create_bundle(
-            f"BNDL-{id(c) % 10_000}", "Tee pair", 4000, "USD", [(ids[0], 1), (ids[1], 1)]
+            f"BNDL-{suffix}", "Tee pair", 4000, "USD", [(ids[0], 1), (ids[1], 1)]
         )
         await c.drops.add_bundle(drop.id, b.id)
         bundle_id = b.id
