@@ -34,11 +34,11 @@ from dropline.domain.fulfilment import (
 )
 from dropline.domain.ids import new_id
 from dropline.domain.orders import OrderStatus
-from dropline.domain.stock import shipment
 from dropline.services.messages import MessageService, address_lines, format_time
 from dropline.services.ports import Clock
 from dropline.services.rendering import render
 from dropline.services.serialize import rfc3339
+from dropline.services.stock import ship_order_units
 from dropline.services.webhooks import WebhookService
 from dropline.store.order_repo import OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
@@ -238,9 +238,7 @@ class FulfilmentService:
         moved = replace(order, status=status, version=order.version + 1)
         at = d.occurred_at or self._now()
         if status is OrderStatus.SHIPPED:
-            # the order's units leave the building: committed → outside
-            committed = await uow.stock.committed_to(order.id)
-            await uow.stock.apply(shipment(committed, order.id, f"fulfilment: {d.reason}"[:120]))
+            await ship_order_units(uow, order.id, f"fulfilment: {d.reason}"[:120])
             await uow.shipments.update(
                 order.id,
                 carrier=d.carrier,

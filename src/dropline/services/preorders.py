@@ -50,15 +50,9 @@ from dropline.domain.production import (
     reorder_quantities,
     ship_estimate,
 )
-from dropline.domain.stock import (
-    MAX_QUANTITY,
-    Bucket,
-    Movement,
-    Reason,
-    safety_rebalance,
-    shipment,
-)
+from dropline.domain.stock import MAX_QUANTITY, Bucket, Movement, Reason, safety_rebalance
 from dropline.services.ports import Clock, DropNotLoaded, PaymentProvider, StockEngine
+from dropline.services.stock import ship_order_units
 from dropline.store.order_repo import OrderRecord
 from dropline.store.production_repo import PreorderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
@@ -680,9 +674,7 @@ class PreorderService:
             assert cur is not None
             if cur.status == PreorderStatus.READY.value:
                 await uow.production.update_preorder(cur, status=PreorderStatus.SHIPPED.value)
-                # its allocated units leave the building: committed → outside
-                committed = await uow.stock.committed_to(order_id)
-                await uow.stock.apply(shipment(committed, order_id, "pre-order shipped"))
+                await ship_order_units(uow, order_id, "pre-order shipped")
                 payload = {"order_id": order_id, "buyer_id": cur.buyer_id}
                 await uow.production.add_notice(order_id, "shipped", payload)
                 uow.record(DomainEvent("preorder.shipped", "order", order_id, 4, payload))

@@ -14,12 +14,20 @@ from dropline.domain.stock import (
     StockLevel,
     count_adjustment,
     safety_rebalance,
+    shipment,
 )
 from dropline.store.uow import UnitOfWork, UowFactory
 
 RECEIVABLE = frozenset({Bucket.AVAILABLE, Bucket.QUALITY_CONTROL, Bucket.DAMAGED})
 # Buckets an operator may move between by hand; reserved/committed belong to drops/orders.
 MANUAL = frozenset({Bucket.AVAILABLE, Bucket.SAFETY, Bucket.DAMAGED, Bucket.QUALITY_CONTROL})
+
+
+async def ship_order_units(uow: UnitOfWork, order_id: str, actor: str) -> None:
+    """Inside the transaction that marks an order shipped: its units leave the building
+    (``committed`` → outside, a ``shipment`` movement). What moves is what the order's
+    own movements committed, so an order shipped by two paths moves its units once."""
+    await uow.stock.apply(shipment(await uow.stock.committed_to(order_id), order_id, actor))
 
 
 @dataclass(frozen=True)
