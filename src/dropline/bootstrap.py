@@ -120,7 +120,9 @@ async def build(
     )
     db = create_engine(settings.database_url, **pool)
     uow = UowFactory(db, lambda: datetime.fromtimestamp(clock.now(), UTC))
-    engine = engine or create_stock_engine(settings.engine_url)
+    engine = engine or create_stock_engine(
+        settings.engine_url, sold_out_window_s=settings.sold_out_window_s
+    )
     provider = provider or make_provider(settings, db)
     cache = DropCatalogCache(uow)
     drops = DropService(uow, engine, cache)

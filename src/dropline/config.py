@@ -26,6 +26,12 @@ class Settings(BaseSettings):
         20, ge=0, le=500, description="extra PostgreSQL connections per process under load"
     )
     engine_url: str = Field("memory", description="'memory' or redis://host:port/db")
+    sold_out_window_s: float = Field(
+        0.2,
+        ge=0,
+        le=5,
+        description="Redis engine: a sold-out answer is given again in-process this long",
+    )
     payment_provider: str = Field("sandbox", description="'sandbox' or 'stripe'")
     stripe_api_key: str = ""
     stripe_api_base: str | None = None

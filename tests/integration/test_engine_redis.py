@@ -44,8 +44,14 @@ async def engines(redis_url: str, admin: aioredis.Redis) -> AsyncIterator[list[R
         await engine.close()
 
 
-def make(redis_url: str, engines: list[RedisEngine], *, coalesce: bool = True) -> RedisEngine:
-    engine = RedisEngine(redis_url, coalesce=coalesce)
+def make(
+    redis_url: str,
+    engines: list[RedisEngine],
+    *,
+    coalesce: bool = True,
+    sold_out_window_s: float = 0.2,
+) -> RedisEngine:
+    engine = RedisEngine(redis_url, coalesce=coalesce, sold_out_window_s=sold_out_window_s)
     engines.append(engine)
     return engine
 
@@ -167,6 +173,80 @@ async def test_on_cluster_the_pointer_is_set_apart_and_still_found(
     h = await placing.place_hold(req(3), T0)
     assert 0 < await admin.ttl(f"dl:hold:{h.id}") <= 86_400
     assert await other.get_hold(h.id) == h
+
+
+def sent(engine: RedisEngine) -> int:
+    """Commands this engine has sent to Redis."""
+    batcher = engine._runner.batcher
+    assert batcher is not None
+    return batcher.commands
+
+
+async def test_a_sold_out_storm_is_refused_in_process(
+    redis_url: str, engines: list[RedisEngine]
+) -> None:
+    a = make(redis_url, engines, sold_out_window_s=60)
+    b = make(redis_url, engines)
+    await a.ensure_drop(snap(2))
+    h = await a.place_hold(req(2), T0)
+    with pytest.raises(SoldOut):
+        await a.place_hold(req(1, buyer="b2"), T0)
+    before = sent(a)
+    for n in range(20):
+        with pytest.raises(SoldOut) as caught:
+            await a.place_hold(req(1, buyer=f"s{n}"), T0)
+        assert caught.value.extra == {"sku_id": "sku_a"}
+    assert sent(a) == before  # not one round trip
+    with pytest.raises(SoldOut):  # another shape asks Redis once, then is remembered
+        await a.place_hold(req(3, buyer="b3"), T0)
+    with pytest.raises(SoldOut):
+        await a.place_hold(req(3, buyer="b4"), T0)
+    assert sent(a) == before + 1
+
+    # Another process returns the units: this one refuses the shape until its window
+    # closes (late, never wrong the other way), while a keyed request always asks Redis.
+    await b.release(h.id, T0 + 1)
+    with pytest.raises(SoldOut):
+        await a.place_hold(req(1, buyer="b4"), T0 + 1)
+    keyed = await a.place_hold(req(1, buyer="b5", key="tap-1"), T0 + 1)
+    assert keyed.status == HoldStatus.ACTIVE
+    # A change this process makes itself forgets the drop's refusals at once.
+    await a.release(keyed.id, T0 + 2)
+    assert (await a.place_hold(req(1, buyer="b6"), T0 + 2)).status == HoldStatus.ACTIVE
+
+
+async def test_a_keyed_replay_after_the_sell_out_returns_its_hold(
+    redis_url: str, engines: list[RedisEngine]
+) -> None:
+    engine = make(redis_url, engines, sold_out_window_s=60)
+    await engine.ensure_drop(snap(1))
+    first = await engine.place_hold(req(1, key="tap"), T0)
+    with pytest.raises(SoldOut):
+        await engine.place_hold(req(1, buyer="b2"), T0)
+    assert (await engine.place_hold(req(1, key="tap"), T0)).id == first.id
+
+
+async def test_the_sold_out_window_closes(redis_url: str, engines: list[RedisEngine]) -> None:
+    a = make(redis_url, engines, sold_out_window_s=0.05)
+    b = make(redis_url, engines)
+    await a.ensure_drop(snap(1))
+    h = await b.place_hold(req(1), T0)
+    with pytest.raises(SoldOut):
+        await a.place_hold(req(1, buyer="b2"), T0)
+    await b.release(h.id, T0 + 1)
+    await asyncio.sleep(0.1)
+    assert (await a.place_hold(req(1, buyer="b3"), T0 + 1)).status == HoldStatus.ACTIVE
+
+
+async def test_a_zero_window_asks_redis_every_time(
+    redis_url: str, engines: list[RedisEngine]
+) -> None:
+    engine = make(redis_url, engines, sold_out_window_s=0)
+    await engine.ensure_drop(snap(0))
+    for n in range(3):
+        with pytest.raises(SoldOut):
+            await engine.place_hold(req(1, buyer=f"b{n}"), T0)
+    assert len(engine._gate) == 0
 
 
 async def test_concurrent_rebuilds_load_once(redis_url: str, engines: list[RedisEngine]) -> None:

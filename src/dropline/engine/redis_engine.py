@@ -93,6 +93,7 @@ from dropline.domain.ids import new_id
 from dropline.engine.memory import DEFAULT_MAX_EVENTS, DEFAULT_RETENTION_S, check_units
 from dropline.engine.redis_scripts import ScriptRunner
 from dropline.engine.redis_wire import PackedConnection
+from dropline.engine.sold_out_gate import DEFAULT_WINDOW_S, SoldOutGate
 from dropline.services.ports import DropNotLoaded, DropSnapshot, EngineEvent, SkuCounts
 
 DEFAULT_POINTER_TTL_S = 86_400
@@ -181,6 +182,7 @@ class RedisEngine:
         max_events: int = DEFAULT_MAX_EVENTS,
         pointer_ttl_s: int = DEFAULT_POINTER_TTL_S,
         max_connections: int = 64,
+        sold_out_window_s: float = DEFAULT_WINDOW_S,
     ) -> None:
         """``redis``: a URL (the engine owns the client: blocking pool, no automatic
         retries) or a ``redis.asyncio.Redis`` the caller owns (then the caller should
@@ -188,7 +190,9 @@ class RedisEngine:
         calls (on by default; off to measure). ``prefix``: the key prefix.
         ``retention_s``: how long terminal holds stay readable (by caller time; the
         Redis TTL is this plus one hour). ``max_events``: the journal bound per drop.
-        ``pointer_ttl_s``: lifetime of the hold-id → drop pointers."""
+        ``pointer_ttl_s``: lifetime of the hold-id → drop pointers.
+        ``sold_out_window_s``: how long a ``SoldOut`` answer is given again in-process
+        (``engine/sold_out_gate.py``; 0 sends every request to Redis)."""
         if isinstance(redis, str):
             # A blocking pool: without coalescing, a burst of calls waits for one of
             # ``max_connections`` connections instead of failing with "Too many
@@ -216,6 +220,7 @@ class RedisEngine:
         self._pointer_ttl_s = pointer_ttl_s
         self._pointers: OrderedDict[str, str] = OrderedDict()
         self._sweep_start = 0
+        self._gate = SoldOutGate(sold_out_window_s)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -342,6 +347,7 @@ class RedisEngine:
     # ------------------------------------------------------------------ drops
 
     async def _load(self, mode: str, snapshot: DropSnapshot) -> bool:
+        self._gate.forget(snapshot.drop_id)
         args: list[Any] = [mode, snapshot.drop_id, "1" if snapshot.accepting else "0"]
         args.append(len(snapshot.offers))
         for sku_id, offer in snapshot.offers.items():
@@ -376,6 +382,7 @@ class RedisEngine:
 
     async def forget_drop(self, drop_id: str) -> None:
         """Delete every key of the drop except its undrained journal."""
+        self._gate.forget(drop_id)
         await self._command("SREM", self._registry, drop_id)
         await self._run("forget_drop", self._keys(drop_id), [])
 
@@ -394,10 +401,12 @@ class RedisEngine:
 
     async def set_accepting(self, drop_id: str, accepting: bool) -> None:
         """Open or close the whole drop to new holds."""
+        self._gate.forget(drop_id)
         await self._checked("set_accepting", drop_id, ["1" if accepting else "0"])
 
     async def set_sku_paused(self, drop_id: str, sku_id: str, paused: bool) -> None:
         """Pause or resume one SKU (``NotFound`` if the drop does not offer it)."""
+        self._gate.forget(drop_id)
         await self._checked("set_sku_paused", drop_id, [sku_id, "1" if paused else "0"])
 
     async def adjust_offer(
@@ -406,6 +415,7 @@ class RedisEngine:
         """Add ``delta`` units (clamped at zero) and set the per-buyer limit."""
         limit = "" if per_buyer_limit is None else per_buyer_limit
         await self._checked("adjust_offer", drop_id, [sku_id, delta, limit])
+        self._gate.forget(drop_id)
 
     # ------------------------------------------------------------------ holds
 
@@ -415,6 +425,12 @@ class RedisEngine:
         check_units(request.units)
         skus = sorted(request.units)
         key = request.idempotency_key
+        shape = None
+        if key is None:  # a keyed request may be the replay of a hold: always ask Redis
+            shape = (request.drop_id, tuple((sku, request.units[sku]) for sku in skus))
+            refused = self._gate.check(shape)
+            if refused is not None:
+                raise refused
         _check_ids(request.buyer_id, *skus, key or "")
         hold_id = new_id("hld")
         args: list[Any] = [
@@ -440,7 +456,12 @@ class RedisEngine:
             args.append(self._pointer_ttl_s)
         reply = await self._run("place_hold", keys, args)
         if _s(reply[0]) == "err":
-            self._raise(reply, request.drop_id)
+            try:
+                self._raise(reply, request.drop_id)
+            except SoldOut as err:
+                if shape is not None:
+                    self._gate.remember(shape, err)
+                raise
         hold = _hold_from_reply(reply[1])
         # On Redis Cluster, or an idempotent replay of a hold this process has not seen:
         # make sure every process can find it by id.
@@ -478,6 +499,7 @@ class RedisEngine:
         if drop_id is None:
             raise NotFound(f"hold {hold_id} not found", hold_id=hold_id)
         reply = await self._checked("release", drop_id, self._finish_args(hold_id, now), hold_id)
+        self._gate.forget(drop_id)
         return _hold_from_reply(reply[1])
 
     async def convert(self, hold_id: str, now: float) -> Hold | None:
@@ -523,6 +545,8 @@ class RedisEngine:
                 _GC_PER_SWEEP,
             ]
             reply = await self._run("expire_due", self._keys(drop_id), args)
+            if reply:
+                self._gate.forget(drop_id)
             expired.extend(_hold_from_reply(raw) for raw in reply)
         return expired
 
