@@ -4,7 +4,8 @@
 -- wrk ... -s post.lua URL -- DATAFILE
 -- DATAFILE is a Lua chunk returning {paths=..., bodies=..., tokens=..., key=..., mark=...}:
 -- request n uses paths[n % #paths], bodies[n % #bodies] and tokens[n % #tokens]; a 2xx
--- whose body contains `mark` is counted in `marked` (e.g. bundle wins).
+-- whose body contains `mark` is counted in `marked` (e.g. bundle wins), a 409 whose body
+-- contains `conflict_mark` in `conflict_marked` (e.g. the refusal's code, `sold_out`).
 
 local threads = {}
 local counter = 1
@@ -16,7 +17,7 @@ end
 
 function init(args)
   cfg = dofile(args[1])
-  ok, conflict, other, marked, other_status = 0, 0, 0, 0, 0
+  ok, conflict, other, marked, other_status, conflict_marked = 0, 0, 0, 0, 0, 0
   counter = 1 + (tid or 0) * 7919
   headers = { ["Content-Type"] = "application/json" }
   if cfg.key then headers["Authorization"] = "Bearer " .. cfg.key end
@@ -35,6 +36,9 @@ function response(status, hdrs, body)
     if cfg.mark and body and string.find(body, cfg.mark, 1, true) then marked = marked + 1 end
   elseif status == 409 then
     conflict = conflict + 1
+    if cfg.conflict_mark and body and string.find(body, cfg.conflict_mark, 1, true) then
+      conflict_marked = conflict_marked + 1
+    end
   else
     other = other + 1
     other_status = status
@@ -42,20 +46,21 @@ function response(status, hdrs, body)
 end
 
 function done(summary, latency, requests)
-  local t_ok, t_conflict, t_other, t_marked, last = 0, 0, 0, 0, 0
+  local t_ok, t_conflict, t_other, t_marked, t_cmarked, last = 0, 0, 0, 0, 0, 0
   for _, t in ipairs(threads) do
     t_ok = t_ok + t:get("ok")
     t_conflict = t_conflict + t:get("conflict")
     t_other = t_other + t:get("other")
     t_marked = t_marked + t:get("marked")
+    t_cmarked = t_cmarked + t:get("conflict_marked")
     if t:get("other_status") ~= 0 then last = t:get("other_status") end
   end
   local e = summary.errors
   io.write(string.format(
     'BENCHJSON {"requests":%d,"duration_us":%d,"ok":%d,"conflict":%d,"other":%d,' ..
-    '"other_status":%d,"marked":%d,"socket_errors":%d,"p50_us":%.1f,"p90_us":%.1f,' ..
+    '"other_status":%d,"marked":%d,"conflict_marked":%d,"socket_errors":%d,"p50_us":%.1f,"p90_us":%.1f,' ..
     '"p99_us":%.1f,"mean_us":%.1f,"max_us":%.1f}\n',
-    summary.requests, summary.duration, t_ok, t_conflict, t_other, last, t_marked,
+    summary.requests, summary.duration, t_ok, t_conflict, t_other, last, t_marked, t_cmarked,
     e.connect + e.read + e.write + e.timeout, latency:percentile(50),
     latency:percentile(90), latency:percentile(99), latency.mean, latency.max))
 end
