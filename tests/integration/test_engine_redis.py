@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import FrozenInstanceError, fields
 
 import pytest
 import redis.asyncio as aioredis
@@ -311,6 +312,30 @@ async def test_batcher_fails_a_whole_batch_when_redis_is_gone() -> None:
         await engine.close()
 
 
+async def test_the_batcher_reconnects_after_its_connection_is_killed(
+    redis_url: str, admin: aioredis.Redis, engines: list[RedisEngine]
+) -> None:
+    """The flusher keeps one connection; when Redis drops it, the batch on it fails
+    (the engine is unavailable for that call, nothing half-applied) and the next batch
+    runs on a fresh connection."""
+    engine = make(redis_url, engines)
+    await engine.ensure_drop(snap(10))
+    await engine.place_hold(req(1), T0)
+    killed = await admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    assert int(killed) >= 1
+    outcomes: list[str] = []
+    for n in range(3):
+        try:
+            await engine.place_hold(req(1, buyer=f"after{n}"), T0)
+            outcomes.append("ok")
+        except EngineUnavailable:
+            outcomes.append("unavailable")
+    assert outcomes[-2:] == ["ok", "ok"]
+    counts = (await engine.counts(DROP))["sku_a"]
+    assert counts.remaining + counts.held == 10
+    assert counts.held == 1 + outcomes.count("ok")
+
+
 async def test_hold_json_round_trip() -> None:
     import orjson
 
@@ -328,4 +353,15 @@ async def test_hold_json_round_trip() -> None:
         fingerprint="fp",
         attribution={"utm": "x"},
     )
-    assert hold_from_dict(orjson.loads(hold_to_json(hold))) == hold
+    decoded = hold_from_dict(orjson.loads(hold_to_json(hold)))
+    assert decoded == hold
+    # built without __init__: every declared field is set, with its declared type
+    assert set(vars(decoded)) == {f.name for f in fields(Hold)}
+    assert [type(getattr(decoded, f.name)) for f in fields(Hold)] == [
+        type(getattr(hold, f.name)) for f in fields(Hold)
+    ]
+    assert all(
+        type(i) is HoldItem and set(vars(i)) == {"kind", "ref", "quantity"} for i in decoded.items
+    )
+    with pytest.raises(FrozenInstanceError):
+        decoded.status = HoldStatus.ACTIVE  # type: ignore[misc]

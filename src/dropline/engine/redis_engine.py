@@ -147,13 +147,28 @@ def hold_to_json(hold: Hold) -> bytes:
     )
 
 
+_new = object.__new__
+
+
+def _hold_item(kind: str, ref: str, quantity: int) -> HoldItem:
+    item = _new(HoldItem)
+    item.__dict__.update(kind=ITEM_KIND[kind], ref=ref, quantity=int(quantity))
+    return item
+
+
 def hold_from_dict(data: Mapping[str, Any]) -> Hold:
-    """The inverse of ``hold_to_json`` (after ``orjson.loads``)."""
-    return Hold(
+    """The inverse of ``hold_to_json`` (after ``orjson.loads``).
+
+    Every field is set here, converted to its declared type, without the dataclass's
+    frozen ``__init__`` (a guarded ``setattr`` per field): the journal drain decodes a
+    hold per event, thousands a second, and that ``__init__`` was most of the cost.
+    ``tests/integration/test_engine_redis.py`` checks the round trip field by field."""
+    hold = _new(Hold)
+    hold.__dict__.update(
         id=data["id"],
         drop_id=data["drop_id"],
         buyer_id=data["buyer_id"],
-        items=tuple(HoldItem(ITEM_KIND[k], ref, int(q)) for k, ref, q in data["items"]),
+        items=tuple([_hold_item(k, ref, q) for k, ref, q in data["items"]]),
         units={sku: int(n) for sku, n in data["units"].items()},
         status=HOLD_STATUS[data["status"]],
         created_at=float(data["created_at"]),
@@ -163,6 +178,7 @@ def hold_from_dict(data: Mapping[str, Any]) -> Hold:
         fingerprint=data["fingerprint"],
         attribution=dict(data["attribution"]),
     )
+    return hold
 
 
 def _hold_from_reply(raw: Any) -> Hold:
@@ -251,6 +267,10 @@ class RedisEngine:
         if hold_id is not None:
             keys.append(f"{base}h:{hold_id}")
         return keys
+
+    def _stream(self, drop_id: str) -> str:
+        """The drop's event journal (``P:{D}:events``)."""
+        return self._base(drop_id) + "events"
 
     @property
     def _registry(self) -> str:
@@ -566,18 +586,20 @@ class RedisEngine:
         append time, then stream order), left in place until acknowledged."""
         drop_ids = await self._journal_drops()
         replies = await asyncio.gather(
-            *(self._command("XRANGE", self._keys(d)[9], "-", "+", "COUNT", limit) for d in drop_ids)
+            *(self._command("XRANGE", self._stream(d), "-", "+", "COUNT", limit) for d in drop_ids)
         )
         found: list[tuple[tuple[int, int], str, str, Any]] = []
         for drop_id, entries in zip(drop_ids, replies, strict=True):
             for entry_id, fields in entries:
                 eid = _s(entry_id)
-                ms, seq = eid.split("-")
-                payload = fields.get(b"e", fields.get("e"))
+                ms, _, seq = eid.partition("-")
+                payload = fields.get(b"e") or fields["e"]  # bytes keys unless decoding
                 found.append(((int(ms), int(seq)), eid, drop_id, payload))
-        found.sort(key=lambda f: (f[0], f[2]))
+        if len(drop_ids) > 1:  # one stream is in order already
+            found.sort(key=lambda f: (f[0], f[2]))
+            del found[limit:]
         events = []
-        for pos, eid, drop_id, payload in found[:limit]:
+        for pos, eid, drop_id, payload in found:
             data = orjson.loads(payload)
             events.append(
                 EngineEvent(
@@ -602,14 +624,16 @@ class RedisEngine:
                 continue  # not an id this engine made: nothing to remove
             per_drop.setdefault(drop_id, []).append(entry_id)
         for drop_id, entry_ids in per_drop.items():
-            stream = self._keys(drop_id)[9]
+            stream = self._stream(drop_id)
             await self._command("XDEL", stream, *entry_ids)
+            left, loaded = await asyncio.gather(  # one round trip when coalescing
+                self._command("XLEN", stream),
+                self._command("SISMEMBER", self._registry, drop_id),
+            )
             # A drained journal of a forgotten drop leaves the journal registry. A
             # loaded drop is read through ``P:drops`` anyway, so a race with a reload
             # here cannot hide events.
-            if int(await self._command("XLEN", stream)) == 0 and not int(
-                await self._command("SISMEMBER", self._registry, drop_id)
-            ):
+            if int(left) == 0 and not int(loaded):
                 await self._command("SREM", self._journals, drop_id)
 
     async def _journal_drops(self) -> list[str]:
