@@ -136,6 +136,52 @@ async def test_two_workers_store_each_hold_event_once(
         await lose_redis_data(redis_url, prefix)
 
 
+@pytest.mark.redis
+async def test_one_process_drains_while_it_holds_the_journal_lease(
+    database_url: str, redis_url: str, clock: ManualClock
+) -> None:
+    """Two API processes on one Redis: the lease holder drains, the other reads
+    nothing; when the holder stops renewing, the other takes over."""
+    prefix = unique_prefix()
+    a, b = await two_workers(
+        database_url,
+        clock,
+        (RedisEngine(redis_url, prefix=prefix), RedisEngine(redis_url, prefix=prefix)),
+    )
+    try:
+        shop = await seed_shop(a, units=100)
+
+        async def place(n: int) -> None:
+            await asyncio.gather(
+                *(
+                    a.holds.place(shop.drop_id, f"b{n}-{i}", [sku_item(shop.skus[0])])
+                    for i in range(10)
+                )
+            )
+
+        await place(1)
+        assert await drain_hold_events(a.engine, a.uow, owner="A", lease_s=0.3) == 10
+        await place(2)
+        assert await drain_hold_events(b.engine, b.uow, owner="B", lease_s=0.3) == 0
+        assert len(await b.engine.read_events(100)) == 10  # left for the holder
+        assert await drain_hold_events(a.engine, a.uow, owner="A", lease_s=0.3) == 10
+        await place(3)
+        await asyncio.sleep(0.4)  # A stopped renewing
+        assert await drain_hold_events(b.engine, b.uow, owner="B", lease_s=0.3) == 10
+        assert await drain_hold_events(a.engine, a.uow, owner="A", lease_s=0.3) == 0
+        async with a.uow(readonly=True) as uow:
+            assert len(await drop_hold_events(uow, shop.drop_id)) == 30
+    finally:
+        await a.close()
+        await b.close()
+        await lose_redis_data(redis_url, prefix)
+
+
+async def test_the_in_process_engine_always_grants_its_journal() -> None:
+    engine = MemoryEngine()
+    assert await engine.journal_lease("A", 1) and await engine.journal_lease("B", 1)
+
+
 # ---------------------------------------------------------------------------- cli
 
 

@@ -551,6 +551,10 @@ class MemoryEngine:
             del self._events[oldest]
             self._events_dropped += 1
 
+    async def journal_lease(self, owner: str, ttl_s: float) -> bool:
+        """Always granted: the journal lives in this process, which is its only reader."""
+        return True
+
     async def read_events(self, limit: int = 1000) -> list[EngineEvent]:
         """The oldest ``limit`` journalled events, oldest first, left in the journal
         until acknowledged (so a crash between read and outbox write loses nothing)."""

@@ -613,6 +613,14 @@ class RedisEngine:
             )
         return events
 
+    async def journal_lease(self, owner: str, ttl_s: float) -> bool:
+        """Whether ``owner`` may drain the journal now: one drainer at a time over
+        every process sharing this Redis, the same owner renewed, another taking over
+        once the lease lapses (``P:journal-lease``). Only saves work: the drain is
+        exactly-once without it (see ``services/hold_journal.py``)."""
+        key = f"{self._prefix}:journal-lease"
+        return int(await self._run("journal_lease", [key], [owner, int(ttl_s * 1000)])) == 1
+
     async def ack_events(self, event_ids: list[str]) -> None:
         """``XDEL`` each event from its drop's stream (the id names both)."""
         per_drop: dict[str, list[str]] = {}

@@ -53,6 +53,7 @@ SCRIPT_NAMES = (
     "expire_due",
     "counts",
     "get_hold",
+    "journal_lease",
 )
 
 Command = tuple[Any, ...]

@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from dropline.domain.ids import new_id
 from dropline.services.checkout import CheckoutService
 from dropline.services.hold_journal import drain_hold_events
 from dropline.services.messages import MessageService
@@ -130,9 +131,15 @@ def standard_jobs(
     message_interval_s: float = 2.0,
     recover_after_s: float = 30.0,
 ) -> list[tuple[str, float, Job]]:
+    # One drainer per shared engine: this process's lease outlives a few missed passes.
+    owner, lease_s = new_id("drn"), max(2.0, 8 * expiry_interval_s)
+
+    async def drain() -> int:
+        return await drain_hold_events(engine, uow, owner=owner, lease_s=lease_s)
+
     jobs: list[tuple[str, float, Job]] = [
         ("expire-holds", expiry_interval_s, lambda: expire_holds(engine, clock)),
-        ("drain-hold-events", expiry_interval_s, lambda: drain_hold_events(engine, uow)),
+        ("drain-hold-events", expiry_interval_s, drain),
         ("recover-checkouts", reconcile_interval_s, lambda: checkout.recover(recover_after_s)),
         ("freeze-long-lived", expiry_interval_s, freeze_long_lived),
     ]

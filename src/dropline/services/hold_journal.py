@@ -133,14 +133,29 @@ def subscribed_types(endpoints: Sequence[dict[str, Any]]) -> set[str]:
     return {t for ep in endpoints for t in HOLD_EVENT_TYPES if event_matches(ep["event_types"], t)}
 
 
-async def drain_hold_events(engine: StockEngine, uow: UowFactory, batch: int = 250) -> int:
+async def drain_hold_events(
+    engine: StockEngine,
+    uow: UowFactory,
+    batch: int = 250,
+    *,
+    owner: str | None = None,
+    lease_s: float = 2.0,
+) -> int:
     """Store journalled hold events as pages, then acknowledge them; returns how many
     events were read and acknowledged (re-read ones included).
 
     Small batches with a yield between them: the embedded engine and SQLite answer
     without suspending, so one pass over a second of a flash sale's events (thousands)
     would otherwise hold the event loop for tens of milliseconds, and every hold
-    request waiting behind it would see that in its latency."""
+    request waiting behind it would see that in its latency.
+
+    With ``owner`` (the background job passes one per process) the pass runs only
+    while that owner holds the engine's journal lease for ``lease_s``: when several
+    API processes share a Redis engine, one of them drains and the others do not read
+    every event a second time only to find it stored. Exactly-once does not depend on
+    it: the cursors make any number of concurrent drains safe."""
+    if owner is not None and not await engine.journal_lease(owner, lease_s):
+        return 0
     total = 0
     while True:
         events = await engine.read_events(batch)
@@ -153,6 +168,8 @@ async def drain_hold_events(engine: StockEngine, uow: UowFactory, batch: int = 2
         total += len(events)
         if len(events) < batch:
             return total
+        if owner is not None and not await engine.journal_lease(owner, lease_s):
+            return total  # a long pass renews its lease per batch; lost, it stops
         await asyncio.sleep(0)
 
 
