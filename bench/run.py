@@ -234,9 +234,11 @@ async def reset_postgres() -> None:
 
 
 async def reset_redis() -> None:
+    """Empty the benchmark's Redis db. After a growth run it holds a million holds
+    (about 1 GB); a synchronous flush of that takes seconds, hence the long timeout."""
     from redis.asyncio import Redis
 
-    r = Redis.from_url(REDIS_URL)
+    r = Redis.from_url(REDIS_URL, socket_timeout=600)
     await r.flushdb()
     await r.aclose()
 
@@ -858,6 +860,8 @@ class Bench:
         finally:
             server.stop()
             log(f"  server stopped (log {server.log.name})")
+            if stack.engine_url.startswith("redis"):
+                asyncio.run(reset_redis())  # leave Redis as empty as it was found
 
     def _scenarios(
         self, stack: Stack, server: Server, load: Load, sd: Seeded, only_hot: bool
