@@ -1190,14 +1190,15 @@ STACKS = {
 }
 
 
-def machine() -> str:
+def machine(wrk: str) -> str:
+    """One line naming the machine and the stack's versions, stored with the results."""
     cpu = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
     mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
-    wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    wrk_v = subprocess.run([wrk, "-v"], capture_output=True, text=True)
     versions = []
     for mod in ("fastapi", "uvicorn", "uvloop", "httptools", "pydantic", "orjson"):
         with contextlib.suppress(Exception):
@@ -1304,7 +1305,7 @@ def tries(run: Run) -> str:
     return f" (attempt {n})" if n > 1 else ""
 
 
-def render(bench: Bench, command: str, started: str, notes: str) -> str:
+def render(bench: Bench, command: str, started: str, host: str, notes: str) -> str:
     runs = bench.runs
     lines = [
         "# Benchmarks",
@@ -1316,7 +1317,7 @@ def render(bench: Bench, command: str, started: str, notes: str) -> str:
         "",
         f"- **Command:** `{command}`",
         f"- **Run started:** {started} UTC",
-        f"- **Machine:** {machine()}",
+        f"- **Machine:** {host}",
         "- **Load generator:** `wrk` (compiled, LuaJIT scripts in `bench/wrk/`), "
         "closed loop, 2 threads unless stated; its own CPU is in the `wrk` column.",
         "- **CPU** columns are cores busy during the measured window (2.0 = both cores), "
@@ -1412,12 +1413,14 @@ def main(argv: list[str] | None = None) -> int:
         bench.memory = saved["memory"]
         notes = Path(args.notes).read_text() if Path(args.notes).exists() else ""
         command = saved.get("command", "make bench")
-        Path(args.out).write_text(render(bench, command, saved["started"], notes))
+        host = saved.get("machine", "not recorded with these results")
+        Path(args.out).write_text(render(bench, command, saved["started"], host, notes))
         log(f"wrote {args.out} from {args.render}")
         return 0
     plan = PLANS[args.mode]
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     wrk = ensure_wrk()
+    host = machine(wrk)
     with tempfile.TemporaryDirectory(prefix="dropline-bench-") as tmp:
         work = Path(tmp)
         bench = Bench(plan, wrk, work)
@@ -1448,6 +1451,7 @@ def main(argv: list[str] | None = None) -> int:
                     "started": started,
                     "mode": args.mode,
                     "command": command,
+                    "machine": host,
                     "runs": [asdict(r) for r in bench.runs],
                     "memory": bench.memory,
                     "failures": bench.failures,
@@ -1458,7 +1462,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out != "-":
         notes = Path(args.notes).read_text() if Path(args.notes).exists() else ""
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(render(bench, command, started, notes))
+        Path(args.out).write_text(render(bench, command, started, host, notes))
         log(f"wrote {args.out}")
     if bench.failures:
         log(f"{len(bench.failures)} correctness check(s) FAILED")

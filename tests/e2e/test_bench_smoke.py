@@ -5,6 +5,7 @@ its correctness checks run and pass. Nothing here is timed; speed lives in
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -52,3 +53,24 @@ def test_tiny_bench_runs_its_correctness_checks(tmp_path: Path) -> None:
     assert result["failures"] == []
     assert all(r["ok"] > 0 for r in (runs["hot-sku"], runs["checkout"]))
     assert runs["sold-out"]["ok"] == 0 and runs["sold-out"]["conflict"] > 0
+    # the report can be rewritten later, on another machine, and still names the one
+    # that measured
+    assert result["machine"].startswith(f"{os.cpu_count()} CPU cores")
+    result["machine"] = "the measuring machine"
+    out.write_text(json.dumps(result))
+    report = tmp_path / "benchmarks.md"
+    rendered = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--render",
+            str(out),
+            "--out",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    assert "- **Machine:** the measuring machine\n" in report.read_text()
