@@ -34,6 +34,7 @@ from dropline.services.preorders import PreorderService
 from dropline.services.production import ProductionService
 from dropline.services.qc import QcService
 from dropline.services.report import ReportService
+from dropline.services.returns import ReturnService
 from dropline.services.stock import StockService
 from dropline.services.webhooks import WebhookPolicy, WebhookService
 from dropline.store.db import create_engine
@@ -62,6 +63,7 @@ class Container:
     webhooks: WebhookService
     messages: MessageService
     fulfilment: FulfilmentService
+    returns: ReturnService
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -190,6 +192,7 @@ async def build(
         webhooks=webhooks,
         messages=messages,
         fulfilment=fulfilment,
+        returns=ReturnService(uow, provider, clock, messages, settings.return_window_days),
     )
     container.monitor.sla_report = fulfilment.sla_report
     container.monitor.endpoints = webhooks.list_endpoints
@@ -210,5 +213,6 @@ async def build(
         ("preorder-deadlines", settings.reconcile_interval_s, preorders.process_deadlines),
         ("preorder-authorizations", settings.reconcile_interval_s, preorders.capture_expiring),
         ("production-reorders", settings.reconcile_interval_s, preorders.check_reorders),
+        ("return-refunds", settings.reconcile_interval_s, container.returns.finish_refunds),
     ]
     return container

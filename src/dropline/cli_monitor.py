@@ -120,6 +120,20 @@ def print_report(report: dict[str, Any], out: Console) -> None:
         for f in report["payment_failures"]:
             fails.add_row(f["reason"], str(f["count"]))
         out.print(fails)
+    rt = report["returns"]
+    if rt["returns"]:
+        ret = Table(
+            title=f"Returns: {rt['units']} units ({fmt_pct(rt['return_rate_pct'])} of sold), "
+            f"defects {fmt_pct(rt['defect_rate_pct'])}, refunded {money(rt['refunded'], cur)}"
+        )
+        ret.add_column("reason")
+        ret.add_column("units", justify="right")
+        for r in rt["by_reason"]:
+            ret.add_row(
+                r["reason"].replace("_", " ") + (" (defect)" if r["defect"] else ""),
+                str(r["units"]),
+            )
+        out.print(ret)
     p = report["post_stream"]
     post = Table(title=f"Post-stream window ({p['window_h']} h)")
     for col in ("", "orders", "units", "revenue"):

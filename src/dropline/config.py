@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     webhook_interval_s: float = 1.0
     # -- fulfilment SLA
     sla_hours: int = Field(48, ge=1, description="ship-by = paid_at + hours")
+    return_window_days: int = Field(
+        30, ge=0, le=3650, description="days after delivery (or shipping) a return can be opened"
+    )
     sla_business_days: int | None = Field(None, ge=1, description="if set, Mon–Fri days")
     sla_at_risk_hours: int = Field(12, ge=0)
     # -- buyer messages

@@ -28,6 +28,7 @@ from dropline.api.routers import monitor as monitor_router
 from dropline.api.routers import preorders as preorder_routes
 from dropline.api.routers import production as production_routes
 from dropline.api.routers import qc as qc_routes
+from dropline.api.routers import returns as return_routes
 from dropline.bootstrap import Container, build
 from dropline.config import Settings, load_settings
 from dropline.runtime import tune_gc
@@ -115,7 +116,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.include_router(module.router)
     app.include_router(monitor_router.router)
     web_pages.install(app)
-    for module in (production_routes, qc_routes, preorder_routes, webhooks, fulfilment):
+    for module in (
+        production_routes,
+        qc_routes,
+        preorder_routes,
+        webhooks,
+        fulfilment,
+        return_routes,
+    ):
         app.include_router(module.router)
     hot_routes = list(HOLD_ROUTES)
     if effective.bench_endpoints:

@@ -13,7 +13,8 @@ never rename one, add a new one instead.
     │   ├── InvalidTransition    invalid_transition
     │   ├── BelowMoq             below_moq
     │   ├── PreorderClosed       preorder_closed
-    │   └── InspectionDiscontinued inspection_discontinued
+    │   ├── InspectionDiscontinued inspection_discontinued
+    │   └── ReturnNotAllowed     return_not_allowed
     ├── StockError
     │   ├── SoldOut              sold_out
     │   ├── LimitExceeded        limit_exceeded
@@ -92,6 +93,13 @@ class InspectionDiscontinued(Conflict):
     inspected under the scheme until corrective action is accepted and it is resumed."""
 
     code = "inspection_discontinued"
+
+
+class ReturnNotAllowed(Conflict):
+    """The order cannot take this return: not shipped yet, the window has closed, or
+    nothing is left to refund."""
+
+    code = "return_not_allowed"
 
 
 class StockError(DroplineError):

@@ -9,7 +9,22 @@ from __future__ import annotations
 import os
 
 PREFIXES = frozenset(
-    {"prd", "sku", "bdl", "drp", "hld", "chk", "ord", "mov", "evt", "key", "pay", "cnt", "msg"}
+    {
+        "prd",
+        "sku",
+        "bdl",
+        "drp",
+        "hld",
+        "chk",
+        "ord",
+        "mov",
+        "evt",
+        "key",
+        "pay",
+        "cnt",
+        "msg",
+        "ret",
+    }
 )
 
 

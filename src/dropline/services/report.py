@@ -12,7 +12,9 @@ outbox), never from the engine's counters, and the reconciliation deliberately c
   exception + cancelled + refunded
   (the orders' statuses);
 * money: net (orders' totals minus their refunds) = captured (checkouts that took
-  money) − refunded (order refunds plus checkouts given back).
+  money) − refunded (order refunds plus checkouts given back);
+* returns: units the ledger's ``return`` movements brought back = restocked + sent to
+  inspection + scrapped (the received returns' lines, by disposition).
 
 The report is a plain dict (the JSON API returns it as is; the CLI, the CSV and HTML
 renderers and the web page all read the same dict).
@@ -28,10 +30,12 @@ from typing import Any
 from dropline.domain.errors import NotFound
 from dropline.domain.orders import CheckoutStatus, OrderStatus
 from dropline.domain.reconcile import Check, all_balanced
+from dropline.domain.returns import DEFECT_REASONS, Disposition, ReturnStatus
 from dropline.services.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.hold_journal import drop_hold_events
 from dropline.services.serialize import rfc3339
 from dropline.store.monitor_repo import DropRow, MonitorRepository, MonitorSettings, SaleRow, dt_utc
+from dropline.store.returns_repo import ReturnRecord
 from dropline.store.uow import UowFactory
 
 ATTRIBUTION_DIMENSIONS = ("channel", "utm_source", "utm_campaign", "promo_code", "creator")
@@ -146,6 +150,8 @@ class ReportService:
             buyers = sorted({s.buyer_id for s in sales})
             elsewhere = await repo.first_orders_elsewhere(buyers, drop_id)
             previous = await self._previous(repo, drop, settings)
+            drop_returns = await uow.returns.find(drop_id=drop_id, limit=1_000_000)
+            returned = await uow.returns.ledger_units([r.id for r in drop_returns])
             now = self.uow.now()
         try:
             catalog: DropCatalog | None = await self.cache.get(drop_id)
@@ -161,6 +167,7 @@ class ReportService:
         checks = self._reconcile(
             drop, offers, moves, sales, sale_moves, checkout_rows, hold_events, paid_events, catalog
         )
+        checks.append(self._returns_check(drop_returns, returned))
         sell = self._sell_through(offers, sales, sale_moves, catalog, start)
         holds = self._holds_summary(hold_events)
         captured = sum(
@@ -229,11 +236,71 @@ class ReportService:
             ],
             "buyers": {"total": len(first_here), "first_time": first_time, "repeat": repeat},
             "post_stream": self._post_stream(sales, settings, drop, ended),
+            "returns": self._returns_summary(drop_returns, units_sold, catalog),
             "previous_drops": previous,
         }
         return report
 
     # ------------------------------------------------------------------ parts
+    @staticmethod
+    def _returns_check(drop_returns: list[ReturnRecord], ledger: Mapping[str, int]) -> Check:
+        by_disposition: Counter[str] = Counter()
+        for r in drop_returns:
+            if r.status in (ReturnStatus.RECEIVED, ReturnStatus.REFUNDED):
+                for ln in r.lines:
+                    by_disposition[str(ln.get("disposition"))] += sum(ln["units"].values())
+        return Check(
+            "returns",
+            "Returned units",
+            "units",
+            "received (ledger)",
+            sum(ledger.values()),
+            {
+                "restocked": by_disposition[Disposition.RESTOCK.value],
+                "to inspection": by_disposition[Disposition.INSPECT.value],
+                "scrapped": by_disposition[Disposition.SCRAP.value],
+            },
+            "all returns",
+        )
+
+    @staticmethod
+    def _returns_summary(
+        drop_returns: list[ReturnRecord], units_sold: int, catalog: DropCatalog | None
+    ) -> dict[str, Any]:
+        """Returns by status, units by reason and by SKU (received or not), refunds."""
+        status = Counter(r.status for r in drop_returns)
+        reasons: Counter[str] = Counter()
+        skus: Counter[str] = Counter()
+        live = [r for r in drop_returns if r.status != ReturnStatus.CANCELLED]
+        for r in live:
+            for ln in r.lines:
+                units = sum(int(q) for q in ln["units"].values())
+                reasons[ln["reason"]] += units
+                for sku, q in ln["units"].items():
+                    skus[sku] += int(q)
+        units = sum(reasons.values())
+        defects = sum(v for k, v in reasons.items() if k in DEFECT_REASONS)
+        return {
+            "returns": len(live),
+            "by_status": {s.value: status[s.value] for s in ReturnStatus},
+            "units": units,
+            "return_rate_pct": pct(units, units_sold),
+            "defect_units": defects,
+            "defect_rate_pct": pct(defects, units_sold),
+            "refunded": sum(r.refund_amount for r in live if r.status == ReturnStatus.REFUNDED),
+            "refund_pending": sum(
+                r.refund_amount for r in live if r.status != ReturnStatus.REFUNDED
+            ),
+            "by_reason": [
+                {"reason": k, "units": v, "defect": k in DEFECT_REASONS}
+                for k, v in sorted(reasons.items(), key=lambda x: (-x[1], x[0]))
+            ],
+            "by_sku": [
+                {"sku_id": k, "label": _sku_label(catalog, k)[0], "units": v}
+                for k, v in sorted(skus.items(), key=lambda x: (-x[1], x[0]))
+            ],
+        }
+
     def _reconcile(
         self,
         drop: DropRow,

@@ -29,6 +29,7 @@ from dropline.store.hold_event_repo import HoldEventRepository
 from dropline.store.order_repo import OrderRepository
 from dropline.store.outbox_repo import OutboxRepository
 from dropline.store.production_repo import ProductionRepository
+from dropline.store.returns_repo import ReturnRepository
 from dropline.store.stock_repo import StockRepository
 from dropline.store.webhook_inbox_repo import WebhookInboxRepository
 
@@ -83,6 +84,7 @@ class UnitOfWork:
         self.webhooks = WebhookRepository(self._conn, now)
         self.messages = MessageRepository(self._conn, now)
         self.webhooks_in = WebhookInboxRepository(self._conn, now)
+        self.returns = ReturnRepository(self._conn, now)
         self._events = []
         return self
 

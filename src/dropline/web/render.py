@@ -110,6 +110,15 @@ def report_csv(report: dict[str, Any]) -> str:
     for part in ("during", "window", "after"):
         for k, v in post[part].items():
             w.writerow(["post_stream", part, k, v])
+    rt = report["returns"]
+    for k in ("returns", "units", "return_rate_pct", "defect_units", "defect_rate_pct"):
+        w.writerow(["returns", "", k, rt[k]])
+    for k in ("refunded", "refund_pending"):
+        w.writerow(["returns", "", k, rt[k]])
+    for row in rt["by_reason"]:
+        w.writerow(["returns_by_reason", row["reason"], "units", row["units"]])
+    for row in rt["by_sku"]:
+        w.writerow(["returns_by_sku", row["label"], "units", row["units"]])
     for p in report["timeline"]["points"]:
         w.writerow(["timeline", p["t"], "units", p["units"]])
     for d in report["previous_drops"]:

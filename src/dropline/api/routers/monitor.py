@@ -47,7 +47,8 @@ async def get_report(
     """The post-stream report: reconciliation (``balanced`` is false and each failing
     check carries its ``difference`` when something does not add up), sell-through,
     timeline, conversion by channel/UTM/promo code, abandonment, payment failures,
-    first-time vs repeat buyers, the post-stream window and earlier drops.
+    first-time vs repeat buyers, the post-stream window, returns (by reason, defects,
+    refunds) and earlier drops.
     ``?format=csv`` gives the same numbers as ``section,name,metric,value`` rows."""
     report = await c.reports.build(drop_id)
     if format == "csv":

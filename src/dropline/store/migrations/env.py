@@ -12,6 +12,7 @@ import dropline.store.tables_production  # noqa: F401  (registers its tables)
 from dropline.store import (
     tables_monitor,  # noqa: F401  (registers its tables)
     tables_prod,  # noqa: F401  (registers its tables)
+    tables_returns,  # noqa: F401  (registers its tables)
 )
 from dropline.store.db import create_engine
 from dropline.store.tables import metadata
