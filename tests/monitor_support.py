@@ -63,7 +63,8 @@ class Server:
 
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=10.0)
+        # generous: a loaded 2-core CI machine can take seconds to build a report
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0)
 
     def hold(self, drop_id: str, buyer: str, sku_id: str, qty: int = 1) -> httpx.Response:
         with self.client(self.storefront_key) as http:

@@ -14,6 +14,7 @@ from dropline.engine import create_engine as create_stock_engine
 from dropline.payments.sandbox import SandboxProvider
 from dropline.services.access import AccessService
 from dropline.services.background import Job, standard_jobs
+from dropline.services.cancellations import CancellationService
 from dropline.services.catalog import CatalogService
 from dropline.services.checkout import CheckoutService
 from dropline.services.drop_catalog import DropCatalogCache
@@ -64,6 +65,7 @@ class Container:
     messages: MessageService
     fulfilment: FulfilmentService
     returns: ReturnService
+    cancellations: CancellationService
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -193,6 +195,9 @@ async def build(
         messages=messages,
         fulfilment=fulfilment,
         returns=ReturnService(uow, provider, clock, messages, settings.return_window_days),
+        cancellations=CancellationService(
+            uow, engine, provider, clock, messages, on_change=lambda _changed: cache.clear()
+        ),
     )
     container.monitor.sla_report = fulfilment.sla_report
     container.monitor.endpoints = webhooks.list_endpoints
@@ -214,5 +219,6 @@ async def build(
         ("preorder-authorizations", settings.reconcile_interval_s, preorders.capture_expiring),
         ("production-reorders", settings.reconcile_interval_s, preorders.check_reorders),
         ("return-refunds", settings.reconcile_interval_s, container.returns.finish_refunds),
+        ("cancel-refunds", settings.reconcile_interval_s, container.cancellations.finish_refunds),
     ]
     return container

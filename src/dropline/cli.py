@@ -11,6 +11,8 @@ dropline simulate DROP       drive a realistic live drop against a running serve
 dropline runs|qc|preorders   production runs, quality control, pre-orders
 dropline webhooks replay     send failed webhook deliveries again
 dropline tracking import F   mark orders shipped from a CSV of tracking numbers
+dropline orders cancel O     cancel an unshipped order and refund it
+dropline returns ...         authorise, receive, refund and list returns
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dropline.bootstrap import Container, build
@@ -63,7 +66,8 @@ def _run(fn: Callable[[Container], Awaitable[T]], settings: Settings | None = No
     try:
         return asyncio.run(main())
     except DroplineError as exc:
-        console.print(f"[red]error[/red] [{exc.code}] {exc.detail}")
+        # escape: "[code]" would otherwise be read as Rich markup and vanish
+        console.print(f"[red]error[/red] {escape(f'[{exc.code}] {exc.detail}')}")
         raise typer.Exit(1) from None
 
 
@@ -227,6 +231,10 @@ def _add_production_commands() -> None:
     app.add_typer(runs_app, name="runs")
     app.add_typer(qc_app, name="qc")
     app.add_typer(preorders_app, name="preorders")
+    from dropline.cli_returns import orders_app, returns_app
+
+    app.add_typer(orders_app, name="orders")
+    app.add_typer(returns_app, name="returns")
 
 
 _add_production_commands()

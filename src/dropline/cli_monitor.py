@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -186,7 +187,7 @@ def register(app: typer.Typer) -> None:
         try:
             data = asyncio.run(go())
         except DroplineError as exc:
-            console.print(f"[red]error[/red] [{exc.code}] {exc.detail}")
+            console.print(f"[red]error[/red] {escape(f'[{exc.code}] {exc.detail}')}")
             raise typer.Exit(1) from None
         if csv:
             typer.echo(report_csv(data), nl=False)
@@ -241,7 +242,7 @@ def register(app: typer.Typer) -> None:
                 seed=seed,
             )
         except DroplineError as exc:
-            console.print(f"[red]error[/red] [{exc.code}] {exc.detail}")
+            console.print(f"[red]error[/red] {escape(f'[{exc.code}] {exc.detail}')}")
             raise typer.Exit(2) from None
         progress = Progress(
             TextColumn("[bold]live drop"), BarColumn(), TimeElapsedColumn(), console=console
@@ -272,7 +273,7 @@ def register(app: typer.Typer) -> None:
             try:
                 summary = asyncio.run(sim.run(tick))
             except DroplineError as exc:
-                console.print(f"[red]error[/red] [{exc.code}] {exc.detail}")
+                console.print(f"[red]error[/red] {escape(f'[{exc.code}] {exc.detail}')}")
                 raise typer.Exit(1) from None
         table = Table(title=f"Simulated {viewers} viewers for {summary.elapsed_s:.0f} s")
         table.add_column("what")

@@ -139,7 +139,7 @@ async def test_a_bundle_return_brings_back_its_components(container: Container) 
 
 
 async def test_units_cannot_come_back_twice_until_a_return_is_cancelled(
-    container: Container,
+    container: Container, clock: ManualClock
 ) -> None:
     c = container
     shop = await seed_shop(c, units=5)
@@ -148,13 +148,17 @@ async def test_units_cannot_come_back_twice_until_a_return_is_cancelled(
     with pytest.raises(Exception, match="between 1 and 0") as err:
         await c.returns.request(order.id, [ReturnLineRequest(1, 1, CHANGED_MIND)])
     assert getattr(err.value, "code", "") == "validation_error"
+    clock.advance(1)
     cancelled = await c.returns.cancel(first.id, reason="parcel never sent", by="ops")
     assert cancelled.status == "cancelled" and "parcel never sent" in cancelled.note
     again = await c.returns.request(order.id, [ReturnLineRequest(1, 1, CHANGED_MIND)])
     assert again.status == "requested"
     with pytest.raises(Exception, match="cannot go from cancelled to received"):
         await c.returns.receive(first.id)
-    assert len(await c.returns.list_returns(order_id=order.id)) == 2
+    listed = await c.returns.list_returns(order_id=order.id)
+    assert [r.id for r in listed] == [first.id, again.id]  # oldest first
+    page = await c.returns.list_returns(order_id=order.id, after=first.id)
+    assert [r.id for r in page] == [again.id]
 
 
 async def test_a_refund_the_provider_fails_is_finished_once_by_the_sweep(

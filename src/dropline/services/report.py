@@ -5,8 +5,9 @@ outbox), never from the engine's counters, and the reconciliation deliberately c
 *different* sources so a lost or tampered row shows up as a difference:
 
 * units, per SKU and in total: units offered (``offer`` movements) = sold (``sale``
-  movements of the drop's orders) + returned to stock (``unoffer`` movements) + still
-  offered (the offer rows, only while the drop has not ended);
+  movements of the drop's orders less ``cancel`` movements of cancelled ones) + returned
+  to stock (``unoffer`` movements) + still offered (the offer rows, only while the drop
+  has not ended);
 * holds: placed = converted + expired + released + still active (``hold.*`` events);
 * orders: paid (``order.paid`` events) = pending + handed off + shipped + delivered +
   exception + cancelled + refunded

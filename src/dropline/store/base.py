@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -47,3 +47,11 @@ class Repository:
         stmt = insert_skipping(table, self.dialect, conflict, returning=False)
         result = await self.conn.execute(stmt, list(rows))
         return int(result.rowcount or 0)
+
+
+def after_cursor(table: Table, after: str) -> Any:
+    """Rows after the row ``after`` (an id) in ``(created_at, id)`` order: the condition
+    for paging a list sorted oldest first. Ids are random, so ``id > after`` alone
+    would skip and repeat rows; an unknown ``after`` matches nothing."""
+    at = select(table.c.created_at).where(table.c.id == after).scalar_subquery()
+    return or_(table.c.created_at > at, and_(table.c.created_at == at, table.c.id > after))

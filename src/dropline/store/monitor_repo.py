@@ -149,18 +149,21 @@ class MonitorRepository(Repository):
         return out
 
     async def sale_movements(self, order_ids: list[str]) -> dict[str, int]:
-        """sku_id → units moved by ``sale`` movements of these orders (the ledger)."""
+        """sku_id → units these orders sold and kept (the ledger): ``sale`` movements
+        less the ``cancel`` movements that gave units of a cancelled order back."""
         out: dict[str, int] = {}
+        m = stock_movements.c
         for start in range(0, len(order_ids), 500):
             chunk = order_ids[start : start + 500]
             rows = await self.conn.execute(
-                select(stock_movements.c.sku_id, stock_movements.c.quantity)
-                .where(stock_movements.c.reason == Reason.SALE.value)
-                .where(stock_movements.c.ref.in_(chunk))
+                select(m.sku_id, m.quantity, m.reason)
+                .where(m.reason.in_([Reason.SALE.value, Reason.CANCEL.value]))
+                .where(m.ref.in_(chunk))
             )
             for r in rows:
-                out[r.sku_id] = out.get(r.sku_id, 0) + int(r.quantity)
-        return out
+                sign = 1 if r.reason == Reason.SALE.value else -1
+                out[r.sku_id] = out.get(r.sku_id, 0) + sign * int(r.quantity)
+        return {k: v for k, v in out.items() if v}
 
     async def sales(self, drop_id: str, since: datetime | None = None) -> list[SaleRow]:
         """Every order of the drop (optionally paid since ``since``), oldest first."""

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from dropline.domain.errors import Conflict
 from dropline.domain.orders import CheckoutStatus, OrderStatus
-from dropline.store.base import Repository
+from dropline.store.base import Repository, after_cursor
 from dropline.store.tables import checkouts, order_lines, orders
 
 
@@ -339,7 +339,7 @@ class OrderRepository(Repository):
         if status:
             stmt = stmt.where(orders.c.status == status)
         if after:
-            stmt = stmt.where(orders.c.id > after)
+            stmt = stmt.where(after_cursor(orders, after))
         rows = list(await self.conn.execute(stmt))
         lines = await self._lines([r.id for r in rows])
         return [_order(r, lines.get(r.id, [])) for r in rows]

@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select, update
 
 from dropline.domain.errors import Conflict
 from dropline.domain.stock import Reason
-from dropline.store.base import Repository
+from dropline.store.base import Repository, after_cursor
 from dropline.store.tables import stock_movements
 from dropline.store.tables_returns import returns
 
@@ -70,9 +70,8 @@ class ReturnRepository(Repository):
         after: str | None = None,
         limit: int = 100,
     ) -> list[ReturnRecord]:
-        """In id order (ids are random: a stable order to page through, not by age);
-        page with ``after`` = the last id seen."""
-        stmt = select(returns).order_by(returns.c.id).limit(limit)
+        """Oldest first; page with ``after`` = the last id seen."""
+        stmt = select(returns).order_by(returns.c.created_at, returns.c.id).limit(limit)
         if drop_id:
             stmt = stmt.where(returns.c.drop_id == drop_id)
         if order_id:
@@ -82,7 +81,7 @@ class ReturnRepository(Repository):
         elif status:
             stmt = stmt.where(returns.c.status.in_(list(status)))
         if after:
-            stmt = stmt.where(returns.c.id > after)
+            stmt = stmt.where(after_cursor(returns, after))
         return [_record(r) for r in await self.conn.execute(stmt)]
 
     async def update(self, r: ReturnRecord, **values: Any) -> ReturnRecord:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from dropline.api import schemas as s
 from dropline.api import views
@@ -40,3 +41,19 @@ async def get_order(
     if order is None or (not who.allows("ops") and order.buyer_id != buyer):
         raise NotFound(f"order {order_id} not found")
     return views.order(order)
+
+
+class CancelOrderIn(s.Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=500, examples=["buyer asked"])]
+
+
+@router.post("/{order_id}/cancel", response_model=s.OrderOut)
+async def cancel_order(order_id: str, body: CancelOrderIn, c: ContainerDep, who: Ops) -> s.OrderOut:
+    """Cancel an order that has not shipped (``paid`` or ``handed_off``) and refund it in
+    full: its units go back to the drop's offer (to ``available`` once the drop has
+    ended), ``order.cancelled`` tells the warehouse to stop, and the buyer gets the
+    ``refunded`` message. 409 ``invalid_transition`` once it has shipped (return it
+    instead, ``POST /v1/orders/{id}/returns``); 409 ``conflict`` for a pre-order (use
+    ``POST /v1/preorders/{id}/cancel``). Repeating the call finishes a refund that
+    failed; until then the order stays ``cancelled`` with the failure in its reason."""
+    return views.order(await c.cancellations.cancel(order_id, reason=body.reason, by=who.name))

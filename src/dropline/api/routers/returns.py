@@ -138,7 +138,7 @@ async def list_returns(
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ReturnOut]:
-    """In id order; page with ``after=<last return id>``."""
+    """Oldest first; page with ``after=<last return id>``."""
     found = await c.returns.list_returns(
         drop_id=drop_id, order_id=order_id, status=status, after=after, limit=limit
     )
