@@ -40,6 +40,8 @@ import shutil  # noqa: E402
 import time  # noqa: E402
 from collections.abc import AsyncIterator  # noqa: E402
 
+import httpx  # noqa: E402
+
 from dropline.bootstrap import Container, build  # noqa: E402
 from dropline.config import Settings  # noqa: E402
 from dropline.services.ports import ManualClock  # noqa: E402
@@ -99,3 +101,19 @@ async def container(database_url: str, clock: ManualClock) -> AsyncIterator[Cont
         yield c
     finally:
         await c.close()
+
+
+@pytest.fixture
+async def api(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    """The app over ASGI with an ops key (a module may define its own ``api``)."""
+    from dropline.api.app import create_app
+
+    app = create_app(container=container)
+    app.state.container = container  # ASGITransport does not run the lifespan
+    ops, _ = await container.access.create_key("ops", "ops")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://test",
+        headers={"Authorization": f"Bearer {ops}"},
+    ) as client:
+        yield client

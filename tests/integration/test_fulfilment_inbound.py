@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,25 +13,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from dropline.api.app import create_app
 from dropline.bootstrap import Container
 from dropline.services.ports import ManualClock
 from dropline.webhooks.http import sign_headers
 from fulfilment_support import SHIP_TO, VISA, order_status, outbox_types, paid_order
 from support import bundle_item, seed_shop
-
-
-@pytest.fixture
-async def api(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(container=container)
-    app.state.container = container  # ASGITransport does not run the lifespan
-    ops, _ = await container.access.create_key("ops", "ops")
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://test",
-        headers={"Authorization": f"Bearer {ops}"},
-    ) as client:
-        yield client
 
 
 async def wms_endpoint(c: Container) -> tuple[str, str]:

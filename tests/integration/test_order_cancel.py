@@ -4,13 +4,11 @@ buyer hear of it, the report still balances, and what cannot be cancelled is ref
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from dropline.api.app import create_app
 from dropline.bootstrap import Container
 from dropline.domain.drops import DropStatus
 from dropline.domain.errors import Conflict, InvalidTransition, PaymentProviderError, SoldOut
@@ -21,19 +19,6 @@ from dropline.store.order_repo import OrderRecord
 from fulfilment_support import outbox_types, paid_order
 from preorders_support import buy, preorder_drop, seed_run
 from support import seed_shop, sku_item
-
-
-@pytest.fixture
-async def api(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(container=container)
-    app.state.container = container
-    ops, _ = await container.access.create_key("ops", "ops")
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://test",
-        headers={"Authorization": f"Bearer {ops}"},
-    ) as client:
-        yield client
 
 
 async def reload(c: Container, order_id: str) -> OrderRecord:

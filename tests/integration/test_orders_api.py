@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 
-from dropline.api.app import create_app
 from dropline.bootstrap import Container
 from dropline.services.ports import ManualClock
 from fulfilment_support import paid_order
 from support import seed_shop
-
-
-@pytest.fixture
-async def api(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(container=container)
-    app.state.container = container
-    ops, _ = await container.access.create_key("ops", "ops")
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://test",
-        headers={"Authorization": f"Bearer {ops}"},
-    ) as client:
-        yield client
 
 
 async def test_paging_walks_every_order_once_oldest_first(

@@ -4,14 +4,12 @@ nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from dropline.api.app import create_app
 from dropline.bootstrap import Container
 from dropline.domain.errors import PaymentProviderError
 from dropline.domain.fulfilment import FulfilmentUpdate
@@ -26,19 +24,6 @@ from support import Shop, bundle_item, seed_shop
 
 DEFECTIVE = ReturnReason.DEFECTIVE
 CHANGED_MIND = ReturnReason.CHANGED_MIND
-
-
-@pytest.fixture
-async def api(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(container=container)
-    app.state.container = container
-    ops, _ = await container.access.create_key("ops", "ops")
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://test",
-        headers={"Authorization": f"Bearer {ops}"},
-    ) as client:
-        yield client
 
 
 async def ship(c: Container, order_id: str, *, deliver: bool = True) -> None:
