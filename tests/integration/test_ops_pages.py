@@ -9,7 +9,9 @@ import pytest
 
 from dropline.api.app import create_app
 from dropline.bootstrap import Container
-from dropline.domain.fulfilment import ShipTo
+from dropline.domain.fulfilment import FulfilmentUpdate, ShipTo
+from dropline.domain.returns import ReturnLineRequest, ReturnReason
+from dropline.services.fulfilment import UpdateDetails
 from support import seed_shop, sku_item
 
 
@@ -40,7 +42,7 @@ async def _paid_order(c: Container) -> str:
 
 
 async def test_pages_need_login(ui: httpx.AsyncClient) -> None:
-    for path in ("/ui/messages", "/ui/webhooks"):
+    for path in ("/ui/messages", "/ui/webhooks", "/ui/returns"):
         r = await ui.get(path)
         assert r.status_code == 303 and r.headers["location"].startswith("/ui/login")
 
@@ -78,6 +80,47 @@ async def test_deliveries_view_and_replay_with_csrf(
     assert done.status_code == 303 and "queued" in done.headers["location"]
     missing = await ui.post("/ui/webhooks/whd_missing/replay", data={"csrf_token": csrf})
     assert "level=error" in missing.headers["location"]
+
+
+async def test_returns_view_receives_cancels_and_refunds_with_csrf(
+    ui: httpx.AsyncClient, container: Container
+) -> None:
+    c = container
+    orders = [await _paid_order(c) for _ in range(2)]
+    for n, order_id in enumerate(orders):
+        await c.fulfilment.apply_update(
+            "wms", f"ship-{n}", FulfilmentUpdate.SHIPPED, order_id, UpdateDetails("UPS", "1Z")
+        )
+    keep = await c.returns.request(orders[0], [ReturnLineRequest(1, 1, ReturnReason.DEFECTIVE)])
+    drop = await c.returns.request(orders[1], [ReturnLineRequest(1, 1, ReturnReason.OTHER)])
+    key, _ = await c.access.create_key("ops", "ops")
+    await _login(ui, key)
+    page = await ui.get("/ui/returns", params={"status": "requested"})
+    assert page.status_code == 200 and keep.id in page.text and drop.id in page.text
+    assert "1 × defective" in page.text and 'href="/ui/returns"' in page.text
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+
+    forged = await ui.post(f"/ui/returns/{keep.id}/receive", data={"csrf_token": "x"})
+    assert forged.status_code == 403
+    assert (await c.returns.get(keep.id)).status == "requested"
+
+    done = await ui.post(
+        f"/ui/returns/{keep.id}/receive", data={"csrf_token": csrf, "line_1": "scrap"}
+    )
+    assert done.status_code == 303 and "refunded" in done.headers["location"]
+    received = await c.returns.get(keep.id)
+    assert received.status == "refunded" and received.lines[0]["disposition"] == "scrap"
+
+    cancelled = await ui.post(f"/ui/returns/{drop.id}/cancel", data={"csrf_token": csrf})
+    assert cancelled.status_code == 303 and "cancelled" in cancelled.headers["location"]
+    again = await ui.post(f"/ui/returns/{drop.id}/receive", data={"csrf_token": csrf})
+    assert "level=error" in again.headers["location"]
+    bad = await ui.post(
+        f"/ui/returns/{drop.id}/receive", data={"csrf_token": csrf, "line_1": "bin"}
+    )
+    assert "level=error" in bad.headers["location"]
+    listed = await ui.get("/ui/returns")
+    assert "status-refunded" in listed.text and "status-cancelled" in listed.text
 
 
 async def test_monitor_shows_sla_risk_and_failing_endpoints(container: Container) -> None:

@@ -1,5 +1,5 @@
-"""The ops views that sit beside the monitor: buyer messages (the mailer's outbox) and
-webhook deliveries, with replay."""
+"""The ops views that sit beside the monitor: buyer messages (the mailer's outbox),
+webhook deliveries with replay, and returns with receive / refund / cancel."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from dropline.api.deps import ContainerDep
-from dropline.domain.errors import DroplineError
+from dropline.domain.errors import DroplineError, NotFound
+from dropline.domain.returns import Disposition, ReturnStatus
 from dropline.web.routes import page, require_login, require_post
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 MESSAGE_STATUSES = ("", "pending", "stored", "sent", "failed")
 DELIVERY_STATUSES = ("", "pending", "failed", "delivered", "dead")
+RETURN_STATUSES = ("", *(s.value for s in ReturnStatus))
+RETURN_ACTIONS = ("receive", "refund", "cancel")
 
 
 @router.get("/messages")
@@ -64,3 +67,52 @@ async def replay_delivery(
     except DroplineError as exc:
         message, level = exc.detail, "error"
     return RedirectResponse(f"/ui/webhooks?flash={quote(message)}&level={level}", 303)
+
+
+@router.get("/returns")
+async def returns_page(
+    request: Request, c: ContainerDep, status: str = "", drop_id: str = ""
+) -> Response:
+    """Returns, newest first: what is coming back and why, where it went, the refund; a
+    requested return is received here (each line to its reason's default disposition
+    or the one chosen), cancelled, or a failed refund retried."""
+    s = await require_login(request, c)
+    rows = await c.returns.list_returns(
+        status=status if status in RETURN_STATUSES and status else None,
+        drop_id=drop_id or None,
+        limit=500,
+    )
+    return page(
+        request, "returns.html", s, returns=list(reversed(rows)), status=status,
+        drop_id=drop_id, statuses=RETURN_STATUSES, dispositions=[d.value for d in Disposition],
+    )  # fmt: skip
+
+
+@router.post("/returns/{return_id}/{action}")
+async def return_action(
+    return_id: str,
+    action: str,
+    request: Request,
+    c: ContainerDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    s = await require_post(request, c, csrf_token)
+    if action not in RETURN_ACTIONS:
+        raise NotFound(f"no action {action!r} on a return")
+    form = await request.form()
+    try:
+        if action == "receive":
+            chosen = {}
+            for key, value in form.items():
+                if key.startswith("line_") and key[5:].isdigit() and value:
+                    chosen[int(key[5:])] = Disposition(str(value))
+            r = await c.returns.receive(return_id, chosen, by=s.name)
+        elif action == "refund":
+            r = await c.returns.refund(return_id)
+        else:
+            r = await c.returns.cancel(return_id, reason="cancelled in the ops view", by=s.name)
+        message = f"return {r.id}: {r.status}" + (f" ({r.refund_error})" if r.refund_error else "")
+        level = "error" if r.refund_error else "info"
+    except (DroplineError, ValueError) as exc:
+        message, level = getattr(exc, "detail", str(exc)), "error"
+    return RedirectResponse(f"/ui/returns?flash={quote(message)}&level={level}", 303)

@@ -33,6 +33,7 @@ NAV: list[tuple[str, str]] = [
     ("Drops", "/ui"),
     ("Messages", "/ui/messages"),
     ("Webhook deliveries", "/ui/webhooks"),
+    ("Returns", "/ui/returns"),
 ]
 
 
