@@ -78,7 +78,7 @@ class CancellationService:
         ``Conflict`` for a pre-order. Calling it again for an order cancelled but not
         yet refunded finishes the refund. A refund the provider refuses leaves the
         order ``cancelled`` with the failure in its reason, for the sweep to retry."""
-        reason = reason.strip()
+        reason, by = reason.strip(), by[:120]
         if not reason or len(reason) > MAX_REASON:
             raise InvalidInput(
                 f"a cancellation needs a reason of 1 to {MAX_REASON} characters", field="reason"

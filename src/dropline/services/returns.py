@@ -193,7 +193,7 @@ class ReturnService:
                 currency=order.currency,
                 refund_amount=sum(p.amount for p in planned),
                 refund_error="",
-                requested_by=by,
+                requested_by=by[:120],
                 received_by="",
                 created_at=now,
                 received_at=None,
@@ -294,7 +294,11 @@ class ReturnService:
             ]
         await uow.stock.apply(sorted(movements, key=lambda m: m.sku_id))
         r = await uow.returns.update(
-            r, status=ReturnStatus.RECEIVED.value, lines=lines, received_at=now, received_by=by
+            r,
+            status=ReturnStatus.RECEIVED.value,
+            lines=lines,
+            received_at=now,
+            received_by=by[:120],
         )
         uow.record(DomainEvent("return.received", "return", r.id, r.version, _payload(r)))
         return r
