@@ -66,3 +66,8 @@ class Check:
 
 def all_balanced(checks: list[Check]) -> bool:
     return all(c.balanced for c in checks)
+
+
+def pct(part: int, whole: int) -> float | None:
+    """A percentage with one decimal, or None when there is nothing to divide by."""
+    return round(100.0 * part / whole, 1) if whole else None

@@ -30,24 +30,18 @@ from typing import Any
 
 from dropline.domain.errors import NotFound
 from dropline.domain.orders import CheckoutStatus, OrderStatus
-from dropline.domain.reconcile import Check, all_balanced
-from dropline.domain.returns import DEFECT_REASONS, Disposition, ReturnStatus
+from dropline.domain.reconcile import Check, all_balanced, pct
 from dropline.services.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.hold_journal import drop_hold_events
+from dropline.services.report_returns import returns_check, returns_summary
 from dropline.services.serialize import rfc3339
 from dropline.store.monitor_repo import DropRow, MonitorRepository, MonitorSettings, SaleRow, dt_utc
-from dropline.store.returns_repo import ReturnRecord
 from dropline.store.uow import UowFactory
 
 ATTRIBUTION_DIMENSIONS = ("channel", "utm_source", "utm_campaign", "promo_code", "creator")
 MAX_CHART_POINTS = 120
 MIN_CHART_POINTS = 12
 PREVIOUS_DROPS = 5
-
-
-def pct(part: int, whole: int) -> float | None:
-    """A percentage with one decimal, or None when there is nothing to divide by."""
-    return round(100.0 * part / whole, 1) if whole else None
 
 
 def _sku_label(catalog: DropCatalog | None, sku_id: str) -> tuple[str, str, dict[str, str]]:
@@ -168,7 +162,7 @@ class ReportService:
         checks = self._reconcile(
             drop, offers, moves, sales, sale_moves, checkout_rows, hold_events, paid_events, catalog
         )
-        checks.append(self._returns_check(drop_returns, returned))
+        checks.append(returns_check(drop_returns, returned))
         sell = self._sell_through(offers, sales, sale_moves, catalog, start)
         holds = self._holds_summary(hold_events)
         captured = sum(
@@ -237,71 +231,14 @@ class ReportService:
             ],
             "buyers": {"total": len(first_here), "first_time": first_time, "repeat": repeat},
             "post_stream": self._post_stream(sales, settings, drop, ended),
-            "returns": self._returns_summary(drop_returns, units_sold, catalog),
+            "returns": returns_summary(
+                drop_returns, units_sold, lambda sku: _sku_label(catalog, sku)[0]
+            ),
             "previous_drops": previous,
         }
         return report
 
     # ------------------------------------------------------------------ parts
-    @staticmethod
-    def _returns_check(drop_returns: list[ReturnRecord], ledger: Mapping[str, int]) -> Check:
-        by_disposition: Counter[str] = Counter()
-        for r in drop_returns:
-            if r.status in (ReturnStatus.RECEIVED, ReturnStatus.REFUNDED):
-                for ln in r.lines:
-                    by_disposition[str(ln.get("disposition"))] += sum(ln["units"].values())
-        return Check(
-            "returns",
-            "Returned units",
-            "units",
-            "received (ledger)",
-            sum(ledger.values()),
-            {
-                "restocked": by_disposition[Disposition.RESTOCK.value],
-                "to inspection": by_disposition[Disposition.INSPECT.value],
-                "scrapped": by_disposition[Disposition.SCRAP.value],
-            },
-            "all returns",
-        )
-
-    @staticmethod
-    def _returns_summary(
-        drop_returns: list[ReturnRecord], units_sold: int, catalog: DropCatalog | None
-    ) -> dict[str, Any]:
-        """Returns by status, units by reason and by SKU (received or not), refunds."""
-        status = Counter(r.status for r in drop_returns)
-        reasons: Counter[str] = Counter()
-        skus: Counter[str] = Counter()
-        live = [r for r in drop_returns if r.status != ReturnStatus.CANCELLED]
-        for r in live:
-            for ln in r.lines:
-                units = sum(int(q) for q in ln["units"].values())
-                reasons[ln["reason"]] += units
-                for sku, q in ln["units"].items():
-                    skus[sku] += int(q)
-        units = sum(reasons.values())
-        defects = sum(v for k, v in reasons.items() if k in DEFECT_REASONS)
-        return {
-            "returns": len(live),
-            "by_status": {s.value: status[s.value] for s in ReturnStatus},
-            "units": units,
-            "return_rate_pct": pct(units, units_sold),
-            "defect_units": defects,
-            "defect_rate_pct": pct(defects, units_sold),
-            "refunded": sum(r.refund_amount for r in live if r.status == ReturnStatus.REFUNDED),
-            "refund_pending": sum(
-                r.refund_amount for r in live if r.status != ReturnStatus.REFUNDED
-            ),
-            "by_reason": [
-                {"reason": k, "units": v, "defect": k in DEFECT_REASONS}
-                for k, v in sorted(reasons.items(), key=lambda x: (-x[1], x[0]))
-            ],
-            "by_sku": [
-                {"sku_id": k, "label": _sku_label(catalog, k)[0], "units": v}
-                for k, v in sorted(skus.items(), key=lambda x: (-x[1], x[0]))
-            ],
-        }
-
     def _reconcile(
         self,
         drop: DropRow,
