@@ -94,7 +94,7 @@ async def _seed(url: str) -> tuple[list[str], dict[str, SeededDrop]]:
             (await c.access.create_key("test storefront", "storefront"))[0],
         ]
         drops: dict[str, SeededDrop] = {}
-        for name in ("monitor", "report", "sim", "spare"):
+        for name in ("monitor", "report", "sim", "spare", "orders"):
             product = await c.catalog.create_product(f"Logo Hoodie {name}")
             skus = {}
             for size in ("M", "L"):

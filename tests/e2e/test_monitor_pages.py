@@ -93,6 +93,30 @@ def test_monitor_updates_live_and_pause_refuses_holds(browser: Browser, server: 
 
 
 @pytest.mark.browser
+def test_orders_page_cancels_an_unshipped_order(browser: Browser, server: Server) -> None:
+    drop = server.drops["orders"]
+    bought = server.buy(drop.id, "olive", drop.skus["Black / M"], 2)
+    assert bought.status_code == 201, bought.text
+    order_id = bought.json()["order"]["id"]
+    page = login(browser, server, server.ops_key, "/ui/orders")
+    expect(page.locator("h1")).to_have_text("Orders")
+    page.fill('input[name="drop_id"]', drop.id)
+    page.click("form.filters button")
+    row = page.locator("tr", has=page.locator(f"code:text('{order_id}')"))
+    expect(row.locator(".status")).to_have_text("paid")
+    expect(row).to_contain_text("2 ×")
+    page.screenshot(path=str(ARTIFACTS / "orders.png"), full_page=True)
+    row.locator('input[name="reason"]').fill("address undeliverable")
+    row.locator("button", has_text="Cancel & refund").click()
+    expect(page.locator(".flash")).to_contain_text(f"order {order_id}: refunded")
+    with server.client(server.ops_key) as api:
+        order = api.get(f"/v1/orders/{order_id}").json()
+    assert order["status"] == "refunded"
+    assert order["refunded_amount"] == order["total"]["amount"] > 0
+    page.close()
+
+
+@pytest.mark.browser
 def test_report_page_renders_with_chart(browser: Browser, server: Server) -> None:
     drop = server.drops["report"]
     for n, (label, qty) in enumerate([("Black / M", 2), ("Black / L", 1), ("Black / M", 1)]):

@@ -1,4 +1,5 @@
-"""The /ui messages and webhook-deliveries views, in-process on both backends."""
+"""The /ui orders, messages, webhook-deliveries and returns views, in-process on both
+backends."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dropline.bootstrap import Container
 from dropline.domain.fulfilment import FulfilmentUpdate, ShipTo
 from dropline.domain.returns import ReturnLineRequest, ReturnReason
 from dropline.services.fulfilment import UpdateDetails
+from dropline.services.ports import ManualClock
+from dropline.web import ops_pages
 from support import seed_shop, sku_item
 
 
@@ -42,7 +45,7 @@ async def _paid_order(c: Container) -> str:
 
 
 async def test_pages_need_login(ui: httpx.AsyncClient) -> None:
-    for path in ("/ui/messages", "/ui/webhooks", "/ui/returns"):
+    for path in ("/ui/orders", "/ui/messages", "/ui/webhooks", "/ui/returns"):
         r = await ui.get(path)
         assert r.status_code == 303 and r.headers["location"].startswith("/ui/login")
 
@@ -59,6 +62,83 @@ async def test_messages_view_lists_the_buyer_messages(
     assert "order_confirmed" in page.text
     empty = await ui.get("/ui/messages", params={"order_id": "ord_nothing"})
     assert "uma@example.com" not in empty.text
+
+
+def _csrf(html: str) -> str:
+    return html.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+async def test_orders_view_lists_newest_first_and_cancels_with_csrf(
+    ui: httpx.AsyncClient, container: Container
+) -> None:
+    c = container
+    assert isinstance(c.clock, ManualClock)
+    first = await _paid_order(c)
+    c.clock.advance(5)
+    second = await _paid_order(c)
+    c.clock.advance(5)
+    shipped = await _paid_order(c)
+    await c.fulfilment.apply_update(
+        "wms", "ship-x", FulfilmentUpdate.SHIPPED, shipped, UpdateDetails("UPS", "1Z")
+    )
+    key, _ = await c.access.create_key("ops", "ops")
+    await _login(ui, key)
+
+    page = await ui.get("/ui/orders")
+    assert page.status_code == 200 and 'href="/ui/orders"' in page.text
+    at = [page.text.index(o) for o in (shipped, second, first)]
+    assert at == sorted(at), "newest first"
+    assert "25.00 USD" in page.text, page.text[-3000:]
+    assert "1 × Tee" in page.text, page.text[-3000:]
+    # Only unshipped orders get a cancel form.
+    assert f"/ui/orders/{first}/cancel" in page.text
+    assert f"/ui/orders/{shipped}/cancel" not in page.text
+    only_shipped = await ui.get("/ui/orders", params={"status": "shipped"})
+    assert shipped in only_shipped.text and first not in only_shipped.text
+
+    csrf = _csrf(page.text)
+    forged = await ui.post(f"/ui/orders/{first}/cancel", data={"csrf_token": "x"})
+    assert forged.status_code == 403
+    async with c.uow(readonly=True) as uow:
+        before = await uow.orders.get_order(first)
+    assert before is not None and before.status == "paid"
+
+    done = await ui.post(
+        f"/ui/orders/{first}/cancel", data={"csrf_token": csrf, "reason": "buyer asked"}
+    )
+    assert done.status_code == 303 and "refunded" in done.headers["location"]
+    async with c.uow(readonly=True) as uow:
+        after = await uow.orders.get_order(first)
+    assert after is not None and after.status == "refunded" and after.refunded_amount == 2500
+    late = await ui.post(f"/ui/orders/{shipped}/cancel", data={"csrf_token": csrf})
+    assert "level=error" in late.headers["location"]
+    listed = await ui.get("/ui/orders")
+    assert "status-refunded" in listed.text and "buyer asked" in listed.text
+
+
+async def test_lists_show_the_newest_rows_when_there_are_more(
+    ui: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy drop has more messages than a page holds: the page must show the newest,
+    not the oldest ones reversed."""
+    c = container
+    assert isinstance(c.clock, ManualClock)
+    old = await _paid_order(c)
+    c.clock.advance(5)
+    new = await _paid_order(c)
+    for n, order_id in enumerate((old, new)):
+        await c.fulfilment.apply_update(
+            "wms", f"ship-{n}", FulfilmentUpdate.SHIPPED, order_id, UpdateDetails("UPS", "1Z")
+        )
+    await c.returns.request(old, [ReturnLineRequest(1, 1, ReturnReason.DEFECTIVE)])
+    c.clock.advance(5)
+    await c.returns.request(new, [ReturnLineRequest(1, 1, ReturnReason.DEFECTIVE)])
+    monkeypatch.setattr(ops_pages, "PAGE_ROWS", 1)
+    key, _ = await c.access.create_key("ops", "ops")
+    await _login(ui, key)
+    for path in ("/ui/orders", "/ui/messages", "/ui/returns"):
+        text = (await ui.get(path)).text
+        assert new in text and old not in text, path
 
 
 async def test_deliveries_view_and_replay_with_csrf(
@@ -124,8 +204,6 @@ async def test_returns_view_receives_cancels_and_refunds_with_csrf(
 
 
 async def test_monitor_shows_sla_risk_and_failing_endpoints(container: Container) -> None:
-    from dropline.services.ports import ManualClock
-
     c = container
     order_id = await _paid_order(c)
     async with c.uow(readonly=True) as uow:

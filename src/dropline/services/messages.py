@@ -211,6 +211,10 @@ class MessageService:
         status: str | None = None,
         kind: str | None = None,
         limit: int = 100,
+        newest_first: bool = False,
     ) -> list[dict[str, Any]]:
+        """Messages oldest first, or the ``limit`` newest, newest first."""
         async with self.uow(readonly=True) as uow:
-            return await uow.messages.list(order_id=order_id, status=status, kind=kind, limit=limit)
+            return await uow.messages.list(
+                order_id=order_id, status=status, kind=kind, limit=limit, newest_first=newest_first
+            )

@@ -113,13 +113,21 @@ class ReturnService:
         status: str | None = None,
         after: str | None = None,
         limit: int = 100,
+        newest_first: bool = False,
     ) -> list[ReturnRecord]:
+        """Returns oldest first (paged with ``after``), or the ``limit`` newest, newest
+        first. 400 ``invalid_input`` for a status that does not exist."""
         if status is not None and status not in {s.value for s in ReturnStatus}:
             allowed = ", ".join(s.value for s in ReturnStatus)
             raise InvalidInput(f"unknown return status {status!r}; one of {allowed}")
         async with self.uow(readonly=True) as uow:
             return await uow.returns.find(
-                drop_id=drop_id, order_id=order_id, status=status, after=after, limit=limit
+                drop_id=drop_id,
+                order_id=order_id,
+                status=status,
+                after=after,
+                limit=limit,
+                newest_first=newest_first,
             )
 
     # ------------------------------------------------------------------ authorising

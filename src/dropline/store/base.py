@@ -55,3 +55,11 @@ def after_cursor(table: Table, after: str) -> Any:
     would skip and repeat rows; an unknown ``after`` matches nothing."""
     at = select(table.c.created_at).where(table.c.id == after).scalar_subquery()
     return or_(table.c.created_at > at, and_(table.c.created_at == at, table.c.id > after))
+
+
+def by_age(table: Table, newest_first: bool = False) -> tuple[Any, ...]:
+    """The ``ORDER BY`` of a list in ``(created_at, id)`` order, the order
+    :func:`after_cursor` pages in; reversed for "the newest N"."""
+    if newest_first:
+        return (table.c.created_at.desc(), table.c.id.desc())
+    return (table.c.created_at, table.c.id)

@@ -16,7 +16,7 @@ from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dropline.domain.fulfilment import DUE_STATUSES, DeliveryStatus, MessageStatus
-from dropline.store.base import Repository, insert_skipping
+from dropline.store.base import Repository, by_age, insert_skipping
 from dropline.store.tables import orders, outbox
 from dropline.store.tables_fulfilment import (
     inbound_events,
@@ -435,8 +435,11 @@ class MessageRepository(_Repo):
         status: str | None = None,
         kind: str | None = None,
         limit: int = 100,
+        newest_first: bool = False,
     ) -> list[Row]:
-        stmt = select(messages).order_by(messages.c.created_at, messages.c.id).limit(limit)
+        """Oldest first, or the ``limit`` newest, newest first (what a person looking
+        at a busy drop wants to see)."""
+        stmt = select(messages).order_by(*by_age(messages, newest_first)).limit(limit)
         if order_id:
             stmt = stmt.where(messages.c.order_id == order_id)
         if status:

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from dropline.domain.errors import Conflict
 from dropline.domain.orders import CheckoutStatus, OrderStatus
-from dropline.store.base import Repository, after_cursor
+from dropline.store.base import Repository, after_cursor, by_age
 from dropline.store.tables import checkouts, order_lines, orders
 
 
@@ -330,15 +330,18 @@ class OrderRepository(Repository):
         status: str | None = None,
         limit: int = 100,
         after: str | None = None,
+        newest_first: bool = False,
     ) -> list[OrderRecord]:
-        stmt = select(orders).order_by(orders.c.created_at, orders.c.id).limit(limit)
+        """Oldest first, paged with ``after`` = the last id seen; or the ``limit``
+        newest, newest first (``after`` is then ignored)."""
+        stmt = select(orders).order_by(*by_age(orders, newest_first)).limit(limit)
         if drop_id:
             stmt = stmt.where(orders.c.drop_id == drop_id)
         if buyer_id:
             stmt = stmt.where(orders.c.buyer_id == buyer_id)
         if status:
             stmt = stmt.where(orders.c.status == status)
-        if after:
+        if after and not newest_first:
             stmt = stmt.where(after_cursor(orders, after))
         rows = list(await self.conn.execute(stmt))
         lines = await self._lines([r.id for r in rows])

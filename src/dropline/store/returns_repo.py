@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select, update
 
 from dropline.domain.errors import Conflict
 from dropline.domain.stock import Reason
-from dropline.store.base import Repository, after_cursor
+from dropline.store.base import Repository, after_cursor, by_age
 from dropline.store.tables import stock_movements
 from dropline.store.tables_returns import returns
 
@@ -69,9 +69,11 @@ class ReturnRepository(Repository):
         status: str | Sequence[str] | None = None,
         after: str | None = None,
         limit: int = 100,
+        newest_first: bool = False,
     ) -> list[ReturnRecord]:
-        """Oldest first; page with ``after`` = the last id seen."""
-        stmt = select(returns).order_by(returns.c.created_at, returns.c.id).limit(limit)
+        """Oldest first, paged with ``after`` = the last id seen; or the ``limit``
+        newest, newest first (``after`` is then ignored)."""
+        stmt = select(returns).order_by(*by_age(returns, newest_first)).limit(limit)
         if drop_id:
             stmt = stmt.where(returns.c.drop_id == drop_id)
         if order_id:
@@ -80,7 +82,7 @@ class ReturnRepository(Repository):
             stmt = stmt.where(returns.c.status == status)
         elif status:
             stmt = stmt.where(returns.c.status.in_(list(status)))
-        if after:
+        if after and not newest_first:
             stmt = stmt.where(after_cursor(returns, after))
         return [_record(r) for r in await self.conn.execute(stmt)]
 

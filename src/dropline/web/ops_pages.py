@@ -1,5 +1,6 @@
-"""The ops views that sit beside the monitor: buyer messages (the mailer's outbox),
-webhook deliveries with replay, and returns with receive / refund / cancel."""
+"""The ops views that sit beside the monitor: orders with cancel, buyer messages (the
+mailer's outbox), webhook deliveries with replay, and returns with receive / refund /
+cancel. Each list shows the newest rows first."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from dropline.api.deps import ContainerDep
 from dropline.domain.errors import DroplineError, NotFound
+from dropline.domain.orders import OrderStatus
 from dropline.domain.returns import Disposition, ReturnStatus
+from dropline.services.cancellations import CANCELLABLE
 from dropline.web.routes import page, require_login, require_post
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -20,6 +23,51 @@ MESSAGE_STATUSES = ("", "pending", "stored", "sent", "failed")
 DELIVERY_STATUSES = ("", "pending", "failed", "delivered", "dead")
 RETURN_STATUSES = ("", *(s.value for s in ReturnStatus))
 RETURN_ACTIONS = ("receive", "refund", "cancel")
+ORDER_STATUSES = ("", *(s.value for s in OrderStatus))
+#: Rows per list page: the newest this many.
+PAGE_ROWS = 200
+
+
+@router.get("/orders")
+async def orders_page(
+    request: Request, c: ContainerDep, status: str = "", drop_id: str = "", buyer_id: str = ""
+) -> Response:
+    """The newest orders: what each buyer bought, paid and got back, where the order is;
+    an unshipped one can be cancelled (and refunded in full) from here."""
+    s = await require_login(request, c)
+    async with c.uow(readonly=True) as uow:
+        rows = await uow.orders.list_orders(
+            drop_id or None,
+            buyer_id or None,
+            status if status in ORDER_STATUSES and status else None,
+            PAGE_ROWS,
+            newest_first=True,
+        )
+    return page(
+        request, "orders.html", s, orders=rows, status=status, drop_id=drop_id,
+        buyer_id=buyer_id, statuses=ORDER_STATUSES,
+        cancellable={st.value for st in CANCELLABLE}, page_rows=PAGE_ROWS,
+    )  # fmt: skip
+
+
+@router.post("/orders/{order_id}/cancel")
+async def cancel_order(
+    order_id: str,
+    request: Request,
+    c: ContainerDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    s = await require_post(request, c, csrf_token)
+    why = reason.strip() or "cancelled in the ops view"
+    try:
+        o = await c.cancellations.cancel(order_id, reason=why, by=s.name)
+        message, level = f"order {o.id}: {o.status}", "info"
+        if o.status is OrderStatus.CANCELLED:  # the refund did not go through yet
+            message, level = f"order {o.id}: cancelled, refund pending ({o.status_reason})", "error"
+    except DroplineError as exc:
+        message, level = exc.detail, "error"
+    return RedirectResponse(f"/ui/orders?flash={quote(message)}&level={level}", 303)
 
 
 @router.get("/messages")
@@ -31,10 +79,11 @@ async def messages_page(
     rows = await c.messages.list(
         order_id=order_id or None,
         status=status if status in MESSAGE_STATUSES and status else None,
-        limit=200,
+        limit=PAGE_ROWS,
+        newest_first=True,
     )
     return page(
-        request, "messages.html", s, messages=list(reversed(rows)), status=status,
+        request, "messages.html", s, messages=rows, status=status,
         order_id=order_id, statuses=MESSAGE_STATUSES,
     )  # fmt: skip
 
@@ -45,7 +94,7 @@ async def deliveries_page(request: Request, c: ContainerDep, status: str = "") -
     answer, and a replay button."""
     s = await require_login(request, c)
     rows = await c.webhooks.list_deliveries(
-        status=status if status in DELIVERY_STATUSES and status else None, limit=200
+        status=status if status in DELIVERY_STATUSES and status else None, limit=PAGE_ROWS
     )
     return page(
         request, "webhooks.html", s, deliveries=rows, status=status,
@@ -80,10 +129,11 @@ async def returns_page(
     rows = await c.returns.list_returns(
         status=status if status in RETURN_STATUSES and status else None,
         drop_id=drop_id or None,
-        limit=500,
+        limit=PAGE_ROWS,
+        newest_first=True,
     )
     return page(
-        request, "returns.html", s, returns=list(reversed(rows)), status=status,
+        request, "returns.html", s, returns=rows, status=status,
         drop_id=drop_id, statuses=RETURN_STATUSES, dispositions=[d.value for d in Disposition],
     )  # fmt: skip
 

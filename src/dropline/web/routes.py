@@ -31,6 +31,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 # an entry with an empty href shows as a placeholder.
 NAV: list[tuple[str, str]] = [
     ("Drops", "/ui"),
+    ("Orders", "/ui/orders"),
     ("Messages", "/ui/messages"),
     ("Webhook deliveries", "/ui/webhooks"),
     ("Returns", "/ui/returns"),
