@@ -108,6 +108,7 @@ def demo() -> None:
             f"{base}/v1/drops/{shop.drop_id}/public\n"
             f"  shell:          source {env}   (sets DL, ADMIN_KEY, STORE_KEY, BUYER_TOKEN, DROP)\n"
             f"  live monitor:   {base}/ui/drops/{shop.drop_id} (log in with the admin key)\n"
+            f"  ops pages:      {base}/ui/orders, /ui/messages, /ui/webhooks, /ui/returns\n"
             f"  rehearse:       DROPLINE_OPS_KEY={admin} dropline simulate {shop.drop_id} "
             "--viewers 200 --duration 60"
         )
