@@ -60,6 +60,10 @@ async def test_messages_view_lists_the_buyer_messages(
     assert page.status_code == 200
     assert "uma@example.com" in page.text and order_id in page.text
     assert "order_confirmed" in page.text
+    queued = await ui.get("/ui/messages", params={"order_id": order_id, "status": "queued"})
+    assert 'value="queued" selected' in queued.text and "order_confirmed" in queued.text
+    sent = await ui.get("/ui/messages", params={"order_id": order_id, "status": "sent"})
+    assert "order_confirmed" not in sent.text
     empty = await ui.get("/ui/messages", params={"order_id": "ord_nothing"})
     assert "uma@example.com" not in empty.text
 
@@ -116,6 +120,44 @@ async def test_orders_view_lists_newest_first_and_cancels_with_csrf(
     assert "status-refunded" in listed.text and "buyer asked" in listed.text
 
 
+async def test_orders_view_authorises_a_return_of_a_shipped_order(
+    ui: httpx.AsyncClient, container: Container
+) -> None:
+    c = container
+    shipped, unshipped = await _paid_order(c), await _paid_order(c)
+    await c.fulfilment.apply_update(
+        "wms", "ship-r", FulfilmentUpdate.SHIPPED, shipped, UpdateDetails("UPS", "1Z")
+    )
+    key, _ = await c.access.create_key("ops", "ops")
+    await _login(ui, key)
+    page = await ui.get("/ui/orders")
+    assert f"/ui/orders/{shipped}/return" in page.text
+    assert f"/ui/orders/{unshipped}/return" not in page.text
+    csrf = _csrf(page.text)
+
+    forged = await ui.post(f"/ui/orders/{shipped}/return", data={"csrf_token": "x", "qty_1": "1"})
+    assert forged.status_code == 403
+    nothing = await ui.post(f"/ui/orders/{shipped}/return", data={"csrf_token": csrf, "qty_1": "0"})
+    assert "level=error" in nothing.headers["location"]
+    too_many = await ui.post(
+        f"/ui/orders/{shipped}/return", data={"csrf_token": csrf, "qty_1": "2"}
+    )
+    assert "level=error" in too_many.headers["location"]
+    early = await ui.post(f"/ui/orders/{unshipped}/return", data={"csrf_token": csrf, "qty_1": "1"})
+    assert "level=error" in early.headers["location"]
+    assert await c.returns.list_returns() == []
+
+    done = await ui.post(
+        f"/ui/orders/{shipped}/return",
+        data={"csrf_token": csrf, "qty_1": "1", "reason_1": "defective", "note": "seam split"},
+    )
+    assert done.status_code == 303 and "authorised" in done.headers["location"]
+    [r] = await c.returns.list_returns()
+    assert r.order_id == shipped and r.note == "seam split" and r.refund_amount == 2500
+    assert r.lines[0]["reason"] == "defective" and r.lines[0]["quantity"] == 1
+    assert r.requested_by == "ops"
+
+
 async def test_lists_show_the_newest_rows_when_there_are_more(
     ui: httpx.AsyncClient, container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,6 +169,7 @@ async def test_lists_show_the_newest_rows_when_there_are_more(
     c.clock.advance(5)
     new = await _paid_order(c)
     for n, order_id in enumerate((old, new)):
+        c.clock.advance(5)  # each message at its own time: "newest" is then unambiguous
         await c.fulfilment.apply_update(
             "wms", f"ship-{n}", FulfilmentUpdate.SHIPPED, order_id, UpdateDetails("UPS", "1Z")
         )

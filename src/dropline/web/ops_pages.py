@@ -11,19 +11,22 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from dropline.api.deps import ContainerDep
-from dropline.domain.errors import DroplineError, NotFound
+from dropline.domain.errors import DroplineError, InvalidInput, NotFound
+from dropline.domain.fulfilment import DeliveryStatus, MessageStatus
 from dropline.domain.orders import OrderStatus
-from dropline.domain.returns import Disposition, ReturnStatus
+from dropline.domain.returns import Disposition, ReturnLineRequest, ReturnReason, ReturnStatus
 from dropline.services.cancellations import CANCELLABLE
 from dropline.web.routes import page, require_login, require_post
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
-MESSAGE_STATUSES = ("", "pending", "stored", "sent", "failed")
-DELIVERY_STATUSES = ("", "pending", "failed", "delivered", "dead")
+# The filters offer every status there is ("" = any), from the enums themselves.
+MESSAGE_STATUSES = ("", *(s.value for s in MessageStatus))
+DELIVERY_STATUSES = ("", *(s.value for s in DeliveryStatus))
 RETURN_STATUSES = ("", *(s.value for s in ReturnStatus))
 RETURN_ACTIONS = ("receive", "refund", "cancel")
 ORDER_STATUSES = ("", *(s.value for s in OrderStatus))
+RETURNABLE = frozenset({OrderStatus.SHIPPED.value, OrderStatus.DELIVERED.value})
 #: Rows per list page: the newest this many.
 PAGE_ROWS = 200
 
@@ -46,7 +49,8 @@ async def orders_page(
     return page(
         request, "orders.html", s, orders=rows, status=status, drop_id=drop_id,
         buyer_id=buyer_id, statuses=ORDER_STATUSES,
-        cancellable={st.value for st in CANCELLABLE}, page_rows=PAGE_ROWS,
+        cancellable={st.value for st in CANCELLABLE}, returnable=RETURNABLE,
+        reasons=[r.value for r in ReturnReason], page_rows=PAGE_ROWS,
     )  # fmt: skip
 
 
@@ -67,6 +71,34 @@ async def cancel_order(
             message, level = f"order {o.id}: cancelled, refund pending ({o.status_reason})", "error"
     except DroplineError as exc:
         message, level = exc.detail, "error"
+    return RedirectResponse(f"/ui/orders?flash={quote(message)}&level={level}", 303)
+
+
+@router.post("/orders/{order_id}/return")
+async def return_order(
+    order_id: str,
+    request: Request,
+    c: ContainerDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Authorise a return for a buyer who asked support: ``qty_<line>`` units of each line
+    with ``reason_<line>``; the return then waits on ``/ui/returns`` for the parcel."""
+    s = await require_post(request, c, csrf_token)
+    form = await request.form()
+    try:
+        lines = []
+        for key, value in form.items():
+            if key.startswith("qty_") and key[4:].isdigit() and str(value).strip() not in ("", "0"):
+                line_no = int(key[4:])
+                reason = ReturnReason(str(form.get(f"reason_{line_no}") or ReturnReason.OTHER))
+                lines.append(ReturnLineRequest(line_no, int(str(value)), reason))
+        if not lines:
+            raise InvalidInput("pick at least one unit to return")
+        r = await c.returns.request(order_id, lines, note=note.strip(), by=s.name)
+        message, level = f"return {r.id} authorised for order {order_id}", "info"
+    except (DroplineError, ValueError) as exc:
+        message, level = getattr(exc, "detail", str(exc)), "error"
     return RedirectResponse(f"/ui/orders?flash={quote(message)}&level={level}", 303)
 
 
