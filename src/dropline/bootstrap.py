@@ -31,6 +31,9 @@ from dropline.services.ports import (
     SystemClock,
     WebhookTransport,
 )
+from dropline.services.preorder_allocation import PreorderAllocationService
+from dropline.services.preorder_lifecycle import PreorderLifecycleService
+from dropline.services.preorder_links import PreorderLinks
 from dropline.services.preorders import PreorderService
 from dropline.services.production import ProductionService
 from dropline.services.qc import QcService
@@ -59,6 +62,9 @@ class Container:
     monitor: MonitorService
     reports: ReportService
     preorders: PreorderService
+    preorder_lifecycle: PreorderLifecycleService
+    preorder_allocation: PreorderAllocationService
+    preorder_links: PreorderLinks
     production: ProductionService
     qc: QcService
     webhooks: WebhookService
@@ -130,15 +136,20 @@ async def build(
     provider = provider or make_provider(settings, db)
     cache = DropCatalogCache(uow)
     drops = DropService(uow, engine, cache)
+    preorder_links = PreorderLinks(settings.buyer_token_secret, settings.base_url, clock)
     preorders = PreorderService(
+        uow, engine, provider, clock, preorder_links, on_change=lambda _changed: cache.clear()
+    )
+    preorder_lifecycle = PreorderLifecycleService(
         uow,
         engine,
         provider,
         clock,
-        link_secret=settings.buyer_token_secret,
-        base_url=settings.base_url,
+        preorders,
+        preorder_links,
         on_change=lambda _changed: cache.clear(),
     )
+    preorder_allocation = PreorderAllocationService(uow, clock)
     checkout = CheckoutService(
         uow,
         engine,
@@ -172,7 +183,7 @@ async def build(
         SlaPolicy(settings.sla_hours, settings.sla_business_days, settings.sla_at_risk_hours),
     )
     checkout.hooks = fulfilment
-    preorders.ready_hook = fulfilment.ready_to_fulfill
+    preorder_allocation.ready_hook = fulfilment.ready_to_fulfill
     container = Container(
         settings=settings,
         db=db,
@@ -189,8 +200,11 @@ async def build(
         monitor=MonitorService(uow, engine, drops, cache, clock),
         reports=ReportService(uow, cache),
         preorders=preorders,
-        production=ProductionService(uow, clock, preorders),
-        qc=QcService(uow, clock, preorders, settings.data_dir),
+        preorder_lifecycle=preorder_lifecycle,
+        preorder_allocation=preorder_allocation,
+        preorder_links=preorder_links,
+        production=ProductionService(uow, clock, preorder_lifecycle),
+        qc=QcService(uow, clock, preorder_allocation, settings.data_dir),
         webhooks=webhooks,
         messages=messages,
         fulfilment=fulfilment,
@@ -215,9 +229,13 @@ async def build(
         recover_after_s=settings.recover_after_s,
     )
     container.jobs += [
-        ("preorder-deadlines", settings.reconcile_interval_s, preorders.process_deadlines),
-        ("preorder-authorizations", settings.reconcile_interval_s, preorders.capture_expiring),
-        ("production-reorders", settings.reconcile_interval_s, preorders.check_reorders),
+        ("preorder-deadlines", settings.reconcile_interval_s, preorder_lifecycle.process_deadlines),
+        (
+            "preorder-authorizations",
+            settings.reconcile_interval_s,
+            preorder_lifecycle.capture_expiring,
+        ),
+        ("production-reorders", settings.reconcile_interval_s, preorder_allocation.check_reorders),
         ("return-refunds", settings.reconcile_interval_s, container.returns.finish_refunds),
         ("cancel-refunds", settings.reconcile_interval_s, container.cancellations.finish_refunds),
     ]

@@ -397,7 +397,7 @@ def preorder_cancel(
     """Cancel a waiting pre-order with a full refund."""
 
     async def go(c: Container) -> dict[str, Any]:
-        return preorder_dict(await c.preorders.cancel(order_id, reason=reason, by=actor))
+        return preorder_dict(await c.preorder_lifecycle.cancel(order_id, reason=reason, by=actor))
 
     _go(go)
 
@@ -407,7 +407,7 @@ def preorder_ship(order_id: str) -> None:
     """Mark a ready pre-order shipped (captures an authorised payment)."""
 
     async def go(c: Container) -> dict[str, Any]:
-        return preorder_dict(await c.preorders.ship(order_id))
+        return preorder_dict(await c.preorder_lifecycle.ship(order_id))
 
     _go(go)
 
@@ -420,9 +420,9 @@ def preorder_process() -> None:
 
     async def go(c: Container) -> dict[str, Any]:
         return {
-            "cancelled_and_refunded": await c.preorders.process_deadlines(),
-            "captured": await c.preorders.capture_expiring(),
-            "reorders_proposed": await c.preorders.check_reorders(),
+            "cancelled_and_refunded": await c.preorder_lifecycle.process_deadlines(),
+            "captured": await c.preorder_lifecycle.capture_expiring(),
+            "reorders_proposed": await c.preorder_allocation.check_reorders(),
         }
 
     _go(go)

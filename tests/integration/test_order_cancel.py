@@ -132,7 +132,7 @@ async def test_a_preorder_is_sent_to_its_own_cancellation(container: Container) 
     assert err.value.code == "conflict"
     assert (await reload(c, order.id)).status.value == "paid"
     # Once the pre-order flow cancelled it, this sweep leaves its refund alone.
-    await c.preorders.cancel(order.id, reason="changed mind", by="ops")
+    await c.preorder_lifecycle.cancel(order.id, reason="changed mind", by="ops")
     assert await c.cancellations.finish_refunds() == []
 
 

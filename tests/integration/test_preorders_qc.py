@@ -370,7 +370,7 @@ async def test_slip_of_10_days_notices_and_silence_is_consent(
     )
     assert [n["kind"] for n in await c.preorders.notices(a.id)] == ["placed", "delay_notice"]
     clock.advance((original - now(c)).total_seconds() + DAY)
-    assert await c.preorders.process_deadlines() == []
+    assert await c.preorder_lifecycle.process_deadlines() == []
     assert (await c.preorders.get(a.id)).status == "waiting"
     assert (await c.preorders.get(b.id)).status == "waiting"
 
@@ -397,17 +397,17 @@ async def test_slip_of_45_days_needs_consent_else_refund_at_original_date(
     assert p["consent"] == "required" and p["delay_days"] == 45
     assert p["consent_deadline"].startswith(original.date().isoformat())
     token = str(notices[agrees.id]["consent_url"]).split("token=")[1]
-    assert c.preorders.verify(token, "consent") == agrees.id
+    assert c.preorder_links.verify(token, "consent") == agrees.id
     with pytest.raises(e.InvalidToken):  # a consent link cannot cancel
-        c.preorders.verify(token, "cancel")
+        c.preorder_links.verify(token, "cancel")
     with pytest.raises(e.InvalidToken):
-        c.preorders.verify(token[:-2] + "xx", "consent")
-    await c.preorders.consent(agrees.id)
+        c.preorder_links.verify(token[:-2] + "xx", "consent")
+    await c.preorder_lifecycle.consent(agrees.id)
     # Just before the original date nothing happens; just after, silence means cancel.
     clock.advance((original - now(c)).total_seconds() - 60)
-    assert await c.preorders.process_deadlines() == []
+    assert await c.preorder_lifecycle.process_deadlines() == []
     clock.advance(120)
-    assert await c.preorders.process_deadlines() == [silent.id]
+    assert await c.preorder_lifecycle.process_deadlines() == [silent.id]
     cancelled = await c.preorders.get(silent.id)
     assert cancelled.status == "cancelled" and cancelled.refunded_at is not None
     payment = await c.provider.retrieve(silent.payment_id)
@@ -421,7 +421,7 @@ async def test_slip_of_45_days_needs_consent_else_refund_at_original_date(
     assert kept.promised_ship_by == f.intake + timedelta(days=50)
     kinds = [n["kind"] for n in await c.preorders.notices(silent.id)]
     assert kinds == ["placed", "delay_notice", "cancelled", "refunded"]
-    assert await c.preorders.process_deadlines() == []  # idempotent
+    assert await c.preorder_lifecycle.process_deadlines() == []  # idempotent
 
 
 async def test_indefinite_delay_and_one_click_cancel(container: Container) -> None:
@@ -436,15 +436,17 @@ async def test_indefinite_delay_and_one_click_cancel(container: Container) -> No
     assert p["delay_days"] is None and p["consent"] == "required"
     assert p["ship_estimate"]["known"] is False
     token = str(p["cancel_url"]).split("token=")[1]
-    order_id = c.preorders.verify(token, "cancel")
+    order_id = c.preorder_links.verify(token, "cancel")
     assert (await c.engine.counts(drop_id))[f.sku_id].remaining == 3
-    done = await c.preorders.cancel(order_id, reason="buyer cancelled via link", by="buyer")
+    done = await c.preorder_lifecycle.cancel(
+        order_id, reason="buyer cancelled via link", by="buyer"
+    )
     assert done.status == "cancelled" and done.refunded_at is not None
     assert (await c.provider.retrieve(order.payment_id)).status is PaymentStatus.REFUNDED
     assert (await c.engine.counts(drop_id))[f.sku_id].remaining == 4  # back in the cap
     assert (await c.drops.snapshot(drop_id)).offers[f.sku_id].remaining == 4
     with pytest.raises(e.Conflict):
-        await c.preorders.consent(order_id)
+        await c.preorder_lifecycle.consent(order_id)
 
 
 async def test_authorise_now_capture_at_ship(container: Container, clock: ManualClock) -> None:
@@ -461,16 +463,16 @@ async def test_authorise_now_capture_at_ship(container: Container, clock: Manual
     po = await c.preorders.get(order.id)
     assert po.captured is False and po.authorization_expires_at is not None
     with pytest.raises(e.Conflict):  # not allocated yet
-        await c.preorders.ship(order.id)
+        await c.preorder_lifecycle.ship(order.id)
     await pass_lot(c, f.run_id, f.sku_id, 5, "N-1")
     assert (await c.stock.level(f.sku_id)).committed == 1
-    shipped = await c.preorders.ship(order.id)
+    shipped = await c.preorder_lifecycle.ship(order.id)
     assert shipped.status == "shipped" and shipped.captured
     assert (await c.provider.retrieve(order.payment_id)).status is PaymentStatus.CAPTURED
     level = await c.stock.level(f.sku_id)  # its allocated unit left: committed → outside
     assert (level.committed, level.available) == (0, 4)
     with pytest.raises(e.Conflict):  # shipped once; nothing moves twice
-        await c.preorders.ship(order.id)
+        await c.preorder_lifecycle.ship(order.id)
     assert (await c.stock.level(f.sku_id)).committed == 0
     assert all(ch.consistent for ch in await c.stock.verify())
 
@@ -482,9 +484,9 @@ async def test_authorisation_captured_before_it_lapses(
     f = await seed_run(c, intake_days=1)
     drop_id = await preorder_drop(c, f, cap=5, mode="authorize", closes_in_days=1)
     order = await buy(c, drop_id, "ann", f.sku_id)
-    assert await c.preorders.capture_expiring() == []
+    assert await c.preorder_lifecycle.capture_expiring() == []
     clock.advance(6 * DAY + 1)
-    assert await c.preorders.capture_expiring() == [order.id]
+    assert await c.preorder_lifecycle.capture_expiring() == [order.id]
     assert (await c.provider.retrieve(order.payment_id)).status is PaymentStatus.CAPTURED
     assert (await c.preorders.get(order.id)).captured
 
@@ -506,10 +508,10 @@ async def test_phased_run_proposes_a_reorder_never_orders(container: Container) 
     await c.drops.transition(drop.id, DropStatus.SCHEDULED)
     await c.drops.transition(drop.id, DropStatus.LIVE)
     await buy(c, drop.id, "ann", f.sku_id, 4)
-    assert await c.preorders.check_reorders() == []
+    assert await c.preorder_allocation.check_reorders() == []
     await buy(c, drop.id, "bob", f.sku_id, 2)
-    assert await c.preorders.check_reorders() == [first["id"]]
-    assert await c.preorders.check_reorders() == []  # proposed once
+    assert await c.preorder_allocation.check_reorders() == [first["id"]]
+    assert await c.preorder_allocation.check_reorders() == []  # proposed once
     proposal = (await outbox(c, "production.reorder_proposed"))[0]["payload"]
     assert proposal["suggested_quantities"] == {f.sku_id: 6}
     assert proposal["sell_through_pct"] == 60
@@ -575,7 +577,7 @@ async def test_mixed_cart_sells_stock_now_and_waits_for_the_run(container: Conta
     assert (await c.stock.level(f.sku_id)).on_hand == 0
     po = await c.preorders.get(order.id)
     assert po.lines == {f.sku_id: (2, 0)} and po.status == "waiting"
-    await c.preorders.cancel(order.id, reason="changed mind", by="ops")
+    await c.preorder_lifecycle.cancel(order.id, reason="changed mind", by="ops")
     level = await c.stock.level(cap.id)
     assert (level.committed, level.reserved) == (0, 10)  # the in-stock unit went back
     async with c.uow(readonly=True) as uow:

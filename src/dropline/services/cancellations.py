@@ -11,9 +11,9 @@ the refund recorded (order ``refunded``, the buyer's ``refunded`` message). A cr
 provider failure in between leaves the order ``cancelled`` with money still to refund;
 ``finish_refunds`` completes it.
 
-Pre-orders waiting for their units have their own cancellation (``PreorderService.
-cancel``), which also gives their production units back; an order that has shipped is
-returned instead (``services.returns``).
+Pre-orders waiting for their units have their own cancellation
+(``PreorderLifecycleService.cancel``), which also gives their production units back; an
+order that has shipped is returned instead (``services.returns``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ from dropline.domain.production import (
 )
 from dropline.domain.stock import MAX_QUANTITY, Bucket, Movement, Reason
 from dropline.services.ports import Clock
-from dropline.services.preorders import PreorderService, run_estimate
+from dropline.services.preorder_lifecycle import PreorderLifecycleService
+from dropline.services.preorders import run_estimate
 from dropline.store.uow import UnitOfWork, UowFactory
 
 MAX_TEXT = 2000
@@ -42,10 +43,10 @@ def _text(value: str, field: str, *, required: bool = False, limit: int = MAX_TE
 
 
 class ProductionService:
-    def __init__(self, uow: UowFactory, clock: Clock, preorders: PreorderService) -> None:
+    def __init__(self, uow: UowFactory, clock: Clock, lifecycle: PreorderLifecycleService) -> None:
         self.uow = uow
         self.clock = clock
-        self.preorders = preorders
+        self.lifecycle = lifecycle
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
@@ -353,10 +354,10 @@ class ProductionService:
                     )
                 )
             if changed_dates and milestone is Milestone.WAREHOUSE_INTAKE:
-                await self.preorders.reestimate(uow, run_id, reason=reason or "schedule set")
+                await self.lifecycle.reestimate(uow, run_id, reason=reason or "schedule set")
             view = await self._run_view(uow, run_id)
             await uow.commit()
-        self.preorders.invalidate_run(run_id)
+        self.lifecycle.invalidate_run(run_id)
         return view
 
     async def milestone_history(self, run_id: str) -> list[dict[str, Any]]:

@@ -46,7 +46,7 @@ from dropline.domain.ids import new_id
 from dropline.domain.production import parse_enum
 from dropline.domain.stock import Bucket, Movement, Reason
 from dropline.services.ports import Clock
-from dropline.services.preorders import PreorderService
+from dropline.services.preorder_allocation import PreorderAllocationService
 from dropline.store.uow import UnitOfWork, UowFactory
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -165,7 +165,7 @@ def _state_dict(state: SwitchingState) -> dict[str, Any]:
 
 class QcService:
     def __init__(
-        self, uow: UowFactory, clock: Clock, preorders: PreorderService, data_dir: str
+        self, uow: UowFactory, clock: Clock, preorders: PreorderAllocationService, data_dir: str
     ) -> None:
         self.uow = uow
         self.clock = clock

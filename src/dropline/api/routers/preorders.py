@@ -83,13 +83,15 @@ async def cancel_preorder(
     order_id: str, body: CancelIn, c: ContainerDep, who: Ops
 ) -> dict[str, Any]:
     """Cancel a waiting pre-order and refund it in full (void an authorisation)."""
-    return preorder_dict(await c.preorders.cancel(order_id, reason=body.reason, by=who.name))
+    return preorder_dict(
+        await c.preorder_lifecycle.cancel(order_id, reason=body.reason, by=who.name)
+    )
 
 
 @router.post("/preorders/{order_id}/ship")
 async def ship_preorder(order_id: str, c: ContainerDep, _: Ops) -> dict[str, Any]:
     """Mark a ready pre-order shipped; an authorised payment is captured now."""
-    return preorder_dict(await c.preorders.ship(order_id))
+    return preorder_dict(await c.preorder_lifecycle.ship(order_id))
 
 
 # --------------------------------------------------------------------------- buyer links
@@ -109,7 +111,7 @@ def _action(action: str) -> str:
 async def link_page(action: str, token: str, c: ContainerDep) -> HTMLResponse:
     """What the link in a delay notice opens: a page with one button. Opening the link
     changes nothing (mail scanners open links too); the button POSTs the same URL."""
-    order_id = c.preorders.verify(token, _action(action))
+    order_id = c.preorder_links.verify(token, _action(action))
     p = await c.preorders.get(order_id)
     if action == "cancel":
         title, text = "Cancel your pre-order", "Cancel and get a full refund of your payment."
@@ -128,13 +130,13 @@ async def link_page(action: str, token: str, c: ContainerDep) -> HTMLResponse:
 async def link_act(action: str, token: str, c: ContainerDep, reason: Text = "") -> dict[str, Any]:
     """Perform the link's action: ``cancel`` (full refund) or ``consent`` (accept a long
     or indefinite delay). The signed token names the order; no API key is needed."""
-    order_id = c.preorders.verify(token, _action(action))
+    order_id = c.preorder_links.verify(token, _action(action))
     if action == "cancel":
-        p = await c.preorders.cancel(
+        p = await c.preorder_lifecycle.cancel(
             order_id, reason=reason or "buyer cancelled from the delay notice", by="buyer"
         )
     elif action == "consent":
-        p = await c.preorders.consent(order_id, via="link")
+        p = await c.preorder_lifecycle.consent(order_id, via="link")
     else:  # pragma: no cover - _action refused it
         raise InvalidInput("unknown action")
     return preorder_dict(p)
