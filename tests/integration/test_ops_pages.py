@@ -118,6 +118,9 @@ async def test_orders_view_lists_newest_first_and_cancels_with_csrf(
     assert "level=error" in late.headers["location"]
     listed = await ui.get("/ui/orders")
     assert "status-refunded" in listed.text and "buyer asked" in listed.text
+    # The monitor and the drops list link to the drop's orders.
+    for path in (f"/ui/drops/{after.drop_id}", "/ui"):
+        assert f'href="/ui/orders?drop_id={after.drop_id}"' in (await ui.get(path)).text
 
 
 async def test_orders_view_authorises_a_return_of_a_shipped_order(
