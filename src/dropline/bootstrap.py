@@ -34,6 +34,8 @@ from dropline.services.ports import (
 from dropline.services.preorders import PreorderService
 from dropline.services.production import ProductionService
 from dropline.services.qc import QcService
+from dropline.services.qc_specs import QcSpecService
+from dropline.services.qc_trace import QcTraceService
 from dropline.services.report import ReportService
 from dropline.services.returns import ReturnService
 from dropline.services.stock import StockService
@@ -61,6 +63,8 @@ class Container:
     preorders: PreorderService
     production: ProductionService
     qc: QcService
+    qc_specs: QcSpecService
+    qc_trace: QcTraceService
     webhooks: WebhookService
     messages: MessageService
     fulfilment: FulfilmentService
@@ -190,7 +194,9 @@ async def build(
         reports=ReportService(uow, cache),
         preorders=preorders,
         production=ProductionService(uow, clock, preorders),
-        qc=QcService(uow, clock, preorders, settings.data_dir),
+        qc=QcService(uow, clock, preorders),
+        qc_specs=QcSpecService(uow),
+        qc_trace=QcTraceService(uow, settings.data_dir),
         webhooks=webhooks,
         messages=messages,
         fulfilment=fulfilment,
