@@ -47,9 +47,9 @@ async def seed_run(
     mfr = await c.production.create_manufacturer(
         "Knit Co", sample_approver="Dana", escalation_contact="ops@knit.example"
     )
-    spec = await c.qc.create_spec(product.id, "Hoodie v1", SPEC, actor="lee")
-    sample = await c.qc.register_sample(spec["spec_id"], 1, "size M, black", actor="lee")
-    await c.qc.approve_sample(sample["id"], approver="Dana")
+    spec = await c.qc_specs.create_spec(product.id, "Hoodie v1", SPEC, actor="lee")
+    sample = await c.qc_specs.register_sample(spec["spec_id"], 1, "size M, black", actor="lee")
+    await c.qc_specs.approve_sample(sample["id"], approver="Dana")
     run = await c.production.create_run(
         mfr["id"],
         "Hoodie batch 1",

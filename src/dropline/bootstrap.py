@@ -37,6 +37,8 @@ from dropline.services.preorder_links import PreorderLinks
 from dropline.services.preorders import PreorderService
 from dropline.services.production import ProductionService
 from dropline.services.qc import QcService
+from dropline.services.qc_specs import QcSpecService
+from dropline.services.qc_trace import QcTraceService
 from dropline.services.report import ReportService
 from dropline.services.returns import ReturnService
 from dropline.services.stock import StockService
@@ -67,6 +69,8 @@ class Container:
     preorder_links: PreorderLinks
     production: ProductionService
     qc: QcService
+    qc_specs: QcSpecService
+    qc_trace: QcTraceService
     webhooks: WebhookService
     messages: MessageService
     fulfilment: FulfilmentService
@@ -204,7 +208,9 @@ async def build(
         preorder_allocation=preorder_allocation,
         preorder_links=preorder_links,
         production=ProductionService(uow, clock, preorder_lifecycle),
-        qc=QcService(uow, clock, preorder_allocation, settings.data_dir),
+        qc=QcService(uow, clock, preorder_allocation),
+        qc_specs=QcSpecService(uow),
+        qc_trace=QcTraceService(uow, settings.data_dir),
         webhooks=webhooks,
         messages=messages,
         fulfilment=fulfilment,

@@ -210,26 +210,26 @@ def spec_create(
 ) -> None:
     """Create a QC spec (version 1) from a JSON file."""
     content = _json_file(file)
-    _go(lambda c: c.qc.create_spec(product_id, name, content, actor=actor))
+    _go(lambda c: c.qc_specs.create_spec(product_id, name, content, actor=actor))
 
 
 @qc_app.command("spec-revise")
 def spec_revise(spec_id: str, file: Annotated[Path, typer.Option()], actor: str = "cli") -> None:
     """A new version of a spec (old versions stay readable)."""
     content = _json_file(file)
-    _go(lambda c: c.qc.revise_spec(spec_id, content, actor=actor))
+    _go(lambda c: c.qc_specs.revise_spec(spec_id, content, actor=actor))
 
 
 @qc_app.command("spec-show")
 def spec_show(spec_id: str) -> None:
     """Every version of a spec."""
-    _go(lambda c: c.qc.spec_versions(spec_id))
+    _go(lambda c: c.qc_specs.spec_versions(spec_id))
 
 
 @qc_app.command("sample-register")
 def sample_register(spec_id: str, version: int, description: str = "", actor: str = "cli") -> None:
     """Register a golden sample against a spec version."""
-    _go(lambda c: c.qc.register_sample(spec_id, version, description, actor=actor))
+    _go(lambda c: c.qc_specs.register_sample(spec_id, version, description, actor=actor))
 
 
 @qc_app.command("sample-approve")
@@ -237,13 +237,13 @@ def sample_approve(
     sample_id: str, approver: Annotated[str, typer.Option()], note: str = ""
 ) -> None:
     """Approve a golden sample: freezes its spec version."""
-    _go(lambda c: c.qc.approve_sample(sample_id, approver=approver, note=note))
+    _go(lambda c: c.qc_specs.approve_sample(sample_id, approver=approver, note=note))
 
 
 @qc_app.command("lots")
 def qc_lots(run: Annotated[str | None, typer.Option(help="run id")] = None) -> None:
     """List lots (status: quality_control, passed, rejected, rework, returned, scrapped)."""
-    _go(lambda c: c.qc.lots(run))
+    _go(lambda c: c.qc_trace.lots(run))
 
 
 @qc_app.command("plan")
@@ -285,8 +285,8 @@ def qc_inspect(
             ctype = mimetypes.guess_type(p.name)[0] or ""
             if not ctype:
                 raise InvalidInput(f"cannot tell the image type of {p.name}")
-            await c.qc.add_photo(ins["id"], p.read_bytes(), ctype, filename=p.name)
-        return await c.qc.inspection(ins["id"])
+            await c.qc_trace.add_photo(ins["id"], p.read_bytes(), ctype, filename=p.name)
+        return await c.qc_trace.inspection(ins["id"])
 
     _go(go)
 
@@ -335,13 +335,13 @@ def qc_resume(manufacturer_id: str, product_id: str, actor: str = "cli") -> None
 @qc_app.command("trace-lot")
 def trace_lot(lot_id: str) -> None:
     """Lot → run → manufacturer, inspections, orders that received its units."""
-    _go(lambda c: c.qc.trace_lot(lot_id))
+    _go(lambda c: c.qc_trace.trace_lot(lot_id))
 
 
 @qc_app.command("trace-order")
 def trace_order(order_id: str) -> None:
     """Order → lots → inspections → run → manufacturer."""
-    _go(lambda c: c.qc.trace_order(order_id))
+    _go(lambda c: c.qc_trace.trace_order(order_id))
 
 
 # --------------------------------------------------------------------------- pre-orders

@@ -19,7 +19,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 @pytest.fixture
 async def api(container: Container, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    container.qc.data_dir = tmp_path / "data"
+    container.qc_trace.data_dir = tmp_path / "data"
     app = create_app(container=container)
     app.state.container = container
     raw, _ = await container.access.create_key("ops", "ops")

@@ -51,21 +51,25 @@ async def test_run_under_moq_is_refused_with_shortfall_or_overridden(container: 
     events = await outbox(c, "production.run_created")
     assert events[0]["payload"]["moq_overridden"] is True
     # A spec must be frozen, and be the spec of the run's product.
-    spec = await c.qc.create_spec(product.id, "Cap v1", {"aqls": {"major": "2.5"}}, actor="lee")
+    spec = await c.qc_specs.create_spec(
+        product.id, "Cap v1", {"aqls": {"major": "2.5"}}, actor="lee"
+    )
     with pytest.raises(e.Conflict):
         await c.production.set_qc_spec(run["id"], spec["spec_id"], 1)
     other = await c.catalog.create_product("Mug")
-    mug_spec = await c.qc.create_spec(other.id, "Mug", {"aqls": {"major": "2.5"}}, actor="lee")
-    sample = await c.qc.register_sample(mug_spec["spec_id"], 1, "", actor="lee")
-    await c.qc.approve_sample(sample["id"], approver="Dana")
+    mug_spec = await c.qc_specs.create_spec(
+        other.id, "Mug", {"aqls": {"major": "2.5"}}, actor="lee"
+    )
+    sample = await c.qc_specs.register_sample(mug_spec["spec_id"], 1, "", actor="lee")
+    await c.qc_specs.approve_sample(sample["id"], approver="Dana")
     with pytest.raises(e.InvalidInput):
         await c.production.set_qc_spec(run["id"], mug_spec["spec_id"], 1)
-    sample = await c.qc.register_sample(spec["spec_id"], 1, "", actor="lee")
-    await c.qc.approve_sample(sample["id"], approver="Dana")
+    sample = await c.qc_specs.register_sample(spec["spec_id"], 1, "", actor="lee")
+    await c.qc_specs.approve_sample(sample["id"], approver="Dana")
     assert (await c.production.set_qc_spec(run["id"], spec["spec_id"], 1))["qc_spec_version"] == 1
-    revised = await c.qc.revise_spec(spec["spec_id"], {"aqls": {"major": "1.5"}}, actor="lee")
+    revised = await c.qc_specs.revise_spec(spec["spec_id"], {"aqls": {"major": "1.5"}}, actor="lee")
     assert revised["version"] == 2 and revised["frozen_at"] is None
-    versions = await c.qc.spec_versions(spec["spec_id"])
+    versions = await c.qc_specs.spec_versions(spec["spec_id"])
     assert [v["content"]["aqls"]["major"] for v in versions] == ["2.5", "1.5"]
 
 
@@ -215,7 +219,7 @@ async def test_lot_rejected_then_reinspected_and_accepted(container: Container) 
     # The resubmitted lot is not fed to the switching rules: one lot recorded, rejected.
     switching = await c.qc.switching(f.manufacturer_id, f.product_id)
     assert switching["major"]["normal_history"] == [False]
-    trace = await c.qc.trace_lot(lot["id"])
+    trace = await c.qc_trace.trace_lot(lot["id"])
     assert [i["accepted"] for i in trace["inspections"]] == [False, True]
     assert trace["manufacturer"]["name"] == "Knit Co"
     assert all(ch.consistent for ch in await c.stock.verify())
@@ -319,11 +323,11 @@ async def test_preorders_allocated_fifo_from_a_partial_lot(
     level = await c.stock.level(f.sku_id)
     assert (level.committed, level.available) == (6, 2)
     # Traceability both ways.
-    trace = await c.qc.trace_lot(lot1)
+    trace = await c.qc_trace.trace_lot(lot1)
     assert sorted((a["order_id"], a["quantity"]) for a in trace["orders"]) == sorted(
         [(ann, 2), (bob, 2), (cy, 1)]
     )
-    t_order = await c.qc.trace_order(cy)
+    t_order = await c.qc_trace.trace_order(cy)
     assert sorted(x["lot"]["id"] for x in t_order["lots"]) == sorted([lot1, lot2])
     assert t_order["lots"][0]["manufacturer"]["id"] == f.manufacturer_id
     assert t_order["lots"][0]["inspections"][0]["approver"] == "Dana"

@@ -1,8 +1,5 @@
-"""Quality control: versioned specs, golden samples, inspections and the stock gate.
+"""Quality control: inspections, sign-off, the switching rules and the stock gate.
 
-- A QC spec is versioned like software: every change is a new version, old versions
-  stay readable. A golden sample approved against a version freezes it; runs may only
-  reference frozen versions.
 - An inspection of a lot computes each defect class's single sampling plan from the lot
   size, the spec's inspection level and the class's AQL, at the severity (normal,
   tightened, reduced) the switching rules put that class in for the manufacturer and
@@ -12,25 +9,21 @@
   ``qc_pass`` movements. Reject → the units stay out of sale until a disposition:
   rework (stay in ``quality_control``, re-inspect), return to manufacturer (leave the
   building) or scrap (to ``damaged``), the last two as ``qc_fail`` movements.
+
+Specs and golden samples are ``services.qc_specs``; photos and traceability
+``services.qc_trace``; the pure rules ``dropline.domain.qc``.
 """
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from dropline.domain.aql import (
     DefectClass,
     InspectionLevel,
     Severity,
-    SwitchingState,
-    normalize_aql,
     sampling_plan,
     verdict,
 )
@@ -44,255 +37,30 @@ from dropline.domain.errors import (
 from dropline.domain.events import DomainEvent
 from dropline.domain.ids import new_id
 from dropline.domain.production import parse_enum
-from dropline.domain.stock import Bucket, Movement, Reason
+from dropline.domain.qc import (
+    INSPECTABLE,
+    Disposition,
+    LotStatus,
+    Stage,
+    disposition_outcome,
+    judge_checks,
+    judge_measurements,
+    switching_state_dict,
+    switching_state_from,
+)
 from dropline.services.ports import Clock
 from dropline.services.preorder_allocation import PreorderAllocationService
 from dropline.store.uow import UnitOfWork, UowFactory
 
-MAX_PHOTO_BYTES = 10 * 1024 * 1024
-PHOTO_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
-
-
-class Stage(StrEnum):
-    INCOMING_MATERIAL = "incoming_material"
-    IN_PROCESS = "in_process"
-    FINAL_RANDOM = "final_random"
-
-
-class LotStatus(StrEnum):
-    QUALITY_CONTROL = "quality_control"  # received, waiting for final inspection
-    PASSED = "passed"
-    REJECTED = "rejected"  # waiting for a disposition
-    REWORK = "rework"  # being reworked; re-inspect (a resubmitted lot)
-    RETURNED = "returned"
-    SCRAPPED = "scrapped"
-
-
-class Disposition(StrEnum):
-    REWORK = "rework"
-    RETURN = "return"
-    SCRAP = "scrap"
-
-
-INSPECTABLE = frozenset({LotStatus.QUALITY_CONTROL, LotStatus.REWORK})
-
-
-def _dec(value: Any, field: str) -> Decimal:
-    try:
-        d = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise InvalidInput(f"{field} must be a number", field=field) from None
-    if not d.is_finite():
-        raise InvalidInput(f"{field} must be a finite number", field=field)
-    return d
-
-
-def _name(item: Mapping[str, Any], field: str) -> str:
-    name = str(item.get("name", "")).strip()
-    if not name or len(name) > 120:
-        raise InvalidInput(f"each {field} needs a name of 1-120 characters", field=field)
-    return name
-
-
-def clean_spec_content(content: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate and normalise a spec's content (raises ``InvalidInput``).
-
-    ``measurements``: name, nominal, tolerance (>= 0), unit; ``attribute_checks`` and
-    ``packaging_checks``: name, description, optional reference_photo;
-    ``aqls``: {critical|major|minor: AQL}; ``inspection_level``: I, II, III, S-1..S-4."""
-    allowed = {"measurements", "attribute_checks", "packaging_checks", "aqls", "inspection_level"}
-    unknown = set(content) - allowed
-    if unknown:
-        raise InvalidInput(f"unknown spec fields: {', '.join(sorted(unknown))}")
-    measurements = []
-    for m in content.get("measurements", []):
-        tol = _dec(m.get("tolerance"), "tolerance")
-        if tol < 0:
-            raise InvalidInput("a tolerance cannot be negative", field="tolerance")
-        measurements.append(
-            {
-                "name": _name(m, "measurement"),
-                "nominal": str(_dec(m.get("nominal"), "nominal")),
-                "tolerance": str(tol),
-                "unit": str(m.get("unit", ""))[:20],
-            }
-        )
-    checks: dict[str, list[dict[str, str]]] = {}
-    for key in ("attribute_checks", "packaging_checks"):
-        checks[key] = [
-            {
-                "name": _name(c, key),
-                "description": str(c.get("description", ""))[:2000],
-                "reference_photo": str(c.get("reference_photo", ""))[:400],
-            }
-            for c in content.get(key, [])
-        ]
-    aqls_in = content.get("aqls") or {}
-    if not aqls_in:
-        raise InvalidInput("a QC spec needs at least one defect class with an AQL", field="aqls")
-    aqls = {
-        parse_enum(DefectClass, str(k), "defect class").value: normalize_aql(str(v))
-        for k, v in aqls_in.items()
-    }
-    level = parse_enum(InspectionLevel, str(content.get("inspection_level", "II")), "level")
-    return {
-        "measurements": measurements,
-        **checks,
-        "aqls": aqls,
-        "inspection_level": level.value,
-    }
-
-
-def _state_from(raw: Mapping[str, Any] | None) -> SwitchingState:
-    if raw is None:
-        return SwitchingState()
-    return SwitchingState(
-        severity=Severity(raw["severity"]),
-        discontinued=bool(raw["discontinued"]),
-        normal_history=tuple(bool(x) for x in raw["normal_history"]),
-        tightened_accept_run=int(raw["tightened_accept_run"]),
-        tightened_rejects=int(raw["tightened_rejects"]),
-        switching_score=int(raw["switching_score"]),
-    )
-
-
-def _state_dict(state: SwitchingState) -> dict[str, Any]:
-    d = asdict(state)
-    d["severity"] = state.severity.value
-    d["normal_history"] = list(state.normal_history)
-    return d
-
 
 class QcService:
-    def __init__(
-        self, uow: UowFactory, clock: Clock, preorders: PreorderAllocationService, data_dir: str
-    ) -> None:
+    def __init__(self, uow: UowFactory, clock: Clock, preorders: PreorderAllocationService) -> None:
         self.uow = uow
         self.clock = clock
         self.preorders = preorders
-        self.data_dir = Path(data_dir)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
-
-    # ------------------------------------------------------------------ specs
-    async def create_spec(
-        self, product_id: str, name: str, content: Mapping[str, Any], *, actor: str
-    ) -> dict[str, Any]:
-        """A new spec for a product, at version 1 (not frozen until a golden sample of it
-        is approved)."""
-        clean = clean_spec_content(content)
-        name = name.strip()
-        if not name or len(name) > 200:
-            raise InvalidInput("a spec needs a name of 1-200 characters", field="name")
-        spec_id = new_id("qcs")
-        async with self.uow() as uow:
-            if await uow.catalog.get_product(product_id) is None:
-                raise NotFound(f"product {product_id} not found")
-            await uow.production.add_spec_version(
-                {
-                    "spec_id": spec_id,
-                    "version": 1,
-                    "product_id": product_id,
-                    "name": name,
-                    "content": clean,
-                    "created_by": actor,
-                }
-            )
-            got = await uow.production.spec_version(spec_id, 1)
-            await uow.commit()
-        assert got is not None
-        return got
-
-    async def revise_spec(
-        self, spec_id: str, content: Mapping[str, Any], *, actor: str, name: str | None = None
-    ) -> dict[str, Any]:
-        """A change is a new version (the previous ones stay readable and unchanged)."""
-        clean = clean_spec_content(content)
-        async with self.uow() as uow:
-            versions = await uow.production.spec_versions(spec_id)
-            if not versions:
-                raise NotFound(f"QC spec {spec_id} not found")
-            last = versions[-1]
-            version = int(last["version"]) + 1
-            await uow.production.add_spec_version(
-                {
-                    "spec_id": spec_id,
-                    "version": version,
-                    "product_id": last["product_id"],
-                    "name": (name or last["name"]).strip()[:200],
-                    "content": clean,
-                    "created_by": actor,
-                }
-            )
-            got = await uow.production.spec_version(spec_id, version)
-            await uow.commit()
-        assert got is not None
-        return got
-
-    async def spec_versions(self, spec_id: str) -> list[dict[str, Any]]:
-        async with self.uow(readonly=True) as uow:
-            versions = await uow.production.spec_versions(spec_id)
-        if not versions:
-            raise NotFound(f"QC spec {spec_id} not found")
-        return versions
-
-    # ------------------------------------------------------------------ golden samples
-    async def register_sample(
-        self, spec_id: str, version: int, description: str, *, actor: str
-    ) -> dict[str, Any]:
-        sample_id = new_id("gsm")
-        async with self.uow() as uow:
-            if await uow.production.spec_version(spec_id, version) is None:
-                raise NotFound(f"QC spec {spec_id} version {version} not found")
-            await uow.production.add_golden_sample(
-                {
-                    "id": sample_id,
-                    "spec_id": spec_id,
-                    "spec_version": version,
-                    "description": description.strip()[:2000],
-                    "registered_by": actor,
-                }
-            )
-            got = await uow.production.golden_sample(sample_id)
-            await uow.commit()
-        assert got is not None
-        return got
-
-    async def approve_sample(
-        self, sample_id: str, *, approver: str, note: str = ""
-    ) -> dict[str, Any]:
-        """Sign off a golden sample; this freezes its spec version for production use."""
-        approver = approver.strip()
-        if not approver:
-            raise InvalidInput("approval needs the approver's name", field="approver")
-        async with self.uow() as uow:
-            sample = await uow.production.golden_sample(sample_id)
-            if sample is None:
-                raise NotFound(f"golden sample {sample_id} not found")
-            if not await uow.production.approve_golden_sample(sample_id, approver, note[:2000]):
-                raise Conflict("this golden sample is already approved")
-            await uow.production.freeze_spec_version(
-                sample["spec_id"], int(sample["spec_version"]), approver
-            )
-            uow.record(
-                DomainEvent(
-                    "qc.golden_sample_approved",
-                    "qc_spec",
-                    sample["spec_id"],
-                    int(sample["spec_version"]),
-                    {
-                        "sample_id": sample_id,
-                        "spec_id": sample["spec_id"],
-                        "version": int(sample["spec_version"]),
-                        "approver": approver,
-                    },
-                )
-            )
-            got = await uow.production.golden_sample(sample_id)
-            await uow.commit()
-        assert got is not None
-        return got
 
     # ------------------------------------------------------------------ inspections
     async def _context(
@@ -337,7 +105,7 @@ class QcService:
         level = InspectionLevel(spec["content"]["inspection_level"])
         out: dict[str, dict[str, Any]] = {}
         for cls, aql in spec["content"]["aqls"].items():
-            state = _state_from(
+            state = switching_state_from(
                 await uow.production.switching_state(run["manufacturer_id"], product_id, cls)
             )
             p = sampling_plan(int(lot["quantity"]), level, aql, state.severity)
@@ -424,8 +192,8 @@ class QcService:
                         "note": str((defect_notes or {}).get(cls, ""))[:2000],
                     }
                 )
-            measured = self._measurements(spec["content"]["measurements"], measurements)
-            check_results = self._checks(spec["content"], checks)
+            measured = judge_measurements(spec["content"]["measurements"], measurements)
+            check_results = judge_checks(spec["content"], checks)
             accepted = all(c["accepted"] for c in classes)
             await uow.production.add_inspection(
                 {
@@ -464,41 +232,6 @@ class QcService:
             await uow.commit()
         assert got is not None
         return got
-
-    def _measurements(
-        self, spec: Sequence[Mapping[str, Any]], given: Sequence[Mapping[str, Any]]
-    ) -> list[dict[str, Any]]:
-        by_name = {m["name"]: m for m in spec}
-        out = []
-        for g in given:
-            name = str(g.get("name", ""))
-            if name not in by_name:
-                raise InvalidInput(f"the spec has no measurement {name!r}", field="measurements")
-            m = by_name[name]
-            value = _dec(g.get("value"), "value")
-            ok = abs(value - Decimal(m["nominal"])) <= Decimal(m["tolerance"])
-            out.append({"name": name, "value": str(value), "unit": m["unit"], "within": ok})
-        return out
-
-    def _checks(
-        self, spec: Mapping[str, Any], given: Sequence[Mapping[str, Any]]
-    ) -> list[dict[str, Any]]:
-        names = {c["name"] for c in spec["attribute_checks"]} | {
-            c["name"] for c in spec["packaging_checks"]
-        }
-        out = []
-        for g in given:
-            name = str(g.get("name", ""))
-            if name not in names:
-                raise InvalidInput(f"the spec has no check {name!r}", field="checks")
-            out.append(
-                {
-                    "name": name,
-                    "passed": bool(g.get("passed")),
-                    "note": str(g.get("note", ""))[:500],
-                }
-            )
-        return out
 
     async def sign_off(
         self,
@@ -583,7 +316,7 @@ class QcService:
         level = InspectionLevel(ins["level"])
         for c in ins["classes"]:
             cls = c["defect_class"]
-            state = _state_from(
+            state = switching_state_from(
                 await uow.production.switching_state(manufacturer_id, product_id, cls)
             )
             plan = sampling_plan(int(ins["lot_size"]), level, c["aql"], Severity(c["severity"]))
@@ -597,7 +330,7 @@ class QcService:
             except InvalidTransition:
                 continue
             await uow.production.save_switching_state(
-                manufacturer_id, product_id, cls, _state_dict(nxt)
+                manufacturer_id, product_id, cls, switching_state_dict(nxt)
             )
             if nxt.severity is not state.severity or nxt.discontinued != state.discontinued:
                 uow.record(
@@ -620,8 +353,8 @@ class QcService:
     async def switching(self, manufacturer_id: str, product_id: str) -> dict[str, Any]:
         async with self.uow(readonly=True) as uow:
             return {
-                c.value: _state_dict(
-                    _state_from(
+                c.value: switching_state_dict(
+                    switching_state_from(
                         await uow.production.switching_state(manufacturer_id, product_id, c.value)
                     )
                 )
@@ -634,12 +367,12 @@ class QcService:
         async with self.uow() as uow:
             resumed = []
             for c in DefectClass:
-                state = _state_from(
+                state = switching_state_from(
                     await uow.production.switching_state(manufacturer_id, product_id, c.value)
                 )
                 if state.discontinued:
                     await uow.production.save_switching_state(
-                        manufacturer_id, product_id, c.value, _state_dict(state.resume())
+                        manufacturer_id, product_id, c.value, switching_state_dict(state.resume())
                     )
                     resumed.append(c.value)
             if not resumed:
@@ -673,41 +406,11 @@ class QcService:
                 raise NotFound(f"lot {lot_id} not found")
             if lot["status"] != LotStatus.REJECTED.value:
                 raise Conflict("only a rejected lot takes a disposition", status=lot["status"])
-            qty, sku = int(lot["quantity"]), lot["sku_id"]
-            if d is Disposition.REWORK:
-                status = LotStatus.REWORK
-            elif d is Disposition.RETURN:
-                status = LotStatus.RETURNED
-                await uow.stock.apply(
-                    [
-                        Movement(
-                            sku,
-                            qty,
-                            Bucket.QUALITY_CONTROL,
-                            None,
-                            Reason.QC_FAIL,
-                            lot_id,
-                            actor,
-                            f"returned to manufacturer: {note}",
-                        )
-                    ]
-                )
-            else:
-                status = LotStatus.SCRAPPED
-                await uow.stock.apply(
-                    [
-                        Movement(
-                            sku,
-                            qty,
-                            Bucket.QUALITY_CONTROL,
-                            Bucket.DAMAGED,
-                            Reason.QC_FAIL,
-                            lot_id,
-                            actor,
-                            f"scrapped: {note}",
-                        )
-                    ]
-                )
+            status, movements = disposition_outcome(
+                d, lot["sku_id"], int(lot["quantity"]), lot_id, actor=actor, note=note
+            )
+            if movements:
+                await uow.stock.apply(movements)
             await uow.production.set_lot_status(lot, status.value, note[:2000])
             uow.record(
                 DomainEvent(
@@ -722,111 +425,3 @@ class QcService:
             await uow.commit()
         assert got is not None
         return got
-
-    # ------------------------------------------------------------------ photos
-    async def add_photo(
-        self,
-        inspection_id: str,
-        data: bytes,
-        content_type: str,
-        *,
-        filename: str = "",
-        defect_class: str | None = None,
-        note: str = "",
-    ) -> dict[str, Any]:
-        """Store an inspection photo under ``<data_dir>/inspections/<id>/``."""
-        content_type = content_type.split(";")[0].strip().lower()
-        if content_type not in PHOTO_TYPES:
-            raise InvalidInput(f"photos must be one of {', '.join(PHOTO_TYPES)}")
-        if not data or len(data) > MAX_PHOTO_BYTES:
-            raise InvalidInput("a photo must be between 1 byte and 10 MiB")
-        if defect_class is not None:
-            defect_class = parse_enum(DefectClass, defect_class, "defect_class").value
-        photo_id = new_id("pho")
-        ext = PHOTO_TYPES[content_type] or mimetypes.guess_extension(content_type) or ""
-        async with self.uow() as uow:
-            if await uow.production.inspection(inspection_id) is None:
-                raise NotFound(f"inspection {inspection_id} not found")
-            rel = Path("inspections") / inspection_id / f"{photo_id}{ext}"
-            path = self.data_dir / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            await uow.production.add_photo(
-                {
-                    "id": photo_id,
-                    "inspection_id": inspection_id,
-                    "defect_class": defect_class,
-                    "filename": Path(filename).name[:200] or path.name,
-                    "path": str(rel),
-                    "content_type": content_type,
-                    "size": len(data),
-                    "note": note[:2000],
-                }
-            )
-            await uow.commit()
-        return {"id": photo_id, "path": str(rel), "size": len(data), "content_type": content_type}
-
-    def photo_path(self, rel: str) -> Path:
-        return self.data_dir / rel
-
-    # ------------------------------------------------------------------ traceability
-    async def trace_lot(self, lot_id: str) -> dict[str, Any]:
-        """Lot → run → manufacturer, its inspections, and every order that received
-        its units."""
-        async with self.uow(readonly=True) as uow:
-            lot = await uow.production.lot(lot_id)
-            if lot is None:
-                raise NotFound(f"lot {lot_id} not found")
-            run = await uow.production.run(lot["run_id"])
-            assert run is not None
-            mfr = await uow.production.manufacturer(run["manufacturer_id"])
-            inspections = await uow.production.inspections(lot_id)
-            photos = {i["id"]: await uow.production.photos(i["id"]) for i in inspections}
-            allocations = await uow.production.allocations(lot_id=lot_id)
-        return {
-            "lot": lot,
-            "run": {k: run[k] for k in ("id", "name", "qc_spec_id", "qc_spec_version")},
-            "manufacturer": mfr,
-            "inspections": [i | {"photos": photos[i["id"]]} for i in inspections],
-            "orders": allocations,
-        }
-
-    async def trace_order(self, order_id: str) -> dict[str, Any]:
-        """Order line → lot → inspections → run → manufacturer."""
-        async with self.uow(readonly=True) as uow:
-            order = await uow.orders.get_order(order_id)
-            if order is None:
-                raise NotFound(f"order {order_id} not found")
-            allocations = await uow.production.allocations(order_id=order_id)
-        lots = []
-        for a in allocations:
-            t = await self.trace_lot(a["lot_id"])
-            lots.append(
-                {
-                    "sku_id": a["sku_id"],
-                    "quantity": a["quantity"],
-                    "lot": t["lot"],
-                    "inspections": t["inspections"],
-                    "run": t["run"],
-                    "manufacturer": t["manufacturer"],
-                }
-            )
-        return {
-            "order_id": order_id,
-            "lines": [
-                {"sku_id": ln.ref_id, "quantity": ln.quantity, "kind": ln.kind}
-                for ln in order.lines
-            ],
-            "lots": lots,
-        }
-
-    async def lots(self, run_id: str | None = None) -> list[dict[str, Any]]:
-        async with self.uow(readonly=True) as uow:
-            return await uow.production.lots(run_id)
-
-    async def inspection(self, inspection_id: str) -> dict[str, Any]:
-        async with self.uow(readonly=True) as uow:
-            got = await uow.production.inspection(inspection_id)
-            if got is None:
-                raise NotFound(f"inspection {inspection_id} not found")
-            return got | {"photos": await uow.production.photos(inspection_id)}

@@ -188,4 +188,4 @@ async def receive_lot(run_id: str, body: LotIn, c: ContainerDep, who: Ops) -> di
 
 @router.get("/runs/{run_id}/lots")
 async def list_lots(run_id: str, c: ContainerDep, _: Ops) -> list[dict[str, Any]]:
-    return plain_list(await c.qc.lots(run_id))
+    return plain_list(await c.qc_trace.lots(run_id))

@@ -12,7 +12,7 @@ from dropline.api.deps import ContainerDep, Ops
 from dropline.api.plain import plain_dict, plain_list
 from dropline.api.schemas import Name, Strict, Text
 from dropline.domain.errors import InvalidInput, NotFound
-from dropline.services.qc import MAX_PHOTO_BYTES
+from dropline.services.qc_trace import MAX_PHOTO_BYTES
 
 router = APIRouter(prefix="/v1/qc", tags=["quality control"])
 
@@ -75,7 +75,7 @@ class DispositionIn(Strict):
 @router.post("/specs", status_code=201)
 async def create_spec(body: SpecIn, c: ContainerDep, who: Ops) -> dict[str, Any]:
     return plain_dict(
-        await c.qc.create_spec(body.product_id, body.name, body.content, actor=who.name)
+        await c.qc_specs.create_spec(body.product_id, body.name, body.content, actor=who.name)
     )
 
 
@@ -84,13 +84,15 @@ async def revise_spec(
     spec_id: str, body: SpecRevisionIn, c: ContainerDep, who: Ops
 ) -> dict[str, Any]:
     """A change creates a new version; earlier versions stay readable."""
-    return plain_dict(await c.qc.revise_spec(spec_id, body.content, actor=who.name, name=body.name))
+    return plain_dict(
+        await c.qc_specs.revise_spec(spec_id, body.content, actor=who.name, name=body.name)
+    )
 
 
 @router.get("/specs/{spec_id}")
 async def get_spec(spec_id: str, c: ContainerDep, _: Ops) -> list[dict[str, Any]]:
     """Every version of the spec, oldest first (``frozen_at`` set once approved)."""
-    return plain_list(await c.qc.spec_versions(spec_id))
+    return plain_list(await c.qc_specs.spec_versions(spec_id))
 
 
 @router.post("/specs/{spec_id}/versions/{version}/golden-samples", status_code=201)
@@ -98,7 +100,7 @@ async def register_sample(
     spec_id: str, version: int, body: SampleIn, c: ContainerDep, who: Ops
 ) -> dict[str, Any]:
     return plain_dict(
-        await c.qc.register_sample(spec_id, version, body.description, actor=who.name)
+        await c.qc_specs.register_sample(spec_id, version, body.description, actor=who.name)
     )
 
 
@@ -107,7 +109,7 @@ async def approve_sample(
     sample_id: str, body: ApprovalIn, c: ContainerDep, who: Ops
 ) -> dict[str, Any]:
     """Sign off the golden sample: its spec version is frozen for production use."""
-    return plain_dict(await c.qc.approve_sample(sample_id, approver=who.name, note=body.note))
+    return plain_dict(await c.qc_specs.approve_sample(sample_id, approver=who.name, note=body.note))
 
 
 @router.get("/lots/{lot_id}/plan")
@@ -138,7 +140,7 @@ async def inspect(lot_id: str, body: InspectionIn, c: ContainerDep, who: Ops) ->
 
 @router.get("/inspections/{inspection_id}")
 async def get_inspection(inspection_id: str, c: ContainerDep, _: Ops) -> dict[str, Any]:
-    return plain_dict(await c.qc.inspection(inspection_id))
+    return plain_dict(await c.qc_trace.inspection(inspection_id))
 
 
 @router.post("/inspections/{inspection_id}/sign-off")
@@ -176,7 +178,7 @@ async def add_photo(
     if length > MAX_PHOTO_BYTES:
         raise InvalidInput("a photo must be at most 10 MiB")
     data = await request.body()
-    return await c.qc.add_photo(
+    return await c.qc_trace.add_photo(
         inspection_id,
         data,
         content_type,
@@ -188,10 +190,12 @@ async def add_photo(
 
 @router.get("/inspections/{inspection_id}/photos/{photo_id}")
 async def get_photo(inspection_id: str, photo_id: str, c: ContainerDep, _: Ops) -> FileResponse:
-    ins = await c.qc.inspection(inspection_id)
+    ins = await c.qc_trace.inspection(inspection_id)
     for photo in ins["photos"]:
         if photo["id"] == photo_id:
-            return FileResponse(c.qc.photo_path(photo["path"]), media_type=photo["content_type"])
+            return FileResponse(
+                c.qc_trace.photo_path(photo["path"]), media_type=photo["content_type"]
+            )
     raise NotFound(f"photo {photo_id} not found")
 
 
@@ -205,13 +209,13 @@ async def dispose(lot_id: str, body: DispositionIn, c: ContainerDep, who: Ops) -
 @router.get("/lots/{lot_id}/trace")
 async def trace_lot(lot_id: str, c: ContainerDep, _: Ops) -> dict[str, Any]:
     """Lot → run → manufacturer, inspections, and every order that received its units."""
-    return plain_dict(await c.qc.trace_lot(lot_id))
+    return plain_dict(await c.qc_trace.trace_lot(lot_id))
 
 
 @router.get("/orders/{order_id}/trace")
 async def trace_order(order_id: str, c: ContainerDep, _: Ops) -> dict[str, Any]:
     """Order line → lot → inspections → run → manufacturer."""
-    return plain_dict(await c.qc.trace_order(order_id))
+    return plain_dict(await c.qc_trace.trace_order(order_id))
 
 
 @router.get("/switching/{manufacturer_id}/{product_id}")
