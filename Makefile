@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt bench clean help browser-deps
+.PHONY: run test lint fmt bench clean help browser-deps bench-deps
 
 help:
 	@echo "make run    - set up, migrate, seed the demo drop and start the service"
@@ -34,7 +34,18 @@ browser-deps:
 	    echo "chromium is missing: run 'sudo apt-get install -y chromium' for the browser tests"; \
 	  fi; }
 
-test: $(STAMP) browser-deps
+# The benchmark's smoke test drives the server with wrk (a compiled load generator).
+# Installed with apt when missing, as for Chromium; without it that one test skips.
+bench-deps:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y wrk || { apt-get update && apt-get install -y wrk; } \
+	      || echo "wrk could not be installed: the benchmark smoke test will skip"; \
+	  else \
+	    echo "wrk is missing: run 'sudo apt-get install -y wrk' for the benchmark smoke test"; \
+	  fi; }
+
+test: $(STAMP) browser-deps bench-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
