@@ -18,7 +18,6 @@ order that has shipped is returned instead (``services.returns``).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -38,7 +37,8 @@ from dropline.domain.money import Money
 from dropline.domain.orders import OrderStatus
 from dropline.domain.stock import Bucket, Movement, Reason
 from dropline.services.messages import MessageService
-from dropline.services.ports import Clock, DropNotLoaded, PaymentProvider, StockEngine
+from dropline.services.ports import Clock, PaymentProvider, StockEngine
+from dropline.services.stock import offer_again
 from dropline.store.order_repo import OrderRecord
 from dropline.store.uow import UowFactory
 
@@ -154,14 +154,7 @@ class CancellationService:
                 offers = await uow.drops.offers(drop.id)
                 await uow.commit()
                 if drop.status in ENGINE_STATES:
-                    # The ledger gave the units back to the offer; tell the live engine
-                    # too (an engine that lost the drop rebuilds from the ledger).
-                    for sku_id, qty in sorted(units.items()):
-                        offer = offers.get(sku_id)
-                        with contextlib.suppress(DropNotLoaded):
-                            await self.engine.adjust_offer(
-                                drop.id, sku_id, qty, offer.per_buyer_limit if offer else None
-                            )
+                    await offer_again(self.engine, drop.id, units, offers)
                 if self._on_change is not None:
                     self._on_change(drop.id)
         return await self._finish_refund(order_id)

@@ -15,7 +15,6 @@ before the authorisation would lapse (``capture_expiring``).
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +24,7 @@ from dropline.domain.events import DomainEvent
 from dropline.domain.orders import OrderStatus
 from dropline.domain.production import Consent, PreorderStatus, classify_delay
 from dropline.domain.stock import Bucket, Movement, Reason
-from dropline.services.ports import Clock, DropNotLoaded, PaymentProvider, StockEngine
+from dropline.services.ports import Clock, PaymentProvider, StockEngine
 from dropline.services.preorder_links import PreorderLinks
 from dropline.services.preorders import (
     PreorderService,
@@ -34,7 +33,7 @@ from dropline.services.preorders import (
     run_estimate,
 )
 from dropline.services.serialize import rfc3339
-from dropline.services.stock import ship_order_units
+from dropline.services.stock import offer_again, ship_order_units
 from dropline.store.production_repo import PreorderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
@@ -218,15 +217,8 @@ class PreorderLifecycleService:
             offers = await uow.drops.offers(p.drop_id)
             await uow.commit()
         if drop is not None and drop.status in ENGINE_STATES:
-            # The ledger gave the units back to the cap; tell the live engine too (if it
-            # lost the drop, its rebuild reads the ledger and needs nothing).
             returned = {s: q for s, (q, _) in p.lines.items()} | stock_lines
-            for sku_id, qty in sorted(returned.items()):
-                offer = offers.get(sku_id)
-                with contextlib.suppress(DropNotLoaded):
-                    await self.engine.adjust_offer(
-                        p.drop_id, sku_id, qty, offer.per_buyer_limit if offer else None
-                    )
+            await offer_again(self.engine, p.drop_id, returned, offers)
         if self._on_change is not None:
             self._on_change(p.drop_id)
         return await self._finish_refund(order_id)

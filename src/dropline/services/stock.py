@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dropline.domain.drops import Offer
 from dropline.domain.errors import InvalidInput, NotFound
 from dropline.domain.events import DomainEvent
 from dropline.domain.stock import (
@@ -16,11 +19,26 @@ from dropline.domain.stock import (
     safety_rebalance,
     shipment,
 )
+from dropline.services.ports import DropNotLoaded, StockEngine
 from dropline.store.uow import UnitOfWork, UowFactory
 
 RECEIVABLE = frozenset({Bucket.AVAILABLE, Bucket.QUALITY_CONTROL, Bucket.DAMAGED})
 # Buckets an operator may move between by hand; reserved/committed belong to drops/orders.
 MANUAL = frozenset({Bucket.AVAILABLE, Bucket.SAFETY, Bucket.DAMAGED, Bucket.QUALITY_CONTROL})
+
+
+async def offer_again(
+    engine: StockEngine, drop_id: str, units: Mapping[str, int], offers: Mapping[str, Offer]
+) -> None:
+    """After a committed transaction gave ``units`` back to a live drop's offers in the
+    ledger (a cancelled order or pre-order), give them to the live engine too, in SKU
+    order. An engine that lost the drop rebuilds from the ledger and needs nothing."""
+    for sku_id, qty in sorted(units.items()):
+        offer = offers.get(sku_id)
+        with contextlib.suppress(DropNotLoaded):
+            await engine.adjust_offer(
+                drop_id, sku_id, qty, offer.per_buyer_limit if offer else None
+            )
 
 
 async def ship_order_units(uow: UnitOfWork, order_id: str, actor: str) -> None:
