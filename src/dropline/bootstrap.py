@@ -208,7 +208,7 @@ async def build(
         preorder_allocation=preorder_allocation,
         preorder_links=preorder_links,
         production=ProductionService(uow, clock, preorder_lifecycle),
-        qc=QcService(uow, clock, preorder_allocation),
+        qc=QcService(uow, preorder_allocation),
         qc_specs=QcSpecService(uow),
         qc_trace=QcTraceService(uow, settings.data_dir),
         webhooks=webhooks,

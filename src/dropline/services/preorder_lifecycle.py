@@ -15,6 +15,7 @@ before the authorisation would lapse (``capture_expiring``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,7 +52,7 @@ class PreorderLifecycleService:
         preorders: PreorderService,
         links: PreorderLinks,
         *,
-        on_change: Any = None,
+        on_change: Callable[[str], None] | None = None,
     ) -> None:
         self.uow = uow
         self.engine = engine

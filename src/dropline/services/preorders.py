@@ -24,7 +24,7 @@ message needs in the payload, plus a per-order ``preorder_notices`` row.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -124,7 +124,7 @@ class PreorderService:
         clock: Clock,
         links: PreorderLinks,
         *,
-        on_change: Any = None,
+        on_change: Callable[[str], None] | None = None,
     ) -> None:
         self.uow = uow
         self.engine = engine

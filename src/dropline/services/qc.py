@@ -17,7 +17,6 @@ Specs and golden samples are ``services.qc_specs``; photos and traceability
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from dropline.domain.aql import (
@@ -48,19 +47,14 @@ from dropline.domain.qc import (
     switching_state_dict,
     switching_state_from,
 )
-from dropline.services.ports import Clock
 from dropline.services.preorder_allocation import PreorderAllocationService
 from dropline.store.uow import UnitOfWork, UowFactory
 
 
 class QcService:
-    def __init__(self, uow: UowFactory, clock: Clock, preorders: PreorderAllocationService) -> None:
+    def __init__(self, uow: UowFactory, preorders: PreorderAllocationService) -> None:
         self.uow = uow
-        self.clock = clock
         self.preorders = preorders
-
-    def _now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock.now(), UTC)
 
     # ------------------------------------------------------------------ inspections
     async def _context(
