@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make run    - set up, migrate, seed the demo drop and start the service"
 	@echo "make test   - set up and run the whole test suite"
-	@echo "make lint   - ruff (format check + lint) and mypy --strict"
+	@echo "make lint   - ruff (format check + lint), mypy --strict, the import-layer check"
 	@echo "make bench  - the flash-sale benchmark (QUICK=1 for a short run)"
 
 $(STAMP): pyproject.toml
@@ -49,13 +49,14 @@ test: $(STAMP) browser-deps bench-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/ruff check src tests bench tools
 	$(BIN)/mypy
+	$(BIN)/python tools/check_layers.py
 
 fmt: $(STAMP)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --mode $(if $(QUICK),quick,full) $(BENCH_ARGS)

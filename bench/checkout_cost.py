@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dropline.bootstrap import build
 from dropline.config import load_settings
-from dropline.domain.holds import HoldItem, ItemKind
+from dropline.domain.live.holds import HoldItem, ItemKind
 from dropline.store.db import upgrade
 
 AREAS = [

@@ -29,7 +29,7 @@ from checkout_cost import StatementCounter, print_shares
 from dropline.api.app import create_app
 from dropline.bootstrap import build
 from dropline.config import load_settings
-from dropline.services.access import mint_buyer_token
+from dropline.services.platform.access import mint_buyer_token
 from dropline.store.db import upgrade
 
 

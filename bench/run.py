@@ -247,7 +247,7 @@ async def setup_rowlock(units: int) -> None:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from dropline.api.routers.bench import ROWLOCK_SCHEMA
+    from dropline.api.routers.platform.bench import ROWLOCK_SCHEMA
 
     db = create_async_engine(PG_URL)
     async with db.begin() as conn:
@@ -282,7 +282,7 @@ async def seed(stack: Stack, growth_skus: list[int], storm_units: int) -> Seeded
     """Catalog, stock, drops and keys, through the services (as an ops lead would)."""
     from dropline.bootstrap import build
     from dropline.config import load_settings
-    from dropline.domain.drops import DropStatus
+    from dropline.domain.live.drops import DropStatus
 
     settings = load_settings(
         database_url=stack.database_url,
@@ -365,7 +365,9 @@ async def bulk_offer(c: Any, product_id: str, drop_id: str, count: int, units: i
     from datetime import UTC, datetime
 
     from dropline.domain.ids import new_id
-    from dropline.store import tables as t
+    from dropline.store.catalog.tables import skus
+    from dropline.store.live.tables import drop_offers
+    from dropline.store.stock.tables import stock_levels, stock_movements
 
     now = datetime.now(UTC)
     ids = [new_id("sku") for _ in range(count)]
@@ -373,7 +375,7 @@ async def bulk_offer(c: Any, product_id: str, drop_id: str, count: int, units: i
         chunk = ids[start : start + 2000]
         async with c.db.begin() as conn:
             await conn.execute(
-                t.skus.insert(),
+                skus.insert(),
                 [
                     {
                         "id": s,
@@ -391,7 +393,7 @@ async def bulk_offer(c: Any, product_id: str, drop_id: str, count: int, units: i
                 ],
             )
             await conn.execute(
-                t.stock_levels.insert(),
+                stock_levels.insert(),
                 [
                     {
                         "sku_id": s,
@@ -407,7 +409,7 @@ async def bulk_offer(c: Any, product_id: str, drop_id: str, count: int, units: i
                 ],
             )
             await conn.execute(
-                t.stock_movements.insert(),
+                stock_movements.insert(),
                 [
                     {
                         "sku_id": s,
@@ -428,7 +430,7 @@ async def bulk_offer(c: Any, product_id: str, drop_id: str, count: int, units: i
                 ],
             )
             await conn.execute(
-                t.drop_offers.insert(),
+                drop_offers.insert(),
                 [
                     {
                         "drop_id": drop_id,
@@ -841,7 +843,7 @@ class Bench:
         t0 = time.monotonic()
         seeded = asyncio.run(seed(stack, [] if only_hot else plan.growth_skus, plan.storm_units))
         log(f"  seeded in {time.monotonic() - t0:.1f}s")
-        from dropline.services.access import mint_buyer_token
+        from dropline.services.platform.access import mint_buyer_token
 
         tokens = [
             mint_buyer_token(SECRET, f"bench-{stack.name}-{i}", 24 * 3600)
@@ -1477,6 +1479,6 @@ if __name__ == "__main__":
 
 def mint_token(n: int) -> str:
     """A one-day buyer token for bench buyer ``n``."""
-    from dropline.services.access import mint_buyer_token
+    from dropline.services.platform.access import mint_buyer_token
 
     return mint_buyer_token(SECRET, f"bench-buyer-{n}", 24 * 3600)

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from dropline.store.db import create_engine, upgrade
-from dropline.store.tables import metadata
+from dropline.store.schema import metadata
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # Each checkout of the repo gets its own database and Redis db number, so two working

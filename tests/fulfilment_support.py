@@ -12,8 +12,8 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from dropline.bootstrap import Container
-from dropline.domain.fulfilment import ShipTo
-from dropline.store.order_repo import OrderRecord
+from dropline.domain.fulfilment.rules import ShipTo
+from dropline.store.live.order_repo import OrderRecord
 from support import Shop, sku_item
 
 VISA = "4242424242424242"

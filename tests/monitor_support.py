@@ -20,8 +20,8 @@ import pytest
 from backends import free_port
 from dropline.bootstrap import build
 from dropline.config import Settings
-from dropline.domain.drops import DropStatus
-from dropline.services.access import mint_buyer_token
+from dropline.domain.live.drops import DropStatus
+from dropline.services.platform.access import mint_buyer_token
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = "/usr/bin/chromium"

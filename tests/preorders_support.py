@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from dropline.bootstrap import Container
-from dropline.domain.drops import DropStatus
-from dropline.domain.production import RunLine
-from dropline.store.order_repo import OrderRecord
+from dropline.domain.live.drops import DropStatus
+from dropline.domain.supply.production import RunLine
+from dropline.store.live.order_repo import OrderRecord
 from support import sku_item, unique_suffix
 
 VISA = "4242424242424242"

@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass, field
 
 from dropline.bootstrap import Container
-from dropline.domain.drops import DropStatus
-from dropline.domain.holds import HoldItem, ItemKind
+from dropline.domain.live.drops import DropStatus
+from dropline.domain.live.holds import HoldItem, ItemKind
 
 _SEEDS = itertools.count(1)
 

@@ -1,3 +1,5 @@
-from dropline.cli import main
+"""``python -m dropline``: the same as the ``dropline`` command."""
+
+from dropline.cli.app import main
 
 main()

@@ -9,20 +9,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dropline.config import Settings
 from dropline.domain.errors import InvalidInput
-from dropline.domain.fulfilment import SlaPolicy
+from dropline.domain.fulfilment.rules import SlaPolicy
 from dropline.engine import create_engine as create_stock_engine
 from dropline.payments.sandbox import SandboxProvider
-from dropline.services.access import AccessService
-from dropline.services.background import Job, standard_jobs
-from dropline.services.cancellations import CancellationService
-from dropline.services.catalog import CatalogService
-from dropline.services.checkout import CheckoutService
-from dropline.services.drop_catalog import DropCatalogCache
-from dropline.services.drops import DropService
-from dropline.services.fulfilment import FulfilmentService
-from dropline.services.holds import HoldService
-from dropline.services.messages import MessageService
-from dropline.services.monitor import MonitorService
+from dropline.services.aftersales.cancellations import CancellationService
+from dropline.services.aftersales.returns import ReturnService
+from dropline.services.catalog.products import CatalogService
+from dropline.services.fulfilment.messages import MessageService
+from dropline.services.fulfilment.pick_lists import PickListService
+from dropline.services.fulfilment.shipping import FulfilmentService
+from dropline.services.fulfilment.webhooks import WebhookPolicy, WebhookService
+from dropline.services.insight.monitor import MonitorService
+from dropline.services.insight.report import ReportService
+from dropline.services.live.checkout import CheckoutService
+from dropline.services.live.drop_catalog import DropCatalogCache
+from dropline.services.live.drops import DropService
+from dropline.services.live.holds import HoldService
+from dropline.services.platform.access import AccessService
+from dropline.services.platform.background import Job, standard_jobs
 from dropline.services.ports import (
     Clock,
     Mailer,
@@ -31,18 +35,15 @@ from dropline.services.ports import (
     SystemClock,
     WebhookTransport,
 )
-from dropline.services.preorder_allocation import PreorderAllocationService
-from dropline.services.preorder_lifecycle import PreorderLifecycleService
-from dropline.services.preorder_links import PreorderLinks
-from dropline.services.preorders import PreorderService
-from dropline.services.production import ProductionService
-from dropline.services.qc import QcService
-from dropline.services.qc_specs import QcSpecService
-from dropline.services.qc_trace import QcTraceService
-from dropline.services.report import ReportService
-from dropline.services.returns import ReturnService
-from dropline.services.stock import StockService
-from dropline.services.webhooks import WebhookPolicy, WebhookService
+from dropline.services.stock.ledger import StockService
+from dropline.services.supply.preorder_allocation import PreorderAllocationService
+from dropline.services.supply.preorder_lifecycle import PreorderLifecycleService
+from dropline.services.supply.preorder_links import PreorderLinks
+from dropline.services.supply.preorders import PreorderService
+from dropline.services.supply.production import ProductionService
+from dropline.services.supply.qc import QcService
+from dropline.services.supply.qc_specs import QcSpecService
+from dropline.services.supply.qc_trace import QcTraceService
 from dropline.store.db import create_engine
 from dropline.store.uow import UowFactory
 
@@ -74,6 +75,7 @@ class Container:
     webhooks: WebhookService
     messages: MessageService
     fulfilment: FulfilmentService
+    pick_lists: PickListService
     returns: ReturnService
     cancellations: CancellationService
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
@@ -214,6 +216,7 @@ async def build(
         webhooks=webhooks,
         messages=messages,
         fulfilment=fulfilment,
+        pick_lists=PickListService(uow, clock),
         returns=ReturnService(uow, provider, clock, messages, settings.return_window_days),
         cancellations=CancellationService(
             uow, engine, provider, clock, messages, on_change=lambda _changed: cache.clear()

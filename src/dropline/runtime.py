@@ -10,7 +10,7 @@ frozen out of collection and the young generation is collected less often. Refer
 counting still frees almost everything at once; only cycles wait a little longer.
 
 Later, as holds pile up, the background job ``freeze_long_lived``
-(``services/background.py``) freezes again whenever a full collection has become slow.
+(``services/platform/background.py``) freezes again whenever a full collection has become slow.
 """
 
 from __future__ import annotations

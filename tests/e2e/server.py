@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from backends import free_port
-from dropline.services.access import mint_buyer_token
+from dropline.services.platform.access import mint_buyer_token
 
 SECRET = "e2e-buyer-token-secret"
 KEY_RE = re.compile(r"\b(dlk_[A-Za-z0-9_\-]+)")

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from dropline.cli.live.simulation import Simulation, Summary, check_target
 from dropline.domain.errors import InvalidInput
-from dropline.simulate import Simulation, Summary, check_target
 from monitor_support import (
     ARTIFACTS,
     CHROMIUM,

@@ -23,7 +23,7 @@ import pytest
 from backends import migrate_pg, truncate_pg
 from dropline.bootstrap import Container, build
 from dropline.config import Settings
-from dropline.services.access import mint_buyer_token
+from dropline.services.platform.access import mint_buyer_token
 from e2e.multi_support import (
     BUYER_SECRET,
     Http,

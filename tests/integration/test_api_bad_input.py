@@ -18,10 +18,10 @@ from sqlalchemy import event, func, select
 
 from dropline.api.app import create_app
 from dropline.bootstrap import Container
-from dropline.domain.drops import DropStatus
-from dropline.services.access import mint_buyer_token
+from dropline.domain.live.drops import DropStatus
+from dropline.services.platform.access import mint_buyer_token
 from dropline.services.ports import DropNotLoaded, ManualClock
-from dropline.store.tables import metadata
+from dropline.store.schema import metadata
 from support import Shop, seed_shop
 
 VISA = "4242424242424242"

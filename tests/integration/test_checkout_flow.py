@@ -7,7 +7,7 @@ import pytest
 
 from dropline.bootstrap import Container
 from dropline.domain import errors as e
-from dropline.domain.orders import CheckoutStatus, OrderStatus
+from dropline.domain.live.orders import CheckoutStatus, OrderStatus
 from dropline.services.ports import ManualClock, PaymentStatus
 from support import seed_shop, sku_item
 
@@ -238,7 +238,7 @@ async def test_restart_rebuilds_engine_from_ledger(container: Container) -> None
 async def test_drop_ended_during_payment_voids_and_keeps_stock_whole(
     container: Container,
 ) -> None:
-    from dropline.domain.drops import DropStatus
+    from dropline.domain.live.drops import DropStatus
 
     c = container
     shop = await seed_shop(c, units=3)
@@ -261,7 +261,7 @@ async def test_the_ledger_sells_only_on_a_drop_that_has_not_ended(
     container: Container,
 ) -> None:
     """The sale's last guard, below the engine: units left, drop present, not ended."""
-    from dropline.domain.drops import DropStatus
+    from dropline.domain.live.drops import DropStatus
 
     c = container
     shop = await seed_shop(c, units=3, skus=2)
@@ -285,7 +285,7 @@ async def test_stock_apply_refuses_alone_and_in_batches_without_writing(
 ) -> None:
     """``StockRepository.apply`` (one movement: one conditional update on SQLite) moves
     only units the source bucket has, raises the domain's errors, writes nothing then."""
-    from dropline.domain.stock import Bucket, Movement, Reason
+    from dropline.domain.stock.buckets import Bucket, Movement, Reason
 
     c = container
     shop = await seed_shop(c, units=3, skus=2)

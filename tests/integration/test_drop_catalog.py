@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import event
 
 from dropline.bootstrap import Container
-from dropline.domain.drops import DropStatus
-from dropline.services.drop_catalog import DropCatalog, DropCatalogCache
+from dropline.domain.live.drops import DropStatus
+from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.store.uow import UnitOfWork
 from support import seed_shop, sku_item
 

@@ -26,7 +26,7 @@ from dropline.domain.errors import (
     NotFound,
     SoldOut,
 )
-from dropline.domain.holds import Hold, HoldItem, HoldRequest, HoldStatus, ItemKind
+from dropline.domain.live.holds import Hold, HoldItem, HoldRequest, HoldStatus, ItemKind
 from dropline.engine import MemoryEngine, create_engine
 from dropline.engine.redis_engine import RedisEngine
 from dropline.services.ports import DropNotLoaded, DropSnapshot, EngineOffer, StockEngine

@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from dropline.domain.errors import DroplineError
-from dropline.domain.holds import Hold, HoldItem, HoldRequest, ItemKind
+from dropline.domain.live.holds import Hold, HoldItem, HoldRequest, ItemKind
 from dropline.engine.memory import MemoryEngine
 from dropline.engine.redis_engine import RedisEngine
 from dropline.services.ports import DropNotLoaded, DropSnapshot, EngineOffer, StockEngine

@@ -16,7 +16,7 @@ from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 from dropline.domain.errors import EngineUnavailable, InsufficientStock, NotFound, SoldOut
-from dropline.domain.holds import Hold, HoldItem, HoldRequest, HoldStatus, ItemKind
+from dropline.domain.live.holds import Hold, HoldItem, HoldRequest, HoldStatus, ItemKind
 from dropline.engine import create_engine
 from dropline.engine.redis_engine import RedisEngine, hold_from_dict, hold_to_json
 from dropline.engine.redis_scripts import CommandBatcher

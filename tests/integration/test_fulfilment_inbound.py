@@ -292,7 +292,7 @@ async def test_tracking_import_over_the_api(container: Container, api: httpx.Asy
 def test_tracking_import_cli(sqlite_url: str, tmp_path: Path, clock: ManualClock) -> None:
     """The CLI runs its own event loop, so this test is synchronous."""
     from dropline.bootstrap import build
-    from dropline.cli import app
+    from dropline.cli.app import app
     from dropline.config import Settings
 
     async def setup() -> tuple[str, str]:

@@ -13,11 +13,12 @@ from alembic import command
 from sqlalchemy import insert, select
 
 from dropline.bootstrap import Container
-from dropline.domain.holds import Hold, HoldItem, HoldStatus, ItemKind
-from dropline.services.hold_journal import drain_hold_events, drop_hold_events, read_stored
+from dropline.domain.live.holds import Hold, HoldItem, HoldStatus, ItemKind
+from dropline.services.live.hold_journal import drain_hold_events, drop_hold_events, read_stored
 from dropline.services.serialize import hold_dict
 from dropline.store.db import alembic_config, create_engine, upgrade
-from dropline.store.tables import hold_event_pages, outbox
+from dropline.store.live.tables import hold_event_pages
+from dropline.store.platform.tables import outbox
 from support import seed_shop, sku_item
 
 

@@ -24,8 +24,8 @@ from dropline.api.app import DroplineAPI, create_app
 from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware, HotRoute, refusal
 from dropline.bootstrap import Container
 from dropline.domain import errors as e
-from dropline.domain.holds import HoldItem, ItemKind
-from dropline.services.access import mint_buyer_token
+from dropline.domain.live.holds import HoldItem, ItemKind
+from dropline.services.platform.access import mint_buyer_token
 from support import Shop, seed_shop
 
 

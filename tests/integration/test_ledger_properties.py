@@ -22,7 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from dropline.bootstrap import Container, build
 from dropline.config import Settings
 from dropline.domain.errors import DroplineError
-from dropline.services.background import expire_holds
+from dropline.services.platform.background import expire_holds
 from dropline.services.ports import ManualClock
 from dropline.store.db import upgrade
 from support import seed_shop, sku_item

@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from backends import free_port
 from dropline.bootstrap import Container
 from dropline.mail.mailers import DatabaseMailer, SmtpMailer
-from dropline.services.messages import MessageService
+from dropline.services.fulfilment.messages import MessageService
 from dropline.services.ports import ManualClock
 from fulfilment_support import paid_order
 from support import seed_shop
@@ -117,7 +117,7 @@ async def test_embedded_mailer_stores_and_skips_without_email(container: Contain
 async def test_every_template_renders(container: Container) -> None:
     """Each message kind renders text and HTML with the order's facts (refunded too,
     which the returns feature will queue)."""
-    from dropline.domain.fulfilment import MessageKind
+    from dropline.domain.fulfilment.rules import MessageKind
 
     c = container
     shop = await seed_shop(c, units=5)

@@ -10,11 +10,11 @@ import pytest
 
 from dropline.api.app import create_app
 from dropline.bootstrap import Container
-from dropline.domain.fulfilment import FulfilmentUpdate, ShipTo
-from dropline.domain.returns import ReturnLineRequest, ReturnReason
-from dropline.services.fulfilment import UpdateDetails
+from dropline.domain.aftersales.returns import ReturnLineRequest, ReturnReason
+from dropline.domain.fulfilment.rules import FulfilmentUpdate, ShipTo
+from dropline.services.fulfilment.shipping import UpdateDetails
 from dropline.services.ports import ManualClock
-from dropline.web import ops_pages
+from dropline.web import common
 from support import seed_shop, sku_item
 
 
@@ -179,7 +179,7 @@ async def test_lists_show_the_newest_rows_when_there_are_more(
     await c.returns.request(old, [ReturnLineRequest(1, 1, ReturnReason.DEFECTIVE)])
     c.clock.advance(5)
     await c.returns.request(new, [ReturnLineRequest(1, 1, ReturnReason.DEFECTIVE)])
-    monkeypatch.setattr(ops_pages, "PAGE_ROWS", 1)
+    monkeypatch.setattr(common, "PAGE_ROWS", 1)
     key, _ = await c.access.create_key("ops", "ops")
     await _login(ui, key)
     for path in ("/ui/orders", "/ui/messages", "/ui/returns"):

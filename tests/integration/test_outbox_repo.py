@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 
 from dropline.bootstrap import Container
 from dropline.domain.events import DomainEvent
-from dropline.store.tables import outbox
+from dropline.store.platform.tables import outbox
 
 
 def event(n: int) -> DomainEvent:

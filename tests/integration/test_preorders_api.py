@@ -82,7 +82,7 @@ async def test_run_spec_lot_gate_and_preorder_over_http(
     )
     assert r.status_code == 200, r.text
     assert r.json()["ship_estimate"]["latest"] == iso(intake + timedelta(days=5))
-    from dropline.domain.drops import DropStatus
+    from dropline.domain.live.drops import DropStatus
 
     await c.drops.transition(drop.id, DropStatus.SCHEDULED)
     await c.drops.transition(drop.id, DropStatus.LIVE)

@@ -11,8 +11,8 @@ import pytest
 
 from dropline.bootstrap import Container
 from dropline.domain import errors as e
-from dropline.domain.drops import DropStatus
-from dropline.domain.production import RunLine
+from dropline.domain.live.drops import DropStatus
+from dropline.domain.supply.production import RunLine
 from dropline.services.ports import ManualClock, PaymentStatus
 from preorders_support import buy, now, pass_lot, preorder_drop, seed_run
 from support import sku_item
@@ -155,7 +155,7 @@ async def test_public_view_shows_ship_estimate_and_follows_milestones(
     c = container
     f = await seed_run(c, intake_days=20)
     drop_id = await preorder_drop(c, f, cap=5)
-    from dropline.services.public_view import public_drop
+    from dropline.services.live.public_view import public_drop
 
     view = await public_drop(c.engine, c.drops, c.drops.cache, drop_id)
     sku = view["products"][0]["skus"][0]

@@ -18,7 +18,7 @@ import pytest
 from dropline.bootstrap import Container, build
 from dropline.config import Settings
 from dropline.domain import errors as e
-from dropline.domain.orders import OrderStatus
+from dropline.domain.live.orders import OrderStatus
 from dropline.engine.redis_engine import RedisEngine
 from dropline.services.ports import ManualClock, PaymentResult
 from prod_support import lose_redis_data, unique_prefix

@@ -11,11 +11,11 @@ from sqlalchemy import select, text, update
 
 from dropline.bootstrap import Container
 from dropline.domain import errors as e
-from dropline.domain.drops import DropStatus
-from dropline.services.background import expire_holds
-from dropline.services.hold_journal import drain_hold_events
+from dropline.domain.live.drops import DropStatus
+from dropline.services.live.hold_journal import drain_hold_events
+from dropline.services.platform.background import expire_holds
 from dropline.services.ports import ManualClock
-from dropline.store.tables import hold_event_pages
+from dropline.store.live.tables import hold_event_pages
 from support import Shop, bundle_item, seed_shop, sku_item
 
 VISA = "4242424242424242"
@@ -253,7 +253,7 @@ async def test_monitor_snapshot_counts_alerts_and_cues(
 
 
 def test_chart_buckets_fit_short_rehearsals_and_long_streams() -> None:
-    from dropline.services.report import bucket_size
+    from dropline.services.insight.report import bucket_size
 
     assert bucket_size(8) == 5
     assert bucket_size(300) == 15

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from typer.testing import CliRunner
 
 from dropline.bootstrap import build
-from dropline.cli import app
+from dropline.cli.app import app
 from dropline.config import Settings
 from dropline.store.db import alembic_config, create_engine, upgrade
 from support import seed_shop, sku_item

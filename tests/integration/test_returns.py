@@ -11,13 +11,13 @@ import httpx
 import pytest
 
 from dropline.bootstrap import Container
+from dropline.domain.aftersales.returns import Disposition, ReturnLineRequest, ReturnReason
 from dropline.domain.errors import PaymentProviderError
-from dropline.domain.fulfilment import FulfilmentUpdate
-from dropline.domain.returns import Disposition, ReturnLineRequest, ReturnReason
-from dropline.domain.stock import Bucket, Movement, Reason, StockLevel
-from dropline.services.fulfilment import UpdateDetails
+from dropline.domain.fulfilment.rules import FulfilmentUpdate
+from dropline.domain.stock.buckets import Bucket, Movement, Reason, StockLevel
+from dropline.services.fulfilment.shipping import UpdateDetails
 from dropline.services.ports import ManualClock, PaymentProvider, PaymentResult
-from dropline.store.order_repo import OrderRecord
+from dropline.store.live.order_repo import OrderRecord
 from dropline.web.render import report_html
 from fulfilment_support import SHIP_TO, VISA, Receiver, outbox_types, paid_order
 from support import Shop, bundle_item, seed_shop

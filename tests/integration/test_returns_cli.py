@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from dropline.bootstrap import build
-from dropline.cli import app
+from dropline.cli.app import app
 from dropline.config import Settings
-from dropline.domain.fulfilment import FulfilmentUpdate
-from dropline.services.fulfilment import UpdateDetails
+from dropline.domain.fulfilment.rules import FulfilmentUpdate
+from dropline.services.fulfilment.shipping import UpdateDetails
 from fulfilment_support import paid_order
 from support import seed_shop
 

@@ -18,9 +18,9 @@ import pytest
 from dropline.bootstrap import Container, build
 from dropline.config import Settings
 from dropline.domain import errors as e
-from dropline.domain.orders import CheckoutStatus
+from dropline.domain.live.orders import CheckoutStatus
 from dropline.payments.stripe_provider import StripeProvider
-from dropline.services.background import expire_holds
+from dropline.services.platform.background import expire_holds
 from dropline.services.ports import ManualClock, PaymentResult
 from prod_support import (
     STRIPE_KEY,

@@ -99,7 +99,7 @@ async def test_delivery_log_and_replay_over_http(
 
 def test_replay_cli(sqlite_url: str, clock: ManualClock, tmp_path: Path) -> None:
     from dropline.bootstrap import build
-    from dropline.cli import app
+    from dropline.cli.app import app
     from dropline.config import Settings
 
     async def setup() -> str:

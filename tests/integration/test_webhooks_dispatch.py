@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from dropline.bootstrap import Container
+from dropline.services.fulfilment.webhooks import WebhookPolicy
 from dropline.services.ports import HttpOutcome, ManualClock, WebhookTransport
-from dropline.services.webhooks import WebhookPolicy
 from fulfilment_support import Receiver, order_status, outbox_types, paid_order
 from support import seed_shop
 
@@ -303,7 +303,7 @@ async def test_two_dispatchers_never_send_the_same_delivery(
 ) -> None:
     """Two workers claiming at once (SKIP LOCKED on PostgreSQL, the write lock on
     SQLite) split the work: every event arrives exactly once."""
-    from dropline.services.webhooks import WebhookService
+    from dropline.services.fulfilment.webhooks import WebhookService
 
     c = container
     shop = await seed_shop(c, units=20)

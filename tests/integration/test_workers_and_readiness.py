@@ -19,14 +19,14 @@ import pytest
 from typer.testing import CliRunner
 
 from dropline.bootstrap import Container, build
-from dropline.cli import app as cli_app
+from dropline.cli.app import app as cli_app
 from dropline.config import Settings
 from dropline.domain import errors as e
-from dropline.domain.orders import CheckoutStatus
+from dropline.domain.live.orders import CheckoutStatus
 from dropline.engine.memory import MemoryEngine
 from dropline.engine.redis_engine import RedisEngine
 from dropline.payments.stripe_provider import StripeProvider
-from dropline.services.hold_journal import drain_hold_events, drop_hold_events
+from dropline.services.live.hold_journal import drain_hold_events, drop_hold_events
 from dropline.services.ports import ManualClock, PaymentResult, StockEngine
 from dropline.store.db import upgrade_async
 from prod_support import free_port, http_client, lose_redis_data, unique_prefix

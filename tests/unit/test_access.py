@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from dropline.domain.errors import Forbidden, Unauthenticated
-from dropline.services.access import Principal, mint_buyer_token, verify_buyer_token
+from dropline.services.platform.access import Principal, mint_buyer_token, verify_buyer_token
 
 SECRET = "s3cret"
 
@@ -46,7 +46,7 @@ def test_scopes_are_ordered() -> None:
 def test_verified_buyer_tokens_are_remembered_but_still_expire(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from dropline.services import access
+    from dropline.services.platform import access
 
     svc = access.AccessService(uow=None, buyer_secret=SECRET)  # type: ignore[arg-type]
     clock = [1000.0]

@@ -1,7 +1,7 @@
 """Acceptance sampling (ANSI/ASQ Z1.4 / ISO 2859-1 single sampling): tables and rules.
 
 Expected values are the published ones (Table I, Tables II-A/B/C), written out here
-independently of ``dropline.domain.aql_tables`` so a transcription error in either place
+independently of ``dropline.domain.supply.aql_tables`` so a transcription error in either place
 makes a test fail.
 """
 
@@ -11,7 +11,8 @@ from decimal import Decimal
 
 import pytest
 
-from dropline.domain.aql import (
+from dropline.domain.errors import InvalidInput, InvalidTransition
+from dropline.domain.supply.aql import (
     AQLS,
     DefectClass,
     InspectionLevel,
@@ -25,7 +26,6 @@ from dropline.domain.aql import (
     sampling_plan,
     verdict,
 )
-from dropline.domain.errors import InvalidInput, InvalidTransition
 
 L = InspectionLevel
 N, T, R = Severity.NORMAL, Severity.TIGHTENED, Severity.REDUCED

@@ -7,8 +7,8 @@ import gc
 
 import pytest
 
-from dropline.services import background
-from dropline.services.background import _FullCollections, freeze_long_lived
+from dropline.services.platform import background
+from dropline.services.platform.background import _FullCollections, freeze_long_lived
 
 
 @pytest.fixture

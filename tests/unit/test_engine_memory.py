@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 
-from dropline.domain.holds import HoldItem, HoldRequest, HoldStatus, ItemKind
+from dropline.domain.live.holds import HoldItem, HoldRequest, HoldStatus, ItemKind
 from dropline.engine.memory import MemoryEngine
 from dropline.services.ports import DropSnapshot, EngineOffer
 

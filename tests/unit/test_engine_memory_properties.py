@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from dropline.domain.errors import DroplineError, HoldExpired
-from dropline.domain.holds import HoldItem, HoldRequest, HoldStatus, ItemKind
+from dropline.domain.live.holds import HoldItem, HoldRequest, HoldStatus, ItemKind
 from dropline.engine.memory import MemoryEngine
 from dropline.services.ports import DropSnapshot, EngineOffer
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dropline.domain import errors as e
-from dropline.domain.fulfilment import (
+from dropline.domain.fulfilment.rules import (
     DEFAULT_RETRY_SCHEDULE,
     FulfilmentUpdate,
     ShipTo,
@@ -17,7 +17,7 @@ from dropline.domain.fulfilment import (
     retry_delay,
     validate_event_patterns,
 )
-from dropline.domain.orders import OrderStatus as S
+from dropline.domain.live.orders import OrderStatus as S
 
 
 def test_patterns_exact_prefix_and_all() -> None:

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import orjson
 
-from dropline.domain.holds import Hold, HoldItem, HoldStatus, ItemKind
-from dropline.services.hold_journal import page, read_stored, subscribed_types, unseen
+from dropline.domain.live.holds import Hold, HoldItem, HoldStatus, ItemKind
+from dropline.services.live.hold_journal import page, read_stored, subscribed_types, unseen
 from dropline.services.ports import EngineEvent
 from dropline.services.serialize import hold_dict, hold_version
 from dropline.store.db import json_text

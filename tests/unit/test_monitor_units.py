@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dropline.domain.reconcile import Check, all_balanced
-from dropline.services.monitor import host_cues, stock_state
+from dropline.domain.insight.reconcile import Check, all_balanced
+from dropline.services.insight.monitor import host_cues, stock_state
 from dropline.web import session as sess
 from dropline.web.chart import sales_chart
 from dropline.web.render import money

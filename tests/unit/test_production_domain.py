@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dropline.domain.errors import InvalidInput
-from dropline.domain.production import (
+from dropline.domain.supply.production import (
     Consent,
     RunLine,
     ShipEstimate,

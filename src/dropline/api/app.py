@@ -11,29 +11,23 @@ from starlette.types import Receive, Scope, Send
 
 from dropline.api import errors
 from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware
-from dropline.api.routers import (
-    catalog,
-    checkouts,
-    drops,
-    fulfilment,
-    health,
-    holds,
-    keys,
-    orders,
-    stock,
-    webhooks,
-    webhooks_in,
-)
-from dropline.api.routers import monitor as monitor_router
-from dropline.api.routers import preorders as preorder_routes
-from dropline.api.routers import production as production_routes
-from dropline.api.routers import qc as qc_routes
-from dropline.api.routers import returns as return_routes
+from dropline.api.routers.aftersales import returns as return_routes
+from dropline.api.routers.catalog import products as catalog
+from dropline.api.routers.fulfilment import shipping as fulfilment
+from dropline.api.routers.fulfilment import webhooks
+from dropline.api.routers.insight import monitor as monitor_router
+from dropline.api.routers.live import checkouts, drops, holds, orders
+from dropline.api.routers.live import payment_webhooks as webhooks_in
+from dropline.api.routers.platform import health, keys
+from dropline.api.routers.stock import levels as stock
+from dropline.api.routers.supply import preorders as preorder_routes
+from dropline.api.routers.supply import production as production_routes
+from dropline.api.routers.supply import qc as qc_routes
 from dropline.bootstrap import Container, build
 from dropline.config import Settings, load_settings
 from dropline.runtime import tune_gc
-from dropline.services.background import run_forever
-from dropline.web import routes as web_pages
+from dropline.services.platform.background import run_forever
+from dropline.web import site as web_pages
 
 DESCRIPTION = """
 dropline runs a creator's live drop: catalog, stock, holds that expire, checkout, orders.
@@ -127,7 +121,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.include_router(module.router)
     hot_routes = list(HOLD_ROUTES)
     if effective.bench_endpoints:
-        from dropline.api.routers import bench
+        from dropline.api.routers.platform import bench
 
         app.include_router(bench.router)
         hot_routes += bench.HOT_ROUTES

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 
 from dropline.bootstrap import Container
-from dropline.services.access import Principal
+from dropline.services.platform.access import Principal
 
 # Dependencies that do no I/O are ``async def`` on purpose: FastAPI runs a plain ``def``
 # dependency in the thread pool, a thread hop per request on the hot path.

@@ -34,7 +34,7 @@ from dropline.api.deps import bearer
 from dropline.api.errors import PROBLEM, domain_problem, internal_problem, problem_headers
 from dropline.bootstrap import Container
 from dropline.domain.errors import DroplineError
-from dropline.domain.holds import HoldItem
+from dropline.domain.live.holds import HoldItem
 from dropline.services.serialize import hold_dict
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from dropline.bootstrap import Container
 from dropline.domain.errors import IdempotencyMismatch
-from dropline.services.access import Principal
+from dropline.services.platform.access import Principal
 from dropline.store.uow import UnitOfWork
 
 

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-from dropline.api.schemas_fulfilment import ShipToIn
-from dropline.domain.holds import HoldItem, ItemKind
-from dropline.domain.stock import Bucket
+from dropline.api.routers.fulfilment.schemas import ShipToIn
+from dropline.domain.live.holds import HoldItem, ItemKind
+from dropline.domain.stock.buckets import Bucket
 
 Qty = Annotated[StrictInt, Field(ge=1, le=1000, description="1 to 1000")]
 StockQty = Annotated[StrictInt, Field(ge=1, le=10_000_000)]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dropline.api import schemas as s
-from dropline.domain.catalog import Bundle, Product, Sku
-from dropline.domain.drops import Drop, Offer
-from dropline.domain.holds import Hold
-from dropline.domain.stock import StockLevel
-from dropline.services.checkout import CheckoutResult
+from dropline.domain.catalog.items import Bundle, Product, Sku
+from dropline.domain.live.drops import Drop, Offer
+from dropline.domain.live.holds import Hold
+from dropline.domain.stock.buckets import StockLevel
+from dropline.services.live.checkout import CheckoutResult
 from dropline.services.serialize import hold_dict, rfc3339
-from dropline.store.access_repo import ApiKeyRecord
-from dropline.store.order_repo import CheckoutRecord, OrderRecord
+from dropline.store.live.order_repo import CheckoutRecord, OrderRecord
+from dropline.store.platform.access_repo import ApiKeyRecord
 
 
 def sku(x: Sku) -> s.SkuOut:

@@ -1,0 +1,1 @@
+"""Pure rules and value types, the standard library only: no I/O, no framework."""

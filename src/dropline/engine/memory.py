@@ -25,7 +25,7 @@ Data and complexity (n = live holds, k = SKUs in one request):
   objects per hold) one full collection over a million holds stalled the event loop
   for about 3 s. The few containers that hold them (millions of entries) are still
   walked by a full collection until the server freezes them (``freeze_long_lived`` in
-  ``services/background.py``). Identical ``items``/``units`` tuples (the usual "one
+  ``services/platform/background.py``). Identical ``items``/``units`` tuples (the usual "one
   unit of this SKU") are shared through a bounded intern table; memory per hold fell
   from about 1,150 to 680 bytes (1,000,000 one-unit holds, one buyer each).
 * The indexes with an entry per hold or buyer (the hold table, each drop's holds, per-
@@ -34,6 +34,9 @@ Data and complexity (n = live holds, k = SKUs in one request):
 * The event journal is an insertion-ordered dict ``event_id -> EngineEvent``: append,
   read-oldest and ack are O(1) per event. It is bounded (``max_events``); beyond the
   bound the oldest events are dropped and counted (``events_dropped()``).
+
+One idea: the in-process engine. Its methods share private state that must change
+atomically; split across modules, that state would have to become public.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ from dropline.domain.errors import (
     NotFound,
     SoldOut,
 )
-from dropline.domain.holds import (
+from dropline.domain.ids import new_id
+from dropline.domain.live.holds import (
     HOLD_STATUS,
     ITEM_KIND,
     Hold,
@@ -65,7 +69,6 @@ from dropline.domain.holds import (
     HoldStatus,
     paying_deadline,
 )
-from dropline.domain.ids import new_id
 from dropline.engine.sharded import ShardedDict, ShardedSet
 from dropline.services.ports import DropNotLoaded, DropSnapshot, EngineEvent, SkuCounts
 

@@ -52,6 +52,9 @@ trips through ``redis_scripts.CommandBatcher``. The client is created without au
 retries: a resent non-idempotent script (``take``, ``adjust_offer``) could apply twice.
 ``place_hold`` is safe to resend anyway: the hold id is chosen here and a script that
 finds the hold already there answers with it.
+
+One idea: the Redis engine's Python side (the scripts are in ``lua/``, the
+batching pipe in ``redis_wire``); every method is one script call and its decoding.
 """
 
 from __future__ import annotations
@@ -82,14 +85,8 @@ from dropline.domain.errors import (
     NotFound,
     SoldOut,
 )
-from dropline.domain.holds import (
-    HOLD_STATUS,
-    ITEM_KIND,
-    Hold,
-    HoldItem,
-    HoldRequest,
-)
 from dropline.domain.ids import new_id
+from dropline.domain.live.holds import HOLD_STATUS, ITEM_KIND, Hold, HoldItem, HoldRequest
 from dropline.engine.memory import DEFAULT_MAX_EVENTS, DEFAULT_RETENTION_S, check_units
 from dropline.engine.redis_scripts import ScriptRunner
 from dropline.engine.redis_wire import PackedConnection
@@ -617,7 +614,7 @@ class RedisEngine:
         """Whether ``owner`` may drain the journal now: one drainer at a time over
         every process sharing this Redis, the same owner renewed, another taking over
         once the lease lapses (``P:journal-lease``). Only saves work: the drain is
-        exactly-once without it (see ``services/hold_journal.py``)."""
+        exactly-once without it (see ``services/live/hold_journal.py``)."""
         key = f"{self._prefix}:journal-lease"
         return int(await self._run("journal_lease", [key], [owner, int(ttl_s * 1000)])) == 1
 

@@ -1,0 +1,1 @@
+"""Payment providers: the built-in sandbox and Stripe (official SDK)."""

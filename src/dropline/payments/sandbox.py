@@ -32,7 +32,7 @@ from dropline.domain.errors import IdempotencyMismatch, InvalidInput, PaymentPro
 from dropline.domain.ids import new_id
 from dropline.services.ports import PaymentResult, PaymentStatus
 from dropline.store import write_gate
-from dropline.store.tables import sandbox_operations, sandbox_payments
+from dropline.store.live.payment_tables import sandbox_operations, sandbox_payments
 
 SUCCESS = "success"
 _CARDS: dict[str, tuple[str, str | None]] = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from dropline.domain.holds import Hold, HoldRequest
+from dropline.domain.live.holds import Hold, HoldRequest
 
 
 class Clock(Protocol):
@@ -76,7 +76,7 @@ class SkuCounts:
 @dataclass(frozen=True)
 class EngineEvent:
     """A hold lifecycle event journalled by the engine in the same atomic step as the
-    change; drained into hold event pages (``services/hold_journal.py``).
+    change; drained into hold event pages (``services/live/hold_journal.py``).
 
     ``id`` is unique. ``pos`` orders a drop's events within ``journal`` (one journal's
     lifetime: a process for the in-process engine, the server for Redis), so the

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from dropline.domain.holds import HOLD_STATUS, Hold, HoldStatus
+from dropline.domain.live.holds import HOLD_STATUS, Hold, HoldStatus
 
 _HOLD_VERSION = {HoldStatus.ACTIVE: 1, HoldStatus.PAYING: 2}
 

@@ -17,21 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dropline.domain.events import DomainEvent
 from dropline.store import write_gate
-from dropline.store.access_repo import AccessRepository
-from dropline.store.catalog_repo import CatalogRepository
-from dropline.store.drop_repo import DropRepository
-from dropline.store.fulfilment_repo import (
-    MessageRepository,
-    ShipmentRepository,
-    WebhookRepository,
-)
-from dropline.store.hold_event_repo import HoldEventRepository
-from dropline.store.order_repo import OrderRepository
-from dropline.store.outbox_repo import OutboxRepository
-from dropline.store.production_repo import ProductionRepository
-from dropline.store.returns_repo import ReturnRepository
-from dropline.store.stock_repo import StockRepository
-from dropline.store.webhook_inbox_repo import WebhookInboxRepository
+from dropline.store.aftersales.repo import ReturnRepository
+from dropline.store.catalog.repo import CatalogRepository
+from dropline.store.fulfilment.repo import MessageRepository, ShipmentRepository, WebhookRepository
+from dropline.store.live.drop_repo import DropRepository
+from dropline.store.live.hold_event_repo import HoldEventRepository
+from dropline.store.live.order_repo import OrderRepository
+from dropline.store.live.webhook_inbox_repo import WebhookInboxRepository
+from dropline.store.platform.access_repo import AccessRepository
+from dropline.store.platform.outbox_repo import OutboxRepository
+from dropline.store.stock.repo import StockRepository
+from dropline.store.supply.repo import ProductionRepository
 
 
 class UnitOfWork:

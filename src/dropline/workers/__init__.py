@@ -1,0 +1,1 @@
+"""The ``dropline worker`` process: background jobs beside the API processes."""

@@ -15,7 +15,7 @@ import signal
 
 from dropline.bootstrap import build
 from dropline.config import Settings
-from dropline.services.background import run_forever
+from dropline.services.platform.background import run_forever
 
 log = logging.getLogger(__name__)
 

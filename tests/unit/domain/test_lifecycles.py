@@ -2,10 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from dropline.domain import drops, holds, orders
-from dropline.domain.catalog import Bundle, BundleComponent, bundle_availability, expand_items
+from dropline.domain.catalog.items import (
+    Bundle,
+    BundleComponent,
+    bundle_availability,
+    expand_items,
+)
 from dropline.domain.errors import InvalidInput, InvalidTransition, NotFound
-from dropline.domain.holds import Hold, HoldItem, HoldStatus, ItemKind, paying_deadline
+from dropline.domain.live import drops, holds, orders
+from dropline.domain.live.holds import Hold, HoldItem, HoldStatus, ItemKind, paying_deadline
 from dropline.domain.money import Money, check_currency
 
 

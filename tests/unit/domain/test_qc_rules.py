@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dropline.domain.aql import Severity, SwitchingState
 from dropline.domain.errors import InvalidInput
-from dropline.domain.qc import (
+from dropline.domain.stock.buckets import Bucket, Reason
+from dropline.domain.supply.aql import Severity, SwitchingState
+from dropline.domain.supply.qc import (
     Disposition,
     LotStatus,
     clean_spec_content,
@@ -16,7 +17,6 @@ from dropline.domain.qc import (
     switching_state_dict,
     switching_state_from,
 )
-from dropline.domain.stock import Bucket, Reason
 
 SPEC = {
     "measurements": [{"name": "chest", "nominal": "52", "tolerance": "1.5", "unit": "cm"}],

@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dropline.domain.errors import InvalidInput, InvalidTransition, ReturnNotAllowed
-from dropline.domain.orders import OrderStatus
-from dropline.domain.returns import (
+from dropline.domain.aftersales.returns import (
     DEFAULT_DISPOSITION,
     DEFECT_REASONS,
     Disposition,
@@ -27,6 +25,8 @@ from dropline.domain.returns import (
     refund_for,
     return_deadline,
 )
+from dropline.domain.errors import InvalidInput, InvalidTransition, ReturnNotAllowed
+from dropline.domain.live.orders import OrderStatus
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 LINES = [

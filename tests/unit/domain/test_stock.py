@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dropline.domain.errors import InsufficientStock, InvalidInput
-from dropline.domain.stock import (
+from dropline.domain.stock.buckets import (
     Bucket,
     Movement,
     Reason,

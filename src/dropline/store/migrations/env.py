@@ -7,15 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import dropline.store.tables_fulfilment
-import dropline.store.tables_production  # noqa: F401  (registers its tables)
-from dropline.store import (
-    tables_monitor,  # noqa: F401  (registers its tables)
-    tables_prod,  # noqa: F401  (registers its tables)
-    tables_returns,  # noqa: F401  (registers its tables)
-)
 from dropline.store.db import create_engine
-from dropline.store.tables import metadata
+from dropline.store.schema import metadata  # registers every capability's tables
 
 config = context.config
 target_metadata = metadata

@@ -1,6 +1,6 @@
 """drops.catalog_version: bumped on every change to what a drop sells
 
-The drop catalog cache (``services/drop_catalog.py``) compares this one integer to
+The drop catalog cache (``services/live/drop_catalog.py``) compares this one integer to
 decide whether its entry is still current, instead of reloading the drop's offers,
 SKUs, products and bundles every couple of seconds (tens of thousands of rows for a
 large drop, parsed on the event loop).

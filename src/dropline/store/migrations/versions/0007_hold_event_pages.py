@@ -3,7 +3,7 @@
 Every tap of a flash sale used to become an outbox row (four indexes, a JSON column);
 writing it cost as much as the hold itself. Hold events are now stored as pages, and
 reach the outbox only when a webhook endpoint subscribes to them
-(``services/hold_journal.py``). The hold events already in the outbox are copied into
+(``services/live/hold_journal.py``). The hold events already in the outbox are copied into
 pages here, so reports of earlier drops stay whole; the outbox rows themselves stay
 (webhook deliveries may refer to them).
 
@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from dropline.store.tables import SeqType, UtcDateTime
+from dropline.store.columns import SeqType, UtcDateTime
 
 # revision identifiers, used by Alembic.
 revision: str = "0007_hold_event_pages"

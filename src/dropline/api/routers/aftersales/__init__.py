@@ -1,0 +1,1 @@
+"""After-sales: cancellations, returns and refunds."""

@@ -1,0 +1,80 @@
+"""Checkouts (storefront + buyer token): pay for a hold, get an order."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from dropline.api import idempotency, views
+from dropline.api import schemas as s
+from dropline.api.deps import Buyer, ContainerDep, IdempotencyKey, Storefront
+from dropline.domain.fulfilment.rules import ShipTo
+from dropline.services.live.checkout import CheckoutResult
+from dropline.store.uow import UnitOfWork
+
+router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=s.CheckoutOut,
+    responses={
+        202: {"description": "the card needs the buyer's action (3-D Secure)"},
+        402: {"description": "payment_declined"},
+        409: {"description": "sold_out, conflict"},
+    },
+)
+async def create_checkout(
+    body: s.CheckoutIn,
+    c: ContainerDep,
+    who: Storefront,
+    buyer: Buyer,
+    request: Request,
+    key: IdempotencyKey = None,
+) -> Response:
+    """Pay for a hold. 201 with the order when paid; 202 with ``next_action`` when the
+    card needs 3-D Secure (then call ``/confirm``); 402 ``payment_declined``; 409
+    ``sold_out`` when the hold expired and the units went to someone else (the payment
+    is voided, nothing is charged)."""
+    result = None
+
+    async def do(pending: idempotency.Pending | None) -> s.CheckoutOut:
+        nonlocal result
+        ship_to = ShipTo(**body.shipping.model_dump()) if body.shipping else None
+
+        async def on_paid(uow: UnitOfWork, paid: CheckoutResult) -> None:
+            assert pending is not None
+            await pending.store(uow, views.checkout(paid.checkout, paid))
+
+        result = await c.checkout.start(
+            body.hold_id,
+            buyer,
+            body.payment_method,
+            ship_to,
+            on_paid=on_paid if pending is not None else None,
+        )
+        if pending is not None and result.next_action:
+            pending.status = 202  # stored with the response, so a replay says 202 too
+        return views.checkout(result.checkout, result)
+
+    # The response is stored in the order's own transaction when this request writes
+    # the order (see idempotency.run_folded).
+    response = await idempotency.run_folded(c, request, who, key, do, scope=buyer)
+    if result is not None and result.next_action:
+        response.status_code = 202
+    return response
+
+
+@router.post("/{checkout_id}/confirm", response_model=s.CheckoutOut)
+async def confirm(checkout_id: str, c: ContainerDep, _: Storefront, buyer: Buyer) -> s.CheckoutOut:
+    """Finish a checkout after the buyer completed 3-D Secure."""
+    result = await c.checkout.confirm(checkout_id, buyer)
+    return views.checkout(result.checkout, result)
+
+
+@router.get("/{checkout_id}", response_model=s.CheckoutOut)
+async def get_checkout(
+    checkout_id: str, c: ContainerDep, _: Storefront, buyer: Buyer
+) -> s.CheckoutOut:
+    return views.checkout(await c.checkout.get(checkout_id, buyer))

@@ -1,0 +1,1 @@
+"""Supply: manufacturers, production runs and milestones, pre-orders, QC."""

@@ -1,0 +1,1 @@
+"""After-sales commands: cancel orders, returns and refunds."""

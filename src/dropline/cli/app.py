@@ -1,0 +1,46 @@
+"""The root of the command line: the ``dropline`` Typer app and every group on it.
+
+This is the only module that knows all the groups; each group lives in its own module
+under its capability and imports only ``cli/console.py``."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from dropline.cli.aftersales import orders, returns
+from dropline.cli.fulfilment import tracking, webhooks
+from dropline.cli.insight import report
+from dropline.cli.live import simulate
+from dropline.cli.platform import db, demo, keys, server
+from dropline.cli.supply import preorders, qc, runs
+
+app = typer.Typer(
+    help="dropline runs a creator's live drop from the stream to the shipment.\n\n"
+    "Settings come from DROPLINE_* environment variables (see docs/deploy.md); the "
+    "default is a SQLite file ./dropline.db, the in-process engine and sandbox payments.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+app.add_typer(db.db_app, name="db")
+app.add_typer(keys.keys_app, name="keys")
+app.command()(demo.demo)
+app.command()(server.serve)
+app.command()(server.worker)
+app.command("buyer-token")(keys.buyer_token)
+app.command()(report.report)
+app.command()(simulate.simulate)
+app.add_typer(runs.runs_app, name="runs")
+app.add_typer(qc.qc_app, name="qc")
+app.add_typer(preorders.preorders_app, name="preorders")
+app.add_typer(orders.orders_app, name="orders")
+app.add_typer(returns.returns_app, name="returns")
+app.add_typer(webhooks.webhooks_app, name="webhooks")
+app.add_typer(tracking.tracking_app, name="tracking")
+
+
+def main() -> None:
+    """The ``dropline`` console script."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()

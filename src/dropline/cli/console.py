@@ -1,0 +1,73 @@
+"""What every command group shares: the console, one-line errors, the async runner and
+small parsers. Command modules import this, never the root (``cli/app.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from dropline.api.plain import plain
+from dropline.bootstrap import Container, build
+from dropline.config import Settings, load_settings
+from dropline.domain.errors import DroplineError
+
+console = Console(soft_wrap=True)
+T = TypeVar("T")
+
+
+def fail(exc: DroplineError) -> str:
+    """A domain error as one console line, ``error [code] detail``.
+
+    The code is escaped: Rich would otherwise read ``[code]`` as markup and drop it."""
+    return f"[red]error[/red] {escape(f'[{exc.code}] {exc.detail}')}"
+
+
+def run(fn: Callable[[Container], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Build the container, run ``fn``, close it, and turn a domain error into one
+    printed line and exit code 1 (no traceback: the user gets the code and the fix)."""
+
+    async def main() -> T:
+        c = await build(settings or load_settings(background_tasks=False))
+        try:
+            return await fn(c)
+        finally:
+            await c.close()
+
+    try:
+        return asyncio.run(main())
+    except DroplineError as exc:
+        console.print(fail(exc))
+        raise typer.Exit(1) from None
+
+
+def emit_json(fn: Callable[[Container], Awaitable[Any]]) -> None:
+    """Run ``fn`` and print its result as JSON (datetimes as RFC 3339), for ``jq``."""
+
+    async def wrapped(c: Container) -> None:
+        console.print_json(json.dumps(plain(await fn(c)), default=str))
+
+    run(wrapped)
+
+
+def pairs(values: list[str], what: str) -> dict[str, str]:
+    """``["a=1", "b=2"]`` as ``{"a": "1", "b": "2"}``; a value without ``=`` is a usage error."""
+    out = {}
+    for v in values:
+        key, sep, val = v.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{what} must look like name=value, got {v!r}")
+        out[key.strip()] = val.strip()
+    return out
+
+
+def json_file(path: Path) -> dict[str, Any]:
+    """A JSON object read from ``path``."""
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data

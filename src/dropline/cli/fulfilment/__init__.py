@@ -1,0 +1,1 @@
+"""Fulfilment commands: webhook deliveries and tracking imports."""

@@ -1,0 +1,1 @@
+"""Insight commands: the post-stream report."""

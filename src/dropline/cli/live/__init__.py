@@ -1,0 +1,1 @@
+"""Live-drop commands: the live-drop simulator."""

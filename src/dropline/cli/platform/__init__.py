@@ -1,0 +1,1 @@
+"""Platform commands: the database, the server and worker, API keys, the demo."""

@@ -1,0 +1,1 @@
+"""Supply commands: production runs, quality control, pre-orders."""

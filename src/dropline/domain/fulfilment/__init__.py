@@ -1,0 +1,1 @@
+"""Fulfilment: hand-off to the warehouse, webhooks, tracking, buyer messages, SLAs."""

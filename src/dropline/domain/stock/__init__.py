@@ -1,0 +1,1 @@
+"""Stock: bucket levels per SKU and the append-only movement ledger."""

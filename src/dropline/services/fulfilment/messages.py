@@ -1,0 +1,220 @@
+"""Buyer messages: rendered from templates and written to the ``messages`` table in the
+same transaction as the change that causes them, then sent by a background job.
+
+One message per (causing event, kind): the unique key makes a re-run harmless. The send
+job leases each message before sending and records the result with a compare-and-set on
+the lease, so two workers never send the same message; a failed send is retried on a
+schedule and ends ``dead`` after the last try.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dropline.domain.fulfilment.rules import (
+    MESSAGE_RETRY_SCHEDULE,
+    MessageKind,
+    MessageStatus,
+    retry_delay,
+)
+from dropline.domain.ids import new_id
+from dropline.domain.money import Money
+from dropline.services.ports import Clock, Mailer, OutgoingMessage
+from dropline.services.rendering import render
+from dropline.store.live.order_repo import OrderRecord
+from dropline.store.uow import UnitOfWork, UowFactory
+
+log = logging.getLogger(__name__)
+
+SUBJECTS: dict[MessageKind, str] = {
+    MessageKind.ORDER_CONFIRMED: "Order {order_id} confirmed",
+    MessageKind.PREPARING: "We are preparing order {order_id}",
+    MessageKind.SHIPPED: "Order {order_id} has shipped",
+    MessageKind.DELIVERED: "Order {order_id} was delivered",
+    MessageKind.DELAYED: "Order {order_id} is delayed",
+    MessageKind.REFUNDED: "Refund for order {order_id}",
+}
+
+
+def format_time(value: datetime | None) -> str:
+    if value is None:
+        return "soon"
+    return value.astimezone(UTC).strftime("%a %d %b %Y, %H:%M UTC")
+
+
+def address_lines(ship: Mapping[str, Any] | None) -> list[str]:
+    """The ship-to as printable lines (empty parts left out)."""
+    if not ship:
+        return []
+    city = " ".join(p for p in (ship.get("postal_code", ""), ship.get("city", "")) if p)
+    parts = [
+        ship.get("name", ""),
+        ship.get("line1", ""),
+        ship.get("line2", ""),
+        ", ".join(p for p in (city, ship.get("region", "")) if p),
+        ship.get("country", ""),
+    ]
+    return [p for p in parts if p]
+
+
+def message_context(
+    order: OrderRecord, ship: Mapping[str, Any] | None, shop_name: str, **extra: Any
+) -> dict[str, Any]:
+    ship = ship or {}
+    return {
+        "shop_name": shop_name,
+        "name": (ship.get("name") or "there").split(" ")[0],
+        "order": {
+            "id": order.id,
+            "total": Money(order.total_amount, order.currency).format(),
+            "lines": [
+                {
+                    "quantity": ln.quantity,
+                    "description": ln.description,
+                    "amount": Money(ln.line_amount, ln.currency).format(),
+                }
+                for ln in order.lines
+            ],
+        },
+        "ship_to": ", ".join(address_lines(ship)),
+        "ship_by": format_time(ship.get("ship_by")),
+        "carrier": ship.get("carrier", ""),
+        "tracking_number": ship.get("tracking_number", ""),
+        "tracking_url": ship.get("tracking_url", ""),
+        "reason": "",
+        "refund_amount": Money(order.refunded_amount, order.currency).format(),
+        **extra,
+    }
+
+
+def render_message(kind: MessageKind, context: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(subject, text, html) for ``kind``."""
+    subject = SUBJECTS[kind].format(order_id=context["order"]["id"])
+    ctx = {**context, "subject": subject}
+    return (
+        subject,
+        render(f"messages/{kind.value}.txt", **ctx),
+        render(f"messages/{kind.value}.html", **ctx),
+    )
+
+
+class MessageService:
+    def __init__(
+        self,
+        uow: UowFactory,
+        mailer: Mailer,
+        clock: Clock,
+        shop_name: str = "dropline",
+        schedule: tuple[int, ...] = MESSAGE_RETRY_SCHEDULE,
+        lease_s: float = 120.0,
+    ) -> None:
+        self.uow = uow
+        self.mailer = mailer
+        self.clock = clock
+        self.shop_name = shop_name
+        self.schedule = schedule
+        self.lease_s = lease_s
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.now(), UTC)
+
+    async def queue(
+        self,
+        uow: UnitOfWork,
+        kind: MessageKind,
+        order: OrderRecord,
+        event_id: str,
+        *,
+        ship: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> bool:
+        """Render and store a message inside the caller's transaction. Returns False
+        if this event already produced a message of this kind (nothing is added).
+        ``ship`` is the order's shipment row when the caller has it (else it is read)."""
+        if ship is None:
+            ship = await uow.shipments.for_order(order.id)
+        subject, text, html = render_message(
+            kind, message_context(order, ship, self.shop_name, **extra)
+        )
+        to = (ship or {}).get("email", "")
+        now = self._now()
+        return await uow.messages.add(
+            {
+                "id": new_id("msg"),
+                "event_id": event_id,
+                "kind": kind.value,
+                "order_id": order.id,
+                "to_email": to,
+                "subject": subject,
+                "text_body": text,
+                "html_body": html,
+                "status": (MessageStatus.QUEUED if to else MessageStatus.SKIPPED).value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "last_error": "" if to else "no email address on the order",
+                "created_at": now,
+            }
+        )
+
+    async def send_due(self, limit: int = 50) -> int:
+        """One pass of the send job: lease due messages, send each, record the result.
+        Returns how many were sent (or stored)."""
+        now = self._now()
+        lease = new_id("lease")
+        async with self.uow() as uow:
+            rows = await uow.messages.claim_due(
+                now, now + timedelta(seconds=self.lease_s), lease, limit
+            )
+            await uow.commit()
+        sent = 0
+        for row in rows:
+            message = OutgoingMessage(
+                row["id"], row["to_email"], row["subject"], row["text_body"], row["html_body"]
+            )
+            error = ""
+            try:
+                await self.mailer.send(message)
+            except Exception as exc:  # any failure of the mail server is retried
+                error = f"{type(exc).__name__}: {exc}"[:500]
+                log.warning("sending message %s failed: %s", row["id"], error)
+            async with self.uow() as uow:
+                attempts = int(row["attempts"]) + 1
+                if not error:
+                    values: dict[str, Any] = {
+                        "status": self.mailer.final_status,
+                        "attempts": attempts,
+                        "sent_at": self._now(),
+                        "last_error": "",
+                    }
+                    sent += 1
+                else:
+                    delay = retry_delay(attempts, self.schedule)
+                    values = {
+                        "attempts": attempts,
+                        "last_error": error,
+                        "status": (
+                            MessageStatus.DEAD if delay is None else MessageStatus.FAILED
+                        ).value,
+                        "next_attempt_at": self._now() + timedelta(seconds=delay or 0),
+                    }
+                await uow.messages.finish(row["id"], lease, **values)
+                await uow.commit()
+        return sent
+
+    async def list(
+        self,
+        *,
+        order_id: str | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        newest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Messages oldest first, or the ``limit`` newest, newest first."""
+        async with self.uow(readonly=True) as uow:
+            return await uow.messages.list(
+                order_id=order_id, status=status, kind=kind, limit=limit, newest_first=newest_first
+            )

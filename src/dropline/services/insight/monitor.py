@@ -1,0 +1,390 @@
+"""The live monitor: one snapshot of a drop that says what is selling, what is about to
+run out and what is failing, plus the coarse public view for the stream overlay.
+
+Remaining and held units come from the reservation engine (the fast layer, exact to the
+moment); sold units and velocity from the ledger; hold outcomes from the ``hold.*``
+events the background job drains into the outbox (at most one drain interval behind).
+A snapshot is cheap enough to be recomputed every half second per watcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dropline.domain.errors import InvalidInput, NotFound
+from dropline.domain.live.drops import ENGINE_STATES
+from dropline.domain.live.orders import CheckoutStatus
+from dropline.services.live.drop_catalog import DropCatalogCache
+from dropline.services.live.drops import DropService
+from dropline.services.ports import Clock, DropNotLoaded, SkuCounts, StockEngine
+from dropline.services.serialize import rfc3339
+from dropline.store.insight.repo import STREAM_MODES, MonitorRepository, MonitorSettings
+from dropline.store.uow import UowFactory
+
+# A payment-failure spike: at least this many failures in the last minute, making up at
+# least this share of the minute's finished checkouts.
+SPIKE_MIN_FAILURES = 3
+SPIKE_MIN_SHARE = 0.3
+MAX_WINDOW_H = 24 * 30
+MAX_THRESHOLD = 1_000_000
+
+
+def stock_state(remaining: int, threshold: int) -> str:
+    """The overlay's coarse word for a SKU: ``sold_out``, ``low`` or ``in_stock``."""
+    if remaining <= 0:
+        return "sold_out"
+    if remaining <= threshold:
+        return "low"
+    return "in_stock"
+
+
+def host_cues(rows: list[dict[str, Any]]) -> list[str]:
+    """Plain sentences the host can read out: a sold-out SKU and the nearest sibling
+    (same product) that still has units, e.g. "Black / M sold out — Black / L has 12 left"."""
+    cues = []
+    for r in rows:
+        if r["remaining"] > 0 or r["offered"] == 0:
+            continue
+        siblings = [
+            s
+            for s in rows
+            if s["product_id"] == r["product_id"] and s["remaining"] > 0 and not s["paused"]
+        ]
+        if not siblings:
+            cues.append(f"{r['label']} sold out — nothing left of {r['product']}")
+            continue
+        # Prefer a sibling sharing the first attribute (the same colour), then the most left.
+        first = r["label"].split(" / ")[0]
+        best = max(siblings, key=lambda s: (s["label"].split(" / ")[0] == first, s["remaining"]))
+        cues.append(f"{r['label']} sold out — {best['label']} has {best['remaining']} left")
+    for r in rows:
+        if 0 < r["remaining"] <= r["low_stock_threshold"] and not r["paused"]:
+            cues.append(f"Only {r['remaining']} left of {r['label']}")
+    return cues
+
+
+class MonitorService:
+    def __init__(
+        self,
+        uow: UowFactory,
+        engine: StockEngine,
+        drops: DropService,
+        cache: DropCatalogCache,
+        clock: Clock,
+    ) -> None:
+        self.uow = uow
+        self.engine = engine
+        self.drops = drops
+        self.cache = cache
+        self.clock = clock
+        self._seq: dict[str, int] = {}
+        self._tally: dict[str, Counter[str]] = {}
+        self._lock = asyncio.Lock()
+        self._recent: dict[str, tuple[float, dict[str, Any]]] = {}
+        # Set by bootstrap: the hand-off's SLA report and the webhook endpoints.
+        self.sla_report: Callable[[str], Awaitable[dict[str, Any]]] | None = None
+        self.endpoints: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
+
+    # ------------------------------------------------------------------ settings
+    async def settings(self, drop_id: str) -> MonitorSettings:
+        async with self.uow(readonly=True) as uow:
+            repo = MonitorRepository(uow.conn, self.uow.now)
+            if await repo.drop_row(drop_id) is None:
+                raise NotFound(f"drop {drop_id} not found", drop_id=drop_id)
+            return await repo.settings(drop_id)
+
+    async def update_settings(
+        self,
+        drop_id: str,
+        *,
+        stream_mode: str | None = None,
+        low_stock_default: int | None = None,
+        low_stock: dict[str, int] | None = None,
+        conversion_window_h: int | None = None,
+        creator: str | None = None,
+        stream_ended_at: datetime | None = None,
+    ) -> MonitorSettings:
+        """Change some settings; unknown SKUs, negative thresholds and an unknown stream
+        mode are refused before anything is written."""
+        if stream_mode is not None and stream_mode not in STREAM_MODES:
+            raise InvalidInput(f"stream_mode must be one of {', '.join(STREAM_MODES)}")
+        for n in [low_stock_default, *(low_stock or {}).values()]:
+            if n is not None and not 0 <= n <= MAX_THRESHOLD:
+                raise InvalidInput(f"low-stock thresholds must be between 0 and {MAX_THRESHOLD}")
+        if conversion_window_h is not None and not 0 <= conversion_window_h <= MAX_WINDOW_H:
+            raise InvalidInput(f"conversion_window_h must be between 0 and {MAX_WINDOW_H}")
+        if creator is not None and len(creator) > 120:
+            raise InvalidInput("creator must be at most 120 characters")
+        if stream_ended_at is not None and stream_ended_at.tzinfo is None:
+            raise InvalidInput("stream_ended_at needs a time zone")
+        async with self.uow() as uow:
+            repo = MonitorRepository(uow.conn, self.uow.now)
+            if await repo.drop_row(drop_id) is None:
+                raise NotFound(f"drop {drop_id} not found", drop_id=drop_id)
+            offered = await repo.offer_rows(drop_id)
+            for sku_id in low_stock or {}:
+                if sku_id not in offered:
+                    raise InvalidInput(f"SKU {sku_id} is not offered in this drop", sku_id=sku_id)
+            current = await repo.settings(drop_id)
+            changes: dict[str, Any] = {
+                k: v
+                for k, v in {
+                    "stream_mode": stream_mode,
+                    "low_stock_default": low_stock_default,
+                    "conversion_window_h": conversion_window_h,
+                    "creator": creator.strip() if creator is not None else None,
+                    "stream_ended_at": stream_ended_at,
+                }.items()
+                if v is not None
+            }
+            if low_stock is not None:
+                changes["low_stock"] = dict(current.low_stock) | low_stock
+            updated = replace(current, **changes)
+            await repo.save_settings(updated)
+            await uow.commit()
+        return updated
+
+    # ------------------------------------------------------------------ hold tallies
+    async def _hold_tally(self, drop_id: str) -> Counter[str]:
+        """Hold event counts of a drop, summed incrementally from its hold event pages'
+        own tallies (a page per drop per drain pass, not a row per event). Each drop is
+        tailed on its own: across drops, pages can commit out of ``seq`` order."""
+        async with self._lock:
+            async with self.uow(readonly=True) as uow:
+                pages = await uow.hold_events.tallies_after(drop_id, self._seq.get(drop_id, 0))
+            total = self._tally.setdefault(drop_id, Counter())
+            for seq, tally in pages:
+                total.update(tally)
+                self._seq[drop_id] = seq
+            return Counter(total)
+
+    async def _counts(self, drop_id: str, status: str) -> dict[str, SkuCounts] | None:
+        if status not in {s.value for s in ENGINE_STATES}:
+            return None
+        try:
+            return await self.engine.counts(drop_id)
+        except DropNotLoaded:
+            await self.drops.rebuild(drop_id)
+            return await self.engine.counts(drop_id)
+
+    # ------------------------------------------------------------------ snapshots
+    async def shared_snapshot(self, drop_id: str, max_age_s: float = 0.4) -> dict[str, Any]:
+        """A snapshot at most ``max_age_s`` old, shared by every watcher of the drop in
+        this process, so ten open monitors cost one computation per tick, not ten."""
+        hit = self._recent.get(drop_id)
+        mono = time.monotonic()
+        if hit is not None and mono - hit[0] <= max_age_s:
+            return hit[1]
+        snap = await self.snapshot(drop_id)
+        if len(self._recent) > 1000:
+            self._recent.clear()
+        self._recent[drop_id] = (mono, snap)
+        return snap
+
+    async def snapshot(self, drop_id: str) -> dict[str, Any]:
+        """Everything the ops monitor shows for a drop, as a JSON-ready dict."""
+        now = datetime.fromtimestamp(self.clock.now(), UTC)
+        catalog = await self.cache.get(drop_id)
+        async with self.uow(readonly=True) as uow:
+            repo = MonitorRepository(uow.conn, self.uow.now)
+            drop = await repo.drop_row(drop_id)
+            if drop is None:
+                raise NotFound(f"drop {drop_id} not found", drop_id=drop_id)
+            settings = await repo.settings(drop_id)
+            offers = await repo.offer_rows(drop_id)
+            recent = await repo.sales(drop_id, since=now - timedelta(minutes=5))
+            by_status, by_reason, recent_status = await repo.checkout_stats(
+                drop_id, now - timedelta(minutes=1)
+            )
+        counts = await self._counts(drop_id, drop.status)
+        tally = await self._hold_tally(drop_id)
+        one_min = now - timedelta(minutes=1)
+        v1: Counter[str] = Counter()
+        v5: Counter[str] = Counter()
+        for s in recent:
+            for sku_id, q in s.units.items():
+                v5[sku_id] += q
+                if s.paid_at >= one_min:
+                    v1[sku_id] += q
+        rows: list[dict[str, Any]] = []
+        for sku_id, (offered, sold, paused) in offers.items():
+            sku = catalog.skus.get(sku_id)
+            product = catalog.products.get(sku.product_id) if sku else None
+            c = counts.get(sku_id) if counts is not None else None
+            remaining = c.remaining if c else (offered - sold if drop.status != "ended" else 0)
+            held = c.held if c else 0
+            rows.append(
+                {
+                    "sku_id": sku_id,
+                    "code": sku.code if sku else sku_id,
+                    "label": sku.label() if sku else sku_id,
+                    "product_id": sku.product_id if sku else "",
+                    "product": product.name if product else "",
+                    "offered": offered,
+                    "sold": sold,
+                    "held": held,
+                    "remaining": remaining,
+                    "paused": bool(c.paused if c else paused),
+                    "sell_through_pct": round(100.0 * sold / offered, 1) if offered else None,
+                    "velocity_1m": v1[sku_id],
+                    "velocity_5m": round(v5[sku_id] / 5, 2),
+                    "low_stock_threshold": settings.threshold(sku_id),
+                    "state": stock_state(remaining, settings.threshold(sku_id)),
+                }
+            )
+        rows.sort(key=lambda r: (r["product"], r["code"]))
+        failed_recent = recent_status[CheckoutStatus.FAILED.value]
+        finished_recent = failed_recent + recent_status[CheckoutStatus.SUCCEEDED.value]
+        placed = tally["hold.placed"]
+        expired = tally["hold.expired"]
+        released = tally["hold.released"]
+        converted = tally["hold.converted"]
+        alerts = self._alerts(rows, failed_recent, finished_recent)
+        sla_risk, hooks, hook_alerts = await self._handoff_health(drop_id)
+        totals = {
+            "offered": sum(r["offered"] for r in rows),
+            "sold": sum(r["sold"] for r in rows),
+            "held": sum(r["held"] for r in rows),
+            "remaining": sum(r["remaining"] for r in rows),
+            "velocity_1m": sum(r["velocity_1m"] for r in rows),
+            "velocity_5m": round(sum(v5.values()) / 5, 2),
+        }
+        totals["sell_through_pct"] = (
+            round(100.0 * totals["sold"] / totals["offered"], 1) if totals["offered"] else None
+        )
+        return {
+            "drop": {
+                "id": drop.id,
+                "name": drop.name,
+                "status": drop.status,
+                "currency": drop.currency,
+            },
+            "at": rfc3339(now),
+            "skus": rows,
+            "totals": totals,
+            "holds": {
+                "placed": placed,
+                "active": max(0, placed - expired - released - converted),
+                "converted": converted,
+                "expired": expired,
+                "released": released,
+                "abandonment_pct": round(100.0 * (expired + released) / placed, 1)
+                if placed
+                else None,
+            },
+            "payments": {
+                "failed": by_status[CheckoutStatus.FAILED.value],
+                "failed_last_minute": failed_recent,
+                "by_reason": dict(by_reason),
+                "waiting_for_authentication": by_status[CheckoutStatus.REQUIRES_ACTION.value],
+            },
+            "sla_risk": sla_risk,
+            "webhooks": hooks,
+            "alerts": alerts + hook_alerts,
+            "cues": host_cues(rows),
+        }
+
+    async def _handoff_health(
+        self, drop_id: str
+    ) -> tuple[int | None, dict[str, Any] | None, list[dict[str, Any]]]:
+        """Orders of the drop at SLA risk or in breach, and the webhook endpoints'
+        health with an alert for each one failing or switched off."""
+        sla_risk = None
+        if self.sla_report is not None:
+            report = await self.sla_report(drop_id)
+            sla_risk = len(report["at_risk"]) + len(report["breached"])
+        if self.endpoints is None:
+            return sla_risk, None, []
+        endpoints = await self.endpoints()
+        failing = [e for e in endpoints if e["consecutive_failures"] > 0 or not e["enabled"]]
+        alerts = [
+            {
+                "kind": "endpoint_failing",
+                "level": "warning" if e["enabled"] else "critical",
+                "endpoint_id": e["id"],
+                "message": (
+                    f"webhook endpoint {e['url']} "
+                    + (
+                        f"is off: {e['disabled_reason'] or 'disabled'}"
+                        if not e["enabled"]
+                        else f"failed {e['consecutive_failures']} times in a row"
+                    )
+                ),
+            }
+            for e in failing
+        ]
+        hooks = {"endpoints": len(endpoints), "failing": len(failing)}
+        return sla_risk, hooks, alerts
+
+    @staticmethod
+    def _alerts(
+        rows: list[dict[str, Any]], failed_recent: int, finished_recent: int
+    ) -> list[dict[str, Any]]:
+        alerts: list[dict[str, Any]] = []
+        for r in rows:
+            if r["offered"] and r["remaining"] == 0:
+                alerts.append(
+                    {
+                        "kind": "sold_out",
+                        "level": "info",
+                        "sku_id": r["sku_id"],
+                        "message": f"{r['label']} is sold out",
+                    }
+                )
+            elif r["remaining"] <= r["low_stock_threshold"] and r["offered"]:
+                alerts.append(
+                    {
+                        "kind": "low_stock",
+                        "level": "warning",
+                        "sku_id": r["sku_id"],
+                        "message": f"{r['label']}: only {r['remaining']} left",
+                    }
+                )
+        if (
+            failed_recent >= SPIKE_MIN_FAILURES
+            and failed_recent >= SPIKE_MIN_SHARE * finished_recent
+        ):
+            alerts.append(
+                {
+                    "kind": "payment_failure_spike",
+                    "level": "critical",
+                    "sku_id": None,
+                    "message": f"{failed_recent} of {finished_recent} payments "
+                    "failed in the last minute",
+                }
+            )
+        return alerts
+
+    async def public(self, drop_id: str) -> dict[str, Any]:
+        """The overlay's view: status and remaining per SKU, exact or coarsened to
+        ``in_stock`` / ``low`` / ``sold_out`` as the drop's ``stream_mode`` says."""
+        catalog = await self.cache.get(drop_id)
+        settings = await self.settings(drop_id)
+        counts = await self._counts(drop_id, catalog.drop.status.value)
+        skus = []
+        for sku_id, offer in catalog.offers.items():
+            sku = catalog.skus[sku_id]
+            c = counts.get(sku_id) if counts is not None else None
+            remaining = c.remaining if c else offer.unsold
+            paused = bool(c.paused if c else offer.paused)
+            entry: dict[str, Any] = {
+                "id": sku_id,
+                "label": sku.label(),
+                "state": stock_state(remaining, settings.threshold(sku_id)),
+                "paused": paused,
+            }
+            if settings.stream_mode == "exact":
+                entry["remaining"] = remaining
+            skus.append(entry)
+        return {
+            "id": drop_id,
+            "status": catalog.drop.status.value,
+            "mode": settings.stream_mode,
+            "skus": skus,
+        }

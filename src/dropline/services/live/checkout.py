@@ -1,0 +1,611 @@
+"""Checkout: from a hold to a paid order, with no unit or payment lost on any path.
+
+The sequence, and why each step is where it is:
+
+1. The hold moves to ``paying`` (extended once, up to a cap) so a slow card step does not
+   lose the unit.
+2. A ``processing`` checkout row is committed *before* the provider is called. Its id is
+   the provider's idempotency key, so recovery after a crash is simply "ask again".
+3. The provider authorises. A decline is recorded; the hold stays ``paying`` so the buyer
+   can retry with another card until it expires. "Requires action" (3-D Secure) waits
+   for ``confirm``.
+4. On authorisation the units are secured in the engine: the hold is converted, or, if it
+   expired or was lost meanwhile, the units are taken afresh. If they cannot be, the
+   authorisation is voided and the buyer is told: nothing was charged.
+5. The payment is captured, then one database transaction writes the order, its lines,
+   the sale movements, the checkout's success and the ``order.paid`` event. The sale is
+   a conditional update on the drop's offer (``sold + q <= offered``): the ledger itself
+   refuses to oversell even if the engine were wrong, in which case the capture is
+   refunded automatically.
+
+``recover`` finishes checkouts a crash left half-way, using the same steps.
+
+One idea: the checkout sequence below, kept in one module so every step and every
+recovery path of it can be read together.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from dropline.domain.errors import (
+    Conflict,
+    DropNotLive,
+    HoldNotOwned,
+    InvalidInput,
+    NotFound,
+    PaymentDeclined,
+    PaymentProviderError,
+    SoldOut,
+)
+from dropline.domain.events import DomainEvent
+from dropline.domain.fulfilment.rules import ShipTo
+from dropline.domain.ids import new_id
+from dropline.domain.live.holds import Hold, HoldItem, HoldStatus, ItemKind
+from dropline.domain.live.orders import FINAL_CHECKOUT, CheckoutStatus, OrderStatus
+from dropline.domain.stock.buckets import Bucket, Movement, Reason
+from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
+from dropline.services.live.drops import DropService
+from dropline.services.ports import (
+    Clock,
+    DropNotLoaded,
+    PaymentProvider,
+    PaymentResult,
+    PaymentStatus,
+    StockEngine,
+)
+from dropline.services.supply.preorders import PreorderService, preorder_infos
+from dropline.store.live.order_repo import CheckoutRecord, OrderLine, OrderRecord
+from dropline.store.uow import UnitOfWork, UowFactory
+
+log = logging.getLogger(__name__)
+
+MAX_PAYMENT_METHOD = 80
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    checkout: CheckoutRecord
+    order: OrderRecord | None = None
+    next_action: dict[str, Any] | None = None
+
+
+def price_lines(hold: Hold, catalog: DropCatalog) -> list[OrderLine]:
+    """Order lines with prices copied from the catalog at checkout time."""
+    lines = []
+    for n, item in enumerate(hold.items, start=1):
+        if item.kind == "bundle":
+            bundle = catalog.bundles[item.ref]
+            unit, desc = bundle.price, bundle.name
+        else:
+            unit, desc = catalog.skus[item.ref].price, catalog.describe_sku(item.ref)
+        lines.append(
+            OrderLine(
+                n,
+                str(item.kind),
+                item.ref,
+                desc,
+                item.quantity,
+                unit.amount,
+                unit.currency,
+                unit.amount * item.quantity,
+            )
+        )
+    return lines
+
+
+def _order_payload(order: OrderRecord) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "drop_id": order.drop_id,
+        "buyer_id": order.buyer_id,
+        "status": order.status.value,
+        "currency": order.currency,
+        "total_amount": order.total_amount,
+        "version": order.version,
+        "lines": [
+            {
+                "kind": ln.kind,
+                "ref_id": ln.ref_id,
+                "description": ln.description,
+                "quantity": ln.quantity,
+                "unit_amount": ln.unit_amount,
+                "line_amount": ln.line_amount,
+            }
+            for ln in order.lines
+        ],
+    }
+
+
+OnPaid = Callable[[UnitOfWork, "CheckoutResult"], Awaitable[None]]
+"""Called inside the transaction that writes the order, just before it commits, with
+the result ``start`` is about to return (the API stores its idempotent response there)."""
+
+
+class OrderHooks(Protocol):
+    """What fulfilment adds inside checkout's transactions (see services.fulfilment)."""
+
+    async def save_ship_to(self, uow: UnitOfWork, checkout_id: str, ship: ShipTo) -> None: ...
+
+    async def order_paid(self, uow: UnitOfWork, order: OrderRecord, ready: bool = True) -> None: ...
+
+
+class CheckoutService:
+    def __init__(
+        self,
+        uow: UowFactory,
+        engine: StockEngine,
+        provider: PaymentProvider,
+        cache: DropCatalogCache,
+        drops: DropService,
+        clock: Clock,
+        paying_cap_s: int = 300,
+        preorders: PreorderService | None = None,
+    ) -> None:
+        self.uow = uow
+        self.engine = engine
+        self.provider = provider
+        self.cache = cache
+        self.drops = drops
+        self.clock = clock
+        self.paying_cap_s = paying_cap_s
+        self.preorders = preorders
+        self.hooks: OrderHooks | None = None
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.now(), UTC)
+
+    # ------------------------------------------------------------------ entry points
+    async def start(
+        self,
+        hold_id: str,
+        buyer_id: str,
+        payment_method: str,
+        ship_to: ShipTo | None = None,
+        *,
+        on_paid: OnPaid | None = None,
+    ) -> CheckoutResult:
+        """Pay for a hold. Raises ``PaymentDeclined`` (recorded first) on a decline and
+        ``SoldOut`` when the units were gone by the time the payment went through.
+        ``ship_to`` (optional) is stored with the checkout and becomes the order's.
+        ``on_paid`` runs inside the order's own transaction, only when this call writes
+        the order (not on 3-D Secure, a refusal, or another finisher's order)."""
+        payment_method = payment_method.strip()
+        if not payment_method or len(payment_method) > MAX_PAYMENT_METHOD:
+            raise InvalidInput("payment_method is required (a token or test card number)")
+        ship_to = ship_to.validated() if ship_to is not None else None
+        hold = await self.engine.get_hold(hold_id)
+        if hold is None:
+            raise NotFound(f"hold {hold_id} not found; it may have expired", hold_id=hold_id)
+        if hold.buyer_id != buyer_id:
+            raise HoldNotOwned("this hold belongs to another buyer")
+        catalog = await self.cache.get(hold.drop_id)  # outside the write transaction
+        # One write transaction checks for an earlier payment of this hold and records
+        # the new one (on SQLite the check and the insert are atomic).
+        async with self.uow() as uow:
+            for previous in await uow.orders.checkouts_for_hold(hold_id):
+                if previous.status in (CheckoutStatus.PROCESSING, CheckoutStatus.REQUIRES_ACTION):
+                    raise Conflict(
+                        "a payment for this hold is already in progress", checkout_id=previous.id
+                    )
+                if previous.status is CheckoutStatus.SUCCEEDED:
+                    raise Conflict(
+                        "this hold has already been paid for",
+                        checkout_id=previous.id,
+                        order_id=previous.order_id,
+                    )
+            hold = await self.engine.start_payment(hold_id, self.clock.now(), self.paying_cap_s)
+            lines = price_lines(hold, catalog)
+            checkout = self._new_checkout(hold, buyer_id, payment_method, lines, catalog)
+            await uow.orders.add_checkout(checkout)
+            if ship_to is not None and self.hooks is not None:
+                await self.hooks.save_ship_to(uow, checkout.id, ship_to)
+            await uow.commit()
+        result = await self._authorize(checkout)
+        return await self._settle(checkout, result, lines, on_paid)
+
+    def _new_checkout(
+        self,
+        hold: Hold,
+        buyer_id: str,
+        payment_method: str,
+        lines: list[OrderLine],
+        catalog: DropCatalog,
+    ) -> CheckoutRecord:
+        now = self._now()
+        return CheckoutRecord(
+            id=new_id("chk"),
+            hold_id=hold.id,
+            drop_id=hold.drop_id,
+            buyer_id=buyer_id,
+            status=CheckoutStatus.PROCESSING,
+            amount=sum(ln.line_amount for ln in lines),
+            currency=catalog.drop.currency,
+            provider=self.provider.name,
+            payment_id=None,
+            payment_method=payment_method,
+            decline_code=None,
+            failure_reason=None,
+            order_id=None,
+            items=[{"kind": str(i.kind), "ref": i.ref, "quantity": i.quantity} for i in hold.items],
+            units=dict(hold.units),
+            attribution=dict(hold.attribution),
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+
+    async def confirm(self, checkout_id: str, buyer_id: str) -> CheckoutResult:
+        """Finish a payment that needed the buyer's action (3-D Secure)."""
+        checkout = await self.get(checkout_id, buyer_id)
+        if checkout.status is not CheckoutStatus.REQUIRES_ACTION:
+            raise Conflict(
+                f"the checkout is {checkout.status}, nothing to confirm", status=checkout.status
+            )
+        assert checkout.payment_id is not None
+        result = await self.provider.confirm(
+            checkout.payment_id, idempotency_key=f"{checkout.id}:confirm"
+        )
+        return await self._settle(checkout, result, await self._lines_for(checkout))
+
+    async def get(self, checkout_id: str, buyer_id: str | None = None) -> CheckoutRecord:
+        async with self.uow(readonly=True) as uow:
+            checkout = await uow.orders.get_checkout(checkout_id)
+        if checkout is None:
+            raise NotFound(f"checkout {checkout_id} not found")
+        if buyer_id is not None and checkout.buyer_id != buyer_id:
+            raise HoldNotOwned("this checkout belongs to another buyer")
+        return checkout
+
+    async def complete_from_provider(
+        self, checkout_id: str, result: PaymentResult, *, grace_s: float = 30.0
+    ) -> CheckoutResult | None:
+        """Finish a checkout from the provider's word (an incoming payment webhook).
+
+        ``result`` is the payment as the provider has it *now* (retrieved, not taken from
+        the event body), so duplicate and out-of-order deliveries all lead to the same
+        answer. The same steps as ``start`` and ``recover`` run: an authorised or captured
+        payment becomes the order (or is voided/refunded when the units are gone), a
+        decline is recorded (``PaymentDeclined``), 3-D Secure still pending leaves the
+        checkout waiting. Idempotent: a checkout already final is returned as it is.
+
+        Returns None (do nothing yet) for a ``processing`` checkout younger than
+        ``grace_s``: the request that started it is probably still finishing it, and two
+        finishers racing on an expired hold could refund a payment the other one sold.
+        The provider retries the webhook later and ``recover`` finishes it anyway.
+        Raises ``Conflict`` when the payment does not match the checkout."""
+        checkout = await self.get(checkout_id)
+        if checkout.status in FINAL_CHECKOUT:
+            return await self._result_for(checkout_id)
+        if checkout.payment_id and checkout.payment_id != result.payment_id:
+            raise Conflict(
+                "the payment does not belong to this checkout",
+                checkout_id=checkout_id,
+                payment_id=result.payment_id,
+            )
+        if result.amount != checkout.amount or result.currency != checkout.currency:
+            raise Conflict(
+                "the payment amount does not match the checkout",
+                checkout_id=checkout_id,
+                payment_id=result.payment_id,
+            )
+        if checkout.status is CheckoutStatus.PROCESSING and checkout.updated_at > (
+            self._now() - timedelta(seconds=grace_s)
+        ):
+            return None
+        if result.status in (PaymentStatus.VOIDED, PaymentStatus.REFUNDED):
+            await self._finish(
+                checkout,
+                CheckoutStatus(result.status.value),
+                event=f"checkout.{result.status.value}",
+                payment_id=result.payment_id,
+                failure_reason="the payment was cancelled at the provider",
+            )
+            return await self._result_for(checkout_id)
+        return await self._settle(checkout, result, await self._lines_for(checkout))
+
+    # ------------------------------------------------------------------ steps
+    async def _authorize(self, checkout: CheckoutRecord) -> PaymentResult:
+        return await self.provider.authorize(
+            amount=checkout.amount,
+            currency=checkout.currency,
+            payment_method=checkout.payment_method,
+            idempotency_key=checkout.id,
+            metadata={
+                "checkout_id": checkout.id,
+                "hold_id": checkout.hold_id,
+                "drop_id": checkout.drop_id,
+            },
+        )
+
+    async def _lines_for(self, checkout: CheckoutRecord) -> list[OrderLine]:
+        catalog = await self.cache.get(checkout.drop_id)
+        hold = await self.engine.get_hold(checkout.hold_id)
+        if hold is not None:
+            return price_lines(hold, catalog)
+        # The engine forgot the hold (restart): rebuild the lines from the checkout.
+        items = tuple(
+            HoldItem(ItemKind(i["kind"]), i["ref"], int(i["quantity"])) for i in checkout.items
+        )
+        ghost = Hold(
+            checkout.hold_id,
+            checkout.drop_id,
+            checkout.buyer_id,
+            items,
+            checkout.units,
+            HoldStatus.EXPIRED,
+            0.0,
+            0.0,
+        )
+        return price_lines(ghost, catalog)
+
+    async def _settle(
+        self,
+        checkout: CheckoutRecord,
+        result: PaymentResult,
+        lines: list[OrderLine],
+        on_paid: OnPaid | None = None,
+    ) -> CheckoutResult:
+        if result.status is PaymentStatus.DECLINED:
+            failed = await self._finish(
+                checkout,
+                CheckoutStatus.FAILED,
+                payment_id=result.payment_id,
+                decline_code=result.decline_code or "declined",
+                failure_reason=result.message or "the card was declined",
+                event="checkout.payment_failed",
+            )
+            raise PaymentDeclined(
+                failed.failure_reason or "the card was declined",
+                decline_code=failed.decline_code,
+                checkout_id=failed.id,
+            )
+        if result.status is PaymentStatus.REQUIRES_ACTION:
+            if checkout.status is not CheckoutStatus.REQUIRES_ACTION:
+                checkout = await self._update(
+                    checkout, CheckoutStatus.REQUIRES_ACTION, payment_id=result.payment_id
+                )
+            return CheckoutResult(checkout, None, dict(result.next_action or {}))
+        if result.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED):
+            raise PaymentProviderError(f"unexpected payment status {result.status}")
+        return await self._complete(checkout, result, lines, on_paid)
+
+    async def _secure_units(self, checkout: CheckoutRecord) -> bool:
+        """Make the engine count the units as sold: convert the hold, or take the units
+        afresh when the hold expired or was lost. False when they are gone."""
+        now = self.clock.now()
+        try:
+            if await self.engine.convert(checkout.hold_id, now) is not None:
+                return True
+            return await self.engine.take(checkout.drop_id, checkout.buyer_id, checkout.units)
+        except DropNotLoaded:
+            try:
+                await self.drops.rebuild(checkout.drop_id)
+            except (NotFound, DropNotLive):
+                return False  # the drop ended meanwhile: nothing left to sell
+            try:
+                return await self.engine.take(checkout.drop_id, checkout.buyer_id, checkout.units)
+            except DropNotLoaded:
+                return False  # the drop is no longer live: nothing left to sell
+
+    async def _complete(
+        self,
+        checkout: CheckoutRecord,
+        auth: PaymentResult,
+        lines: list[OrderLine],
+        on_paid: OnPaid | None = None,
+    ) -> CheckoutResult:
+        payment_id = auth.payment_id
+        if not await self._secure_units(checkout):
+            await self._give_back(checkout, auth, "sold out while the payment was processed")
+            raise SoldOut(
+                "the items sold out while your payment was processed; you were not charged",
+                checkout_id=checkout.id,
+            )
+        # Pre-orders paid by authorisation are captured when they ship, not now.
+        cached = (await self.cache.get(checkout.drop_id)).preorders
+        capture_now = self.preorders is None or self.preorders.captures_now(checkout.units, cached)
+        if auth.status is PaymentStatus.AUTHORIZED and capture_now:
+            auth = await self.provider.capture(payment_id, idempotency_key=f"{checkout.id}:capture")
+        order_id = new_id("ord")
+        now = self._now()
+        async with self.uow() as uow:
+            # Compare-and-set first (locks the row on PostgreSQL); rolled back with the
+            # rest if the sale below is refused.
+            updated = await uow.orders.finish_checkout(
+                checkout.id,
+                CheckoutStatus.SUCCEEDED,
+                FINAL_CHECKOUT,
+                payment_id=payment_id,
+                order_id=order_id,
+            )
+            if updated is None:
+                # Another finisher (recovery, a duplicate webhook) got here first.
+                await uow.rollback()
+                return await self._result_for(checkout.id)
+            # Never on an ended drop, and ending a drop waits for the sales in flight
+            # (see DropRepository.sell_if_open).
+            if not await uow.drops.sell_if_open(checkout.drop_id, checkout.units):
+                await uow.rollback()
+                await self._give_back(checkout, auth, "the ledger had no unit left")
+                raise SoldOut(
+                    "the items sold out while your payment was processed; it was refunded",
+                    checkout_id=checkout.id,
+                )
+            order = OrderRecord(
+                id=order_id,
+                drop_id=checkout.drop_id,
+                buyer_id=checkout.buyer_id,
+                hold_id=checkout.hold_id,
+                checkout_id=checkout.id,
+                status=OrderStatus.PAID,
+                status_reason="",
+                currency=checkout.currency,
+                total_amount=checkout.amount,
+                refunded_amount=0,
+                provider=checkout.provider,
+                payment_id=payment_id,
+                attribution=checkout.attribution,
+                paid_at=now,
+                created_at=now,
+                updated_at=now,
+                version=1,
+                lines=tuple(lines),
+            )
+            await uow.orders.add_order(order)
+            # Pre-order units do not exist yet: no sale movement, a promise instead
+            # (stock moves when a lot passes QC and is allocated).
+            infos = await preorder_infos(uow, checkout.drop_id) if cached else {}
+            await uow.stock.apply(
+                [
+                    Movement(sku, qty, Bucket.RESERVED, Bucket.COMMITTED, Reason.SALE, order_id)
+                    for sku, qty in sorted(checkout.units.items())
+                    if sku not in infos
+                ]
+            )
+            if infos and self.preorders is not None:
+                await self.preorders.record(
+                    uow,
+                    order,
+                    checkout.units,
+                    infos,
+                    captured=auth.status is PaymentStatus.CAPTURED,
+                )
+            paid = _order_payload(order)
+            pre_units = {s: q for s, q in sorted(checkout.units.items()) if s in infos}
+            if pre_units:
+                # Not ready to fulfil: these units wait for their production run.
+                paid["preorder"] = {"status": "waiting", "units": pre_units}
+            uow.record(DomainEvent("order.paid", "order", order_id, 1, paid))
+            if self.hooks is not None:
+                # Orders waiting for a production run are handed off when allocated.
+                await self.hooks.order_paid(uow, order, ready=not pre_units)
+            uow.record(
+                DomainEvent(
+                    "checkout.succeeded",
+                    "checkout",
+                    checkout.id,
+                    updated.version,
+                    {"order_id": order_id, "hold_id": checkout.hold_id},
+                )
+            )
+            done = CheckoutResult(updated, order)
+            if on_paid is not None:
+                await on_paid(uow, done)  # last: its locks are taken after the sale's
+            await uow.commit()
+        return done
+
+    async def _give_back(self, checkout: CheckoutRecord, auth: PaymentResult, why: str) -> None:
+        """Void an authorisation or refund a capture, and record why. Never for a
+        checkout another finisher already turned into an order."""
+        async with self.uow(readonly=True) as uow:
+            current = await uow.orders.get_checkout(checkout.id)
+        if current is not None and current.status is CheckoutStatus.SUCCEEDED:
+            log.warning("checkout %s: not giving back, it is already an order", checkout.id)
+            return
+        if auth.status is PaymentStatus.CAPTURED:
+            await self.provider.refund(auth.payment_id, idempotency_key=f"{checkout.id}:refund")
+            status = CheckoutStatus.REFUNDED
+        else:
+            await self.provider.void(auth.payment_id, idempotency_key=f"{checkout.id}:void")
+            status = CheckoutStatus.VOIDED
+        await self._finish(
+            checkout,
+            status,
+            payment_id=auth.payment_id,
+            failure_reason=why,
+            event=f"checkout.{status.value}",
+        )
+        log.warning("checkout %s %s: %s", checkout.id, status.value, why)
+
+    async def _update(
+        self, checkout: CheckoutRecord, status: CheckoutStatus, **values: Any
+    ) -> CheckoutRecord:
+        async with self.uow() as uow:
+            current = await uow.orders.get_checkout(checkout.id, lock=True)
+            assert current is not None
+            updated = await uow.orders.update_checkout(current, status, **values)
+            await uow.commit()
+        return updated
+
+    async def _finish(
+        self, checkout: CheckoutRecord, status: CheckoutStatus, *, event: str, **values: Any
+    ) -> CheckoutRecord:
+        async with self.uow() as uow:
+            current = await uow.orders.get_checkout(checkout.id, lock=True)
+            assert current is not None
+            if current.status in FINAL_CHECKOUT:
+                return current
+            updated = await uow.orders.update_checkout(current, status, **values)
+            uow.record(
+                DomainEvent(
+                    event,
+                    "checkout",
+                    checkout.id,
+                    updated.version,
+                    {
+                        "hold_id": checkout.hold_id,
+                        "drop_id": checkout.drop_id,
+                        "status": status.value,
+                        "decline_code": updated.decline_code,
+                        "reason": updated.failure_reason,
+                        "amount": checkout.amount,
+                        "currency": checkout.currency,
+                    },
+                )
+            )
+            await uow.commit()
+        return updated
+
+    async def _result_for(self, checkout_id: str) -> CheckoutResult:
+        async with self.uow(readonly=True) as uow:
+            checkout = await uow.orders.get_checkout(checkout_id)
+            assert checkout is not None
+            order = await uow.orders.get_order(checkout.order_id) if checkout.order_id else None
+        return CheckoutResult(checkout, order)
+
+    # ------------------------------------------------------------------ recovery
+    async def recover(self, older_than_s: float = 30.0) -> list[str]:
+        """Finish checkouts left ``processing`` by a crash, and abandon 3-D Secure
+        challenges that outlived the paying cap. Safe to run from any number of
+        workers: every step is idempotent and the final write is compare-and-set."""
+        now = self._now()
+        touched: list[str] = []
+        async with self.uow() as uow:
+            stuck = await uow.orders.stale_checkouts(
+                [CheckoutStatus.PROCESSING], now - timedelta(seconds=older_than_s)
+            )
+            waiting = await uow.orders.stale_checkouts(
+                [CheckoutStatus.REQUIRES_ACTION],
+                now - timedelta(seconds=self.paying_cap_s + older_than_s),
+            )
+            # Rows were claimed FOR UPDATE SKIP LOCKED; the lease keeps other workers
+            # off them after this commit, while this worker finishes them.
+            await uow.orders.claim_checkouts([ch.id for ch in stuck + waiting])
+            await uow.commit()
+        for checkout in stuck:
+            try:
+                result = await self._authorize(checkout)  # same key: same answer
+                await self._settle(checkout, result, await self._lines_for(checkout))
+            except (PaymentDeclined, SoldOut, Conflict):
+                pass
+            except Exception:  # keep recovering the others
+                log.exception("recovering checkout %s failed", checkout.id)
+                continue
+            touched.append(checkout.id)
+        for checkout in waiting:
+            if checkout.payment_id:
+                await self.provider.void(checkout.payment_id, idempotency_key=f"{checkout.id}:void")
+            await self._finish(
+                checkout,
+                CheckoutStatus.FAILED,
+                event="checkout.payment_failed",
+                decline_code="authentication_abandoned",
+                failure_reason="the buyer did not complete the card authentication in time",
+            )
+            touched.append(checkout.id)
+        return touched

@@ -1,0 +1,316 @@
+"""Drop use cases: build the offer, move through the lifecycle, keep the engine in step.
+
+The database is changed first and the engine second; if the second step fails the
+start-up sync (``sync_engine``) repairs it, because the engine is always rebuilt from
+the ledger, never the other way round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from dropline.domain.errors import Conflict, DropNotLive, InvalidInput, NotFound
+from dropline.domain.events import DomainEvent
+from dropline.domain.ids import new_id
+from dropline.domain.live.drops import (
+    EDITABLE_STATES,
+    ENGINE_STATES,
+    Drop,
+    DropStatus,
+    Offer,
+    check_transition,
+    check_ttl,
+)
+from dropline.domain.live.holds import DEFAULT_HOLD_TTL_S
+from dropline.domain.money import check_currency
+from dropline.domain.stock.buckets import MAX_QUANTITY, Bucket, Movement, Reason
+from dropline.services.live.drop_catalog import DropCatalogCache
+from dropline.services.ports import DropSnapshot, EngineOffer, StockEngine
+from dropline.store.uow import UnitOfWork, UowFactory
+
+MAX_LIMIT = 1000
+
+
+def _drop_payload(drop: Drop) -> dict[str, object]:
+    return {"id": drop.id, "name": drop.name, "status": drop.status.value, "version": drop.version}
+
+
+class DropService:
+    def __init__(
+        self,
+        uow: UowFactory,
+        engine: StockEngine,
+        cache: DropCatalogCache,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self.uow = uow
+        self.engine = engine
+        self.cache = cache
+        self._on_change = on_change
+        self._rebuild_locks: dict[str, asyncio.Lock] = {}
+
+    def _changed(self, drop_id: str) -> None:
+        self.cache.invalidate(drop_id)
+        if self._on_change:
+            self._on_change(drop_id)
+
+    async def create(
+        self,
+        name: str,
+        currency: str,
+        hold_ttl_s: int = DEFAULT_HOLD_TTL_S,
+        starts_at: float | None = None,
+    ) -> Drop:
+        if not name.strip():
+            raise InvalidInput("a drop needs a name")
+        drop = Drop(
+            new_id("drp"),
+            name.strip(),
+            check_currency(currency),
+            DropStatus.DRAFT,
+            check_ttl(hold_ttl_s),
+            starts_at,
+        )
+        async with self.uow() as uow:
+            await uow.drops.add(drop)
+            uow.record(DomainEvent("drop.created", "drop", drop.id, 1, _drop_payload(drop)))
+            await uow.commit()
+        return drop
+
+    async def get(self, drop_id: str) -> tuple[Drop, dict[str, Offer], list[str]]:
+        async with self.uow(readonly=True) as uow:
+            drop = await uow.drops.get(drop_id)
+            if drop is None:
+                raise NotFound(f"drop {drop_id} not found", drop_id=drop_id)
+            return drop, await uow.drops.offers(drop_id), await uow.drops.bundle_ids(drop_id)
+
+    async def list_drops(self, status: DropStatus | None = None) -> list[Drop]:
+        async with self.uow(readonly=True) as uow:
+            return await uow.drops.list_drops(status)
+
+    async def _load(self, uow: UnitOfWork, drop_id: str, *, lock: bool = False) -> Drop:
+        drop = await uow.drops.get(drop_id, lock=lock)
+        if drop is None:
+            raise NotFound(f"drop {drop_id} not found", drop_id=drop_id)
+        return drop
+
+    async def set_offer(
+        self, drop_id: str, sku_id: str, quantity: int, per_buyer_limit: int | None = None
+    ) -> Offer:
+        """Offer ``quantity`` units of a SKU. Units move from ``available`` to
+        ``reserved``, so they can never be offered twice. Before going live the offer
+        may be changed freely; once live it may only grow."""
+        if quantity < 0 or quantity > MAX_QUANTITY:
+            raise InvalidInput("quantity must be between 0 and 10,000,000")
+        if per_buyer_limit is not None and not 1 <= per_buyer_limit <= MAX_LIMIT:
+            raise InvalidInput(f"per_buyer_limit must be between 1 and {MAX_LIMIT}")
+        async with self.uow() as uow:
+            drop = await self._load(uow, drop_id, lock=True)
+            sku = await uow.catalog.get_sku(sku_id)
+            if sku is None:
+                raise NotFound(f"SKU {sku_id} not found", sku_id=sku_id)
+            if sku.price.currency != drop.currency:
+                raise InvalidInput(
+                    f"SKU is priced in {sku.price.currency}, the drop sells in {drop.currency}",
+                    sku_id=sku_id,
+                )
+            if any(p.sku_id == sku_id for p in await uow.production.preorder_offers(drop_id)):
+                raise Conflict(
+                    "this SKU is offered as a pre-order; change it through the pre-order offer",
+                    sku_id=sku_id,
+                )
+            current = (await uow.drops.offers(drop_id)).get(sku_id)
+            had = current.offered if current else 0
+            delta = quantity - had
+            live = drop.status in ENGINE_STATES
+            if drop.status is DropStatus.ENDED:
+                raise Conflict("the drop has ended")
+            if live and delta < 0:
+                raise Conflict("a live drop's offer can only grow", offered=had)
+            if current and quantity < current.sold:
+                raise Conflict("cannot offer fewer units than were sold", sold=current.sold)
+            if delta > 0:
+                await uow.stock.apply(
+                    [
+                        Movement(
+                            sku_id, delta, Bucket.AVAILABLE, Bucket.RESERVED, Reason.OFFER, drop_id
+                        )
+                    ]
+                )
+            elif delta < 0:
+                await uow.stock.apply(
+                    [
+                        Movement(
+                            sku_id,
+                            -delta,
+                            Bucket.RESERVED,
+                            Bucket.AVAILABLE,
+                            Reason.UNOFFER,
+                            drop_id,
+                        )
+                    ]
+                )
+            offer = Offer(
+                sku_id,
+                quantity,
+                current.sold if current else 0,
+                per_buyer_limit,
+                current.paused if current else False,
+            )
+            if quantity == 0 and drop.status in EDITABLE_STATES:
+                await uow.drops.delete_offer(drop_id, sku_id)
+            else:
+                await uow.drops.upsert_offer(drop_id, offer)
+            uow.record(
+                DomainEvent(
+                    "drop.offer_changed",
+                    "drop",
+                    drop_id,
+                    drop.version,
+                    {"sku_id": sku_id, "offered": quantity, "delta": delta},
+                )
+            )
+            await uow.commit()
+        if live and delta > 0:
+            await self.engine.adjust_offer(drop_id, sku_id, delta, per_buyer_limit)
+        self._changed(drop_id)
+        return offer
+
+    async def add_bundle(self, drop_id: str, bundle_id: str) -> None:
+        """Sell a bundle in the drop; each of its components must be offered already."""
+        async with self.uow() as uow:
+            drop = await self._load(uow, drop_id, lock=True)
+            if drop.status is DropStatus.ENDED:
+                raise Conflict("the drop has ended")
+            bundle = (await uow.catalog.get_bundles([bundle_id])).get(bundle_id)
+            if bundle is None:
+                raise NotFound(f"bundle {bundle_id} not found", bundle_id=bundle_id)
+            if bundle.price.currency != drop.currency:
+                raise InvalidInput("the bundle's currency differs from the drop's")
+            offers = await uow.drops.offers(drop_id)
+            missing = [c.sku_id for c in bundle.components if c.sku_id not in offers]
+            if missing:
+                raise InvalidInput(
+                    "offer every component SKU in the drop before the bundle", sku_id=missing[0]
+                )
+            await uow.drops.add_bundle(drop_id, bundle_id)
+            await uow.commit()
+        self._changed(drop_id)
+
+    async def transition(self, drop_id: str, target: DropStatus, actor: str = "") -> Drop:
+        """Move the drop through its lifecycle and tell the engine.
+
+        Going live loads the engine from the ledger; pausing closes it to new holds
+        (existing holds can still be paid); ending releases the drop's open holds (a
+        ``hold.released`` event each; a payment still in flight is then refused and
+        voided, as when its hold expires), forgets the drop in the engine and returns
+        every unsold offered unit to ``available``."""
+        async with self.uow() as uow:
+            drop = await self._load(uow, drop_id, lock=True)
+            check_transition(drop.status, target)
+            offers = await uow.drops.offers(drop_id)
+            if target is DropStatus.LIVE and not offers:
+                raise Conflict("offer at least one SKU before going live")
+            if target is DropStatus.ENDED:
+                # Pre-order offers took no stock, so they have none to give back.
+                preorder_skus = {p.sku_id for p in await uow.production.preorder_offers(drop_id)}
+                returns = [
+                    Movement(
+                        o.sku_id,
+                        o.unsold,
+                        Bucket.RESERVED,
+                        Bucket.AVAILABLE,
+                        Reason.UNOFFER,
+                        drop_id,
+                        actor,
+                        "drop ended",
+                    )
+                    for o in offers.values()
+                    if o.unsold > 0 and o.sku_id not in preorder_skus
+                ]
+                await uow.stock.apply(returns)
+            updated = await uow.drops.save_status(drop, target)
+            uow.record(
+                DomainEvent(
+                    f"drop.{target.value}",
+                    "drop",
+                    drop_id,
+                    updated.version,
+                    _drop_payload(updated) | {"actor": actor},
+                )
+            )
+            await uow.commit()
+        if target is DropStatus.LIVE and drop.status is not DropStatus.PAUSED:
+            await self.engine.reset_drop(await self.snapshot(drop_id))
+        elif target in (DropStatus.LIVE, DropStatus.PAUSED):
+            await self.rebuild(drop_id)
+            await self.engine.set_accepting(drop_id, target is DropStatus.LIVE)
+        elif target is DropStatus.ENDED:
+            # open holds end with their events, so every hold's history is complete
+            await self.engine.end_drop(drop_id, self.uow.now().timestamp())
+        self._changed(drop_id)
+        return updated
+
+    async def pause_sku(self, drop_id: str, sku_id: str, paused: bool) -> None:
+        async with self.uow() as uow:
+            drop = await self._load(uow, drop_id)
+            if sku_id not in await uow.drops.offers(drop_id):
+                raise NotFound(f"SKU {sku_id} is not offered in this drop", sku_id=sku_id)
+            await uow.drops.set_paused(drop_id, sku_id, paused)
+            uow.record(
+                DomainEvent(
+                    "drop.sku_paused" if paused else "drop.sku_resumed",
+                    "drop",
+                    drop_id,
+                    drop.version,
+                    {"sku_id": sku_id},
+                )
+            )
+            await uow.commit()
+        if drop.status in ENGINE_STATES:
+            await self.rebuild(drop_id)
+            await self.engine.set_sku_paused(drop_id, sku_id, paused)
+        self._changed(drop_id)
+
+    async def snapshot(self, drop_id: str) -> DropSnapshot:
+        """The engine's state for the drop derived from the ledger alone:
+        remaining = offered − sold, and what each buyer already bought."""
+        return (await self._snapshot(drop_id))[1]
+
+    async def _snapshot(self, drop_id: str) -> tuple[Drop, DropSnapshot]:
+        async with self.uow(readonly=True) as uow:
+            drop = await self._load(uow, drop_id)
+            offers = await uow.drops.offers(drop_id)
+            taken = await uow.drops.buyer_taken(drop_id)
+            for buyer, per_sku in (await uow.production.buyer_preordered(drop_id)).items():
+                taken.setdefault(buyer, {}).update(per_sku)
+        return drop, DropSnapshot(
+            drop_id,
+            drop.status is DropStatus.LIVE,
+            {s: EngineOffer(s, o.unsold, o.per_buyer_limit, o.paused) for s, o in offers.items()},
+            taken,
+        )
+
+    async def rebuild(self, drop_id: str) -> bool:
+        """Load the drop into the engine from the ledger if the engine lost it.
+
+        One rebuild per drop at a time in this process; the engine's ``ensure_drop``
+        makes concurrent rebuilds from other processes harmless."""
+        lock = self._rebuild_locks.setdefault(drop_id, asyncio.Lock())
+        async with lock:
+            drop, snapshot = await self._snapshot(drop_id)
+            if drop.status not in ENGINE_STATES:
+                raise DropNotLive(f"the drop is {drop.status}", status=drop.status)
+            return await self.engine.ensure_drop(snapshot)
+
+    async def sync_engine(self) -> list[str]:
+        """At start-up: make sure every live or paused drop is in the engine."""
+        async with self.uow(readonly=True) as uow:
+            drops = await uow.drops.list_in(ENGINE_STATES)
+        loaded = []
+        for d in drops:
+            if await self.rebuild(d.id):
+                loaded.append(d.id)
+            await self.engine.set_accepting(d.id, d.status is DropStatus.LIVE)
+        return loaded

@@ -1,0 +1,187 @@
+"""Stock use cases: receive, adjust, count, safety buffer, verify the ledger."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from dropline.domain.errors import InvalidInput, NotFound
+from dropline.domain.events import DomainEvent
+from dropline.domain.live.drops import Offer
+from dropline.domain.stock.buckets import (
+    MAX_QUANTITY,
+    Bucket,
+    Movement,
+    Reason,
+    StockLevel,
+    count_adjustment,
+    safety_rebalance,
+    shipment,
+)
+from dropline.services.ports import DropNotLoaded, StockEngine
+from dropline.store.uow import UnitOfWork, UowFactory
+
+RECEIVABLE = frozenset({Bucket.AVAILABLE, Bucket.QUALITY_CONTROL, Bucket.DAMAGED})
+# Buckets an operator may move between by hand; reserved/committed belong to drops/orders.
+MANUAL = frozenset({Bucket.AVAILABLE, Bucket.SAFETY, Bucket.DAMAGED, Bucket.QUALITY_CONTROL})
+
+
+async def offer_again(
+    engine: StockEngine, drop_id: str, units: Mapping[str, int], offers: Mapping[str, Offer]
+) -> None:
+    """After a committed transaction gave ``units`` back to a live drop's offers in the
+    ledger (a cancelled order or pre-order), give them to the live engine too, in SKU
+    order. An engine that lost the drop rebuilds from the ledger and needs nothing."""
+    for sku_id, qty in sorted(units.items()):
+        offer = offers.get(sku_id)
+        with contextlib.suppress(DropNotLoaded):
+            await engine.adjust_offer(
+                drop_id, sku_id, qty, offer.per_buyer_limit if offer else None
+            )
+
+
+async def ship_order_units(uow: UnitOfWork, order_id: str, actor: str) -> None:
+    """Inside the transaction that marks an order shipped: its units leave the building
+    (``committed`` → outside, a ``shipment`` movement). What moves is what the order's
+    own movements committed, so an order shipped by two paths moves its units once."""
+    await uow.stock.apply(shipment(await uow.stock.committed_to(order_id), order_id, actor))
+
+
+@dataclass(frozen=True)
+class LedgerCheck:
+    sku_id: str
+    stored: StockLevel
+    from_ledger: StockLevel
+
+    @property
+    def consistent(self) -> bool:
+        return self.stored == self.from_ledger
+
+
+def _check_qty(qty: int) -> None:
+    if qty < 1 or qty > MAX_QUANTITY:
+        raise InvalidInput("quantity must be between 1 and 10,000,000")
+
+
+class StockService:
+    def __init__(self, uow: UowFactory) -> None:
+        self.uow = uow
+
+    async def _apply(self, uow: UnitOfWork, movements: list[Movement]) -> StockLevel:
+        levels = await uow.stock.apply(movements)
+        sku_id = movements[0].sku_id
+        sku = await uow.catalog.get_sku(sku_id)
+        assert sku is not None
+        rebalance = safety_rebalance(levels[sku_id], sku.safety_qty, sku.safety_pct)
+        if rebalance is not None:
+            levels = await uow.stock.apply([rebalance])
+        level = levels[sku_id]
+        uow.record(
+            DomainEvent(
+                "stock.changed",
+                "sku",
+                sku_id,
+                0,
+                {"reasons": sorted({m.reason.value for m in movements}), **_level_dict(level)},
+            )
+        )
+        return level
+
+    async def _sku_exists(self, uow: UnitOfWork, sku_id: str) -> None:
+        if await uow.catalog.get_sku(sku_id) is None:
+            raise NotFound(f"SKU {sku_id} not found", sku_id=sku_id)
+
+    async def receive(
+        self,
+        sku_id: str,
+        quantity: int,
+        *,
+        bucket: Bucket = Bucket.AVAILABLE,
+        actor: str = "",
+        note: str = "",
+        ref: str = "",
+    ) -> StockLevel:
+        """Units arriving at the warehouse. The safety buffer is topped up first."""
+        _check_qty(quantity)
+        if bucket not in RECEIVABLE:
+            raise InvalidInput(f"cannot receive into {bucket}")
+        async with self.uow() as uow:
+            await self._sku_exists(uow, sku_id)
+            mv = Movement(sku_id, quantity, None, bucket, Reason.RECEIPT, ref, actor, note)
+            level = await self._apply(uow, [mv])
+            await uow.commit()
+        return level
+
+    async def move(
+        self,
+        sku_id: str,
+        quantity: int,
+        from_bucket: Bucket | None,
+        to_bucket: Bucket | None,
+        *,
+        actor: str,
+        note: str,
+    ) -> StockLevel:
+        """A manual adjustment (damage found, units written off, ...) with who and why."""
+        _check_qty(quantity)
+        for b in (from_bucket, to_bucket):
+            if b is not None and b not in MANUAL:
+                raise InvalidInput(f"{b} is managed by drops and orders, not by hand")
+        if not actor.strip() or not note.strip():
+            raise InvalidInput("an adjustment needs an actor and a reason")
+        reason = Reason.DAMAGE if to_bucket is Bucket.DAMAGED else Reason.ADJUSTMENT
+        async with self.uow() as uow:
+            await self._sku_exists(uow, sku_id)
+            mv = Movement(sku_id, quantity, from_bucket, to_bucket, reason, "", actor, note)
+            level = await self._apply(uow, [mv])
+            await uow.commit()
+        return level
+
+    async def count(
+        self, sku_id: str, bucket: Bucket, counted: int, *, actor: str, note: str
+    ) -> tuple[StockLevel, Movement | None]:
+        """Record a physical count; a difference becomes an adjustment in the ledger."""
+        if bucket not in MANUAL:
+            raise InvalidInput(f"{bucket} cannot be counted by hand")
+        async with self.uow() as uow:
+            await self._sku_exists(uow, sku_id)
+            level = (await uow.stock.lock([sku_id]))[sku_id]
+            mv = count_adjustment(level, bucket, counted, actor=actor, note=note)
+            if mv is not None:
+                level = await self._apply(uow, [mv])
+                await uow.commit()
+        return level, mv
+
+    async def set_safety(self, sku_id: str, qty: int, pct: int) -> StockLevel:
+        async with self.uow() as uow:
+            await self._sku_exists(uow, sku_id)
+            await uow.catalog.update_sku_safety(sku_id, qty, pct)
+            level = (await uow.stock.lock([sku_id]))[sku_id]
+            mv = safety_rebalance(level, qty, pct)
+            if mv is not None:
+                level = (await uow.stock.apply([mv]))[sku_id]
+            await uow.commit()
+        return level
+
+    async def level(self, sku_id: str) -> StockLevel:
+        async with self.uow(readonly=True) as uow:
+            levels = await uow.stock.levels([sku_id])
+        if sku_id not in levels:
+            raise NotFound(f"SKU {sku_id} not found", sku_id=sku_id)
+        return levels[sku_id]
+
+    async def levels(self) -> dict[str, StockLevel]:
+        async with self.uow(readonly=True) as uow:
+            return await uow.stock.levels()
+
+    async def verify(self) -> list[LedgerCheck]:
+        """Compare every stored level with the totals replayed from the ledger."""
+        async with self.uow(readonly=True) as uow:
+            stored = await uow.stock.levels()
+            ledger = await uow.stock.ledger_levels()
+        return [LedgerCheck(s, stored[s], ledger.get(s, StockLevel(s))) for s in sorted(stored)]
+
+
+def _level_dict(level: StockLevel) -> dict[str, int]:
+    return {b.value: level.get(b) for b in Bucket} | {"on_hand": level.on_hand}

@@ -1,0 +1,1 @@
+"""Insight: the live monitor and the post-stream report."""

@@ -1,0 +1,371 @@
+"""Checkouts (attempts to pay for a hold) and orders (what was paid for)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+
+from dropline.domain.errors import Conflict
+from dropline.domain.live.orders import CheckoutStatus, OrderStatus
+from dropline.store.base import Repository, after_cursor, by_age
+from dropline.store.live.tables import checkouts, order_lines, orders
+
+
+@dataclass(frozen=True)
+class CheckoutRecord:
+    id: str
+    hold_id: str
+    drop_id: str
+    buyer_id: str
+    status: CheckoutStatus
+    amount: int
+    currency: str
+    provider: str
+    payment_id: str | None
+    payment_method: str
+    decline_code: str | None
+    failure_reason: str | None
+    order_id: str | None
+    items: list[dict[str, Any]]
+    units: dict[str, int]
+    attribution: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    line_no: int
+    kind: str
+    ref_id: str
+    description: str
+    quantity: int
+    unit_amount: int
+    currency: str
+    line_amount: int
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    id: str
+    drop_id: str
+    buyer_id: str
+    hold_id: str
+    checkout_id: str
+    status: OrderStatus
+    status_reason: str
+    currency: str
+    total_amount: int
+    refunded_amount: int
+    provider: str
+    payment_id: str
+    attribution: dict[str, str]
+    paid_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    lines: tuple[OrderLine, ...] = field(default_factory=tuple)
+
+
+def _checkout(r: Any) -> CheckoutRecord:
+    return CheckoutRecord(
+        r.id,
+        r.hold_id,
+        r.drop_id,
+        r.buyer_id,
+        CheckoutStatus(r.status),
+        int(r.amount),
+        r.currency,
+        r.provider,
+        r.payment_id,
+        r.payment_method,
+        r.decline_code,
+        r.failure_reason,
+        r.order_id,
+        list(r.items),
+        {k: int(v) for k, v in r.units.items()},
+        dict(r.attribution),
+        r.created_at,
+        r.updated_at,
+        r.version,
+    )
+
+
+def _order(r: Any, lines: Sequence[OrderLine] = ()) -> OrderRecord:
+    return OrderRecord(
+        r.id,
+        r.drop_id,
+        r.buyer_id,
+        r.hold_id,
+        r.checkout_id,
+        OrderStatus(r.status),
+        r.status_reason,
+        r.currency,
+        int(r.total_amount),
+        int(r.refunded_amount),
+        r.provider,
+        r.payment_id,
+        dict(r.attribution),
+        r.paid_at,
+        r.created_at,
+        r.updated_at,
+        r.version,
+        tuple(lines),
+    )
+
+
+# Statements on the checkout path, built once: rebuilding them per call (and their cache
+# keys) cost more CPU than running them on SQLite. Values go in as parameters.
+_ADD_CHECKOUT = insert(checkouts)
+_ADD_ORDER = insert(orders)
+_ADD_LINES = insert(order_lines)
+_CHECKOUT = select(checkouts).where(checkouts.c.id == bindparam("checkout_id"))
+_CHECKOUT_LOCKED = _CHECKOUT.with_for_update()
+_FOR_HOLD = (
+    select(checkouts)
+    .where(checkouts.c.hold_id == bindparam("hold_id"))
+    .order_by(checkouts.c.created_at)
+)
+_FINISH_CHECKOUT = (
+    update(checkouts)
+    .where(
+        checkouts.c.id == bindparam("checkout_id"),
+        checkouts.c.status.not_in(bindparam("final", expanding=True)),
+    )
+    .values(version=checkouts.c.version + 1)
+    .returning(*checkouts.c)
+)
+
+
+class OrderRepository(Repository):
+    # ----------------------------------------------------------------- checkouts
+    async def add_checkout(self, c: CheckoutRecord) -> None:
+        await self.conn.execute(
+            _ADD_CHECKOUT,
+            {
+                "id": c.id,
+                "hold_id": c.hold_id,
+                "drop_id": c.drop_id,
+                "buyer_id": c.buyer_id,
+                "status": c.status.value,
+                "amount": c.amount,
+                "currency": c.currency,
+                "provider": c.provider,
+                "payment_id": c.payment_id,
+                "payment_method": c.payment_method,
+                "decline_code": c.decline_code,
+                "failure_reason": c.failure_reason,
+                "order_id": c.order_id,
+                "items": c.items,
+                "units": c.units,
+                "attribution": c.attribution,
+                "created_at": c.created_at,
+                "updated_at": c.updated_at,
+                "version": c.version,
+            },
+        )
+
+    async def get_checkout(self, checkout_id: str, *, lock: bool = False) -> CheckoutRecord | None:
+        stmt = _CHECKOUT_LOCKED if lock and self.dialect == "postgresql" else _CHECKOUT
+        row = (await self.conn.execute(stmt, {"checkout_id": checkout_id})).first()
+        return _checkout(row) if row else None
+
+    async def checkouts_for_hold(self, hold_id: str) -> list[CheckoutRecord]:
+        rows = await self.conn.execute(_FOR_HOLD, {"hold_id": hold_id})
+        return [_checkout(r) for r in rows]
+
+    async def update_checkout(
+        self, c: CheckoutRecord, status: CheckoutStatus, **values: Any
+    ) -> CheckoutRecord:
+        """Compare-and-set on the version: of two racing finishers only one wins."""
+        row = (
+            await self.conn.execute(
+                update(checkouts)
+                .where(checkouts.c.id == c.id, checkouts.c.version == c.version)
+                .values(status=status.value, updated_at=self.now(), version=c.version + 1, **values)
+                .returning(*checkouts.c)
+            )
+        ).first()
+        if row is None:
+            raise Conflict("the checkout changed concurrently", checkout_id=c.id)
+        return _checkout(row)
+
+    async def finish_checkout(
+        self,
+        checkout_id: str,
+        status: CheckoutStatus,
+        final: Collection[CheckoutStatus],
+        **values: Any,
+    ) -> CheckoutRecord | None:
+        """Move a checkout that is not yet in a ``final`` status to ``status`` (version
+        + 1), in one statement; None when it is missing or already final (another
+        finisher got there first). On PostgreSQL the row stays locked until the
+        transaction ends, exactly as a ``SELECT ... FOR UPDATE`` then update would."""
+        params = {
+            **values,
+            "status": status.value,
+            "updated_at": self.now(),
+            "checkout_id": checkout_id,
+            "final": [s.value for s in final],
+        }
+        row = (await self.conn.execute(_FINISH_CHECKOUT, params)).first()
+        return _checkout(row) if row is not None else None
+
+    async def stale_checkouts(
+        self, statuses: Sequence[CheckoutStatus], older_than: datetime, limit: int = 100
+    ) -> list[CheckoutRecord]:
+        stmt = (
+            select(checkouts)
+            .where(
+                checkouts.c.status.in_([s.value for s in statuses]),
+                checkouts.c.updated_at < older_than,
+            )
+            .order_by(checkouts.c.updated_at)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        return [_checkout(r) for r in await self.conn.execute(stmt)]
+
+    async def claim_checkouts(self, checkout_ids: Sequence[str]) -> None:
+        """Stamp ``updated_at`` (not the version) on checkouts a worker is about to
+        finish: a lease, so other workers' ``stale_checkouts`` skip them until it runs
+        out, even after this transaction (and its row locks) has ended."""
+        if checkout_ids:
+            await self.conn.execute(
+                update(checkouts)
+                .where(checkouts.c.id.in_(list(checkout_ids)))
+                .values(updated_at=self.now())
+            )
+
+    async def list_checkouts(self, drop_id: str, status: str | None = None) -> list[CheckoutRecord]:
+        stmt = select(checkouts).where(checkouts.c.drop_id == drop_id)
+        if status:
+            stmt = stmt.where(checkouts.c.status == status)
+        return [
+            _checkout(r) for r in await self.conn.execute(stmt.order_by(checkouts.c.created_at))
+        ]
+
+    # ----------------------------------------------------------------- orders
+    async def add_order(self, o: OrderRecord) -> None:
+        await self.conn.execute(
+            _ADD_ORDER,
+            {
+                "id": o.id,
+                "drop_id": o.drop_id,
+                "buyer_id": o.buyer_id,
+                "hold_id": o.hold_id,
+                "checkout_id": o.checkout_id,
+                "status": o.status.value,
+                "status_reason": o.status_reason,
+                "currency": o.currency,
+                "total_amount": o.total_amount,
+                "refunded_amount": o.refunded_amount,
+                "provider": o.provider,
+                "payment_id": o.payment_id,
+                "attribution": o.attribution,
+                "paid_at": o.paid_at,
+                "created_at": o.created_at,
+                "updated_at": o.updated_at,
+                "version": o.version,
+            },
+        )
+        await self.conn.execute(
+            _ADD_LINES,
+            [
+                {
+                    "order_id": o.id,
+                    "line_no": ln.line_no,
+                    "kind": ln.kind,
+                    "ref_id": ln.ref_id,
+                    "description": ln.description,
+                    "quantity": ln.quantity,
+                    "unit_amount": ln.unit_amount,
+                    "currency": ln.currency,
+                    "line_amount": ln.line_amount,
+                }
+                for ln in o.lines
+            ],
+        )
+
+    async def _lines(self, order_ids: Sequence[str]) -> dict[str, list[OrderLine]]:
+        if not order_ids:
+            return {}
+        rows = await self.conn.execute(
+            select(order_lines)
+            .where(order_lines.c.order_id.in_(list(order_ids)))
+            .order_by(order_lines.c.order_id, order_lines.c.line_no)
+        )
+        out: dict[str, list[OrderLine]] = {}
+        for r in rows:
+            out.setdefault(r.order_id, []).append(
+                OrderLine(
+                    r.line_no,
+                    r.kind,
+                    r.ref_id,
+                    r.description,
+                    r.quantity,
+                    int(r.unit_amount),
+                    r.currency,
+                    int(r.line_amount),
+                )
+            )
+        return out
+
+    async def get_order(self, order_id: str) -> OrderRecord | None:
+        row = (await self.conn.execute(select(orders).where(orders.c.id == order_id))).first()
+        if row is None:
+            return None
+        return _order(row, (await self._lines([order_id])).get(order_id, []))
+
+    async def list_orders(
+        self,
+        drop_id: str | None = None,
+        buyer_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        newest_first: bool = False,
+    ) -> list[OrderRecord]:
+        """Oldest first, paged with ``after`` = the last id seen; or the ``limit``
+        newest, newest first (``after`` is then ignored)."""
+        stmt = select(orders).order_by(*by_age(orders, newest_first)).limit(limit)
+        if drop_id:
+            stmt = stmt.where(orders.c.drop_id == drop_id)
+        if buyer_id:
+            stmt = stmt.where(orders.c.buyer_id == buyer_id)
+        if status:
+            stmt = stmt.where(orders.c.status == status)
+        if after and not newest_first:
+            stmt = stmt.where(after_cursor(orders, after))
+        rows = list(await self.conn.execute(stmt))
+        lines = await self._lines([r.id for r in rows])
+        return [_order(r, lines.get(r.id, [])) for r in rows]
+
+    async def set_order_status(
+        self, o: OrderRecord, status: OrderStatus, reason: str = "", **values: Any
+    ) -> None:
+        result = await self.conn.execute(
+            update(orders)
+            .where(orders.c.id == o.id, orders.c.version == o.version)
+            .values(
+                status=status.value,
+                status_reason=reason,
+                updated_at=self.now(),
+                version=o.version + 1,
+                **values,
+            )
+        )
+        if result.rowcount != 1:
+            raise Conflict("the order changed concurrently", order_id=o.id)
+
+    async def order_for_checkout(self, checkout_id: str) -> OrderRecord | None:
+        row = (
+            await self.conn.execute(select(orders).where(orders.c.checkout_id == checkout_id))
+        ).first()
+        return _order(row) if row else None

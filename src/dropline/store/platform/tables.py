@@ -1,0 +1,55 @@
+"""Platform tables: the outbox of domain events, API keys, idempotency records."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+
+from dropline.store.columns import SeqType, metadata, ts
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    # 80: engine event ids are ``evt_<stream entry id>.<drop id>`` (about 50 chars).
+    Column("id", String(80), nullable=False, unique=True),
+    Column("type", String(60), nullable=False, index=True),
+    Column("aggregate_type", String(30), nullable=False),
+    Column("aggregate_id", String(60), nullable=False, index=True),
+    Column("aggregate_version", Integer, nullable=False),
+    Column("payload", JSON, nullable=False),
+    ts("occurred_at"),
+)
+
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("prefix", String(24), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("scopes", String(120), nullable=False),
+    ts("created_at"),
+    ts("revoked_at", nullable=True),
+)
+
+
+idempotency_records = Table(
+    "idempotency_records",
+    metadata,
+    Column("principal", String(40), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("method", String(10), nullable=False),
+    Column("path", String(300), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    ts("created_at"),
+)

@@ -1,0 +1,100 @@
+"""What every ``/ui`` page shares: the session, the login and CSRF checks, page
+rendering and the navigation.
+
+Sessions are signed cookies (HttpOnly, SameSite=Strict, Secure on https) that carry the
+key's id, name and scope, never the key. Every POST checks the session's CSRF token.
+The key is re-checked against the database on every page and action, so revoking a key
+ends its sessions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from dropline.bootstrap import Container
+from dropline.web import session as sess
+from dropline.web.render import env
+
+# Rows per list page (orders, messages, returns); tests lower it.
+PAGE_ROWS = 200
+
+# The navigation bar. Other capabilities append (label, href) here when they add pages;
+# an entry with an empty href shows as a placeholder.
+NAV: list[tuple[str, str]] = [
+    ("Drops", "/ui"),
+    ("Orders", "/ui/orders"),
+    ("Messages", "/ui/messages"),
+    ("Webhook deliveries", "/ui/webhooks"),
+    ("Returns", "/ui/returns"),
+]
+
+
+class LoginRequired(Exception):
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+class CsrfFailed(Exception):
+    pass
+
+
+def session_secret(c: Container) -> bytes:
+    return sess.derive_secret(c.settings.ui_session_secret, c.settings.buyer_token_secret)
+
+
+def read_session(request: Request, c: Container) -> sess.Session | None:
+    return sess.decode(session_secret(c), request.cookies.get(sess.COOKIE))
+
+
+def set_session_cookie(response: Response, request: Request, c: Container, s: sess.Session) -> None:
+    response.set_cookie(
+        sess.COOKIE,
+        sess.encode(session_secret(c), s),
+        max_age=sess.SESSION_TTL_S,
+        path="/ui",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+async def key_active(c: Container, key_id: str) -> bool:
+    return any(k.id == key_id and k.revoked_at is None for k in await c.access.list_keys())
+
+
+async def require_login(request: Request, c: Container) -> sess.Session:
+    """The logged-in session, or ``LoginRequired`` (pages redirect to the login form)."""
+    s = read_session(request, c)
+    if s is None or not s.logged_in or not await key_active(c, s.key_id):
+        raise LoginRequired(request.url.path)
+    return s
+
+
+async def require_post(request: Request, c: Container, token: str | None) -> sess.Session:
+    s = await require_login(request, c)
+    if not sess.csrf_ok(s, token):
+        raise CsrfFailed()
+    return s
+
+
+def page(request: Request, template: str, s: sess.Session | None, **ctx: Any) -> HTMLResponse:
+    flash = request.query_params.get("flash")
+    html = (
+        env()
+        .get_template(template)
+        .render(
+            session=s, nav=NAV, flash=flash, flash_level=request.query_params.get("level"), **ctx
+        )
+    )
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+def safe_next(value: str | None) -> str:
+    """Only paths inside /ui: never an open redirect."""
+    if value and value.startswith("/ui") and not value.startswith("//"):
+        return value
+    return "/ui"

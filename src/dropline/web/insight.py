@@ -1,0 +1,49 @@
+"""``/ui`` live monitor (with its SSE stream) and the post-stream report."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from dropline.api.deps import ContainerDep
+from dropline.api.sse import sse_response
+from dropline.domain.live.drops import DropStatus
+from dropline.web.chart import sales_chart
+from dropline.web.common import (
+    key_active,
+    page,
+    read_session,
+    require_login,
+)
+from dropline.web.live import DROP_ACTIONS
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+@router.get("/drops/{drop_id}")
+async def monitor_page(drop_id: str, request: Request, c: ContainerDep) -> Response:
+    s = await require_login(request, c)
+    snap = await c.monitor.snapshot(drop_id)
+    status = DropStatus(snap["drop"]["status"])
+    actions = list(DROP_ACTIONS[status])
+    if status is not DropStatus.ENDED:
+        actions.append(("ended", "End drop", "danger"))
+    return page(request, "monitor.html", s, snap=snap, drop_actions=actions)
+
+
+@router.get("/drops/{drop_id}/events")
+async def monitor_events(drop_id: str, request: Request, c: ContainerDep) -> Response:
+    """The monitor's SSE stream for a logged-in browser (same body as the ops stream)."""
+    s = read_session(request, c)
+    if s is None or not s.logged_in or not await key_active(c, s.key_id):
+        return Response("login required", status_code=401)
+    await c.monitor.settings(drop_id)
+    response: Response = sse_response(request, lambda: c.monitor.shared_snapshot(drop_id))
+    return response
+
+
+@router.get("/drops/{drop_id}/report")
+async def report_page(drop_id: str, request: Request, c: ContainerDep) -> Response:
+    s = await require_login(request, c)
+    report = await c.reports.build(drop_id)
+    return page(request, "report.html", s, report=report, chart=sales_chart(report["timeline"]))

@@ -1,0 +1,73 @@
+"""``/ui`` login and logout with an ops or admin key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from dropline.api.deps import ContainerDep
+from dropline.domain.errors import Forbidden, Unauthenticated
+from dropline.web import session as sess
+from dropline.web.common import (
+    CsrfFailed,
+    page,
+    read_session,
+    safe_next,
+    set_session_cookie,
+)
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+@router.get("/login")
+async def login_form(request: Request, c: ContainerDep, next: str = "/ui") -> Response:
+    s = read_session(request, c) or sess.new_session()
+    response = page(request, "login.html", None, csrf=s.csrf, next=safe_next(next), error=None)
+    set_session_cookie(response, request, c, s)
+    return response
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    c: ContainerDep,
+    api_key: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/ui",
+) -> Response:
+    pre = read_session(request, c)
+    if not sess.csrf_ok(pre, csrf_token):
+        raise CsrfFailed()
+    assert pre is not None
+    try:
+        principal = await c.access.authenticate(api_key.strip())
+        principal.require("ops")
+    except (Unauthenticated, Forbidden) as exc:
+        detail = (
+            "This key cannot use the web pages: an ops or admin key is needed."
+            if isinstance(exc, Forbidden)
+            else "Unknown or revoked API key."
+        )
+        refused = page(
+            request, "login.html", None, csrf=pre.csrf, next=safe_next(next), error=detail
+        )
+        refused.status_code = 401 if isinstance(exc, Unauthenticated) else 403
+        return refused
+    s = sess.new_session(principal.key_id, principal.name, principal.scope)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    set_session_cookie(response, request, c, s)
+    return response
+
+
+@router.post("/logout")
+async def logout(
+    request: Request, c: ContainerDep, csrf_token: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    s = read_session(request, c)
+    if not sess.csrf_ok(s, csrf_token):
+        raise CsrfFailed()
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(sess.COOKIE, path="/ui")
+    return response
