@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run as harness
+import harness
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 

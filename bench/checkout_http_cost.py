@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run as harness
+import harness
 from checkout_cost import StatementCounter, print_shares
 
 from dropline.api.app import create_app

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run as harness
+import harness
 
 
 def summarize(raw: Path, top: int, only: str = "") -> str:

@@ -1,0 +1,78 @@
+"""The stacks the benchmark runs against: their settings (database, engine, API
+processes), the server environment for one, and the resets of the benchmark's own
+PostgreSQL database and Redis db."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+SECRET = "bench-buyer-token-secret"
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_DB = os.environ.get("BENCH_PG_DB", "dropline_bench")
+PG_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PG_DB}"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+@dataclass
+class Stack:
+    name: str
+    label: str
+    database_url: str
+    engine_url: str
+    workers: int
+
+
+STACKS = {
+    "embedded": Stack("embedded", "memory engine + SQLite, 1 API process", "", "memory", 1),
+    "redis-pg": Stack(
+        "redis-pg", "Redis engine + PostgreSQL, 2 API processes", PG_URL, REDIS_URL, 2
+    ),
+    # Only the hot-SKU run: the Redis engine against the memory engine on the same
+    # stack (SQLite, one API process), for the coalescing target.
+    "redis-sqlite": Stack("redis-sqlite", "Redis engine + SQLite, 1 API process", "", REDIS_URL, 1),
+}
+
+
+def env_for(stack: Stack) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DROPLINE_DATABASE_URL=stack.database_url,
+        DROPLINE_ENGINE_URL=stack.engine_url,
+        DROPLINE_BUYER_TOKEN_SECRET=SECRET,
+        DROPLINE_BENCH_ENDPOINTS="1",
+        DROPLINE_BENCH_ROWLOCK_URL=PG_URL,
+        DROPLINE_LOG_LEVEL="warning",
+    )
+    return env
+
+
+def postgres_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+async def reset_postgres() -> None:
+    """A fresh, empty benchmark database (never the test suite's)."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{PG_DB}"')
+    finally:
+        await conn.close()
+
+
+async def reset_redis() -> None:
+    """Empty the benchmark's Redis db. After a growth run it holds a million holds
+    (about 1 GB); a synchronous flush of that takes seconds, hence the long timeout."""
+    from redis.asyncio import Redis
+
+    r = Redis.from_url(REDIS_URL, socket_timeout=600)
+    await r.flushdb()
+    await r.aclose()
