@@ -6,6 +6,9 @@ entrypoints, and tests pass a ``Settings`` they build themselves.
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -102,6 +105,11 @@ class Settings(BaseSettings):
     bench_endpoints: bool = Field(
         False, description="mount the /bench baselines used by `make bench`; never in production"
     )
+    allow_dev_secrets: bool = Field(
+        False,
+        description="start even though a development secret is in use where the service "
+        "looks deployed (a demo on a LAN); /readyz warns while it is on",
+    )
 
     @property
     def base_url(self) -> str:
@@ -110,6 +118,74 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+class UnsafeSettings(Exception):
+    """The settings would expose the service with a development secret."""
+
+
+def _loopback(host: str | None) -> bool:
+    if not host or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def production_signs(s: Settings) -> list[str]:
+    """Why these settings look like a deployment rather than a laptop: each entry names
+    the setting that says so."""
+    signs = []
+    if not _loopback(s.host):
+        signs.append(f"DROPLINE_HOST={s.host} is not a loopback address")
+    if s.database_url.startswith("postgresql"):
+        signs.append("DROPLINE_DATABASE_URL is PostgreSQL")
+    if s.engine_url.startswith("redis") and not _loopback(urlsplit(s.engine_url).hostname):
+        signs.append("DROPLINE_ENGINE_URL points at another host")
+    if s.stripe_api_key.startswith(("sk_live_", "rk_live_")):
+        signs.append("DROPLINE_STRIPE_API_KEY is a live key")
+    if s.public_url and not _loopback(urlsplit(s.public_url).hostname):
+        signs.append(f"DROPLINE_PUBLIC_URL={s.public_url}")
+    return signs
+
+
+def dev_secrets(s: Settings) -> list[str]:
+    """The development secrets in use. The UI session secret is derived from the buyer
+    token secret when unset, so it is a development secret exactly when that one is."""
+    if s.buyer_token_secret != DEV_BUYER_SECRET:
+        return []
+    found = ["DROPLINE_BUYER_TOKEN_SECRET"]
+    if not s.ui_session_secret:
+        found.append("DROPLINE_UI_SESSION_SECRET")
+    return found
+
+
+def unsafe_warnings(s: Settings) -> list[str]:
+    """What ``/readyz`` reports while ``allow_dev_secrets`` lets an unsafe setup run."""
+    if not (dev_secrets(s) and production_signs(s)):
+        return []
+    return [
+        f"development secret in use ({', '.join(dev_secrets(s))}) although "
+        f"{'; '.join(production_signs(s))}: anyone can mint buyer tokens "
+        "(allowed by DROPLINE_ALLOW_DEV_SECRETS)"
+    ]
+
+
+def check_safe(s: Settings) -> None:
+    """Refuse to serve with a development secret where the service looks deployed.
+
+    The development buyer-token secret is public (it is in this file), so with it anyone
+    can mint buyer tokens, buy past limits and read other buyers' orders. On loopback
+    that is the point of ``make run``; anywhere else it is a hole. Raises
+    ``UnsafeSettings`` with one line naming the settings, unless ``allow_dev_secrets``."""
+    secrets, signs = dev_secrets(s), production_signs(s)
+    if secrets and signs and not s.allow_dev_secrets:
+        raise UnsafeSettings(
+            f"refusing to start: {secrets[0]} is the development secret but {signs[0]}; "
+            f"set {secrets[0]} (e.g. to the output of `openssl rand -hex 32`), or "
+            "DROPLINE_ALLOW_DEV_SECRETS=true for a demo on a trusted network"
+        )
 
 
 def load_settings(**overrides: object) -> Settings:

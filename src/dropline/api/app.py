@@ -24,7 +24,7 @@ from dropline.api.routers.supply import preorders as preorder_routes
 from dropline.api.routers.supply import production as production_routes
 from dropline.api.routers.supply import qc as qc_routes
 from dropline.bootstrap import Container, build
-from dropline.config import Settings, load_settings
+from dropline.config import Settings, check_safe, load_settings
 from dropline.runtime import tune_gc
 from dropline.services.platform.background import run_forever
 from dropline.web import site as web_pages
@@ -79,6 +79,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if container is None:  # a server process: never serve a deployment unsafely
+            check_safe(settings or load_settings())
         c = container or await build(settings or load_settings())
         app.state.container = c
         await c.drops.sync_engine()

@@ -1,1 +1,2 @@
-"""The database: SQLAlchemy Core tables and repositories per capability, the unit of work, Alembic."""
+"""The database: SQLAlchemy Core tables and repositories per capability, the unit of
+work, Alembic."""

@@ -14,7 +14,7 @@ import logging
 import signal
 
 from dropline.bootstrap import build
-from dropline.config import Settings
+from dropline.config import Settings, check_safe
 from dropline.services.platform.background import run_forever
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     """Run every background job until SIGTERM/SIGINT (or ``stop``) and shut down cleanly:
     the pass in progress finishes, then connections are closed."""
     check_settings(settings)
+    check_safe(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

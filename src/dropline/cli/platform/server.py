@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from dropline.cli.console import console
-from dropline.config import load_settings
+from dropline.config import UnsafeSettings, check_safe, load_settings
 
 
 def serve(
@@ -22,6 +22,11 @@ def serve(
     settings = load_settings()
     host = host or settings.host
     port = port or settings.port
+    try:
+        check_safe(settings.model_copy(update={"host": host, "port": port}))
+    except UnsafeSettings as exc:
+        console.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(2) from None
     if workers > 1 and settings.engine_url == "memory":
         console.print("[red]--workers > 1 needs DROPLINE_ENGINE_URL=redis://...[/red]")
         raise typer.Exit(2)
@@ -48,6 +53,6 @@ def worker() -> None:
     settings = load_settings()
     try:
         asyncio.run(run_worker(settings))
-    except WorkerRefused as exc:
-        console.print(f"[red]{exc}[/red]")
+    except (WorkerRefused, UnsafeSettings) as exc:
+        console.print(str(exc), style="red", highlight=False)
         raise typer.Exit(2) from None

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from dropline.api.deps import ContainerDep
+from dropline.config import unsafe_warnings
 from dropline.store.db import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
@@ -21,7 +22,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(c: ContainerDep) -> JSONResponse:
-    """Database, engine and payment provider reachable, migrations current."""
+    """Database, engine and payment provider reachable, migrations current; ``warnings``
+    lists what is allowed but unsafe (a development secret on a deployment)."""
     checks: dict[str, Any] = {}
     try:
         rev = await current_revision(c.db)
@@ -35,4 +37,5 @@ async def readyz(c: ContainerDep) -> JSONResponse:
         except Exception as exc:
             checks[name] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    body = {"ready": ready, "checks": checks, "warnings": unsafe_warnings(c.settings)}
+    return JSONResponse(body, status_code=200 if ready else 503)
