@@ -1,6 +1,6 @@
 """Prints the source tree as a Markdown list, one line per module with the first line of
-its docstring: the map in ``docs/contributing.md`` is this output
-(``python tools/module_map.py``), and a test checks that it names every module."""
+its docstring: the map in ``docs/contributing.md`` is this output, and a test checks
+that the two agree. ``python tools/module_map.py --write`` puts it into the doc."""
 
 from __future__ import annotations
 
@@ -36,5 +36,22 @@ def lines(root: Path = SRC) -> list[str]:
     return out
 
 
+DOC = SRC.parents[1] / "docs" / "contributing.md"
+START, END = "<!-- module-map:start -->\n", "<!-- module-map:end -->"
+
+
+def write(doc: Path = DOC) -> None:
+    """Replace the map between the markers of ``doc`` with the current tree."""
+    text = doc.read_text()
+    head, rest = text.split(START)
+    _, tail = rest.split(END)
+    doc.write_text(head + START + "\n".join(lines()) + "\n" + END + tail)
+
+
 if __name__ == "__main__":
-    print("\n".join(lines()))
+    import sys
+
+    if "--write" in sys.argv:
+        write()
+    else:
+        print("\n".join(lines()))

@@ -105,6 +105,24 @@ class Settings(BaseSettings):
     bench_endpoints: bool = Field(
         False, description="mount the /bench baselines used by `make bench`; never in production"
     )
+    max_body_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="largest request body on most routes (413 above it, before it is read); "
+        "tracking CSV imports and QC photos have their own larger limits",
+    )
+    max_json_depth: int = Field(32, ge=4, le=256, description="deepest JSON nesting accepted")
+    max_json_items: int = Field(
+        1000, ge=10, le=1_000_000, description="longest JSON list accepted in a request body"
+    )
+    request_read_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="a request whose headers and body have not all arrived this long after "
+        "it began gets 408 and the connection is closed (slow clients)",
+    )
     allow_dev_secrets: bool = Field(
         False,
         description="start even though a development secret is in use where the service "

@@ -11,6 +11,7 @@ from starlette.types import Receive, Scope, Send
 
 from dropline.api import errors
 from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware
+from dropline.api.limits import RequestLimits
 from dropline.api.routers.aftersales import returns as return_routes
 from dropline.api.routers.catalog import products as catalog
 from dropline.api.routers.fulfilment import shipping as fulfilment
@@ -61,15 +62,24 @@ class DroplineAPI(FastAPI):
     and every request the hot path hands back, goes through FastAPI unchanged."""
 
     hot: HotPathMiddleware | None = None
+    limited: RequestLimits | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.hot is not None and scope["type"] == "http":
             await self.hot(scope, receive, send)
         else:
-            await super().__call__(scope, receive, send)
+            await self.without_hot_path(scope, receive, send)
 
     async def without_hot_path(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The FastAPI application itself: where the hot path falls back to."""
+        """Every request but the hot path's: the body limits (``api/limits.py``), then
+        FastAPI."""
+        if self.limited is not None:
+            await self.limited(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def fastapi_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The FastAPI application itself, behind the limits."""
         await super().__call__(scope, receive, send)
 
 
@@ -106,6 +116,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         description=DESCRIPTION,
         lifespan=lifespan,
         telemetry={"tracing": effective.otel, "metrics": effective.otel, "logs": effective.otel},
+        max_body_size=effective.max_body_bytes,
+    )
+    app.limited = RequestLimits(
+        app.fastapi_app,
+        lambda: (effective.max_body_bytes, effective.max_json_depth, effective.max_json_items),
     )
     errors.install(app)
     for module in (health, catalog, stock, drops, holds, checkouts, orders, keys, webhooks_in):

@@ -38,6 +38,15 @@ STATUS: dict[type[e.DroplineError], int] = {
 }
 
 
+# Stable codes of the HTTP-level refusals that come from the framework, not the domain.
+HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "payload_too_large",
+}
+
+
 def status_for(exc: e.DroplineError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
@@ -126,7 +135,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = HTTP_CODES.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail), request.url.path)
 
     @app.exception_handler(Exception)

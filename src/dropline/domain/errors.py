@@ -59,6 +59,12 @@ class InvalidInput(DroplineError):
     code = "validation_error"
 
 
+class JsonTooComplex(InvalidInput):
+    """A JSON body nested deeper, or with longer lists, than any request needs."""
+
+    code = "json_too_complex"
+
+
 class Conflict(DroplineError):
     code = "conflict"
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from dropline.api.deps import ContainerDep, Ops
+from dropline.api.limits import MAX_CSV_BYTES
 from dropline.api.routers.fulfilment import schemas as s
 from dropline.domain.errors import InvalidInput, NotFound
 from dropline.services.fulfilment.pick_lists import (
@@ -21,7 +22,6 @@ from dropline.services.fulfilment.shipping import shipment_view
 
 router = APIRouter(tags=["fulfilment"])
 Format = Literal["json", "csv", "html"]
-MAX_CSV = 5_000_000
 
 
 @router.post(
@@ -51,13 +51,15 @@ async def fulfillment_event(
     return s.UpdateOut(order_id=result.order_id, status=result.status, applied=result.applied)
 
 
-@router.post("/v1/fulfillment-events/tracking-import", response_model=s.ImportOut)
+@router.post(
+    "/v1/fulfillment-events/tracking-import",
+    response_model=s.ImportOut,
+    max_body_size=MAX_CSV_BYTES,
+)
 async def tracking_import(request: Request, c: ContainerDep, _: Ops) -> s.ImportOut:
     """Upload a CSV (``text/csv`` body) with ``order_id,carrier,tracking_number[,
     tracking_url]``: good rows mark orders shipped, bad rows are reported by line."""
-    raw = await request.body()
-    if len(raw) > MAX_CSV:
-        raise InvalidInput("the CSV is larger than 5 MB; split it")
+    raw = await request.body()  # at most MAX_CSV_BYTES: a larger body is a 413 before this
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
