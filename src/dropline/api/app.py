@@ -115,6 +115,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by web/docs.py, with the pages' security headers
+        redoc_url=None,
         telemetry={"tracing": effective.otel, "metrics": effective.otel, "logs": effective.otel},
         max_body_size=effective.max_body_bytes,
     )

@@ -9,16 +9,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from dropline.web import aftersales, fulfilment, insight, live, platform
+from dropline.web import aftersales, docs, fulfilment, insight, live, platform
 from dropline.web.common import (
     CsrfFailed,
     LoginRequired,
 )
+from dropline.web.headers import SecurityHeaders
 from dropline.web.render import STATIC
 
 
 def install(app: FastAPI) -> None:
-    """Add the pages, their static files and their redirects to ``app``."""
+    """Add the pages, their static files, the offline API docs, their security headers
+    and their redirects to ``app``."""
 
     async def login_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRequired)
@@ -35,3 +37,5 @@ def install(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
     for module in (platform, live, insight, fulfilment, aftersales):
         app.include_router(module.router)
+    docs.install(app)
+    app.add_middleware(SecurityHeaders)
