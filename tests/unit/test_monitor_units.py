@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from dropline.domain.insight.reconcile import Check, all_balanced
+from dropline.domain.insight.reconcile import (
+    Check,
+    CheckoutMoney,
+    OrderMoney,
+    PaymentState,
+    all_balanced,
+    count_money,
+    payment_state,
+)
 from dropline.services.insight.monitor import host_cues, stock_state
 from dropline.web import session as sess
 from dropline.web.chart import sales_chart
@@ -27,6 +35,34 @@ def test_check_balances_with_signs_and_reports_the_difference() -> None:
     assert not units.balanced and units.difference == 1
     assert units.as_dict()["right_total"] == 9
     assert not all_balanced([money_check, units])
+
+
+def test_money_counts_authorised_and_voided_pre_orders_apart() -> None:
+    assert payment_state(captured=True, released=True) is PaymentState.CAPTURED
+    assert payment_state(captured=False, released=False) is PaymentState.AUTHORISED
+    assert payment_state(captured=False, released=True) is PaymentState.VOIDED
+    cap, auth, void = PaymentState.CAPTURED, PaymentState.AUTHORISED, PaymentState.VOIDED
+    orders = [
+        OrderMoney(3000, 0, cap),
+        OrderMoney(6500, 6500, cap),  # cancelled and refunded
+        OrderMoney(7500, 0, auth),  # a pre-order waiting, card authorised
+        OrderMoney(2500, 2500, void),  # a pre-order cancelled: authorisation voided
+    ]
+    checkouts = [
+        CheckoutMoney(3000, "succeeded", cap),
+        CheckoutMoney(6500, "succeeded", cap),
+        CheckoutMoney(7500, "succeeded", auth),
+        CheckoutMoney(2500, "succeeded", void),
+        CheckoutMoney(1500, "refunded", cap),  # sold out after capture: given back
+        CheckoutMoney(900, "voided", cap),
+        CheckoutMoney(800, "failed", cap),
+    ]
+    check, totals = count_money(orders, checkouts, "USD")
+    assert (totals.captured, totals.authorised, totals.refunded) == (11000, 7500, 8000)
+    assert totals.net == 3000 and check.left == 3000 and check.balanced
+    assert check.formula() == "net = captured − refunded"
+    tampered = [OrderMoney(3100, 0, cap), *orders[1:]]
+    assert count_money(tampered, checkouts, "USD")[0].difference == 100
 
 
 def test_session_cookie_round_trip_and_forgery() -> None:

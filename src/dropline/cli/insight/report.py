@@ -68,7 +68,7 @@ def print_report(report: dict[str, Any], out: Console) -> None:
     totals.add_row("orders / buyers", f"{t['orders']} / {t['buyers']}")
     b = report["buyers"]
     totals.add_row("first-time / repeat", f"{b['first_time']} / {b['repeat']}")
-    for k in ("captured", "refunded", "net", "average_order"):
+    for k in ("captured", "authorised", "refunded", "net", "average_order"):
         totals.add_row(k.replace("_", " "), money(t[k], cur))
     out.print(totals)
     skus = Table(title="Sell-through by SKU")
@@ -77,7 +77,7 @@ def print_report(report: dict[str, Any], out: Console) -> None:
     for r in report["sell_through"]["by_sku"]:
         secs = r["time_to_sell_out_s"]
         skus.add_row(
-            f"{r['label']} ({r['code']})",
+            f"{r['label']} ({r['code']}{', pre-order' if r['preorder'] else ''})",
             str(r["offered"]),
             str(r["sold"]),
             fmt_pct(r["sell_through_pct"]),

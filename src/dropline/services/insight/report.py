@@ -4,16 +4,20 @@ Every number is read from the durable ledger (stock movements, orders, checkouts
 outbox), never from the engine's counters, and the reconciliation deliberately compares
 *different* sources so a lost or tampered row shows up as a difference:
 
-* units, per SKU and in total: units offered (``offer`` movements) = sold (``sale``
-  movements of the drop's orders less ``cancel`` movements of cancelled ones) + returned
-  to stock (``unoffer`` movements) + still offered (the offer rows, only while the drop
-  has not ended);
+* units, per SKU and in total: units offered (``offer`` movements, and for a pre-order
+  SKU its cap from the pre-order cap ledger) = sold (``sale`` movements of the drop's
+  orders less ``cancel`` movements of cancelled ones, plus the lines of pre-orders not
+  cancelled) + returned to stock (``unoffer`` movements) + still offered (the offer
+  rows, only while the drop has not ended) + cap closed (a pre-order's unsold cap once
+  the drop ended: it never was stock, so nothing returns to stock);
 * holds: placed = converted + expired + released + still active (``hold.*`` events);
 * orders: paid (``order.paid`` events) = pending + handed off + shipped + delivered +
   exception + cancelled + refunded
   (the orders' statuses);
-* money: net (orders' totals minus their refunds) = captured (checkouts that took
-  money) − refunded (order refunds plus checkouts given back);
+* money: net (captured orders' totals minus their refunds) = captured (checkouts that
+  took money) − refunded (order refunds plus checkouts given back); a pre-order paid by
+  authorisation is counted as authorised until it is captured, and a voided one in
+  neither (``domain.insight.reconcile.count_money``);
 * returns: units the ledger's ``return`` movements brought back = restocked + sent to
   inspection + scrapped (the received returns' lines, by disposition).
 
@@ -32,13 +36,29 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dropline.domain.errors import NotFound
-from dropline.domain.insight.reconcile import Check, all_balanced, pct
+from dropline.domain.insight.reconcile import (
+    Check,
+    CheckoutMoney,
+    MoneyTotals,
+    OrderMoney,
+    PaymentState,
+    all_balanced,
+    count_money,
+    pct,
+)
 from dropline.domain.live.orders import CheckoutStatus, OrderStatus
 from dropline.services.aftersales.report_returns import returns_check, returns_summary
 from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.live.hold_journal import drop_hold_events
 from dropline.services.serialize import rfc3339
-from dropline.store.insight.repo import DropRow, MonitorRepository, MonitorSettings, SaleRow, dt_utc
+from dropline.store.insight.repo import (
+    DropRow,
+    MonitorRepository,
+    MonitorSettings,
+    PreorderFigures,
+    SaleRow,
+    dt_utc,
+)
 from dropline.store.uow import UowFactory
 
 ATTRIBUTION_DIMENSIONS = ("channel", "utm_source", "utm_campaign", "promo_code", "creator")
@@ -97,6 +117,28 @@ def timeline(sales: Iterable[SaleRow], start: datetime) -> dict[str, Any]:
     return {"bucket_s": size, "start": rfc3339(first), "points": points}
 
 
+def money(
+    sales: Iterable[SaleRow],
+    checkout_rows: Iterable[Any],
+    payments: Mapping[str, PaymentState],
+    currency: str,
+) -> tuple[Check, MoneyTotals]:
+    """The money check and totals of a drop's orders and checkouts; ``payments`` says
+    where each pre-order's money is (every other order was captured at checkout)."""
+    captured = PaymentState.CAPTURED
+    return count_money(
+        (
+            OrderMoney(s.total_amount, s.refunded_amount, payments.get(s.order_id, captured))
+            for s in sales
+        ),
+        (
+            CheckoutMoney(int(r.amount), r.status, payments.get(r.order_id or "", captured))
+            for r in checkout_rows
+        ),
+        currency,
+    )
+
+
 def _group_table(
     keys: Iterable[str], offered: Mapping[str, int], sold: Mapping[str, int]
 ) -> list[dict[str, Any]]:
@@ -137,6 +179,7 @@ class ReportService:
             moves = await repo.movements_for_drop(drop_id)
             sales = await repo.sales(drop_id)
             sale_moves = await repo.sale_movements([s.order_id for s in sales])
+            pre = await repo.preorder_figures(drop_id)
             checkout_rows = await repo.checkout_rows(drop_id)
             hold_events = await drop_hold_events(uow, drop_id)
             paid_events = await repo.events("order.paid", aggregate_type="order", drop_id=drop_id)
@@ -162,22 +205,19 @@ class ReportService:
         )
         ended = drop.status == "ended"
 
+        # Units sold and kept per SKU: in-stock units by their movements, pre-order
+        # units by the pre-orders that promise them.
+        sold = Counter(sale_moves)
+        sold.update(pre.sold)
+        money_check, cash = money(sales, checkout_rows, pre.payments, drop.currency)
         checks = self._reconcile(
-            drop, offers, moves, sales, sale_moves, checkout_rows, hold_events, paid_events, catalog
+            drop, offers, moves, sales, sold, pre, hold_events, paid_events, money_check, catalog
         )
         checks.append(returns_check(drop_returns, returned))
-        sell = self._sell_through(offers, sales, sale_moves, catalog, start)
+        sell = self._sell_through(offers, sales, sold, pre.skus, catalog, start)
         holds = self._holds_summary(hold_events)
-        captured = sum(
-            int(r.amount)
-            for r in checkout_rows
-            if r.status in (CheckoutStatus.SUCCEEDED.value, CheckoutStatus.REFUNDED.value)
-        )
-        refunded = sum(s.refunded_amount for s in sales) + sum(
-            int(r.amount) for r in checkout_rows if r.status == CheckoutStatus.REFUNDED.value
-        )
         units_offered = sum(o[0] for o in offers.values())
-        units_sold = sum(sale_moves.values())
+        units_sold = sum(sold.values())
         failures = Counter(
             r.decline_code or "unknown"
             for r in checkout_rows
@@ -213,9 +253,10 @@ class ReportService:
                 "sell_through_pct": pct(units_sold, units_offered),
                 "orders": len(sales),
                 "buyers": len(first_here),
-                "captured": captured,
-                "refunded": refunded,
-                "net": captured - refunded,
+                "captured": cash.captured,
+                "authorised": cash.authorised,
+                "refunded": cash.refunded,
+                "net": cash.net,
                 "average_order": (sum(s.total_amount for s in sales) // len(sales)) if sales else 0,
             },
             "sell_through": sell,
@@ -248,37 +289,42 @@ class ReportService:
         offers: Mapping[str, tuple[int, int, bool]],
         moves: Mapping[str, Mapping[str, int]],
         sales: list[SaleRow],
-        sale_moves: Mapping[str, int],
-        checkout_rows: list[Any],
+        sold: Mapping[str, int],
+        pre: PreorderFigures,
         hold_events: list[Any],
         paid_events: list[Any],
+        money_check: Check,
         catalog: DropCatalog | None,
     ) -> list[Check]:
         ended = drop.status == "ended"
         offered_mv = moves.get("offer", {})
         returned_mv = moves.get("unoffer", {})
         skus = sorted(
-            set(offered_mv) | set(returned_mv) | set(offers) | set(sale_moves),
+            set(offered_mv) | set(returned_mv) | set(offers) | set(sold) | set(pre.caps),
             key=lambda k: _sku_label(catalog, k),
         )
+        # Only a drop with pre-order offers shows the "cap closed" part.
+        parts = ["sold", "returned to stock", "still offered"]
+        if pre.skus or pre.caps:
+            parts.append("cap closed")
         checks: list[Check] = []
         totals = Counter[str]()
         for sku_id in skus:
-            still = (
-                0
-                if ended
-                else offers.get(sku_id, (0, 0, False))[0] - offers.get(sku_id, (0, 0, False))[1]
-            )
+            cap, taken, _ = offers.get(sku_id, (0, 0, False))
+            unsold = cap - taken
+            # Unsold in-stock units went back to stock with ``unoffer`` movements when the
+            # drop ended; an unsold pre-order cap simply closes (it never was stock).
             right = {
-                "sold": sale_moves.get(sku_id, 0),
+                "sold": sold.get(sku_id, 0),
                 "returned to stock": returned_mv.get(sku_id, 0),
-                "still offered": still,
+                "still offered": 0 if ended else unsold,
+                "cap closed": unsold if ended and sku_id in pre.skus else 0,
             }
+            right = {k: right[k] for k in parts}
+            offered = offered_mv.get(sku_id, 0) + pre.caps.get(sku_id, 0)
             label, _, _ = _sku_label(catalog, sku_id)
-            checks.append(
-                Check("units", "Units", "units", "offered", offered_mv.get(sku_id, 0), right, label)
-            )
-            totals["offered"] += offered_mv.get(sku_id, 0)
+            checks.append(Check("units", "Units", "units", "offered", offered, right, label))
+            totals["offered"] += offered
             for k, v in right.items():
                 totals[k] += v
         checks.append(
@@ -288,7 +334,7 @@ class ReportService:
                 "units",
                 "offered",
                 totals["offered"],
-                {k: totals[k] for k in ("sold", "returned to stock", "still offered")},
+                {k: totals[k] for k in parts},
                 "all SKUs",
             )
         )
@@ -329,26 +375,7 @@ class ReportService:
                 "all orders",
             )
         )
-        captured = sum(
-            int(r.amount)
-            for r in checkout_rows
-            if r.status in (CheckoutStatus.SUCCEEDED.value, CheckoutStatus.REFUNDED.value)
-        )
-        refunded = sum(s.refunded_amount for s in sales) + sum(
-            int(r.amount) for r in checkout_rows if r.status == CheckoutStatus.REFUNDED.value
-        )
-        checks.append(
-            Check(
-                "money",
-                "Money",
-                drop.currency,
-                "net",
-                sum(s.total_amount - s.refunded_amount for s in sales),
-                {"captured": captured, "refunded": refunded},
-                "all payments",
-                signs={"refunded": -1},
-            )
-        )
+        checks.append(money_check)
         return checks
 
     @staticmethod
@@ -373,7 +400,8 @@ class ReportService:
     def _sell_through(
         offers: Mapping[str, tuple[int, int, bool]],
         sales: list[SaleRow],
-        sale_moves: Mapping[str, int],
+        sold_units: Mapping[str, int],
+        preorder_skus: frozenset[str],
         catalog: DropCatalog | None,
         start: datetime,
     ) -> dict[str, Any]:
@@ -394,7 +422,7 @@ class ReportService:
         )
         for sku_id in sorted(offers, key=lambda k: _sku_label(catalog, k)[0]):
             offered = offers[sku_id][0]
-            sold = sale_moves.get(sku_id, 0)
+            sold = sold_units.get(sku_id, 0)
             label, code, attrs = _sku_label(catalog, sku_id)
             at = sold_out_at.get(sku_id)
             by_sku.append(
@@ -403,6 +431,7 @@ class ReportService:
                     "code": code,
                     "label": label,
                     "attributes": attrs,
+                    "preorder": sku_id in preorder_skus,
                     "offered": offered,
                     "sold": sold,
                     "sell_through_pct": pct(sold, offered),
@@ -493,6 +522,7 @@ class ReportService:
         for d in earlier[:PREVIOUS_DROPS]:
             offers = await repo.offer_rows(d.id)
             sales = await repo.sales(d.id)
+            payments = await repo.preorder_payments(d.id)
             offered = sum(o[0] for o in offers.values())
             sold = sum(o[1] for o in offers.values())
             out.append(
@@ -505,7 +535,12 @@ class ReportService:
                     "units_sold": sold,
                     "sell_through_pct": pct(sold, offered),
                     "orders": len(sales),
-                    "net": sum(s.total_amount - s.refunded_amount for s in sales),
+                    # money kept, like this drop's net: no authorised or voided pre-order
+                    "net": sum(
+                        s.total_amount - s.refunded_amount
+                        for s in sales
+                        if payments.get(s.order_id, PaymentState.CAPTURED) is PaymentState.CAPTURED
+                    ),
                 }
             )
         return out

@@ -12,10 +12,14 @@ How a pre-order offer is represented, and why:
   ``record_sale`` is the same last guard: a cap can never be oversold.
 - A ``preorder_offers`` row marks that offer as a pre-order and links it to its run, the
   window's closing time and the payment mode. No stock moves when it is offered: the
-  units do not exist yet (and units in ``quality_control`` are never offered).
-- At checkout, pre-order units get no sale movement. A ``preorders`` row records the
-  promise (payment time, the ship-by date promised, the estimate, consent state) and
-  waits for a lot of the run to pass final QC (``services.preorder_allocation``).
+  units do not exist yet (and units in ``quality_control`` are never offered). Each
+  change of the cap is appended to ``preorder_cap_changes`` instead (the pre-order cap
+  ledger): the post-stream report counts a pre-order SKU's offered units from it, as it
+  counts an in-stock SKU's from its ``offer`` stock movements.
+- At checkout, pre-order units get no sale movement. A ``preorders`` row with its lines
+  records the promise (payment time, the units, the ship-by date promised, the
+  estimate, consent state; the report counts them as sold until cancelled) and waits
+  for a lot of the run to pass final QC (``services.preorder_allocation``).
 
 Buyer-facing messages are recorded as outbox events (``preorder.*``) with everything a
 message needs in the payload, plus a per-order ``preorder_notices`` row.
@@ -226,6 +230,8 @@ class PreorderService:
                     current.paused if current else False,
                 ),
             )
+            if delta:
+                await uow.production.add_cap_change(drop_id, sku_id, run_id, delta=delta, cap=cap)
             if sku_id in existing:
                 await uow.production.update_preorder_offer(
                     drop_id, sku_id, closes_at=closes_at, payment_mode=mode.value

@@ -1,8 +1,9 @@
 """Read models for the live monitor and the post-stream report, and the per-drop
 monitor settings.
 
-Everything here reads the ledger (stock movements, orders, checkouts, the outbox) rather
-than counters, so the report can cross-check one source against another.
+Everything here reads the ledger (stock movements, the pre-order cap ledger and
+pre-orders, orders, checkouts, the outbox) rather than counters, so the report can
+cross-check one source against another.
 """
 
 from __future__ import annotations
@@ -14,12 +15,20 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
+from dropline.domain.insight.reconcile import PaymentState, payment_state
 from dropline.domain.stock.buckets import Reason
+from dropline.domain.supply.production import PreorderStatus
 from dropline.store.base import Repository
 from dropline.store.insight.tables import drop_monitor_settings
 from dropline.store.live.tables import checkouts, drop_offers, drops, orders
 from dropline.store.platform.tables import outbox
 from dropline.store.stock.tables import stock_movements
+from dropline.store.supply.tables import (
+    preorder_cap_changes,
+    preorder_lines,
+    preorder_offers,
+    preorders,
+)
 
 STREAM_MODES = ("exact", "coarse")
 
@@ -63,6 +72,18 @@ class SaleRow:
     paid_at: datetime
     attribution: dict[str, str]
     units: dict[str, int]
+
+
+@dataclass(frozen=True)
+class PreorderFigures:
+    """A drop's pre-orders as the report counts them: ``skus`` offered as pre-orders,
+    ``caps`` per SKU from the cap ledger (the sum of its changes), ``sold`` per SKU from
+    the lines of pre-orders not cancelled, and where each pre-order's money is."""
+
+    skus: frozenset[str] = frozenset()
+    caps: dict[str, int] = field(default_factory=dict)
+    sold: dict[str, int] = field(default_factory=dict)
+    payments: dict[str, PaymentState] = field(default_factory=dict)
 
 
 class MonitorRepository(Repository):
@@ -167,6 +188,52 @@ class MonitorRepository(Repository):
                 out[r.sku_id] = out.get(r.sku_id, 0) + sign * int(r.quantity)
         return {k: v for k, v in out.items() if v}
 
+    async def preorder_figures(self, drop_id: str) -> PreorderFigures:
+        """The drop's pre-order caps, units sold and payment states (see
+        ``PreorderFigures``); empty for a drop without pre-order offers."""
+        skus = frozenset(
+            r.sku_id
+            for r in await self.conn.execute(
+                select(preorder_offers.c.sku_id).where(preorder_offers.c.drop_id == drop_id)
+            )
+        )
+        cap = preorder_cap_changes.c
+        caps = {
+            r.sku_id: int(r.units)
+            for r in await self.conn.execute(
+                select(cap.sku_id, func.sum(cap.delta).label("units"))
+                .where(cap.drop_id == drop_id)
+                .group_by(cap.sku_id)
+            )
+        }
+        sold = {
+            r.sku_id: int(r.units)
+            for r in await self.conn.execute(
+                select(preorder_lines.c.sku_id, func.sum(preorder_lines.c.quantity).label("units"))
+                .join(preorders, preorders.c.order_id == preorder_lines.c.order_id)
+                .where(
+                    preorders.c.drop_id == drop_id,
+                    preorders.c.status != PreorderStatus.CANCELLED.value,
+                )
+                .group_by(preorder_lines.c.sku_id)
+            )
+        }
+        sold = {k: v for k, v in sold.items() if v}
+        return PreorderFigures(skus, caps, sold, await self.preorder_payments(drop_id))
+
+    async def preorder_payments(self, drop_id: str) -> dict[str, PaymentState]:
+        """order → where the money of each pre-order of the drop is (orders that are not
+        pre-orders were captured at checkout and are not listed)."""
+        rows = await self.conn.execute(
+            select(preorders.c.order_id, preorders.c.captured, preorders.c.refunded_at).where(
+                preorders.c.drop_id == drop_id
+            )
+        )
+        return {
+            r.order_id: payment_state(captured=bool(r.captured), released=r.refunded_at is not None)
+            for r in rows
+        }
+
     async def sales(self, drop_id: str, since: datetime | None = None) -> list[SaleRow]:
         """Every order of the drop (optionally paid since ``since``), oldest first."""
         stmt = (
@@ -203,6 +270,7 @@ class MonitorRepository(Repository):
     async def checkout_rows(self, drop_id: str, since: datetime | None = None) -> list[Any]:
         stmt = select(
             checkouts.c.id,
+            checkouts.c.order_id,
             checkouts.c.status,
             checkouts.c.amount,
             checkouts.c.decline_code,

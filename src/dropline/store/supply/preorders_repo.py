@@ -14,6 +14,7 @@ from dropline.store.base import Repository
 from dropline.store.live.tables import drop_offers, orders
 from dropline.store.supply.tables import (
     lot_allocations,
+    preorder_cap_changes,
     preorder_lines,
     preorder_notices,
     preorder_offers,
@@ -93,6 +94,21 @@ class PreorderQueries(Repository):
             update(preorder_offers)
             .where(preorder_offers.c.drop_id == drop_id, preorder_offers.c.sku_id == sku_id)
             .values(**values)
+        )
+
+    async def add_cap_change(
+        self, drop_id: str, sku_id: str, run_id: str, *, delta: int, cap: int
+    ) -> None:
+        """Append one change of a drop's pre-order cap (``delta`` units, ``cap`` after)."""
+        await self.conn.execute(
+            insert(preorder_cap_changes).values(
+                drop_id=drop_id,
+                sku_id=sku_id,
+                run_id=run_id,
+                delta=delta,
+                cap=cap,
+                created_at=self.now(),
+            )
         )
 
     async def preorder_offers(

@@ -4,6 +4,8 @@ Defined on the shared ``metadata`` so Alembic sees one schema. Pre-order offers 
 ``drop_offers`` for their cap and sold count (``offered`` = cap), so the reservation
 engine and the ledger's conditional ``record_sale`` guard them exactly like in-stock
 offers; ``preorder_offers`` marks such a row as a pre-order and links it to its run.
+``preorder_cap_changes`` is the append-only record of every change to such a cap: the
+units a drop may promise from a run, which are not stock (they do not exist yet).
 """
 
 from __future__ import annotations
@@ -213,6 +215,20 @@ preorder_offers = Table(
     ForeignKeyConstraint(
         ["drop_id", "sku_id"], ["drop_offers.drop_id", "drop_offers.sku_id"], ondelete="CASCADE"
     ),
+)
+
+preorder_cap_changes = Table(
+    "preorder_cap_changes",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("drop_id", String(40), nullable=False, index=True),
+    Column("sku_id", String(40), nullable=False),
+    Column("run_id", String(40), ForeignKey("production_runs.id"), nullable=False),
+    Column("delta", BigInteger, nullable=False),
+    Column("cap", BigInteger, nullable=False),
+    _ts("created_at"),
+    CheckConstraint("delta <> 0", name="delta_nonzero"),
+    CheckConstraint("cap >= 0", name="cap_nonneg"),
 )
 
 preorders = Table(
