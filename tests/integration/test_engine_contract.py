@@ -445,6 +445,57 @@ async def test_adjust_offer(harness: Harness) -> None:
         await e.adjust_offer("drp_nope", "sku_a", 1, None)
 
 
+async def test_units_given_back_by_a_buyer_are_credited_to_their_limit(harness: Harness) -> None:
+    """A cancelled order's units come back with the buyer named: the same step gives
+    the units to the offer and takes them off that buyer's usage (never below zero,
+    never another buyer's), whether the usage came from a converted hold or the ledger."""
+    e = harness.engine
+    await e.ensure_drop(
+        snapshot({"sku_a": 10}, limits={"sku_a": 2}, buyer_taken={"buyer_1": {"sku_a": 1}})
+    )
+    h = await e.place_hold(req({"sku_a": 1}), T0)
+    assert await e.convert(h.id, T0 + 1) is not None
+    with pytest.raises(LimitExceeded):
+        await e.place_hold(req({"sku_a": 1}), T0 + 1)
+    await e.adjust_offer(DROP, "sku_a", 1, 2, buyer_id="buyer_1")  # one order cancelled
+    assert await remaining(e, "sku_a") == 10
+    await e.place_hold(req({"sku_a": 1}), T0 + 2)
+    with pytest.raises(LimitExceeded) as info:
+        await e.place_hold(req({"sku_a": 1}), T0 + 2)
+    assert info.value.extra["already"] == 2
+    # A credit beyond the usage empties it; it does not go negative.
+    await e.adjust_offer(DROP, "sku_a", 5, 2, buyer_id="buyer_1")
+    await e.place_hold(req({"sku_a": 2}), T0 + 3)
+    with pytest.raises(LimitExceeded):
+        await e.place_hold(req({"sku_a": 1}), T0 + 3)
+    # Another buyer's usage is untouched, and so is anyone's without a buyer named.
+    await e.place_hold(req({"sku_a": 2}, buyer="b2"), T0 + 3)
+    await e.adjust_offer(DROP, "sku_a", 1, 2, buyer_id="buyer_1")
+    await e.adjust_offer(DROP, "sku_a", 1, 2)
+    with pytest.raises(LimitExceeded):
+        await e.place_hold(req({"sku_a": 1}, buyer="b2"), T0 + 3)
+    await e.place_hold(req({"sku_a": 1}), T0 + 3)  # buyer_1 got one back above
+    with pytest.raises(LimitExceeded):
+        await e.place_hold(req({"sku_a": 1}), T0 + 3)
+    assert await remaining(e, "sku_a") == 11
+
+
+async def test_a_limit_change_alone_applies_to_the_next_hold(harness: Harness) -> None:
+    e = harness.engine
+    await e.ensure_drop(snapshot({"sku_a": 10}, limits={"sku_a": 1}))
+    await e.place_hold(req({"sku_a": 1}), T0)
+    with pytest.raises(LimitExceeded):
+        await e.place_hold(req({"sku_a": 1}), T0)
+    await e.adjust_offer(DROP, "sku_a", 0, 3)
+    await e.place_hold(req({"sku_a": 2}), T0)
+    with pytest.raises(LimitExceeded) as info:
+        await e.place_hold(req({"sku_a": 1}), T0)
+    assert info.value.extra == {"sku_id": "sku_a", "limit": 3, "already": 3}
+    await e.adjust_offer(DROP, "sku_a", 0, None)
+    await e.place_hold(req({"sku_a": 4}), T0)
+    assert await remaining(e, "sku_a") == 3
+
+
 # ---------------------------------------------------------------- expiry
 
 

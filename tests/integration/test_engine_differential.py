@@ -137,7 +137,7 @@ async def test_memory_and_redis_agree(redis_engine: RedisEngine, seed: int) -> N
             elif op == "accept":
                 call = e.set_accepting(DROP, flag)
             else:
-                call = e.adjust_offer(DROP, sku, delta, limit)
+                call = e.adjust_offer(DROP, sku, delta, limit, buyer_id=buyer if pick % 2 else None)
             results.append(await out.of(call))
         assert results[0] == results[1], f"step {step}: {op} differs"
         assert await engines[0].counts(DROP) == await engines[1].counts(DROP), f"step {step}"

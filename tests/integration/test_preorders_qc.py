@@ -7,6 +7,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from dropline.bootstrap import Container
@@ -222,6 +223,80 @@ async def test_lot_rejected_then_reinspected_and_accepted(container: Container) 
     trace = await c.qc_trace.trace_lot(lot["id"])
     assert [i["accepted"] for i in trace["inspections"]] == [False, True]
     assert trace["manufacturer"]["name"] == "Knit Co"
+    assert all(ch.consistent for ch in await c.stock.verify())
+
+
+async def test_a_lot_out_of_tolerance_is_rejected_and_never_sold_over_http(
+    container: Container, api: httpx.AsyncClient
+) -> None:
+    """The gate counts measurements and checks: one major defect seen by eye is within
+    Ac 3, but with two chest widths out of 52.0 ± 1.0 and a cracked print the major
+    class reaches Re 4, so the lot is rejected and none of its units is sold or
+    allocated."""
+    c = container
+    f = await seed_run(c, quantity=500)
+    drop_id = await preorder_drop(c, f, cap=5)
+    order = await buy(c, drop_id, "ann", f.sku_id, 2)
+    r = await api.post(
+        f"/v1/runs/{f.run_id}/lots",
+        json={"sku_id": f.sku_id, "quantity": 500, "batch_number": "OOT-1"},
+    )
+    assert r.status_code == 201, r.text
+    lot_id = r.json()["id"]
+    r = await api.post(
+        f"/v1/qc/lots/{lot_id}/inspections",
+        json={
+            "defects": {"major": 1},
+            "measurements": [
+                {"name": "chest width", "value": "53.6"},
+                {"name": "chest width", "value": "50.5"},
+                {"name": "chest width", "value": "52.3"},
+            ],
+            "checks": [
+                {"name": "print", "passed": False, "note": "cracked"},
+                {"name": "label", "passed": True},
+            ],
+        },
+    )
+    assert r.status_code == 201, r.text
+    ins = r.json()
+    assert ins["accepted"] is False
+    assert [m["within"] for m in ins["measurements"]] == [False, False, True]
+    major = next(k for k in ins["classes"] if k["defect_class"] == "major")
+    assert (major["accept"], major["reject"]) == (3, 4)
+    assert (
+        major["reported_defects"],
+        major["measurement_defects"],
+        major["check_defects"],
+        major["defects"],
+        major["accepted"],
+    ) == (1, 2, 1, 4, False)
+    r = await api.post(f"/v1/qc/inspections/{ins['id']}/sign-off")
+    assert r.status_code == 200, r.text
+    assert (r.json()["accepted"], r.json()["allocation"]) == (False, None)
+    r = await api.get(f"/v1/runs/{f.run_id}/lots")
+    assert [lot["status"] for lot in r.json()] == ["rejected"]
+    r = await api.get(f"/v1/stock/{f.sku_id}")
+    level = r.json()["level"]
+    assert (level["quality_control"], level["available"], level["committed"]) == (500, 0, 0)
+    assert "qc_pass" not in [m["reason"] for m in r.json()["movements"]]
+    r = await api.get(f"/v1/preorders/{order.id}")
+    assert r.json()["status"] == "waiting"
+    assert r.json()["lines"] == [{"sku_id": f.sku_id, "quantity": 2, "allocated": 0}]
+    other = await c.drops.create("Stock drop", "USD")
+    r = await api.put(f"/v1/drops/{other.id}/offers/{f.sku_id}", json={"quantity": 1})
+    assert (r.status_code, r.json()["code"]) == (409, "insufficient_stock"), r.text
+    r = await api.post(f"/v1/qc/lots/{lot_id}/inspections", json={"defects": {}})
+    assert (r.status_code, r.json()["code"]) == (409, "conflict")  # a disposition first
+    r = await api.post(
+        f"/v1/qc/lots/{lot_id}/disposition",
+        json={"disposition": "scrap", "note": "chest cut too wide"},
+    )
+    assert r.status_code == 200, r.text
+    r = await api.get(f"/v1/stock/{f.sku_id}")
+    level = r.json()["level"]
+    assert (level["quality_control"], level["damaged"], level["available"]) == (0, 500, 0)
+    assert (await c.preorders.get(order.id)).status == "waiting"
     assert all(ch.consistent for ch in await c.stock.verify())
 
 

@@ -255,17 +255,36 @@ class MemoryEngine:
         offer.paused = paused
 
     async def adjust_offer(
-        self, drop_id: str, sku_id: str, delta: int, per_buyer_limit: int | None
+        self,
+        drop_id: str,
+        sku_id: str,
+        delta: int,
+        per_buyer_limit: int | None,
+        *,
+        buyer_id: str | None = None,
     ) -> None:
         """Add ``delta`` units to the SKU's remaining (clamped at zero) and set its
-        per-buyer limit (None = no limit); a SKU new to the drop is added unpaused."""
+        per-buyer limit (None = no limit); a SKU new to the drop is added unpaused.
+        With ``buyer_id`` the units were that buyer's: their usage of the SKU shrinks
+        by ``delta`` too (never below zero), in the same step."""
         drop = self._drop(drop_id)
         offer = drop.offers.get(sku_id)
         if offer is None:
             drop.offers[sku_id] = _Offer(max(0, delta), per_buyer_limit, False)
+        else:
+            offer.remaining = max(0, offer.remaining + delta)
+            offer.limit = per_buyer_limit
+        if buyer_id is None or delta <= 0:
             return
-        offer.remaining = max(0, offer.remaining + delta)
-        offer.limit = per_buyer_limit
+        used = drop.used.get(buyer_id)
+        if used is not None:
+            left = used.get(sku_id, 0) - delta
+            if left > 0:
+                used[sku_id] = left
+            else:
+                used.pop(sku_id, None)
+            if not used:
+                drop.used.pop(buyer_id, None)
 
     # ------------------------------------------------------------------ holds
 

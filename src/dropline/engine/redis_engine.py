@@ -427,11 +427,19 @@ class RedisEngine:
         await self._checked("set_sku_paused", drop_id, [sku_id, "1" if paused else "0"])
 
     async def adjust_offer(
-        self, drop_id: str, sku_id: str, delta: int, per_buyer_limit: int | None
+        self,
+        drop_id: str,
+        sku_id: str,
+        delta: int,
+        per_buyer_limit: int | None,
+        *,
+        buyer_id: str | None = None,
     ) -> None:
-        """Add ``delta`` units (clamped at zero) and set the per-buyer limit."""
+        """Add ``delta`` units (clamped at zero) and set the per-buyer limit; with
+        ``buyer_id``, credit that buyer's usage by ``delta`` in the same script."""
+        _check_ids(buyer_id or "")
         limit = "" if per_buyer_limit is None else per_buyer_limit
-        await self._checked("adjust_offer", drop_id, [sku_id, delta, limit])
+        await self._checked("adjust_offer", drop_id, [sku_id, delta, limit, buyer_id or ""])
         self._gate.forget(drop_id)
 
     # ------------------------------------------------------------------ holds

@@ -140,9 +140,20 @@ class StockEngine(Protocol):
     async def set_sku_paused(self, drop_id: str, sku_id: str, paused: bool) -> None: ...
 
     async def adjust_offer(
-        self, drop_id: str, sku_id: str, delta: int, per_buyer_limit: int | None
+        self,
+        drop_id: str,
+        sku_id: str,
+        delta: int,
+        per_buyer_limit: int | None,
+        *,
+        buyer_id: str | None = None,
     ) -> None:
-        """Add ``delta`` units (may be negative, never below zero) to a live offer."""
+        """Add ``delta`` units (may be negative, never below zero) to a live offer and
+        set its per-buyer limit (None: no limit; ``delta`` 0 changes only the limit).
+
+        ``buyer_id``: the ``delta`` units come back from that buyer (a cancelled
+        order), so in the same atomic step the buyer's usage of the SKU shrinks by
+        ``delta`` (never below zero) and no longer counts against the limit."""
         ...
 
     async def place_hold(self, request: HoldRequest, now: float) -> Hold: ...

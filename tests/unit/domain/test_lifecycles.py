@@ -26,6 +26,17 @@ def test_drop_lifecycle_edges() -> None:
             drops.check_transition(*bad)
 
 
+def test_a_live_offer_change_tells_the_engine_its_units_and_its_limit() -> None:
+    offer = drops.Offer
+    was = offer("sku_1", 10, sold=4, per_buyer_limit=2)
+    assert drops.engine_update(was, offer("sku_1", 10, 4, 2)) is None  # nothing changed
+    assert drops.engine_update(was, offer("sku_1", 13, 4, 2)) == 3
+    assert drops.engine_update(was, offer("sku_1", 10, 4, 5)) == 0  # the limit alone
+    assert drops.engine_update(was, offer("sku_1", 10, 4, None)) == 0  # limit removed
+    assert drops.engine_update(None, offer("sku_2", 6)) == 6
+    assert drops.engine_update(None, offer("sku_2", 0)) is None
+
+
 def test_hold_state_machine() -> None:
     H = HoldStatus
     holds.check_transition(H.ACTIVE, H.PAYING)

@@ -79,7 +79,8 @@ def qc_inspect(
     photo: Annotated[list[Path], typer.Option(help="image file, repeatable")] = [],  # noqa: B006
     notes: str = "",
 ) -> None:
-    """Record an inspection (verdict per class from Ac/Re); then `qc sign-off`."""
+    """Record an inspection (verdict per class from Ac/Re on the defects plus every
+    reading out of tolerance and every failed check of the class); then `qc sign-off`."""
     try:
         defects = {k: int(v) for k, v in pairs(defect, "--defect").items()}
     except ValueError:

@@ -67,6 +67,19 @@ class Offer:
         return self.offered - self.sold
 
 
+def engine_update(before: Offer | None, after: Offer) -> int | None:
+    """What a live drop's reservation engine must hear after an offer changed from
+    ``before`` (None: a new offer) to ``after``: the units to add (never negative; a
+    live offer only grows) when its quantity or its per-buyer limit changed, or None
+    when neither did. The engine alone enforces per-buyer limits, so a limit change is
+    an update of 0 units: without it the engine keeps the old limit until a rebuild."""
+    had = before.offered if before else 0
+    old_limit = before.per_buyer_limit if before else None
+    if after.offered == had and after.per_buyer_limit == old_limit:
+        return None
+    return max(0, after.offered - had)
+
+
 @dataclass(frozen=True)
 class Drop:
     id: str

@@ -5,6 +5,13 @@ Pure domain: standard library only, no I/O. ``services.qc_specs`` validates spec
 here before storing a version; ``services.qc`` judges inspections and keeps each
 manufacturer's switching state (``dropline.domain.supply.aql``) stored as the dicts made here.
 
+Every measurement and check of a spec belongs to a defect class (``defect_class``,
+``major`` unless the spec says otherwise). An inspection's verdict counts, per class,
+the nonconformities the inspector reported *plus* one for each reading out of
+tolerance and one for each failed check of that class, against the class's own Ac/Re
+(``judge_inspection``): ISO 2859-1 classifies every nonconformity by seriousness and
+judges each class against its AQL, whatever characteristic it was found on.
+
 A lot is received into ``quality_control`` and may be inspected there, or after rework
 (a resubmitted lot). A signed-off final inspection passes or rejects it; a rejected lot
 waits for a disposition: rework, return to the manufacturer or scrap, each with the
@@ -14,7 +21,7 @@ stock movements it makes (``disposition_outcome``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -24,9 +31,12 @@ from dropline.domain.stock.buckets import Bucket, Movement, Reason
 from dropline.domain.supply.aql import (
     DefectClass,
     InspectionLevel,
+    SamplingPlan,
     Severity,
     SwitchingState,
+    Verdict,
     normalize_aql,
+    verdict,
 )
 from dropline.domain.supply.production import parse_enum
 
@@ -54,6 +64,11 @@ class Disposition(StrEnum):
 
 INSPECTABLE = frozenset({LotStatus.QUALITY_CONTROL, LotStatus.REWORK})
 
+#: The class of a spec's measurement or check that names none (and of those stored
+#: before specs named one): out of tolerance or failed, a unit fails a specified
+#: requirement, which is what ISO 2859-1 practice calls a major nonconformity.
+DEFAULT_DEFECT_CLASS = DefectClass.MAJOR.value
+
 
 def _dec(value: Any, field: str) -> Decimal:
     try:
@@ -72,39 +87,32 @@ def _name(item: Mapping[str, Any], field: str) -> str:
     return name
 
 
+def _item_class(item: Mapping[str, Any], name: str, field: str, aqls: Mapping[str, str]) -> str:
+    """The defect class a spec item's nonconformities count in: one the spec has an AQL
+    for, or nothing could ever accept or reject them."""
+    cls = parse_enum(
+        DefectClass, str(item.get("defect_class") or DEFAULT_DEFECT_CLASS), "defect class"
+    ).value
+    if cls not in aqls:
+        raise InvalidInput(
+            f"{field} {name!r} counts as a {cls} nonconformity, but the spec sets "
+            f"no AQL for {cls}; add one or give it another defect_class",
+            field=field,
+        )
+    return cls
+
+
 def clean_spec_content(content: Mapping[str, Any]) -> dict[str, Any]:
     """Validate and normalise a spec's content (raises ``InvalidInput``).
 
     ``measurements``: name, nominal, tolerance (>= 0), unit; ``attribute_checks`` and
-    ``packaging_checks``: name, description, optional reference_photo;
+    ``packaging_checks``: name, description, optional reference_photo; each of those
+    with an optional ``defect_class`` (default ``major``) that must have an AQL;
     ``aqls``: {critical|major|minor: AQL}; ``inspection_level``: I, II, III, S-1..S-4."""
     allowed = {"measurements", "attribute_checks", "packaging_checks", "aqls", "inspection_level"}
     unknown = set(content) - allowed
     if unknown:
         raise InvalidInput(f"unknown spec fields: {', '.join(sorted(unknown))}")
-    measurements = []
-    for m in content.get("measurements", []):
-        tol = _dec(m.get("tolerance"), "tolerance")
-        if tol < 0:
-            raise InvalidInput("a tolerance cannot be negative", field="tolerance")
-        measurements.append(
-            {
-                "name": _name(m, "measurement"),
-                "nominal": str(_dec(m.get("nominal"), "nominal")),
-                "tolerance": str(tol),
-                "unit": str(m.get("unit", ""))[:20],
-            }
-        )
-    checks: dict[str, list[dict[str, str]]] = {}
-    for key in ("attribute_checks", "packaging_checks"):
-        checks[key] = [
-            {
-                "name": _name(c, key),
-                "description": str(c.get("description", ""))[:2000],
-                "reference_photo": str(c.get("reference_photo", ""))[:400],
-            }
-            for c in content.get(key, [])
-        ]
     aqls_in = content.get("aqls") or {}
     if not aqls_in:
         raise InvalidInput("a QC spec needs at least one defect class with an AQL", field="aqls")
@@ -112,6 +120,34 @@ def clean_spec_content(content: Mapping[str, Any]) -> dict[str, Any]:
         parse_enum(DefectClass, str(k), "defect class").value: normalize_aql(str(v))
         for k, v in aqls_in.items()
     }
+    measurements = []
+    for m in content.get("measurements", []):
+        tol = _dec(m.get("tolerance"), "tolerance")
+        if tol < 0:
+            raise InvalidInput("a tolerance cannot be negative", field="tolerance")
+        name = _name(m, "measurement")
+        measurements.append(
+            {
+                "name": name,
+                "nominal": str(_dec(m.get("nominal"), "nominal")),
+                "tolerance": str(tol),
+                "unit": str(m.get("unit", ""))[:20],
+                "defect_class": _item_class(m, name, "measurements", aqls),
+            }
+        )
+    checks: dict[str, list[dict[str, str]]] = {}
+    for key in ("attribute_checks", "packaging_checks"):
+        checks[key] = []
+        for c in content.get(key, []):
+            name = _name(c, key)
+            checks[key].append(
+                {
+                    "name": name,
+                    "description": str(c.get("description", ""))[:2000],
+                    "reference_photo": str(c.get("reference_photo", ""))[:400],
+                    "defect_class": _item_class(c, name, key, aqls),
+                }
+            )
     level = parse_enum(InspectionLevel, str(content.get("inspection_level", "II")), "level")
     return {
         "measurements": measurements,
@@ -147,8 +183,9 @@ def switching_state_dict(state: SwitchingState) -> dict[str, Any]:
 def judge_measurements(
     spec: Sequence[Mapping[str, Any]], given: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Each given measurement judged against the spec's nominal ± tolerance
-    (``within``); a name the spec does not list raises ``InvalidInput``."""
+    """Each given measurement (one reading on one sample unit) judged against the spec's
+    nominal ± tolerance (``within``), with the defect class a reading out of tolerance
+    counts in; a name the spec does not list raises ``InvalidInput``."""
     by_name = {m["name"]: m for m in spec}
     out = []
     for g in given:
@@ -158,7 +195,15 @@ def judge_measurements(
         m = by_name[name]
         value = _dec(g.get("value"), "value")
         ok = abs(value - Decimal(m["nominal"])) <= Decimal(m["tolerance"])
-        out.append({"name": name, "value": str(value), "unit": m["unit"], "within": ok})
+        out.append(
+            {
+                "name": name,
+                "value": str(value),
+                "unit": m["unit"],
+                "within": ok,
+                "defect_class": m.get("defect_class") or DEFAULT_DEFECT_CLASS,
+            }
+        )
     return out
 
 
@@ -166,23 +211,108 @@ def judge_checks(
     spec: Mapping[str, Any], given: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
     """The given attribute/packaging check results, each naming a check of the spec
-    content (``InvalidInput`` otherwise)."""
-    names = {c["name"] for c in spec["attribute_checks"]} | {
-        c["name"] for c in spec["packaging_checks"]
+    content (``InvalidInput`` otherwise), with the defect class a failure counts in."""
+    classes = {
+        c["name"]: c.get("defect_class") or DEFAULT_DEFECT_CLASS
+        for key in ("attribute_checks", "packaging_checks")
+        for c in spec[key]
     }
     out = []
     for g in given:
         name = str(g.get("name", ""))
-        if name not in names:
+        if name not in classes:
             raise InvalidInput(f"the spec has no check {name!r}", field="checks")
         out.append(
             {
                 "name": name,
                 "passed": bool(g.get("passed")),
                 "note": str(g.get("note", ""))[:500],
+                "defect_class": classes[name],
             }
         )
     return out
+
+
+@dataclass(frozen=True)
+class ClassJudgement:
+    """One defect class of an inspection: where its nonconformities came from, and the
+    verdict of its plan on all of them (``found``)."""
+
+    defect_class: str
+    reported: int  # counted by the inspector, besides the measurements and checks
+    measurements: int  # readings out of tolerance
+    checks: int  # failed checks
+    verdict: Verdict
+
+    @property
+    def found(self) -> int:
+        return self.reported + self.measurements + self.checks
+
+
+@dataclass(frozen=True)
+class InspectionJudgement:
+    """An inspection judged: ``accepted`` only if every class's plan accepts its count
+    and no nonconformity fell in a class without an AQL (``unplanned``: possible only
+    for a spec stored before its items named a class)."""
+
+    accepted: bool
+    classes: tuple[ClassJudgement, ...]
+    unplanned: Mapping[str, int]
+
+
+def _check_counts(reported: Mapping[str, int], plans: Mapping[str, SamplingPlan]) -> None:
+    unknown = set(reported) - set(plans)
+    if unknown:
+        raise InvalidInput(
+            f"defects reported for classes the spec has no AQL for: {', '.join(sorted(unknown))}",
+            field="defects",
+        )
+    for found in reported.values():
+        if isinstance(found, bool) or not isinstance(found, int) or found < 0:
+            raise InvalidInput("defect counts must be non-negative integers", field="defects")
+
+
+def judge_inspection(
+    plans: Mapping[str, SamplingPlan],
+    reported: Mapping[str, int],
+    measured: Sequence[Mapping[str, Any]],
+    checks: Sequence[Mapping[str, Any]],
+) -> InspectionJudgement:
+    """The verdict of one inspection of a lot, per defect class and overall.
+
+    ``plans``: each class's plan (its AQL, at the severity switching put it in);
+    ``reported``: nonconformities the inspector counted per class, *not* including the
+    ones recorded as ``measured`` (``judge_measurements``) and ``checks``
+    (``judge_checks``); each reading out of tolerance and each failed check adds one
+    nonconformity to its class, so a lot out of tolerance is rejected as soon as a
+    class reaches its Re. Counting nonconformities rather than nonconforming units is
+    conservative: a unit with two faults counts twice, never less than once.
+    Raises ``InvalidInput`` for a count of a class without a plan or a count that is
+    not a non-negative integer."""
+    _check_counts(reported, plans)
+    from_measurements: dict[str, int] = {}
+    for m in measured:
+        if not m["within"]:
+            cls = m["defect_class"]
+            from_measurements[cls] = from_measurements.get(cls, 0) + 1
+    from_checks: dict[str, int] = {}
+    for c in checks:
+        if not c["passed"]:
+            cls = c["defect_class"]
+            from_checks[cls] = from_checks.get(cls, 0) + 1
+    classes = []
+    for cls, plan in plans.items():
+        mine = reported.get(cls, 0), from_measurements.get(cls, 0), from_checks.get(cls, 0)
+        classes.append(ClassJudgement(cls, *mine, verdict=verdict(plan, sum(mine))))
+    unplanned = {
+        cls: from_measurements.get(cls, 0) + from_checks.get(cls, 0)
+        for cls in sorted((set(from_measurements) | set(from_checks)) - set(plans))
+    }
+    return InspectionJudgement(
+        accepted=all(j.verdict.accepted for j in classes) and not unplanned,
+        classes=tuple(classes),
+        unplanned=unplanned,
+    )
 
 
 def disposition_outcome(

@@ -154,7 +154,7 @@ class CancellationService:
                 offers = await uow.drops.offers(drop.id)
                 await uow.commit()
                 if drop.status in ENGINE_STATES:
-                    await offer_again(self.engine, drop.id, units, offers)
+                    await offer_again(self.engine, drop.id, units, offers, buyer_id=order.buyer_id)
                 if self._on_change is not None:
                     self._on_change(drop.id)
         return await self._finish_refund(order_id)

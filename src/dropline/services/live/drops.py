@@ -8,6 +8,7 @@ the ledger, never the other way round.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from dropline.domain.errors import Conflict, DropNotLive, InvalidInput, NotFound
@@ -21,12 +22,13 @@ from dropline.domain.live.drops import (
     Offer,
     check_transition,
     check_ttl,
+    engine_update,
 )
 from dropline.domain.live.holds import DEFAULT_HOLD_TTL_S
 from dropline.domain.money import check_currency
 from dropline.domain.stock.buckets import MAX_QUANTITY, Bucket, Movement, Reason
 from dropline.services.live.drop_catalog import DropCatalogCache
-from dropline.services.ports import DropSnapshot, EngineOffer, StockEngine
+from dropline.services.ports import DropNotLoaded, DropSnapshot, EngineOffer, StockEngine
 from dropline.store.uow import UnitOfWork, UowFactory
 
 MAX_LIMIT = 1000
@@ -100,7 +102,9 @@ class DropService:
     ) -> Offer:
         """Offer ``quantity`` units of a SKU. Units move from ``available`` to
         ``reserved``, so they can never be offered twice. Before going live the offer
-        may be changed freely; once live it may only grow."""
+        may be changed freely; once live it may only grow. ``per_buyer_limit`` replaces
+        the offer's limit (None: no limit); on a live drop a new limit holds for the
+        next hold at once, even when the quantity is unchanged."""
         if quantity < 0 or quantity > MAX_QUANTITY:
             raise InvalidInput("quantity must be between 0 and 10,000,000")
         if per_buyer_limit is not None and not 1 <= per_buyer_limit <= MAX_LIMIT:
@@ -172,8 +176,11 @@ class DropService:
                 )
             )
             await uow.commit()
-        if live and delta > 0:
-            await self.engine.adjust_offer(drop_id, sku_id, delta, per_buyer_limit)
+        update = engine_update(current, offer)
+        if live and update is not None:
+            # An engine that lost the drop reads units and limit from the ledger anew.
+            with contextlib.suppress(DropNotLoaded):
+                await self.engine.adjust_offer(drop_id, sku_id, update, per_buyer_limit)
         self._changed(drop_id)
         return offer
 

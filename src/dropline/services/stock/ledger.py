@@ -28,16 +28,27 @@ MANUAL = frozenset({Bucket.AVAILABLE, Bucket.SAFETY, Bucket.DAMAGED, Bucket.QUAL
 
 
 async def offer_again(
-    engine: StockEngine, drop_id: str, units: Mapping[str, int], offers: Mapping[str, Offer]
+    engine: StockEngine,
+    drop_id: str,
+    units: Mapping[str, int],
+    offers: Mapping[str, Offer],
+    *,
+    buyer_id: str,
 ) -> None:
     """After a committed transaction gave ``units`` back to a live drop's offers in the
-    ledger (a cancelled order or pre-order), give them to the live engine too, in SKU
-    order. An engine that lost the drop rebuilds from the ledger and needs nothing."""
+    ledger (a cancelled order or pre-order of ``buyer_id``), give them to the live
+    engine too, in SKU order, and take them off the buyer's usage in the same step so
+    they stop counting against the per-buyer limit. An engine that lost the drop
+    rebuilds from the ledger and needs nothing."""
     for sku_id, qty in sorted(units.items()):
         offer = offers.get(sku_id)
         with contextlib.suppress(DropNotLoaded):
             await engine.adjust_offer(
-                drop_id, sku_id, qty, offer.per_buyer_limit if offer else None
+                drop_id,
+                sku_id,
+                qty,
+                offer.per_buyer_limit if offer else None,
+                buyer_id=buyer_id,
             )
 
 

@@ -219,7 +219,7 @@ class PreorderLifecycleService:
             await uow.commit()
         if drop is not None and drop.status in ENGINE_STATES:
             returned = {s: q for s, (q, _) in p.lines.items()} | stock_lines
-            await offer_again(self.engine, p.drop_id, returned, offers)
+            await offer_again(self.engine, p.drop_id, returned, offers, buyer_id=p.buyer_id)
         if self._on_change is not None:
             self._on_change(p.drop_id)
         return await self._finish_refund(order_id)

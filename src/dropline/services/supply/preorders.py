@@ -27,6 +27,7 @@ message needs in the payload, plus a per-order ``preorder_notices`` row.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from typing import Any
 
 from dropline.domain.errors import Conflict, InvalidInput, NotFound
 from dropline.domain.events import DomainEvent
-from dropline.domain.live.drops import ENGINE_STATES, DropStatus, Offer
+from dropline.domain.live.drops import ENGINE_STATES, DropStatus, Offer, engine_update
 from dropline.domain.stock.buckets import MAX_QUANTITY
 from dropline.domain.supply.production import (
     Consent,
@@ -46,7 +47,7 @@ from dropline.domain.supply.production import (
     parse_enum,
     ship_estimate,
 )
-from dropline.services.ports import Clock, PaymentProvider, StockEngine
+from dropline.services.ports import Clock, DropNotLoaded, PaymentProvider, StockEngine
 from dropline.services.supply.preorder_links import PreorderLinks
 from dropline.store.live.order_repo import OrderRecord
 from dropline.store.supply.preorders_repo import PreorderRecord
@@ -220,16 +221,14 @@ class PreorderService:
                         field="payment_mode",
                         estimate_latest=_iso(estimate.latest),
                     )
-            await uow.drops.upsert_offer(
-                drop_id,
-                Offer(
-                    sku_id,
-                    cap,
-                    current.sold if current else 0,
-                    per_buyer_limit,
-                    current.paused if current else False,
-                ),
+            offer = Offer(
+                sku_id,
+                cap,
+                current.sold if current else 0,
+                per_buyer_limit,
+                current.paused if current else False,
             )
+            await uow.drops.upsert_offer(drop_id, offer)
             if delta:
                 await uow.production.add_cap_change(drop_id, sku_id, run_id, delta=delta, cap=cap)
             if sku_id in existing:
@@ -265,8 +264,11 @@ class PreorderService:
                 )
             )
             await uow.commit()
-        if live and delta > 0:
-            await self.engine.adjust_offer(drop_id, sku_id, delta, per_buyer_limit)
+        update = engine_update(current, offer)
+        if live and update is not None:
+            # An engine that lost the drop reads units and limit from the ledger anew.
+            with contextlib.suppress(DropNotLoaded):
+                await self.engine.adjust_offer(drop_id, sku_id, update, per_buyer_limit)
         if self._on_change is not None:
             self._on_change(drop_id)
         return {

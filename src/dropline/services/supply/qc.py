@@ -3,7 +3,9 @@
 - An inspection of a lot computes each defect class's single sampling plan from the lot
   size, the spec's inspection level and the class's AQL, at the severity (normal,
   tightened, reduced) the switching rules put that class in for the manufacturer and
-  product (``dropline.domain.supply.aql``). The verdict is per class from Ac/Re.
+  product (``dropline.domain.supply.aql``). The verdict is per class from Ac/Re, on the
+  nonconformities reported plus every measurement out of tolerance and every failed
+  check of the class (``dropline.domain.supply.qc.judge_inspection``).
 - The gate: only a signed-off *final* inspection moves stock. Accept → the lot's units
   leave ``quality_control`` (to waiting pre-orders first, then ``available``) as
   ``qc_pass`` movements. Reject → the units stay out of sale until a disposition:
@@ -28,13 +30,7 @@ from dropline.domain.errors import (
 )
 from dropline.domain.events import DomainEvent
 from dropline.domain.ids import new_id
-from dropline.domain.supply.aql import (
-    DefectClass,
-    InspectionLevel,
-    Severity,
-    sampling_plan,
-    verdict,
-)
+from dropline.domain.supply.aql import DefectClass, InspectionLevel, Severity, sampling_plan
 from dropline.domain.supply.production import parse_enum
 from dropline.domain.supply.qc import (
     INSPECTABLE,
@@ -43,6 +39,7 @@ from dropline.domain.supply.qc import (
     Stage,
     disposition_outcome,
     judge_checks,
+    judge_inspection,
     judge_measurements,
     switching_state_dict,
     switching_state_from,
@@ -129,10 +126,12 @@ class QcService:
         defect_notes: Mapping[str, str] | None = None,
         notes: str = "",
     ) -> dict[str, Any]:
-        """Record an inspection of a lot: defects found per class, measurements (each
-        judged against the spec's nominal ± tolerance), attribute/packaging check
-        results. The verdict is computed per class from its plan's Ac/Re. Nothing moves
-        until the inspection is signed off (``sign_off``)."""
+        """Record an inspection of a lot: ``defects`` found per class besides the
+        measurements (each judged against the spec's nominal ± tolerance) and the
+        attribute/packaging check results. Each reading out of tolerance and each failed
+        check is one more nonconformity of its class, and the verdict is per class from
+        its plan's Ac/Re on the total (``judge_inspection``), so a lot out of tolerance
+        cannot pass. Nothing moves until the inspection is signed off (``sign_off``)."""
         st = parse_enum(Stage, stage, "stage")
         inspector = inspector.strip()
         if not inspector:
@@ -158,37 +157,34 @@ class QcService:
                     "rejected on tightened inspection; resume after corrective action",
                     defect_classes=stopped,
                 )
-            unknown = set(defects) - set(plans)
-            if unknown:
-                raise InvalidInput(
-                    f"defects reported for classes the spec has no AQL for: "
-                    f"{', '.join(sorted(unknown))}",
-                    field="defects",
-                )
-            classes = []
-            for cls, p in plans.items():
-                found = defects.get(cls, 0)
-                if isinstance(found, bool) or not isinstance(found, int) or found < 0:
-                    raise InvalidInput("defect counts must be non-negative integers")
-                plan = sampling_plan(
-                    int(lot["quantity"]),
-                    InspectionLevel(spec["content"]["inspection_level"]),
-                    p["aql"],
-                    Severity(p["severity"]),
-                )
-                v = verdict(plan, found)
-                classes.append(
-                    p
-                    | {
-                        "defects": found,
-                        "accepted": v.accepted,
-                        "reinstate_normal": v.reinstate_normal,
-                        "note": str((defect_notes or {}).get(cls, ""))[:2000],
-                    }
-                )
+            level = InspectionLevel(spec["content"]["inspection_level"])
             measured = judge_measurements(spec["content"]["measurements"], measurements)
             check_results = judge_checks(spec["content"], checks)
-            accepted = all(c["accepted"] for c in classes)
+            judged = judge_inspection(
+                {
+                    cls: sampling_plan(
+                        int(lot["quantity"]), level, p["aql"], Severity(p["severity"])
+                    )
+                    for cls, p in plans.items()
+                },
+                defects,
+                measured,
+                check_results,
+            )
+            classes = [
+                plans[j.defect_class]
+                | {
+                    "defects": j.found,
+                    "reported_defects": j.reported,
+                    "measurement_defects": j.measurements,
+                    "check_defects": j.checks,
+                    "accepted": j.verdict.accepted,
+                    "reinstate_normal": j.verdict.reinstate_normal,
+                    "note": str((defect_notes or {}).get(j.defect_class, ""))[:2000],
+                }
+                for j in judged.classes
+            ]
+            accepted = judged.accepted
             await uow.production.add_inspection(
                 {
                     "id": inspection_id,

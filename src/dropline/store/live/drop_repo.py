@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 
 from dropline.domain.errors import Conflict
 from dropline.domain.live.drops import Drop, DropStatus, Offer
@@ -240,16 +240,20 @@ class DropRepository(Repository):
         await self._catalog_changed(drop_id)
 
     async def buyer_taken(self, drop_id: str) -> dict[str, dict[str, int]]:
-        """Units each buyer bought per SKU in this drop, from the ledger (for limits)."""
+        """Units each buyer holds for good per SKU in this drop, from the ledger (for
+        limits): what their orders bought (``sale`` movements) less what cancelling
+        an order gave back (``cancel`` movements, ref = the order). Buyers and SKUs
+        that come to nothing are left out."""
+        m = stock_movements.c
+        net = func.sum(case((m.reason == "cancel", -m.quantity), else_=m.quantity))
         stmt = (
-            select(
-                orders.c.buyer_id, stock_movements.c.sku_id, func.sum(stock_movements.c.quantity)
-            )
-            .join(stock_movements, stock_movements.c.ref == orders.c.id)
-            .where(orders.c.drop_id == drop_id, stock_movements.c.reason == "sale")
-            .group_by(orders.c.buyer_id, stock_movements.c.sku_id)
+            select(orders.c.buyer_id, m.sku_id, net)
+            .join(stock_movements, m.ref == orders.c.id)
+            .where(orders.c.drop_id == drop_id, m.reason.in_(("sale", "cancel")))
+            .group_by(orders.c.buyer_id, m.sku_id)
         )
         out: dict[str, dict[str, int]] = {}
         for buyer, sku, qty in await self.conn.execute(stmt):
-            out.setdefault(buyer, {})[sku] = int(qty)
+            if int(qty) > 0:
+                out.setdefault(buyer, {})[sku] = int(qty)
         return out
