@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make run    - set up, migrate, seed the demo drop and start the service"
 	@echo "make test   - set up and run the whole test suite"
-	@echo "make lint   - ruff (format check + lint), mypy --strict, the import-layer check"
+	@echo "make lint   - ruff (format check + lint), mypy --strict, the import-layer check, the dependency audit"
 	@echo "make bench  - the flash-sale benchmark (QUICK=1 for a short run)"
 
 $(STAMP): pyproject.toml
@@ -53,6 +53,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/mypy
 	$(BIN)/python tools/check_layers.py
+	$(BIN)/python tools/audit_deps.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests bench tools

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dropline.config import Settings
 from dropline.domain.errors import InvalidInput
 from dropline.domain.fulfilment.rules import SlaPolicy
+from dropline.domain.platform.attempts import AttemptWindow
 from dropline.engine import create_engine as create_stock_engine
 from dropline.payments.sandbox import SandboxProvider
 from dropline.services.aftersales.cancellations import CancellationService
@@ -27,6 +28,7 @@ from dropline.services.live.drops import DropService
 from dropline.services.live.holds import HoldService
 from dropline.services.platform.access import AccessService
 from dropline.services.platform.background import Job, standard_jobs
+from dropline.services.platform.ui_sessions import UiSessionService
 from dropline.services.ports import (
     Clock,
     Mailer,
@@ -78,6 +80,8 @@ class Container:
     pick_lists: PickListService
     returns: ReturnService
     cancellations: CancellationService
+    ui_sessions: UiSessionService
+    login_attempts: AttemptWindow
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -213,6 +217,8 @@ async def build(
         qc=QcService(uow, preorder_allocation),
         qc_specs=QcSpecService(uow),
         qc_trace=QcTraceService(uow, settings.data_dir),
+        ui_sessions=UiSessionService(uow, clock),
+        login_attempts=AttemptWindow(settings.ui_login_max_failures, settings.ui_login_window_s),
         webhooks=webhooks,
         messages=messages,
         fulfilment=fulfilment,

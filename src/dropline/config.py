@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         description="a request whose headers and body have not all arrived this long after "
         "it began gets 408 and the connection is closed (slow clients)",
     )
+    ui_login_max_failures: int = Field(
+        10, ge=1, le=1000, description="failed /ui logins per client address per window"
+    )
+    ui_login_window_s: float = Field(
+        300, gt=0, le=86_400, description="the window of ui_login_max_failures, in seconds"
+    )
     allow_dev_secrets: bool = Field(
         False,
         description="start even though a development secret is in use where the service "

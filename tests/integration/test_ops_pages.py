@@ -285,3 +285,54 @@ async def test_report_counts_shipped_orders_and_still_balances(container: Contai
     parts = {p["name"]: p["value"] for p in orders["right"]}
     assert orders["left"]["value"] == 1 and orders["balanced"]
     assert parts["shipped"] == 1 and parts["pending"] == 0
+
+
+async def test_failed_logins_are_rate_limited_per_address(
+    ui: httpx.AsyncClient, container: Container
+) -> None:
+    key, _ = await container.access.create_key("ops", "ops")
+    form = await ui.get("/ui/login")
+    token = form.text.split('name="csrf_token" value="')[1].split('"')[0]
+    limit = container.settings.ui_login_max_failures
+    for _ in range(limit):
+        r = await ui.post("/ui/login", data={"api_key": "dlk_wrong", "csrf_token": token})
+        assert r.status_code == 401
+    blocked = await ui.post("/ui/login", data={"api_key": key, "csrf_token": token})
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) > 0
+    assert "Too many failed logins" in blocked.text
+    assert "dropline_session" not in blocked.headers.get("set-cookie", "")
+
+
+async def test_sign_out_everywhere_ends_every_session_of_the_key(
+    container: Container,
+) -> None:
+    app = create_app(container=container)
+    key, _ = await container.access.create_key("ops", "ops")
+    other, _ = await container.access.create_key("another ops", "ops")
+    async with app.router.lifespan_context(app):
+        clients = [
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+            for _ in range(3)
+        ]
+        laptop, phone, colleague = clients
+        await _login(laptop, key)
+        await _login(phone, key)
+        await _login(colleague, other)
+        for http in clients:
+            assert (await http.get("/ui/orders")).status_code == 200
+        page = await phone.get("/ui/orders")
+        token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        r = await phone.post("/ui/sessions/sign-out-everywhere", data={"csrf_token": token})
+        assert r.status_code == 303, r.text
+        assert r.headers["location"] == "/ui/login?flash=Signed%20out%20in%20every%20browser."
+        for http in (laptop, phone):  # both sessions of the key are over
+            gone = await http.get("/ui/orders")
+            assert gone.status_code == 303 and gone.headers["location"].startswith("/ui/login")
+        assert (await colleague.get("/ui/orders")).status_code == 200  # another key's is not
+        if isinstance(container.clock, ManualClock):
+            container.clock.advance(0.01)
+        await _login(laptop, key)  # and logging in again works
+        assert (await laptop.get("/ui/orders")).status_code == 200
+        for http in clients:
+            await http.aclose()

@@ -26,6 +26,7 @@ from dropline.store.live.order_repo import OrderRepository
 from dropline.store.live.webhook_inbox_repo import WebhookInboxRepository
 from dropline.store.platform.access_repo import AccessRepository
 from dropline.store.platform.outbox_repo import OutboxRepository
+from dropline.store.platform.session_repo import SessionResetRepository
 from dropline.store.stock.repo import StockRepository
 from dropline.store.supply.repo import ProductionRepository
 
@@ -81,6 +82,7 @@ class UnitOfWork:
         self.messages = MessageRepository(self._conn, now)
         self.webhooks_in = WebhookInboxRepository(self._conn, now)
         self.returns = ReturnRepository(self._conn, now)
+        self.session_resets = SessionResetRepository(self._conn, now)
         self._events = []
         return self
 

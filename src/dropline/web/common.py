@@ -47,7 +47,7 @@ def session_secret(c: Container) -> bytes:
 
 
 def read_session(request: Request, c: Container) -> sess.Session | None:
-    return sess.decode(session_secret(c), request.cookies.get(sess.COOKIE))
+    return sess.decode(session_secret(c), request.cookies.get(sess.COOKIE), c.clock.now())
 
 
 def set_session_cookie(response: Response, request: Request, c: Container, s: sess.Session) -> None:
@@ -69,7 +69,12 @@ async def key_active(c: Container, key_id: str) -> bool:
 async def require_login(request: Request, c: Container) -> sess.Session:
     """The logged-in session, or ``LoginRequired`` (pages redirect to the login form)."""
     s = read_session(request, c)
-    if s is None or not s.logged_in or not await key_active(c, s.key_id):
+    if (
+        s is None
+        or not s.logged_in
+        or not await key_active(c, s.key_id)
+        or not await c.ui_sessions.still_valid(s.key_id, s.issued)
+    ):
         raise LoginRequired(request.url.path)
     return s
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -14,6 +16,7 @@ from dropline.web.common import (
     CsrfFailed,
     page,
     read_session,
+    require_post,
     safe_next,
     set_session_cookie,
 )
@@ -23,7 +26,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 @router.get("/login")
 async def login_form(request: Request, c: ContainerDep, next: str = "/ui") -> Response:
-    s = read_session(request, c) or sess.new_session()
+    s = read_session(request, c) or sess.new_session(now=c.clock.now())
     response = page(request, "login.html", None, csrf=s.csrf, next=safe_next(next), error=None)
     set_session_cookie(response, request, c, s)
     return response
@@ -41,10 +44,21 @@ async def login(
     if not sess.csrf_ok(pre, csrf_token):
         raise CsrfFailed()
     assert pre is not None
+    address = request.client.host if request.client else "unknown"
+    wait = c.login_attempts.retry_after(address, time.monotonic())
+    if wait:
+        detail = f"Too many failed logins from this address; try again in {math.ceil(wait)} s."
+        refused = page(
+            request, "login.html", None, csrf=pre.csrf, next=safe_next(next), error=detail
+        )
+        refused.status_code = 429
+        refused.headers["Retry-After"] = str(math.ceil(wait))
+        return refused
     try:
         principal = await c.access.authenticate(api_key.strip())
         principal.require("ops")
     except (Unauthenticated, Forbidden) as exc:
+        c.login_attempts.failed(address, time.monotonic())
         detail = (
             "This key cannot use the web pages: an ops or admin key is needed."
             if isinstance(exc, Forbidden)
@@ -55,7 +69,8 @@ async def login(
         )
         refused.status_code = 401 if isinstance(exc, Unauthenticated) else 403
         return refused
-    s = sess.new_session(principal.key_id, principal.name, principal.scope)
+    c.login_attempts.succeeded(address)
+    s = sess.new_session(principal.key_id, principal.name, principal.scope, c.clock.now())
     response = RedirectResponse(safe_next(next), status_code=303)
     set_session_cookie(response, request, c, s)
     return response
@@ -69,5 +84,19 @@ async def logout(
     if not sess.csrf_ok(s, csrf_token):
         raise CsrfFailed()
     response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(sess.COOKIE, path="/ui")
+    return response
+
+
+@router.post("/sessions/sign-out-everywhere")
+async def sign_out_everywhere(
+    request: Request, c: ContainerDep, csrf_token: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    """End every /ui session of the logged-in key, in every browser, this one included."""
+    s = await require_post(request, c, csrf_token)
+    await c.ui_sessions.sign_out_everywhere(s.key_id)
+    response = RedirectResponse(
+        "/ui/login?flash=Signed%20out%20in%20every%20browser.", status_code=303
+    )
     response.delete_cookie(sess.COOKIE, path="/ui")
     return response

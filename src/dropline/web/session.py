@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ class Session:
     key_id: str = ""
     name: str = ""
     scope: str = ""
+    # Unix seconds, floored to the millisecond (never later than the real moment, so a
+    # "sign out everywhere" at that same moment still ends it).
+    issued: float = 0.0
 
     @property
     def logged_in(self) -> bool:
@@ -52,19 +56,21 @@ def derive_secret(configured: str, buyer_secret: str) -> bytes:
 def new_session(
     key_id: str = "", name: str = "", scope: str = "", now: float | None = None
 ) -> Session:
+    at = now if now is not None else time.time()
     return Session(
         secrets.token_urlsafe(24),
-        int((now if now is not None else time.time()) + SESSION_TTL_S),
+        int(at + SESSION_TTL_S),
         key_id,
         name,
         scope,
+        math.floor(at * 1000) / 1000,
     )
 
 
 def encode(secret: bytes, s: Session) -> str:
     body = _b64(
         json.dumps(
-            {"c": s.csrf, "e": s.expires, "k": s.key_id, "n": s.name, "s": s.scope},
+            {"c": s.csrf, "e": s.expires, "k": s.key_id, "n": s.name, "s": s.scope, "i": s.issued},
             separators=(",", ":"),
         ).encode()
     )
@@ -88,6 +94,7 @@ def decode(secret: bytes, value: str | None, now: float | None = None) -> Sessio
             str(claims["k"]),
             str(claims["n"]),
             str(claims["s"]),
+            float(claims.get("i", 0)),
         )
     except (ValueError, KeyError, TypeError):
         return None

@@ -53,3 +53,12 @@ idempotency_records = Table(
     Column("body", Text, nullable=False),
     ts("created_at"),
 )
+
+
+# "Sign out everywhere": /ui sessions of a key issued before reset_at are refused.
+ui_session_resets = Table(
+    "ui_session_resets",
+    metadata,
+    Column("key_id", String(40), primary_key=True),
+    ts("reset_at"),
+)

@@ -1,0 +1,1 @@
+"""Platform rules: how often an address may try to log in."""
