@@ -64,6 +64,10 @@ class PreorderStatus(StrEnum):
     CANCELLED = "cancelled"  # cancelled and refunded
 
 
+#: A pre-order that has not shipped may be cancelled, whether or not its units arrived.
+CANCELLABLE = frozenset({PreorderStatus.WAITING, PreorderStatus.READY})
+
+
 class Consent(StrEnum):
     NOT_NEEDED = "not_needed"
     SILENT = "silent"  # a short definite delay: silence is consent

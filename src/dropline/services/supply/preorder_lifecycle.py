@@ -7,10 +7,12 @@ indefinite one needs the buyer's explicit consent (``consent``, from the signed 
 the notice) by the *original* ship date, else ``process_deadlines`` cancels and refunds
 the order in full then.
 
-A cancellation and its refund are separate steps with a stable idempotency key per
-order, so a crash in between is finished by ``process_deadlines``. An authorised (not
-yet captured) payment is captured when the pre-order ships, or ``CAPTURE_MARGIN_S``
-before the authorisation would lapse (``capture_expiring``).
+A cancellation (waiting or ready, never shipped) gives the units back by the one path
+every cancellation takes (``services.stock.ledger.give_back_units``). It and its refund
+are separate steps with a stable idempotency key per order, so a crash in between is
+finished by ``process_deadlines``. An authorised (not yet captured) payment is captured
+when the pre-order ships, or ``CAPTURE_MARGIN_S`` before the authorisation would lapse
+(``capture_expiring``).
 """
 
 from __future__ import annotations
@@ -19,15 +21,22 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dropline.domain.errors import Conflict, NotFound
+from dropline.domain.errors import Conflict, InvalidTransition, NotFound
 from dropline.domain.events import DomainEvent
-from dropline.domain.live.drops import ENGINE_STATES
+from dropline.domain.fulfilment.rules import UNSHIPPED, MessageKind
+from dropline.domain.ids import new_id
 from dropline.domain.live.orders import OrderStatus
-from dropline.domain.stock.buckets import Bucket, Movement, Reason
-from dropline.domain.supply.production import Consent, PreorderStatus, classify_delay
+from dropline.domain.money import Money
+from dropline.domain.supply.production import (
+    CANCELLABLE,
+    Consent,
+    PreorderStatus,
+    classify_delay,
+)
+from dropline.services.fulfilment.messages import MessageService
 from dropline.services.ports import Clock, PaymentProvider, StockEngine
 from dropline.services.serialize import rfc3339
-from dropline.services.stock.ledger import offer_again, ship_order_units
+from dropline.services.stock.ledger import give_back_units, ship_order_units
 from dropline.services.supply.preorder_links import PreorderLinks
 from dropline.services.supply.preorders import (
     PreorderService,
@@ -38,6 +47,8 @@ from dropline.services.supply.preorders import (
 from dropline.store.supply.preorders_repo import PreorderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
+#: Order statuses of an order that has left the warehouse.
+SHIPPED = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.EXCEPTION})
 #: Capture an authorisation this long before it lapses rather than lose the payment.
 CAPTURE_MARGIN_S = 24 * 3600
 
@@ -51,6 +62,7 @@ class PreorderLifecycleService:
         clock: Clock,
         preorders: PreorderService,
         links: PreorderLinks,
+        messages: MessageService,
         *,
         on_change: Callable[[str], None] | None = None,
     ) -> None:
@@ -60,6 +72,7 @@ class PreorderLifecycleService:
         self.clock = clock
         self.preorders = preorders
         self.links = links
+        self.messages = messages
         self._on_change = on_change
 
     def _now(self) -> datetime:
@@ -164,11 +177,18 @@ class PreorderLifecycleService:
         return await self.preorders.get(order_id)
 
     async def cancel(self, order_id: str, *, reason: str, by: str) -> PreorderRecord:
-        """Cancel a waiting pre-order and refund it in full (void an authorisation).
+        """Cancel a pre-order that has not shipped and refund it in full (void an
+        authorisation): one still waiting for its units, or one ready with them
+        allocated (the warehouse may already have it).
 
-        Step 1 (one transaction) marks it cancelled and gives the units back to the
-        drop's cap; step 2 calls the provider with a stable idempotency key; step 3
-        records the refund. A crash between steps is finished by ``process_deadlines``."""
+        Step 1 (one transaction) marks it cancelled, gives every unit back by the one
+        path every cancellation takes (``give_back_units``: allocated lot units to
+        ``available``, in-stock units to the drop's offer or, once it ended, to
+        ``available``, the pre-order quantities to the drop's cap) and records
+        ``order.cancelled`` so the warehouse stops; step 2 calls the provider with a
+        stable idempotency key; step 3 records the refund. A crash between steps is
+        finished by ``process_deadlines``. Raises ``NotFound``, or
+        ``InvalidTransition`` once the order has shipped (return it instead)."""
         now = self._now()
         async with self.uow() as uow:
             p = await uow.production.preorder(order_id, lock=True)
@@ -177,32 +197,41 @@ class PreorderLifecycleService:
             if p.status == PreorderStatus.CANCELLED.value:
                 await uow.rollback()
                 return await self._finish_refund(order_id)
-            if p.status != PreorderStatus.WAITING.value:
-                raise Conflict(
-                    "only a pre-order still waiting for its units can be cancelled",
-                    status=p.status,
-                )
             order = await uow.orders.get_order(order_id)
             assert order is not None
+            if PreorderStatus(p.status) not in CANCELLABLE or order.status not in UNSHIPPED:
+                left = p.status == PreorderStatus.SHIPPED.value or order.status in SHIPPED
+                raise InvalidTransition(
+                    "this pre-order cannot be cancelled; "
+                    + ("it has shipped: return it instead" if left else f"it is {order.status}"),
+                    status=p.status,
+                    current=order.status.value,
+                    target=OrderStatus.CANCELLED.value,
+                )
+            back = await give_back_units(
+                uow, order_id, p.drop_id, {s: q for s, (q, _) in p.lines.items()}, by
+            )
             await uow.production.update_preorder(
                 p, status=PreorderStatus.CANCELLED.value, cancelled_at=now
             )
             await uow.orders.set_order_status(order, OrderStatus.CANCELLED, reason)
-            await uow.drops.unsell(p.drop_id, {s: q for s, (q, _) in p.lines.items()})
-            # In-stock units of a mixed order go back to the drop's reserved pool.
-            stock_lines = {
-                ln.ref_id: ln.quantity
-                for ln in order.lines
-                if ln.kind == "sku" and ln.ref_id not in p.lines
-            }
-            if stock_lines:
-                await uow.stock.apply(
-                    [
-                        Movement(s, q, Bucket.COMMITTED, Bucket.RESERVED, Reason.CANCEL, order_id)
-                        for s, q in sorted(stock_lines.items())
-                    ]
+            uow.record(
+                DomainEvent(
+                    "order.cancelled",
+                    "order",
+                    order_id,
+                    order.version + 1,
+                    {
+                        "id": order_id,
+                        "drop_id": order.drop_id,
+                        "status": OrderStatus.CANCELLED.value,
+                        "previous_status": order.status.value,
+                        "reason": reason,
+                        "by": by,
+                        "units": back.units,
+                    },
                 )
-                await uow.drops.unsell(p.drop_id, stock_lines)
+            )
             payload = {
                 "order_id": order_id,
                 "buyer_id": p.buyer_id,
@@ -214,12 +243,8 @@ class PreorderLifecycleService:
             }
             await uow.production.add_notice(order_id, "cancelled", payload)
             uow.record(DomainEvent("preorder.cancelled", "order", order_id, 2, payload))
-            drop = await uow.drops.get(p.drop_id)
-            offers = await uow.drops.offers(p.drop_id)
             await uow.commit()
-        if drop is not None and drop.status in ENGINE_STATES:
-            returned = {s: q for s, (q, _) in p.lines.items()} | stock_lines
-            await offer_again(self.engine, p.drop_id, returned, offers)
+        await back.offer_again(self.engine)
         if self._on_change is not None:
             self._on_change(p.drop_id)
         return await self._finish_refund(order_id)
@@ -255,7 +280,17 @@ class PreorderLifecycleService:
                     "method": "refund" if p2.captured else "authorisation voided",
                 }
                 await uow.production.add_notice(order_id, "refunded", payload)
-                uow.record(DomainEvent("preorder.refunded", "order", order_id, 3, payload))
+                event_id = new_id("evt")
+                uow.record(
+                    DomainEvent("preorder.refunded", "order", order_id, 3, payload, id=event_id)
+                )
+                await self.messages.queue(
+                    uow,
+                    MessageKind.REFUNDED,
+                    order,
+                    event_id,
+                    refund_amount=Money(order.total_amount, order.currency).format(),
+                )
             await uow.commit()
         return await self.preorders.get(order_id)
 
