@@ -1,11 +1,13 @@
 """Pre-orders after the sale: ship-date changes and delay notices, the buyer's consent,
 cancel and refund, the consent deadlines, capturing authorisations, shipping.
 
-The delay rule (mail-order rule logic) runs per order when the run's estimate changes
-(``reestimate``): a definite delay of at most 30 days relies on silence; a longer or
-indefinite one needs the buyer's explicit consent (``consent``, from the signed link in
-the notice) by the *original* ship date, else ``process_deadlines`` cancels and refunds
-the order in full then.
+The delay rule (mail-order rule logic, ``domain.supply.production``) runs per order when
+the run's estimate changes (``reestimate``): a first definite delay of at most 30 days
+relies on silence; a longer or indefinite one, and any renewed delay of a date already
+revised, needs the buyer's express consent (``consent``, from the signed link in the
+notice) by the date in force, else ``process_deadlines`` cancels and refunds the order
+in full then. The same sweep cancels and refunds a waiting order whose promised date
+simply passed. Every delay notice is also a buyer message (``preorder_delayed``).
 
 A cancellation (waiting or ready, never shipped) gives the units back by the one path
 every cancellation takes (``services.stock.ledger.give_back_units``). It and its refund
@@ -32,8 +34,10 @@ from dropline.domain.supply.production import (
     Consent,
     PreorderStatus,
     classify_delay,
+    promise_lapsed,
+    renews_a_delay,
 )
-from dropline.services.fulfilment.messages import MessageService
+from dropline.services.fulfilment.messages import MessageService, format_time
 from dropline.services.ports import Clock, PaymentProvider, StockEngine
 from dropline.services.serialize import rfc3339
 from dropline.services.stock.ledger import give_back_units, ship_order_units
@@ -88,10 +92,13 @@ class PreorderLifecycleService:
         """Inside the milestone change's transaction: recompute the run's estimate and
         tell every waiting buyer. Returns how many orders got a delay notice.
 
-        Mail-order rule logic per order: a definite delay of at most 30 days relies on
-        silence (the new date becomes the promise); a longer or indefinite one needs
-        explicit consent by the *original* date, else the order is cancelled and
-        refunded then (``process_deadlines``)."""
+        Mail-order rule logic per order (``classify_delay``): a first definite delay of
+        at most 30 days relies on silence (the new date becomes the promise); a longer
+        or indefinite one, or any renewed delay (the buyer was already told of one),
+        needs express consent by the date in force (the original date for a first
+        delay, the last revised date for a renewed one; a deadline already running
+        stays), else the order is cancelled and refunded then (``process_deadlines``).
+        Each delay notice is an event, a notice row and a buyer message."""
         estimate = await run_estimate(uow, run_id)
         waiting = await uow.production.list_preorders(
             run_id=run_id, status=PreorderStatus.WAITING.value, lock=True
@@ -114,7 +121,9 @@ class PreorderLifecycleService:
         for p in waiting:
             if (p.estimate_earliest, p.estimate_latest) == (estimate.earliest, estimate.latest):
                 continue  # e.g. the actual intake date equals the planned one: nothing to tell
-            decision = classify_delay(p.promised_ship_by, estimate)
+            decision = classify_delay(
+                p.promised_ship_by, estimate, renewed=renews_a_delay(p.consent)
+            )
             values: dict[str, Any] = {
                 "estimate_earliest": estimate.earliest,
                 "estimate_latest": estimate.latest,
@@ -138,9 +147,17 @@ class PreorderLifecycleService:
                 )
                 continue
             delayed += 1
-            payload |= {"delay_days": decision.days, "consent": decision.consent.value}
+            payload |= {
+                "delay_days": decision.days,
+                "consent": decision.consent.value,
+                "renewed": decision.renewed,
+            }
             if decision.consent is Consent.SILENT:
-                values |= {"promised_ship_by": estimate.latest, "consent": Consent.SILENT.value}
+                values |= {
+                    "promised_ship_by": estimate.latest,
+                    "consent": Consent.SILENT.value,
+                    "consent_deadline": None,
+                }
             else:
                 deadline = p.consent_deadline or p.promised_ship_by
                 values |= {"consent": Consent.REQUIRED.value, "consent_deadline": deadline}
@@ -151,7 +168,29 @@ class PreorderLifecycleService:
                 }
             await uow.production.update_preorder(p, **values)
             await uow.production.add_notice(p.order_id, "delay_notice", payload)
-            uow.record(DomainEvent("preorder.delay_notice", "order", p.order_id, 1, payload))
+            event_id = new_id("evt")
+            uow.record(
+                DomainEvent("preorder.delay_notice", "order", p.order_id, 1, payload, id=event_id)
+            )
+            order = await uow.orders.get_order(p.order_id)
+            assert order is not None
+            await self.messages.queue(
+                uow,
+                MessageKind.PREORDER_DELAYED,
+                order,
+                event_id,
+                reason=reason,
+                preorder={
+                    "previous_ship_by": format_time(p.promised_ship_by),
+                    "new_ship_by": format_time(estimate.latest) if estimate.known else None,
+                    "delay_days": decision.days,
+                    "consent_required": decision.consent is Consent.REQUIRED,
+                    "renewed": decision.renewed,
+                    "consent_deadline": format_time(values.get("consent_deadline")),
+                    "consent_url": payload.get("consent_url", ""),
+                    "cancel_url": payload["cancel_url"],
+                },
+            )
         return delayed
 
     async def consent(self, order_id: str, *, via: str = "link") -> PreorderRecord:
@@ -295,28 +334,49 @@ class PreorderLifecycleService:
         return await self.preorders.get(order_id)
 
     async def process_deadlines(self) -> list[str]:
-        """Cancel and refund every pre-order whose long delay was not consented to by
-        the original date; finish refunds a crash left half-way. Idempotent."""
+        """The mail-order rule's sweep, run in the background: cancel and refund every
+        waiting pre-order whose delay was not expressly consented to by its deadline,
+        and every one whose promised ship-by date simply passed (``promise_lapsed``: no
+        milestone edit told the buyer in time); finish refunds a crash left half-way.
+        Returns the orders it cancelled. Idempotent."""
         now = self._now()
         async with self.uow() as uow:
             due = await uow.production.due_consent_deadlines(now)
+            lapsed = [
+                p
+                for p in await uow.production.waiting_promised_before(now)
+                if promise_lapsed(p.promised_ship_by, p.consent, now)
+            ]
             unfinished = [
                 p.order_id
                 for p in await uow.production.list_preorders(status=PreorderStatus.CANCELLED.value)
                 if p.refunded_at is None
             ]
             await uow.commit()
+        todo = [
+            (
+                p.order_id,
+                f"no express consent to the delay by {rfc3339(p.consent_deadline)}",
+            )
+            for p in due
+        ]
+        todo += [
+            (
+                p.order_id,
+                f"not shipped by the promised date ({rfc3339(p.promised_ship_by)}) "
+                "and no further delay was agreed",
+            )
+            for p in lapsed
+        ]
         done: list[str] = []
-        for p in due:
+        for order_id, reason in todo:
+            if order_id in done:
+                continue
             try:
-                await self.cancel(
-                    p.order_id,
-                    reason="no consent to the delay by the original ship date",
-                    by="system",
-                )
+                await self.cancel(order_id, reason=reason, by="system")
             except Conflict:
                 continue
-            done.append(p.order_id)
+            done.append(order_id)
         for order_id in unfinished:
             await self._finish_refund(order_id)
         return done
