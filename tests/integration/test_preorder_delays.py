@@ -1,13 +1,17 @@
-"""The mail-order rule after the first delay, on both backend profiles: a renewed delay
-needs express consent however short, a promised date that passes unannounced cancels
-and refunds, and every delay notice reaches the buyer as a message."""
+"""The mail-order rule after the first delay, and the run schedule it rests on, on both
+backend profiles: a renewed delay needs express consent however short, a promised date
+that passes unannounced cancels and refunds, every delay notice reaches the buyer as a
+message, and final QC can never be scheduled after the warehouse intake."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from dropline.bootstrap import Container
+from dropline.domain import errors as e
 from dropline.services.ports import ManualClock, PaymentStatus
 from preorders_support import buy, now, pass_lot, preorder_drop, seed_run
 
@@ -119,3 +123,48 @@ async def test_a_promised_date_that_passes_unannounced_cancels_and_refunds(
     assert (await c.preorders.get(arrived.id)).status == "ready"
     async with c.uow(readonly=True) as uow:
         assert (await uow.drops.offers(drop_id))[f.sku_id].sold == 2
+
+
+async def test_final_qc_is_never_scheduled_after_the_warehouse_intake(
+    container: Container,
+) -> None:
+    c = container
+    f = await seed_run(c, intake_days=20)  # intake planned at f.intake
+    await c.production.set_milestone(
+        f.run_id, "final_qc", planned_at=f.intake - timedelta(days=5), actor="lee"
+    )
+    history = await c.production.milestone_history(f.run_id)
+    with pytest.raises(e.MilestoneOutOfOrder) as info:
+        await c.production.set_milestone(
+            f.run_id,
+            "final_qc",
+            planned_at=f.intake + timedelta(days=1),
+            actor="lee",
+            reason="inspector booked late",
+        )
+    assert info.value.extra["milestone"] == "final_qc"
+    assert info.value.extra["must_precede"] == "warehouse_intake"
+    # Moving the intake before final QC is the same disorder, refused the same way.
+    with pytest.raises(e.MilestoneOutOfOrder):
+        await c.production.set_milestone(
+            f.run_id,
+            "warehouse_intake",
+            planned_at=f.intake - timedelta(days=6),
+            actor="lee",
+            reason="early freight",
+        )
+    # An actual final-QC date counts over the plan.
+    with pytest.raises(e.MilestoneOutOfOrder):
+        await c.production.set_milestone(
+            f.run_id, "final_qc", actual_at=f.intake + timedelta(hours=1), actor="ivy"
+        )
+    # Refused changes wrote nothing.
+    assert await c.production.milestone_history(f.run_id) == history
+    run = await c.production.run(f.run_id)
+    dates = {m["kind"]: (m["planned_at"], m["actual_at"]) for m in run["milestones"]}
+    assert dates["final_qc"] == (f.intake - timedelta(days=5), None)
+    assert dates["warehouse_intake"] == (f.intake, None)
+    # In order is fine, on the same day too.
+    await c.production.set_milestone(
+        f.run_id, "final_qc", planned_at=f.intake, actor="lee", reason="later inspection"
+    )

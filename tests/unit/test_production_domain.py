@@ -1,6 +1,6 @@
 """The pure rules of production runs and pre-orders: MOQ, cost tiers, ship estimates,
 the mail-order-rule delay classification (first and renewed delays, lapsed promises),
-FIFO allocation and reorder proposals."""
+milestone order, FIFO allocation and reorder proposals."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dropline.domain.errors import InvalidInput
+from dropline.domain.errors import InvalidInput, MilestoneOutOfOrder
 from dropline.domain.supply.production import (
     Consent,
+    Milestone,
     RunLine,
     ShipEstimate,
     Waiting,
     allocate_fifo,
+    check_milestone_order,
     check_moq,
     classify_delay,
     promise_lapsed,
@@ -120,6 +122,26 @@ def test_a_promise_lapses_once_its_date_passes_unless_consent_is_pending() -> No
     assert not promise_lapsed(T0, "required", T0 + timedelta(days=9))
     # The buyer accepted an unknown date: nothing to lapse.
     assert not promise_lapsed(None, "given", T0 + timedelta(days=9))
+
+
+def test_final_qc_may_not_fall_after_the_warehouse_intake() -> None:
+    qc, intake = Milestone.FINAL_QC, Milestone.WAREHOUSE_INTAKE
+    late = {qc: T0 + timedelta(days=1), intake: T0}
+    for changed in (qc, intake):  # refused whichever of the two moved
+        with pytest.raises(MilestoneOutOfOrder) as info:
+            check_milestone_order(late, changed)
+        err = info.value
+        assert (err.code, err.extra["milestone"], err.extra["must_precede"]) == (
+            "milestone_out_of_order",
+            "final_qc",
+            "warehouse_intake",
+        )
+        assert "final_qc" in err.detail and "warehouse_intake" in err.detail
+        assert isinstance(err, InvalidInput)  # a 422, like any bad input
+    check_milestone_order(late, Milestone.PACKING)  # an unrelated edit is not blocked
+    check_milestone_order({qc: T0, intake: T0}, qc)  # the same day is in order
+    check_milestone_order({qc: T0 + timedelta(days=1), intake: None}, qc)  # unknown intake
+    check_milestone_order({qc: None, intake: T0}, intake)
 
 
 def test_fifo_allocation_by_payment_time_with_a_partial_fill() -> None:

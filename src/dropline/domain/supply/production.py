@@ -14,6 +14,8 @@ these functions and store what they return.
   the date in force, and without it the order is cancelled and refunded when that date
   passes (``classify_delay``). A promised date that passes with the order still
   waiting for its units cancels and refunds it too (``promise_lapsed``).
+- Milestones keep their order where one cannot follow another: final QC never after
+  the warehouse intake (``check_milestone_order``).
 - Allocation of a passed lot to waiting pre-orders is first come, first served by
   payment time (``allocate_fifo``).
 - Phased production: a reorder is *proposed* when sell-through reaches a threshold
@@ -29,7 +31,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from dropline.domain.errors import InvalidInput
+from dropline.domain.errors import InvalidInput, MilestoneOutOfOrder
 
 #: A definite delay of at most this many days may rely on the buyer's silence.
 SILENCE_IS_CONSENT_DAYS = 30
@@ -50,6 +52,34 @@ class Milestone(StrEnum):
     FREIGHT_BOOKED = "freight_booked"
     SHIPPED = "shipped"
     WAREHOUSE_INTAKE = "warehouse_intake"
+
+
+#: Pairs ``(earlier, later)``: the first milestone may never fall after the second.
+MILESTONE_ORDER: tuple[tuple[Milestone, Milestone], ...] = (
+    (Milestone.FINAL_QC, Milestone.WAREHOUSE_INTAKE),
+)
+
+
+def check_milestone_order(dates: Mapping[Milestone, datetime | None], changed: Milestone) -> None:
+    """Refuse a change of ``changed`` that leaves it out of order with a milestone it
+    must precede or follow (``MILESTONE_ORDER``). ``dates`` holds each milestone's date
+    after the change: the actual date when known, else the planned one; an unknown date
+    is never out of order. Only pairs that include ``changed`` are judged, so an old
+    inconsistency elsewhere does not block unrelated edits.
+
+    Raises ``MilestoneOutOfOrder`` naming both milestones and their dates."""
+    for earlier, later in MILESTONE_ORDER:
+        if changed not in (earlier, later):
+            continue
+        first, then = dates.get(earlier), dates.get(later)
+        if first is not None and then is not None and first > then:
+            raise MilestoneOutOfOrder(
+                f"{earlier.value} ({first.isoformat()}) cannot fall after "
+                f"{later.value} ({then.isoformat()}): move {later.value} first",
+                milestone=earlier.value,
+                must_precede=later.value,
+                dates={earlier.value: first.isoformat(), later.value: then.isoformat()},
+            )
 
 
 class PaymentMode(StrEnum):
