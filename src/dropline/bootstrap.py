@@ -150,15 +150,6 @@ async def build(
     preorders = PreorderService(
         uow, engine, provider, clock, preorder_links, on_change=lambda _changed: cache.clear()
     )
-    preorder_lifecycle = PreorderLifecycleService(
-        uow,
-        engine,
-        provider,
-        clock,
-        preorders,
-        preorder_links,
-        on_change=lambda _changed: cache.clear(),
-    )
     preorder_allocation = PreorderAllocationService(uow, clock)
     checkout = CheckoutService(
         uow,
@@ -185,6 +176,16 @@ async def build(
         ),
     )
     messages = MessageService(uow, mailer or make_mailer(settings), clock, settings.shop_name)
+    preorder_lifecycle = PreorderLifecycleService(
+        uow,
+        engine,
+        provider,
+        clock,
+        preorders,
+        preorder_links,
+        messages,
+        on_change=lambda _changed: cache.clear(),
+    )
     fulfilment = FulfilmentService(
         uow,
         clock,

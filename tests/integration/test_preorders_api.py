@@ -11,7 +11,7 @@ import pytest
 
 from dropline.api.app import create_app
 from dropline.bootstrap import Container
-from preorders_support import SPEC, VISA, now
+from preorders_support import SPEC, VISA, now, seed_run
 from support import sku_item
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -140,3 +140,24 @@ async def test_run_spec_lot_gate_and_preorder_over_http(
     assert r.json()["status"] == "shipped"
     r = await api.get(f"/v1/runs/{run_id}/milestones/history")
     assert [h["reason"] for h in r.json()] == ["first set", "strike at port"]
+
+
+async def test_final_qc_after_the_intake_is_a_422_naming_both_milestones(
+    api: httpx.AsyncClient, container: Container
+) -> None:
+    f = await seed_run(container, intake_days=20)
+    path = f"/v1/runs/{f.run_id}/milestones/final_qc"
+    r = await api.patch(path, json={"planned_at": iso(f.intake - timedelta(days=3))})
+    assert r.status_code == 200, r.text
+    r = await api.patch(
+        path, json={"planned_at": iso(f.intake + timedelta(days=2)), "reason": "late inspector"}
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["code"] == "milestone_out_of_order"
+    assert (body["milestone"], body["must_precede"]) == ("final_qc", "warehouse_intake")
+    assert "final_qc" in body["detail"] and "warehouse_intake" in body["detail"]
+    r = await api.get(f"/v1/runs/{f.run_id}")
+    [qc] = [m for m in r.json()["milestones"] if m["kind"] == "final_qc"]
+    assert qc["planned_at"] == iso(f.intake - timedelta(days=3))  # unchanged

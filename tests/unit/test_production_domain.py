@@ -1,5 +1,6 @@
 """The pure rules of production runs and pre-orders: MOQ, cost tiers, ship estimates,
-the mail-order-rule delay classification, FIFO allocation and reorder proposals."""
+the mail-order-rule delay classification (first and renewed delays, lapsed promises),
+milestone order, FIFO allocation and reorder proposals."""
 
 from __future__ import annotations
 
@@ -7,15 +8,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dropline.domain.errors import InvalidInput
+from dropline.domain.errors import InvalidInput, MilestoneOutOfOrder
 from dropline.domain.supply.production import (
     Consent,
+    Milestone,
     RunLine,
     ShipEstimate,
     Waiting,
     allocate_fifo,
+    check_milestone_order,
     check_moq,
     classify_delay,
+    promise_lapsed,
+    renews_a_delay,
     reorder_due,
     reorder_quantities,
     ship_estimate,
@@ -86,6 +91,57 @@ def test_a_partial_day_counts_as_a_day_and_unknown_needs_consent() -> None:
     )
     unknown = classify_delay(T0, ShipEstimate(None, None))
     assert unknown.delayed and unknown.days is None and unknown.consent is Consent.REQUIRED
+
+
+@pytest.mark.parametrize("days", [1, 10, 30, 31, None])
+def test_a_renewed_delay_is_never_consented_to_by_silence(days: int | None) -> None:
+    """16 CFR 435.2(b)(2): after a first delay, any further one needs express consent."""
+    latest = None if days is None else T0 + timedelta(days=days)
+    first = classify_delay(T0, ShipEstimate(None, latest))
+    renewed = classify_delay(T0, ShipEstimate(None, latest), renewed=True)
+    assert first.delayed and renewed.delayed and renewed.renewed and not first.renewed
+    assert renewed.consent is Consent.REQUIRED
+    assert first.consent is (
+        Consent.SILENT if days is not None and days <= 30 else (Consent.REQUIRED)
+    )
+    # Back within the promise is no delay, renewed or not.
+    back = classify_delay(T0, ShipEstimate(None, T0), renewed=True)
+    assert not back.delayed and back.consent is Consent.NOT_NEEDED
+
+
+def test_which_consent_states_make_the_next_delay_a_renewed_one() -> None:
+    assert [renews_a_delay(c.value) for c in Consent] == [False, True, True, True]
+    assert [c.value for c in Consent] == ["not_needed", "silent", "required", "given"]
+
+
+def test_a_promise_lapses_once_its_date_passes_unless_consent_is_pending() -> None:
+    for consent in ("not_needed", "silent", "given"):
+        assert not promise_lapsed(T0, consent, T0)
+        assert promise_lapsed(T0, consent, T0 + timedelta(seconds=1))
+    # Waiting for an express answer: the consent deadline decides, not this rule.
+    assert not promise_lapsed(T0, "required", T0 + timedelta(days=9))
+    # The buyer accepted an unknown date: nothing to lapse.
+    assert not promise_lapsed(None, "given", T0 + timedelta(days=9))
+
+
+def test_final_qc_may_not_fall_after_the_warehouse_intake() -> None:
+    qc, intake = Milestone.FINAL_QC, Milestone.WAREHOUSE_INTAKE
+    late = {qc: T0 + timedelta(days=1), intake: T0}
+    for changed in (qc, intake):  # refused whichever of the two moved
+        with pytest.raises(MilestoneOutOfOrder) as info:
+            check_milestone_order(late, changed)
+        err = info.value
+        assert (err.code, err.extra["milestone"], err.extra["must_precede"]) == (
+            "milestone_out_of_order",
+            "final_qc",
+            "warehouse_intake",
+        )
+        assert "final_qc" in err.detail and "warehouse_intake" in err.detail
+        assert isinstance(err, InvalidInput)  # a 422, like any bad input
+    check_milestone_order(late, Milestone.PACKING)  # an unrelated edit is not blocked
+    check_milestone_order({qc: T0, intake: T0}, qc)  # the same day is in order
+    check_milestone_order({qc: T0 + timedelta(days=1), intake: None}, qc)  # unknown intake
+    check_milestone_order({qc: None, intake: T0}, intake)
 
 
 def test_fifo_allocation_by_payment_time_with_a_partial_fill() -> None:

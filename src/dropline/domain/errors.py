@@ -8,6 +8,7 @@ never rename one, add a new one instead.
     DroplineError
     ├── NotFound                 not_found
     ├── InvalidInput             validation_error
+    │   └── MilestoneOutOfOrder  milestone_out_of_order
     ├── Conflict                 conflict
     │   ├── IdempotencyMismatch  idempotency_mismatch
     │   ├── InvalidTransition    invalid_transition
@@ -63,6 +64,13 @@ class JsonTooComplex(InvalidInput):
     """A JSON body nested deeper, or with longer lists, than any request needs."""
 
     code = "json_too_complex"
+
+
+class MilestoneOutOfOrder(InvalidInput):
+    """A production run's milestone would fall after one that must come later (final
+    QC after the warehouse intake); ``milestone`` and ``must_precede`` name both."""
+
+    code = "milestone_out_of_order"
 
 
 class Conflict(DroplineError):

@@ -11,6 +11,7 @@ from dropline.domain.stock.buckets import (
     Reason,
     StockLevel,
     count_adjustment,
+    give_back,
     replay,
     safety_rebalance,
     safety_target,
@@ -40,6 +41,30 @@ def test_movement_that_would_go_negative_is_refused() -> None:
 def test_invalid_movements(qty: int, src: Bucket | None, dst: Bucket | None) -> None:
     with pytest.raises(InvalidInput):
         Movement("sku_a", qty, src, dst, Reason.ADJUSTMENT)
+
+
+def test_give_back_sends_each_kind_of_unit_home() -> None:
+    """Allocated lot units to available; in-stock units to the offer while the drop is
+    on sale, and on to available once it ended; nothing for SKUs without units."""
+    committed = {"sku_stock": 3, "sku_pre": 2, "sku_none": 0}
+    live = give_back(committed, {"sku_pre"}, order_id="ord_1", drop_id="drp_1", drop_ended=False)
+    assert [(m.sku_id, m.quantity, m.from_bucket, m.to_bucket, m.reason, m.ref) for m in live] == [
+        ("sku_pre", 2, Bucket.COMMITTED, Bucket.AVAILABLE, Reason.UNALLOCATE, "ord_1"),
+        ("sku_stock", 3, Bucket.COMMITTED, Bucket.RESERVED, Reason.CANCEL, "ord_1"),
+    ]
+    ended = give_back(committed, {"sku_pre"}, order_id="ord_1", drop_id="drp_1", drop_ended=True)
+    assert ended[:2] == live
+    assert [
+        (m.sku_id, m.quantity, m.from_bucket, m.to_bucket, m.reason, m.ref) for m in ended[2:]
+    ] == [
+        ("sku_stock", 3, Bucket.RESERVED, Bucket.AVAILABLE, Reason.UNOFFER, "drp_1"),
+    ]
+    # Replayed on the level the order left behind, nothing stays committed or reserved.
+    level = StockLevel("sku_stock", committed=3)
+    for m in ended:
+        if m.sku_id == "sku_stock":
+            level = level.apply(m)
+    assert (level.committed, level.reserved, level.available) == (0, 0, 3)
 
 
 def test_count_difference_becomes_adjustment_with_who_and_why() -> None:

@@ -63,7 +63,7 @@ def preorder_show(order_id: str) -> None:
 def preorder_cancel(
     order_id: str, reason: Annotated[str, typer.Option()], actor: str = "cli"
 ) -> None:
-    """Cancel a waiting pre-order with a full refund."""
+    """Cancel an unshipped pre-order (waiting or ready) with a full refund."""
 
     async def go(c: Container) -> dict[str, Any]:
         return preorder_dict(await c.preorder_lifecycle.cancel(order_id, reason=reason, by=actor))

@@ -270,6 +270,7 @@ class MessageKind(StrEnum):
     DELIVERED = "delivered"
     DELAYED = "delayed"
     REFUNDED = "refunded"
+    PREORDER_DELAYED = "preorder_delayed"  # a pre-order's ship date moved later
 
 
 class MessageStatus(StrEnum):

@@ -17,7 +17,7 @@ totals are therefore derivable from the ledger; ``StockLevel.apply`` is the one 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -47,6 +47,7 @@ class Reason(StrEnum):
     QC_FAIL = "qc_fail"
     DAMAGE = "damage"
     CANCEL = "cancel"
+    UNALLOCATE = "unallocate"  # a cancelled pre-order's lot units back to available
 
 
 MAX_QUANTITY = 10_000_000
@@ -135,6 +136,66 @@ def shipment(committed: Mapping[str, int], ref: str, actor: str = "") -> list[Mo
         for sku_id, qty in sorted(committed.items())
         if qty > 0
     ]
+
+
+def give_back(
+    committed: Mapping[str, int],
+    allocated: Collection[str],
+    *,
+    order_id: str,
+    drop_id: str,
+    drop_ended: bool,
+    actor: str = "",
+) -> list[Movement]:
+    """The movements that give back what a cancelled, unshipped order holds in
+    ``committed`` (what its own movements put there and did not take out), SKUs in key
+    order. One rule for every cancellation, plain or pre-order:
+
+    - units a passed lot allocated to the order (its pre-order SKUs, ``allocated``)
+      leave ``committed`` for ``available`` (``unallocate``, ref the order): no offer
+      ever held them, so they join the lot's remainder;
+    - units sold from the drop's stock go back to its offer (``committed → reserved``,
+      ``cancel``, ref the order) and, once the drop has ended, on to ``available``
+      (``unoffer``, ref the drop), as ending the drop did with its unsold units.
+
+    ``committed`` is already summed per SKU over the order's lines and bundle
+    components, so nothing is left behind and nothing moves twice."""
+    out: list[Movement] = []
+    ended: list[Movement] = []
+    for sku_id, qty in sorted(committed.items()):
+        if qty <= 0:
+            continue
+        if sku_id in allocated:
+            out.append(
+                Movement(
+                    sku_id,
+                    qty,
+                    Bucket.COMMITTED,
+                    Bucket.AVAILABLE,
+                    Reason.UNALLOCATE,
+                    order_id,
+                    actor,
+                    f"pre-order {order_id} cancelled",
+                )
+            )
+            continue
+        out.append(
+            Movement(sku_id, qty, Bucket.COMMITTED, Bucket.RESERVED, Reason.CANCEL, order_id, actor)
+        )
+        if drop_ended:
+            ended.append(
+                Movement(
+                    sku_id,
+                    qty,
+                    Bucket.RESERVED,
+                    Bucket.AVAILABLE,
+                    Reason.UNOFFER,
+                    drop_id,
+                    actor,
+                    f"order {order_id} cancelled after the drop ended",
+                )
+            )
+    return out + ended
 
 
 def count_adjustment(

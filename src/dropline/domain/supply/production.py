@@ -8,10 +8,14 @@ these functions and store what they return.
 - Unit cost by quantity tier (``unit_cost``).
 - The ship-date estimate of a pre-order is a date range: the run's warehouse-intake
   milestone plus handling time (``ship_estimate``).
-- Delays follow the logic of the US mail-order rule (16 CFR 435): a definite delay of
-  up to 30 days may rely on the buyer's silence; a longer or indefinite delay needs the
-  buyer's explicit consent, and without it the order is cancelled and refunded when the
-  original date passes (``classify_delay``).
+- Delays follow the logic of the US mail-order rule (16 CFR 435): a first definite
+  delay of up to 30 days may rely on the buyer's silence; a longer or indefinite delay,
+  and any renewed delay of a date already revised, needs the buyer's express consent by
+  the date in force, and without it the order is cancelled and refunded when that date
+  passes (``classify_delay``). A promised date that passes with the order still
+  waiting for its units cancels and refunds it too (``promise_lapsed``).
+- Milestones keep their order where one cannot follow another: final QC never after
+  the warehouse intake (``check_milestone_order``).
 - Allocation of a passed lot to waiting pre-orders is first come, first served by
   payment time (``allocate_fifo``).
 - Phased production: a reorder is *proposed* when sell-through reaches a threshold
@@ -27,7 +31,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from dropline.domain.errors import InvalidInput
+from dropline.domain.errors import InvalidInput, MilestoneOutOfOrder
 
 #: A definite delay of at most this many days may rely on the buyer's silence.
 SILENCE_IS_CONSENT_DAYS = 30
@@ -50,6 +54,34 @@ class Milestone(StrEnum):
     WAREHOUSE_INTAKE = "warehouse_intake"
 
 
+#: Pairs ``(earlier, later)``: the first milestone may never fall after the second.
+MILESTONE_ORDER: tuple[tuple[Milestone, Milestone], ...] = (
+    (Milestone.FINAL_QC, Milestone.WAREHOUSE_INTAKE),
+)
+
+
+def check_milestone_order(dates: Mapping[Milestone, datetime | None], changed: Milestone) -> None:
+    """Refuse a change of ``changed`` that leaves it out of order with a milestone it
+    must precede or follow (``MILESTONE_ORDER``). ``dates`` holds each milestone's date
+    after the change: the actual date when known, else the planned one; an unknown date
+    is never out of order. Only pairs that include ``changed`` are judged, so an old
+    inconsistency elsewhere does not block unrelated edits.
+
+    Raises ``MilestoneOutOfOrder`` naming both milestones and their dates."""
+    for earlier, later in MILESTONE_ORDER:
+        if changed not in (earlier, later):
+            continue
+        first, then = dates.get(earlier), dates.get(later)
+        if first is not None and then is not None and first > then:
+            raise MilestoneOutOfOrder(
+                f"{earlier.value} ({first.isoformat()}) cannot fall after "
+                f"{later.value} ({then.isoformat()}): move {later.value} first",
+                milestone=earlier.value,
+                must_precede=later.value,
+                dates={earlier.value: first.isoformat(), later.value: then.isoformat()},
+            )
+
+
 class PaymentMode(StrEnum):
     """``charge_now`` captures at checkout; ``authorize`` captures when the unit ships."""
 
@@ -62,6 +94,10 @@ class PreorderStatus(StrEnum):
     READY = "ready"  # every unit allocated from a passed lot: ready to fulfil
     SHIPPED = "shipped"
     CANCELLED = "cancelled"  # cancelled and refunded
+
+
+#: A pre-order that has not shipped may be cancelled, whether or not its units arrived.
+CANCELLABLE = frozenset({PreorderStatus.WAITING, PreorderStatus.READY})
 
 
 class Consent(StrEnum):
@@ -181,28 +217,57 @@ class DelayDecision:
 
     - ``delayed``: the latest ship date moved later than promised (or became unknown).
     - ``days``: how many days later (None when indefinite).
-    - ``consent``: ``SILENT`` for a definite delay of at most 30 days, else ``REQUIRED``.
+    - ``consent``: ``SILENT`` for a first definite delay of at most 30 days, else
+      ``REQUIRED``.
+    - ``renewed``: the buyer was already told of a delay, so this is a further one.
     """
 
     delayed: bool
     days: int | None
     consent: Consent
+    renewed: bool = False
 
 
-def classify_delay(promised: datetime | None, new: ShipEstimate) -> DelayDecision:
+def renews_a_delay(consent: str) -> bool:
+    """True when the buyer was already told of a delay of the promise in force, and
+    accepted it (by silence or expressly) or has yet to answer: any further delay is a
+    *renewed* delay. ``not_needed`` means no delay is in force (none yet, or the date
+    came back within the promise)."""
+    return consent in (Consent.SILENT.value, Consent.GIVEN.value, Consent.REQUIRED.value)
+
+
+def classify_delay(
+    promised: datetime | None, new: ShipEstimate, *, renewed: bool = False
+) -> DelayDecision:
     """Compare the promised latest ship date with a new estimate (mail-order rule logic).
+
+    Silence is consent only to a *first* definite delay of at most 30 days. A renewed
+    delay (``renewed``: the buyer was already told of a delay, see ``renews_a_delay``)
+    needs the buyer's express consent whatever its length: 16 CFR 435.2(b)(2) never
+    treats silence as consent to a further delay.
 
     No promise (the date was already unknown and the buyer consented to that) is not a
     new delay unless the estimate is still unknown, which changes nothing either."""
     if promised is None:
         return DelayDecision(False, None, Consent.NOT_NEEDED)
     if new.latest is None:
-        return DelayDecision(True, None, Consent.REQUIRED)
+        return DelayDecision(True, None, Consent.REQUIRED, renewed)
     if new.latest <= promised:
         return DelayDecision(False, None, Consent.NOT_NEEDED)
     days = math.ceil((new.latest - promised).total_seconds() / 86400)
-    consent = Consent.SILENT if days <= SILENCE_IS_CONSENT_DAYS else Consent.REQUIRED
-    return DelayDecision(True, days, consent)
+    silent = days <= SILENCE_IS_CONSENT_DAYS and not renewed
+    return DelayDecision(True, days, Consent.SILENT if silent else Consent.REQUIRED, renewed)
+
+
+def promise_lapsed(promised: datetime | None, consent: str, now: datetime) -> bool:
+    """True when a pre-order still waiting for its units is past the ship-by date in
+    force and nobody edited a milestone to say so in time: the mail-order rule then
+    wants a full refund (no delay notice reached the buyer before the date). An order
+    waiting for express consent is judged by its consent deadline instead; an order
+    without a promised date (the buyer accepted an unknown one) never lapses."""
+    if promised is None or consent == Consent.REQUIRED.value:
+        return False
+    return now > promised
 
 
 # --------------------------------------------------------------------------- allocation

@@ -5,15 +5,17 @@ lead cancels an order that is ``paid`` or ``handed_off`` (the warehouse has it b
 not shipped it). In one transaction the order becomes ``cancelled``, its units leave
 ``committed`` (a ``cancel`` movement) and go back to the drop's offer while the drop is
 on sale (the live engine gets them too) or, once it has ended, on to ``available`` (an
-``unoffer`` movement, as when the drop ended), and ``order.cancelled`` tells the
-warehouse to stop. Then the payment is refunded with the key ``<order id>:cancel`` and
+``unoffer`` movement, as when the drop ended) — ``services.stock.ledger.give_back_units``,
+the one path every cancellation takes — and ``order.cancelled`` tells the warehouse to
+stop. Then the payment is refunded with the key ``<order id>:cancel`` and
 the refund recorded (order ``refunded``, the buyer's ``refunded`` message). A crash or a
 provider failure in between leaves the order ``cancelled`` with money still to refund;
 ``finish_refunds`` completes it.
 
-Pre-orders waiting for their units have their own cancellation
-(``PreorderLifecycleService.cancel``), which also gives their production units back; an
-order that has shipped is returned instead (``services.returns``).
+Pre-orders, waiting for their units or ready with them, have their own cancellation
+(``PreorderLifecycleService.cancel``: consent, notices and void-or-refund differ), which
+gives units back by the same path; an order that has shipped is returned instead
+(``services.returns``).
 """
 
 from __future__ import annotations
@@ -32,13 +34,11 @@ from dropline.domain.errors import (
 from dropline.domain.events import DomainEvent
 from dropline.domain.fulfilment.rules import MessageKind
 from dropline.domain.ids import new_id
-from dropline.domain.live.drops import ENGINE_STATES, DropStatus
 from dropline.domain.live.orders import OrderStatus
 from dropline.domain.money import Money
-from dropline.domain.stock.buckets import Bucket, Movement, Reason
 from dropline.services.fulfilment.messages import MessageService
 from dropline.services.ports import Clock, PaymentProvider, StockEngine
-from dropline.services.stock.ledger import offer_again
+from dropline.services.stock.ledger import give_back_units
 from dropline.store.live.order_repo import OrderRecord
 from dropline.store.uow import UowFactory
 
@@ -108,31 +108,7 @@ class CancellationService:
                         current=order.status.value,
                         target=OrderStatus.CANCELLED.value,
                     )
-                # Lock the drop: ending it at the same moment must see these units.
-                drop = await uow.drops.get(order.drop_id, lock=True)
-                assert drop is not None
-                units = await uow.stock.committed_to(order_id)
-                moves = [
-                    Movement(s, q, Bucket.COMMITTED, Bucket.RESERVED, Reason.CANCEL, order_id, by)
-                    for s, q in sorted(units.items())
-                ]
-                if drop.status is DropStatus.ENDED:
-                    moves += [
-                        Movement(
-                            s,
-                            q,
-                            Bucket.RESERVED,
-                            Bucket.AVAILABLE,
-                            Reason.UNOFFER,
-                            drop.id,
-                            by,
-                            f"order {order_id} cancelled after the drop ended",
-                        )
-                        for s, q in sorted(units.items())
-                    ]
-                if moves:
-                    await uow.stock.apply(moves)
-                    await uow.drops.unsell(drop.id, units)
+                back = await give_back_units(uow, order_id, order.drop_id, {}, by, order.buyer_id)
                 await uow.orders.set_order_status(order, OrderStatus.CANCELLED, reason)
                 uow.record(
                     DomainEvent(
@@ -147,16 +123,14 @@ class CancellationService:
                             "previous_status": order.status.value,
                             "reason": reason,
                             "by": by,
-                            "units": units,
+                            "units": back.units,
                         },
                     )
                 )
-                offers = await uow.drops.offers(drop.id)
                 await uow.commit()
-                if drop.status in ENGINE_STATES:
-                    await offer_again(self.engine, drop.id, units, offers, buyer_id=order.buyer_id)
+                await back.offer_again(self.engine)
                 if self._on_change is not None:
-                    self._on_change(drop.id)
+                    self._on_change(back.drop_id)
         return await self._finish_refund(order_id)
 
     async def _finish_refund(self, order_id: str) -> OrderRecord:

@@ -36,6 +36,7 @@ SUBJECTS: dict[MessageKind, str] = {
     MessageKind.DELIVERED: "Order {order_id} was delivered",
     MessageKind.DELAYED: "Order {order_id} is delayed",
     MessageKind.REFUNDED: "Refund for order {order_id}",
+    MessageKind.PREORDER_DELAYED: "Order {order_id}: a new ship date",
 }
 
 

@@ -1,4 +1,5 @@
-"""Stock use cases: receive, adjust, count, safety buffer, verify the ledger."""
+"""Stock use cases: receive, adjust, count, safety buffer, verify the ledger; and the
+one way a cancelled order's units go back (``give_back_units``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 from dropline.domain.errors import InvalidInput, NotFound
 from dropline.domain.events import DomainEvent
-from dropline.domain.live.drops import Offer
+from dropline.domain.live.drops import ENGINE_STATES, DropStatus, Offer
 from dropline.domain.stock.buckets import (
     MAX_QUANTITY,
     Bucket,
@@ -16,6 +17,7 @@ from dropline.domain.stock.buckets import (
     Reason,
     StockLevel,
     count_adjustment,
+    give_back,
     safety_rebalance,
     shipment,
 )
@@ -50,6 +52,66 @@ async def offer_again(
                 offer.per_buyer_limit if offer else None,
                 buyer_id=buyer_id,
             )
+
+
+@dataclass(frozen=True)
+class UnitsBack:
+    """What a cancellation gave back to its drop: ``units`` per SKU no longer sold (in
+    stock and pre-order alike), and whether the live engine must be told after the
+    commit (``offer_again``)."""
+
+    drop_id: str
+    units: dict[str, int]
+    live: bool
+    offers: Mapping[str, Offer]
+    buyer_id: str
+
+    async def offer_again(self, engine: StockEngine) -> None:
+        """After the commit: a live drop's engine gets the units back too, and the
+        buyer's usage drops by them (they stop counting against the per-buyer limit)."""
+        if self.live and self.units:
+            await offer_again(engine, self.drop_id, self.units, self.offers, buyer_id=self.buyer_id)
+
+
+async def give_back_units(
+    uow: UnitOfWork,
+    order_id: str,
+    drop_id: str,
+    preorder_units: Mapping[str, int],
+    actor: str,
+    buyer_id: str,
+) -> UnitsBack:
+    """Inside the transaction that cancels an unshipped order, plain or pre-order: the
+    one way its units go back.
+
+    The drop row is locked first, so ending the drop at the same moment sees these
+    units. What the order holds in ``committed`` (its own movements, bundle components
+    and repeated lines already summed per SKU) moves by ``buckets.give_back``: units a
+    lot allocated to a pre-order to ``available``; units sold from stock to the drop's
+    offer, or on to ``available`` once the drop has ended. The drop's ``sold`` counts
+    drop by those stock units plus ``preorder_units`` (the pre-order quantities, which
+    count against the cap whether or not a lot has been allocated yet)."""
+    drop = await uow.drops.get(drop_id, lock=True)
+    if drop is None:
+        raise NotFound(f"drop {drop_id} not found", drop_id=drop_id)
+    committed = await uow.stock.committed_to(order_id)
+    moves = give_back(
+        committed,
+        preorder_units.keys(),
+        order_id=order_id,
+        drop_id=drop_id,
+        drop_ended=drop.status is DropStatus.ENDED,
+        actor=actor,
+    )
+    if moves:
+        await uow.stock.apply(moves)
+    units = {s: q for s, q in committed.items() if s not in preorder_units and q > 0}
+    units |= {s: q for s, q in preorder_units.items() if q > 0}
+    if units:
+        await uow.drops.unsell(drop_id, units)
+    offers = await uow.drops.offers(drop_id)
+    live = drop.status in ENGINE_STATES
+    return UnitsBack(drop_id, dict(sorted(units.items())), live, offers, buyer_id)
 
 
 async def ship_order_units(uow: UnitOfWork, order_id: str, actor: str) -> None:

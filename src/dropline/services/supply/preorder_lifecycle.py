@@ -1,16 +1,20 @@
 """Pre-orders after the sale: ship-date changes and delay notices, the buyer's consent,
 cancel and refund, the consent deadlines, capturing authorisations, shipping.
 
-The delay rule (mail-order rule logic) runs per order when the run's estimate changes
-(``reestimate``): a definite delay of at most 30 days relies on silence; a longer or
-indefinite one needs the buyer's explicit consent (``consent``, from the signed link in
-the notice) by the *original* ship date, else ``process_deadlines`` cancels and refunds
-the order in full then.
+The delay rule (mail-order rule logic, ``domain.supply.production``) runs per order when
+the run's estimate changes (``reestimate``): a first definite delay of at most 30 days
+relies on silence; a longer or indefinite one, and any renewed delay of a date already
+revised, needs the buyer's express consent (``consent``, from the signed link in the
+notice) by the date in force, else ``process_deadlines`` cancels and refunds the order
+in full then. The same sweep cancels and refunds a waiting order whose promised date
+simply passed. Every delay notice is also a buyer message (``preorder_delayed``).
 
-A cancellation and its refund are separate steps with a stable idempotency key per
-order, so a crash in between is finished by ``process_deadlines``. An authorised (not
-yet captured) payment is captured when the pre-order ships, or ``CAPTURE_MARGIN_S``
-before the authorisation would lapse (``capture_expiring``).
+A cancellation (waiting or ready, never shipped) gives the units back by the one path
+every cancellation takes (``services.stock.ledger.give_back_units``). It and its refund
+are separate steps with a stable idempotency key per order, so a crash in between is
+finished by ``process_deadlines``. An authorised (not yet captured) payment is captured
+when the pre-order ships, or ``CAPTURE_MARGIN_S`` before the authorisation would lapse
+(``capture_expiring``).
 """
 
 from __future__ import annotations
@@ -19,15 +23,24 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dropline.domain.errors import Conflict, NotFound
+from dropline.domain.errors import Conflict, InvalidTransition, NotFound
 from dropline.domain.events import DomainEvent
-from dropline.domain.live.drops import ENGINE_STATES
+from dropline.domain.fulfilment.rules import UNSHIPPED, MessageKind
+from dropline.domain.ids import new_id
 from dropline.domain.live.orders import OrderStatus
-from dropline.domain.stock.buckets import Bucket, Movement, Reason
-from dropline.domain.supply.production import Consent, PreorderStatus, classify_delay
+from dropline.domain.money import Money
+from dropline.domain.supply.production import (
+    CANCELLABLE,
+    Consent,
+    PreorderStatus,
+    classify_delay,
+    promise_lapsed,
+    renews_a_delay,
+)
+from dropline.services.fulfilment.messages import MessageService, format_time
 from dropline.services.ports import Clock, PaymentProvider, StockEngine
 from dropline.services.serialize import rfc3339
-from dropline.services.stock.ledger import offer_again, ship_order_units
+from dropline.services.stock.ledger import give_back_units, ship_order_units
 from dropline.services.supply.preorder_links import PreorderLinks
 from dropline.services.supply.preorders import (
     PreorderService,
@@ -38,6 +51,8 @@ from dropline.services.supply.preorders import (
 from dropline.store.supply.preorders_repo import PreorderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
+#: Order statuses of an order that has left the warehouse.
+SHIPPED = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.EXCEPTION})
 #: Capture an authorisation this long before it lapses rather than lose the payment.
 CAPTURE_MARGIN_S = 24 * 3600
 
@@ -51,6 +66,7 @@ class PreorderLifecycleService:
         clock: Clock,
         preorders: PreorderService,
         links: PreorderLinks,
+        messages: MessageService,
         *,
         on_change: Callable[[str], None] | None = None,
     ) -> None:
@@ -60,6 +76,7 @@ class PreorderLifecycleService:
         self.clock = clock
         self.preorders = preorders
         self.links = links
+        self.messages = messages
         self._on_change = on_change
 
     def _now(self) -> datetime:
@@ -75,10 +92,13 @@ class PreorderLifecycleService:
         """Inside the milestone change's transaction: recompute the run's estimate and
         tell every waiting buyer. Returns how many orders got a delay notice.
 
-        Mail-order rule logic per order: a definite delay of at most 30 days relies on
-        silence (the new date becomes the promise); a longer or indefinite one needs
-        explicit consent by the *original* date, else the order is cancelled and
-        refunded then (``process_deadlines``)."""
+        Mail-order rule logic per order (``classify_delay``): a first definite delay of
+        at most 30 days relies on silence (the new date becomes the promise); a longer
+        or indefinite one, or any renewed delay (the buyer was already told of one),
+        needs express consent by the date in force (the original date for a first
+        delay, the last revised date for a renewed one; a deadline already running
+        stays), else the order is cancelled and refunded then (``process_deadlines``).
+        Each delay notice is an event, a notice row and a buyer message."""
         estimate = await run_estimate(uow, run_id)
         waiting = await uow.production.list_preorders(
             run_id=run_id, status=PreorderStatus.WAITING.value, lock=True
@@ -101,7 +121,9 @@ class PreorderLifecycleService:
         for p in waiting:
             if (p.estimate_earliest, p.estimate_latest) == (estimate.earliest, estimate.latest):
                 continue  # e.g. the actual intake date equals the planned one: nothing to tell
-            decision = classify_delay(p.promised_ship_by, estimate)
+            decision = classify_delay(
+                p.promised_ship_by, estimate, renewed=renews_a_delay(p.consent)
+            )
             values: dict[str, Any] = {
                 "estimate_earliest": estimate.earliest,
                 "estimate_latest": estimate.latest,
@@ -125,9 +147,17 @@ class PreorderLifecycleService:
                 )
                 continue
             delayed += 1
-            payload |= {"delay_days": decision.days, "consent": decision.consent.value}
+            payload |= {
+                "delay_days": decision.days,
+                "consent": decision.consent.value,
+                "renewed": decision.renewed,
+            }
             if decision.consent is Consent.SILENT:
-                values |= {"promised_ship_by": estimate.latest, "consent": Consent.SILENT.value}
+                values |= {
+                    "promised_ship_by": estimate.latest,
+                    "consent": Consent.SILENT.value,
+                    "consent_deadline": None,
+                }
             else:
                 deadline = p.consent_deadline or p.promised_ship_by
                 values |= {"consent": Consent.REQUIRED.value, "consent_deadline": deadline}
@@ -138,7 +168,29 @@ class PreorderLifecycleService:
                 }
             await uow.production.update_preorder(p, **values)
             await uow.production.add_notice(p.order_id, "delay_notice", payload)
-            uow.record(DomainEvent("preorder.delay_notice", "order", p.order_id, 1, payload))
+            event_id = new_id("evt")
+            uow.record(
+                DomainEvent("preorder.delay_notice", "order", p.order_id, 1, payload, id=event_id)
+            )
+            order = await uow.orders.get_order(p.order_id)
+            assert order is not None
+            await self.messages.queue(
+                uow,
+                MessageKind.PREORDER_DELAYED,
+                order,
+                event_id,
+                reason=reason,
+                preorder={
+                    "previous_ship_by": format_time(p.promised_ship_by),
+                    "new_ship_by": format_time(estimate.latest) if estimate.known else None,
+                    "delay_days": decision.days,
+                    "consent_required": decision.consent is Consent.REQUIRED,
+                    "renewed": decision.renewed,
+                    "consent_deadline": format_time(values.get("consent_deadline")),
+                    "consent_url": payload.get("consent_url", ""),
+                    "cancel_url": payload["cancel_url"],
+                },
+            )
         return delayed
 
     async def consent(self, order_id: str, *, via: str = "link") -> PreorderRecord:
@@ -164,11 +216,18 @@ class PreorderLifecycleService:
         return await self.preorders.get(order_id)
 
     async def cancel(self, order_id: str, *, reason: str, by: str) -> PreorderRecord:
-        """Cancel a waiting pre-order and refund it in full (void an authorisation).
+        """Cancel a pre-order that has not shipped and refund it in full (void an
+        authorisation): one still waiting for its units, or one ready with them
+        allocated (the warehouse may already have it).
 
-        Step 1 (one transaction) marks it cancelled and gives the units back to the
-        drop's cap; step 2 calls the provider with a stable idempotency key; step 3
-        records the refund. A crash between steps is finished by ``process_deadlines``."""
+        Step 1 (one transaction) marks it cancelled, gives every unit back by the one
+        path every cancellation takes (``give_back_units``: allocated lot units to
+        ``available``, in-stock units to the drop's offer or, once it ended, to
+        ``available``, the pre-order quantities to the drop's cap) and records
+        ``order.cancelled`` so the warehouse stops; step 2 calls the provider with a
+        stable idempotency key; step 3 records the refund. A crash between steps is
+        finished by ``process_deadlines``. Raises ``NotFound``, or
+        ``InvalidTransition`` once the order has shipped (return it instead)."""
         now = self._now()
         async with self.uow() as uow:
             p = await uow.production.preorder(order_id, lock=True)
@@ -177,32 +236,41 @@ class PreorderLifecycleService:
             if p.status == PreorderStatus.CANCELLED.value:
                 await uow.rollback()
                 return await self._finish_refund(order_id)
-            if p.status != PreorderStatus.WAITING.value:
-                raise Conflict(
-                    "only a pre-order still waiting for its units can be cancelled",
-                    status=p.status,
-                )
             order = await uow.orders.get_order(order_id)
             assert order is not None
+            if PreorderStatus(p.status) not in CANCELLABLE or order.status not in UNSHIPPED:
+                left = p.status == PreorderStatus.SHIPPED.value or order.status in SHIPPED
+                raise InvalidTransition(
+                    "this pre-order cannot be cancelled; "
+                    + ("it has shipped: return it instead" if left else f"it is {order.status}"),
+                    status=p.status,
+                    current=order.status.value,
+                    target=OrderStatus.CANCELLED.value,
+                )
+            back = await give_back_units(
+                uow, order_id, p.drop_id, {s: q for s, (q, _) in p.lines.items()}, by, p.buyer_id
+            )
             await uow.production.update_preorder(
                 p, status=PreorderStatus.CANCELLED.value, cancelled_at=now
             )
             await uow.orders.set_order_status(order, OrderStatus.CANCELLED, reason)
-            await uow.drops.unsell(p.drop_id, {s: q for s, (q, _) in p.lines.items()})
-            # In-stock units of a mixed order go back to the drop's reserved pool.
-            stock_lines = {
-                ln.ref_id: ln.quantity
-                for ln in order.lines
-                if ln.kind == "sku" and ln.ref_id not in p.lines
-            }
-            if stock_lines:
-                await uow.stock.apply(
-                    [
-                        Movement(s, q, Bucket.COMMITTED, Bucket.RESERVED, Reason.CANCEL, order_id)
-                        for s, q in sorted(stock_lines.items())
-                    ]
+            uow.record(
+                DomainEvent(
+                    "order.cancelled",
+                    "order",
+                    order_id,
+                    order.version + 1,
+                    {
+                        "id": order_id,
+                        "drop_id": order.drop_id,
+                        "status": OrderStatus.CANCELLED.value,
+                        "previous_status": order.status.value,
+                        "reason": reason,
+                        "by": by,
+                        "units": back.units,
+                    },
                 )
-                await uow.drops.unsell(p.drop_id, stock_lines)
+            )
             payload = {
                 "order_id": order_id,
                 "buyer_id": p.buyer_id,
@@ -214,12 +282,8 @@ class PreorderLifecycleService:
             }
             await uow.production.add_notice(order_id, "cancelled", payload)
             uow.record(DomainEvent("preorder.cancelled", "order", order_id, 2, payload))
-            drop = await uow.drops.get(p.drop_id)
-            offers = await uow.drops.offers(p.drop_id)
             await uow.commit()
-        if drop is not None and drop.status in ENGINE_STATES:
-            returned = {s: q for s, (q, _) in p.lines.items()} | stock_lines
-            await offer_again(self.engine, p.drop_id, returned, offers, buyer_id=p.buyer_id)
+        await back.offer_again(self.engine)
         if self._on_change is not None:
             self._on_change(p.drop_id)
         return await self._finish_refund(order_id)
@@ -255,33 +319,64 @@ class PreorderLifecycleService:
                     "method": "refund" if p2.captured else "authorisation voided",
                 }
                 await uow.production.add_notice(order_id, "refunded", payload)
-                uow.record(DomainEvent("preorder.refunded", "order", order_id, 3, payload))
+                event_id = new_id("evt")
+                uow.record(
+                    DomainEvent("preorder.refunded", "order", order_id, 3, payload, id=event_id)
+                )
+                await self.messages.queue(
+                    uow,
+                    MessageKind.REFUNDED,
+                    order,
+                    event_id,
+                    refund_amount=Money(order.total_amount, order.currency).format(),
+                )
             await uow.commit()
         return await self.preorders.get(order_id)
 
     async def process_deadlines(self) -> list[str]:
-        """Cancel and refund every pre-order whose long delay was not consented to by
-        the original date; finish refunds a crash left half-way. Idempotent."""
+        """The mail-order rule's sweep, run in the background: cancel and refund every
+        waiting pre-order whose delay was not expressly consented to by its deadline,
+        and every one whose promised ship-by date simply passed (``promise_lapsed``: no
+        milestone edit told the buyer in time); finish refunds a crash left half-way.
+        Returns the orders it cancelled. Idempotent."""
         now = self._now()
         async with self.uow() as uow:
             due = await uow.production.due_consent_deadlines(now)
+            lapsed = [
+                p
+                for p in await uow.production.waiting_promised_before(now)
+                if promise_lapsed(p.promised_ship_by, p.consent, now)
+            ]
             unfinished = [
                 p.order_id
                 for p in await uow.production.list_preorders(status=PreorderStatus.CANCELLED.value)
                 if p.refunded_at is None
             ]
             await uow.commit()
+        todo = [
+            (
+                p.order_id,
+                f"no express consent to the delay by {rfc3339(p.consent_deadline)}",
+            )
+            for p in due
+        ]
+        todo += [
+            (
+                p.order_id,
+                f"not shipped by the promised date ({rfc3339(p.promised_ship_by)}) "
+                "and no further delay was agreed",
+            )
+            for p in lapsed
+        ]
         done: list[str] = []
-        for p in due:
+        for order_id, reason in todo:
+            if order_id in done:
+                continue
             try:
-                await self.cancel(
-                    p.order_id,
-                    reason="no consent to the delay by the original ship date",
-                    by="system",
-                )
+                await self.cancel(order_id, reason=reason, by="system")
             except Conflict:
                 continue
-            done.append(p.order_id)
+            done.append(order_id)
         for order_id in unfinished:
             await self._finish_refund(order_id)
         return done

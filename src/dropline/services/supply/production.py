@@ -20,6 +20,7 @@ from dropline.domain.supply.production import (
     MAX_HANDLING_DAYS,
     Milestone,
     RunLine,
+    check_milestone_order,
     check_moq,
     parse_enum,
     unit_cost,
@@ -290,7 +291,11 @@ class ProductionService:
         """Set a milestone's dates, owner or notes. Changing a planned date that was
         already set needs a reason and records who, when and why; ``clear_planned``
         makes the date unknown (an indefinite delay). A change of the warehouse-intake
-        date re-estimates the run's pre-orders and sends delay notices."""
+        date re-estimates the run's pre-orders and sends delay notices.
+
+        Raises ``MilestoneOutOfOrder`` (422, nothing written) when the change would put
+        final QC after the warehouse intake (each judged by its actual date when known,
+        else its planned one)."""
         milestone = parse_enum(Milestone, kind, "kind")
         if planned_at is not None and clear_planned:
             raise InvalidInput("give planned_at or clear_planned, not both")
@@ -303,9 +308,10 @@ class ProductionService:
             run = await uow.production.run(run_id, lock=True)
             if run is None:
                 raise NotFound(f"run {run_id} not found")
-            current = (await uow.production.milestones(run_id)).get(milestone.value, {})
+            every = await uow.production.milestones(run_id)
+            current = every.get(milestone.value, {})
             values: dict[str, Any] = {}
-            changed_dates = False
+            changes: list[dict[str, Any]] = []
             for field, new in (("planned_at", planned_at), ("actual_at", actual_at)):
                 old = current.get(field)
                 clearing = field == "planned_at" and clear_planned
@@ -317,8 +323,7 @@ class ProductionService:
                         field="reason",
                     )
                 values[field] = new
-                changed_dates = True
-                await uow.production.add_milestone_change(
+                changes.append(
                     {
                         "run_id": run_id,
                         "kind": milestone.value,
@@ -329,6 +334,19 @@ class ProductionService:
                         "reason": reason or "first set",
                     }
                 )
+            changed_dates = bool(changes)
+            if changed_dates:
+                after = {**every, milestone.value: {**current, **values}}
+                check_milestone_order(
+                    {
+                        m: after.get(m.value, {}).get("actual_at")
+                        or after.get(m.value, {}).get("planned_at")
+                        for m in Milestone
+                    },
+                    milestone,
+                )
+            for change in changes:
+                await uow.production.add_milestone_change(change)
             if owner is not None:
                 values["owner"] = _text(owner, "owner", limit=120)
             if notes is not None:

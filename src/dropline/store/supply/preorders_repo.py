@@ -232,6 +232,25 @@ class PreorderQueries(Repository):
         lines = await self._lines([r.order_id for r in rows])
         return [_preorder(r, lines.get(r.order_id, {})) for r in rows]
 
+    async def waiting_promised_before(
+        self, now: datetime, limit: int = 100
+    ) -> list[PreorderRecord]:
+        """Pre-orders still waiting for their units whose promised ship-by date is before
+        ``now``, oldest promise first (the sweep judges each with ``promise_lapsed``)."""
+        stmt = (
+            select(preorders)
+            .where(
+                preorders.c.status == "waiting",
+                preorders.c.promised_ship_by.is_not(None),
+                preorders.c.promised_ship_by < now,
+            )
+            .order_by(preorders.c.promised_ship_by, preorders.c.order_id)
+            .limit(limit)
+        )
+        rows = list(await self.conn.execute(stmt))
+        lines = await self._lines([r.order_id for r in rows])
+        return [_preorder(r, lines.get(r.order_id, {})) for r in rows]
+
     async def expiring_authorizations(self, before: datetime) -> list[PreorderRecord]:
         stmt = select(preorders).where(
             preorders.c.status.in_(["waiting", "ready"]),

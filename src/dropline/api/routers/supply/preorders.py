@@ -82,7 +82,11 @@ async def get_preorder(order_id: str, c: ContainerDep, _: Ops) -> dict[str, Any]
 async def cancel_preorder(
     order_id: str, body: CancelIn, c: ContainerDep, who: Ops
 ) -> dict[str, Any]:
-    """Cancel a waiting pre-order and refund it in full (void an authorisation)."""
+    """Cancel a pre-order that has not shipped — waiting for its units or ready with
+    them allocated — and refund it in full (void an authorisation). Its units go back
+    as for any cancelled order: allocated lot units to ``available``, in-stock units to
+    the drop's offer (``available`` once it ended), the pre-order units to the cap.
+    409 ``invalid_transition`` once it has shipped."""
     return preorder_dict(
         await c.preorder_lifecycle.cancel(order_id, reason=body.reason, by=who.name)
     )

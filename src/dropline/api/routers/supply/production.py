@@ -156,7 +156,8 @@ async def set_milestone(
     run_id: str, kind: str, body: MilestoneIn, c: ContainerDep, who: Ops
 ) -> dict[str, Any]:
     """Set a milestone. Moving the warehouse-intake date re-estimates pre-orders and
-    sends delay notices (``preorder.delay_notice`` events)."""
+    sends delay notices (``preorder.delay_notice`` events and buyer messages). 422
+    ``milestone_out_of_order`` when final QC would fall after the warehouse intake."""
     run = await c.production.set_milestone(
         run_id,
         kind,
