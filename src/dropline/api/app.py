@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
 
 from dropline.api import errors
+from dropline.api.deps import storable_text
 from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware
 from dropline.api.routers.aftersales import returns as return_routes
 from dropline.api.routers.catalog import products as catalog
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         description=DESCRIPTION,
         lifespan=lifespan,
         telemetry={"tracing": effective.otel, "metrics": effective.otel, "logs": effective.otel},
+        dependencies=[Depends(storable_text)],  # path, query and form text (api/deps.py)
     )
     errors.install(app)
     for module in (health, catalog, stock, drops, holds, checkouts, orders, keys, webhooks_in):

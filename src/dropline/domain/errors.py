@@ -8,6 +8,7 @@ never rename one, add a new one instead.
     DroplineError
     ├── NotFound                 not_found
     ├── InvalidInput             validation_error
+    │   └── CsvFieldTooLarge     csv_field_too_large
     ├── Conflict                 conflict
     │   ├── IdempotencyMismatch  idempotency_mismatch
     │   ├── InvalidTransition    invalid_transition
@@ -57,6 +58,13 @@ class NotFound(DroplineError):
 
 class InvalidInput(DroplineError):
     code = "validation_error"
+
+
+class CsvFieldTooLarge(InvalidInput):
+    """An uploaded CSV has a field longer than the reader takes (``limit`` characters,
+    Python's ``csv.field_size_limit``); ``line`` says where. Nothing was imported."""
+
+    code = "csv_field_too_large"
 
 
 class Conflict(DroplineError):
