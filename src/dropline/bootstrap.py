@@ -100,6 +100,7 @@ def make_provider(settings: Settings, db: AsyncEngine) -> PaymentProvider:
             settings.stripe_api_key,
             api_base=settings.stripe_api_base,
             webhook_secret=settings.stripe_webhook_secret or None,
+            no_redirects=settings.stripe_no_redirects,
         )
     raise InvalidInput(f"unknown payment provider {settings.payment_provider!r}")
 

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     stripe_api_key: str = ""
     stripe_api_base: str | None = None
     stripe_webhook_secret: str = ""
+    stripe_no_redirects: bool = Field(
+        True,
+        description="send automatic_payment_methods={enabled, allow_redirects: never} so "
+        "Stripe confirms cards without a return_url; false only for localstripe, which "
+        "rejects the parameter",
+    )
     buyer_token_secret: str = Field(
         DEV_BUYER_SECRET, description="HMAC secret shared with the creator's site"
     )

@@ -8,20 +8,28 @@ table are identical before and after the refused request.
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Callable
+import json
+import re
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 from sqlalchemy import event, func, select
+from starlette.routing import BaseRoute
 
 from dropline.api.app import create_app
 from dropline.bootstrap import Container
+from dropline.config import Settings
+from dropline.domain.inputs import BIGINT_MAX
 from dropline.domain.live.drops import DropStatus
 from dropline.services.platform.access import mint_buyer_token
 from dropline.services.ports import DropNotLoaded, ManualClock
 from dropline.store.schema import metadata
+from fulfilment_support import paid_order
+from preorders_support import SPEC
 from support import Shop, seed_shop
 
 VISA = "4242424242424242"
@@ -916,3 +924,311 @@ async def test_declined_payment_is_402_and_sells_nothing(
         headers=api.as_buyer("ann"),
     )
     assert paid.status_code == 201 and paid.json()["order"]["status"] == "paid"
+
+
+# --------------------------------------------------------------------------- storable text
+#
+# A NUL passes ``str`` validation and was a 500 on PostgreSQL; a lone surrogate (JSON's
+# "\ud800") was a 500 on both databases wherever a body holds free-form JSON. The routes
+# and their text fields come from the OpenAPI document, so a new route is covered.
+
+BAD_TEXT = {"nul": "a\x00b", "surrogate": "\ud800"}  # json.dumps writes \u0000, \ud800
+_APP = create_app(Settings(background_tasks=False))
+_DOC = _APP.openapi()
+
+
+def api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    """Every route of the app, ``/ui`` pages included: FastAPI keeps an included router
+    as one entry holding the router (``original_router``), not its routes."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from api_routes(inner.routes)
+
+
+_APP_ROUTES = list(api_routes(_APP.routes))
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema:
+        resolved: dict[str, Any] = _DOC["components"]["schemas"][schema["$ref"].split("/")[-1]]
+        return resolved
+    return schema
+
+
+def text_places(schema: dict[str, Any], at: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every place a string can go in a body of ``schema``, as a path of property names,
+    ``[]`` (a list item), ``{}`` (a dict value) and ``{key}`` (a dict key)."""
+    schema = _resolve(schema)
+    out: list[tuple[str, ...]] = []
+    for option in schema.get("anyOf", []) + schema.get("allOf", []):
+        out += [p for p in text_places(option, at) if p not in out]
+    kind = schema.get("type")
+    if kind == "string" or (not kind and not {"anyOf", "allOf", "$ref"} & schema.keys()):
+        out.append(at)  # a string, or free-form JSON (``Any``)
+    elif kind == "array":
+        out += text_places(schema.get("items", {}), (*at, "[]"))
+    elif kind == "object":
+        for name, prop in schema.get("properties", {}).items():
+            out += text_places(prop, (*at, name))
+        extra = schema.get("additionalProperties", not schema.get("properties"))
+        if extra is not False:
+            out.append((*at, "{key}"))
+            out += text_places(extra if isinstance(extra, dict) else {}, (*at, "{}"))
+    return out
+
+
+def place(path: tuple[str, ...], bad: str) -> Any:
+    """A body with ``bad`` at ``path`` (and nothing else: the other fields' errors do
+    not hide the one for this field)."""
+    if not path:
+        return bad
+    head, rest = path[0], path[1:]
+    if head == "[]":
+        return [place(rest, bad)]
+    if head == "{}":
+        return {"k": place(rest, bad)}
+    if head == "{key}":
+        return {bad: "x"}
+    return {head: place(rest, bad)}
+
+
+def names_field(error: dict[str, Any], path: tuple[str, ...]) -> bool:
+    """Whether a validation error is about the field at ``path``: its location and the
+    path's, as pydantic writes it (``0`` for the list item, ``k`` for the dict value),
+    agree as far as the shorter goes. A missing or unknown field is another error."""
+    want: list[str] = []
+    for part in path:
+        if part == "{key}":
+            break
+        want.append({"[]": "0", "{}": "k"}.get(part, part))
+    loc = [str(p) for p in error["loc"][1:]]
+    n = min(len(loc), len(want))
+    return bool(loc) and loc[:n] == want[:n] and error["msg"] != "Field required"
+
+
+WRITES = [
+    (method.upper(), url, text_places(op["requestBody"]["content"]["application/json"]["schema"]))
+    for url, item in _DOC["paths"].items()
+    for method, op in item.items()
+    if method in ("post", "put", "patch")
+    and "application/json" in op.get("requestBody", {}).get("content", {})
+]
+
+
+def test_every_write_with_text_is_covered() -> None:
+    """The list below is the OpenAPI document's, not a hand-made one."""
+    with_text = [(m, u) for m, u, places in WRITES if places]
+    assert len(with_text) >= 30 and ("POST", "/v1/qc/specs") in with_text
+    assert ("POST", "/v1/drops/{drop_id}/holds") in with_text  # the hot path too
+    assert {r.path for r in _APP_ROUTES} >= set(_DOC["paths"])  # and /ui besides
+
+
+def _filled(url: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x", url)
+
+
+async def test_text_the_database_cannot_store_is_422_on_every_write(api: Api) -> None:
+    """NUL and a lone surrogate, as raw JSON escapes, in every string field of every
+    POST/PUT/PATCH body: each is a 422 naming the field, and nothing changes."""
+    headers = api.key(api.admin) | {
+        "X-Buyer-Token": api.c.access.mint("ann"),
+        "Content-Type": "application/json",
+    }
+    before = await state(api.c)
+    wrong = []
+    sent = 0
+    for method, url, places in WRITES:
+        for path in places:
+            for kind, bad in BAD_TEXT.items():
+                raw = json.dumps(place(path, bad)).encode()
+                assert b"\\u0000" in raw or b"\\ud800" in raw
+                resp = await api.client.request(method, _filled(url), content=raw, headers=headers)
+                sent += 1
+                body = resp.json() if resp.headers.get("content-type") == PROBLEM else {}
+                if not (
+                    resp.status_code == 422
+                    and body.get("code") == "validation_error"
+                    and any(names_field(e, path) for e in body.get("errors", []))
+                ):
+                    wrong.append((method, url, path, kind, resp.status_code, resp.text[:300]))
+    assert sent > 200
+    assert not wrong, "\n".join(map(str, wrong))
+    assert await state(api.c) == before
+    ok = await api.client.get("/v1/stock", headers=api.as_ops())  # the client still works
+    assert ok.status_code == 200
+
+
+async def test_a_nul_in_a_path_or_query_parameter_is_422_on_every_route(api: Api) -> None:
+    """``%00`` in any path parameter of any route (``/ui`` pages included), and in any
+    string query parameter of the API: a 422 naming the parameter, before anything runs."""
+    headers = api.key(api.admin) | {"X-Buyer-Token": api.c.access.mint("ann")}
+    before = await state(api.c)
+    wrong, sent = [], 0
+    for route in _APP_ROUTES:
+        names = re.findall(r"\{([^}:]+)", route.path)
+        for method in sorted(route.methods - {"HEAD"}):
+            if names:
+                url = re.sub(r"\{[^}]+\}", "a%00b", route.path)
+                resp = await api.client.request(method, url, headers=headers)
+                sent += 1
+                if resp.status_code != 422 or resp.json().get("field") != f"path.{names[0]}":
+                    wrong.append((method, route.path, resp.status_code, resp.text[:200]))
+    for url, item in _DOC["paths"].items():
+        for method, op in item.items():
+            for param in op.get("parameters", []):
+                if param["in"] == "query" and "string" in json.dumps(param["schema"]):
+                    resp = await api.client.request(
+                        method, _filled(url), params={param["name"]: "a\x00b"}, headers=headers
+                    )
+                    sent += 1
+                    if resp.json().get("field") != f"query.{param['name']}":
+                        wrong.append((method, url, param["name"], resp.status_code, resp.text))
+    assert sent > 100
+    assert not wrong, "\n".join(map(str, wrong))
+    assert await state(api.c) == before
+
+
+async def test_a_nul_in_a_ui_form_post_is_422(api: Api) -> None:
+    """Every ``/ui`` form post (their pages are not in the OpenAPI document)."""
+    posts = [r for r in _APP_ROUTES if r.path.startswith("/ui") and "POST" in r.methods]
+    assert len(posts) >= 5
+    before = await state(api.c)
+    for route in posts:
+        url = re.sub(r"\{[^}]+\}", "x", route.path)
+        resp = await api.client.post(url, data={"csrf_token": "t", "note": "a\x00b"})
+        assert resp.status_code == 422, (route.path, resp.text)
+        assert resp.json()["field"] == "form.note"
+    assert await state(api.c) == before
+
+
+async def test_a_buyer_token_whose_subject_is_not_text_is_401(api: Api) -> None:
+    token = mint_buyer_token(api.c.settings.buyer_token_secret, "ann\x00")
+    await refused(
+        api,
+        "POST",
+        f"/v1/drops/{api.shop.drop_id}/holds",
+        401,
+        "unauthenticated",
+        headers=api.key(api.store) | {"X-Buyer-Token": token},
+        json={"items": [{"sku_id": api.shop.skus[0]}]},
+    )
+
+
+# --------------------------------------------------------------------------- integers
+
+
+def _integers(schema: dict[str, Any], at: str) -> list[tuple[str, dict[str, Any]]]:
+    schema = _resolve(schema)
+    out = [] if schema.get("type") != "integer" else [(at, schema)]
+    for option in schema.get("anyOf", []):
+        out += _integers(option, at)
+    for name, prop in schema.get("properties", {}).items():
+        out += _integers(prop, f"{at}.{name}")
+    if isinstance(schema.get("items"), dict):
+        out += _integers(schema["items"], f"{at}[]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        out += _integers(schema["additionalProperties"], f"{at}.*")
+    return out
+
+
+# The route clamps it to 1-1000 itself (``min(limit, 1000)``): no value reaches SQL.
+CLAMPED = {"GET /v1/stock/{sku_id} query.limit"}
+
+
+def test_every_integer_a_request_carries_is_bounded() -> None:
+    """Every integer of every request (path, query, body) declares the range its column
+    holds, so 10**20 is a 422 instead of an OverflowError: PostgreSQL ``Integer`` columns
+    stop at 2**31 - 1, every integer column at 2**63 - 1."""
+    unbounded = []
+    for url, item in _DOC["paths"].items():
+        for method, op in item.items():
+            found = [
+                (f"{p['in']}.{p['name']}", s)
+                for p in op.get("parameters", [])
+                for _, s in _integers(p["schema"], "")
+            ]
+            for content in op.get("requestBody", {}).get("content", {}).values():
+                found += _integers(content.get("schema", {}), "body")
+            for where, s in found:
+                name = f"{method.upper()} {url} {where}"
+                if name not in CLAMPED and not (
+                    "minimum" in s and 0 <= s.get("maximum", BIGINT_MAX + 1) <= BIGINT_MAX
+                ):
+                    unbounded.append(name)
+    assert not unbounded, unbounded
+
+
+@pytest.mark.parametrize("version", [2**31, 10**20])
+async def test_spec_version_beyond_the_column_is_422(api: Api, version: int) -> None:
+    product = await api.c.catalog.create_product("Hoodie")
+    spec = await api.c.qc_specs.create_spec(product.id, "v1", SPEC, actor="lee")
+    url = f"/v1/qc/specs/{spec['spec_id']}/versions/{{}}/golden-samples"
+    body = await refused(
+        api, "POST", url.format(version), 422, "validation_error", headers=api.as_ops(), json={}
+    )
+    assert body["errors"][0]["loc"] == ["path", "version"]
+    run = {"spec_id": spec["spec_id"], "version": version}
+    body = await refused(
+        api,
+        "PUT",
+        "/v1/runs/run_x/qc-spec",
+        422,
+        "validation_error",
+        headers=api.as_ops(),
+        json=run,
+    )
+    assert body["errors"][0]["loc"] == ["body", "version"]
+    # The same client goes on: the largest version the column holds is a plain 404.
+    last = await api.client.post(url.format(2**31 - 1), json={}, headers=api.as_ops())
+    assert last.status_code == 404, last.text
+
+
+# --------------------------------------------------------------------------- tracking CSV
+
+
+async def test_tracking_csv_with_a_field_over_128_kib_is_422(api: Api) -> None:
+    """Python's CSV reader stops at a field over 131,072 characters: a 4xx with its own
+    code, the whole file refused (the good row before it is not applied)."""
+    order = await paid_order(api.c, api.shop, "ann", 1)
+    csv_text = (
+        "order_id,carrier,tracking_number\n"
+        f"{order.id},UPS,1Z1\n"
+        f'ord_2,UPS,"{"9" * (128 * 1024 + 1)}"\n'
+    )
+    body = await refused(
+        api,
+        "POST",
+        "/v1/fulfillment-events/tracking-import",
+        422,
+        "csv_field_too_large",
+        headers=api.as_ops() | {"Content-Type": "text/csv"},
+        content=csv_text.encode(),
+    )
+    assert body["line"] == 3 and body["limit"] == 131072
+    # The same client goes on, and the good row alone is applied.
+    ok = await api.client.post(
+        "/v1/fulfillment-events/tracking-import",
+        content=f"order_id,carrier,tracking_number\n{order.id},UPS,1Z1\n".encode(),
+        headers=api.as_ops() | {"Content-Type": "text/csv"},
+    )
+    assert ok.status_code == 200 and ok.json()["applied"] == 1, ok.text
+
+
+async def test_tracking_csv_row_with_a_nul_is_a_row_error(api: Api) -> None:
+    before = await state(api.c)
+    resp = await api.client.post(
+        "/v1/fulfillment-events/tracking-import",
+        content=b"order_id,carrier,tracking_number\nord_\x001,UPS,1Z1\nord_2,U\x00PS,1Z2\n",
+        headers=api.as_ops() | {"Content-Type": "text/csv"},
+    )
+    assert resp.status_code == 200, resp.text
+    errors = resp.json()["errors"]
+    assert [(e["line"], e["code"]) for e in errors] == [
+        (2, "validation_error"),
+        (3, "validation_error"),
+    ]
+    assert "order_id" in errors[0]["detail"] and "carrier" in errors[1]["detail"]
+    assert await state(api.c) == before

@@ -99,6 +99,29 @@ async def test_signed_updates_move_the_order_and_tell_the_buyer(
     assert 'href="https://ups.example/track/1Z999AA10123456784"' in msg["html_body"]
 
 
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"], ids=["nul", "surrogate"])
+async def test_signed_update_with_text_the_database_cannot_store_is_422(
+    container: Container, api: httpx.AsyncClient, bad: str
+) -> None:
+    """The partner's JSON is parsed by the service, not a request model: a NUL (a 500 on
+    PostgreSQL) or a lone surrogate in it is refused by ``apply_update`` and nothing is
+    recorded, so the corrected event with the same id is applied."""
+    c = container
+    shop = await seed_shop(c, units=5)
+    order = await paid_order(c, shop, "ann")
+    endpoint_id, secret = await wms_endpoint(c)
+    event = shipped(order.id)
+    event["data"]["reason"] = f"late {bad}"
+    r = await api.post("/v1/fulfillment-events", **signed(endpoint_id, secret, event, "n1"))
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "validation_error" and r.json()["field"] == "reason"
+    assert await order_status(c, order.id) == "paid"
+    r = await api.post(
+        "/v1/fulfillment-events", **signed(endpoint_id, secret, shipped(order.id), "n1")
+    )
+    assert r.status_code == 200 and r.json()["applied"] is True
+
+
 async def test_same_event_twice_is_applied_once(
     container: Container, api: httpx.AsyncClient
 ) -> None:

@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
 
 from dropline.api import errors
+from dropline.api.deps import storable_text
 from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware
 from dropline.api.limits import RequestLimits
 from dropline.api.routers.aftersales import returns as return_routes
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         redoc_url=None,
         telemetry={"tracing": effective.otel, "metrics": effective.otel, "logs": effective.otel},
         max_body_size=effective.max_body_bytes,
+        dependencies=[Depends(storable_text)],  # path, query and form text (api/deps.py)
     )
     app.limited = RequestLimits(
         app.fastapi_app,

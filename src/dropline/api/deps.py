@@ -1,13 +1,15 @@
-"""Request dependencies: the container, the caller's key, the buyer."""
+"""Request dependencies: the container, the caller's key, the buyer, and the check that
+a request's path, query and form text can be stored."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, params
 
 from dropline.bootstrap import Container
+from dropline.domain.inputs import check_text
 from dropline.services.platform.access import Principal
 
 # Dependencies that do no I/O are ``async def`` on purpose: FastAPI runs a plain ``def``
@@ -20,6 +22,27 @@ async def container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(container)]
+
+
+async def storable_text(request: Request) -> None:
+    """Refuse (``InvalidInput``, a 422 naming the parameter) a path parameter, query
+    parameter or form field holding text the database cannot store: a NUL (``%00``)
+    passes ``str`` validation and was a 500 on PostgreSQL (``domain/inputs.py``).
+
+    Installed on the whole app (``api/app.py``), so it runs before every route's own
+    dependencies. JSON bodies are checked by their models (``api/strict.py``). The form
+    is only looked at when the route takes one, as FastAPI has then parsed it already:
+    reading it here for another route would consume a body that route reads itself."""
+    for name, value in request.path_params.items():
+        check_text(value, f"path.{name}")
+    for name, value in request.query_params.multi_items():
+        check_text((name, value), f"query.{name}")
+    route = request.scope.get("route")
+    body = getattr(route, "body_field", None)
+    if body is not None and isinstance(body.field_info, params.Form):
+        for name, value in (await request.form()).multi_items():
+            if isinstance(value, str):
+                check_text((name, value), f"form.{name}")
 
 
 def bearer(authorization: str | None) -> str | None:

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dropline.domain import errors as e
+from dropline.domain.inputs import encodable
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -65,11 +66,11 @@ def problem_body(
         "title": code.replace("_", " ").capitalize(),
         "status": status,
         "code": code,
-        "detail": detail,
+        "detail": _clean(detail),
     }
     if instance:
-        body["instance"] = instance
-    body.update({k: v for k, v in extra.items() if k not in body})
+        body["instance"] = _clean(instance)
+    body.update({k: _clean(v) for k, v in extra.items() if k not in body})
     return body
 
 
@@ -105,12 +106,17 @@ def internal_problem(instance: str) -> dict[str, Any]:
 
 
 def _clean(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    """``value`` as JSON can carry it; a string that is not valid Unicode (a lone
+    surrogate echoed from the input) gets ``\\udXXX`` escapes instead of crashing the
+    encoder."""
+    if isinstance(value, str):
+        return value if encodable(value) else value.encode("utf-8", "backslashreplace").decode()
+    if isinstance(value, (int, float, bool)) or value is None:
         return value
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {_clean(str(k)): _clean(v) for k, v in value.items()}
     return str(value)
 
 

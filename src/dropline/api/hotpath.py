@@ -34,6 +34,7 @@ from dropline.api.deps import bearer
 from dropline.api.errors import PROBLEM, domain_problem, internal_problem, problem_headers
 from dropline.bootstrap import Container
 from dropline.domain.errors import DroplineError
+from dropline.domain.inputs import text_problem
 from dropline.domain.live.holds import HoldItem
 from dropline.services.serialize import hold_dict
 
@@ -282,6 +283,8 @@ def hold_input(body: bytes) -> tuple[tuple[HoldItem, ...], Mapping[str, str]]:
 
 async def place_hold(req: HotRequest) -> HotResponse:
     """``POST /v1/drops/{drop_id}/holds`` as ``routers/holds.place_hold`` answers it."""
+    if text_problem(req.param):  # a NUL in the drop id: refused by api/deps.storable_text
+        raise Fallback
     items, attribution = hold_input(req.body)
     key = req.headers.get("idempotency-key")
     if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:

@@ -1,12 +1,17 @@
-"""Request and response bodies. Integers are strict: ``"1"`` or ``1.5`` is refused."""
+"""Request and response bodies. Integers are strict (``"1"`` or ``1.5`` is refused).
+
+Every integer has bounds its column can hold, and request bodies derive from ``Strict``
+(``api/strict.py``): unknown fields and text the database cannot store are refused."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
 from dropline.api.routers.fulfilment.schemas import ShipToIn
+from dropline.api.strict import Strict as Strict  # re-exported: routers build on it
+from dropline.domain.inputs import INT_MAX
 from dropline.domain.live.holds import HoldItem, ItemKind
 from dropline.domain.stock.buckets import Bucket
 
@@ -16,10 +21,8 @@ Amount = Annotated[StrictInt, Field(ge=0, le=10_000_000_000, description="minor 
 Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["USD"])]
 Text = Annotated[str, Field(max_length=2000)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# A spec version, an order line number: counted from 1, stored in an Integer column.
+Ordinal = Annotated[StrictInt, Field(ge=1, le=INT_MAX)]
 
 
 class MoneyIn(Strict):

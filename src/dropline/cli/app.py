@@ -10,6 +10,7 @@ import logging
 import typer
 
 from dropline.cli.aftersales import orders, returns
+from dropline.cli.console import TextArgs
 from dropline.cli.fulfilment import tracking, webhooks
 from dropline.cli.insight import report
 from dropline.cli.live import simulate
@@ -22,6 +23,7 @@ app = typer.Typer(
     "default is a SQLite file ./dropline.db, the in-process engine and sandbox payments.",
     no_args_is_help=True,
     rich_markup_mode="rich",
+    cls=TextArgs,  # every argument is storable text
 )
 app.add_typer(db.db_app, name="db")
 app.add_typer(keys.keys_app, name="keys")

@@ -12,14 +12,31 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from dropline.api.plain import plain
 from dropline.bootstrap import Container, build
 from dropline.config import Settings, load_settings
 from dropline.domain.errors import DroplineError
+from dropline.domain.inputs import text_problem
 
 console = Console(soft_wrap=True)
 T = TypeVar("T")
+
+
+class TextArgs(TyperGroup):
+    """The root group: every argument of every command must be text the database can
+    store (``domain/inputs.py``). Bytes that are not UTF-8 reach Python as lone
+    surrogates (``surrogateescape``) and failed deep in a transaction with a traceback;
+    here they are a usage error (exit code 2) naming the argument. A file name counts
+    too: one that is not UTF-8 is refused, renaming it is the fix."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        for n, arg in enumerate(args, start=1):
+            problem = text_problem(arg)
+            if problem:
+                raise typer.BadParameter(problem, param_hint=f"argument {n}")
+        return super().parse_args(ctx, args)
 
 
 def fail(exc: DroplineError) -> str:

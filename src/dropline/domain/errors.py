@@ -8,7 +8,9 @@ never rename one, add a new one instead.
     DroplineError
     ├── NotFound                 not_found
     ├── InvalidInput             validation_error
-    │   └── MilestoneOutOfOrder  milestone_out_of_order
+    │   ├── JsonTooComplex       json_too_complex
+    │   ├── MilestoneOutOfOrder  milestone_out_of_order
+    │   └── CsvFieldTooLarge     csv_field_too_large
     ├── Conflict                 conflict
     │   ├── IdempotencyMismatch  idempotency_mismatch
     │   ├── InvalidTransition    invalid_transition
@@ -71,6 +73,13 @@ class MilestoneOutOfOrder(InvalidInput):
     QC after the warehouse intake); ``milestone`` and ``must_precede`` name both."""
 
     code = "milestone_out_of_order"
+
+
+class CsvFieldTooLarge(InvalidInput):
+    """An uploaded CSV has a field longer than the reader takes (``limit`` characters,
+    Python's ``csv.field_size_limit``); ``line`` says where. Nothing was imported."""
+
+    code = "csv_field_too_large"
 
 
 class Conflict(DroplineError):

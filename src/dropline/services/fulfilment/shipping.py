@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dropline.domain.errors import DroplineError, InvalidInput, NotFound
+from dropline.domain.errors import CsvFieldTooLarge, DroplineError, InvalidInput, NotFound
 from dropline.domain.events import DomainEvent
 from dropline.domain.fulfilment.rules import (
     UNSHIPPED,
@@ -33,6 +33,7 @@ from dropline.domain.fulfilment.rules import (
     plan_update,
 )
 from dropline.domain.ids import new_id
+from dropline.domain.inputs import check_text
 from dropline.domain.live.orders import OrderStatus
 from dropline.services.fulfilment.messages import (
     MessageService,
@@ -93,6 +94,28 @@ _STATUS_MESSAGE = {
     OrderStatus.DELIVERED: MessageKind.DELIVERED,
     OrderStatus.EXCEPTION: MessageKind.DELAYED,
 }
+
+
+def read_csv(text: str) -> tuple[list[str], list[dict[str | None, str | None]]]:
+    """The stripped header and the rows of a CSV, read whole before anything is applied.
+
+    Python's reader stops at a field longer than ``csv.field_size_limit()`` (128 KiB)
+    with ``csv.Error``, which was a 500: that is ``CsvFieldTooLarge`` (422
+    ``csv_field_too_large``), any other reader error ``InvalidInput``, both naming the
+    line."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        rows = list(reader)
+    except csv.Error as exc:
+        line = reader.reader.line_num  # the DictReader's own count lags a row behind
+        if "field larger than field limit" in str(exc):
+            limit = csv.field_size_limit()
+            raise CsvFieldTooLarge(
+                f"line {line}: a field is longer than {limit} characters", line=line, limit=limit
+            ) from None
+        raise InvalidInput(f"line {line}: the CSV cannot be read ({exc})", line=line) from None
+    return header, rows
 
 
 def ship_to_values(ship: ShipTo) -> dict[str, str]:
@@ -286,7 +309,18 @@ class FulfilmentService:
 
         Raises ``NotFound`` (unknown order), ``InvalidInput`` (shipped without carrier or
         tracking number) or ``InvalidTransition`` (e.g. delivered before shipped); in
-        each case nothing is recorded, so a corrected retry is applied."""
+        each case nothing is recorded, so a corrected retry is applied. Its text comes
+        from a CSV row or a partner's JSON, not a request model, so it is checked here
+        (``domain/inputs.py``): a NUL would otherwise fail in the database."""
+        for name, value in (
+            ("order_id", order_id),
+            ("carrier", details.carrier),
+            ("tracking_number", details.tracking_number),
+            ("tracking_url", details.tracking_url),
+            ("reason", details.reason),
+            ("update id", event_id),
+        ):
+            check_text(value, name)
         if update is FulfilmentUpdate.SHIPPED and not (
             details.carrier.strip() and details.tracking_number.strip()
         ):
@@ -382,16 +416,16 @@ class FulfilmentService:
         """Mark orders shipped from a CSV with the header
         ``order_id,carrier,tracking_number[,tracking_url]``. Good rows are applied, bad
         rows reported (line number, code, detail); a row already imported is a
-        duplicate, not an error, so the same file can be imported twice safely."""
-        reader = csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff")))
-        header = [h.strip() for h in (reader.fieldnames or [])]
+        duplicate, not an error, so the same file can be imported twice safely. A file
+        the reader cannot read (a field over ``csv.field_size_limit``: ``CsvFieldTooLarge``)
+        is refused whole, before any row is applied."""
+        header, rows = read_csv(csv_text)
         missing = [c for c in TRACKING_COLUMNS[:3] if c not in header]
         if missing:
             raise InvalidInput(
                 f"the CSV header must include {', '.join(TRACKING_COLUMNS[:3])}; "
                 f"missing {', '.join(missing)}"
             )
-        rows = list(reader)
         report = ImportReport()
         for n, raw in enumerate(rows, start=2):  # line 1 is the header
             row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k}

@@ -26,6 +26,7 @@ import orjson
 
 from dropline.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from dropline.domain.ids import new_id
+from dropline.domain.inputs import text_problem
 from dropline.services.single_flight import SingleFlight
 from dropline.store.platform.access_repo import ApiKeyRecord
 from dropline.store.uow import UowFactory
@@ -96,7 +97,7 @@ def _claims(secret: str, token: str) -> tuple[object, object]:
 def _check_claims(sub: object, exp: object, now: float) -> tuple[str, int]:
     if not isinstance(exp, int) or exp < now:
         raise Unauthenticated("buyer token has expired")
-    if not isinstance(sub, str) or not sub or len(sub) > MAX_BUYER_ID:
+    if not isinstance(sub, str) or not sub or len(sub) > MAX_BUYER_ID or text_problem(sub):
         raise Unauthenticated("buyer token subject is invalid")
     return sub, exp
 

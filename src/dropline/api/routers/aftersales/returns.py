@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from dropline.api import idempotency
 from dropline.api.deps import ContainerDep, IdempotencyKey, Ops
-from dropline.api.schemas import MoneyOut, Strict
+from dropline.api.schemas import MoneyOut, Ordinal, Strict
 from dropline.domain.aftersales.returns import (
     MAX_NOTE,
     Disposition,
@@ -30,7 +30,7 @@ Note = Annotated[str, Field(max_length=MAX_NOTE)]
 
 
 class ReturnLineIn(Strict):
-    line_no: Annotated[StrictInt, Field(ge=1, description="the order line (1-based)")]
+    line_no: Annotated[Ordinal, Field(description="the order line (1-based)")]
     quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
     reason: Annotated[
         str,
@@ -48,7 +48,7 @@ class ReturnIn(Strict):
 
 
 class DispositionIn(Strict):
-    line_no: Annotated[StrictInt, Field(ge=1)]
+    line_no: Ordinal
     disposition: Annotated[
         str,
         Field(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
@@ -22,7 +22,9 @@ router = APIRouter(prefix="/v1/drops", tags=["monitor"])
 class MonitorSettingsIn(Strict):
     stream_mode: str | None = Field(None, description="'exact' or 'coarse' (in_stock/low/sold_out)")
     low_stock_default: int | None = Field(None, ge=0, le=1_000_000)
-    low_stock: dict[str, int] | None = Field(None, description="sku_id → low-stock threshold")
+    low_stock: dict[str, Annotated[int, Field(ge=0, le=1_000_000)]] | None = Field(
+        None, description="sku_id → low-stock threshold"
+    )
     conversion_window_h: int | None = Field(None, ge=0, le=720)
     creator: str | None = Field(None, max_length=120)
     stream_ended_at: str | None = Field(None, description="RFC 3339; when the stream ended")

@@ -9,7 +9,7 @@ from pydantic import Field, StrictBool, StrictInt
 
 from dropline.api.deps import ContainerDep, Ops
 from dropline.api.plain import parse_time, plain_dict, plain_list
-from dropline.api.schemas import Currency, Name, Strict, Text
+from dropline.api.schemas import Currency, Name, Ordinal, Strict, Text
 from dropline.domain.supply.production import RunLine
 
 router = APIRouter(prefix="/v1", tags=["production"])
@@ -41,7 +41,7 @@ class RunLineIn(Strict):
 
 class SpecRef(Strict):
     spec_id: str
-    version: Annotated[StrictInt, Field(ge=1)]
+    version: Ordinal
 
 
 class ReorderRuleIn(Strict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import FileResponse
 from pydantic import Field, StrictBool, StrictInt
 
@@ -12,6 +12,7 @@ from dropline.api.deps import ContainerDep, Ops
 from dropline.api.plain import plain_dict, plain_list
 from dropline.api.schemas import Name, Strict, Text
 from dropline.domain.errors import NotFound
+from dropline.domain.inputs import INT_MAX
 from dropline.services.supply.qc_trace import MAX_PHOTO_BYTES
 
 router = APIRouter(prefix="/v1/qc", tags=["quality control"])
@@ -97,7 +98,11 @@ async def get_spec(spec_id: str, c: ContainerDep, _: Ops) -> list[dict[str, Any]
 
 @router.post("/specs/{spec_id}/versions/{version}/golden-samples", status_code=201)
 async def register_sample(
-    spec_id: str, version: int, body: SampleIn, c: ContainerDep, who: Ops
+    spec_id: str,
+    version: Annotated[int, Path(ge=1, le=INT_MAX)],
+    body: SampleIn,
+    c: ContainerDep,
+    who: Ops,
 ) -> dict[str, Any]:
     return plain_dict(
         await c.qc_specs.register_sample(spec_id, version, body.description, actor=who.name)
