@@ -8,6 +8,7 @@ never rename one, add a new one instead.
     DroplineError
     ├── NotFound                 not_found
     ├── InvalidInput             validation_error
+    │   └── DependencyCycle      dependency_cycle
     ├── Conflict                 conflict
     │   ├── IdempotencyMismatch  idempotency_mismatch
     │   ├── InvalidTransition    invalid_transition
@@ -57,6 +58,12 @@ class NotFound(DroplineError):
 
 class InvalidInput(DroplineError):
     code = "validation_error"
+
+
+class DependencyCycle(InvalidInput):
+    """A timeline's milestones wait for each other in a circle; ``cycle`` names it."""
+
+    code = "dependency_cycle"
 
 
 class Conflict(DroplineError):
