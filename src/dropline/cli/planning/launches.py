@@ -18,7 +18,7 @@ from rich.table import Table
 
 from dropline.bootstrap import Container
 from dropline.cli.console import console, emit_json, pairs, run
-from dropline.domain.money import Money
+from dropline.cli.planning import render
 from dropline.domain.planning.scorecard import Score, Thresholds, Variable
 from dropline.services.planning.first_runs import FirstRunRequest
 
@@ -51,142 +51,6 @@ def _show(
         draw(await fn(c))
 
     run(go)
-
-
-def _timeline(t: dict[str, Any]) -> None:
-    if not t["milestones"]:
-        console.print("no milestones yet: [bold]dropline launches timeline-set[/bold]")
-        return
-    table = Table(title=f"Timeline ({t['day_unit']} days), stream {t['stream_date']}")
-    for col in ("milestone", "owner", "days", "after", "earliest", "latest finish", "slack", ""):
-        table.add_column(col, justify="right" if col in ("days", "slack") else "left")
-    for m in t["milestones"]:
-        flags = []
-        if m["done"]:
-            flags.append(f"[green]done {m['actual_finish']}[/green]")
-        if m["overdue"]:
-            flags.append(f"[red]overdue since {m['due']}[/red]")
-        if m["critical"]:
-            flags.append("[bold]critical[/bold]")
-        table.add_row(
-            m["key"],
-            m["owner"],
-            str(m["duration_days"]),
-            ", ".join(m["depends_on"]),
-            f"{m['earliest_start']} → {m['earliest_finish']}",
-            m["latest_finish"],
-            str(m["slack_days"]),
-            " ".join(flags),
-        )
-    console.print(table)
-    verdict = (
-        f"[green]feasible[/green], {t['slack_days']} days of slack"
-        if t["feasible"]
-        else f"[red]not feasible[/red]: {t['shortfall_days']} days short"
-    )
-    console.print(
-        f"finish {t['finish']}, due by {t['deadline']} (stream − {t['buffer_days']} days "
-        f"buffer): {verdict}"
-    )
-
-
-def _launch(v: dict[str, Any]) -> None:
-    console.print(
-        f"[bold]Launch {v['id']}[/bold] {v['name']}"
-        + (f" — {v['concept']}" if v["concept"] else "")
-    )
-    links = [f"{k} {v[k]}" for k in ("product_id", "run_id", "drop_id") if v[k]]
-    if links:
-        console.print(", ".join(links))
-    card = v["scorecard"]
-    if card:
-        console.print(
-            f"scorecard v{card['version']}: {card['total']}/100 → [bold]{card['verdict']}[/bold]"
-        )
-    else:
-        console.print("not scored yet: [bold]dropline launches scorecard[/bold] shows proposals")
-    sc = v.get("latest_scenario")
-    if sc:
-        console.print(
-            f"first run: {sc['first_run_quantity']} units, order {sc['order_quantity']} "
-            f"({sc['decision']})"
-        )
-    for a in v["alerts"]:
-        console.print(
-            f"[red]alert[/red] {a['detail']}" + (f" (owner {a['owner']})" if a["owner"] else "")
-        )
-    _timeline(v["timeline"])
-
-
-def _scorecard(s: dict[str, Any]) -> None:
-    cur = s["current"]
-    if cur:
-        t = Table(title=f"Scorecard v{cur['version']}: {cur['total']}/100 → {cur['verdict']}")
-        for col in ("variable", "score", "weight", "note"):
-            t.add_column(col)
-        for name, item in cur["scores"].items():
-            t.add_row(name, str(item["score"]), str(cur["weights"].get(name, 1)), item["note"])
-        console.print(t)
-        console.print(f"by {cur['changed_by']}: {cur['reason']}")
-    if s["proposals"]:
-        t = Table(title="Proposed from evidence")
-        for col in ("variable", "score", "why"):
-            t.add_column(col)
-        for p in s["proposals"]:
-            t.add_row(p["variable"], str(p["score"]), p["why"])
-        console.print(t)
-    t = Table(title="Stress test: " + ("passes" if s["stress_test"]["passed"] else "does not pass"))
-    for col in ("check", "result", "why"):
-        t.add_column(col)
-    colour = {"pass": "green", "fail": "red", "unknown": "yellow", "manual": "cyan"}
-    for ch in s["stress_test"]["checks"]:
-        t.add_row(ch["name"], f"[{colour[ch['status']]}]{ch['status']}[/]", ch["detail"])
-    console.print(t)
-
-
-def _first_run(r: dict[str, Any]) -> None:
-    cur = r["currency"]
-    q = r["first_run_quantity"]
-    console.print(
-        f"critical ratio {r['critical_ratio']:.4f} → first run [bold]{q}[/bold] units; "
-        f"decision [bold]{r['decision']}[/bold]: {r['reason']}"
-    )
-    t = Table(title="Scenarios (demand " + f"mean {r['demand']['mean']}, sd {r['demand']['sd']})")
-    for col in (
-        "scenario",
-        "make",
-        "exp. sold",
-        "exp. leftover",
-        "stock-out",
-        "exp. profit",
-        "cash tied up",
-    ):
-        t.add_column(col, justify="left" if col == "scenario" else "right")
-    for name, o in r["scenarios"].items():
-        t.add_row(
-            name,
-            str(o["quantity"]),
-            f"{o['expected_sales']:.1f}",
-            f"{o['expected_leftover']:.1f}",
-            f"{100 * o['stockout_probability']:.1f} %",
-            Money(o["expected_profit"], cur).format()
-            if o["expected_profit"] >= 0
-            else "-" + Money(-o["expected_profit"], cur).format(),
-            Money(o["cash_tied_up"], cur).format(),
-        )
-    console.print(t)
-    split = r.get("size_split") or {}
-    if split.get("units"):
-        console.print(
-            f"split ({split['source']}): "
-            + ", ".join(f"{k} {v}" for k, v in split["units"].items())
-        )
-    ph = r["phased_plan"]
-    pct, days = ph["reorder"]["threshold_pct"], ph["reorder"]["window_days"]
-    console.print(
-        f"phased: first batch {ph['first_batch']}, reorder at {pct} % sell-through within "
-        f"{days} days (dropline runs create --reorder {pct}:{days})"
-    )
 
 
 @launches_app.command("create")
@@ -227,7 +91,7 @@ def create(
             template="empty" if empty else "standard",
         ),
         as_json,
-        _launch,
+        render.launch,
     )
 
 
@@ -267,7 +131,7 @@ def list_launches(as_json: JsonOpt = False) -> None:
 @launches_app.command("show")
 def show(launch_id: str, as_json: JsonOpt = False) -> None:
     """One launch: verdict, first run, alerts and the timeline."""
-    _show(lambda c: c.launches.get(launch_id), as_json, _launch)
+    _show(lambda c: c.launches.get(launch_id), as_json, render.launch)
 
 
 @launches_app.command("update")
@@ -300,13 +164,13 @@ def update(
         "min_margin_pct": min_margin,
     }
     fields = {k: v for k, v in fields.items() if v is not None}
-    _show(lambda c: c.launches.update(launch_id, actor=actor, **fields), as_json, _launch)
+    _show(lambda c: c.launches.update(launch_id, actor=actor, **fields), as_json, render.launch)
 
 
 @launches_app.command("timeline")
 def timeline(launch_id: str, as_json: JsonOpt = False) -> None:
     """The critical-path plan: earliest and latest dates, slack, critical path."""
-    _show(lambda c: c.launches.timeline(launch_id), as_json, _timeline)
+    _show(lambda c: c.launches.timeline(launch_id), as_json, render.timeline)
 
 
 @launches_app.command("milestone")
@@ -337,7 +201,7 @@ def milestone(
             reason=reason,
         ),
         as_json,
-        _timeline,
+        render.timeline,
     )
 
 
@@ -380,14 +244,14 @@ def score(
             thresholds=thresholds,
         ),
         as_json,
-        _scorecard,
+        render.scorecard,
     )
 
 
 @launches_app.command("scorecard")
 def scorecard(launch_id: str, as_json: JsonOpt = False) -> None:
     """The current scores, what dropline proposes from evidence, and the stress test."""
-    _show(lambda c: c.launch_scores.scorecard(launch_id), as_json, _scorecard)
+    _show(lambda c: c.launch_scores.scorecard(launch_id), as_json, render.scorecard)
 
 
 def _request(
@@ -455,7 +319,11 @@ def scenario(
     req = _request(
         price, cost, salvage, currency, moq, mean, sd, best, expected, worst, chosen, size, reorder
     )
-    _show(lambda c: c.launch_scores.add_scenario(launch_id, req, actor=actor), as_json, _first_run)
+    _show(
+        lambda c: c.launch_scores.add_scenario(launch_id, req, actor=actor),
+        as_json,
+        render.first_run,
+    )
 
 
 @launches_app.command("first-run")
@@ -483,7 +351,7 @@ def first_run(
     async def solve(c: Container) -> dict[str, Any]:
         return c.launch_scores.first_run(req)
 
-    _show(solve, as_json, _first_run)
+    _show(solve, as_json, render.first_run)
 
 
 @launches_app.command("calendar")
