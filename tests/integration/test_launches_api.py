@@ -366,3 +366,34 @@ async def test_a_slip_anywhere_moves_the_run_and_the_preorder_promise(
 
 def at(start: date, days: int) -> str:
     return f"{(start + timedelta(days=days)).isoformat()}T00:00:00Z"
+
+
+async def test_business_days_skip_a_countrys_holidays(
+    api: httpx.AsyncClient, container: Container
+) -> None:
+    """Monday 21 Dec 2026, US holidays (the maintained ``holidays`` package): Christmas
+    (Fri 25) and New Year's Day (Fri 1 Jan) are skipped, so a 5-business-day milestone
+    started on the 21st finishes on Monday the 28th."""
+    start = date(2026, 12, 21)
+    body = {
+        "name": "Gift box",
+        "stream_date": "2027-01-11",
+        "start_date": start.isoformat(),
+        "buffer_days": 2,
+        "business_days": True,
+        "country": "us",
+        "milestones": [{"key": "make", "duration_days": 5, "owner": "factory"}],
+    }
+    container.clock._now = datetime(2026, 12, 21, 9, tzinfo=UTC).timestamp()  # type: ignore[attr-defined]
+    r = await api.post("/v1/launches", json=body)
+    assert r.status_code == 201, r.text
+    tl = r.json()["timeline"]
+    assert tl["day_unit"] == "business" and tl["country"] == "US"
+    make = tl["milestones"][0]
+    assert (make["earliest_start"], make["earliest_finish"]) == ("2026-12-21", "2026-12-28")
+    # Stream Mon 11 Jan, 2 business days of buffer: due by Wed 6 Jan; the working days
+    # after the 28th up to it are 29, 30, 31, 4, 5, 6 → 6 days of slack.
+    assert tl["deadline"] == "2027-01-06" and tl["slack_days"] == 6
+    r = await api.patch(f"/v1/launches/{r.json()['id']}", json={"business_days": False})
+    assert r.json()["timeline"]["milestones"][0]["earliest_finish"] == "2026-12-25"
+    problem(await api.post("/v1/launches", json=body | {"country": "XX"}), "validation_error")
