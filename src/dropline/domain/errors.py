@@ -10,7 +10,8 @@ never rename one, add a new one instead.
     ├── InvalidInput             validation_error
     │   ├── JsonTooComplex       json_too_complex
     │   ├── MilestoneOutOfOrder  milestone_out_of_order
-    │   └── CsvFieldTooLarge     csv_field_too_large
+    │   ├── CsvFieldTooLarge     csv_field_too_large
+    │   └── DependencyCycle      dependency_cycle
     ├── Conflict                 conflict
     │   ├── IdempotencyMismatch  idempotency_mismatch
     │   ├── InvalidTransition    invalid_transition
@@ -80,6 +81,12 @@ class CsvFieldTooLarge(InvalidInput):
     Python's ``csv.field_size_limit``); ``line`` says where. Nothing was imported."""
 
     code = "csv_field_too_large"
+
+
+class DependencyCycle(InvalidInput):
+    """A timeline's milestones wait for each other in a circle; ``cycle`` names it."""
+
+    code = "dependency_cycle"
 
 
 class Conflict(DroplineError):
