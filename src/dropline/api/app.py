@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from dropline.api import errors
+from dropline.api import errors, openapi
 from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware
 from dropline.api.routers.aftersales import returns as return_routes
 from dropline.api.routers.catalog import products as catalog
@@ -104,6 +104,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         description=DESCRIPTION,
         lifespan=lifespan,
         telemetry={"tracing": effective.otel, "metrics": effective.otel, "logs": effective.otel},
+        # A body without a Content-Type is read as JSON, as the hot path reads it
+        # (FastAPI's default refused it with a 422 the hot path never gave).
+        strict_content_type=False,
     )
     errors.install(app)
     for module in (health, catalog, stock, drops, holds, checkouts, orders, keys, webhooks_in):
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         return_routes,
     ):
         app.include_router(module.router)
+    openapi.install(app)
     hot_routes = list(HOLD_ROUTES)
     if effective.bench_endpoints:
         from dropline.api.routers.platform import bench

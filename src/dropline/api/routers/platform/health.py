@@ -6,11 +6,17 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from dropline.api.deps import ContainerDep
 from dropline.store.db import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
+
+
+class ReadyOut(BaseModel):
+    ready: bool
+    checks: dict[str, str]
 
 
 @router.get("/healthz")
@@ -19,7 +25,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=ReadyOut,
+    responses={503: {"description": "not ready: see the failing checks", "model": ReadyOut}},
+)
 async def readyz(c: ContainerDep) -> JSONResponse:
     """Database, engine and payment provider reachable, migrations current."""
     checks: dict[str, Any] = {}
