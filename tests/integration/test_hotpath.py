@@ -214,7 +214,6 @@ async def test_idempotency_key_is_shared_by_both_paths(pair: Pair) -> None:
     [
         (b'{"items": [', {}, 400, "malformed_json"),
         (b'{"items": [{"sku_id": "\xff"}]}', {}, 400, "malformed_json"),  # not UTF-8
-        (b'{"items": [{"sku_id": "\xed\xa0\x80"}]}', {}, 400, "malformed_json"),  # a surrogate
         (b"", {}, 422, "validation_error"),
         (b'{"items": []}', {}, 422, "validation_error"),
         (b'{"items": [{"sku_id": "a", "bundle_id": "b"}]}', {}, 422, "validation_error"),

@@ -30,6 +30,9 @@ def _digits(value: Any) -> Any:
 Digits = BeforeValidator(_digits)
 #: An integer in a query or a path with no bounds.
 QueryInt = Annotated[int, Digits]
+#: The largest value a database ``INTEGER`` column holds: the bound of any integer input
+#: that has no smaller one of its own (a larger one was a 500 from the database).
+MAX_INT32 = 2**31 - 1
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 

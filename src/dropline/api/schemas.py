@@ -1,4 +1,4 @@
-"""Request and response bodies.
+"""Request and response bodies. Integers are strict: ``"1"`` or ``1.5`` is refused.
 
 Integers are JSON integers only, in every body: ``5.0``, ``true`` and ``"5"`` are
 refused (``StrictInt``; in a query or a path ``api/fields.QueryInt``). Times are RFC 3339

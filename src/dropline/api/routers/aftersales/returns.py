@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from dropline.api import idempotency
 from dropline.api.deps import ContainerDep, IdempotencyKey, Ops
-from dropline.api.fields import Digits
+from dropline.api.fields import MAX_INT32, Digits
 from dropline.api.openapi import errors
 from dropline.api.schemas import MoneyOut, Strict
 from dropline.domain.aftersales.returns import (
@@ -31,7 +31,7 @@ Note = Annotated[str, Field(max_length=MAX_NOTE)]
 
 
 class ReturnLineIn(Strict):
-    line_no: Annotated[StrictInt, Field(ge=1, description="the order line (1-based)")]
+    line_no: Annotated[StrictInt, Field(ge=1, le=MAX_INT32, description="the order line (1-based)")]
     quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
     reason: ReturnReason
     note: Note = ""
@@ -43,7 +43,7 @@ class ReturnIn(Strict):
 
 
 class DispositionIn(Strict):
-    line_no: Annotated[StrictInt, Field(ge=1)]
+    line_no: Annotated[StrictInt, Field(ge=1, le=MAX_INT32)]
     disposition: Annotated[
         Disposition,
         Field(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import Field, StrictInt
@@ -34,7 +34,9 @@ class MonitorSettingsIn(Strict):
         None, description="'coarse' shows in_stock/low/sold_out instead of the units left"
     )
     low_stock_default: StrictInt | None = Field(None, ge=0, le=1_000_000)
-    low_stock: dict[str, StrictInt] | None = Field(None, description="sku_id → low-stock threshold")
+    low_stock: dict[str, Annotated[StrictInt, Field(ge=0, le=1_000_000)]] | None = Field(
+        None, description="sku_id → low-stock threshold"
+    )
     conversion_window_h: StrictInt | None = Field(None, ge=0, le=720)
     creator: str | None = Field(None, max_length=120)
     stream_ended_at: Rfc3339 | None = Field(None, description="when the stream ended")

@@ -9,7 +9,7 @@ from pydantic import Field, StrictBool, StrictInt
 from starlette.convertors import Convertor, register_url_convertor
 
 from dropline.api.deps import ContainerDep, Ops
-from dropline.api.fields import Rfc3339
+from dropline.api.fields import MAX_INT32, Rfc3339
 from dropline.api.plain import parse_time, plain_dict, plain_list
 from dropline.api.schemas import Currency, Name, Strict, Text
 from dropline.domain.supply.production import Milestone, RunLine
@@ -60,7 +60,7 @@ class RunLineIn(Strict):
 
 class SpecRef(Strict):
     spec_id: str
-    version: Annotated[StrictInt, Field(ge=1)]
+    version: Annotated[StrictInt, Field(ge=1, le=MAX_INT32)]
 
 
 class ReorderRuleIn(Strict):

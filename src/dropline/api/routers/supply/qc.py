@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import FileResponse
 from pydantic import Field, StrictBool, StrictInt
 
 from dropline.api.deps import ContainerDep, Ops
-from dropline.api.fields import QueryInt
+from dropline.api.fields import MAX_INT32, Digits
 from dropline.api.plain import plain_dict, plain_list
 from dropline.api.schemas import Name, Strict, Text
 from dropline.domain.errors import InvalidInput, NotFound
@@ -102,7 +102,11 @@ async def get_spec(spec_id: str, c: ContainerDep, _: Ops) -> list[dict[str, Any]
 
 @router.post("/specs/{spec_id}/versions/{version}/golden-samples", status_code=201)
 async def register_sample(
-    spec_id: str, version: QueryInt, body: SampleIn, c: ContainerDep, who: Ops
+    spec_id: str,
+    version: Annotated[int, Path(ge=1, le=MAX_INT32), Digits],
+    body: SampleIn,
+    c: ContainerDep,
+    who: Ops,
 ) -> dict[str, Any]:
     return plain_dict(
         await c.qc_specs.register_sample(spec_id, version, body.description, actor=who.name)
