@@ -1074,7 +1074,10 @@ async def test_a_nul_in_a_path_or_query_parameter_is_422_on_every_route(api: Api
                 url = re.sub(r"\{[^}]+\}", "a%00b", route.path)
                 resp = await api.client.request(method, url, headers=headers)
                 sent += 1
-                if resp.status_code != 422 or resp.json().get("field") != f"path.{names[0]}":
+                if ":" in route.path:  # a converter ({kind:milestone}): no route matches
+                    if resp.status_code != 404:
+                        wrong.append((method, route.path, resp.status_code, resp.text[:200]))
+                elif resp.status_code != 422 or resp.json().get("field") != f"path.{names[0]}":
                     wrong.append((method, route.path, resp.status_code, resp.text[:200]))
     for url, item in _DOC["paths"].items():
         for method, op in item.items():

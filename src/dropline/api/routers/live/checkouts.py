@@ -8,11 +8,12 @@ from fastapi.responses import Response
 from dropline.api import idempotency, views
 from dropline.api import schemas as s
 from dropline.api.deps import Buyer, ContainerDep, IdempotencyKey, Storefront
+from dropline.api.openapi import errors
 from dropline.domain.fulfilment.rules import ShipTo
 from dropline.services.live.checkout import CheckoutResult
 from dropline.store.uow import UnitOfWork
 
-router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"])
+router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"], responses=errors(402, 410, 502, 503))
 
 
 @router.post(
@@ -20,9 +21,11 @@ router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"])
     status_code=201,
     response_model=s.CheckoutOut,
     responses={
-        202: {"description": "the card needs the buyer's action (3-D Secure)"},
-        402: {"description": "payment_declined"},
-        409: {"description": "sold_out, conflict"},
+        202: {
+            "description": "the card needs the buyer's action (3-D Secure)",
+            "model": s.CheckoutOut,
+        },
+        409: {"description": "`sold_out` (the hold expired and its units were sold), conflict"},
     },
 )
 async def create_checkout(
