@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
 
+from dropline.domain.errors import IdempotencyInProgress
 from dropline.store.base import Repository
 from dropline.store.platform.tables import api_keys, idempotency_records
 
@@ -122,27 +123,23 @@ class AccessRepository(Repository):
         the primary key): ``(True, the claim)`` when this call made it, else ``(False,
         the record that holds the key)``. The claim's ``created_at`` is its token."""
         claim = StoredResponse(request_hash, method, path, IN_PROGRESS, "", self.now())
-        inserted = await self.insert_ignore(
-            idempotency_records,
-            [
-                {
-                    "principal": principal,
-                    "key": key,
-                    "method": method,
-                    "path": path,
-                    "request_hash": request_hash,
-                    "status_code": IN_PROGRESS,
-                    "body": "",
-                    "created_at": claim.created_at,
-                }
-            ],
-            ["principal", "key"],
-        )
-        if inserted == 1:
-            return True, claim
-        held = await self.get_response(principal, key)
-        assert held is not None  # never deleted but by its own claimant, see release_key
-        return False, held
+        row = {
+            "principal": principal,
+            "key": key,
+            "method": method,
+            "path": path,
+            "request_hash": request_hash,
+            "status_code": IN_PROGRESS,
+            "body": "",
+            "created_at": claim.created_at,
+        }
+        for _ in range(3):  # the holder may release its claim between the two statements
+            if await self.insert_ignore(idempotency_records, [row], ["principal", "key"]):
+                return True, claim
+            held = await self.get_response(principal, key)
+            if held is not None:
+                return False, held
+        raise IdempotencyInProgress("this Idempotency-Key is being claimed and released")
 
     async def take_over_key(
         self, principal: str, key: str, held: StoredResponse
