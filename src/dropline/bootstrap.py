@@ -167,6 +167,7 @@ async def build(
         clock,
         paying_cap_s=settings.paying_cap_s,
         preorders=preorders,
+        claim_lease_s=settings.recover_after_s,
     )
     from dropline.webhooks.http import HttpxTransport, generate_secret
 

@@ -59,7 +59,10 @@ class Settings(BaseSettings):
     expiry_interval_s: float = 0.25
     reconcile_interval_s: float = 5.0
     recover_after_s: float = Field(
-        30.0, ge=0, description="a checkout left processing this long is finished by recovery"
+        30.0,
+        ge=0,
+        description="a checkout's finisher keeps others off it this long (its claim's "
+        "lease); a checkout left processing longer is finished by recovery",
     )
     data_dir: str = "./.dropline"
     # -- webhooks out (see docs/fulfilment.md)

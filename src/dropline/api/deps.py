@@ -138,6 +138,10 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=200,
-        description="Retry-safe key: the same key and body give the same result",
+        description=(
+            "Retry-safe key: the same key and body give the same result. While the first "
+            "request with the key runs, a retry is 409 idempotency_in_progress; a "
+            "different body is 409 idempotency_mismatch"
+        ),
     ),
 ]

@@ -14,6 +14,7 @@ never rename one, add a new one instead.
     │   └── DependencyCycle      dependency_cycle
     ├── Conflict                 conflict
     │   ├── IdempotencyMismatch  idempotency_mismatch
+    │   ├── IdempotencyInProgress idempotency_in_progress
     │   ├── InvalidTransition    invalid_transition
     │   ├── BelowMoq             below_moq
     │   ├── PreorderClosed       preorder_closed
@@ -97,6 +98,13 @@ class IdempotencyMismatch(Conflict):
     """An idempotency key was replayed with a different request."""
 
     code = "idempotency_mismatch"
+
+
+class IdempotencyInProgress(Conflict):
+    """The first request with this idempotency key is still running (or what it
+    started is still being finished): retry later for its response."""
+
+    code = "idempotency_in_progress"
 
 
 class InvalidTransition(Conflict):

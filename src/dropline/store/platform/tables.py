@@ -41,6 +41,8 @@ api_keys = Table(
 )
 
 
+# One row per (caller, Idempotency-Key), inserted before the request runs: status_code 0
+# while it runs (see store/platform/access_repo.py IN_PROGRESS), then its response.
 idempotency_records = Table(
     "idempotency_records",
     metadata,
