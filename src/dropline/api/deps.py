@@ -52,16 +52,16 @@ Admin = Annotated[Principal, Depends(scope("admin"))]
 async def buyer(
     c: ContainerDep,
     x_buyer_token: Annotated[
-        str | None, Header(description="Signed buyer token minted by the creator's site")
+        str | None, Header(description="Buyer token (a JWT) signed by the creator's site")
     ] = None,
 ) -> str:
-    return c.access.buyer(x_buyer_token)
+    return await c.access.buyer(x_buyer_token)
 
 
 async def optional_buyer(
     c: ContainerDep, x_buyer_token: Annotated[str | None, Header()] = None
 ) -> str | None:
-    return c.access.buyer(x_buyer_token) if x_buyer_token else None
+    return await c.access.buyer(x_buyer_token) if x_buyer_token else None
 
 
 Buyer = Annotated[str, Depends(buyer)]

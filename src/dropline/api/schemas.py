@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from dropline.api.routers.fulfilment.schemas import ShipToIn
 from dropline.domain.live.holds import HoldItem, ItemKind
@@ -269,6 +269,17 @@ class CheckoutOut(BaseModel):
 class ApiKeyIn(Strict):
     name: Name
     scope: Annotated[str, Field(examples=["storefront", "ops", "admin"])]
+    expires_at: AwareDatetime | None = Field(
+        None, description="the key stops working at this time (RFC 3339); none: never"
+    )
+
+
+class ApiKeyRotateIn(Strict):
+    grace_s: Annotated[
+        StrictInt,
+        Field(ge=0, le=30 * 86400, description="seconds the old key keeps working"),
+    ] = 86400
+    expires_at: AwareDatetime | None = Field(None, description="the new key's expiry")
 
 
 class ApiKeyOut(BaseModel):
@@ -278,4 +289,9 @@ class ApiKeyOut(BaseModel):
     scope: str
     created_at: str | None
     revoked_at: str | None
+    expires_at: str | None = None
+    last_used_at: str | None = Field(
+        None, description="last use, recorded at most once a minute (may lag a minute)"
+    )
+    replaced_by: str | None = Field(None, description="the key a rotation issued in its place")
     key: str | None = Field(None, description="the secret, shown only when created")

@@ -1,0 +1,1 @@
+"""Platform: access keys and tokens, background jobs, the outbox, health."""
