@@ -99,9 +99,8 @@ class KeyUsage:
             self.pending.setdefault(key_id, wall)
 
 
-#: A cached key: (monotonic time cached, principal or None if unknown/revoked, expiry
-#: as epoch seconds or None).
-_Cached = tuple[float, Principal | None, float | None]
+#: A cached key: (monotonic time cached, principal or None if unknown/revoked, expiry).
+_Cached = tuple[float, Principal | None, datetime | None]
 
 
 class AccessService:
@@ -129,7 +128,7 @@ class AccessService:
     # ------------------------------------------------------------------ keys
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock.now(), UTC)
+        return _utc(self.clock.now())
 
     async def create_key(
         self, name: str, scope: str, expires_at: datetime | None = None
@@ -238,7 +237,7 @@ class AccessService:
         if principal is None:
             raise Unauthenticated("the API key is unknown or revoked")
         wall = self.clock.now()
-        if expires is not None and wall >= expires:
+        if expires is not None and not rules.usable(None, expires, _utc(wall)):
             raise Unauthenticated("the API key has expired")
         self.usage.seen(principal.key_id, mono, wall)
         return principal
@@ -249,8 +248,7 @@ class AccessService:
         entry: _Cached = (mono, None, None)
         if rec is not None and rec.revoked_at is None:
             principal = Principal(rec.id, rec.name, max(rec.scopes, key=_RANK.__getitem__))
-            expires = rec.expires_at.timestamp() if rec.expires_at is not None else None
-            entry = (mono, principal, expires)
+            entry = (mono, principal, rec.expires_at)
         if generation == self._generation:  # nothing changed while we looked
             if len(self._cache) > 10_000:
                 self._cache.clear()
@@ -264,9 +262,7 @@ class AccessService:
             return 0
         try:
             async with self.uow() as uow:
-                await uow.access.touch_keys(
-                    {k: datetime.fromtimestamp(t, UTC) for k, t in taken.items()}
-                )
+                await uow.access.touch_keys({k: _utc(t) for k, t in taken.items()})
                 await uow.commit()
         except Exception:
             self.usage.put_back(taken)
@@ -285,6 +281,10 @@ class AccessService:
     def mint(self, buyer_id: str, ttl_s: int = 3600) -> str:
         """An HS256 buyer token with the configured key, for testing and the demo."""
         return self.tokens.mint(buyer_id, ttl_s)
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _new_raw_key() -> str:

@@ -188,8 +188,10 @@ class BuyerTokens:
     """Verifies buyer tokens and remembers the ones that verified.
 
     A buyer taps again and again with one token, so a verified token is kept (up to
-    ``BUYER_CACHE`` of them, cleared when full) and only its expiry is checked again;
-    a bad token is verified, and refused, every time."""
+    ``BUYER_CACHE`` of them, cleared when full) and only its expiry is checked again
+    (against ``clock``; PyJWT checks a new token's times against the real time); a
+    token verified with a JWKS key is verified again after ``recheck_s``. A bad token
+    is verified, and refused, every time."""
 
     def __init__(
         self,
