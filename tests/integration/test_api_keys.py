@@ -113,9 +113,7 @@ async def test_rotation_without_grace_retires_at_once_and_never_extends_a_life(
     r = await keys.post(f"/v1/api-keys/{rec.id}/rotate", {"grace_s": 0})
     assert r.status_code == 201
     assert await keys.call(raw) == (401, "unauthenticated")
-    short_raw, short = await keys.c.access.create_key(
-        "short", "ops", keys.now() + timedelta(minutes=5)
-    )
+    _, short = await keys.c.access.create_key("short", "ops", keys.now() + timedelta(minutes=5))
     await keys.c.access.rotate_key(short.id, timedelta(days=1))
     assert (await keys.c.access.get_key(short.id)).expires_at == short.expires_at
     too_long = await keys.post(f"/v1/api-keys/{rec.id}/rotate", {"grace_s": 31 * 86400})

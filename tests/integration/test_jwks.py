@@ -5,6 +5,7 @@ site's JWKS being down."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import threading
@@ -229,7 +230,7 @@ async def test_an_unreachable_jwks_is_503_until_the_site_answers(
     site.status = 500
     assert await api.hold(ed.token("ann", **ISS)) == [(503, "keys_unavailable")] * 2
     site.status = 200
-    time.sleep(FIRST_FETCH_RETRY_S + 0.05)
+    await asyncio.sleep(FIRST_FETCH_RETRY_S + 0.05)
     assert (await api.hold(ed.token("ann", **ISS)))[0] == (201, None)
 
 
