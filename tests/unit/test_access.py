@@ -70,3 +70,21 @@ async def test_verified_buyer_tokens_are_remembered_but_still_expire(
         with pytest.raises(Unauthenticated):
             await tokens.buyer(bad)
     assert calls.count(bad) == 2  # refusals are never cached
+
+
+def test_last_use_is_noted_at_most_once_a_minute_per_key() -> None:
+    from dropline.services.platform.access import KeyUsage
+
+    usage = KeyUsage(every_s=60)
+    usage.seen("key_a", mono=0, wall=1000)
+    usage.seen("key_a", mono=30, wall=1030)  # within the minute: not noted
+    usage.seen("key_b", mono=30, wall=1030)
+    assert usage.take() == {"key_a": 1000, "key_b": 1030}
+    usage.seen("key_a", mono=59, wall=1059)
+    assert usage.take() == {}
+    usage.seen("key_a", mono=60, wall=1060)
+    taken = usage.take()
+    assert taken == {"key_a": 1060}
+    usage.seen("key_b", mono=95, wall=1095)
+    usage.put_back(taken | {"key_b": 1031})  # a failed write keeps the newer use
+    assert usage.take() == {"key_a": 1060, "key_b": 1095}

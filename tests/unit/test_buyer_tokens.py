@@ -28,12 +28,15 @@ from dropline.services.platform.buyer_tokens import (
 
 OLD = "o" * 32 + "-previous-site-secret"
 NEW = "n" * 32 + "-current-site-secret"
-# PyJWT checks exp/iat/nbf against the real time; tokens are minted around it.
-NOW = time.time()
 
 
-def tokens(policy: BuyerTokenPolicy, keys: Any = None, now: float = NOW) -> BuyerTokens:
-    return BuyerTokens(policy, keys, clock=lambda: now)
+def now() -> float:
+    """PyJWT checks exp/iat/nbf against the real time; tokens are minted around it."""
+    return time.time()
+
+
+def tokens(policy: BuyerTokenPolicy, keys: Any = None) -> BuyerTokens:
+    return BuyerTokens(policy, keys)
 
 
 async def refused(t: BuyerTokens, token: str, match: str) -> None:
@@ -55,29 +58,29 @@ def hand_signed(header: dict[str, Any], claims: dict[str, Any], key: bytes) -> s
 
 async def test_hs256_rotation_old_and_new_kid_verify_then_removed_kid_fails() -> None:
     during = tokens(BuyerTokenPolicy(hs256={"k2": NEW, "k1": OLD}))
-    old_token = mint_jwt(OLD, "k1", "ann", 600, NOW)
-    new_token = mint_jwt(NEW, "k2", "bob", 600, NOW)
+    old_token = mint_jwt(OLD, "k1", "ann", 600, now())
+    new_token = mint_jwt(NEW, "k2", "bob", 600, now())
     assert await during.buyer(old_token) == "ann"
     assert await during.buyer(new_token) == "bob"
     after = tokens(BuyerTokenPolicy(hs256={"k2": NEW}))
     assert await after.buyer(new_token) == "bob"
     await refused(after, old_token, "key 'k1' is unknown")
     # The kid picks the key: the old secret under the new kid is a bad signature.
-    await refused(after, mint_jwt(OLD, "k2", "ann", 600, NOW), "signature is invalid")
+    await refused(after, mint_jwt(OLD, "k2", "ann", 600, now()), "signature is invalid")
 
 
 async def test_a_jwt_needs_a_kid_and_a_sub_and_an_exp() -> None:
     t = tokens(BuyerTokenPolicy(hs256={"k": NEW}))
-    no_kid = jwt.encode({"sub": "ann", "exp": int(NOW) + 60}, NEW, algorithm="HS256")
+    no_kid = jwt.encode({"sub": "ann", "exp": int(now()) + 60}, NEW, algorithm="HS256")
     await refused(t, no_kid, "no key id")
     no_exp = jwt.encode({"sub": "ann"}, NEW, algorithm="HS256", headers={"kid": "k"})
     await refused(t, no_exp, "lacks a required claim")
-    no_sub = jwt.encode({"exp": int(NOW) + 60}, NEW, algorithm="HS256", headers={"kid": "k"})
+    no_sub = jwt.encode({"exp": int(now()) + 60}, NEW, algorithm="HS256", headers={"kid": "k"})
     await refused(t, no_sub, "lacks a required claim")
-    long_sub = mint_jwt(NEW, "k", "x" * 120, 60, NOW)
+    long_sub = mint_jwt(NEW, "k", "x" * 120, 60, now())
     assert await t.buyer(long_sub) == "x" * 120
     too_long = jwt.encode(
-        {"sub": "x" * 121, "exp": int(NOW) + 60}, NEW, algorithm="HS256", headers={"kid": "k"}
+        {"sub": "x" * 121, "exp": int(now()) + 60}, NEW, algorithm="HS256", headers={"kid": "k"}
     )
     await refused(t, too_long, "subject is invalid")
     await refused(t, "not-a-token", "malformed")
@@ -85,35 +88,36 @@ async def test_a_jwt_needs_a_kid_and_a_sub_and_an_exp() -> None:
 
 async def test_expired_is_refused_beyond_the_leeway_only() -> None:
     t = tokens(BuyerTokenPolicy(hs256={"k": NEW}, leeway_s=30))
-    assert await t.buyer(mint_jwt(NEW, "k", "ann", 60, NOW - 60 - 25)) == "ann"
-    await refused(t, mint_jwt(NEW, "k", "ann", 60, NOW - 60 - 35), "expired")
+    assert await t.buyer(mint_jwt(NEW, "k", "ann", 60, now() - 60 - 25)) == "ann"
+    await refused(t, mint_jwt(NEW, "k", "ann", 60, now() - 60 - 35), "expired")
 
 
 async def test_a_cached_token_still_expires() -> None:
-    clock = [NOW]
+    start = now()
+    clock = [start]
     t = BuyerTokens(BuyerTokenPolicy(hs256={"k": NEW}, leeway_s=0), clock=lambda: clock[0])
-    token = mint_jwt(NEW, "k", "ann", 60, NOW)
+    token = mint_jwt(NEW, "k", "ann", 60, start)
     assert await t.buyer(token) == "ann"
-    clock[0] = NOW + 61
+    clock[0] = start + 61
     await refused(t, token, "expired")
 
 
 async def test_issuer_and_audience_are_checked_when_configured() -> None:
     policy = BuyerTokenPolicy(hs256={"k": NEW}, issuer="https://shop.example", audience="dl")
     t = tokens(policy)
-    ok = mint_jwt(NEW, "k", "ann", 60, NOW, issuer="https://shop.example", audience="dl")
+    ok = mint_jwt(NEW, "k", "ann", 60, now(), issuer="https://shop.example", audience="dl")
     assert await t.buyer(ok) == "ann"
-    wrong_iss = mint_jwt(NEW, "k", "ann", 60, NOW, issuer="https://evil.example", audience="dl")
+    wrong_iss = mint_jwt(NEW, "k", "ann", 60, now(), issuer="https://evil.example", audience="dl")
     await refused(t, wrong_iss, "issuer is not accepted")
-    wrong_aud = mint_jwt(NEW, "k", "ann", 60, NOW, issuer="https://shop.example", audience="x")
+    wrong_aud = mint_jwt(NEW, "k", "ann", 60, now(), issuer="https://shop.example", audience="x")
     await refused(t, wrong_aud, "audience is not accepted")
-    await refused(t, mint_jwt(NEW, "k", "ann", 60, NOW), "lacks a required claim")
+    await refused(t, mint_jwt(NEW, "k", "ann", 60, now()), "lacks a required claim")
 
 
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 async def test_alg_none_and_a_foreign_alg_are_refused() -> None:
     t = tokens(BuyerTokenPolicy(hs256={"k": NEW}))
-    claims = {"sub": "ann", "exp": int(NOW) + 60}
+    claims = {"sub": "ann", "exp": int(now()) + 60}
     unsigned = f"{b64(json.dumps({'alg': 'none', 'kid': 'k'}).encode())}."
     unsigned += f"{b64(json.dumps(claims).encode())}."
     await refused(t, unsigned, "algorithm does not match")
@@ -151,7 +155,7 @@ def site_keys() -> dict[str, Any]:
 
 
 def signed(private: Any, alg: str, kid: str, **claims: Any) -> str:
-    body = {"sub": "ann", "exp": int(NOW) + 60, **claims}
+    body = {"sub": "ann", "exp": int(now()) + 60, **claims}
     return jwt.encode(body, private, algorithm=alg, headers={"kid": kid})
 
 
@@ -173,7 +177,7 @@ async def test_hs256_signed_with_the_rsa_public_key_is_refused(site_keys: Any) -
         .public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    claims = {"sub": "eve", "exp": int(NOW) + 60}
+    claims = {"sub": "eve", "exp": int(now()) + 60}
     for kid in ("rs-1", "k"):
         forged = hand_signed({"alg": "HS256", "typ": "JWT", "kid": kid}, claims, pem)
         with pytest.raises(Unauthenticated):
@@ -187,11 +191,11 @@ async def test_hs256_signed_with_the_rsa_public_key_is_refused(site_keys: Any) -
 async def test_a_jwks_key_of_another_algorithm_is_not_accepted() -> None:
     hs_jwk = {"kty": "oct", "k": b64(NEW.encode()), "kid": "oct-1", "alg": "HS256"}
     t = tokens(BuyerTokenPolicy(), FakeKeys(hs_jwk))
-    await refused(t, mint_jwt(NEW, "oct-1", "eve", 60, NOW), "unknown")
+    await refused(t, mint_jwt(NEW, "oct-1", "eve", 60, now()), "unknown")
 
 
 async def test_v1_is_accepted_while_enabled_and_refused_when_disabled() -> None:
-    token = mint_v1(OLD, "ann", 60, NOW)
+    token = mint_v1(OLD, "ann", 60, now())
     assert await tokens(BuyerTokenPolicy(v1_secret=OLD)).buyer(token) == "ann"
     await refused(tokens(BuyerTokenPolicy(v1_secret=None)), token, "no longer accepted")
     await refused(tokens(BuyerTokenPolicy(v1_secret=NEW)), token, "signature is invalid")

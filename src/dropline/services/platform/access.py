@@ -104,6 +104,10 @@ _Cached = tuple[float, Principal | None, datetime | None]
 
 
 class AccessService:
+    """API keys (create, rotate, revoke, authenticate with a cache) and the buyer of a
+    buyer token. ``events`` carries key changes to the other API processes; ``clock``
+    decides expiry and last use (tests move it)."""
+
     def __init__(
         self,
         uow: UowFactory,
