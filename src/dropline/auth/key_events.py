@@ -32,6 +32,9 @@ from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
+#: The longest wait between two attempts to subscribe again while Redis is down.
+MAX_RETRY_S = 5.0
+
 
 class LocalKeyEvents:
     """One process: nothing to tell, nothing to hear."""
@@ -105,14 +108,17 @@ class RedisKeyEvents:
             log.warning("API key change could not be announced over Redis: %s", exc)
 
     async def listen(self, on_change: Callable[[], None]) -> None:
-        """Subscribe, and resubscribe after any failure, until cancelled."""
+        """Subscribe, and resubscribe after any failure (waiting ``retry_s``, doubled
+        on each failure up to ``MAX_RETRY_S``), until cancelled."""
         from redis.exceptions import RedisError
 
+        delay = self.retry_s
         while True:
             pubsub = self._client.pubsub()
             try:
                 await self._subscribed(pubsub)
                 self.hears_others = True
+                delay = self.retry_s
                 on_change()  # notices sent before we (re)subscribed are lost
                 while True:
                     message = await pubsub.get_message(
@@ -124,8 +130,13 @@ class RedisKeyEvents:
             except (RedisError, OSError) as exc:
                 self.hears_others = False
                 on_change()
-                log.warning("API key notices: Redis connection lost (%s); resubscribing", exc)
-                await asyncio.sleep(self.retry_s)
+                log.warning(
+                    "API key notices: Redis connection lost (%s); resubscribing in %.1f s",
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_S)
             finally:
                 self.hears_others = False
                 with contextlib.suppress(Exception):

@@ -121,7 +121,8 @@ def buyer_token(
     """Mint a buyer token as the creator's site would (an HS256 JWT with the configured
     key and kid), for testing."""
     settings = load_settings()
-    if settings.buyer_token_secret == DEV_BUYER_SECRET and not settings.buyer_token_keys:
+    dev_key = not (settings.buyer_token_keys or settings.buyer_token_jwks_url)
+    if settings.buyer_token_secret == DEV_BUYER_SECRET and (dev_key or v1):
         Console(stderr=True).print(
             "[yellow]using the development secret; set "
             "DROPLINE_BUYER_TOKEN_KEYS or DROPLINE_BUYER_TOKEN_SECRET in production[/yellow]",
