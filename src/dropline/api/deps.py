@@ -122,13 +122,13 @@ Admin = Annotated[Principal, Depends(scope("admin"))]
 async def buyer(
     c: ContainerDep, token: Annotated[str | None, Security(BuyerTokenAuth(required=True))]
 ) -> str:
-    return c.access.buyer(token)
+    return await c.access.buyer(token)
 
 
 async def optional_buyer(
     c: ContainerDep, token: Annotated[str | None, Security(BuyerTokenAuth(required=False))]
 ) -> str | None:
-    return c.access.buyer(token) if token else None
+    return await c.access.buyer(token) if token else None
 
 
 Buyer = Annotated[str, Depends(buyer)]

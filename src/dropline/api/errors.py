@@ -37,6 +37,7 @@ STATUS: dict[type[e.DroplineError], int] = {
     e.InvalidToken: 403,
     e.InvalidSignature: 400,
     e.EngineUnavailable: 503,
+    e.KeysUnavailable: 503,
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Discriminator, Field, StrictInt, Tag
+from pydantic import AwareDatetime, BaseModel, Discriminator, Field, StrictInt, Tag
 
 from dropline.api.fields import Rfc3339, Scope
 from dropline.api.routers.fulfilment.schemas import ShipToIn
@@ -307,6 +307,17 @@ class CheckoutOut(BaseModel):
 class ApiKeyIn(Strict):
     name: Name
     scope: Scope
+    expires_at: AwareDatetime | None = Field(
+        None, description="the key stops working at this time (RFC 3339); none: never"
+    )
+
+
+class ApiKeyRotateIn(Strict):
+    grace_s: Annotated[
+        StrictInt,
+        Field(ge=0, le=30 * 86400, description="seconds the old key keeps working"),
+    ] = 86400
+    expires_at: AwareDatetime | None = Field(None, description="the new key's expiry")
 
 
 class ApiKeyOut(BaseModel):
@@ -316,4 +327,9 @@ class ApiKeyOut(BaseModel):
     scope: Scope
     created_at: str | None
     revoked_at: str | None
+    expires_at: str | None = None
+    last_used_at: str | None = Field(
+        None, description="last use, recorded at most once a minute (may lag a minute)"
+    )
+    replaced_by: str | None = Field(None, description="the key a rotation issued in its place")
     key: str | None = Field(None, description="the secret, shown only when created")

@@ -36,7 +36,8 @@ never rename one, add a new one instead.
     │   ├── Unauthenticated      unauthenticated
     │   ├── InvalidSignature     invalid_signature
     │   ├── InvalidToken         invalid_token
-    │   └── Forbidden            forbidden
+    │   ├── Forbidden            forbidden
+    │   └── KeysUnavailable      keys_unavailable
     └── EngineUnavailable        engine_unavailable
 """
 
@@ -216,6 +217,13 @@ class InvalidToken(AuthError):
 
 class Forbidden(AuthError):
     code = "forbidden"
+
+
+class KeysUnavailable(AuthError):
+    """The keys that verify buyer tokens cannot be had: the creator's JWKS was never
+    fetched and its site does not answer. Not the caller's fault: retry later."""
+
+    code = "keys_unavailable"
 
 
 class EngineUnavailable(DroplineError):

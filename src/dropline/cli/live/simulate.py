@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -13,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dropline.bootstrap import make_buyer_tokens
 from dropline.cli.console import console
 from dropline.cli.live.simulation import Simulation, Summary
 from dropline.config import load_settings
@@ -34,7 +36,10 @@ def simulate(
     ] = None,
     buyer_secret: Annotated[
         str | None,
-        typer.Option(help="buyer token secret; default DROPLINE_BUYER_TOKEN_SECRET"),
+        typer.Option(
+            help="HS256 secret of the buyer token key 'default'; default: mint with the "
+            "configured keys (DROPLINE_BUYER_TOKEN_KEYS / _SECRET)"
+        ),
     ] = None,
     max_requests: Annotated[int, typer.Option(help="stop after this many requests")] = 5000,
     seed: Annotated[int | None, typer.Option(help="random seed for a repeatable run")] = None,
@@ -48,10 +53,14 @@ def simulate(
         console.print("[red]an API key is needed: --api-key or DROPLINE_OPS_KEY[/red]")
         raise typer.Exit(2)
     try:
+        tokens: str | Callable[[str], str] = buyer_secret or ""
+        if not tokens:
+            tokens = make_buyer_tokens(settings).mint
+            tokens("probe")  # refuses now, not on every tap, if it cannot mint (JWKS only)
         sim = Simulation(
             url or settings.base_url,
             key,
-            buyer_secret or settings.buyer_token_secret,
+            tokens,
             drop_id,
             viewers=viewers,
             duration_s=duration,
