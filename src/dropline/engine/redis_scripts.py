@@ -20,6 +20,13 @@ callbacks as ``Pipeline``). redis-py's pipeline object, its pool checkout and re
 per batch cost about 150 µs of CPU per round trip and 15 µs per command
 (``bench/notes.md``), more than a hold's script itself. A cluster client keeps its
 pipelines, which route each command to its slot's node.
+
+On Redis Cluster nothing is coalesced: each command is its own call on the cluster
+client (``redis_cluster.BoundedCluster``). A cluster pipeline that loses one node fails
+every command of the batch, also those that ran on the healthy nodes, and their callers
+would take a script that ran for one that did not (a ``take`` then retried by checkout
+recovery would apply twice). One call per command fails only the callers of the node
+that failed. Correct first: ``bench/notes.md`` has what it costs.
 """
 
 from __future__ import annotations
@@ -33,8 +40,11 @@ from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
 from redis.exceptions import NoScriptError, ResponseError
+
+from dropline.engine.redis_cluster import BoundedCluster
 
 LUA_PACKAGE = "dropline.engine"
 PRELUDE = "_lib.lua"
@@ -76,8 +86,13 @@ class ScriptSet:
             for name, src in self.sources.items()
         }
 
-    async def load_all(self, client: aioredis.Redis) -> None:
-        """``SCRIPT LOAD`` every script (one pipelined round trip)."""
+    async def load_all(self, client: aioredis.Redis | RedisCluster) -> None:
+        """``SCRIPT LOAD`` every script: one pipelined round trip on one server; on a
+        cluster one call per script, which the client sends to every master."""
+        if isinstance(client, RedisCluster):
+            for src in self.sources.values():
+                await client.script_load(src)
+            return
         async with client.pipeline(transaction=False) as pipe:
             for src in self.sources.values():
                 pipe.script_load(src)
@@ -210,10 +225,23 @@ class ScriptRunner:
     """Runs commands and scripts, through the batcher when coalescing is on, and
     reloads the scripts once on ``NOSCRIPT``."""
 
-    def __init__(self, client: aioredis.Redis, *, coalesce: bool) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis | RedisCluster,
+        *,
+        coalesce: bool,
+        max_in_flight: int = 64,
+    ) -> None:
+        """``coalesce`` is ignored on a cluster client (see the module docstring);
+        ``max_in_flight`` bounds a cluster client's concurrent commands."""
         self.client = client
         self.scripts = ScriptSet()
-        self.batcher = CommandBatcher(client) if coalesce else None
+        self.batcher: CommandBatcher | None = None
+        self.cluster: BoundedCluster | None = None
+        if isinstance(client, RedisCluster):
+            self.cluster = BoundedCluster(client, max_in_flight)
+        elif coalesce:
+            self.batcher = CommandBatcher(client)
         self._loaded = False
         self._generation = 0
         self._load_lock = asyncio.Lock()
@@ -222,7 +250,11 @@ class ScriptRunner:
         """One Redis command, coalesced with concurrent ones when enabled."""
         if self.batcher is not None:
             return await self.batcher.execute(*args)
-        return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
+        if self.cluster is not None:
+            return await self.cluster.execute(*args)
+        client = self.client
+        assert isinstance(client, aioredis.Redis)
+        return await client.execute_command(*args)  # type: ignore[no-untyped-call]
 
     async def _load(self, seen_generation: int | None) -> None:
         """Load the scripts unless another caller already did since this one looked
