@@ -27,6 +27,7 @@ from dropline.services.live.drops import DropService
 from dropline.services.live.holds import HoldService
 from dropline.services.platform.access import AccessService
 from dropline.services.platform.background import Job, standard_jobs
+from dropline.services.platform.metrics import configure as configure_metrics
 from dropline.services.ports import (
     Clock,
     Mailer,
@@ -128,6 +129,7 @@ async def build(
     mailer: Mailer | None = None,
 ) -> Container:
     """Wire everything for ``settings``; tests may pass their own clock/engine/provider."""
+    configure_metrics(settings.metrics)  # before the services take their instruments
     clock = clock or SystemClock()
     pool = (
         {}

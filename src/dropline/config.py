@@ -7,6 +7,7 @@ entrypoints, and tests pass a ``Settings`` they build themselves.
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -90,6 +91,15 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = 30.0
     message_interval_s: float = 2.0
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="'text' (plain lines, the default for make run) or 'json' (one JSON "
+        "object per line with the request id)",
+    )
+    metrics: bool = Field(
+        True,
+        description="Prometheus metrics at /metrics (ops key); false records nothing",
+    )
     gc_gen0: int = Field(
         20_000,
         description="server processes collect Python's young GC generation every this many "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
@@ -12,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 from dropline.api import errors
 from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware
 from dropline.api.limits import RequestLimits
+from dropline.api.request_ids import RequestIdMiddleware
 from dropline.api.routers.aftersales import returns as return_routes
 from dropline.api.routers.catalog import products as catalog
 from dropline.api.routers.fulfilment import shipping as fulfilment
@@ -20,6 +22,7 @@ from dropline.api.routers.insight import monitor as monitor_router
 from dropline.api.routers.live import checkouts, drops, holds, orders
 from dropline.api.routers.live import payment_webhooks as webhooks_in
 from dropline.api.routers.platform import health, keys
+from dropline.api.routers.platform import metrics as metrics_routes
 from dropline.api.routers.stock import levels as stock
 from dropline.api.routers.supply import preorders as preorder_routes
 from dropline.api.routers.supply import production as production_routes
@@ -64,8 +67,19 @@ class DroplineAPI(FastAPI):
     hot: HotPathMiddleware | None = None
     limited: RequestLimits | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # outermost: every request gets its id (api/request_ids.py)
+        self.with_request_id = RequestIdMiddleware(self._routed)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.hot is not None and scope["type"] == "http":
+        if scope["type"] == "http":
+            await self.with_request_id(scope, receive, send)
+        else:
+            await self.without_hot_path(scope, receive, send)
+
+    async def _routed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.hot is not None:
             await self.hot(scope, receive, send)
         else:
             await self.without_hot_path(scope, receive, send)
@@ -127,6 +141,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     errors.install(app)
     for module in (health, catalog, stock, drops, holds, checkouts, orders, keys, webhooks_in):
         app.include_router(module.router)
+    if effective.metrics:
+        app.include_router(metrics_routes.router)
     app.include_router(monitor_router.router)
     web_pages.install(app)
     for module in (

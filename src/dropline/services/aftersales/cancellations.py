@@ -37,6 +37,7 @@ from dropline.domain.live.orders import OrderStatus
 from dropline.domain.money import Money
 from dropline.domain.stock.buckets import Bucket, Movement, Reason
 from dropline.services.fulfilment.messages import MessageService
+from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, PaymentProvider, StockEngine
 from dropline.services.stock.ledger import offer_again
 from dropline.store.live.order_repo import OrderRecord
@@ -171,6 +172,7 @@ class CancellationService:
                 await self.provider.refund(
                     order.payment_id, idempotency_key=f"{order_id}:cancel", amount=left
                 )
+                metrics().refunds.labels("cancel").inc()
             except DroplineError as exc:
                 # The cancellation stands; the reason says why the money has not moved
                 # yet, and the sweep retries.

@@ -47,6 +47,7 @@ from dropline.domain.fulfilment.rules import (
     validate_schedule,
 )
 from dropline.domain.ids import new_id
+from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, HttpOutcome, WebhookTransport
 from dropline.services.serialize import rfc3339
 from dropline.store.uow import UnitOfWork, UowFactory
@@ -288,6 +289,10 @@ class WebhookService:
         async with self.uow() as uow:
             last = await uow.webhooks.cursor(CURSOR)
             events = await uow.webhooks.outbox_after(last, batch)
+            oldest = events[0]["occurred_at"] if events else None
+            metrics().outbox_lag.set(
+                max(0.0, (now - _aware(oldest)).total_seconds()) if oldest else 0.0
+            )
             endpoints = await uow.webhooks.list_endpoints()
             rows: list[Row] = []
             new_last = last
@@ -362,6 +367,9 @@ class WebhookService:
         now = self._now()
         attempt = int(row["attempts"]) + 1
         ok = is_success(outcome.status_code)
+        metrics().webhook_deliveries.labels(
+            "delivered" if ok else ("error" if outcome.status_code is None else "failed")
+        ).inc()
         async with self.uow() as uow:
             await uow.webhooks.add_attempt(
                 {
@@ -515,3 +523,8 @@ def _delivery_view(d: Mapping[str, Any]) -> Row:
             for a in d["attempt_log"]
         ]
     return out
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite gives naive UTC datetimes back; PostgreSQL aware ones."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

@@ -25,6 +25,7 @@ from dropline.domain.live.drops import ENGINE_STATES
 from dropline.domain.live.orders import OrderStatus
 from dropline.domain.stock.buckets import Bucket, Movement, Reason
 from dropline.domain.supply.production import Consent, PreorderStatus, classify_delay
+from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, PaymentProvider, StockEngine
 from dropline.services.serialize import rfc3339
 from dropline.services.stock.ledger import offer_again, ship_order_units
@@ -233,6 +234,7 @@ class PreorderLifecycleService:
             return p
         if p.captured:
             await self.provider.refund(order.payment_id, idempotency_key=f"{order_id}:po-refund")
+            metrics().refunds.labels("preorder").inc()
         else:
             await self.provider.void(order.payment_id, idempotency_key=f"{order_id}:po-void")
         async with self.uow() as uow:

@@ -1,0 +1,135 @@
+"""Prometheus metrics of one process, through the official ``prometheus-client``.
+
+The instruments are made on first use (``metrics()``), never at import:
+``prometheus-client`` picks its storage when it is first imported, in-process or the
+multi-process mode's memory-mapped files under ``PROMETHEUS_MULTIPROC_DIR``, which
+``dropline serve`` and ``dropline worker`` set before the app starts (a temporary
+directory per run unless given). ``/metrics`` (``api/routers/platform/metrics.py``) then
+adds up every process of the server. ``DROPLINE_METRICS=false`` gives the no-op set
+(what the benchmark compares against; ``bench/notes.md``).
+
+Services keep the instruments they use from construction; the hot path touches a
+pre-labelled counter and one histogram per hold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Seconds: holds and engine calls are sub-millisecond to tens of ms; checkouts include
+#: the card processor, up to seconds.
+FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+SLOW_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class _Null:
+    """An instrument that records nothing (``DROPLINE_METRICS=false``)."""
+
+    def labels(self, *args: Any, **kwargs: Any) -> _Null:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        return None
+
+    def observe(self, amount: float) -> None:
+        return None
+
+    def set(self, value: float) -> None:
+        return None
+
+
+class Metrics:
+    """Every instrument dropline records (names in ``docs/deploy.md``)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        if not enabled:
+            null: Any = _Null()
+            for name in (
+                "holds_placed",
+                "holds_refused",
+                "hold_seconds",
+                "engine_seconds",
+                "checkouts",
+                "checkout_seconds",
+                "orders",
+                "refunds",
+                "webhook_deliveries",
+                "outbox_lag",
+                "drain_lag",
+                "job_runs",
+                "job_failures",
+                "db_pool",
+            ):
+                setattr(self, name, null)
+            return
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.holds_placed = Counter("dropline_holds_placed", "Holds placed")
+        self.holds_refused = Counter(
+            "dropline_holds_refused", "Holds refused, by problem code", ["code"]
+        )
+        self.hold_seconds = Histogram(
+            "dropline_hold_seconds", "Time to place or refuse a hold", buckets=FAST_BUCKETS
+        )
+        self.engine_seconds = Histogram(
+            "dropline_engine_seconds",
+            "Reservation engine round trips, by operation",
+            ["op"],
+            buckets=FAST_BUCKETS,
+        )
+        self.checkouts = Counter("dropline_checkouts", "Checkouts started, by outcome", ["outcome"])
+        self.checkout_seconds = Histogram(
+            "dropline_checkout_seconds",
+            "Time to answer a checkout (payment included)",
+            buckets=SLOW_BUCKETS,
+        )
+        self.orders = Counter("dropline_orders", "Paid orders written")
+        self.refunds = Counter("dropline_refunds", "Refunds sent to the card processor", ["why"])
+        self.webhook_deliveries = Counter(
+            "dropline_webhook_deliveries", "Webhook delivery attempts, by result", ["status"]
+        )
+        self.outbox_lag = Gauge(
+            "dropline_outbox_lag_seconds",
+            "Age of the oldest outbox event not yet fanned out to webhooks",
+            multiprocess_mode="max",
+        )
+        self.drain_lag = Gauge(
+            "dropline_hold_event_drain_lag_seconds",
+            "Age of the oldest hold event waiting in the engine's journal",
+            multiprocess_mode="max",
+        )
+        self.job_runs = Counter("dropline_job_runs", "Background job passes", ["job"])
+        self.job_failures = Counter(
+            "dropline_job_failures", "Background job passes that failed", ["job"]
+        )
+        self.db_pool = Gauge(
+            "dropline_db_pool_connections",
+            "Database pool connections by state, per process",
+            ["state"],
+            multiprocess_mode="liveall",
+        )
+
+
+_real: Metrics | None = None
+_NULL = Metrics(False)
+_enabled = True
+
+
+def metrics() -> Metrics:
+    """This process's instruments: the real ones (made once, on the first call), or
+    the no-op set when turned off."""
+    global _real
+    if not _enabled:
+        return _NULL
+    if _real is None:
+        _real = Metrics(True)
+    return _real
+
+
+def configure(enabled: bool) -> Metrics:
+    """Turn this process's instruments on or off (``bootstrap`` applies
+    ``DROPLINE_METRICS`` before it builds the services, which keep what they get)."""
+    global _enabled
+    _enabled = enabled
+    return metrics()
