@@ -26,6 +26,7 @@ from dropline.services.live.drop_catalog import DropCatalogCache
 from dropline.services.live.drops import DropService
 from dropline.services.live.holds import HoldService
 from dropline.services.platform.access import AccessService
+from dropline.services.platform.audit import AuditService
 from dropline.services.platform.background import Job, standard_jobs
 from dropline.services.platform.metrics import configure as configure_metrics
 from dropline.services.ports import (
@@ -79,6 +80,7 @@ class Container:
     pick_lists: PickListService
     returns: ReturnService
     cancellations: CancellationService
+    audit: AuditService
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -220,6 +222,7 @@ async def build(
         fulfilment=fulfilment,
         pick_lists=PickListService(uow, clock),
         returns=ReturnService(uow, provider, clock, messages, settings.return_window_days),
+        audit=AuditService(uow),
         cancellations=CancellationService(
             uow, engine, provider, clock, messages, on_change=lambda _changed: cache.clear()
         ),

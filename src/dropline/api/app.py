@@ -21,6 +21,7 @@ from dropline.api.routers.fulfilment import webhooks
 from dropline.api.routers.insight import monitor as monitor_router
 from dropline.api.routers.live import checkouts, drops, holds, orders
 from dropline.api.routers.live import payment_webhooks as webhooks_in
+from dropline.api.routers.platform import audit as audit_routes
 from dropline.api.routers.platform import health, keys
 from dropline.api.routers.platform import metrics as metrics_routes
 from dropline.api.routers.stock import levels as stock
@@ -139,7 +140,18 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lambda: (effective.max_body_bytes, effective.max_json_depth, effective.max_json_items),
     )
     errors.install(app)
-    for module in (health, catalog, stock, drops, holds, checkouts, orders, keys, webhooks_in):
+    for module in (
+        health,
+        catalog,
+        stock,
+        drops,
+        holds,
+        checkouts,
+        orders,
+        keys,
+        webhooks_in,
+        audit_routes,
+    ):
         app.include_router(module.router)
     if effective.metrics:
         app.include_router(metrics_routes.router)

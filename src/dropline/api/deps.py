@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 
 from dropline.bootstrap import Container
+from dropline.services.context import Actor, actor
 from dropline.services.platform.access import Principal
 
 # Dependencies that do no I/O are ``async def`` on purpose: FastAPI runs a plain ``def``
@@ -39,6 +40,8 @@ def scope(needed: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
     ) -> Principal:
         principal = await c.access.authenticate(bearer(authorization))
         principal.require(needed)
+        if principal.allows("ops"):  # operators' changes are audited (store/uow.py)
+            actor.set(Actor("key", principal.key_id, principal.name))
         return principal
 
     return dep

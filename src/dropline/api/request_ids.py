@@ -18,7 +18,7 @@ import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dropline.services.context import request_id
+from dropline.services.context import actor, request_id
 
 HEADER = b"x-request-id"
 _SANE = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
@@ -55,6 +55,7 @@ class RequestIdMiddleware:
             return
         rid = _incoming(scope) or secrets.token_hex(8)
         token = request_id.set(rid)
+        who = actor.set(None)  # set by the key or login check of this request only
         held: list[Message] = []  # a problem's start, until its whole body is here
         chunks: list[bytes] = []
         status = [0]
@@ -88,3 +89,4 @@ class RequestIdMiddleware:
                 log.debug("%s %s %d", scope["method"], scope["path"], status[0])
         finally:
             request_id.reset(token)
+            actor.reset(who)

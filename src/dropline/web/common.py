@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from dropline.bootstrap import Container
+from dropline.services.context import Actor, actor
 from dropline.web import session as sess
 from dropline.web.render import env
 
@@ -29,6 +30,7 @@ NAV: list[tuple[str, str]] = [
     ("Messages", "/ui/messages"),
     ("Webhook deliveries", "/ui/webhooks"),
     ("Returns", "/ui/returns"),
+    ("Audit", "/ui/audit"),
 ]
 
 
@@ -71,6 +73,7 @@ async def require_login(request: Request, c: Container) -> sess.Session:
     s = read_session(request, c)
     if s is None or not s.logged_in or not await key_active(c, s.key_id):
         raise LoginRequired(request.url.path)
+    actor.set(Actor("user", s.key_id, s.name))  # what this login changes is audited
     return s
 
 

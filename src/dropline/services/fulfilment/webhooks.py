@@ -179,6 +179,12 @@ class WebhookService:
         }
         async with self.uow() as uow:
             await uow.webhooks.add_endpoint(values)
+            uow.audit(
+                "webhook_endpoint.created",
+                "webhook_endpoint",
+                str(values["id"]),
+                after=_audited(values),
+            )
             await uow.commit()
         return endpoint_view(values, secret)
 
@@ -221,19 +227,35 @@ class WebhookService:
                 values["consecutive_failures"] = 0
                 values["failing_since"] = None
         async with self.uow() as uow:
-            if await uow.webhooks.get_endpoint(endpoint_id, lock=True) is None:
+            current = await uow.webhooks.get_endpoint(endpoint_id, lock=True)
+            if current is None:
                 raise NotFound(f"webhook endpoint {endpoint_id} not found")
             if values:
                 await uow.webhooks.update_endpoint(endpoint_id, **values)
+                uow.audit(
+                    "webhook_endpoint.updated",
+                    "webhook_endpoint",
+                    endpoint_id,
+                    before=_audited(current),
+                    after=_audited({**current, **values}),
+                )
             await uow.commit()
         return await self.get_endpoint(endpoint_id)
 
     async def delete_endpoint(self, endpoint_id: str) -> None:
         """Stop delivering to the endpoint for good (its history is kept)."""
         async with self.uow() as uow:
-            if await uow.webhooks.get_endpoint(endpoint_id, lock=True) is None:
+            current = await uow.webhooks.get_endpoint(endpoint_id, lock=True)
+            if current is None:
                 raise NotFound(f"webhook endpoint {endpoint_id} not found")
             await uow.webhooks.update_endpoint(endpoint_id, deleted=True, enabled=False)
+            uow.audit(
+                "webhook_endpoint.deleted",
+                "webhook_endpoint",
+                endpoint_id,
+                before=_audited(current),
+                after={"deleted": True},
+            )
             await uow.commit()
 
     async def rotate_secret(self, endpoint_id: str, overlap_s: int | None = None) -> Row:
@@ -528,3 +550,9 @@ def _delivery_view(d: Mapping[str, Any]) -> Row:
 def _aware(at: datetime) -> datetime:
     """SQLite gives naive UTC datetimes back; PostgreSQL aware ones."""
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _audited(endpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """What the audit trail keeps of an endpoint: never its secrets."""
+    keep = ("url", "event_types", "description", "enabled", "warehouse")
+    return {k: endpoint[k] for k in keep if k in endpoint}

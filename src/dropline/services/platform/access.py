@@ -131,6 +131,9 @@ class AccessService:
             await uow.access.add_key(
                 key_id, name.strip(), raw[:10], hash_key(raw), frozenset({scope})
             )
+            uow.audit(
+                "key.created", "api_key", key_id, after={"name": name.strip(), "scope": scope}
+            )
             await uow.commit()
             rec = await self._by_id(key_id)
         return raw, rec
@@ -150,6 +153,7 @@ class AccessService:
         async with self.uow() as uow:
             if not await uow.access.revoke_key(key_id):
                 raise NotFound(f"active key {key_id} not found")
+            uow.audit("key.revoked", "api_key", key_id, after={"revoked": True})
             await uow.commit()
         self._cache.clear()
 
