@@ -32,6 +32,7 @@ from dropline.bootstrap import Container, build
 from dropline.config import Settings, check_safe, load_settings
 from dropline.runtime import tune_gc
 from dropline.services.platform.background import run_forever
+from dropline.services.platform.metrics import flush_every
 from dropline.web import site as web_pages
 
 DESCRIPTION = """
@@ -115,10 +116,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         task = None
         if c.settings.background_tasks:
             task = asyncio.create_task(run_forever(c.jobs, stop))
+        flusher = asyncio.create_task(flush_every(stop))  # the hot path's metric sums
         try:
             yield
         finally:
             stop.set()
+            await flusher
             if task is not None:
                 await task
             if container is None:

@@ -12,6 +12,7 @@ on ``dropline.requests``; at the usual levels it costs one level check.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
@@ -24,6 +25,16 @@ HEADER = b"x-request-id"
 _SANE = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _PROBLEM = b"application/problem+json"
 log = logging.getLogger("dropline.requests")
+
+
+# A made id: this process's random prefix and a counter (unique without a syscall each).
+_PREFIX = secrets.token_hex(4)
+_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A fresh id, unique across processes (random per process, counted within)."""
+    return f"{_PREFIX}{next(_COUNTER):08x}"
 
 
 def _incoming(scope: Scope) -> str:
@@ -53,7 +64,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = _incoming(scope) or secrets.token_hex(8)
+        rid = _incoming(scope) or new_request_id()
         token = request_id.set(rid)
         who = actor.set(None)  # set by the key or login check of this request only
         held: list[Message] = []  # a problem's start, until its whole body is here
@@ -66,9 +77,10 @@ class RequestIdMiddleware:
                 status[0] = message["status"]
                 headers = [*message.get("headers", ()), (HEADER, rid.encode())]
                 message = {**message, "headers": headers}
-                if any(n.lower() == b"content-type" and v.startswith(_PROBLEM) for n, v in headers):
-                    held.append(message)
-                    return
+                for n, v in headers:
+                    if v.startswith(_PROBLEM) and n.lower() == b"content-type":
+                        held.append(message)
+                        return
             elif kind == "http.response.body" and held:
                 chunks.append(message.get("body", b""))
                 if message.get("more_body", False):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from time import perf_counter
+from typing import Any
 
 from dropline.domain.catalog.items import expand_items
 from dropline.domain.errors import (
@@ -74,11 +75,12 @@ class HoldService:
         self.cache = cache
         self.drops = drops
         self.clock = clock
-        m = metrics()
-        self._placed = m.holds_placed
-        self._refused = m.holds_refused
-        self._seconds = m.hold_seconds
-        self._engine_seconds = m.engine_seconds.labels("place_hold")
+        # in-process sums, flushed to the shared instruments (services/platform/metrics)
+        m = self._metrics = metrics()
+        self._placed = m.tally(m.holds_placed)
+        self._refused: dict[str, Any] = {}
+        self._seconds = m.timings(m.hold_seconds)
+        self._engine_seconds = m.timings(m.engine_seconds.labels("place_hold"))
 
     async def place(
         self,
@@ -97,7 +99,11 @@ class HoldService:
                 drop_id, buyer_id, items, idempotency_key=idempotency_key, attribution=attribution
             )
         except DroplineError as exc:
-            self._refused.labels(exc.code).inc()
+            refused = self._refused.get(exc.code)
+            if refused is None:
+                m = self._metrics
+                refused = self._refused[exc.code] = m.tally(m.holds_refused.labels(exc.code))
+            refused.inc()
             self._seconds.observe(perf_counter() - t0)
             raise
         self._placed.inc()

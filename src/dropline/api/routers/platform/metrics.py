@@ -13,7 +13,7 @@ import os
 from fastapi import APIRouter, Response
 
 from dropline.api.deps import ContainerDep, Ops
-from dropline.services.platform.metrics import metrics
+from dropline.services.platform.metrics import flush, metrics
 
 router = APIRouter(tags=["health"])
 
@@ -35,6 +35,7 @@ async def scrape(c: ContainerDep, _: Ops) -> Response:
     )
     from prometheus_client.multiprocess import MultiProcessCollector
 
+    flush()  # this process's in-process sums first
     pool = c.db.sync_engine.pool
     gauge = metrics().db_pool
     for state, read in (("checked_out", "checkedout"), ("size", "size")):
