@@ -9,13 +9,15 @@ The behaviour shared with the other engines runs here too, in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
 from cluster_support import drop_slot, master_port
-from dropline.domain.errors import NotFound
+from dropline.domain.errors import InsufficientStock, NotFound, SoldOut
 from dropline.domain.live.holds import HoldItem, HoldRequest, HoldStatus, ItemKind
 from dropline.engine import create_engine
 from dropline.engine.redis_cluster import seed_nodes
@@ -129,3 +131,56 @@ async def test_a_drop_loaded_by_another_node_is_not_loaded(
     assert await a.ensure_drop(snap(drop, 7)) is True
     assert await b.ensure_drop(snap(drop, 99)) is False
     assert (await b.counts(drop))["sku_a"].remaining == 7
+
+
+async def test_a_stale_slot_map_is_followed_not_failed(
+    engines: tuple[RedisEngine, RedisEngine, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-master batcher sends by the client's slot map; when that map is wrong
+    (a slot moved), the node answers MOVED without running the command, and the command
+    goes through the cluster client instead: the caller never sees the redirection."""
+    a, _, _ = engines
+    drop = "drp_stale"
+    await a.ensure_drop(snap(drop))
+    client = a._client
+    assert isinstance(client, RedisCluster)
+    manager = client.nodes_manager
+    right = manager.get_node_from_slot(drop_slot(drop))
+    wrong = next(n for n in client.get_primaries() if n.name != right.name)
+    batcher = a._runner.cluster_batcher
+    assert batcher is not None
+    sent_to: list[str] = []
+    real = type(batcher)._batcher
+
+    def misroute(self: Any, host: str, port: int) -> Any:
+        sent_to.append(f"{host}:{port}")
+        return real(self, wrong.host, int(wrong.port))  # as if the map were stale
+
+    monkeypatch.setattr(type(batcher), "_batcher", misroute)
+    h = await a.place_hold(req(drop), T0)
+    monkeypatch.undo()
+    assert sent_to  # it did go through the batcher, to the wrong master
+    assert (await a.counts(drop))["sku_a"].held == 1
+    assert (await a.get_hold(h.id)) == h
+
+
+async def test_without_coalescing_each_command_is_its_own_call(redis_cluster_url: str) -> None:
+    prefix = unique_prefix()
+    engine = RedisEngine(redis_cluster_url, prefix=prefix, coalesce=False, max_connections=8)
+    try:
+        await engine.ensure_drop(snap("drp_plain", 50))
+
+        async def tap(n: int) -> bool:
+            try:
+                await engine.place_hold(req("drp_plain", f"b{n}"), T0)
+            except (SoldOut, InsufficientStock):
+                return False
+            return True
+
+        # more callers than connections: they wait for a turn instead of failing
+        won = await asyncio.gather(*(tap(n) for n in range(200)))
+        assert sum(won) == 50
+        assert (await engine.counts("drp_plain"))["sku_a"].held == 50
+    finally:
+        await engine.close()
+        await lose_redis_data(redis_cluster_url, prefix)

@@ -219,7 +219,7 @@ class RedisEngine:
         ``engine/redis_cluster.py``) or a ``redis.asyncio.Redis`` / ``RedisCluster``
         the caller owns (then the caller should disable retries, see the module
         docstring). ``coalesce``: pipeline concurrent
-        calls (on by default; off to measure). ``prefix``: the key prefix.
+        calls (on by default, per master on a cluster; off to measure). ``prefix``: the key prefix.
         ``retention_s``: how long terminal holds stay readable (by caller time; the
         Redis TTL is this plus one hour). ``max_events``: the journal bound per drop.
         ``pointer_ttl_s``: lifetime of the hold-id → drop pointers.
