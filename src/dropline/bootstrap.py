@@ -30,8 +30,10 @@ from dropline.services.planning.launches import LaunchService
 from dropline.services.planning.scoring import LaunchScoreService
 from dropline.services.planning.watch import LaunchWatch
 from dropline.services.platform.access import AccessService
+from dropline.services.platform.audit import AuditService
 from dropline.services.platform.background import Job, standard_jobs
 from dropline.services.platform.buyer_tokens import BuyerTokenPolicy, BuyerTokens
+from dropline.services.platform.metrics import configure as configure_metrics
 from dropline.services.platform.ui_sessions import UiSessionService
 from dropline.services.ports import (
     Clock,
@@ -91,6 +93,7 @@ class Container:
     launches: LaunchService
     launch_scores: LaunchScoreService
     launch_watch: LaunchWatch
+    audit: AuditService
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
     #: Jobs every API process runs for itself, whatever ``background_tasks`` says.
     process_jobs: list[tuple[str, float, Job]] = field(default_factory=list)
@@ -169,6 +172,7 @@ async def build(
     mailer: Mailer | None = None,
 ) -> Container:
     """Wire everything for ``settings``; tests may pass their own clock/engine/provider."""
+    configure_metrics(settings.metrics)  # before the services take their instruments
     clock = clock or SystemClock()
     pool = (
         {}
@@ -265,6 +269,7 @@ async def build(
         fulfilment=fulfilment,
         pick_lists=PickListService(uow, clock),
         returns=ReturnService(uow, provider, clock, messages, settings.return_window_days),
+        audit=AuditService(uow),
         cancellations=CancellationService(
             uow, engine, provider, clock, messages, on_change=lambda _changed: cache.clear()
         ),
