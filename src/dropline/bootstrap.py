@@ -14,6 +14,8 @@ from dropline.domain.platform.attempts import AttemptWindow
 from dropline.engine import create_engine as create_stock_engine
 from dropline.payments.sandbox import SandboxProvider
 from dropline.services.aftersales.cancellations import CancellationService
+from dropline.services.aftersales.problem_links import ProblemLinks
+from dropline.services.aftersales.problems import ProblemService
 from dropline.services.aftersales.returns import ReturnService
 from dropline.services.catalog.products import CatalogService
 from dropline.services.fulfilment.messages import MessageService
@@ -85,6 +87,7 @@ class Container:
     fulfilment: FulfilmentService
     pick_lists: PickListService
     returns: ReturnService
+    problems: ProblemService
     cancellations: CancellationService
     ui_sessions: UiSessionService
     login_attempts: AttemptWindow
@@ -235,6 +238,10 @@ async def build(
     preorder_allocation.ready_hook = fulfilment.ready_to_fulfill
     production = ProductionService(uow, clock, preorder_lifecycle)
     launches = LaunchService(uow, clock, production)
+    returns = ReturnService(uow, provider, clock, messages, settings.return_window_days)
+    problem_links = ProblemLinks(settings.buyer_token_secret, settings.base_url, clock)
+    problems = ProblemService(uow, returns, messages, problem_links, clock, settings.data_dir)
+    messages.problem_link = problems.link_for
     container = Container(
         settings=settings,
         db=db,
@@ -264,7 +271,8 @@ async def build(
         messages=messages,
         fulfilment=fulfilment,
         pick_lists=PickListService(uow, clock),
-        returns=ReturnService(uow, provider, clock, messages, settings.return_window_days),
+        returns=returns,
+        problems=problems,
         cancellations=CancellationService(
             uow, engine, provider, clock, messages, on_change=lambda _changed: cache.clear()
         ),

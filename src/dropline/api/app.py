@@ -14,6 +14,7 @@ from dropline.api import errors, openapi
 from dropline.api.deps import storable_text
 from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware
 from dropline.api.limits import RequestLimits
+from dropline.api.routers.aftersales import problems as problem_routes
 from dropline.api.routers.aftersales import returns as return_routes
 from dropline.api.routers.catalog import products as catalog
 from dropline.api.routers.fulfilment import shipping as fulfilment
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         webhooks,
         fulfilment,
         return_routes,
+        problem_routes,
         launch_routes,
     ):
         app.include_router(module.router)

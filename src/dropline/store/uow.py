@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dropline.domain.events import DomainEvent
 from dropline.store import write_gate
+from dropline.store.aftersales.problem_repo import ProblemRepository
 from dropline.store.aftersales.repo import ReturnRepository
 from dropline.store.catalog.repo import CatalogRepository
 from dropline.store.fulfilment.repo import MessageRepository, ShipmentRepository, WebhookRepository
@@ -83,6 +84,7 @@ class UnitOfWork:
         self.messages = MessageRepository(self._conn, now)
         self.webhooks_in = WebhookInboxRepository(self._conn, now)
         self.returns = ReturnRepository(self._conn, now)
+        self.problems = ProblemRepository(self._conn, now)
         self.session_resets = SessionResetRepository(self._conn, now)
         self.launches = LaunchRepository(self._conn, now)
         self._events = []
