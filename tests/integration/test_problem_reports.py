@@ -4,6 +4,7 @@ closed window, and a decline that reaches the buyer. Bad reports store nothing."
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from datetime import timedelta
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from test_returns import level, ship
 
 from dropline.bootstrap import Container
 from dropline.domain.errors import Forbidden, InvalidInput, InvalidToken
@@ -19,7 +21,6 @@ from dropline.services.aftersales.problems import PhotoUpload, ReportedLine
 from dropline.services.ports import ManualClock
 from fulfilment_support import paid_order
 from support import seed_shop
-from test_returns import level, ship
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -143,7 +144,7 @@ async def test_bad_reports_are_refused_and_store_nothing(
     assert resp.status_code in (400, 413, 422), resp.text
     assert field in resp.text
     assert await c.problems.list() == []
-    assert not Path(c.problems.data_dir, "problems").exists()
+    assert not await asyncio.to_thread(Path(c.problems.data_dir, "problems").exists)
 
 
 async def test_a_link_for_another_buyer_or_after_the_window_is_refused(
