@@ -45,7 +45,8 @@ class ProblemLinks:
         return f"{VERSION}.{body}.{_b64(self._sign(body))}"
 
     def link(self, order_id: str, buyer_id: str, expires: datetime) -> str:
-        return f"{self.base_url}/ui/report-problem?token={self.token(order_id, buyer_id, expires)}"
+        token = self.token(order_id, buyer_id, expires)
+        return f"{self.base_url}/v1/problem-links/report?token={token}"
 
     def verify(self, token: str) -> tuple[str, str]:
         """(order id, buyer id) of a valid, unexpired token; ``InvalidToken`` otherwise."""
