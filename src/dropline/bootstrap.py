@@ -54,6 +54,7 @@ from dropline.services.supply.production import ProductionService
 from dropline.services.supply.qc import QcService
 from dropline.services.supply.qc_specs import QcSpecService
 from dropline.services.supply.qc_trace import QcTraceService
+from dropline.services.supply.quality import QualityService
 from dropline.store.db import create_engine
 from dropline.store.uow import UowFactory
 
@@ -80,6 +81,7 @@ class Container:
     preorder_links: PreorderLinks
     production: ProductionService
     qc: QcService
+    quality: QualityService
     qc_specs: QcSpecService
     qc_trace: QcTraceService
     webhooks: WebhookService
@@ -240,7 +242,10 @@ async def build(
     launches = LaunchService(uow, clock, production)
     returns = ReturnService(uow, provider, clock, messages, settings.return_window_days)
     problem_links = ProblemLinks(settings.buyer_token_secret, settings.base_url, clock)
-    problems = ProblemService(uow, returns, messages, problem_links, clock, settings.data_dir)
+    quality = QualityService(uow, clock)
+    problems = ProblemService(
+        uow, returns, messages, problem_links, clock, settings.data_dir, quality
+    )
     messages.problem_link = problems.link_for
     container = Container(
         settings=settings,
@@ -263,6 +268,7 @@ async def build(
         preorder_links=preorder_links,
         production=production,
         qc=QcService(uow, preorder_allocation),
+        quality=quality,
         qc_specs=QcSpecService(uow),
         qc_trace=QcTraceService(uow, settings.data_dir),
         ui_sessions=UiSessionService(uow, clock),

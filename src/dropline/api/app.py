@@ -28,6 +28,7 @@ from dropline.api.routers.stock import levels as stock
 from dropline.api.routers.supply import preorders as preorder_routes
 from dropline.api.routers.supply import production as production_routes
 from dropline.api.routers.supply import qc as qc_routes
+from dropline.api.routers.supply import quality as quality_routes
 from dropline.bootstrap import Container, build
 from dropline.config import Settings, check_safe, load_settings
 from dropline.runtime import tune_gc
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     for module in (
         production_routes,
         qc_routes,
+        quality_routes,
         preorder_routes,
         webhooks,
         fulfilment,

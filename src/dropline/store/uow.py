@@ -30,6 +30,7 @@ from dropline.store.platform.access_repo import AccessRepository
 from dropline.store.platform.outbox_repo import OutboxRepository
 from dropline.store.platform.session_repo import SessionResetRepository
 from dropline.store.stock.repo import StockRepository
+from dropline.store.supply.quality_repo import QualityRepository
 from dropline.store.supply.repo import ProductionRepository
 
 
@@ -85,6 +86,7 @@ class UnitOfWork:
         self.webhooks_in = WebhookInboxRepository(self._conn, now)
         self.returns = ReturnRepository(self._conn, now)
         self.problems = ProblemRepository(self._conn, now)
+        self.quality = QualityRepository(self._conn, now)
         self.session_resets = SessionResetRepository(self._conn, now)
         self.launches = LaunchRepository(self._conn, now)
         self._events = []

@@ -38,6 +38,7 @@ from dropline.services.aftersales.problem_links import ProblemLinks
 from dropline.services.aftersales.returns import ReturnService
 from dropline.services.fulfilment.messages import MessageService
 from dropline.services.ports import Clock
+from dropline.services.supply.quality import QualityService
 from dropline.store.live.order_repo import OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
@@ -87,6 +88,7 @@ class ProblemService:
         links: ProblemLinks,
         clock: Clock,
         data_dir: str,
+        quality: QualityService | None = None,
     ) -> None:
         self.uow = uow
         self.returns = returns
@@ -94,6 +96,7 @@ class ProblemService:
         self.links = links
         self.clock = clock
         self.data_dir = Path(data_dir)
+        self.quality = quality
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
@@ -239,8 +242,10 @@ class ProblemService:
     # ------------------------------------------------------------------ deciding
     async def approve(self, problem_id: str, *, by: str = "") -> dict[str, Any]:
         """The report becomes a return (``requested``, priced as any return) in one
-        transaction; a defect's units are traced to their lots. A report decided
-        already is refused (``InvalidTransition``)."""
+        transaction; a defect's units are traced to their lots, and a lot whose defect
+        rate now passes its threshold opens a quality alert (``QualityService.evaluate``)
+        in that transaction too. A report decided already is refused
+        (``InvalidTransition``)."""
         now = self._now()
         async with self.uow() as uow:
             p = await uow.problems.get(problem_id, lock=True)
@@ -261,7 +266,9 @@ class ProblemService:
                 by=by,
             )
             if entry.is_defect:
-                await self._record_defects(uow, p, now)
+                rows = await self._record_defects(uow, p, now)
+                if self.quality is not None:
+                    await self.quality.evaluate(uow, [r["lot_id"] for r in rows], by or "ops")
             p = await uow.problems.update(
                 p,
                 status=ProblemStatus.APPROVED.value,
@@ -310,7 +317,9 @@ class ProblemService:
             await uow.commit()
         return p
 
-    async def _record_defects(self, uow: UnitOfWork, p: Mapping[str, Any], now: datetime) -> None:
+    async def _record_defects(
+        self, uow: UnitOfWork, p: Mapping[str, Any], now: datetime
+    ) -> Sequence[Mapping[str, Any]]:
         """Trace each defective unit to the lot it came from: the order's lot
         allocations (pre-orders) first; otherwise the newest passed lot of that SKU
         received before the order; otherwise untraced (``lot_id`` NULL)."""
@@ -363,6 +372,7 @@ class ProblemService:
                     }
                 )
         await uow.problems.add_defects(rows)
+        return rows
 
 
 def _spread(qty: int, allocations: Sequence[tuple[str, int]]) -> list[tuple[str | None, int]]:
