@@ -55,6 +55,7 @@ from dropline.services.supply.qc import QcService
 from dropline.services.supply.qc_specs import QcSpecService
 from dropline.services.supply.qc_trace import QcTraceService
 from dropline.services.supply.quality import QualityService
+from dropline.services.supply.scorecard import ScorecardService
 from dropline.store.db import create_engine
 from dropline.store.uow import UowFactory
 
@@ -82,6 +83,7 @@ class Container:
     production: ProductionService
     qc: QcService
     quality: QualityService
+    scorecards: ScorecardService
     qc_specs: QcSpecService
     qc_trace: QcTraceService
     webhooks: WebhookService
@@ -269,6 +271,7 @@ async def build(
         production=production,
         qc=QcService(uow, preorder_allocation),
         quality=quality,
+        scorecards=ScorecardService(uow),
         qc_specs=QcSpecService(uow),
         qc_trace=QcTraceService(uow, settings.data_dir),
         ui_sessions=UiSessionService(uow, clock),

@@ -29,6 +29,7 @@ from dropline.api.routers.supply import preorders as preorder_routes
 from dropline.api.routers.supply import production as production_routes
 from dropline.api.routers.supply import qc as qc_routes
 from dropline.api.routers.supply import quality as quality_routes
+from dropline.api.routers.supply import scorecards as scorecard_routes
 from dropline.bootstrap import Container, build
 from dropline.config import Settings, check_safe, load_settings
 from dropline.runtime import tune_gc
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         production_routes,
         qc_routes,
         quality_routes,
+        scorecard_routes,
         preorder_routes,
         webhooks,
         fulfilment,

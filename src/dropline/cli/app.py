@@ -16,7 +16,7 @@ from dropline.cli.insight import report
 from dropline.cli.live import simulate
 from dropline.cli.planning import launches
 from dropline.cli.platform import db, demo, keys, server
-from dropline.cli.supply import preorders, qc, quality, runs
+from dropline.cli.supply import preorders, qc, quality, runs, scorecards
 
 app = typer.Typer(
     help="dropline runs a creator's live drop from the stream to the shipment.\n\n"
@@ -37,6 +37,7 @@ app.command()(simulate.simulate)
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(qc.qc_app, name="qc")
 app.add_typer(quality.quality_app, name="quality")
+app.add_typer(scorecards.suppliers_app, name="suppliers")
 app.add_typer(preorders.preorders_app, name="preorders")
 app.add_typer(orders.orders_app, name="orders")
 app.add_typer(returns.returns_app, name="returns")

@@ -1,4 +1,5 @@
-"""``/ui/quality``: the defect Pareto, the quality alerts (closing one) and thresholds."""
+"""``/ui/quality``: the defect Pareto, the quality alerts (closing one) and thresholds;
+``/ui/suppliers``: the supplier scorecards."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from dropline.web.common import page, require_login, require_post
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
-if ("Quality", "/ui/quality") not in common.NAV:
-    common.NAV.append(("Quality", "/ui/quality"))
+for _entry in (("Quality", "/ui/quality"), ("Suppliers", "/ui/suppliers")):
+    if _entry not in common.NAV:
+        common.NAV.append(_entry)
 
 
 @router.get("/quality")
@@ -52,3 +54,9 @@ async def close_alert(
     except DroplineError as exc:
         message, level = exc.detail, "error"
     return RedirectResponse(f"/ui/quality?flash={quote(message)}&level={level}", 303)
+
+
+@router.get("/suppliers")
+async def suppliers_page(request: Request, c: ContainerDep) -> Response:
+    s = await require_login(request, c)
+    return page(request, "suppliers.html", s, cards=await c.scorecards.suppliers())

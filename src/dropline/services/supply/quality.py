@@ -86,49 +86,7 @@ class QualityService:
     async def _figures(
         self, uow: UnitOfWork, sku_ids: Iterable[str]
     ) -> dict[str, tuple[str, LotFigures]]:
-        """Per lot of these SKUs: (sku, figures), from one replay of each SKU's shelf."""
-        lots = [lot for lot in await uow.production.lots() if lot["sku_id"] in set(sku_ids)]
-        out: dict[str, tuple[str, LotFigures]] = {}
-        for sku in sorted({lot["sku_id"] for lot in lots}):
-            lot_ids = {lot["id"] for lot in lots if lot["sku_id"] == sku}
-            allocated: dict[str, int] = {}
-            by_order: dict[str, list[tuple[str, int]]] = {}
-            for lot_id in sorted(lot_ids):
-                for a in await uow.production.allocations(lot_id=lot_id):
-                    allocated[lot_id] = allocated.get(lot_id, 0) + int(a["quantity"])
-                    by_order.setdefault(a["order_id"], []).append((lot_id, int(a["quantity"])))
-            flows: list[ShelfFlow] = []
-            unallocated: dict[str, int] = {}
-            for m in await uow.quality.shelf_movements(sku):
-                qty, inflow = int(m["quantity"]), m["to_bucket"] in ("available", "safety")
-                reason, ref = m["reason"], m["ref"]
-                if not inflow:
-                    lot = ref if reason == Reason.CONTAIN.value else None
-                    flows.append(ShelfFlow(qty, False, lot))
-                elif reason == Reason.QC_PASS.value and ref in lot_ids:
-                    flows.append(ShelfFlow(qty, True, ref))
-                elif reason == Reason.UNALLOCATE.value and ref in by_order:
-                    for lot_id, q in _spread(qty, by_order[ref]):
-                        unallocated[lot_id] = unallocated.get(lot_id, 0) + q
-                        flows.append(ShelfFlow(q, True, lot_id))
-                else:
-                    flows.append(ShelfFlow(qty, True, None))
-            shelf = shelf_by_lot(flows)
-            for lot_id in lot_ids:
-                delivered = (
-                    allocated.get(lot_id, 0)
-                    - unallocated.get(lot_id, 0)
-                    + shelf.consumed.get(lot_id, 0)
-                )
-                out[lot_id] = (
-                    sku,
-                    LotFigures(
-                        delivered,
-                        shelf.remaining.get(lot_id, 0),
-                        await uow.quality.defective_units(lot_id),
-                    ),
-                )
-        return out
+        return await lot_figures(uow, sku_ids)
 
     async def lot_figures(self, lot_id: str) -> dict[str, Any]:
         """A lot's delivered, remaining and defective units and its defect rate."""
@@ -363,6 +321,53 @@ class QualityService:
             )
             await uow.commit()
         return alert
+
+
+async def lot_figures(uow: UnitOfWork, sku_ids: Iterable[str]) -> dict[str, tuple[str, LotFigures]]:
+    """Per lot of these SKUs: (sku, figures), from one replay of each SKU's shelf."""
+    wanted = set(sku_ids)
+    lots = [lot for lot in await uow.production.lots() if lot["sku_id"] in wanted]
+    out: dict[str, tuple[str, LotFigures]] = {}
+    for sku in sorted({lot["sku_id"] for lot in lots}):
+        lot_ids = {lot["id"] for lot in lots if lot["sku_id"] == sku}
+        allocated: dict[str, int] = {}
+        by_order: dict[str, list[tuple[str, int]]] = {}
+        for lot_id in sorted(lot_ids):
+            for a in await uow.production.allocations(lot_id=lot_id):
+                allocated[lot_id] = allocated.get(lot_id, 0) + int(a["quantity"])
+                by_order.setdefault(a["order_id"], []).append((lot_id, int(a["quantity"])))
+        flows: list[ShelfFlow] = []
+        unallocated: dict[str, int] = {}
+        for m in await uow.quality.shelf_movements(sku):
+            qty, inflow = int(m["quantity"]), m["to_bucket"] in ("available", "safety")
+            reason, ref = m["reason"], m["ref"]
+            if not inflow:
+                lot = ref if reason == Reason.CONTAIN.value else None
+                flows.append(ShelfFlow(qty, False, lot))
+            elif reason == Reason.QC_PASS.value and ref in lot_ids:
+                flows.append(ShelfFlow(qty, True, ref))
+            elif reason == Reason.UNALLOCATE.value and ref in by_order:
+                for lot_id, q in _spread(qty, by_order[ref]):
+                    unallocated[lot_id] = unallocated.get(lot_id, 0) + q
+                    flows.append(ShelfFlow(q, True, lot_id))
+            else:
+                flows.append(ShelfFlow(qty, True, None))
+        shelf = shelf_by_lot(flows)
+        for lot_id in lot_ids:
+            delivered = (
+                allocated.get(lot_id, 0)
+                - unallocated.get(lot_id, 0)
+                + shelf.consumed.get(lot_id, 0)
+            )
+            out[lot_id] = (
+                sku,
+                LotFigures(
+                    delivered,
+                    shelf.remaining.get(lot_id, 0),
+                    await uow.quality.defective_units(lot_id),
+                ),
+            )
+    return out
 
 
 def _spread(qty: int, parts: list[tuple[str, int]]) -> list[tuple[str, int]]:
