@@ -22,6 +22,7 @@ from dropline.services.fulfilment.messages import MessageService
 from dropline.services.fulfilment.pick_lists import PickListService
 from dropline.services.fulfilment.shipping import FulfilmentService
 from dropline.services.fulfilment.webhooks import WebhookPolicy, WebhookService
+from dropline.services.insight.lessons import LessonService
 from dropline.services.insight.monitor import MonitorService
 from dropline.services.insight.report import ReportService
 from dropline.services.live.checkout import CheckoutService
@@ -76,6 +77,7 @@ class Container:
     access: AccessService
     monitor: MonitorService
     reports: ReportService
+    lessons: LessonService
     preorders: PreorderService
     preorder_lifecycle: PreorderLifecycleService
     preorder_allocation: PreorderAllocationService
@@ -245,6 +247,7 @@ async def build(
     returns = ReturnService(uow, provider, clock, messages, settings.return_window_days)
     problem_links = ProblemLinks(settings.buyer_token_secret, settings.base_url, clock)
     quality = QualityService(uow, clock)
+    reports = ReportService(uow, cache)
     problems = ProblemService(
         uow, returns, messages, problem_links, clock, settings.data_dir, quality
     )
@@ -263,7 +266,8 @@ async def build(
         checkout=checkout,
         access=AccessService(uow, make_buyer_tokens(settings), make_key_events(settings), clock),
         monitor=MonitorService(uow, engine, drops, cache, clock),
-        reports=ReportService(uow, cache),
+        reports=reports,
+        lessons=LessonService(uow, reports, clock),
         preorders=preorders,
         preorder_lifecycle=preorder_lifecycle,
         preorder_allocation=preorder_allocation,

@@ -19,6 +19,7 @@ from dropline.api.routers.aftersales import returns as return_routes
 from dropline.api.routers.catalog import products as catalog
 from dropline.api.routers.fulfilment import shipping as fulfilment
 from dropline.api.routers.fulfilment import webhooks
+from dropline.api.routers.insight import lessons as lesson_routes
 from dropline.api.routers.insight import monitor as monitor_router
 from dropline.api.routers.live import checkouts, drops, holds, orders
 from dropline.api.routers.live import payment_webhooks as webhooks_in
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         return_routes,
         problem_routes,
         launch_routes,
+        lesson_routes,
     ):
         app.include_router(module.router)
     openapi.install(app)

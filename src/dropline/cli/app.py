@@ -12,7 +12,7 @@ import typer
 from dropline.cli.aftersales import orders, returns
 from dropline.cli.console import TextArgs
 from dropline.cli.fulfilment import tracking, webhooks
-from dropline.cli.insight import report
+from dropline.cli.insight import lessons, report
 from dropline.cli.live import simulate
 from dropline.cli.planning import launches
 from dropline.cli.platform import db, demo, keys, server
@@ -33,6 +33,7 @@ app.command()(server.serve)
 app.command()(server.worker)
 app.command("buyer-token")(keys.buyer_token)
 app.command()(report.report)
+app.command()(lessons.lessons)
 app.command()(simulate.simulate)
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(qc.qc_app, name="qc")
