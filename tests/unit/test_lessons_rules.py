@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dropline.domain.insight.lessons import Purchase, VariantRow, repeat_cohorts, variant_totals
+from dropline.domain.insight.lessons import (
+    Purchase,
+    VariantRow,
+    corrected_demand,
+    repeat_cohorts,
+    size_curve,
+    suggested_demand,
+    variant_totals,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -42,3 +50,19 @@ def test_variants_add_up_over_drops_and_keep_the_fastest_sell_out() -> None:
     ]
     assert got[1]["sold_out_in"] == ["d1", "d2"] and got[1]["fastest_sell_out_s"] == 300
     assert got[0]["fastest_sell_out_s"] is None
+
+
+def test_a_sell_out_carries_its_rate_over_the_window() -> None:
+    def row(drop: str, sold: int, t: int | None, window: int, size: str = "M") -> VariantRow:
+        return VariantRow(drop, f"{drop}-{size}", size, sold, sold, t, size, window)
+
+    assert corrected_demand(row("d", 10, 600, 3600)) == 60
+    assert corrected_demand(row("d", 3, 7, 10)) == 4  # 4.29 rounds to 4
+    assert corrected_demand(row("d", 1, 2, 5)) == 3  # 2.5 rounds half up
+    assert corrected_demand(row("d", 10, None, 3600)) == 10  # never sold out
+    assert corrected_demand(row("d", 10, 0, 3600)) == 10  # sold out at once: no rate
+    assert corrected_demand(row("d", 10, 3600, 3600)) == 10  # at the window's end
+    rows = [row("d1", 10, 600, 3600), row("d1", 5, None, 3600, "L"), row("d2", 20, None, 60)]
+    assert size_curve(rows) == {"M": 80, "L": 5}
+    assert suggested_demand(rows) == {"worst": 20, "expected": 43, "best": 65}  # 42.5 → 43
+    assert suggested_demand(rows[:2]) is None  # one drop

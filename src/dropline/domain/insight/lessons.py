@@ -3,6 +3,15 @@
 - *sell-through* of a variant over the chosen drops: units sold ÷ units offered, in
   basis points (rounded down); *sold out in*: the drops where its sold units reached
   its offer; *fastest sell-out*: the shortest time from the drop going live to that.
+- *corrected demand* of a variant in a drop: its units sold, or, when it sold out
+  ``t`` seconds into a selling window of ``W`` seconds (going live → ended, or → now
+  while live), its sales rate carried over the whole window: sold × W ÷ t, rounded
+  half up (a variant that sold out at once, t = 0, keeps its units sold).
+- *corrected size curve*: corrected demand summed per ``size`` attribute over the
+  drops (the weights ``size_curve`` of a first-run scenario takes).
+- *suggested demand* for a similar next drop: the drops' corrected totals as a
+  three-point estimate (worst = lowest, expected = mean rounded half up, best =
+  highest); None with fewer than two different totals.
 - *cohort* of a drop: the buyers whose first paid order (over every drop) was in it;
   a cohort member *repeats within 90 days* when they paid another order in another
   drop within 90 days of that first order. A cohort is *complete* once 90 days have
@@ -73,6 +82,8 @@ class VariantRow:
     offered: int
     sold: int
     time_to_sell_out_s: int | None
+    size: str | None = None
+    window_s: int = 0
 
 
 def variant_totals(rows: Iterable[VariantRow]) -> list[dict[str, object]]:
@@ -99,3 +110,32 @@ def variant_totals(rows: Iterable[VariantRow]) -> list[dict[str, object]]:
             }
         )
     return sorted(out, key=lambda a: (str(a["label"]), str(a["sku_id"])))
+
+
+def corrected_demand(row: VariantRow) -> int:
+    """Units sold, carried over the selling window when the variant sold out early."""
+    t = row.time_to_sell_out_s
+    if t is None or t <= 0 or row.window_s <= t:
+        return row.sold
+    return (2 * row.sold * row.window_s + t) // (2 * t)
+
+
+def size_curve(rows: Iterable[VariantRow]) -> dict[str, int]:
+    """Corrected demand per size, sizes in first-seen order; variants without one left out."""
+    out: dict[str, int] = {}
+    for r in rows:
+        if r.size:
+            out[r.size] = out.get(r.size, 0) + corrected_demand(r)
+    return out
+
+
+def suggested_demand(rows: Iterable[VariantRow]) -> dict[str, int] | None:
+    """The three-point demand of a similar next drop from each drop's corrected total."""
+    totals: dict[str, int] = {}
+    for r in rows:
+        totals[r.drop_id] = totals.get(r.drop_id, 0) + corrected_demand(r)
+    values = sorted(totals.values())
+    if len(values) < 2 or values[0] == values[-1]:
+        return None
+    n = len(values)
+    return {"worst": values[0], "expected": (2 * sum(values) + n) // (2 * n), "best": values[-1]}

@@ -1,6 +1,8 @@
 """Next-drop insight: what several drops teach the next one, read from each drop's
 post-stream report (``services.insight.report``, so a figure means the same thing
-here and there) and from every paid order (the 90-day repeat cohorts). Definitions in
+here and there) and from every paid order (the 90-day repeat cohorts), ending in
+``next_first_run``: the corrected size curve and three-point demand that
+``POST /v1/planning/first-run`` takes as they are. Definitions in
 ``domain.insight.lessons``; the CSV has one ``section, name, metric, value`` row per
 figure."""
 
@@ -13,7 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dropline.domain.errors import InvalidInput
-from dropline.domain.insight.lessons import VariantRow, repeat_cohorts, variant_totals
+from dropline.domain.insight.lessons import (
+    VariantRow,
+    repeat_cohorts,
+    size_curve,
+    suggested_demand,
+    variant_totals,
+)
 from dropline.services.insight.report import ATTRIBUTION_DIMENSIONS, ReportService
 from dropline.services.ports import Clock
 from dropline.store.insight.lessons_repo import LessonRepository
@@ -42,10 +50,21 @@ class LessonService:
         for d in ids:
             report = await self.reports.build(d)
             drops.append({"id": d, "name": report["drop"]["name"]})
+            start = datetime.fromisoformat(report["timeline"]["start"])
+            end = datetime.fromisoformat(report["drop"]["ended_at"] or report["generated_at"])
+            window = max(0, int((end - start).total_seconds()))
             for r in report["sell_through"]["by_sku"]:
+                attrs = {str(k).lower(): v for k, v in r["attributes"].items()}
                 rows.append(
                     VariantRow(
-                        d, r["sku_id"], r["label"], r["offered"], r["sold"], r["time_to_sell_out_s"]
+                        d,
+                        r["sku_id"],
+                        r["label"],
+                        r["offered"],
+                        r["sold"],
+                        r["time_to_sell_out_s"],
+                        attrs.get("size") or None,
+                        window,
                     )
                 )
             for dim, entries in report["conversion"].items():
@@ -72,6 +91,10 @@ class LessonService:
                 if entries
             },
             "repeat_cohorts": repeat_cohorts(purchases, ids, now),
+            "next_first_run": {
+                "size_curve": size_curve(rows),
+                "demand": suggested_demand(rows),
+            },
         }
 
 
@@ -88,6 +111,10 @@ def lessons_csv(lessons: dict[str, Any]) -> str:
         for e in entries:
             for k in ("holds", "orders", "conversion_bp", "units"):
                 w.writerow([f"conversion_{dim}", e["key"], k, e[k]])
+    for size, weight in lessons["next_first_run"]["size_curve"].items():
+        w.writerow(["size_curve", size, "corrected_demand", weight])
+    for k, v in (lessons["next_first_run"]["demand"] or {}).items():
+        w.writerow(["first_run_demand", "", k, v])
     for c in lessons["repeat_cohorts"]:
         for k in ("cohort", "repeat_90d", "repeat_90d_bp", "complete"):
             w.writerow(["repeat_cohort", c["drop_id"], k, c[k]])
