@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from dropline.api.deps import ContainerDep, Ops
+from dropline.api.openapi import errors
 from dropline.services.insight.lessons import lessons_csv
 
 router = APIRouter(prefix="/v1/insight", tags=["insight"])
@@ -17,7 +18,8 @@ OPENAPI: dict[int | str, dict[str, Any]] = {
             "application/json": {"schema": {"type": "object"}},
             "text/csv": {"schema": {"type": "string"}},
         }
-    }
+    },
+    **errors(404),  # a drop_id that is not a drop
 }
 
 
