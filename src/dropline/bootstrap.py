@@ -14,12 +14,15 @@ from dropline.domain.platform.attempts import AttemptWindow
 from dropline.engine import create_engine as create_stock_engine
 from dropline.payments.sandbox import SandboxProvider
 from dropline.services.aftersales.cancellations import CancellationService
+from dropline.services.aftersales.problem_links import ProblemLinks
+from dropline.services.aftersales.problems import ProblemService
 from dropline.services.aftersales.returns import ReturnService
 from dropline.services.catalog.products import CatalogService
 from dropline.services.fulfilment.messages import MessageService
 from dropline.services.fulfilment.pick_lists import PickListService
 from dropline.services.fulfilment.shipping import FulfilmentService
 from dropline.services.fulfilment.webhooks import WebhookPolicy, WebhookService
+from dropline.services.insight.lessons import LessonService
 from dropline.services.insight.monitor import MonitorService
 from dropline.services.insight.report import ReportService
 from dropline.services.live.checkout import CheckoutService
@@ -54,6 +57,8 @@ from dropline.services.supply.production import ProductionService
 from dropline.services.supply.qc import QcService
 from dropline.services.supply.qc_specs import QcSpecService
 from dropline.services.supply.qc_trace import QcTraceService
+from dropline.services.supply.quality import QualityService
+from dropline.services.supply.scorecard import ScorecardService
 from dropline.store.db import create_engine
 from dropline.store.uow import UowFactory
 
@@ -74,12 +79,15 @@ class Container:
     access: AccessService
     monitor: MonitorService
     reports: ReportService
+    lessons: LessonService
     preorders: PreorderService
     preorder_lifecycle: PreorderLifecycleService
     preorder_allocation: PreorderAllocationService
     preorder_links: PreorderLinks
     production: ProductionService
     qc: QcService
+    quality: QualityService
+    scorecards: ScorecardService
     qc_specs: QcSpecService
     qc_trace: QcTraceService
     webhooks: WebhookService
@@ -87,6 +95,7 @@ class Container:
     fulfilment: FulfilmentService
     pick_lists: PickListService
     returns: ReturnService
+    problems: ProblemService
     cancellations: CancellationService
     ui_sessions: UiSessionService
     login_attempts: AttemptWindow
@@ -239,6 +248,14 @@ async def build(
     preorder_allocation.ready_hook = fulfilment.ready_to_fulfill
     production = ProductionService(uow, clock, preorder_lifecycle)
     launches = LaunchService(uow, clock, production)
+    returns = ReturnService(uow, provider, clock, messages, settings.return_window_days)
+    problem_links = ProblemLinks(settings.buyer_token_secret, settings.base_url, clock)
+    quality = QualityService(uow, clock)
+    reports = ReportService(uow, cache)
+    problems = ProblemService(
+        uow, returns, messages, problem_links, clock, settings.data_dir, quality
+    )
+    messages.problem_link = problems.link_for
     container = Container(
         settings=settings,
         db=db,
@@ -253,13 +270,16 @@ async def build(
         checkout=checkout,
         access=AccessService(uow, make_buyer_tokens(settings), make_key_events(settings), clock),
         monitor=MonitorService(uow, engine, drops, cache, clock),
-        reports=ReportService(uow, cache),
+        reports=reports,
+        lessons=LessonService(uow, reports, clock),
         preorders=preorders,
         preorder_lifecycle=preorder_lifecycle,
         preorder_allocation=preorder_allocation,
         preorder_links=preorder_links,
         production=production,
         qc=QcService(uow, preorder_allocation),
+        quality=quality,
+        scorecards=ScorecardService(uow),
         qc_specs=QcSpecService(uow),
         qc_trace=QcTraceService(uow, settings.data_dir),
         ui_sessions=UiSessionService(uow, clock),
@@ -268,7 +288,8 @@ async def build(
         messages=messages,
         fulfilment=fulfilment,
         pick_lists=PickListService(uow, clock),
-        returns=ReturnService(uow, provider, clock, messages, settings.return_window_days),
+        returns=returns,
+        problems=problems,
         audit=AuditService(uow),
         cancellations=CancellationService(
             uow, engine, provider, clock, messages, on_change=lambda _changed: cache.clear()

@@ -42,6 +42,9 @@ def _pages(server: Server) -> list[str]:
         "/ui/webhooks",
         "/ui/returns",
         "/ui/launches",
+        "/ui/quality",
+        "/ui/suppliers",
+        f"/ui/lessons?drop_id={drop}",
         "/docs",
     ]
 

@@ -16,10 +16,12 @@ from dropline.api.deps import storable_text
 from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware
 from dropline.api.limits import RequestLimits
 from dropline.api.request_ids import RequestIdMiddleware
+from dropline.api.routers.aftersales import problems as problem_routes
 from dropline.api.routers.aftersales import returns as return_routes
 from dropline.api.routers.catalog import products as catalog
 from dropline.api.routers.fulfilment import shipping as fulfilment
 from dropline.api.routers.fulfilment import webhooks
+from dropline.api.routers.insight import lessons as lesson_routes
 from dropline.api.routers.insight import monitor as monitor_router
 from dropline.api.routers.live import checkouts, drops, holds, orders
 from dropline.api.routers.live import payment_webhooks as webhooks_in
@@ -31,6 +33,8 @@ from dropline.api.routers.stock import levels as stock
 from dropline.api.routers.supply import preorders as preorder_routes
 from dropline.api.routers.supply import production as production_routes
 from dropline.api.routers.supply import qc as qc_routes
+from dropline.api.routers.supply import quality as quality_routes
+from dropline.api.routers.supply import scorecards as scorecard_routes
 from dropline.bootstrap import Container, build
 from dropline.config import Settings, check_safe, load_settings
 from dropline.runtime import tune_gc
@@ -182,11 +186,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     for module in (
         production_routes,
         qc_routes,
+        quality_routes,
+        scorecard_routes,
         preorder_routes,
         webhooks,
         fulfilment,
         return_routes,
+        problem_routes,
         launch_routes,
+        lesson_routes,
     ):
         app.include_router(module.router)
     openapi.install(app)

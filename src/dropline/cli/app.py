@@ -12,11 +12,11 @@ import typer
 from dropline.cli.aftersales import orders, returns
 from dropline.cli.console import TextArgs
 from dropline.cli.fulfilment import tracking, webhooks
-from dropline.cli.insight import report
+from dropline.cli.insight import lessons, report
 from dropline.cli.live import simulate
 from dropline.cli.planning import launches
 from dropline.cli.platform import db, demo, keys, server
-from dropline.cli.supply import preorders, qc, runs
+from dropline.cli.supply import preorders, qc, quality, runs, scorecards
 
 app = typer.Typer(
     help="dropline runs a creator's live drop from the stream to the shipment.\n\n"
@@ -33,9 +33,12 @@ app.command()(server.serve)
 app.command()(server.worker)
 app.command("buyer-token")(keys.buyer_token)
 app.command()(report.report)
+app.command()(lessons.lessons)
 app.command()(simulate.simulate)
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(qc.qc_app, name="qc")
+app.add_typer(quality.quality_app, name="quality")
+app.add_typer(scorecards.suppliers_app, name="suppliers")
 app.add_typer(preorders.preorders_app, name="preorders")
 app.add_typer(orders.orders_app, name="orders")
 app.add_typer(returns.returns_app, name="returns")

@@ -29,6 +29,7 @@ from dropline.domain.ids import new_id
 from dropline.services.context import actor as current_actor
 from dropline.services.context import request_id as current_request_id
 from dropline.store import write_gate
+from dropline.store.aftersales.problem_repo import ProblemRepository
 from dropline.store.aftersales.repo import ReturnRepository
 from dropline.store.catalog.repo import CatalogRepository
 from dropline.store.fulfilment.repo import MessageRepository, ShipmentRepository, WebhookRepository
@@ -42,6 +43,7 @@ from dropline.store.platform.audit_repo import AuditRepository
 from dropline.store.platform.outbox_repo import OutboxRepository
 from dropline.store.platform.session_repo import SessionResetRepository
 from dropline.store.stock.repo import StockRepository
+from dropline.store.supply.quality_repo import QualityRepository
 from dropline.store.supply.repo import ProductionRepository
 
 
@@ -97,6 +99,8 @@ class UnitOfWork:
         self.messages = MessageRepository(self._conn, now)
         self.webhooks_in = WebhookInboxRepository(self._conn, now)
         self.returns = ReturnRepository(self._conn, now)
+        self.problems = ProblemRepository(self._conn, now)
+        self.quality = QualityRepository(self._conn, now)
         self.session_resets = SessionResetRepository(self._conn, now)
         self.launches = LaunchRepository(self._conn, now)
         self.audit_log = AuditRepository(self._conn, now)

@@ -1,13 +1,17 @@
-"""``/ui`` live monitor (with its SSE stream) and the post-stream report."""
+"""``/ui`` live monitor (with its SSE stream), the post-stream report and the lessons
+across drops."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from dropline.api.deps import ContainerDep
 from dropline.api.sse import sse_response
 from dropline.domain.live.drops import DropStatus
+from dropline.web import common
 from dropline.web.chart import sales_chart
 from dropline.web.common import (
     key_active,
@@ -18,6 +22,9 @@ from dropline.web.common import (
 from dropline.web.live import DROP_ACTIONS
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
+
+if ("Lessons", "/ui/lessons") not in common.NAV:
+    common.NAV.append(("Lessons", "/ui/lessons"))
 
 
 @router.get("/drops/{drop_id}")
@@ -47,3 +54,16 @@ async def report_page(drop_id: str, request: Request, c: ContainerDep) -> Respon
     s = await require_login(request, c)
     report = await c.reports.build(drop_id)
     return page(request, "report.html", s, report=report, chart=sales_chart(report["timeline"]))
+
+
+@router.get("/lessons")
+async def lessons_page(
+    request: Request,
+    c: ContainerDep,
+    drop_id: Annotated[list[str] | None, Query(max_length=50)] = None,
+) -> Response:
+    s = await require_login(request, c)
+    chosen = [d for d in drop_id or [] if d.strip()]
+    drops = await c.drops.list_drops()
+    lessons = await c.lessons.across(chosen) if chosen else None
+    return page(request, "lessons.html", s, drops=drops, chosen=chosen, lessons=lessons)

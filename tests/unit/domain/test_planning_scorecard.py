@@ -104,3 +104,14 @@ def test_stress_test_defects_against_buffer_and_margin() -> None:
     buffer, margin = defect_checks(1000, 30, 5000, 4900, min_margin_pct=0)
     assert buffer.status == "pass" and margin.status == "fail"  # 2 % margin cannot absorb 3 %
     assert [c.status for c in defect_checks(None, 0, None, None, 0)] == ["unknown", "unknown"]
+
+
+def test_a_late_supplier_takes_its_slip_off_the_lead_time_and_its_rates_count() -> None:
+    assert propose_lead_time(16, "calendar", 2.5).value == 3  # 16 − 3 = 13 days
+    assert propose_lead_time(16, "calendar", -1.0).value == 4  # early: no credit
+    assert propose_lead_time(16, "calendar").value == 4
+    risk = propose_return_risk(0, 0, 0, 0, "scorecard", (1, 0, 50))
+    assert risk is not None and risk.value == 5  # 2 %
+    risk = propose_return_risk(0, 0, 0, 0, "scorecard", (0, 6, 50))
+    assert risk is not None and risk.value == 2  # 12 % returned
+    assert propose_return_risk(0, 0, 0, 0, "none", (0, 0, 0)) is None

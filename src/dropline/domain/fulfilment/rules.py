@@ -271,6 +271,7 @@ class MessageKind(StrEnum):
     DELAYED = "delayed"
     REFUNDED = "refunded"
     PREORDER_DELAYED = "preorder_delayed"  # a pre-order's ship date moved later
+    PROBLEM_DECLINED = "problem_declined"  # a buyer's problem report was declined
 
 
 class MessageStatus(StrEnum):

@@ -142,23 +142,47 @@ def propose_margin(price: int, cost: int, source: str) -> Proposal:
     )
 
 
-def propose_lead_time(slack_to_stream_days: int, unit: str) -> Proposal:
+def propose_lead_time(
+    slack_to_stream_days: int, unit: str, supplier_slip_days: float | None = None
+) -> Proposal:
     """Days the chain can slip before the stream itself moves (slack plus buffer):
-    21 or more is 5, 14 is 4, 7 is 3, 0 is 2, negative (late already) is 1."""
-    return Proposal(
-        Variable.LEAD_TIME,
-        _band(slack_to_stream_days, (21, 14, 7, 0)),
-        f"the timeline can slip {slack_to_stream_days} {unit} days before the stream",
-    )
+    21 or more is 5, 14 is 4, 7 is 3, 0 is 2, negative (late already) is 1. A
+    manufacturer that has delivered late on average (``supplier_slip_days`` > 0, from
+    its scorecard) is expected to again: that many days (rounded up) come off the slack."""
+    why = f"the timeline can slip {slack_to_stream_days} {unit} days before the stream"
+    slack = slack_to_stream_days
+    if supplier_slip_days is not None and supplier_slip_days > 0:
+        slack -= math.ceil(supplier_slip_days)
+        why += (
+            f"; the manufacturer's milestones slip {supplier_slip_days} days on average,"
+            f" leaving {slack}"
+        )
+    return Proposal(Variable.LEAD_TIME, _band(slack, (21, 14, 7, 0)), why)
 
 
 def propose_return_risk(
-    returned: int, sold: int, defective: int, inspected: int, basis: str
+    returned: int,
+    sold: int,
+    defective: int,
+    inspected: int,
+    basis: str,
+    supplier: tuple[int, int, int] | None = None,
 ) -> Proposal | None:
-    """The worse of the past return rate and defect rate (in %): at most 2 is 5, 5 is 4,
-    10 is 3, 20 is 2, more is 1. None without any history."""
+    """The worst of the past return rate, the inspection defect rate and, from the
+    manufacturer's scorecard (``supplier`` = field-defective, returned, delivered
+    units of its lots), its field defect and return rates (in %): at most 2 is 5, 5 is
+    4, 10 is 3, 20 is 2, more is 1. None without any history."""
     rates = []
     parts = []
+    if supplier is not None and supplier[2] > 0:
+        field_defective, field_returned, delivered = supplier
+        rates.append(100 * field_defective / delivered)
+        parts.append(
+            f"{field_defective} of the manufacturer's {delivered} delivered units reported"
+            f" defective ({rates[-1]:.1f} %)"
+        )
+        rates.append(100 * field_returned / delivered)
+        parts.append(f"{field_returned} returned ({rates[-1]:.1f} %)")
     if sold > 0:
         rates.append(100 * returned / sold)
         parts.append(f"{returned} of {sold} units returned ({rates[-1]:.1f} %)")

@@ -48,6 +48,7 @@ class Reason(StrEnum):
     DAMAGE = "damage"
     CANCEL = "cancel"
     UNALLOCATE = "unallocate"  # a cancelled pre-order's lot units back to available
+    CONTAIN = "contain"  # a quality alert's lot units off the shelf (ref the lot)
 
 
 MAX_QUANTITY = 10_000_000

@@ -561,6 +561,14 @@ class SwitchingState:
             )
         return SwitchingState(severity=Severity.TIGHTENED)
 
+    def tighten(self) -> SwitchingState:
+        """Tightened inspection from the next lot on, forced by a quality alert (field
+        defects say more than the sample did); kept as is when already tightened or
+        discontinued, so an alert never loosens or resumes anything."""
+        if self.discontinued or self.severity is Severity.TIGHTENED:
+            return self
+        return SwitchingState(severity=Severity.TIGHTENED)
+
     # -- the three severities
 
     def _record_normal(

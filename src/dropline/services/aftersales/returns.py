@@ -29,6 +29,7 @@ from dropline.domain.aftersales.returns import (
     OPEN_OR_DONE,
     Disposition,
     OrderedLine,
+    PlannedLine,
     ReturnLineRequest,
     ReturnReason,
     ReturnStatus,
@@ -159,62 +160,90 @@ class ReturnService:
         left to refund) or ``InvalidInput`` (unknown line, too many units). The order's
         version is bumped in the same transaction, so two concurrent requests for one
         order cannot both count the same units as still returnable."""
+        async with self.uow() as uow:
+            record = await self.request_in(uow, order_id, lines, note=note, by=by)
+            await uow.commit()
+        return record
+
+    async def plan(
+        self, uow: UnitOfWork, order: OrderRecord, lines: Sequence[ReturnLineRequest]
+    ) -> tuple[list[PlannedLine], list[ReturnRecord]]:
+        """Check a return of ``lines`` against ``order`` inside the caller's transaction
+        (the checks ``request`` makes), without writing: the planned lines and the
+        order's earlier open or done returns. A buyer's problem report is checked this
+        way before it is stored, so a report that could never become a return is
+        refused at once."""
+        now = self._now()
+        ship = await uow.shipments.for_order(order.id) or {}
+        earlier = [
+            r
+            for r in await uow.returns.for_order(order.id)
+            if ReturnStatus(r.status) in OPEN_OR_DONE
+        ]
+        already: dict[int, int] = defaultdict(int)
+        for r in earlier:
+            for ln in r.lines:
+                already[int(ln["line_no"])] += int(ln["quantity"])
+        pending = sum(r.refund_amount for r in earlier if r.status != ReturnStatus.REFUNDED)
+        planned = plan_return(
+            order.status,
+            await self._ordered_lines(uow, order),
+            already,
+            lines,
+            now=now,
+            deadline=self.deadline(ship),
+            refundable_left=order.total_amount - order.refunded_amount - pending,
+        )
+        await self._check_shipped_units(uow, order.id, earlier, planned)
+        return planned, earlier
+
+    def deadline(self, ship: Mapping[str, Any]) -> datetime | None:
+        """The end of an order's return window, from its shipment row."""
+        return return_deadline(ship.get("shipped_at"), ship.get("delivered_at"), self.window_days)
+
+    async def request_in(
+        self,
+        uow: UnitOfWork,
+        order_id: str,
+        lines: Sequence[ReturnLineRequest],
+        *,
+        note: str = "",
+        by: str = "",
+    ) -> ReturnRecord:
+        """``request`` inside the caller's transaction (the caller commits): an approved
+        problem report and its return are written together."""
         if len(note) > MAX_NOTE:
             raise InvalidInput(f"a note is at most {MAX_NOTE} characters", field="note")
         now = self._now()
-        async with self.uow() as uow:
-            order = await uow.orders.get_order(order_id)
-            if order is None:
-                raise NotFound(f"order {order_id} not found", order_id=order_id)
-            ship = await uow.shipments.for_order(order_id) or {}
-            earlier = [
-                r
-                for r in await uow.returns.for_order(order_id)
-                if ReturnStatus(r.status) in OPEN_OR_DONE
-            ]
-            already: dict[int, int] = defaultdict(int)
-            for r in earlier:
-                for ln in r.lines:
-                    already[int(ln["line_no"])] += int(ln["quantity"])
-            pending = sum(r.refund_amount for r in earlier if r.status != ReturnStatus.REFUNDED)
-            planned = plan_return(
-                order.status,
-                await self._ordered_lines(uow, order),
-                already,
-                lines,
-                now=now,
-                deadline=return_deadline(
-                    ship.get("shipped_at"), ship.get("delivered_at"), self.window_days
-                ),
-                refundable_left=order.total_amount - order.refunded_amount - pending,
-            )
-            await self._check_shipped_units(uow, order_id, earlier, planned)
-            record = ReturnRecord(
-                id=new_id("ret"),
-                order_id=order.id,
-                drop_id=order.drop_id,
-                buyer_id=order.buyer_id,
-                status=ReturnStatus.REQUESTED.value,
-                lines=[
-                    {**asdict(p), "reason": p.reason.value, "units": dict(p.units)} for p in planned
-                ],
-                note=note,
-                currency=order.currency,
-                refund_amount=sum(p.amount for p in planned),
-                refund_error="",
-                requested_by=by[:120],
-                received_by="",
-                created_at=now,
-                received_at=None,
-                refunded_at=None,
-                updated_at=now,
-                version=1,
-            )
-            await uow.returns.add(record)
-            # Serialise returns of one order (a compare-and-set on its version).
-            await uow.orders.set_order_status(order, order.status, order.status_reason)
-            uow.record(DomainEvent("return.requested", "return", record.id, 1, _payload(record)))
-            await uow.commit()
+        order = await uow.orders.get_order(order_id)
+        if order is None:
+            raise NotFound(f"order {order_id} not found", order_id=order_id)
+        planned, _ = await self.plan(uow, order, lines)
+        record = ReturnRecord(
+            id=new_id("ret"),
+            order_id=order.id,
+            drop_id=order.drop_id,
+            buyer_id=order.buyer_id,
+            status=ReturnStatus.REQUESTED.value,
+            lines=[
+                {**asdict(p), "reason": p.reason.value, "units": dict(p.units)} for p in planned
+            ],
+            note=note,
+            currency=order.currency,
+            refund_amount=sum(p.amount for p in planned),
+            refund_error="",
+            requested_by=by[:120],
+            received_by="",
+            created_at=now,
+            received_at=None,
+            refunded_at=None,
+            updated_at=now,
+            version=1,
+        )
+        await uow.returns.add(record)
+        # Serialise returns of one order (a compare-and-set on its version).
+        await uow.orders.set_order_status(order, order.status, order.status_reason)
+        uow.record(DomainEvent("return.requested", "return", record.id, 1, _payload(record)))
         return record
 
     async def _check_shipped_units(

@@ -10,7 +10,7 @@ schedule and ends ``dead`` after the last try.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ SUBJECTS: dict[MessageKind, str] = {
     MessageKind.DELAYED: "Order {order_id} is delayed",
     MessageKind.REFUNDED: "Refund for order {order_id}",
     MessageKind.PREORDER_DELAYED: "Order {order_id}: a new ship date",
+    MessageKind.PROBLEM_DECLINED: "About the problem you reported with order {order_id}",
 }
 
 
@@ -87,6 +88,7 @@ def message_context(
         "tracking_url": ship.get("tracking_url", ""),
         "reason": "",
         "refund_amount": Money(order.refunded_amount, order.currency).format(),
+        "problem_url": "",
         **extra,
     }
 
@@ -111,8 +113,11 @@ class MessageService:
         shop_name: str = "dropline",
         schedule: tuple[int, ...] = MESSAGE_RETRY_SCHEDULE,
         lease_s: float = 120.0,
+        problem_link: Callable[[OrderRecord, Mapping[str, Any]], str] | None = None,
     ) -> None:
         self.uow = uow
+        # The signed report-a-problem link put in the delivered message.
+        self.problem_link = problem_link
         self.mailer = mailer
         self.clock = clock
         self.shop_name = shop_name
@@ -137,6 +142,8 @@ class MessageService:
         ``ship`` is the order's shipment row when the caller has it (else it is read)."""
         if ship is None:
             ship = await uow.shipments.for_order(order.id)
+        if kind is MessageKind.DELIVERED and self.problem_link is not None and ship:
+            extra = {"problem_url": self.problem_link(order, ship), **extra}
         subject, text, html = render_message(
             kind, message_context(order, ship, self.shop_name, **extra)
         )

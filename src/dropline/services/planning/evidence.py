@@ -19,6 +19,7 @@ from dropline.domain.planning.scorecard import (
 )
 from dropline.domain.supply.production import unit_cost
 from dropline.services.planning.timeline import Loaded
+from dropline.services.supply.scorecard import supplier_figures
 from dropline.store.uow import UnitOfWork
 
 
@@ -52,10 +53,14 @@ async def proposals(
     price, cost, planned, source = await economics(uow, launch, latest)
     if price is not None and cost is not None and price > 0:
         out.append(propose_margin(price, cost, source))
+    run = await uow.production.run(launch["run_id"]) if launch["run_id"] else None
+    supplier = await supplier_figures(uow, run["manufacturer_id"]) if run else None
     if loaded.plan is not None:
         out.append(
             propose_lead_time(
-                loaded.plan.slack_days + loaded.plan.buffer_days, loaded.calendar.unit
+                loaded.plan.slack_days + loaded.plan.buffer_days,
+                loaded.calendar.unit,
+                _supplier_slip(supplier),
             )
         )
     history: dict[str, list[int]] = {}
@@ -68,13 +73,19 @@ async def proposals(
     basis = []
     if sold:
         basis.append("past drops of the product")
-    if launch["run_id"]:
-        run = await uow.production.run(launch["run_id"])
-        if run is not None:
-            found, sampled = await uow.launches.manufacturer_defects(run["manufacturer_id"])
-            if sampled:
-                basis.append("the manufacturer's inspections")
-    risk = propose_return_risk(returned, sold, found, sampled, " and ".join(basis))
+    field = None
+    if run is not None:
+        found, sampled = await uow.launches.manufacturer_defects(run["manufacturer_id"])
+        if sampled:
+            basis.append("the manufacturer's inspections")
+    if supplier is not None and supplier["delivered_units"]:
+        basis.append("the manufacturer's scorecard")
+        field = (
+            supplier["defective_units"],
+            supplier["returned_units"],
+            supplier["delivered_units"],
+        )
+    risk = propose_return_risk(returned, sold, found, sampled, " and ".join(basis), field)
     if risk is not None:
         out.append(risk)
     preordered = await uow.launches.preordered_units(launch["run_id"]) if launch["run_id"] else 0
@@ -116,3 +127,15 @@ def proposal_view(p: Proposal) -> dict[str, Any]:
 
 def check_view(c: Check) -> dict[str, Any]:
     return {"name": c.name, "status": c.status, "detail": c.detail, "numbers": dict(c.numbers)}
+
+
+def _supplier_slip(supplier: dict[str, Any] | None) -> float | None:
+    """The manufacturer's average slip at warehouse intake, else over every milestone."""
+    if supplier is None:
+        return None
+    ms = supplier["milestones"]
+    for kind in ("warehouse_intake", "all"):
+        if kind in ms:
+            slip = ms[kind]["average_slip_days"]
+            return float(slip) if slip is not None else None
+    return None

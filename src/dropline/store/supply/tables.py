@@ -283,3 +283,39 @@ preorder_notices = Table(
     Column("payload", JSON, nullable=False),
     _ts("created_at"),
 )
+
+# A lot whose field defect rate passed the threshold (``domain.supply.quality``): its
+# remaining units contained in quality_control, its manufacturer on tightened inspection,
+# closed only with a corrective action and a later lot of theirs that passed.
+quality_alerts = Table(
+    "quality_alerts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("lot_id", String(40), ForeignKey("lots.id"), nullable=False, unique=True),
+    Column("manufacturer_id", String(40), nullable=False, index=True),
+    Column("sku_id", String(40), nullable=False),
+    Column("status", String(20), nullable=False, index=True),
+    Column("threshold_bp", Integer, nullable=False),
+    Column("defect_rate_bp", Integer, nullable=False),
+    Column("defective_units", BigInteger, nullable=False),
+    Column("delivered_units", BigInteger, nullable=False),
+    Column("contained_units", BigInteger, nullable=False),
+    Column("corrective_action", Text, nullable=False, default=""),
+    Column("closing_lot_id", String(40), nullable=True),
+    Column("closed_by", String(120), nullable=False, default=""),
+    _ts("opened_at"),
+    _ts("closed_at", nullable=True),
+    _ts("updated_at"),
+    Column("version", Integer, nullable=False, default=1),
+)
+
+# The defect rate (basis points of delivered units) above which a lot raises an alert:
+# one row per manufacturer, or ``*`` for every manufacturer without its own.
+quality_thresholds = Table(
+    "quality_thresholds",
+    metadata,
+    Column("manufacturer_id", String(40), primary_key=True),
+    Column("threshold_bp", Integer, nullable=False),
+    _ts("updated_at"),
+    CheckConstraint("threshold_bp >= 0 AND threshold_bp <= 10000", name="threshold_range"),
+)

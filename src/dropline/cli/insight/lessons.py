@@ -1,0 +1,27 @@
+"""``dropline lessons``: next-drop insight across drops, as JSON or CSV."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dropline.bootstrap import Container
+from dropline.cli.console import emit_json, run
+from dropline.services.insight.lessons import lessons_csv
+
+
+def lessons(
+    drop_ids: Annotated[list[str], typer.Argument(help="the drops to learn from")],
+    csv: Annotated[bool, typer.Option("--csv", help="section,name,metric,value rows")] = False,
+) -> None:
+    """Per-variant sell-through and sell-out, conversion by channel/UTM/promo code and
+    the 90-day repeat cohorts across DROP_IDS."""
+    if not csv:
+        emit_json(lambda c: c.lessons.across(drop_ids))
+        return
+
+    async def go(c: Container) -> None:
+        typer.echo(lessons_csv(await c.lessons.across(drop_ids)), nl=False)
+
+    run(go)

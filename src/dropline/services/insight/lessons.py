@@ -1,0 +1,121 @@
+"""Next-drop insight: what several drops teach the next one, read from each drop's
+post-stream report (``services.insight.report``, so a figure means the same thing
+here and there) and from every paid order (the 90-day repeat cohorts), ending in
+``next_first_run``: the corrected size curve and three-point demand that
+``POST /v1/planning/first-run`` takes as they are. Definitions in
+``domain.insight.lessons``; the CSV has one ``section, name, metric, value`` row per
+figure."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from dropline.domain.errors import InvalidInput
+from dropline.domain.insight.lessons import (
+    VariantRow,
+    repeat_cohorts,
+    size_curve,
+    suggested_demand,
+    variant_totals,
+)
+from dropline.services.insight.report import ATTRIBUTION_DIMENSIONS, ReportService
+from dropline.services.ports import Clock
+from dropline.store.insight.lessons_repo import LessonRepository
+from dropline.store.uow import UowFactory
+
+MAX_DROPS = 50
+
+
+class LessonService:
+    def __init__(self, uow: UowFactory, reports: ReportService, clock: Clock) -> None:
+        self.uow = uow
+        self.reports = reports
+        self.clock = clock
+
+    async def across(self, drop_ids: Sequence[str]) -> dict[str, Any]:
+        """Per-variant sell-through and sell-out over ``drop_ids`` (1 to 50, each known:
+        ``NotFound`` otherwise), conversion by channel/UTM/promo code summed over them
+        (attributed holds and orders only: a drop without attribution adds nothing), and
+        each drop's 90-day repeat cohort."""
+        ids = list(dict.fromkeys(d.strip() for d in drop_ids if d.strip()))
+        if not ids or len(ids) > MAX_DROPS:
+            raise InvalidInput(f"choose 1 to {MAX_DROPS} drops", field="drop_ids")
+        rows: list[VariantRow] = []
+        conversion: dict[str, dict[str, dict[str, int]]] = {d: {} for d in ATTRIBUTION_DIMENSIONS}
+        drops = []
+        for d in ids:
+            report = await self.reports.build(d)
+            drops.append({"id": d, "name": report["drop"]["name"]})
+            start = datetime.fromisoformat(report["timeline"]["start"])
+            end = datetime.fromisoformat(report["drop"]["ended_at"] or report["generated_at"])
+            window = max(0, int((end - start).total_seconds()))
+            for r in report["sell_through"]["by_sku"]:
+                attrs = {str(k).lower(): v for k, v in r["attributes"].items()}
+                rows.append(
+                    VariantRow(
+                        d,
+                        r["sku_id"],
+                        r["label"],
+                        r["offered"],
+                        r["sold"],
+                        r["time_to_sell_out_s"],
+                        attrs.get("size") or None,
+                        window,
+                    )
+                )
+            for dim, entries in report["conversion"].items():
+                for e in (e for e in entries if e["key"] != "(none)"):
+                    t = conversion[dim].setdefault(e["key"], {"holds": 0, "orders": 0, "units": 0})
+                    for k in t:
+                        t[k] += int(e[k])
+        async with self.uow(readonly=True) as uow:
+            purchases = await LessonRepository(uow.conn, self.uow.now).purchases()
+        now = datetime.fromtimestamp(self.clock.now(), UTC)
+        return {
+            "drops": drops,
+            "variants": variant_totals(rows),
+            "conversion": {
+                dim: [
+                    {
+                        "key": k,
+                        **v,
+                        "conversion_bp": v["orders"] * 10_000 // v["holds"] if v["holds"] else None,
+                    }
+                    for k, v in sorted(entries.items(), key=lambda kv: (-kv[1]["orders"], kv[0]))
+                ]
+                for dim, entries in conversion.items()
+                if entries
+            },
+            "repeat_cohorts": repeat_cohorts(purchases, ids, now),
+            "next_first_run": {
+                "size_curve": size_curve(rows),
+                "demand": suggested_demand(rows),
+            },
+        }
+
+
+def lessons_csv(lessons: dict[str, Any]) -> str:
+    """The lessons as ``section, name, metric, value`` rows."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["section", "name", "metric", "value"])
+    for v in lessons["variants"]:
+        for k in ("drops", "offered", "sold", "sell_through_bp", "fastest_sell_out_s"):
+            w.writerow(["variant", v["label"], k, v[k]])
+        w.writerow(["variant", v["label"], "sold_out_in", " ".join(v["sold_out_in"])])
+    for dim, entries in lessons["conversion"].items():
+        for e in entries:
+            for k in ("holds", "orders", "conversion_bp", "units"):
+                w.writerow([f"conversion_{dim}", e["key"], k, e[k]])
+    for size, weight in lessons["next_first_run"]["size_curve"].items():
+        w.writerow(["size_curve", size, "corrected_demand", weight])
+    for k, v in (lessons["next_first_run"]["demand"] or {}).items():
+        w.writerow(["first_run_demand", "", k, v])
+    for c in lessons["repeat_cohorts"]:
+        for k in ("cohort", "repeat_90d", "repeat_90d_bp", "complete"):
+            w.writerow(["repeat_cohort", c["drop_id"], k, c[k]])
+    return out.getvalue()
