@@ -37,6 +37,7 @@ from dropline.services.ports import (
     SystemClock,
     WebhookTransport,
 )
+from dropline.services.stock.bins import BinService
 from dropline.services.stock.ledger import StockService
 from dropline.services.supply.preorder_allocation import PreorderAllocationService
 from dropline.services.supply.preorder_lifecycle import PreorderLifecycleService
@@ -60,6 +61,7 @@ class Container:
     uow: UowFactory
     catalog: CatalogService
     stock: StockService
+    bins: BinService
     drops: DropService
     holds: HoldService
     checkout: CheckoutService
@@ -205,6 +207,7 @@ async def build(
         uow=uow,
         catalog=CatalogService(uow),
         stock=StockService(uow),
+        bins=BinService(uow),
         drops=drops,
         holds=HoldService(engine, cache, drops, clock),
         checkout=checkout,

@@ -21,6 +21,7 @@ from dropline.api.routers.insight import monitor as monitor_router
 from dropline.api.routers.live import checkouts, drops, holds, orders
 from dropline.api.routers.live import payment_webhooks as webhooks_in
 from dropline.api.routers.platform import health, keys
+from dropline.api.routers.stock import bins as bin_routes
 from dropline.api.routers.stock import levels as stock
 from dropline.api.routers.supply import preorders as preorder_routes
 from dropline.api.routers.supply import production as production_routes
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         webhooks,
         fulfilment,
         return_routes,
+        bin_routes,
     ):
         app.include_router(module.router)
     hot_routes = list(HOLD_ROUTES)

@@ -105,6 +105,9 @@ class ReceiptIn(Strict):
     bucket: Bucket = Bucket.AVAILABLE
     note: Text = ""
     ref: Annotated[str, Field(max_length=60)] = ""
+    bin: Annotated[str, Field(min_length=1, max_length=44)] | None = Field(
+        None, description="the bin (id or code) the units go into; omit: unplaced"
+    )
 
 
 class AdjustmentIn(Strict):

@@ -15,6 +15,7 @@ from dropline.store.insight import tables as insight_tables
 from dropline.store.live import payment_tables, webhook_tables
 from dropline.store.live import tables as live_tables
 from dropline.store.platform import tables as platform_tables
+from dropline.store.readiness import tables as readiness_tables
 from dropline.store.stock import tables as stock_tables
 from dropline.store.supply import tables as supply_tables
 
@@ -29,6 +30,7 @@ MODULES = (
     fulfilment_tables,
     aftersales_tables,
     insight_tables,
+    readiness_tables,
 )
 
 __all__ = ["MODULES", "metadata"]

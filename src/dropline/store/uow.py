@@ -27,6 +27,9 @@ from dropline.store.live.webhook_inbox_repo import WebhookInboxRepository
 from dropline.store.platform.access_repo import AccessRepository
 from dropline.store.platform.outbox_repo import OutboxRepository
 from dropline.store.platform.session_repo import SessionResetRepository
+from dropline.store.readiness.repo import ReadinessRepository
+from dropline.store.stock.bins_repo import BinRepository
+from dropline.store.stock.counts_repo import CountRepository
 from dropline.store.stock.repo import StockRepository
 from dropline.store.supply.repo import ProductionRepository
 
@@ -83,6 +86,9 @@ class UnitOfWork:
         self.webhooks_in = WebhookInboxRepository(self._conn, now)
         self.returns = ReturnRepository(self._conn, now)
         self.session_resets = SessionResetRepository(self._conn, now)
+        self.bins = BinRepository(self._conn, now)
+        self.counts = CountRepository(self._conn, now)
+        self.readiness = ReadinessRepository(self._conn, now)
         self._events = []
         return self
 

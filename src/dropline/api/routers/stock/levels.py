@@ -56,6 +56,8 @@ async def get_level(sku_id: str, c: ContainerDep, _: Ops, limit: int = 100) -> d
                 "ref": m.ref,
                 "actor": m.actor,
                 "note": m.note,
+                "from_bin": m.from_bin,
+                "to_bin": m.to_bin,
             }
             for seq, at, m in moves
         ],
@@ -65,7 +67,13 @@ async def get_level(sku_id: str, c: ContainerDep, _: Ops, limit: int = 100) -> d
 @router.post("/{sku_id}/receipts", status_code=201, response_model=s.StockLevelOut)
 async def receive(sku_id: str, body: s.ReceiptIn, c: ContainerDep, who: Ops) -> s.StockLevelOut:
     level = await c.stock.receive(
-        sku_id, body.quantity, bucket=body.bucket, actor=who.name, note=body.note, ref=body.ref
+        sku_id,
+        body.quantity,
+        bucket=body.bucket,
+        actor=who.name,
+        note=body.note,
+        ref=body.ref,
+        to_bin=body.bin,
     )
     return views.level(level)
 
