@@ -38,6 +38,7 @@ from dropline.services.ports import (
     WebhookTransport,
 )
 from dropline.services.stock.bins import BinService
+from dropline.services.stock.counts import CountService
 from dropline.services.stock.ledger import StockService
 from dropline.services.supply.preorder_allocation import PreorderAllocationService
 from dropline.services.supply.preorder_lifecycle import PreorderLifecycleService
@@ -62,6 +63,7 @@ class Container:
     catalog: CatalogService
     stock: StockService
     bins: BinService
+    counts: CountService
     drops: DropService
     holds: HoldService
     checkout: CheckoutService
@@ -208,6 +210,7 @@ async def build(
         catalog=CatalogService(uow),
         stock=StockService(uow),
         bins=BinService(uow),
+        counts=CountService(uow, clock),
         drops=drops,
         holds=HoldService(engine, cache, drops, clock),
         checkout=checkout,

@@ -22,6 +22,7 @@ from dropline.api.routers.live import checkouts, drops, holds, orders
 from dropline.api.routers.live import payment_webhooks as webhooks_in
 from dropline.api.routers.platform import health, keys
 from dropline.api.routers.stock import bins as bin_routes
+from dropline.api.routers.stock import counts as count_routes
 from dropline.api.routers.stock import levels as stock
 from dropline.api.routers.supply import preorders as preorder_routes
 from dropline.api.routers.supply import production as production_routes
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         fulfilment,
         return_routes,
         bin_routes,
+        count_routes,
     ):
         app.include_router(module.router)
     hot_routes = list(HOLD_ROUTES)

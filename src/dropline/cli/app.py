@@ -15,7 +15,7 @@ from dropline.cli.fulfilment import tracking, webhooks
 from dropline.cli.insight import report
 from dropline.cli.live import simulate
 from dropline.cli.platform import db, demo, keys, server
-from dropline.cli.stock import bins
+from dropline.cli.stock import bins, counts
 from dropline.cli.supply import preorders, qc, runs
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ app.add_typer(returns.returns_app, name="returns")
 app.add_typer(webhooks.webhooks_app, name="webhooks")
 app.add_typer(tracking.tracking_app, name="tracking")
 app.add_typer(bins.bins_app, name="bins")
+app.add_typer(counts.counts_app, name="counts")
 
 
 def main() -> None:

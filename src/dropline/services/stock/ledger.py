@@ -128,6 +128,29 @@ async def ship_order_units(uow: UnitOfWork, order_id: str, actor: str) -> None:
     await uow.stock.apply(await from_picked_bins(uow, drop_id, moves))
 
 
+async def apply_movements(uow: UnitOfWork, movements: list[Movement]) -> StockLevel:
+    """Inside a transaction: apply an operator's movements of one SKU, top its safety
+    buffer back up, and record ``stock.changed``; returns the SKU's new level."""
+    levels = await uow.stock.apply(movements)
+    sku_id = movements[0].sku_id
+    sku = await uow.catalog.get_sku(sku_id)
+    assert sku is not None
+    rebalance = safety_rebalance(levels[sku_id], sku.safety_qty, sku.safety_pct)
+    if rebalance is not None:
+        levels = await uow.stock.apply([rebalance])
+    level = levels[sku_id]
+    uow.record(
+        DomainEvent(
+            "stock.changed",
+            "sku",
+            sku_id,
+            0,
+            {"reasons": sorted({m.reason.value for m in movements}), **_level_dict(level)},
+        )
+    )
+    return level
+
+
 @dataclass(frozen=True)
 class LedgerCheck:
     sku_id: str
@@ -149,24 +172,7 @@ class StockService:
         self.uow = uow
 
     async def _apply(self, uow: UnitOfWork, movements: list[Movement]) -> StockLevel:
-        levels = await uow.stock.apply(movements)
-        sku_id = movements[0].sku_id
-        sku = await uow.catalog.get_sku(sku_id)
-        assert sku is not None
-        rebalance = safety_rebalance(levels[sku_id], sku.safety_qty, sku.safety_pct)
-        if rebalance is not None:
-            levels = await uow.stock.apply([rebalance])
-        level = levels[sku_id]
-        uow.record(
-            DomainEvent(
-                "stock.changed",
-                "sku",
-                sku_id,
-                0,
-                {"reasons": sorted({m.reason.value for m in movements}), **_level_dict(level)},
-            )
-        )
-        return level
+        return await apply_movements(uow, movements)
 
     async def _sku_exists(self, uow: UnitOfWork, sku_id: str) -> None:
         if await uow.catalog.get_sku(sku_id) is None:

@@ -113,17 +113,6 @@ class CountRepository(Repository):
         if result.rowcount != 1:
             raise Conflict("the count session changed meanwhile; reload and retry")
 
-    async def touch(self, s: CountSession) -> CountSession:
-        """Bump the session's version: serialises counts and decisions against closing."""
-        result = await self.conn.execute(
-            update(count_sessions)
-            .where(count_sessions.c.id == s.id, count_sessions.c.version == s.version)
-            .values(version=s.version + 1)
-        )
-        if result.rowcount != 1:
-            raise Conflict("the count session changed meanwhile; retry")
-        return CountSession(**{**s.__dict__, "version": s.version + 1})
-
     # ------------------------------------------------------------------ lines
     async def lines(self, session_id: str) -> list[CountLine]:
         rows = await self.conn.execute(
