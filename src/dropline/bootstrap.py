@@ -26,6 +26,9 @@ from dropline.services.live.checkout import CheckoutService
 from dropline.services.live.drop_catalog import DropCatalogCache
 from dropline.services.live.drops import DropService
 from dropline.services.live.holds import HoldService
+from dropline.services.planning.launches import LaunchService
+from dropline.services.planning.scoring import LaunchScoreService
+from dropline.services.planning.watch import LaunchWatch
 from dropline.services.platform.access import AccessService
 from dropline.services.platform.background import Job, standard_jobs
 from dropline.services.platform.ui_sessions import UiSessionService
@@ -86,6 +89,9 @@ class Container:
     cancellations: CancellationService
     ui_sessions: UiSessionService
     login_attempts: AttemptWindow
+    launches: LaunchService
+    launch_scores: LaunchScoreService
+    launch_watch: LaunchWatch
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -200,6 +206,8 @@ async def build(
     )
     checkout.hooks = fulfilment
     preorder_allocation.ready_hook = fulfilment.ready_to_fulfill
+    production = ProductionService(uow, clock, preorder_lifecycle)
+    launches = LaunchService(uow, clock, production)
     container = Container(
         settings=settings,
         db=db,
@@ -221,7 +229,7 @@ async def build(
         preorder_lifecycle=preorder_lifecycle,
         preorder_allocation=preorder_allocation,
         preorder_links=preorder_links,
-        production=ProductionService(uow, clock, preorder_lifecycle),
+        production=production,
         qc=QcService(uow, preorder_allocation),
         qc_specs=QcSpecService(uow),
         qc_trace=QcTraceService(uow, settings.data_dir),
@@ -235,6 +243,9 @@ async def build(
         cancellations=CancellationService(
             uow, engine, provider, clock, messages, on_change=lambda _changed: cache.clear()
         ),
+        launches=launches,
+        launch_scores=LaunchScoreService(uow, clock),
+        launch_watch=LaunchWatch(uow, clock, launches),
     )
     container.monitor.sla_report = fulfilment.sla_report
     container.monitor.endpoints = webhooks.list_endpoints
@@ -261,5 +272,6 @@ async def build(
         ("production-reorders", settings.reconcile_interval_s, preorder_allocation.check_reorders),
         ("return-refunds", settings.reconcile_interval_s, container.returns.finish_refunds),
         ("cancel-refunds", settings.reconcile_interval_s, container.cancellations.finish_refunds),
+        ("launch-watch", settings.reconcile_interval_s, container.launch_watch.watch),
     ]
     return container

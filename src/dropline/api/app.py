@@ -20,6 +20,7 @@ from dropline.api.routers.fulfilment import webhooks
 from dropline.api.routers.insight import monitor as monitor_router
 from dropline.api.routers.live import checkouts, drops, holds, orders
 from dropline.api.routers.live import payment_webhooks as webhooks_in
+from dropline.api.routers.planning import launches as launch_routes
 from dropline.api.routers.platform import health, keys
 from dropline.api.routers.stock import bins as bin_routes
 from dropline.api.routers.stock import counts as count_routes
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         return_routes,
         bin_routes,
         count_routes,
+        launch_routes,
     ):
         app.include_router(module.router)
     hot_routes = list(HOLD_ROUTES)

@@ -14,6 +14,7 @@ from dropline.cli.console import TextArgs
 from dropline.cli.fulfilment import tracking, webhooks
 from dropline.cli.insight import report
 from dropline.cli.live import simulate
+from dropline.cli.planning import launches
 from dropline.cli.platform import db, demo, keys, server
 from dropline.cli.stock import bins, counts
 from dropline.cli.supply import preorders, qc, runs
@@ -43,6 +44,7 @@ app.add_typer(webhooks.webhooks_app, name="webhooks")
 app.add_typer(tracking.tracking_app, name="tracking")
 app.add_typer(bins.bins_app, name="bins")
 app.add_typer(counts.counts_app, name="counts")
+app.add_typer(launches.launches_app, name="launches")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ never rename one, add a new one instead.
     │   ├── JsonTooComplex       json_too_complex
     │   ├── MilestoneOutOfOrder  milestone_out_of_order
     │   ├── CsvFieldTooLarge     csv_field_too_large
+    │   ├── DependencyCycle      dependency_cycle
     │   └── BinNotInSession      bin_not_in_session
     ├── Conflict                 conflict
     │   ├── IdempotencyMismatch  idempotency_mismatch
@@ -83,6 +84,12 @@ class CsvFieldTooLarge(InvalidInput):
     Python's ``csv.field_size_limit``); ``line`` says where. Nothing was imported."""
 
     code = "csv_field_too_large"
+
+
+class DependencyCycle(InvalidInput):
+    """A timeline's milestones wait for each other in a circle; ``cycle`` names it."""
+
+    code = "dependency_cycle"
 
 
 class BinNotInSession(InvalidInput):

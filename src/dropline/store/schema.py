@@ -14,6 +14,7 @@ from dropline.store.fulfilment import tables as fulfilment_tables
 from dropline.store.insight import tables as insight_tables
 from dropline.store.live import payment_tables, webhook_tables
 from dropline.store.live import tables as live_tables
+from dropline.store.planning import tables as planning_tables
 from dropline.store.platform import tables as platform_tables
 from dropline.store.readiness import tables as readiness_tables
 from dropline.store.stock import tables as stock_tables
@@ -30,6 +31,7 @@ MODULES = (
     fulfilment_tables,
     aftersales_tables,
     insight_tables,
+    planning_tables,
     readiness_tables,
 )
 

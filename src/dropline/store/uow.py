@@ -24,6 +24,7 @@ from dropline.store.live.drop_repo import DropRepository
 from dropline.store.live.hold_event_repo import HoldEventRepository
 from dropline.store.live.order_repo import OrderRepository
 from dropline.store.live.webhook_inbox_repo import WebhookInboxRepository
+from dropline.store.planning.repo import LaunchRepository
 from dropline.store.platform.access_repo import AccessRepository
 from dropline.store.platform.outbox_repo import OutboxRepository
 from dropline.store.platform.session_repo import SessionResetRepository
@@ -89,6 +90,7 @@ class UnitOfWork:
         self.bins = BinRepository(self._conn, now)
         self.counts = CountRepository(self._conn, now)
         self.readiness = ReadinessRepository(self._conn, now)
+        self.launches = LaunchRepository(self._conn, now)
         self._events = []
         return self
 

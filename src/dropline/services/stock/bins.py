@@ -262,7 +262,10 @@ class BinService:
         """Printable labels (one per bin: code large, zone, label, what it holds), for
         the given bins or every bin (of a zone)."""
         async with self.uow(readonly=True) as uow:
-            found = [await find_bin(uow, r) for r in refs] if refs else await uow.bins.list_bins(zone)
+            if refs:
+                found = [await find_bin(uow, r) for r in refs]
+            else:
+                found = await uow.bins.list_bins(zone)
             contents = await uow.stock.in_bins(b.id for b in found)
             skus = await uow.catalog.get_skus({s for c in contents.values() for s in c})
         labels = [

@@ -1,6 +1,6 @@
 """ui_session_resets: "sign out everywhere" for the /ui sessions of an API key
 
-Revision ID: 0013_ui_session_resets
+Revision ID: 0011_ui_session_resets
 Revises: 0010_preorder_cap_ledger
 Create Date: 2026-12-06 21:40:00.000000
 
@@ -14,7 +14,7 @@ from alembic import op
 from dropline.store.columns import UtcDateTime
 
 # revision identifiers, used by Alembic.
-revision: str = "0013_ui_session_resets"
+revision: str = "0011_ui_session_resets"
 down_revision: str | Sequence[str] | None = "0010_preorder_cap_ledger"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

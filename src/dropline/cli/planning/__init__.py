@@ -1,0 +1,1 @@
+"""Planning commands: launches, their timeline, scorecard and first-run scenarios."""

@@ -1,0 +1,1 @@
+"""Planning: launches before money is spent: scorecard, first-run scenarios, timeline."""
