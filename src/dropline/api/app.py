@@ -22,6 +22,8 @@ from dropline.api.routers.live import checkouts, drops, holds, orders
 from dropline.api.routers.live import payment_webhooks as webhooks_in
 from dropline.api.routers.planning import launches as launch_routes
 from dropline.api.routers.platform import health, keys
+from dropline.api.routers.readiness import gate as gate_routes
+from dropline.api.routers.readiness import rehearsals as rehearsal_routes
 from dropline.api.routers.stock import bins as bin_routes
 from dropline.api.routers.stock import counts as count_routes
 from dropline.api.routers.stock import levels as stock
@@ -143,6 +145,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         return_routes,
         bin_routes,
         count_routes,
+        gate_routes,
+        rehearsal_routes,
         launch_routes,
     ):
         app.include_router(module.router)

@@ -142,6 +142,11 @@ class OfferIn(Strict):
 
 class TransitionIn(Strict):
     to: Annotated[str, Field(examples=["scheduled", "live", "paused", "ended"])]
+    override_reason: Annotated[str, Field(max_length=2000)] = Field(
+        "",
+        description="going live while the enforced readiness gate blocks: why it may anyway "
+        "(kept in the drop's history)",
+    )
 
 
 class DropBundleIn(Strict):

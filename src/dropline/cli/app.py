@@ -16,6 +16,7 @@ from dropline.cli.insight import report
 from dropline.cli.live import simulate
 from dropline.cli.planning import launches
 from dropline.cli.platform import db, demo, keys, server
+from dropline.cli.readiness import ready, rehearse
 from dropline.cli.stock import bins, counts
 from dropline.cli.supply import preorders, qc, runs
 
@@ -35,6 +36,8 @@ app.command()(server.worker)
 app.command("buyer-token")(keys.buyer_token)
 app.command()(report.report)
 app.command()(simulate.simulate)
+app.command()(ready.ready)
+app.command()(rehearse.rehearse)
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(qc.qc_app, name="qc")
 app.add_typer(preorders.preorders_app, name="preorders")

@@ -18,6 +18,7 @@ from dropline.web import (
     live,
     planning,
     platform,
+    readiness,
 )
 from dropline.web.common import (
     CsrfFailed,
@@ -44,7 +45,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(CsrfFailed, csrf_failed)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
-    for module in (platform, live, insight, fulfilment, aftersales, planning, counts):
+    for module in (platform, live, insight, fulfilment, aftersales, planning, counts, readiness):
         app.include_router(module.router)
     docs.install(app)
     app.add_middleware(SecurityHeaders)

@@ -9,7 +9,7 @@ counts come from the engine, not from the cached ``sold``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -102,6 +102,16 @@ class DropRepository(Repository):
     async def list_in(self, statuses: frozenset[DropStatus]) -> list[Drop]:
         stmt = select(drops).where(drops.c.status.in_([s.value for s in statuses]))
         return [_drop(r) for r in await self.conn.execute(stmt)]
+
+    async def rehearsal_ids(self, drop_ids: Iterable[str]) -> set[str]:
+        """Which of these drops are dress rehearsals' copies."""
+        ids = sorted(set(drop_ids))
+        if not ids:
+            return set()
+        rows = await self.conn.execute(
+            select(drops.c.id).where(drops.c.id.in_(ids), drops.c.rehearsal_of.is_not(None))
+        )
+        return {r.id for r in rows}
 
     async def save_status(self, drop: Drop, status: DropStatus) -> Drop:
         """Compare-and-set on the version so two operators cannot both win a transition."""

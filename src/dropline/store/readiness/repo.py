@@ -7,13 +7,31 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from dropline.store.base import Repository
+from dropline.store.fulfilment.tables import webhook_deliveries
+from dropline.store.live.tables import drop_offers, drops
 from dropline.store.readiness.tables import endpoint_checks, readiness_overrides, rehearsals
+from dropline.store.supply.tables import preorder_offers
 
 
 class ReadinessRepository(Repository):
+    async def unsold_offered(self, sku_ids: Sequence[str]) -> dict[str, int]:
+        """SKU → units offered and not sold by every drop not yet ended, from stock
+        (a pre-order offer takes no stock, so it is left out)."""
+        if not sku_ids:
+            return {}
+        o, p = drop_offers.c, preorder_offers.c
+        pre = select(p.sku_id).where(p.drop_id == o.drop_id, p.sku_id == o.sku_id).exists()
+        stmt = (
+            select(o.sku_id, func.sum(o.offered - o.sold))
+            .join(drops, drops.c.id == o.drop_id)
+            .where(o.sku_id.in_(sorted(set(sku_ids))), drops.c.status != "ended", ~pre)
+            .group_by(o.sku_id)
+        )
+        return {sku: int(n or 0) for sku, n in await self.conn.execute(stmt)}
+
     # ------------------------------------------------------------------ rehearsals
     async def add_rehearsal(self, values: Mapping[str, Any]) -> None:
         await self.conn.execute(insert(rehearsals).values(**values))
@@ -51,6 +69,35 @@ class ReadinessRepository(Repository):
             select(rehearsals.c.product_id).where(rehearsals.c.product_id.is_not(None))
         )
         return {r.product_id for r in rows}
+
+    async def deliveries_for(
+        self, aggregate_ids: Sequence[str], event_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Webhook deliveries for these aggregates (a rehearsal's orders) to every
+        endpoint, of ``event_type`` or of any type."""
+        if not aggregate_ids:
+            return []
+        d = webhook_deliveries.c
+        stmt = select(webhook_deliveries).where(d.aggregate_id.in_(sorted(set(aggregate_ids))))
+        if event_type is not None:
+            stmt = stmt.where(d.event_type == event_type)
+        return [dict(r._mapping) for r in await self.conn.execute(stmt)]
+
+    async def retire_deliveries(self, aggregate_ids: Sequence[str], why: str) -> int:
+        """Give up the deliveries still pending or failing for these aggregates (a
+        finished rehearsal's): a warehouse is not sent test events for hours."""
+        if not aggregate_ids:
+            return 0
+        d = webhook_deliveries.c
+        result = await self.conn.execute(
+            update(webhook_deliveries)
+            .where(
+                d.aggregate_id.in_(sorted(set(aggregate_ids))),
+                d.status.in_(("pending", "failed")),
+            )
+            .values(status="dead", last_error=why, updated_at=self.now())
+        )
+        return int(result.rowcount or 0)
 
     # ------------------------------------------------------------------ endpoint checks
     async def add_endpoint_check(self, values: Mapping[str, Any]) -> None:

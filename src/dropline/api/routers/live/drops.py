@@ -77,12 +77,14 @@ async def add_bundle(drop_id: str, body: s.DropBundleIn, c: ContainerDep, _: Ops
 
 @router.post("/{drop_id}/transitions", response_model=s.DropOut)
 async def transition(drop_id: str, body: s.TransitionIn, c: ContainerDep, who: Ops) -> s.DropOut:
-    """Move the drop: draft → scheduled → live ⇄ paused → ended."""
+    """Move the drop: draft → scheduled → live ⇄ paused → ended. With the readiness
+    gate enforced, going live is 409 ``not_ready`` while the checklist blocks, unless
+    ``override_reason`` says why it may go live anyway."""
     try:
         target = DropStatus(body.to)
     except ValueError:
         raise InvalidInput(f"unknown status {body.to!r}") from None
-    await c.drops.transition(drop_id, target, actor=who.name)
+    await c.drops.transition(drop_id, target, actor=who.name, override_reason=body.override_reason)
     return views.drop(*await c.drops.get(drop_id))
 
 
