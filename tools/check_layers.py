@@ -5,7 +5,7 @@ any layer below it, never one above:
 
     0  domain          pure rules; the standard library only
     1  ports, config   the protocols the services define (``services/ports.py``), settings
-    2  adapters        store, engine, payments, webhooks, mail
+    2  adapters        store, engine, payments, webhooks, mail, auth
     3  services        use cases
     4  composition     bootstrap.py (picks the adapters), runtime.py
     5  entrypoints     api, web, cli, workers, __main__
@@ -35,7 +35,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
     (0, "domain", ("domain",)),
     (1, "ports", ("services.ports", "config")),
-    (2, "adapters", ("store", "engine", "payments", "webhooks", "mail")),
+    (2, "adapters", ("store", "engine", "payments", "webhooks", "mail", "auth")),
     (3, "services", ("services",)),
     (4, "composition", ("bootstrap", "runtime")),
     (5, "entrypoints", ("api", "web", "cli", "workers", "__main__")),

@@ -33,11 +33,14 @@ from dropline.services.planning.scoring import LaunchScoreService
 from dropline.services.planning.watch import LaunchWatch
 from dropline.services.platform.access import AccessService
 from dropline.services.platform.background import Job, standard_jobs
+from dropline.services.platform.buyer_tokens import BuyerTokenPolicy, BuyerTokens
 from dropline.services.platform.ui_sessions import UiSessionService
 from dropline.services.ports import (
     Clock,
+    KeyEvents,
     Mailer,
     PaymentProvider,
+    SigningKeys,
     StockEngine,
     SystemClock,
     WebhookTransport,
@@ -99,8 +102,11 @@ class Container:
     readiness: ReadinessService
     rehearsals: RehearsalService = field(init=False)
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
+    #: Jobs every API process runs for itself, whatever ``background_tasks`` says.
+    process_jobs: list[tuple[str, float, Job]] = field(default_factory=list)
 
     async def close(self) -> None:
+        await self.access.close()
         await self.webhooks.transport.close()
         await self.engine.close()
         await self.db.dispose()
@@ -119,6 +125,30 @@ def make_provider(settings: Settings, db: AsyncEngine) -> PaymentProvider:
             no_redirects=settings.stripe_no_redirects,
         )
     raise InvalidInput(f"unknown payment provider {settings.payment_provider!r}")
+
+
+def make_buyer_tokens(settings: Settings) -> BuyerTokens:
+    """Buyer token verification: HS256 keys and v1 from settings, and the creator's JWKS
+    when ``buyer_token_jwks_url`` is set. Tokens are checked against the real time (the
+    creator's site mints them with it), not an injected clock."""
+    jwks: SigningKeys | None = None
+    if settings.buyer_token_jwks_url:
+        from dropline.auth.jwks import JwksKeys
+
+        jwks = JwksKeys(
+            settings.buyer_token_jwks_url, refresh_s=settings.buyer_token_jwks_refresh_s
+        )
+    return BuyerTokens(BuyerTokenPolicy.from_settings(settings), jwks)
+
+
+def make_key_events(settings: Settings) -> KeyEvents:
+    """How API key changes reach every process: Redis pub/sub with the Redis engine (many
+    processes), nothing to send with the in-process engine (one)."""
+    from dropline.auth.key_events import LocalKeyEvents, RedisKeyEvents
+
+    if settings.engine_url.startswith(("redis://", "rediss://")):
+        return RedisKeyEvents(settings.engine_url)
+    return LocalKeyEvents()
 
 
 def make_mailer(settings: Settings) -> Mailer:
@@ -177,6 +207,7 @@ async def build(
         clock,
         paying_cap_s=settings.paying_cap_s,
         preorders=preorders,
+        claim_lease_s=settings.recover_after_s,
     )
     from dropline.webhooks.http import HttpxTransport, generate_secret
 
@@ -228,7 +259,7 @@ async def build(
         drops=drops,
         holds=HoldService(engine, cache, drops, clock),
         checkout=checkout,
-        access=AccessService(uow, settings.buyer_token_secret),
+        access=AccessService(uow, make_buyer_tokens(settings), make_key_events(settings), clock),
         monitor=MonitorService(uow, engine, drops, cache, clock),
         reports=ReportService(uow, cache),
         preorders=preorders,
@@ -348,4 +379,5 @@ async def build(
         ("cancel-refunds", settings.reconcile_interval_s, container.cancellations.finish_refunds),
         ("launch-watch", settings.reconcile_interval_s, container.launch_watch.watch),
     ]
+    container.process_jobs = [("api-key-last-used", 10.0, container.access.flush_usage)]
     return container

@@ -10,10 +10,12 @@ import ipaddress
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_BUYER_SECRET = "dev-only-buyer-token-secret-change-me"
+#: An HS256 key as long as the hash's output at least (RFC 7518 §3.2).
+MIN_HS256_KEY_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -49,6 +51,34 @@ class Settings(BaseSettings):
     buyer_token_secret: str = Field(
         DEV_BUYER_SECRET, description="HMAC secret shared with the creator's site"
     )
+    buyer_token_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="HS256 secrets shared with the creator's site, by key id (the JWT's "
+        "`kid`), as a JSON object; list the current key first and keep the previous one "
+        "during a rotation. Empty: the one key `default` = buyer_token_secret (unless a "
+        "JWKS is set)",
+    )
+    buyer_token_kid: str = Field(
+        "", description="key id `dropline buyer-token` mints with (default: the first key)"
+    )
+    buyer_token_jwks_url: str = Field(
+        "",
+        description="http(s) URL of the creator's JWKS: EdDSA/RS256 public keys by `kid`; "
+        "dropline then needs no secret that can mint buyer tokens",
+    )
+    buyer_token_jwks_refresh_s: float = Field(
+        300.0, ge=1, le=86_400, description="how long a fetched JWKS is used before refetching"
+    )
+    buyer_token_issuer: str = Field("", description="required `iss` claim when set")
+    buyer_token_audience: str = Field("", description="required `aud` claim when set")
+    buyer_token_leeway_s: float = Field(
+        30.0, ge=0, le=300, description="clock skew allowed on `exp`, `nbf` and `iat`"
+    )
+    buyer_token_v1: bool = Field(
+        True,
+        description="also accept the deprecated `v1.payload.signature` tokens (HMAC with "
+        "buyer_token_secret); removed in the next release",
+    )
     ui_session_secret: str = Field(
         "", description="signs web UI session cookies; derived from the buyer secret if empty"
     )
@@ -60,7 +90,10 @@ class Settings(BaseSettings):
     expiry_interval_s: float = 0.25
     reconcile_interval_s: float = 5.0
     recover_after_s: float = Field(
-        30.0, ge=0, description="a checkout left processing this long is finished by recovery"
+        30.0,
+        ge=0,
+        description="a checkout's finisher keeps others off it this long (its claim's "
+        "lease); a checkout left processing longer is finished by recovery",
     )
     data_dir: str = "./.dropline"
     # -- webhooks out (see docs/fulfilment.md)
@@ -174,6 +207,19 @@ class Settings(BaseSettings):
         "looks deployed (a demo on a LAN); /readyz warns while it is on",
     )
 
+    @field_validator("buyer_token_keys")
+    @classmethod
+    def _long_hs256_keys(cls, keys: dict[str, str]) -> dict[str, str]:
+        for kid, secret in keys.items():
+            if not kid:
+                raise ValueError("a buyer token key needs a non-empty key id")
+            if len(secret.encode()) < MIN_HS256_KEY_BYTES:
+                raise ValueError(
+                    f"buyer token key {kid!r} is shorter than {MIN_HS256_KEY_BYTES} bytes "
+                    "(RFC 7518 §3.2); use e.g. `openssl rand -hex 32`"
+                )
+        return keys
+
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
@@ -214,13 +260,21 @@ def production_signs(s: Settings) -> list[str]:
 
 
 def dev_secrets(s: Settings) -> list[str]:
-    """The development secrets in use. The UI session secret is derived from the buyer
-    token secret when unset, so it is a development secret exactly when that one is."""
-    if s.buyer_token_secret != DEV_BUYER_SECRET:
-        return []
-    found = ["DROPLINE_BUYER_TOKEN_SECRET"]
-    if not s.ui_session_secret:
-        found.append("DROPLINE_UI_SESSION_SECRET")
+    """The development secrets in use, by the setting that holds them.
+
+    The development buyer-token secret matters where it can verify a buyer token: as a
+    ``DROPLINE_BUYER_TOKEN_KEYS`` entry; as ``DROPLINE_BUYER_TOKEN_SECRET`` while v1
+    tokens are accepted or while it is the only HS256 key (no keys, no JWKS). The UI
+    session secret is derived from the buyer token secret when unset."""
+    found = []
+    if DEV_BUYER_SECRET in s.buyer_token_keys.values():
+        found.append("DROPLINE_BUYER_TOKEN_KEYS")
+    if s.buyer_token_secret == DEV_BUYER_SECRET:
+        verifies = s.buyer_token_v1 or not (s.buyer_token_keys or s.buyer_token_jwks_url)
+        if verifies:
+            found.append("DROPLINE_BUYER_TOKEN_SECRET")
+        if not s.ui_session_secret:
+            found.append("DROPLINE_UI_SESSION_SECRET")
     return found
 
 

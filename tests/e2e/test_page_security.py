@@ -41,6 +41,7 @@ def _pages(server: Server) -> list[str]:
         "/ui/messages",
         "/ui/webhooks",
         "/ui/returns",
+        "/ui/launches",
         "/docs",
     ]
 

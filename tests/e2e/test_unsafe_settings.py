@@ -4,6 +4,7 @@ loopback (``make run``) and with the explicit opt-in they start."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -129,3 +130,17 @@ def test_the_opt_in_starts_and_readyz_warns(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_dev_secret_pasted_into_the_jwt_keys_is_refused_too(tmp_path: Path) -> None:
+    from dropline.config import DEV_BUYER_SECRET
+
+    extra, _ = SIGNS["postgres"]
+    env = _env(tmp_path, extra) | {
+        "DROPLINE_BUYER_TOKEN_SECRET": "s3cret-" + "x" * 32,
+        "DROPLINE_BUYER_TOKEN_KEYS": json.dumps({"k1": DEV_BUYER_SECRET}),
+    }
+    done = _run(["serve"], env)
+    out = (done.stdout + done.stderr).strip()
+    assert done.returncode == 2, out
+    assert out.startswith("refusing to start: DROPLINE_BUYER_TOKEN_KEYS")

@@ -539,7 +539,7 @@ async def test_someone_elses_hold_is_403(
     assert hold.json()["status"] == "active"
 
 
-async def test_double_confirm_and_double_checkout_are_409(api: Api) -> None:
+async def test_double_checkout_is_409_and_double_confirm_repeats_the_order(api: Api) -> None:
     hold_id = await api.hold("ann")
     pending = await api.client.post(
         "/v1/checkouts",
@@ -564,14 +564,13 @@ async def test_double_confirm_and_double_checkout_are_409(api: Api) -> None:
     )
     assert done.status_code == 200 and done.json()["status"] == "succeeded"
     assert done.json()["order"]["status"] == "paid"
-    await refused(
-        api,
-        "POST",
-        f"/v1/checkouts/{checkout_id}/confirm",
-        409,
-        "conflict",
-        headers=api.as_buyer("ann"),
+    # A second confirm is not an error for a payment that went through: the same order.
+    before = await state(api.c)
+    again = await api.client.post(
+        f"/v1/checkouts/{checkout_id}/confirm", headers=api.as_buyer("ann")
     )
+    assert again.status_code == 200 and again.json() == done.json()
+    assert await state(api.c) == before
     await refused(
         api,
         "POST",
@@ -1074,7 +1073,10 @@ async def test_a_nul_in_a_path_or_query_parameter_is_422_on_every_route(api: Api
                 url = re.sub(r"\{[^}]+\}", "a%00b", route.path)
                 resp = await api.client.request(method, url, headers=headers)
                 sent += 1
-                if resp.status_code != 422 or resp.json().get("field") != f"path.{names[0]}":
+                if ":" in route.path:  # a converter ({kind:milestone}): no route matches
+                    if resp.status_code != 404:
+                        wrong.append((method, route.path, resp.status_code, resp.text[:200]))
+                elif resp.status_code != 422 or resp.json().get("field") != f"path.{names[0]}":
                     wrong.append((method, route.path, resp.status_code, resp.text[:200]))
     for url, item in _DOC["paths"].items():
         for method, op in item.items():

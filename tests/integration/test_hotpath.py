@@ -213,6 +213,7 @@ async def test_idempotency_key_is_shared_by_both_paths(pair: Pair) -> None:
     ("content", "extra", "status", "code"),
     [
         (b'{"items": [', {}, 400, "malformed_json"),
+        (b'{"items": [{"sku_id": "\xff"}]}', {}, 400, "malformed_json"),  # not UTF-8
         (b"", {}, 422, "validation_error"),
         (b'{"items": []}', {}, 422, "validation_error"),
         (b'{"items": [{"sku_id": "a", "bundle_id": "b"}]}', {}, 422, "validation_error"),
@@ -230,6 +231,19 @@ async def test_what_the_hot_path_does_not_understand_falls_through(
     slow, fast, hot = await both(p, method="POST", url=p.url(), content=content, headers=headers)
     assert not hot
     same_problem(slow, fast, status, code)
+
+
+async def test_a_body_without_content_type_is_json_on_both_paths(pair: Pair) -> None:
+    """The hot path reads a body without a Content-Type as JSON; the route must too
+    (FastAPI's default refused it with a 422 only when the hot path was off)."""
+    p = pair
+    body = orjson.dumps({"items": [{"sku_id": p.shop.skus[0]}]})
+    slow = await p.slow.post(p.url(), content=body, headers=p.buyer("no-type-1"))
+    p.spy.calls.clear()
+    fast = await p.fast.post(p.url(), content=body, headers=p.buyer("no-type-2"))
+    assert not p.spy.calls  # the hot path answered
+    assert slow.status_code == fast.status_code == 201, (slow.text, fast.text)
+    assert slow.json()["units"] == fast.json()["units"] == {p.shop.skus[0]: 1}
 
 
 async def test_an_unexpected_error_is_a_500_problem_on_both_paths(

@@ -43,31 +43,48 @@ def test_scopes_are_ordered() -> None:
         Principal("key_2", "s", "storefront").require("ops")
 
 
-def test_verified_buyer_tokens_are_remembered_but_still_expire(
+async def test_verified_buyer_tokens_are_remembered_but_still_expire(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from dropline.services.platform import access
+    from dropline.services.platform import buyer_tokens as bt
 
-    svc = access.AccessService(uow=None, buyer_secret=SECRET)  # type: ignore[arg-type]
     clock = [1000.0]
-    monkeypatch.setattr(access.time, "time", lambda: clock[0])
+    tokens = bt.BuyerTokens(bt.BuyerTokenPolicy(v1_secret=SECRET), clock=lambda: clock[0])
     token = mint_buyer_token(SECRET, "buyer-7", ttl_s=60, now=1000)
     calls: list[str] = []
-    real = access._claims
+    real = bt.v1_claims
 
     def counting(secret: str, tok: str) -> tuple[object, object]:
         calls.append(tok)
         return real(secret, tok)
 
-    monkeypatch.setattr(access, "_claims", counting)
-    assert svc.buyer(token) == "buyer-7"
-    assert svc.buyer(token) == "buyer-7"
+    monkeypatch.setattr(bt, "v1_claims", counting)
+    assert await tokens.buyer(token) == "buyer-7"
+    assert await tokens.buyer(token) == "buyer-7"
     assert len(calls) == 1  # the second tap did not recompute the HMAC
     clock[0] = 1061.0
     with pytest.raises(Unauthenticated, match="expired"):
-        svc.buyer(token)
+        await tokens.buyer(token)
     bad = mint_buyer_token("other", "buyer-7", ttl_s=60, now=1000)
     for _ in range(2):
         with pytest.raises(Unauthenticated):
-            svc.buyer(bad)
+            await tokens.buyer(bad)
     assert calls.count(bad) == 2  # refusals are never cached
+
+
+def test_last_use_is_noted_at_most_once_a_minute_per_key() -> None:
+    from dropline.services.platform.access import KeyUsage
+
+    usage = KeyUsage(every_s=60)
+    usage.seen("key_a", mono=0, wall=1000)
+    usage.seen("key_a", mono=30, wall=1030)  # within the minute: not noted
+    usage.seen("key_b", mono=30, wall=1030)
+    assert usage.take() == {"key_a": 1000, "key_b": 1030}
+    usage.seen("key_a", mono=59, wall=1059)
+    assert usage.take() == {}
+    usage.seen("key_a", mono=60, wall=1060)
+    taken = usage.take()
+    assert taken == {"key_a": 1060}
+    usage.seen("key_b", mono=95, wall=1095)
+    usage.put_back(taken | {"key_b": 1031})  # a failed write keeps the newer use
+    assert usage.take() == {"key_a": 1060, "key_b": 1095}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
 
-from dropline.api import errors
+from dropline.api import errors, openapi
 from dropline.api.deps import storable_text
 from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware
 from dropline.api.limits import RequestLimits
@@ -36,24 +37,28 @@ from dropline.runtime import tune_gc
 from dropline.services.platform.background import run_forever
 from dropline.web import site as web_pages
 
+log = logging.getLogger(__name__)
+
 DESCRIPTION = """
 dropline runs a creator's live drop: catalog, stock, holds that expire, checkout, orders.
 
-**Auth.** Every call needs `Authorization: Bearer <api key>`. Scopes: `admin` ⊇ `ops` ⊇
+**Auth.** Calls need `Authorization: Bearer <api key>` (security scheme `ApiKey`; each
+operation's `security` names the least scope it needs). Scopes: `admin` ⊇ `ops` ⊇
 `storefront`; a storefront key reads the public drop view, places holds and checks out.
+Health checks, signed webhooks and buyers' pre-order links need no key.
 
-**Buyers.** Hold and checkout calls also need `X-Buyer-Token`, minted by the creator's
-site with the shared secret `DROPLINE_BUYER_TOKEN_SECRET`:
-
-```
-payload = base64url(json({"sub": buyer_id, "exp": unix_seconds}))   # no padding
-token   = "v1." + payload + "." + base64url(HMAC_SHA256(secret, "v1." + payload))
-```
-
-For testing: `dropline buyer-token BUYER_ID`.
+**Buyers.** Hold and checkout calls also need `X-Buyer-Token` (scheme `BuyerToken`): a
+JWT signed by the creator's site, `{"sub": buyer_id, "exp": unix_seconds}` (plus
+`iss`/`aud` when the deployment requires them) with a `kid` header naming the key: HS256
+with a secret shared through `DROPLINE_BUYER_TOKEN_KEYS` (kid -> secret), or EdDSA/RS256
+with a key from the site's JWKS (`DROPLINE_BUYER_TOKEN_JWKS_URL`). The older
+`v1.payload.signature` tokens are still accepted while `DROPLINE_BUYER_TOKEN_V1` is true
+(deprecated). See `docs/buyer-tokens.md`; for testing: `dropline buyer-token BUYER_ID`.
 
 **Errors** are RFC 9457 `application/problem+json` with a stable `code`
-(`sold_out`, `limit_exceeded`, `hold_expired`, `validation_error`, ...).
+(`sold_out`, `limit_exceeded`, `hold_expired`, `validation_error`, ...); every status an
+operation can answer is listed under it. Integers are JSON integers (`5.0`, `true` and
+`"5"` are refused); times are RFC 3339 with a zone.
 **Money** is integer minor units plus an ISO 4217 currency. **Times** are RFC 3339 UTC.
 """
 
@@ -103,15 +108,24 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         if container is None:  # a server process; tests own their container and process
             tune_gc(c.settings.gc_gen0)
         stop = asyncio.Event()
-        task = None
+        # Every process: hear other processes' key changes, write keys' last use.
+        watch = asyncio.create_task(c.access.watch())
+        tasks = [asyncio.create_task(run_forever(c.process_jobs, stop))]
         if c.settings.background_tasks:
-            task = asyncio.create_task(run_forever(c.jobs, stop))
+            tasks.append(asyncio.create_task(run_forever(c.jobs, stop)))
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
+            watch.cancel()
+            for task in tasks:
                 await task
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+            try:
+                await c.access.flush_usage()
+            except Exception:
+                log.exception("could not write the API keys' last use on shutdown")
             if container is None:
                 await c.close()
 
@@ -126,6 +140,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         telemetry={"tracing": effective.otel, "metrics": effective.otel, "logs": effective.otel},
         max_body_size=effective.max_body_bytes,
         dependencies=[Depends(storable_text)],  # path, query and form text (api/deps.py)
+        # A body without a Content-Type is read as JSON, as the hot path reads it
+        # (FastAPI's default refused it with a 422 the hot path never gave).
+        strict_content_type=False,
     )
     app.limited = RequestLimits(
         app.fastapi_app,
@@ -150,6 +167,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         launch_routes,
     ):
         app.include_router(module.router)
+    openapi.install(app)
     hot_routes = list(HOLD_ROUTES)
     if effective.bench_endpoints:
         from dropline.api.routers.platform import bench

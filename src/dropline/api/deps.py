@@ -1,16 +1,23 @@
 """Request dependencies: the container, the caller's key, the buyer, and the check that
-a request's path, query and form text can be stored."""
+a request's path, query and form text can be stored.
+
+The key and the buyer token are read by two security schemes (``ApiKeyAuth``,
+``BuyerTokenAuth``) rather than as plain header parameters, so the OpenAPI document
+declares them as ``securitySchemes`` and each operation's ``security`` says which it
+needs, with the key's least scope (``api/openapi.py`` reads them back from the route)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request, params
+from fastapi import Depends, Header, Request, Security, params
+from fastapi.openapi.models import APIKey, APIKeyIn, HTTPBearer
+from fastapi.security.base import SecurityBase
 
 from dropline.bootstrap import Container
 from dropline.domain.inputs import check_text
-from dropline.services.platform.access import Principal
+from dropline.services.platform.access import SCOPES, Principal
 
 # Dependencies that do no I/O are ``async def`` on purpose: FastAPI runs a plain ``def``
 # dependency in the thread pool, a thread hop per request on the hot path.
@@ -53,14 +60,54 @@ def bearer(authorization: str | None) -> str | None:
     return value.strip() if scheme.lower() == "bearer" else None
 
 
+API_KEY_SCHEME = "ApiKey"
+BUYER_TOKEN_SCHEME = "BuyerToken"
+
+
+class ApiKeyAuth(SecurityBase):
+    """``Authorization: Bearer <api key>`` of at least scope ``needed``; as a dependency
+    it gives the raw key (None when absent or not a bearer credential), checked by
+    ``scope``. One instance per scope, so the OpenAPI document can name the scope."""
+
+    def __init__(self, needed: str) -> None:
+        self.needed = needed
+        self.scheme_name = API_KEY_SCHEME
+        self.model = HTTPBearer(
+            bearerFormat="dlk_...",
+            description="An API key (`dlk_...`). Scopes: "
+            + " ⊆ ".join(SCOPES)
+            + "; an operation's security requirement names the least scope it needs.",
+        )
+
+    async def __call__(self, request: Request) -> str | None:
+        return bearer(request.headers.get("authorization"))
+
+
+class BuyerTokenAuth(SecurityBase):
+    """The signed buyer token of ``X-Buyer-Token`` (None when absent); ``required`` says
+    whether the operation refuses a call without one."""
+
+    def __init__(self, *, required: bool) -> None:
+        self.required = required
+        self.scheme_name = BUYER_TOKEN_SCHEME
+        self.model = APIKey(
+            **{"in": APIKeyIn.header},
+            name="X-Buyer-Token",
+            description="Signed buyer token minted by the creator's site (see the API "
+            "description); it names the buyer for per-buyer limits and ownership.",
+        )
+
+    async def __call__(self, request: Request) -> str | None:
+        return request.headers.get("x-buyer-token")
+
+
 def scope(needed: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency requiring an API key of at least scope ``needed``."""
 
-    async def dep(
-        c: ContainerDep,
-        authorization: Annotated[str | None, Header(description="`Bearer <api key>`")] = None,
-    ) -> Principal:
-        principal = await c.access.authenticate(bearer(authorization))
+    # The scheme is the default, not in ``Annotated``: string annotations are resolved
+    # in the module's namespace, where ``needed`` does not exist.
+    async def dep(c: ContainerDep, key: str | None = Security(ApiKeyAuth(needed))) -> Principal:
+        principal = await c.access.authenticate(key)
         principal.require(needed)
         return principal
 
@@ -73,18 +120,15 @@ Admin = Annotated[Principal, Depends(scope("admin"))]
 
 
 async def buyer(
-    c: ContainerDep,
-    x_buyer_token: Annotated[
-        str | None, Header(description="Signed buyer token minted by the creator's site")
-    ] = None,
+    c: ContainerDep, token: Annotated[str | None, Security(BuyerTokenAuth(required=True))]
 ) -> str:
-    return c.access.buyer(x_buyer_token)
+    return await c.access.buyer(token)
 
 
 async def optional_buyer(
-    c: ContainerDep, x_buyer_token: Annotated[str | None, Header()] = None
+    c: ContainerDep, token: Annotated[str | None, Security(BuyerTokenAuth(required=False))]
 ) -> str | None:
-    return c.access.buyer(x_buyer_token) if x_buyer_token else None
+    return await c.access.buyer(token) if token else None
 
 
 Buyer = Annotated[str, Depends(buyer)]
@@ -94,6 +138,10 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=200,
-        description="Retry-safe key: the same key and body give the same result",
+        description=(
+            "Retry-safe key: the same key and body give the same result. While the first "
+            "request with the key runs, a retry is 409 idempotency_in_progress; a "
+            "different body is 409 idempotency_mismatch"
+        ),
     ),
 ]

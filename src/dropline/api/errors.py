@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dropline.domain import errors as e
@@ -36,6 +37,7 @@ STATUS: dict[type[e.DroplineError], int] = {
     e.InvalidToken: 403,
     e.InvalidSignature: 400,
     e.EngineUnavailable: 503,
+    e.KeysUnavailable: 503,
 }
 
 
@@ -80,17 +82,49 @@ def problem_headers(status: int) -> dict[str, str] | None:
 
 
 def problem(
-    status: int, code: str, detail: str, instance: str = "", /, **extra: Any
+    status: int,
+    code: str,
+    detail: str,
+    instance: str = "",
+    /,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
-    """A problem+json response (see ``problem_body``)."""
-    return problem_response(status, problem_body(status, code, detail, instance, **extra))
+    """A problem+json response (see ``problem_body``), with extra ``headers``."""
+    return problem_response(status, problem_body(status, code, detail, instance, **extra), headers)
 
 
-def problem_response(status: int, body: dict[str, Any]) -> JSONResponse:
+def problem_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
     """``body`` as ``application/problem+json`` with the status's extra headers."""
     return JSONResponse(
-        body, status_code=status, media_type=PROBLEM, headers=problem_headers(status)
+        body,
+        status_code=status,
+        media_type=PROBLEM,
+        headers=(problem_headers(status) or {}) | (headers or {}),
     )
+
+
+MALFORMED_JSON = "the request body is not valid JSON (UTF-8 text)"
+
+
+def allowed_methods(app: Any, path: str) -> str:
+    """The ``Allow`` header of ``path``: the methods of the routes with the most specific
+    template matching it (``/v1/webhook-deliveries/replay`` before ``.../{delivery_id}``),
+    so it lists what the OpenAPI document lists for that path, not only the methods of
+    the first route Starlette happened to try."""
+    best: tuple[int, set[str]] | None = None
+    for route in iter_route_contexts(app.routes):
+        regex = getattr(route, "path_regex", None)
+        if not route.methods or regex is None or not regex.match(path):
+            continue
+        params = (route.path_format or "").count("{")
+        if best is None or params < best[0]:
+            best = (params, set(route.methods))
+        elif params == best[0]:
+            best[1].update(route.methods)
+    return ", ".join(sorted(best[1])) if best else ""
 
 
 def domain_problem(exc: e.DroplineError, instance: str) -> tuple[int, dict[str, Any]]:
@@ -129,9 +163,7 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errs = exc.errors()
         if any(err.get("type") == "json_invalid" for err in errs):
-            return problem(
-                400, "malformed_json", "the request body is not valid JSON", request.url.path
-            )
+            return problem(400, "malformed_json", MALFORMED_JSON, request.url.path)
         fields = [
             {"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", "")} for err in errs
         ]
@@ -141,8 +173,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = HTTP_CODES.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail), request.url.path)
+        status, detail, headers = exc.status_code, str(exc.detail), dict(exc.headers or {})
+        if status == 400 and exc.__cause__ is not None:
+            # FastAPI's own 400 for a body it could not read as JSON (bad UTF-8, nesting
+            # too deep): the same answer as any other malformed JSON body.
+            return problem(400, "malformed_json", MALFORMED_JSON, request.url.path)
+        if status == 405:
+            headers["Allow"] = allowed_methods(request.app, request.url.path)
+        code = HTTP_CODES.get(status, "http_error")
+        return problem(status, code, detail, request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -253,7 +253,7 @@ async def storefront_buyer(req: HotRequest) -> str:
     access = req.container.access
     principal = await access.authenticate(bearer(req.headers.get("authorization")))
     principal.require("storefront")
-    return access.buyer(req.headers.get("x-buyer-token"))
+    return await access.buyer(req.headers.get("x-buyer-token"))
 
 
 #: Hold bodies already parsed, by their bytes: in a flash sale most taps send the very

@@ -1,18 +1,27 @@
-"""Request and response bodies. Integers are strict (``"1"`` or ``1.5`` is refused).
+"""Request and response bodies. Integers are strict: ``"1"`` or ``1.5`` is refused.
 
 Every integer has bounds its column can hold, and request bodies derive from ``Strict``
-(``api/strict.py``): unknown fields and text the database cannot store are refused."""
+(``api/strict.py``): unknown fields and text the database cannot store are refused.
+
+Integers are JSON integers only, in every body: ``5.0``, ``true`` and ``"5"`` are
+refused (``StrictInt``; in a query or a path ``api/fields.QueryInt``). Times are RFC 3339
+text with a zone (``api/fields.Rfc3339``). Enum-like strings are the domain's enums, so
+the OpenAPI document lists their values.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StrictInt, model_validator
+from pydantic import AwareDatetime, BaseModel, Discriminator, Field, StrictInt, Tag
 
+from dropline.api.fields import Rfc3339, Scope
 from dropline.api.routers.fulfilment.schemas import ShipToIn
 from dropline.api.strict import Strict as Strict  # re-exported: routers build on it
 from dropline.domain.inputs import INT_MAX
-from dropline.domain.live.holds import HoldItem, ItemKind
+from dropline.domain.live.drops import DropStatus
+from dropline.domain.live.holds import HoldItem, HoldStatus, ItemKind
+from dropline.domain.live.orders import CheckoutStatus, OrderStatus
 from dropline.domain.stock.buckets import Bucket
 
 Qty = Annotated[StrictInt, Field(ge=1, le=1000, description="1 to 1000")]
@@ -132,7 +141,7 @@ class DropIn(Strict):
     name: Name
     currency: Currency
     hold_ttl_s: Annotated[StrictInt, Field(ge=10, le=3600)] = 90
-    starts_at: str | None = Field(None, description="RFC 3339, UTC")
+    starts_at: Rfc3339 | None = Field(None, description="RFC 3339, UTC")
 
 
 class OfferIn(Strict):
@@ -141,7 +150,7 @@ class OfferIn(Strict):
 
 
 class TransitionIn(Strict):
-    to: Annotated[str, Field(examples=["scheduled", "live", "paused", "ended"])]
+    to: DropStatus
     override_reason: Annotated[str, Field(max_length=2000)] = Field(
         "",
         description="going live while the enforced readiness gate blocks: why it may anyway "
@@ -165,7 +174,7 @@ class DropOut(BaseModel):
     id: str
     name: str
     currency: str
-    status: str
+    status: DropStatus
     hold_ttl_s: int
     starts_at: str | None
     version: int
@@ -173,16 +182,42 @@ class DropOut(BaseModel):
     bundle_ids: list[str] = []
 
 
-class HoldItemIn(Strict):
-    sku_id: str | None = None
-    bundle_id: str | None = None
+class SkuItemIn(Strict):
+    """Units of one SKU. ``bundle_id`` may be sent, as null only."""
+
+    sku_id: str
+    bundle_id: None = None
     quantity: Qty = 1
 
-    @model_validator(mode="after")
-    def _one_ref(self) -> HoldItemIn:
-        if (self.sku_id is None) == (self.bundle_id is None):
-            raise ValueError("give exactly one of sku_id or bundle_id")
-        return self
+
+class BundleItemIn(Strict):
+    """Units of one bundle. ``sku_id`` may be sent, as null only."""
+
+    bundle_id: str
+    sku_id: None = None
+    quantity: Qty = 1
+
+
+def _item_kind(value: Any) -> str | None:
+    """Which item a hold line is: exactly one of ``sku_id`` / ``bundle_id`` is given
+    (not null); anything else matches neither (``one_item_ref``)."""
+    if isinstance(value, dict):
+        sku, bundle = value.get("sku_id") is not None, value.get("bundle_id") is not None
+        return "sku" if sku and not bundle else "bundle" if bundle and not sku else None
+    if isinstance(value, (SkuItemIn, BundleItemIn)):
+        return "sku" if isinstance(value, SkuItemIn) else "bundle"
+    return None
+
+
+#: A hold line: ``oneOf`` a SKU item and a bundle item in the OpenAPI document.
+HoldItemIn = Annotated[
+    Annotated[SkuItemIn, Tag("sku")] | Annotated[BundleItemIn, Tag("bundle")],
+    Discriminator(
+        _item_kind,
+        custom_error_type="one_item_ref",
+        custom_error_message="give exactly one of sku_id or bundle_id",
+    ),
+]
 
 
 class HoldIn(Strict):
@@ -197,8 +232,8 @@ class HoldIn(Strict):
         """The items as the domain sees them (the route and the hot path share this)."""
         return [
             HoldItem(ItemKind.BUNDLE, i.bundle_id, i.quantity)
-            if i.bundle_id
-            else HoldItem(ItemKind.SKU, i.sku_id or "", i.quantity)
+            if isinstance(i, BundleItemIn)
+            else HoldItem(ItemKind.SKU, i.sku_id, i.quantity)
             for i in self.items
         ]
 
@@ -207,7 +242,7 @@ class HoldOut(BaseModel):
     id: str
     drop_id: str
     buyer_id: str
-    status: str
+    status: HoldStatus
     items: list[dict[str, Any]]
     units: dict[str, int]
     created_at: str | None
@@ -235,7 +270,7 @@ class CheckoutIn(Strict):
 
 class OrderLineOut(BaseModel):
     line_no: int
-    kind: str
+    kind: ItemKind
     ref_id: str
     description: str
     quantity: int
@@ -250,7 +285,7 @@ class OrderOut(BaseModel):
     buyer_id: str
     hold_id: str
     checkout_id: str
-    status: str
+    status: OrderStatus
     status_reason: str
     total: MoneyOut
     refunded_amount: int
@@ -266,7 +301,7 @@ class CheckoutOut(BaseModel):
     id: str
     hold_id: str
     drop_id: str
-    status: str
+    status: CheckoutStatus
     amount: MoneyOut
     provider: str
     payment_id: str | None
@@ -279,14 +314,30 @@ class CheckoutOut(BaseModel):
 
 class ApiKeyIn(Strict):
     name: Name
-    scope: Annotated[str, Field(examples=["storefront", "ops", "admin"])]
+    scope: Scope
+    expires_at: AwareDatetime | None = Field(
+        None, description="the key stops working at this time (RFC 3339); none: never"
+    )
+
+
+class ApiKeyRotateIn(Strict):
+    grace_s: Annotated[
+        StrictInt,
+        Field(ge=0, le=30 * 86400, description="seconds the old key keeps working"),
+    ] = 86400
+    expires_at: AwareDatetime | None = Field(None, description="the new key's expiry")
 
 
 class ApiKeyOut(BaseModel):
     id: str
     name: str
     prefix: str
-    scope: str
+    scope: Scope
     created_at: str | None
     revoked_at: str | None
+    expires_at: str | None = None
+    last_used_at: str | None = Field(
+        None, description="last use, recorded at most once a minute (may lag a minute)"
+    )
+    replaced_by: str | None = Field(None, description="the key a rotation issued in its place")
     key: str | None = Field(None, description="the secret, shown only when created")

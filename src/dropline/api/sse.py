@@ -62,7 +62,36 @@ async def snapshots(
         await asyncio.sleep(interval_s)
 
 
+class EventStream(StreamingResponse):
+    """A ``text/event-stream`` response; as a route's ``response_class`` it is what the
+    OpenAPI document says the route answers."""
+
+    media_type = "text/event-stream"
+
+
+#: One event of the stream, as OpenAPI 3.1 describes an SSE media type: its ``schema``
+#: is one event's fields (``snapshot`` events, and an ``error`` event before the end).
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["snapshot", "error"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "a snapshot as one line of JSON; for `error`, its code and detail",
+        },
+        "id": {"type": "string", "description": "the snapshot's number, from 1"},
+        "retry": {"type": "integer", "description": "reconnect after this many ms"},
+    },
+}
+#: ``responses=`` of an SSE route.
+SSE_OPENAPI: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events: a `snapshot` whenever the data changes",
+        "content": {"text/event-stream": {"schema": SSE_EVENT}},
+    }
+}
+
+
 def sse_response(request: Request, produce: Callable[[], Awaitable[dict[str, Any]]]) -> Any:
-    return StreamingResponse(
-        snapshots(request, produce), media_type="text/event-stream", headers=SSE_HEADERS
-    )
+    return EventStream(snapshots(request, produce), headers=SSE_HEADERS)

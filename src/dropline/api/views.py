@@ -130,5 +130,8 @@ def api_key(k: ApiKeyRecord, raw: str | None = None) -> s.ApiKeyOut:
         scope=sorted(k.scopes)[0],
         created_at=rfc3339(k.created_at),
         revoked_at=rfc3339(k.revoked_at),
+        expires_at=rfc3339(k.expires_at),
+        last_used_at=rfc3339(k.last_used_at),
+        replaced_by=k.replaced_by,
         key=raw,
     )

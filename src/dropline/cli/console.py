@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -88,3 +89,23 @@ def json_file(path: Path) -> dict[str, Any]:
     """A JSON object read from ``path``."""
     data: dict[str, Any] = json.loads(path.read_text())
     return data
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"24h"``, ``"7d"`` (or plain seconds) as a ``timedelta``;
+    anything else is a usage error."""
+    value = text.strip().lower()
+    unit = _UNITS.get(value[-1:])
+    number = value[:-1] if unit is not None else value
+    try:
+        amount = float(number)
+    except ValueError:
+        raise typer.BadParameter(
+            f"a duration looks like 90s, 15m, 24h or 7d, got {text!r}"
+        ) from None
+    if amount < 0:
+        raise typer.BadParameter(f"a duration cannot be negative, got {text!r}")
+    return timedelta(seconds=amount * (unit or 1))

@@ -15,6 +15,7 @@ never rename one, add a new one instead.
     │   └── BinNotInSession      bin_not_in_session
     ├── Conflict                 conflict
     │   ├── IdempotencyMismatch  idempotency_mismatch
+    │   ├── IdempotencyInProgress idempotency_in_progress
     │   ├── InvalidTransition    invalid_transition
     │   ├── BelowMoq             below_moq
     │   ├── PreorderClosed       preorder_closed
@@ -37,8 +38,9 @@ never rename one, add a new one instead.
     │   ├── Unauthenticated      unauthenticated
     │   ├── InvalidSignature     invalid_signature
     │   ├── InvalidToken         invalid_token
-    │   └── Forbidden            forbidden
-    │       └── SelfApproval     self_approval
+    │   ├── Forbidden            forbidden
+    │   │   └── SelfApproval     self_approval
+    │   └── KeysUnavailable      keys_unavailable
     └── EngineUnavailable        engine_unavailable
 """
 
@@ -107,6 +109,13 @@ class IdempotencyMismatch(Conflict):
     """An idempotency key was replayed with a different request."""
 
     code = "idempotency_mismatch"
+
+
+class IdempotencyInProgress(Conflict):
+    """The first request with this idempotency key is still running (or what it
+    started is still being finished): retry later for its response."""
+
+    code = "idempotency_in_progress"
 
 
 class InvalidTransition(Conflict):
@@ -232,6 +241,13 @@ class SelfApproval(Forbidden):
     another approver."""
 
     code = "self_approval"
+
+
+class KeysUnavailable(AuthError):
+    """The keys that verify buyer tokens cannot be had: the creator's JWKS was never
+    fetched and its site does not answer. Not the caller's fault: retry later."""
+
+    code = "keys_unavailable"
 
 
 class EngineUnavailable(DroplineError):

@@ -7,7 +7,7 @@ Nothing here does I/O itself.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -317,3 +317,38 @@ class Mailer(Protocol):
     final_status: str
 
     async def send(self, message: OutgoingMessage) -> None: ...
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+class SigningKeys(Protocol):
+    """Public keys the creator's site signs buyer tokens with, by key id (its JWKS).
+
+    ``key`` gives the ``jwt.PyJWK`` for ``kid`` (its algorithm fixed by the key, never by
+    a token), or None when the site publishes no such key; it raises
+    ``KeysUnavailable`` when the keys cannot be had at all (never fetched, site down)."""
+
+    async def key(self, kid: str) -> Any: ...
+
+
+class KeyEvents(Protocol):
+    """Tells every process of a deployment that API keys changed (revoked, rotated), so
+    each drops the keys it cached at once.
+
+    ``hears_others`` is True while this process is sure to hear every other process's
+    notice (subscribed); while False the caller trusts its cache only briefly."""
+
+    hears_others: bool
+
+    async def announce(self) -> None:
+        """Tell every process, this one included, and return once the ones listening
+        acted on it (or after a short timeout)."""
+        ...
+
+    async def listen(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` for each notice, and after each (re)subscription (notices
+        may have been missed meanwhile), until cancelled."""
+        ...
+
+    async def close(self) -> None: ...

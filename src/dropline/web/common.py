@@ -64,7 +64,7 @@ def set_session_cookie(response: Response, request: Request, c: Container, s: se
 
 
 async def key_active(c: Container, key_id: str) -> bool:
-    return any(k.id == key_id and k.revoked_at is None for k in await c.access.list_keys())
+    return await c.access.key_active(key_id)
 
 
 async def require_login(request: Request, c: Container) -> sess.Session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -14,6 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dropline.bootstrap import make_buyer_tokens
 from dropline.cli.console import console, fail
 from dropline.cli.live.simulation import Simulation, Summary, default_url
 from dropline.config import load_settings
@@ -40,7 +42,10 @@ def simulate(
     ] = None,
     buyer_secret: Annotated[
         str | None,
-        typer.Option(help="buyer token secret; default DROPLINE_BUYER_TOKEN_SECRET"),
+        typer.Option(
+            help="HS256 secret of the buyer token key 'default'; default: mint with the "
+            "configured keys (DROPLINE_BUYER_TOKEN_KEYS / _SECRET)"
+        ),
     ] = None,
     max_requests: Annotated[int, typer.Option(help="stop after this many requests")] = 5000,
     seed: Annotated[int | None, typer.Option(help="random seed for a repeatable run")] = None,
@@ -54,10 +59,14 @@ def simulate(
         raise typer.Exit(2)
     try:
         settings = load_settings()
+        tokens: str | Callable[[str], str] = buyer_secret or ""
+        if not tokens:
+            tokens = make_buyer_tokens(settings).mint
+            tokens("probe")  # refuses now, not on every tap, if it cannot mint (JWKS only)
         sim = Simulation(
             url or default_url(settings.host, settings.port, settings.public_url),
             key,
-            buyer_secret or settings.buyer_token_secret,
+            tokens,
             drop_id,
             viewers=viewers,
             duration_s=duration,

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +26,7 @@ import httpx
 
 from dropline.domain.errors import InvalidInput
 from dropline.domain.readiness.rehearsal import rehearsal_methods
-from dropline.services.platform.access import mint_buyer_token
+from dropline.services.platform.buyer_tokens import DEFAULT_KID, mint_jwt
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 WILDCARD = frozenset({"0.0.0.0", "::", "[::]", ""})
@@ -80,7 +81,7 @@ class Simulation:
         self,
         url: str,
         api_key: str,
-        buyer_secret: str,
+        buyer_tokens: str | Callable[[str], str],
         drop_id: str,
         *,
         viewers: int = 50,
@@ -102,7 +103,12 @@ class Simulation:
         self.url = check_target(url)
         self.methods = rehearsal_methods(methods or {})
         self.key = api_key
-        self.secret = buyer_secret
+        # A secret is the HS256 key ``default`` (a server with only a buyer secret set).
+        self.mint = (
+            partial(mint_jwt, buyer_tokens, DEFAULT_KID)
+            if isinstance(buyer_tokens, str)
+            else buyer_tokens
+        )
         self.drop_id = drop_id
         self.viewers = viewers
         self.duration_s = duration_s
@@ -123,7 +129,7 @@ class Simulation:
         if self.summary.requests >= self.max_requests or time.monotonic() > self.deadline + 5:
             return None
         self.summary.requests += 1
-        headers = {"X-Buyer-Token": mint_buyer_token(self.secret, buyer)} if buyer else {}
+        headers = {"X-Buyer-Token": self.mint(buyer)} if buyer else {}
         async with self.sem:
             try:
                 return await http.request(method, path, headers=headers, **kw)

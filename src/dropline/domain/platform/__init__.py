@@ -1,1 +1,1 @@
-"""Platform rules: how often an address may try to log in."""
+"""Platform rules: API keys' lifecycle, and how often an address may try to log in."""

@@ -9,16 +9,26 @@ The sequence, and why each step is where it is:
 3. The provider authorises. A decline is recorded; the hold stays ``paying`` so the buyer
    can retry with another card until it expires. "Requires action" (3-D Secure) waits
    for ``confirm``.
-4. On authorisation the units are secured in the engine: the hold is converted, or, if it
-   expired or was lost meanwhile, the units are taken afresh. If they cannot be, the
+4. One finisher *claims* the checkout: a compare-and-set on its version moves it to
+   ``processing`` and starts a lease (``claim_lease_s``). Several may try at once (the
+   request that started it, the buyer's ``confirm``, the provider's webhooks, recovery);
+   only the one that wins touches the engine or moves money. A loser waits for the
+   winner's result and answers with it: the order, never an error for a payment that
+   succeeded. The request that created the checkout holds the claim from the start and
+   renews it only when half its lease has gone.
+5. The claimant secures the units in the engine: the hold is converted, or, if it expired
+   or was lost meanwhile, the units are taken afresh. If they cannot be, the
    authorisation is voided and the buyer is told: nothing was charged.
-5. The payment is captured, then one database transaction writes the order, its lines,
-   the sale movements, the checkout's success and the ``order.paid`` event. The sale is
-   a conditional update on the drop's offer (``sold + q <= offered``): the ledger itself
-   refuses to oversell even if the engine were wrong, in which case the capture is
-   refunded automatically.
+6. The claimant captures the payment, then one database transaction writes the order,
+   its lines, the sale movements, the checkout's success and the ``order.paid`` event,
+   guarded by the claim's version. The sale is a conditional update on the drop's offer
+   (``sold + q <= offered``): the ledger itself refuses to oversell even if the engine
+   were wrong, in which case the capture is refunded automatically. Units this
+   finisher took afresh go back to the engine whenever it does not write the order and
+   the checkout stays open for another finisher (a failed capture, a lost claim).
 
-``recover`` finishes checkouts a crash left half-way, using the same steps.
+``recover`` finishes checkouts a crash left half-way (claims that outlived their
+lease), using the same steps.
 
 One idea: the checkout sequence below, kept in one module so every step and every
 recovery path of it can be read together.
@@ -26,10 +36,13 @@ recovery path of it can be read together.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any, Protocol
 
 from dropline.domain.errors import (
@@ -58,6 +71,7 @@ from dropline.services.ports import (
     PaymentStatus,
     StockEngine,
 )
+from dropline.services.stock.ledger import offer_again
 from dropline.services.supply.preorders import PreorderService, preorder_infos
 from dropline.store.live.order_repo import CheckoutRecord, OrderLine, OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
@@ -65,6 +79,25 @@ from dropline.store.uow import UnitOfWork, UowFactory
 log = logging.getLogger(__name__)
 
 MAX_PAYMENT_METHOD = 80
+#: A checkout a finisher may still claim: waiting for the buyer, or being finished by a
+#: finisher whose claim (lease) the caller read.
+OPEN_CHECKOUT = frozenset({CheckoutStatus.PROCESSING, CheckoutStatus.REQUIRES_ACTION})
+
+
+# Why a payment was given back (``failure_reason``): the units were gone.
+SOLD_OUT_WHILE_PAYING = "sold out while the payment was processed"
+NO_UNIT_IN_LEDGER = "the ledger had no unit left"
+
+
+class Secured(Enum):
+    """How a finisher secured a checkout's units in the engine."""
+
+    CONVERTED = "converted"  # the hold's own units
+    TAKEN = "taken"  # afresh, the hold having expired or been lost
+
+
+class LedgerRefused(SoldOut):
+    """The ledger's conditional sale refused the units; the payment was given back."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +158,10 @@ OnPaid = Callable[[UnitOfWork, "CheckoutResult"], Awaitable[None]]
 """Called inside the transaction that writes the order, just before it commits, with
 the result ``start`` is about to return (the API stores its idempotent response there)."""
 
+OnStarted = Callable[[UnitOfWork, CheckoutRecord], Awaitable[None]]
+"""Called inside the transaction that records a new checkout, before the provider is
+called (the API remembers the checkout on the request's idempotency key there)."""
+
 
 class OrderHooks(Protocol):
     """What fulfilment adds inside checkout's transactions (see services.fulfilment)."""
@@ -145,7 +182,14 @@ class CheckoutService:
         clock: Clock,
         paying_cap_s: int = 300,
         preorders: PreorderService | None = None,
+        *,
+        claim_lease_s: float = 30.0,
+        finish_wait_s: float = 5.0,
     ) -> None:
+        """``claim_lease_s``: how long a finisher's claim on a checkout keeps others off
+        it (after that, recovery or a webhook takes over; ``DROPLINE_RECOVER_AFTER_S``).
+        ``finish_wait_s``: how long a finisher that lost the claim waits for the
+        winner's result before answering "still in progress"."""
         self.uow = uow
         self.engine = engine
         self.provider = provider
@@ -154,6 +198,8 @@ class CheckoutService:
         self.clock = clock
         self.paying_cap_s = paying_cap_s
         self.preorders = preorders
+        self.claim_lease_s = claim_lease_s
+        self.finish_wait_s = finish_wait_s
         self.hooks: OrderHooks | None = None
 
     def _now(self) -> datetime:
@@ -168,12 +214,15 @@ class CheckoutService:
         ship_to: ShipTo | None = None,
         *,
         on_paid: OnPaid | None = None,
+        on_started: OnStarted | None = None,
     ) -> CheckoutResult:
         """Pay for a hold. Raises ``PaymentDeclined`` (recorded first) on a decline and
         ``SoldOut`` when the units were gone by the time the payment went through.
         ``ship_to`` (optional) is stored with the checkout and becomes the order's.
-        ``on_paid`` runs inside the order's own transaction, only when this call writes
-        the order (not on 3-D Secure, a refusal, or another finisher's order)."""
+        ``on_started`` runs inside the transaction that records the checkout, before
+        the provider is called. ``on_paid`` runs inside the order's own transaction,
+        only when this call writes the order (not on 3-D Secure, a refusal, or another
+        finisher's order, which is returned as this call's answer)."""
         payment_method = payment_method.strip()
         if not payment_method or len(payment_method) > MAX_PAYMENT_METHOD:
             raise InvalidInput("payment_method is required (a token or test card number)")
@@ -185,9 +234,9 @@ class CheckoutService:
             raise HoldNotOwned("this hold belongs to another buyer")
         catalog = await self.cache.get(hold.drop_id)  # outside the write transaction
         # One write transaction checks for an earlier payment of this hold and records
-        # the new one (on SQLite the check and the insert are atomic).
+        # the new one (atomic: SQLite has one writer, PostgreSQL locks the hold's id).
         async with self.uow() as uow:
-            for previous in await uow.orders.checkouts_for_hold(hold_id):
+            for previous in await uow.orders.checkouts_for_hold(hold_id, lock=True):
                 if previous.status in (CheckoutStatus.PROCESSING, CheckoutStatus.REQUIRES_ACTION):
                     raise Conflict(
                         "a payment for this hold is already in progress", checkout_id=previous.id
@@ -204,9 +253,13 @@ class CheckoutService:
             await uow.orders.add_checkout(checkout)
             if ship_to is not None and self.hooks is not None:
                 await self.hooks.save_ship_to(uow, checkout.id, ship_to)
+            if on_started is not None:
+                await on_started(uow, checkout)
             await uow.commit()
         result = await self._authorize(checkout)
-        return await self._settle(checkout, result, lines, on_paid)
+        # This call created the checkout: it holds the claim on it from the start.
+        settled = await self._settle(checkout, result, lines, on_paid, owned=True)
+        return self._answer(settled, checkout.id)
 
     def _new_checkout(
         self,
@@ -240,8 +293,21 @@ class CheckoutService:
         )
 
     async def confirm(self, checkout_id: str, buyer_id: str) -> CheckoutResult:
-        """Finish a payment that needed the buyer's action (3-D Secure)."""
+        """Finish a payment that needed the buyer's action (3-D Secure).
+
+        Safe to repeat and to race with the provider's webhook: a checkout that another
+        finisher is finishing or has turned into an order answers with that result (the
+        order), never an error for a payment that went through. ``Conflict`` when there
+        is nothing to confirm (the checkout failed or was given back), or when the other
+        finisher is still busy after ``finish_wait_s``."""
         checkout = await self.get(checkout_id, buyer_id)
+        if checkout.status is CheckoutStatus.PROCESSING:
+            waited = await self._outcome(checkout.id)
+            if waited is None or waited.checkout.status is not CheckoutStatus.REQUIRES_ACTION:
+                return self._answer(waited, checkout.id)
+            checkout = waited.checkout
+        if checkout.status is CheckoutStatus.SUCCEEDED:
+            return await self._result_for(checkout.id)
         if checkout.status is not CheckoutStatus.REQUIRES_ACTION:
             raise Conflict(
                 f"the checkout is {checkout.status}, nothing to confirm", status=checkout.status
@@ -250,7 +316,8 @@ class CheckoutService:
         result = await self.provider.confirm(
             checkout.payment_id, idempotency_key=f"{checkout.id}:confirm"
         )
-        return await self._settle(checkout, result, await self._lines_for(checkout))
+        settled = await self._settle(checkout, result, await self._lines_for(checkout))
+        return self._answer(settled, checkout.id)
 
     async def get(self, checkout_id: str, buyer_id: str | None = None) -> CheckoutRecord:
         async with self.uow(readonly=True) as uow:
@@ -261,8 +328,23 @@ class CheckoutService:
             raise HoldNotOwned("this checkout belongs to another buyer")
         return checkout
 
+    async def answer(self, checkout_id: str, buyer_id: str) -> CheckoutResult | None:
+        """What ``start`` answers for this checkout now, for a retry of the request that
+        started it (and did not see it through: it failed, or its process died): the
+        order once paid, the 3-D Secure step while the buyer has not finished it
+        (``next_action`` asked from the provider again), None while a finisher is on it.
+        A checkout that failed or was given back comes back without order or next
+        action: there is nothing to repeat, a retry pays afresh."""
+        checkout = await self.get(checkout_id, buyer_id)
+        if checkout.status is CheckoutStatus.PROCESSING:
+            return None
+        if checkout.status is CheckoutStatus.REQUIRES_ACTION and checkout.payment_id:
+            payment = await self.provider.retrieve(checkout.payment_id)
+            return CheckoutResult(checkout, None, dict(payment.next_action or {}))
+        return await self._result_for(checkout_id)
+
     async def complete_from_provider(
-        self, checkout_id: str, result: PaymentResult, *, grace_s: float = 30.0
+        self, checkout_id: str, result: PaymentResult, *, grace_s: float | None = None
     ) -> CheckoutResult | None:
         """Finish a checkout from the provider's word (an incoming payment webhook).
 
@@ -273,11 +355,13 @@ class CheckoutService:
         decline is recorded (``PaymentDeclined``), 3-D Secure still pending leaves the
         checkout waiting. Idempotent: a checkout already final is returned as it is.
 
-        Returns None (do nothing yet) for a ``processing`` checkout younger than
-        ``grace_s``: the request that started it is probably still finishing it, and two
-        finishers racing on an expired hold could refund a payment the other one sold.
-        The provider retries the webhook later and ``recover`` finishes it anyway.
-        Raises ``Conflict`` when the payment does not match the checkout."""
+        A ``processing`` checkout younger than ``grace_s`` (default: the claim lease) is
+        being finished by another finisher (the request that started it, the buyer's
+        confirm): its result is awaited and returned. Returns None (do nothing yet) when
+        it is not ready within ``finish_wait_s``; the provider retries the webhook later
+        and ``recover`` finishes it anyway. Raises ``Conflict`` when the payment does not
+        match the checkout."""
+        grace = self.claim_lease_s if grace_s is None else grace_s
         checkout = await self.get(checkout_id)
         if checkout.status in FINAL_CHECKOUT:
             return await self._result_for(checkout_id)
@@ -294,19 +378,13 @@ class CheckoutService:
                 payment_id=result.payment_id,
             )
         if checkout.status is CheckoutStatus.PROCESSING and checkout.updated_at > (
-            self._now() - timedelta(seconds=grace_s)
+            self._now() - timedelta(seconds=grace)
         ):
-            return None
-        if result.status in (PaymentStatus.VOIDED, PaymentStatus.REFUNDED):
-            await self._finish(
-                checkout,
-                CheckoutStatus(result.status.value),
-                event=f"checkout.{result.status.value}",
-                payment_id=result.payment_id,
-                failure_reason="the payment was cancelled at the provider",
-            )
-            return await self._result_for(checkout_id)
-        return await self._settle(checkout, result, await self._lines_for(checkout))
+            waited = await self._outcome(checkout_id)
+            if waited is None or waited.checkout.status in FINAL_CHECKOUT:
+                return waited
+            checkout = waited.checkout  # back to waiting for 3-D Secure: go on from there
+        return await self._from_provider(checkout, result, owned=False)
 
     # ------------------------------------------------------------------ steps
     async def _authorize(self, checkout: CheckoutRecord) -> PaymentResult:
@@ -343,13 +421,33 @@ class CheckoutService:
         )
         return price_lines(ghost, catalog)
 
+    async def _from_provider(
+        self, checkout: CheckoutRecord, result: PaymentResult, *, owned: bool
+    ) -> CheckoutResult | None:
+        """Finish ``checkout`` from the payment's current state at the provider."""
+        if result.status in (PaymentStatus.VOIDED, PaymentStatus.REFUNDED):
+            await self._finish(
+                checkout,
+                CheckoutStatus(result.status.value),
+                event=f"checkout.{result.status.value}",
+                payment_id=result.payment_id,
+                failure_reason="the payment was cancelled at the provider",
+            )
+            return await self._result_for(checkout.id)
+        return await self._settle(checkout, result, await self._lines_for(checkout), owned=owned)
+
     async def _settle(
         self,
         checkout: CheckoutRecord,
         result: PaymentResult,
         lines: list[OrderLine],
         on_paid: OnPaid | None = None,
-    ) -> CheckoutResult:
+        *,
+        owned: bool = False,
+    ) -> CheckoutResult | None:
+        """Act on the provider's answer. ``owned``: the caller holds the checkout's
+        claim already (it created or claimed it). None when another finisher won and
+        had no result within ``finish_wait_s``."""
         if result.status is PaymentStatus.DECLINED:
             failed = await self._finish(
                 checkout,
@@ -365,32 +463,169 @@ class CheckoutService:
                 checkout_id=failed.id,
             )
         if result.status is PaymentStatus.REQUIRES_ACTION:
-            if checkout.status is not CheckoutStatus.REQUIRES_ACTION:
-                checkout = await self._update(
-                    checkout, CheckoutStatus.REQUIRES_ACTION, payment_id=result.payment_id
-                )
-            return CheckoutResult(checkout, None, dict(result.next_action or {}))
+            action = dict(result.next_action or {})
+            if checkout.status is CheckoutStatus.REQUIRES_ACTION:
+                return CheckoutResult(checkout, None, action)
+            waiting = await self._wait_for_buyer(checkout, result.payment_id)
+            if waiting is not None:
+                return CheckoutResult(waiting, None, action)
+            # Another finisher claimed it meanwhile: its result is the answer.
+            other = await self._outcome(checkout.id)
+            if other is not None and other.checkout.status is CheckoutStatus.REQUIRES_ACTION:
+                return CheckoutResult(other.checkout, None, action)
+            return other
         if result.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED):
             raise PaymentProviderError(f"unexpected payment status {result.status}")
-        return await self._complete(checkout, result, lines, on_paid)
+        return await self._finish_paid(checkout, result, lines, on_paid, owned=owned)
 
-    async def _secure_units(self, checkout: CheckoutRecord) -> bool:
+    async def _wait_for_buyer(
+        self, checkout: CheckoutRecord, payment_id: str
+    ) -> CheckoutRecord | None:
+        """``processing`` → ``requires_action`` (compare-and-set on the version the
+        caller holds); None when another finisher changed the checkout first."""
+        async with self.uow() as uow:
+            try:
+                waiting = await uow.orders.update_checkout(
+                    checkout, CheckoutStatus.REQUIRES_ACTION, payment_id=payment_id
+                )
+            except Conflict:
+                return None
+            await uow.commit()
+        return waiting
+
+    async def _finish_paid(
+        self,
+        checkout: CheckoutRecord,
+        auth: PaymentResult,
+        lines: list[OrderLine],
+        on_paid: OnPaid | None,
+        *,
+        owned: bool,
+    ) -> CheckoutResult | None:
+        """An authorised (or captured) payment: claim the checkout, secure the units,
+        capture and write the order (steps 4-6 of the module docstring). A finisher that
+        loses the claim returns the winner's result (None if it has none within
+        ``finish_wait_s``) and has touched neither the engine nor the money."""
+        claimed = await self._claim(checkout, owned=owned)
+        if claimed is None:
+            return await self._outcome(checkout.id)
+        took = await self._secure_units(claimed)
+        if took is None:
+            await self._give_back(claimed, auth, SOLD_OUT_WHILE_PAYING)
+            raise SoldOut(
+                "the items sold out while your payment was processed; you were not charged",
+                checkout_id=claimed.id,
+            )
+        try:
+            done = await self._complete(claimed, auth, lines, on_paid)
+        except LedgerRefused:
+            # Not given back: the engine counted units the ledger does not have, and
+            # keeping them taken brings it closer to the ledger, as for a converted hold.
+            raise
+        except Exception:
+            # Whoever finishes the checkout later takes its units again.
+            if took is Secured.TAKEN:
+                await self._return_units(claimed)
+            raise
+        if done is None:
+            if took is Secured.TAKEN:
+                await self._return_units(claimed)
+            return await self._outcome(checkout.id)
+        return done
+
+    async def _claim(self, checkout: CheckoutRecord, *, owned: bool) -> CheckoutRecord | None:
+        """Make this call the checkout's one finisher: compare-and-set on the version the
+        caller read (``OrderRepository.claim_checkout``). The claimed record, or None
+        when another finisher changed the checkout first. A caller that holds the claim
+        already (``owned``) keeps it without a write while more than half its lease is
+        left, and renews it otherwise."""
+        if owned and checkout.status is CheckoutStatus.PROCESSING:
+            held_s = (self._now() - checkout.updated_at).total_seconds()
+            if held_s < self.claim_lease_s / 2:
+                return checkout
+        async with self.uow() as uow:
+            claimed = await uow.orders.claim_checkout(checkout.id, checkout.version, OPEN_CHECKOUT)
+            await uow.commit()
+        return claimed
+
+    async def _outcome(self, checkout_id: str) -> CheckoutResult | None:
+        """The checkout once the finisher holding it is done with it: polls while it is
+        ``processing``, up to ``finish_wait_s``; None if it still is then."""
+        deadline = time.monotonic() + self.finish_wait_s
+        pause = 0.01
+        while True:
+            result = await self._result_for(checkout_id)
+            if result.checkout.status is not CheckoutStatus.PROCESSING:
+                return result
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+    @staticmethod
+    def _answer(result: CheckoutResult | None, checkout_id: str) -> CheckoutResult:
+        """What ``start`` and ``confirm`` return. A finisher that lost the claim answers
+        with the winner's result: the order, or the error the winner's caller got."""
+        if result is None:
+            raise Conflict(
+                "the payment is still being finished; ask again in a moment",
+                checkout_id=checkout_id,
+            )
+        checkout = result.checkout
+        if checkout.status is CheckoutStatus.FAILED:
+            raise PaymentDeclined(
+                checkout.failure_reason or "the card was declined",
+                decline_code=checkout.decline_code,
+                checkout_id=checkout.id,
+            )
+        if checkout.status in (CheckoutStatus.VOIDED, CheckoutStatus.REFUNDED):
+            if checkout.failure_reason in (SOLD_OUT_WHILE_PAYING, NO_UNIT_IN_LEDGER):
+                raise SoldOut(
+                    "the items sold out while your payment was processed; "
+                    f"it was {checkout.status}",
+                    checkout_id=checkout.id,
+                )
+            raise Conflict(
+                f"the payment was {checkout.status}: {checkout.failure_reason}",
+                checkout_id=checkout.id,
+                status=checkout.status,
+            )
+        return result
+
+    async def _secure_units(self, checkout: CheckoutRecord) -> Secured | None:
         """Make the engine count the units as sold: convert the hold, or take the units
-        afresh when the hold expired or was lost. False when they are gone."""
+        afresh when the hold expired or was lost. None when they are gone."""
         now = self.clock.now()
         try:
             if await self.engine.convert(checkout.hold_id, now) is not None:
-                return True
-            return await self.engine.take(checkout.drop_id, checkout.buyer_id, checkout.units)
+                return Secured.CONVERTED
+            return await self._take(checkout)
         except DropNotLoaded:
             try:
                 await self.drops.rebuild(checkout.drop_id)
             except (NotFound, DropNotLive):
-                return False  # the drop ended meanwhile: nothing left to sell
+                return None  # the drop ended meanwhile: nothing left to sell
             try:
-                return await self.engine.take(checkout.drop_id, checkout.buyer_id, checkout.units)
+                return await self._take(checkout)
             except DropNotLoaded:
-                return False  # the drop is no longer live: nothing left to sell
+                return None  # the drop is no longer live: nothing left to sell
+
+    async def _take(self, checkout: CheckoutRecord) -> Secured | None:
+        taken = await self.engine.take(checkout.drop_id, checkout.buyer_id, checkout.units)
+        return Secured.TAKEN if taken else None
+
+    async def _return_units(self, checkout: CheckoutRecord) -> None:
+        """Give units this finisher took afresh back to the drop in the engine, and take
+        them off the buyer's usage: it did not write the order, and whoever finishes the
+        checkout takes them again."""
+        try:
+            async with self.uow(readonly=True) as uow:
+                offers = await uow.drops.offers(checkout.drop_id)
+            await offer_again(
+                self.engine, checkout.drop_id, checkout.units, offers, buyer_id=checkout.buyer_id
+            )
+        except Exception:
+            log.exception("checkout %s: units taken afresh were not given back", checkout.id)
 
     async def _complete(
         self,
@@ -398,14 +633,11 @@ class CheckoutService:
         auth: PaymentResult,
         lines: list[OrderLine],
         on_paid: OnPaid | None = None,
-    ) -> CheckoutResult:
+    ) -> CheckoutResult | None:
+        """Capture, then write the order, for the finisher holding ``checkout``'s claim
+        (its units secured). None when the claim was lost meanwhile (its lease ran out
+        and another finisher took over): nothing was written."""
         payment_id = auth.payment_id
-        if not await self._secure_units(checkout):
-            await self._give_back(checkout, auth, "sold out while the payment was processed")
-            raise SoldOut(
-                "the items sold out while your payment was processed; you were not charged",
-                checkout_id=checkout.id,
-            )
         # Pre-orders paid by authorisation are captured when they ship, not now.
         catalog = await self.cache.get(checkout.drop_id)
         cached = catalog.preorders
@@ -415,25 +647,26 @@ class CheckoutService:
         order_id = new_id("ord")
         now = self._now()
         async with self.uow() as uow:
-            # Compare-and-set first (locks the row on PostgreSQL); rolled back with the
-            # rest if the sale below is refused.
+            # Compare-and-set on the claim first (locks the row on PostgreSQL); rolled
+            # back with the rest if the sale below is refused.
             updated = await uow.orders.finish_checkout(
                 checkout.id,
                 CheckoutStatus.SUCCEEDED,
                 FINAL_CHECKOUT,
+                version=checkout.version,
                 payment_id=payment_id,
                 order_id=order_id,
             )
             if updated is None:
-                # Another finisher (recovery, a duplicate webhook) got here first.
+                # The claim outlived its lease and another finisher took over.
                 await uow.rollback()
-                return await self._result_for(checkout.id)
+                return None
             # Never on an ended drop, and ending a drop waits for the sales in flight
             # (see DropRepository.sell_if_open).
             if not await uow.drops.sell_if_open(checkout.drop_id, checkout.units):
                 await uow.rollback()
-                await self._give_back(checkout, auth, "the ledger had no unit left")
-                raise SoldOut(
+                await self._give_back(checkout, auth, NO_UNIT_IN_LEDGER)
+                raise LedgerRefused(
                     "the items sold out while your payment was processed; it was refunded",
                     checkout_id=checkout.id,
                 )
@@ -525,16 +758,6 @@ class CheckoutService:
         )
         log.warning("checkout %s %s: %s", checkout.id, status.value, why)
 
-    async def _update(
-        self, checkout: CheckoutRecord, status: CheckoutStatus, **values: Any
-    ) -> CheckoutRecord:
-        async with self.uow() as uow:
-            current = await uow.orders.get_checkout(checkout.id, lock=True)
-            assert current is not None
-            updated = await uow.orders.update_checkout(current, status, **values)
-            await uow.commit()
-        return updated
-
     async def _finish(
         self, checkout: CheckoutRecord, status: CheckoutStatus, *, event: str, **values: Any
     ) -> CheckoutRecord:
@@ -573,9 +796,10 @@ class CheckoutService:
 
     # ------------------------------------------------------------------ recovery
     async def recover(self, older_than_s: float = 30.0) -> list[str]:
-        """Finish checkouts left ``processing`` by a crash, and abandon 3-D Secure
-        challenges that outlived the paying cap. Safe to run from any number of
-        workers: every step is idempotent and the final write is compare-and-set."""
+        """Finish checkouts left ``processing`` by a crash (a claim that outlived its
+        lease), and abandon 3-D Secure challenges that outlived the paying cap. Safe to
+        run from any number of workers and beside the other finishers: each checkout is
+        claimed first, and only its claimant touches the engine or the money."""
         now = self._now()
         touched: list[str] = []
         async with self.uow() as uow:
@@ -586,29 +810,46 @@ class CheckoutService:
                 [CheckoutStatus.REQUIRES_ACTION],
                 now - timedelta(seconds=self.paying_cap_s + older_than_s),
             )
-            # Rows were claimed FOR UPDATE SKIP LOCKED; the lease keeps other workers
-            # off them after this commit, while this worker finishes them.
-            await uow.orders.claim_checkouts([ch.id for ch in stuck + waiting])
+            # Claimed in the transaction that found them (on PostgreSQL the rows were read
+            # FOR UPDATE SKIP LOCKED, so other workers skip them): the lease then keeps
+            # other finishers off them while this worker finishes them.
+            claimed: list[CheckoutRecord] = []
+            for found in stuck + waiting:
+                mine = await uow.orders.claim_checkout(found.id, found.version, OPEN_CHECKOUT)
+                if mine is not None:
+                    claimed.append(mine)
             await uow.commit()
-        for checkout in stuck:
+        abandoned = {ch.id for ch in waiting}
+        for checkout in claimed:
             try:
-                result = await self._authorize(checkout)  # same key: same answer
-                await self._settle(checkout, result, await self._lines_for(checkout))
+                if checkout.id in abandoned:
+                    await self._abandon(checkout)
+                else:
+                    await self._recover_one(checkout)
             except (PaymentDeclined, SoldOut, Conflict):
                 pass
             except Exception:  # keep recovering the others
                 log.exception("recovering checkout %s failed", checkout.id)
                 continue
             touched.append(checkout.id)
-        for checkout in waiting:
-            if checkout.payment_id:
-                await self.provider.void(checkout.payment_id, idempotency_key=f"{checkout.id}:void")
-            await self._finish(
-                checkout,
-                CheckoutStatus.FAILED,
-                event="checkout.payment_failed",
-                decline_code="authentication_abandoned",
-                failure_reason="the buyer did not complete the card authentication in time",
-            )
-            touched.append(checkout.id)
         return touched
+
+    async def _recover_one(self, checkout: CheckoutRecord) -> None:
+        if checkout.payment_id:
+            # Claimed back from 3-D Secure: the payment's current state, not the first
+            # answer (which a repeated authorisation would replay).
+            result = await self.provider.retrieve(checkout.payment_id)
+        else:
+            result = await self._authorize(checkout)  # same key: same answer
+        await self._from_provider(checkout, result, owned=True)
+
+    async def _abandon(self, checkout: CheckoutRecord) -> None:
+        if checkout.payment_id:
+            await self.provider.void(checkout.payment_id, idempotency_key=f"{checkout.id}:void")
+        await self._finish(
+            checkout,
+            CheckoutStatus.FAILED,
+            event="checkout.payment_failed",
+            decline_code="authentication_abandoned",
+            failure_reason="the buyer did not complete the card authentication in time",
+        )

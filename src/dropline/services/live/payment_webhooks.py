@@ -6,8 +6,10 @@ failed attempt. Deliveries come at least once and in any order, so:
 
 - the event is only a prompt: the payment is ``retrieve``d from the provider and the
   checkout is finished from that current state (``CheckoutService.complete_from_provider``,
-  the same compare-and-set steps as a normal checkout), so a duplicate or a late,
-  stale event changes nothing;
+  the same steps as a normal checkout), so a duplicate or a late, stale event changes
+  nothing; when the buyer's confirm (or another delivery) is finishing the same
+  checkout, only one of them claims it and captures, and the other answers with its
+  order;
 - an event handled once is remembered in ``processed_webhooks`` keyed on
   ``(source, event id)``, and a repeat is answered from there without doing anything.
 

@@ -430,8 +430,7 @@ class LaunchService:
 
         Each write goes through ``ProductionService.set_milestone``: the run keeps its
         change history, and a moved warehouse-intake date re-estimates the pre-orders
-        and starts the delay-notice flow. Intake goes last so its re-estimate sees the
-        rest of the chain already moved."""
+        and starts the delay-notice flow."""
         async with self.uow(readonly=True) as uow:
             launch = await get_launch(uow, launch_id)
             if not launch["run_id"]:
@@ -450,7 +449,16 @@ class LaunchService:
             projected = midnight(m.earliest_finish)
             if loaded.run_milestones.get(kind, {}).get("planned_at") != projected:
                 moves.append((kind, projected))
-        moves.sort(key=lambda mv: mv[0] == "warehouse_intake")
+        # Intake last, so its re-estimate sees the chain moved; but first when final QC
+        # moves past the intake's current date (the run never holds final QC after the
+        # intake, not even between two writes).
+        new = dict(moves)
+        intake_now = loaded.run_milestones.get("warehouse_intake", {}).get("planned_at")
+        qc_new = new.get("final_qc")
+        intake_first = bool(
+            "warehouse_intake" in new and qc_new and intake_now and qc_new > intake_now
+        )
+        moves.sort(key=lambda mv: (mv[0] == "warehouse_intake") != intake_first)
         for kind, when in moves:
             await self.production.set_milestone(
                 launch["run_id"],

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 
 from dropline.domain.errors import Conflict
 from dropline.domain.live.orders import CheckoutStatus, OrderStatus
@@ -131,6 +131,7 @@ _FOR_HOLD = (
     .where(checkouts.c.hold_id == bindparam("hold_id"))
     .order_by(checkouts.c.created_at)
 )
+_LOCK_HOLD = text("SELECT pg_advisory_xact_lock(hashtextextended(:hold_id, 0))")
 _FINISH_CHECKOUT = (
     update(checkouts)
     .where(
@@ -138,6 +139,22 @@ _FINISH_CHECKOUT = (
         checkouts.c.status.not_in(bindparam("final", expanding=True)),
     )
     .values(version=checkouts.c.version + 1)
+    .returning(*checkouts.c)
+)
+# The same, for the finisher holding the claim of one version (see claim_checkout).
+_FINISH_CLAIMED = _FINISH_CHECKOUT.where(checkouts.c.version == bindparam("expected"))
+_CLAIM_CHECKOUT = (
+    update(checkouts)
+    .where(
+        checkouts.c.id == bindparam("checkout_id"),
+        checkouts.c.version == bindparam("expected"),
+        checkouts.c.status.in_(bindparam("open", expanding=True)),
+    )
+    .values(
+        status=CheckoutStatus.PROCESSING.value,
+        updated_at=bindparam("now"),
+        version=checkouts.c.version + 1,
+    )
     .returning(*checkouts.c)
 )
 
@@ -175,7 +192,13 @@ class OrderRepository(Repository):
         row = (await self.conn.execute(stmt, {"checkout_id": checkout_id})).first()
         return _checkout(row) if row else None
 
-    async def checkouts_for_hold(self, hold_id: str) -> list[CheckoutRecord]:
+    async def checkouts_for_hold(self, hold_id: str, *, lock: bool = False) -> list[CheckoutRecord]:
+        """The hold's checkouts, oldest first. ``lock``: until the transaction ends, no
+        other ``lock``ed call for this hold gets past this point, so a check of these
+        rows and the insert of a new checkout are atomic (SQLite has one writer
+        anyway; on PostgreSQL a transaction-level advisory lock on the hold's id)."""
+        if lock and self.dialect == "postgresql":
+            await self.conn.execute(_LOCK_HOLD, {"hold_id": hold_id})
         rows = await self.conn.execute(_FOR_HOLD, {"hold_id": hold_id})
         return [_checkout(r) for r in rows]
 
@@ -200,10 +223,13 @@ class OrderRepository(Repository):
         checkout_id: str,
         status: CheckoutStatus,
         final: Collection[CheckoutStatus],
+        *,
+        version: int | None = None,
         **values: Any,
     ) -> CheckoutRecord | None:
-        """Move a checkout that is not yet in a ``final`` status to ``status`` (version
-        + 1), in one statement; None when it is missing or already final (another
+        """Move a checkout that is not yet in a ``final`` status (and, when given, is
+        still at ``version``: its finisher's claim) to ``status`` (version + 1), in one
+        statement; None when it is missing, already final or claimed since (another
         finisher got there first). On PostgreSQL the row stays locked until the
         transaction ends, exactly as a ``SELECT ... FOR UPDATE`` then update would."""
         params = {
@@ -213,7 +239,30 @@ class OrderRepository(Repository):
             "checkout_id": checkout_id,
             "final": [s.value for s in final],
         }
-        row = (await self.conn.execute(_FINISH_CHECKOUT, params)).first()
+        stmt = _FINISH_CHECKOUT
+        if version is not None:
+            stmt, params["expected"] = _FINISH_CLAIMED, version
+        row = (await self.conn.execute(stmt, params)).first()
+        return _checkout(row) if row is not None else None
+
+    async def claim_checkout(
+        self, checkout_id: str, version: int, open_statuses: Collection[CheckoutStatus]
+    ) -> CheckoutRecord | None:
+        """Compare-and-set that makes the caller the checkout's one finisher: a checkout
+        still at ``version`` in one of ``open_statuses`` becomes ``processing`` (version
+        + 1, ``updated_at`` now: the claim's lease starts). None when another finisher
+        changed it first; the claimed record otherwise."""
+        row = (
+            await self.conn.execute(
+                _CLAIM_CHECKOUT,
+                {
+                    "checkout_id": checkout_id,
+                    "expected": version,
+                    "open": [s.value for s in open_statuses],
+                    "now": self.now(),
+                },
+            )
+        ).first()
         return _checkout(row) if row is not None else None
 
     async def stale_checkouts(
@@ -231,17 +280,6 @@ class OrderRepository(Repository):
         if self.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         return [_checkout(r) for r in await self.conn.execute(stmt)]
-
-    async def claim_checkouts(self, checkout_ids: Sequence[str]) -> None:
-        """Stamp ``updated_at`` (not the version) on checkouts a worker is about to
-        finish: a lease, so other workers' ``stale_checkouts`` skip them until it runs
-        out, even after this transaction (and its row locks) has ended."""
-        if checkout_ids:
-            await self.conn.execute(
-                update(checkouts)
-                .where(checkouts.c.id.in_(list(checkout_ids)))
-                .values(updated_at=self.now())
-            )
 
     async def list_checkouts(self, drop_id: str, status: str | None = None) -> list[CheckoutRecord]:
         stmt = select(checkouts).where(checkouts.c.drop_id == drop_id)

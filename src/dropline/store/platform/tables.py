@@ -38,9 +38,17 @@ api_keys = Table(
     Column("scopes", String(120), nullable=False),
     ts("created_at"),
     ts("revoked_at", nullable=True),
+    # Stops working at this time (unset: never); a rotated key gets its grace end here.
+    ts("expires_at", nullable=True),
+    # Written at most once a minute per key per process, off the request path.
+    ts("last_used_at", nullable=True),
+    # The key a rotation issued in its place.
+    Column("replaced_by", String(40), nullable=True),
 )
 
 
+# One row per (caller, Idempotency-Key), inserted before the request runs: status_code 0
+# while it runs (see store/platform/access_repo.py IN_PROGRESS), then its response.
 idempotency_records = Table(
     "idempotency_records",
     metadata,

@@ -11,14 +11,15 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from dropline.api import idempotency
 from dropline.api.deps import ContainerDep, IdempotencyKey, Ops
+from dropline.api.fields import Digits
+from dropline.api.openapi import errors
 from dropline.api.schemas import MoneyOut, Ordinal, Strict
 from dropline.domain.aftersales.returns import (
     MAX_NOTE,
     Disposition,
     ReturnLineRequest,
     ReturnReason,
-    parse_disposition,
-    parse_reason,
+    ReturnStatus,
 )
 from dropline.services.aftersales.returns import return_view
 from dropline.services.serialize import rfc3339
@@ -32,13 +33,7 @@ Note = Annotated[str, Field(max_length=MAX_NOTE)]
 class ReturnLineIn(Strict):
     line_no: Annotated[Ordinal, Field(description="the order line (1-based)")]
     quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
-    reason: Annotated[
-        str,
-        Field(
-            description="one of " + ", ".join(r.value for r in ReturnReason),
-            examples=["defective"],
-        ),
-    ]
+    reason: ReturnReason
     note: Note = ""
 
 
@@ -50,10 +45,9 @@ class ReturnIn(Strict):
 class DispositionIn(Strict):
     line_no: Ordinal
     disposition: Annotated[
-        str,
+        Disposition,
         Field(
-            description="restock (→ available), inspect (→ quality_control) or scrap (→ damaged)",
-            examples=["inspect"],
+            description="restock (→ available), inspect (→ quality_control) or scrap (→ damaged)"
         ),
     ]
 
@@ -70,11 +64,11 @@ class CancelReturnIn(Strict):
 class ReturnLineOut(BaseModel):
     line_no: int
     quantity: int
-    reason: str
+    reason: ReturnReason
     note: str
     amount: int
     units: dict[str, int]
-    disposition: str | None = None
+    disposition: Disposition | None = None
 
 
 class ReturnOut(BaseModel):
@@ -82,7 +76,7 @@ class ReturnOut(BaseModel):
     order_id: str
     drop_id: str
     buyer_id: str
-    status: str
+    status: ReturnStatus
     lines: list[ReturnLineOut]
     note: str
     refund: MoneyOut
@@ -115,10 +109,7 @@ async def request_return(
     409 ``return_not_allowed`` when the order has not shipped, the window has closed or
     nothing is left to refund. Send an ``Idempotency-Key`` so a retried request does
     not authorise a second return."""
-    lines = [
-        ReturnLineRequest(ln.line_no, ln.quantity, parse_reason(ln.reason), ln.note)
-        for ln in body.lines
-    ]
+    lines = [ReturnLineRequest(ln.line_no, ln.quantity, ln.reason, ln.note) for ln in body.lines]
 
     async def do() -> ReturnOut:
         return _out(await c.returns.request(order_id, lines, note=body.note, by=who.name))
@@ -132,11 +123,9 @@ async def list_returns(
     _: Ops,
     drop_id: str | None = None,
     order_id: str | None = None,
-    status: Annotated[
-        str | None, Query(description="requested, received, refunded or cancelled")
-    ] = None,
+    status: ReturnStatus | None = None,
     after: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500), Digits] = 100,
 ) -> list[ReturnOut]:
     """Oldest first; page with ``after=<last return id>``."""
     found = await c.returns.list_returns(
@@ -150,7 +139,7 @@ async def get_return(return_id: str, c: ContainerDep, _: Ops) -> ReturnOut:
     return _out(await c.returns.get(return_id))
 
 
-@router.post("/v1/returns/{return_id}/receive", response_model=ReturnOut)
+@router.post("/v1/returns/{return_id}/receive", response_model=ReturnOut, responses=errors(502))
 async def receive_return(return_id: str, body: ReceiveIn, c: ContainerDep, who: Ops) -> ReturnOut:
     """The parcel arrived: units go back into stock by disposition (default from the
     reason: a defect goes to ``inspect``, never straight back on sale), then the refund
@@ -159,11 +148,11 @@ async def receive_return(return_id: str, body: ReceiveIn, c: ContainerDep, who: 
     in the background."""
     chosen: dict[int, Disposition] = {}
     for d in body.dispositions:
-        chosen[d.line_no] = parse_disposition(d.disposition)
+        chosen[d.line_no] = d.disposition
     return _out(await c.returns.receive(return_id, chosen, by=who.name, refund=body.refund))
 
 
-@router.post("/v1/returns/{return_id}/refund", response_model=ReturnOut)
+@router.post("/v1/returns/{return_id}/refund", response_model=ReturnOut, responses=errors(502))
 async def refund_return(return_id: str, c: ContainerDep, _: Ops) -> ReturnOut:
     """Refund a received return now (idempotent: the provider's key is the return's)."""
     return _out(await c.returns.refund(return_id))

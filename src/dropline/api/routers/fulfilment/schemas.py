@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
+from dropline.api.fields import Rfc3339
 from dropline.api.strict import Strict
+from dropline.domain.fulfilment.rules import DeliveryStatus, MessageStatus
 
 Short = Annotated[str, Field(max_length=200)]
+#: ``domain/fulfilment/rules.SERVICE_LEVELS`` (the contract test checks they agree).
+ServiceLevel = Literal["standard", "express", "overnight", "economy", "pickup"]
 
 
 class ShipToIn(Strict):
@@ -25,9 +29,7 @@ class ShipToIn(Strict):
     country: Annotated[str, Field(max_length=2, description="ISO 3166-1 alpha-2")] = ""
     email: Annotated[str, Field(max_length=254)] = ""
     phone: Annotated[str, Field(max_length=40)] = ""
-    service_level: Annotated[
-        str, Field(max_length=40, description="standard, express, overnight, economy, pickup")
-    ] = "standard"
+    service_level: ServiceLevel = "standard"
 
 
 class EndpointIn(Strict):
@@ -92,7 +94,7 @@ class DeliveryOut(BaseModel):
     event_type: str
     aggregate_type: str
     aggregate_id: str
-    status: str
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime
     last_status_code: int | None
@@ -103,7 +105,7 @@ class DeliveryOut(BaseModel):
 
 
 class ReplayIn(Strict):
-    since: datetime = Field(description="replay failed and dead deliveries created since")
+    since: Rfc3339 = Field(description="replay failed and dead deliveries created since")
     endpoint_id: str | None = None
 
 
@@ -138,7 +140,7 @@ class MessageOut(BaseModel):
     subject: str
     text_body: str
     html_body: str
-    status: str
+    status: MessageStatus
     attempts: int
     last_error: str
     sent_at: datetime | None

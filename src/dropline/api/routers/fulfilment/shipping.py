@@ -3,15 +3,17 @@ the shipping SLA, and buyer messages."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from dropline.api.deps import ContainerDep, Ops
+from dropline.api.fields import Digits
 from dropline.api.limits import MAX_CSV_BYTES
 from dropline.api.routers.fulfilment import schemas as s
 from dropline.domain.errors import InvalidInput, NotFound
+from dropline.domain.fulfilment.rules import FulfilmentUpdate, MessageKind, MessageStatus
 from dropline.services.fulfilment.pick_lists import (
     render_packing_slips_csv,
     render_packing_slips_html,
@@ -23,6 +25,37 @@ from dropline.services.fulfilment.shipping import shipment_view
 router = APIRouter(tags=["fulfilment"])
 Format = Literal["json", "csv", "html"]
 
+TEXT: dict[str, Any] = {"schema": {"type": "string"}}
+SIGNED_UPDATE: dict[str, Any] = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {
+        "type": {
+            "type": "string",
+            "enum": [p + u.value for p in ("", "fulfillment.") for u in FulfilmentUpdate],
+        },
+        "data": {
+            "type": "object",
+            "required": ["order_id"],
+            "properties": {
+                name: {"type": "string"}
+                for name in (
+                    "order_id",
+                    "carrier",
+                    "tracking_number",
+                    "tracking_url",
+                    "reason",
+                    "occurred_at",
+                )
+            },
+        },
+    },
+}
+WEBHOOK_HEADERS = [
+    {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+]
+
 
 @router.post(
     "/v1/fulfillment-events",
@@ -30,6 +63,14 @@ Format = Literal["json", "csv", "html"]
     responses={
         400: {"description": "invalid_signature: unknown endpoint, stale or wrong signature"},
         409: {"description": "invalid_transition, e.g. delivered before shipped"},
+    },
+    openapi_extra={
+        "parameters": WEBHOOK_HEADERS,
+        "requestBody": {
+            "required": True,
+            "description": "Signed over its raw bytes (Standard Webhooks)",
+            "content": {"application/json": {"schema": SIGNED_UPDATE}},
+        },
     },
 )
 async def fulfillment_event(
@@ -55,6 +96,9 @@ async def fulfillment_event(
     "/v1/fulfillment-events/tracking-import",
     response_model=s.ImportOut,
     max_body_size=MAX_CSV_BYTES,
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/csv": TEXT}},
+    },
 )
 async def tracking_import(request: Request, c: ContainerDep, _: Ops) -> s.ImportOut:
     """Upload a CSV (``text/csv`` body) with ``order_id,carrier,tracking_number[,
@@ -75,7 +119,7 @@ async def tracking_import(request: Request, c: ContainerDep, _: Ops) -> s.Import
 @router.get(
     "/v1/drops/{drop_id}/pick-list",
     response_model=s.PickListOut,
-    responses={200: {"content": {"text/csv": {}, "text/html": {}}}},
+    responses={200: {"content": {"text/csv": TEXT, "text/html": TEXT}}},
 )
 async def pick_list(
     drop_id: str, c: ContainerDep, _: Ops, format: Format = "json"
@@ -96,7 +140,8 @@ async def pick_list(
 
 @router.get(
     "/v1/drops/{drop_id}/packing-slips",
-    responses={200: {"content": {"text/csv": {}, "text/html": {}}}},
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": TEXT, "text/csv": TEXT}}},
 )
 async def packing_slips(
     drop_id: str, c: ContainerDep, _: Ops, format: Literal["html", "csv"] = "html"
@@ -109,7 +154,11 @@ async def packing_slips(
     return HTMLResponse(render_packing_slips_html(slips))
 
 
-@router.get("/v1/orders/{order_id}/packing-slip", response_class=HTMLResponse)
+@router.get(
+    "/v1/orders/{order_id}/packing-slip",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": TEXT}}},
+)
 async def packing_slip(order_id: str, c: ContainerDep, _: Ops) -> HTMLResponse:
     return HTMLResponse(
         render_packing_slips_html(await c.pick_lists.packing_slips(order_id=order_id))
@@ -131,7 +180,7 @@ async def sla(
     c: ContainerDep,
     _: Ops,
     drop_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    limit: Annotated[int, Query(ge=1, le=5000), Digits] = 500,
 ) -> s.SlaOut:
     """Unshipped orders past their ship-by (``breached``) or inside the warning window
     (``at_risk``, DROPLINE_SLA_AT_RISK_HOURS), soonest deadline first."""
@@ -143,9 +192,9 @@ async def list_messages(
     c: ContainerDep,
     _: Ops,
     order_id: str | None = None,
-    status: str | None = None,
-    kind: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    status: MessageStatus | None = None,
+    kind: MessageKind | None = None,
+    limit: Annotated[int, Query(ge=1, le=500), Digits] = 100,
 ) -> list[s.MessageOut]:
     """Buyer messages, oldest first: what was (or will be) sent, with its status
     (queued, failed, sent, stored, dead, skipped)."""

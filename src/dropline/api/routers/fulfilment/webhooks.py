@@ -7,7 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from dropline.api.deps import Admin, ContainerDep, Ops
+from dropline.api.fields import Digits
+from dropline.api.plain import parse_time
 from dropline.api.routers.fulfilment import schemas as s
+from dropline.domain.fulfilment.rules import DeliveryStatus
 
 router = APIRouter(tags=["webhooks"])
 
@@ -71,9 +74,9 @@ async def list_deliveries(
     c: ContainerDep,
     _: Ops,
     endpoint_id: str | None = None,
-    status: str | None = None,
+    status: DeliveryStatus | None = None,
     event_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500), Digits] = 100,
 ) -> list[s.DeliveryOut]:
     """Newest first. ``status``: pending, failed (retry scheduled), delivered, dead."""
     rows = await c.webhooks.list_deliveries(
@@ -97,4 +100,6 @@ async def replay_delivery(delivery_id: str, c: ContainerDep, _: Ops) -> s.Delive
 @router.post("/v1/webhook-deliveries/replay", response_model=s.ReplayOut)
 async def replay_failed(body: s.ReplayIn, c: ContainerDep, _: Ops) -> s.ReplayOut:
     """Queue again every failed or dead delivery created since ``since``."""
-    return s.ReplayOut(replayed=await c.webhooks.replay_failed(body.since, body.endpoint_id))
+    since = parse_time(body.since, "since")
+    assert since is not None
+    return s.ReplayOut(replayed=await c.webhooks.replay_failed(since, body.endpoint_id))

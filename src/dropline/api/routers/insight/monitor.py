@@ -6,28 +6,40 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from dropline.api.deps import ContainerDep, Ops, Storefront
+from dropline.api.fields import Rfc3339
+from dropline.api.openapi import errors
 from dropline.api.schemas import Strict
-from dropline.api.sse import sse_response
+from dropline.api.sse import SSE_OPENAPI, EventStream, sse_response
 from dropline.domain.errors import InvalidInput
 from dropline.services.serialize import rfc3339
 from dropline.store.insight.repo import MonitorSettings
 from dropline.web.render import report_csv
 
-router = APIRouter(prefix="/v1/drops", tags=["monitor"])
+router = APIRouter(prefix="/v1/drops", tags=["monitor"], responses=errors(503))
+REPORT_OPENAPI: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/csv": {"schema": {"type": "string"}},
+        }
+    }
+}
 
 
 class MonitorSettingsIn(Strict):
-    stream_mode: str | None = Field(None, description="'exact' or 'coarse' (in_stock/low/sold_out)")
-    low_stock_default: int | None = Field(None, ge=0, le=1_000_000)
-    low_stock: dict[str, Annotated[int, Field(ge=0, le=1_000_000)]] | None = Field(
+    stream_mode: Literal["exact", "coarse"] | None = Field(
+        None, description="'coarse' shows in_stock/low/sold_out instead of the units left"
+    )
+    low_stock_default: StrictInt | None = Field(None, ge=0, le=1_000_000)
+    low_stock: dict[str, Annotated[StrictInt, Field(ge=0, le=1_000_000)]] | None = Field(
         None, description="sku_id → low-stock threshold"
     )
-    conversion_window_h: int | None = Field(None, ge=0, le=720)
+    conversion_window_h: StrictInt | None = Field(None, ge=0, le=720)
     creator: str | None = Field(None, max_length=120)
-    stream_ended_at: str | None = Field(None, description="RFC 3339; when the stream ended")
+    stream_ended_at: Rfc3339 | None = Field(None, description="when the stream ended")
 
 
 def settings_out(s: MonitorSettings) -> dict[str, Any]:
@@ -42,7 +54,7 @@ def settings_out(s: MonitorSettings) -> dict[str, Any]:
     }
 
 
-@router.get("/{drop_id}/report", response_model=None)
+@router.get("/{drop_id}/report", response_model=None, responses=REPORT_OPENAPI)
 async def get_report(
     drop_id: str, c: ContainerDep, _: Ops, format: Literal["json", "csv"] = "json"
 ) -> dict[str, Any] | Response:
@@ -68,7 +80,7 @@ async def get_monitor(drop_id: str, c: ContainerDep, _: Ops) -> dict[str, Any]:
     return await c.monitor.snapshot(drop_id)
 
 
-@router.get("/{drop_id}/monitor/stream")
+@router.get("/{drop_id}/monitor/stream", response_class=EventStream, responses=SSE_OPENAPI)
 async def monitor_stream(drop_id: str, request: Request, c: ContainerDep, _: Ops) -> Any:
     """Server-Sent Events: a ``snapshot`` event (same body as ``/monitor``) whenever
     anything changes, checked every half second."""
@@ -76,7 +88,9 @@ async def monitor_stream(drop_id: str, request: Request, c: ContainerDep, _: Ops
     return sse_response(request, lambda: c.monitor.shared_snapshot(drop_id))
 
 
-@router.get("/{drop_id}/stream", tags=["storefront"])
+@router.get(
+    "/{drop_id}/stream", tags=["storefront"], response_class=EventStream, responses=SSE_OPENAPI
+)
 async def public_stream(drop_id: str, request: Request, c: ContainerDep, _: Storefront) -> Any:
     """Server-Sent Events for the stream overlay: the drop's status and, per SKU,
     ``state`` (in_stock/low/sold_out) and — when the drop's ``stream_mode`` is

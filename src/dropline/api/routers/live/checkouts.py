@@ -8,11 +8,14 @@ from fastapi.responses import Response
 from dropline.api import idempotency, views
 from dropline.api import schemas as s
 from dropline.api.deps import Buyer, ContainerDep, IdempotencyKey, Storefront
+from dropline.api.openapi import errors
 from dropline.domain.fulfilment.rules import ShipTo
+from dropline.domain.live.orders import CheckoutStatus
 from dropline.services.live.checkout import CheckoutResult
+from dropline.store.live.order_repo import CheckoutRecord
 from dropline.store.uow import UnitOfWork
 
-router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"])
+router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"], responses=errors(402, 410, 502, 503))
 
 
 @router.post(
@@ -20,9 +23,14 @@ router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"])
     status_code=201,
     response_model=s.CheckoutOut,
     responses={
-        202: {"description": "the card needs the buyer's action (3-D Secure)"},
-        402: {"description": "payment_declined"},
-        409: {"description": "sold_out, conflict"},
+        202: {
+            "description": "the card needs the buyer's action (3-D Secure)",
+            "model": s.CheckoutOut,
+        },
+        409: {
+            "description": "`sold_out` (the hold expired and its units were sold), conflict, "
+            "`idempotency_in_progress` (the same Idempotency-Key is still running)"
+        },
     },
 )
 async def create_checkout(
@@ -36,12 +44,21 @@ async def create_checkout(
     """Pay for a hold. 201 with the order when paid; 202 with ``next_action`` when the
     card needs 3-D Secure (then call ``/confirm``); 402 ``payment_declined``; 409
     ``sold_out`` when the hold expired and the units went to someone else (the payment
-    is voided, nothing is charged)."""
+    is voided, nothing is charged).
+
+    With an ``Idempotency-Key``, a retry while the first request runs gets 409
+    ``idempotency_in_progress``, and afterwards the first response; a retry after the
+    first request failed mid-payment (502) gets what became of its checkout: 201 with
+    the order once recovery or the provider's webhook finished it."""
     result = None
 
     async def do(pending: idempotency.Pending | None) -> s.CheckoutOut:
         nonlocal result
         ship_to = ShipTo(**body.shipping.model_dump()) if body.shipping else None
+
+        async def on_started(uow: UnitOfWork, checkout: CheckoutRecord) -> None:
+            assert pending is not None
+            await pending.attach(uow, checkout.id)
 
         async def on_paid(uow: UnitOfWork, paid: CheckoutResult) -> None:
             assert pending is not None
@@ -53,14 +70,25 @@ async def create_checkout(
             body.payment_method,
             ship_to,
             on_paid=on_paid if pending is not None else None,
+            on_started=on_started if pending is not None else None,
         )
         if pending is not None and result.next_action:
             pending.status = 202  # stored with the response, so a replay says 202 too
         return views.checkout(result.checkout, result)
 
+    async def resume(checkout_id: str) -> idempotency.Resumed:
+        answer = await c.checkout.answer(checkout_id, buyer)
+        if answer is None:
+            return idempotency.RUNNING
+        if answer.order is not None:
+            return 201, views.checkout(answer.checkout, answer)
+        if answer.checkout.status is CheckoutStatus.REQUIRES_ACTION:
+            return 202, views.checkout(answer.checkout, answer)
+        return idempotency.RERUN
+
     # The response is stored in the order's own transaction when this request writes
     # the order (see idempotency.run_folded).
-    response = await idempotency.run_folded(c, request, who, key, do, scope=buyer)
+    response = await idempotency.run_folded(c, request, who, key, do, scope=buyer, resume=resume)
     if result is not None and result.next_action:
         response.status_code = 202
     return response
@@ -68,7 +96,9 @@ async def create_checkout(
 
 @router.post("/{checkout_id}/confirm", response_model=s.CheckoutOut)
 async def confirm(checkout_id: str, c: ContainerDep, _: Storefront, buyer: Buyer) -> s.CheckoutOut:
-    """Finish a checkout after the buyer completed 3-D Secure."""
+    """Finish a checkout after the buyer completed 3-D Secure. Safe to repeat, and to
+    race with the provider's webhook: a checkout already paid answers 200 with its
+    order."""
     result = await c.checkout.confirm(checkout_id, buyer)
     return views.checkout(result.checkout, result)
 

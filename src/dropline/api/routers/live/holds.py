@@ -7,8 +7,9 @@ from fastapi import APIRouter
 from dropline.api import schemas as s
 from dropline.api import views
 from dropline.api.deps import Buyer, ContainerDep, IdempotencyKey, Storefront
+from dropline.api.openapi import errors
 
-router = APIRouter(prefix="/v1", tags=["holds"])
+router = APIRouter(prefix="/v1", tags=["holds"], responses=errors(410, 503))
 
 
 @router.post("/drops/{drop_id}/holds", status_code=201, response_model=s.HoldOut)

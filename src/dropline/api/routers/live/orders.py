@@ -10,7 +10,10 @@ from pydantic import Field
 from dropline.api import schemas as s
 from dropline.api import views
 from dropline.api.deps import ContainerDep, MaybeBuyer, Ops, Storefront
+from dropline.api.fields import Digits
+from dropline.api.openapi import errors
 from dropline.domain.errors import NotFound
+from dropline.domain.live.orders import OrderStatus
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -20,10 +23,10 @@ async def list_orders(
     c: ContainerDep,
     _: Ops,
     drop_id: str | None = None,
-    status: str | None = None,
+    status: OrderStatus | None = None,
     buyer_id: str | None = None,
     after: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500), Digits] = 100,
 ) -> list[s.OrderOut]:
     """Oldest first; page with ``after=<last order id>``."""
     async with c.uow(readonly=True) as uow:
@@ -47,7 +50,7 @@ class CancelOrderIn(s.Strict):
     reason: Annotated[str, Field(min_length=1, max_length=500, examples=["buyer asked"])]
 
 
-@router.post("/{order_id}/cancel", response_model=s.OrderOut)
+@router.post("/{order_id}/cancel", response_model=s.OrderOut, responses=errors(502, 503))
 async def cancel_order(order_id: str, body: CancelOrderIn, c: ContainerDep, who: Ops) -> s.OrderOut:
     """Cancel an order that has not shipped (``paid`` or ``handed_off``) and refund it in
     full: its units go back to the drop's offer (to ``available`` once the drop has

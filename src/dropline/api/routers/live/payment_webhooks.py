@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from dropline.api.deps import ContainerDep
 from dropline.domain.errors import NotFound
@@ -26,12 +27,33 @@ def _checkout_id(payload: bytes) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+class StripeReceipt(BaseModel):
+    received: bool
+    event_id: str
+    outcome: str
+    duplicate: bool
+    checkout_id: str | None
+    order_id: str | None
+
+
 @router.post(
     "/stripe",
+    response_model=StripeReceipt,
     responses={
         400: {"description": "invalid_signature: missing, wrong or too old Stripe-Signature"},
         404: {"description": "Stripe webhooks are not configured on this server"},
-        503: {"description": "the checkout is still being finished; Stripe retries later"},
+        503: {
+            "description": "the checkout is still being finished; Stripe retries later",
+            "model": StripeReceipt,
+        },
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "A Stripe event, exactly as Stripe sent it (the signature covers "
+            "the raw bytes)",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
     },
 )
 async def stripe_webhook(

@@ -23,7 +23,8 @@ class MilestoneIn(Strict):
     key: Key
     name: Short = ""
     duration_days: Annotated[
-        StrictInt, Field(le=3650, description="days of work before it is reached; not negative")
+        StrictInt,
+        Field(ge=-3650, le=3650, description="days of work before it is reached; not negative"),
     ]
     depends_on: Annotated[list[Key], Field(max_length=50)] = []
     owner: Short = Field("", description="who answers for it; an e-mail address gets alerts")
@@ -82,7 +83,7 @@ class TimelineIn(Strict):
 
 class MilestonePatch(Strict):
     name: Short | None = None
-    duration_days: Annotated[StrictInt, Field(le=3650)] | None = None
+    duration_days: Annotated[StrictInt, Field(ge=-3650, le=3650)] | None = None
     depends_on: Annotated[list[Key], Field(max_length=50)] | None = None
     owner: Short | None = None
     actual_finish: date | None = Field(None, description="the day it was reached")
@@ -91,7 +92,9 @@ class MilestonePatch(Strict):
 
 
 class ScoreItem(Strict):
-    score: Annotated[StrictInt, Field(description="1 (bad for the launch) to 5 (good)")]
+    score: Annotated[
+        StrictInt, Field(ge=-100, le=100, description="1 (bad for the launch) to 5 (good)")
+    ]
     note: Annotated[str, Field(max_length=500)] = ""
 
 
@@ -104,7 +107,9 @@ class ScorecardIn(Strict):
     scores: dict[str, ScoreItem] = Field(
         description="every variable: " + ", ".join(v.value for v in Variable)
     )
-    weights: dict[str, StrictInt] | None = Field(None, description="default equal (1 each)")
+    weights: dict[str, Annotated[StrictInt, Field(ge=-1000, le=1000)]] | None = Field(
+        None, description="default equal (1 each)"
+    )
     thresholds: ThresholdsIn | None = None
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
 

@@ -31,7 +31,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -130,8 +130,8 @@ HOT_ROUTES = (
 class SeedHoldsIn(BaseModel):
     drop_id: str
     sku_id: str
-    count: Annotated[int, Field(ge=1, le=2_000_000)]
-    ttl_s: Annotated[int, Field(ge=10, le=86_400)] = 3600
+    count: Annotated[StrictInt, Field(ge=1, le=2_000_000)]
+    ttl_s: Annotated[StrictInt, Field(ge=10, le=86_400)] = 3600
     buyer_prefix: str = "seed"
 
 

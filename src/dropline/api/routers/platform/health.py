@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from dropline.api.deps import ContainerDep
 from dropline.config import unsafe_warnings
@@ -14,13 +15,22 @@ from dropline.store.db import current_revision, head_revision
 router = APIRouter(tags=["health"])
 
 
+class ReadyOut(BaseModel):
+    ready: bool
+    checks: dict[str, str]
+
+
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=ReadyOut,
+    responses={503: {"description": "not ready: see the failing checks", "model": ReadyOut}},
+)
 async def readyz(c: ContainerDep) -> JSONResponse:
     """Database, engine and payment provider reachable, migrations current; ``warnings``
     lists what is allowed but unsafe (a development secret on a deployment)."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from dropline.api import schemas as s
 from dropline.api import views
 from dropline.api.deps import ContainerDep, Ops
+from dropline.api.fields import QueryInt
 from dropline.services.serialize import rfc3339
 
 router = APIRouter(prefix="/v1/stock", tags=["stock"])
@@ -39,7 +40,7 @@ async def verify(c: ContainerDep, _: Ops) -> dict[str, Any]:
 
 
 @router.get("/{sku_id}")
-async def get_level(sku_id: str, c: ContainerDep, _: Ops, limit: int = 100) -> dict[str, Any]:
+async def get_level(sku_id: str, c: ContainerDep, _: Ops, limit: QueryInt = 100) -> dict[str, Any]:
     level = await c.stock.level(sku_id)
     async with c.uow(readonly=True) as uow:
         moves = await uow.stock.movements(sku_id=sku_id, limit=max(1, min(limit, 1000)))

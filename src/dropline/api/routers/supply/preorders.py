@@ -4,29 +4,32 @@ the buyer's one-click links from delay notices (authorised by their signed token
 from __future__ import annotations
 
 import html
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from pydantic import Field, StrictInt
 
 from dropline.api.deps import ContainerDep, Ops
+from dropline.api.fields import Rfc3339
+from dropline.api.openapi import errors
 from dropline.api.plain import parse_time
 from dropline.api.schemas import Strict, Text
-from dropline.domain.errors import InvalidInput, NotFound
+from dropline.domain.supply.production import PaymentMode, PreorderStatus
 from dropline.services.serialize import rfc3339
 from dropline.services.supply.preorders import preorder_dict
 
 router = APIRouter(prefix="/v1", tags=["pre-orders"])
 
-ACTIONS = ("cancel", "consent")
+#: What a buyer's link can do (``services/supply/preorder_links``).
+Action = Literal["cancel", "consent"]
 
 
 class PreorderOfferIn(Strict):
     run_id: str
     cap: Annotated[StrictInt, Field(ge=0, le=10_000_000)]
-    closes_at: str = Field(description="RFC 3339: when the pre-order window closes")
-    payment_mode: Annotated[str, Field(examples=["charge_now", "authorize"])] = "charge_now"
+    closes_at: Rfc3339 = Field(description="when the pre-order window closes")
+    payment_mode: PaymentMode = PaymentMode.CHARGE_NOW
     per_buyer_limit: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
 
 
@@ -58,7 +61,7 @@ async def list_preorders(
     _: Ops,
     run_id: str | None = None,
     drop_id: str | None = None,
-    status: str | None = None,
+    status: PreorderStatus | None = None,
 ) -> list[dict[str, Any]]:
     """Pre-orders oldest payment first; ``status`` waiting / ready / shipped / cancelled."""
     found = await c.preorders.find(run_id=run_id, drop_id=drop_id, status=status)
@@ -78,7 +81,7 @@ async def get_preorder(order_id: str, c: ContainerDep, _: Ops) -> dict[str, Any]
     }
 
 
-@router.post("/preorders/{order_id}/cancel")
+@router.post("/preorders/{order_id}/cancel", responses=errors(502, 503))
 async def cancel_preorder(
     order_id: str, body: CancelIn, c: ContainerDep, who: Ops
 ) -> dict[str, Any]:
@@ -92,7 +95,7 @@ async def cancel_preorder(
     )
 
 
-@router.post("/preorders/{order_id}/ship")
+@router.post("/preorders/{order_id}/ship", responses=errors(502))
 async def ship_preorder(order_id: str, c: ContainerDep, _: Ops) -> dict[str, Any]:
     """Mark a ready pre-order shipped; an authorised payment is captured now."""
     return preorder_dict(await c.preorder_lifecycle.ship(order_id))
@@ -105,17 +108,18 @@ _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</titl
 <h1>{title}</h1><p>{text}</p>{form}</body></html>"""
 
 
-def _action(action: str) -> str:
-    if action not in ACTIONS:
-        raise NotFound(f"unknown link action {action!r}")
-    return action
+LINK_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "`invalid_token`: the link is malformed, forged or expired"}
+}
 
 
-@router.get("/preorder-links/{action}", response_class=HTMLResponse, tags=["buyers"])
-async def link_page(action: str, token: str, c: ContainerDep) -> HTMLResponse:
+@router.get(
+    "/preorder-links/{action}", response_class=HTMLResponse, tags=["buyers"], responses=LINK_ERRORS
+)
+async def link_page(action: Action, token: str, c: ContainerDep) -> HTMLResponse:
     """What the link in a delay notice opens: a page with one button. Opening the link
     changes nothing (mail scanners open links too); the button POSTs the same URL."""
-    order_id = c.preorder_links.verify(token, _action(action))
+    order_id = c.preorder_links.verify(token, action)
     p = await c.preorders.get(order_id)
     if action == "cancel":
         title, text = "Cancel your pre-order", "Cancel and get a full refund of your payment."
@@ -130,17 +134,21 @@ async def link_page(action: str, token: str, c: ContainerDep) -> HTMLResponse:
     return HTMLResponse(_PAGE.format(title=title, text=text, form=form))
 
 
-@router.post("/preorder-links/{action}", tags=["buyers"])
-async def link_act(action: str, token: str, c: ContainerDep, reason: Text = "") -> dict[str, Any]:
+@router.post(
+    "/preorder-links/{action}",
+    tags=["buyers"],
+    responses={**LINK_ERRORS, **errors(502, 503)},
+)
+async def link_act(
+    action: Action, token: str, c: ContainerDep, reason: Text = ""
+) -> dict[str, Any]:
     """Perform the link's action: ``cancel`` (full refund) or ``consent`` (accept a long
     or indefinite delay). The signed token names the order; no API key is needed."""
-    order_id = c.preorder_links.verify(token, _action(action))
+    order_id = c.preorder_links.verify(token, action)
     if action == "cancel":
         p = await c.preorder_lifecycle.cancel(
             order_id, reason=reason or "buyer cancelled from the delay notice", by="buyer"
         )
-    elif action == "consent":
+    else:
         p = await c.preorder_lifecycle.consent(order_id, via="link")
-    else:  # pragma: no cover - _action refused it
-        raise InvalidInput("unknown action")
     return preorder_dict(p)

@@ -6,13 +6,32 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import Field, StrictBool, StrictInt
+from starlette.convertors import Convertor, register_url_convertor
 
 from dropline.api.deps import ContainerDep, Ops
+from dropline.api.fields import Rfc3339
 from dropline.api.plain import parse_time, plain_dict, plain_list
 from dropline.api.schemas import Currency, Name, Ordinal, Strict, Text
-from dropline.domain.supply.production import RunLine
+from dropline.domain.supply.production import Milestone, RunLine
 
 router = APIRouter(prefix="/v1", tags=["production"])
+
+
+class MilestoneKind(Convertor[str]):
+    """A path segment that is a milestone's name: ``.../milestones/history`` is then no
+    milestone, so a PATCH there is a 405 (only GET is there), not a 422 from the
+    ``{kind}`` route that happened to match it."""
+
+    regex = "|".join(m.value for m in Milestone)
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("milestone", MilestoneKind())
 
 Short = Annotated[str, Field(max_length=200)]
 Days = Annotated[StrictInt, Field(ge=0, le=365)]
@@ -65,9 +84,9 @@ class RunIn(Strict):
 
 
 class MilestoneIn(Strict):
-    planned_at: str | None = Field(None, description="RFC 3339; changing it needs a reason")
+    planned_at: Rfc3339 | None = Field(None, description="changing it needs a reason")
     clear_planned: StrictBool = Field(False, description="the date becomes unknown")
-    actual_at: str | None = None
+    actual_at: Rfc3339 | None = None
     owner: Short | None = None
     notes: Text | None = None
     reason: Text = ""
@@ -151,9 +170,9 @@ async def set_qc_spec(run_id: str, body: SpecRef, c: ContainerDep, _: Ops) -> di
     return plain_dict(await c.production.set_qc_spec(run_id, body.spec_id, body.version))
 
 
-@router.patch("/runs/{run_id}/milestones/{kind}")
+@router.patch("/runs/{run_id}/milestones/{kind:milestone}")
 async def set_milestone(
-    run_id: str, kind: str, body: MilestoneIn, c: ContainerDep, who: Ops
+    run_id: str, kind: Milestone, body: MilestoneIn, c: ContainerDep, who: Ops
 ) -> dict[str, Any]:
     """Set a milestone. Moving the warehouse-intake date re-estimates pre-orders and
     sends delay notices (``preorder.delay_notice`` events and buyer messages). 422

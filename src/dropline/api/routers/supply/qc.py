@@ -9,15 +9,19 @@ from fastapi.responses import FileResponse
 from pydantic import Field, StrictBool, StrictInt
 
 from dropline.api.deps import ContainerDep, Ops
+from dropline.api.fields import MAX_INT32, Digits
 from dropline.api.plain import plain_dict, plain_list
 from dropline.api.schemas import Name, Strict, Text
 from dropline.domain.errors import NotFound
-from dropline.domain.inputs import INT_MAX
-from dropline.services.supply.qc_trace import MAX_PHOTO_BYTES
+from dropline.domain.supply.aql import DefectClass
+from dropline.domain.supply.qc import Disposition, Stage
+from dropline.services.supply.qc_trace import MAX_PHOTO_BYTES, PHOTO_TYPES
 
 router = APIRouter(prefix="/v1/qc", tags=["quality control"])
 
 Count = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
+#: A photo's bytes, in each of the types a photo may have.
+PHOTO: dict[str, Any] = {t: {"schema": {"type": "string", "format": "binary"}} for t in PHOTO_TYPES}
 
 
 class SpecIn(Strict):
@@ -53,7 +57,7 @@ class CheckIn(Strict):
 
 
 class InspectionIn(Strict):
-    stage: Annotated[str, Field(examples=["final_random"])] = "final_random"
+    stage: Stage = Stage.FINAL_RANDOM
     defects: dict[str, Count] = Field({}, description="nonconformities found per class")
     defect_notes: dict[str, Text] = {}
     measurements: Annotated[list[MeasurementIn], Field(max_length=500)] = []
@@ -69,7 +73,7 @@ class SignOffIn(Strict):
 
 
 class DispositionIn(Strict):
-    disposition: Annotated[str, Field(examples=["rework", "return", "scrap"])]
+    disposition: Disposition
     note: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
@@ -99,7 +103,7 @@ async def get_spec(spec_id: str, c: ContainerDep, _: Ops) -> list[dict[str, Any]
 @router.post("/specs/{spec_id}/versions/{version}/golden-samples", status_code=201)
 async def register_sample(
     spec_id: str,
-    version: Annotated[int, Path(ge=1, le=INT_MAX)],
+    version: Annotated[int, Path(ge=1, le=MAX_INT32), Digits],
     body: SampleIn,
     c: ContainerDep,
     who: Ops,
@@ -119,7 +123,7 @@ async def approve_sample(
 
 @router.get("/lots/{lot_id}/plan")
 async def sampling_plan(
-    lot_id: str, c: ContainerDep, _: Ops, stage: str = "final_random"
+    lot_id: str, c: ContainerDep, _: Ops, stage: Stage = Stage.FINAL_RANDOM
 ) -> dict[str, Any]:
     """The ISO 2859-1 single sampling plan per defect class for this lot, at the
     severity the switching rules are in."""
@@ -166,15 +170,21 @@ async def sign_off(
     )
 
 
-@router.post("/inspections/{inspection_id}/photos", status_code=201, max_body_size=MAX_PHOTO_BYTES)
+@router.post(
+    "/inspections/{inspection_id}/photos",
+    status_code=201,
+    max_body_size=MAX_PHOTO_BYTES,
+    openapi_extra={"requestBody": {"required": True, "content": PHOTO}},
+)
 async def add_photo(
     inspection_id: str,
     request: Request,
     c: ContainerDep,
     _: Ops,
-    content_type: Annotated[str, Header()] = "",
+    # The body's media type, described by the request body above, not as a parameter.
+    content_type: Annotated[str, Header(include_in_schema=False)] = "",
     filename: str = "",
-    defect_class: str | None = None,
+    defect_class: DefectClass | None = None,
     note: str = "",
 ) -> dict[str, Any]:
     """Upload one photo as the raw request body (``Content-Type: image/jpeg`` / png /
@@ -190,7 +200,11 @@ async def add_photo(
     )
 
 
-@router.get("/inspections/{inspection_id}/photos/{photo_id}")
+@router.get(
+    "/inspections/{inspection_id}/photos/{photo_id}",
+    response_class=FileResponse,
+    responses={200: {"description": "The photo", "content": PHOTO}},
+)
 async def get_photo(inspection_id: str, photo_id: str, c: ContainerDep, _: Ops) -> FileResponse:
     ins = await c.qc_trace.inspection(inspection_id)
     for photo in ins["photos"]:

@@ -1,0 +1,1 @@
+"""Credential adapters: the creator's JWKS over HTTP, and key-change notices between processes."""
