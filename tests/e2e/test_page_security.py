@@ -42,6 +42,8 @@ def _pages(server: Server) -> list[str]:
         "/ui/webhooks",
         "/ui/returns",
         "/ui/launches",
+        "/ui/counts",
+        f"/ui/drops/{drop}/readiness",
         "/docs",
     ]
 

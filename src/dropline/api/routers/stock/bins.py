@@ -47,7 +47,11 @@ async def list_bins(c: ContainerDep, _: Ops, zone: str | None = None) -> list[di
     return await c.bins.list_bins(zone)
 
 
-@router.get("/v1/bins/labels", response_class=HTMLResponse)
+@router.get(
+    "/v1/bins/labels",
+    response_class=HTMLResponse,
+    responses={404: {"description": "not_found: a bin asked for does not exist"}},
+)
 async def labels(
     c: ContainerDep,
     _: Ops,

@@ -19,6 +19,7 @@ from dropline.services.stock.counts import render_count_csv, render_count_html
 router = APIRouter(prefix="/v1/counts", tags=["stock"])
 
 Ref = Annotated[str, Field(max_length=44)]
+TEXT: dict[str, Any] = {"schema": {"type": "string"}}
 
 
 class CountOpenIn(Strict):
@@ -122,7 +123,10 @@ async def cancel(session_id: str, c: ContainerDep, who: Ops) -> dict[str, Any]:
     return await c.counts.cancel(session_id, actor=who.name)
 
 
-@router.get("/{session_id}/report")
+@router.get(
+    "/{session_id}/report",
+    responses={200: {"content": {"text/csv": TEXT, "text/html": TEXT}}},
+)
 async def report(
     session_id: str, c: ContainerDep, who: Ops, format: Literal["json", "csv", "html"] = "json"
 ) -> Any:
