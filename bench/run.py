@@ -1,6 +1,7 @@
 """The flash-sale benchmark: ``make bench`` (or ``make bench QUICK=1``).
 
-For each stack (the embedded default, then Redis + PostgreSQL with 2 API processes) it:
+For each stack (the embedded default, Redis + PostgreSQL with 2 API processes, and Redis
+Cluster + PostgreSQL: the hot SKU and many drops spread over the shards) it:
 
 1. creates a fresh database and migrates it (``python -m dropline db upgrade``);
 2. seeds drops, SKUs, stock, bundles and API keys in-process through the services;
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=sorted(PLANS), default="full")
     ap.add_argument(
         "--stacks",
-        default="embedded,redis-sqlite,redis-pg",
+        default="embedded,redis-sqlite,redis-pg,redis-cluster",
         help="comma-separated: " + ", ".join(STACKS),
     )
     ap.add_argument(

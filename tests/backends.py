@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,42 @@ PG_URL = os.environ.get(
 REDIS_URL = os.environ.get(
     "DROPLINE_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{int(_CHECKOUT, 16) % 12 + 1}"
 )
+
+
+# The local Redis Cluster (.ci/redis-cluster.sh): three masters, three replicas.
+CLUSTER_PORT = int(os.environ.get("DROPLINE_CLUSTER_PORT", "7101"))
+CLUSTER_PORTS = [CLUSTER_PORT + i for i in range(6)]
+CLUSTER_URL = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in CLUSTER_PORTS[:3])
+CLUSTER_SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "redis-cluster.sh"
+
+
+def cluster_script(action: str) -> subprocess.CompletedProcess[str]:
+    """Run ``.ci/redis-cluster.sh start|stop|status`` (the one place that knows how)."""
+    return subprocess.run(
+        ["bash", str(CLUSTER_SCRIPT), action],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def ensure_cluster() -> bool:
+    """Make sure the local Redis Cluster runs and is healthy; True if this call started
+    (or repaired) it. Skips when it cannot be had, except in CI where that fails."""
+    if cluster_script("status").returncode == 0:
+        return False
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        if IN_CI:
+            pytest.fail("redis-server is required for the Redis Cluster suites when CI=true")
+        pytest.skip("redis-server is not installed: no local Redis Cluster")
+    done = cluster_script("start")
+    if done.returncode != 0:
+        message = f"the local Redis Cluster did not start:\n{done.stdout}{done.stderr}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return True
 
 
 def _reachable(host: str, port: int) -> bool:

@@ -6,13 +6,17 @@ must be tested on every landing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from backends import (
+    CLUSTER_URL,
     PG_URL,
     REDIS_URL,
+    cluster_script,
+    ensure_cluster,
     migrate_pg,
     require_server,
     truncate_pg,
@@ -23,6 +27,30 @@ from backends import (
 def redis_url() -> str:
     require_server("Redis", "127.0.0.1", 6379)
     return REDIS_URL
+
+
+_cluster_started: list[bool] = []
+
+
+@pytest.fixture(scope="session")
+def _cluster_session() -> Iterator[str]:
+    """The local Redis Cluster, started (``.ci/redis-cluster.sh``) when missing and
+    stopped at the end of the session only if this session started it."""
+    _cluster_started.append(ensure_cluster())
+    try:
+        yield CLUSTER_URL
+    finally:
+        if _cluster_started[0]:
+            cluster_script("stop")
+
+
+@pytest.fixture
+def redis_cluster_url(_cluster_session: str) -> str:
+    """Seed nodes of the local Redis Cluster (``redis+cluster://``), healthy: a test
+    that killed a master leaves it to this fixture to bring the node back as a
+    replica before the next test."""
+    ensure_cluster()
+    return _cluster_session
 
 
 @pytest.fixture

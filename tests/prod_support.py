@@ -161,14 +161,24 @@ async def lose_redis_data(redis_url: str, prefix: str) -> int:
     key under ``prefix`` is gone, and so is the server's script cache. Scoped to the
     prefix so other suites sharing the server are not disturbed; the engine cannot tell
     the difference. Returns how many keys were deleted."""
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(redis_url)
+    client = redis_admin(redis_url)
     try:
         keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-        await client.script_flush()
+        for start in range(0, len(keys), 500):  # a cluster splits them by slot
+            await client.delete(*keys[start : start + 500])
+        await client.script_flush()  # on a cluster: every master's
         return len(keys)
     finally:
         await client.aclose()
+
+
+def redis_admin(redis_url: str) -> Any:
+    """A plain client for ``redis://`` or a cluster client for ``redis+cluster://``
+    (``scan_iter`` and ``script_flush`` then cover every master)."""
+    import redis.asyncio as aioredis
+
+    from dropline.engine.redis_cluster import cluster_client, is_cluster_url
+
+    if is_cluster_url(redis_url):
+        return cluster_client(redis_url)
+    return aioredis.Redis.from_url(redis_url)

@@ -34,7 +34,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
     (0, "domain", ("domain",)),
-    (1, "ports", ("services.ports", "config")),
+    (1, "ports", ("services.ports", "services.context", "config")),
     (2, "adapters", ("store", "engine", "payments", "webhooks", "mail", "auth")),
     (3, "services", ("services",)),
     (4, "composition", ("bootstrap", "runtime")),

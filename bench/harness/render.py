@@ -154,7 +154,7 @@ def render(bench: BenchCore, command: str, started: str, host: str, notes: str) 
     ]
     for name, measured, met in targets(runs):
         lines.append(f"| {name} | {measured} | **{met}** |")
-    for st in ("embedded", "redis-pg", "redis-sqlite"):
+    for st in ("embedded", "redis-pg", "redis-sqlite", "redis-cluster"):
         rs = [r for r in runs if r.stack == st]
         if not rs:
             continue

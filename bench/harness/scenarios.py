@@ -27,9 +27,18 @@ from .seeding import (
     setup_rowlock,
 )
 from .servers import Server, http
-from .stacks import REDIS_URL, Stack, env_for, reset_postgres, reset_redis
+from .stacks import REDIS_URL, SPREAD_DROPS, Stack, env_for, reset_postgres, reset_redis
 
-SCENARIOS = ("ceiling", "row-lock", "hot", "sold-out", "bundles", "checkout", "growth")
+SCENARIOS = (
+    "ceiling",
+    "row-lock",
+    "hot",
+    "sold-out",
+    "bundles",
+    "checkout",
+    "growth",
+    "spread",
+)
 
 
 @dataclass
@@ -77,7 +86,7 @@ class Bench(BenchCore):
         if stack.database_url.startswith("postgresql"):
             asyncio.run(reset_postgres())
         if stack.engine_url.startswith("redis"):
-            asyncio.run(reset_redis())
+            asyncio.run(reset_redis(stack.engine_url))
         for attempt in range(3):
             up = subprocess.run(
                 [sys.executable, "-m", "dropline", "db", "upgrade"], env=env, capture_output=True
@@ -90,7 +99,15 @@ class Bench(BenchCore):
                 raise RuntimeError("python -m dropline db upgrade failed")
             time.sleep(3)
         t0 = time.monotonic()
-        seeded = asyncio.run(seed(stack, [] if only_hot else plan.growth_skus, plan.storm_units))
+        cluster = stack.engine_url.startswith("redis+cluster")
+        seeded = asyncio.run(
+            seed(
+                stack,
+                [] if only_hot or cluster else plan.growth_skus,
+                plan.storm_units,
+                SPREAD_DROPS if cluster else 0,
+            )
+        )
         log(f"  seeded in {time.monotonic() - t0:.1f}s")
         tokens = buyer_tokens(f"bench-{stack.name}", plan.tokens)
         load = Load(self.wrk, self.work, tokens, seeded.storefront_key)
@@ -107,7 +124,7 @@ class Bench(BenchCore):
             server.stop()
             log(f"  server stopped (log {server.log.name})")
             if stack.engine_url.startswith("redis"):
-                asyncio.run(reset_redis())  # leave Redis as empty as it was found
+                asyncio.run(reset_redis(stack.engine_url))  # leave Redis as it was found
 
     def _scenarios(
         self, stack: Stack, server: Server, load: Load, sd: Seeded, only_hot: bool
@@ -130,6 +147,10 @@ class Bench(BenchCore):
             return
         if hot is not None:
             self._verify(sc, hot[0].checks, "hot")
+        if sd.spread:  # the cluster stack: many drops over the shards, then done
+            if self.want("spread"):
+                self._spread(sc)
+            return
         if self.want("sold-out"):
             self._sold_out(sc, hot)
         if self.want("bundles"):
@@ -180,6 +201,35 @@ class Bench(BenchCore):
             f"wins {total} <= held <= wins + {run.extra['inflight']}",
         )
         return run
+
+    def _spread(self, sc: Scene) -> None:
+        """8. Many drops at once (cluster stack): every request goes to another drop,
+        so the load spreads over the masters that serve their slots."""
+        sd = sc.sd
+        cfg = {
+            "paths": [f"/v1/drops/{d}/holds" for d, _ in sd.spread],
+            "bodies": [hold_body({"sku_id": s, "quantity": 1}) for _, s in sd.spread],
+            "tokens": sc.tokens,
+            "key": sc.key,
+        }
+        run, total, _ = self.measure(
+            sc.stack, sc.server, sc.load, "spread", f"{len(sd.spread)} drops", cfg
+        )
+        held = 0
+        for d, s in sd.spread:
+            c = sc.counts(d)[s]
+            held += c["held"]
+            self.check(
+                run.checks,
+                c["remaining"] + c["held"] == BIG,
+                f"spread {d}: remaining {c['remaining']} + held {c['held']} == offered {BIG}",
+            )
+        self.check(
+            run.checks,
+            within(held, total, run),
+            f"spread: wins {total} <= held {held} <= wins + {run.extra['inflight']}",
+        )
+        self._verify(sc, run.checks, "spread")
 
     def _sold_out(self, sc: Scene, hot: tuple[Run, dict[str, Any]] | None) -> None:
         """4. Sold-out storm: the warm-up sells the units out, the measured run is

@@ -34,6 +34,8 @@ class Seeded:
     checkout_drop: str
     checkout_sku: str
     growth: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
+    #: (drop, sku) of the drops spread over a cluster's shards (cluster stack only)
+    spread: list[tuple[str, str]] = field(default_factory=list)
 
 
 async def setup_rowlock(units: int) -> None:
@@ -71,7 +73,7 @@ async def rowlock_counts() -> tuple[int, int, int]:
     return int(rem), int(held), int(rows)
 
 
-async def seed(stack: Stack, growth_skus: list[int], storm_units: int) -> Seeded:
+async def seed(stack: Stack, growth_skus: list[int], storm_units: int, spread: int = 0) -> Seeded:
     """Catalog, stock, drops and keys, through the services (as an ops lead would)."""
     from dropline.bootstrap import build
     from dropline.config import load_settings
@@ -127,6 +129,10 @@ async def seed(stack: Stack, growth_skus: list[int], storm_units: int) -> Seeded
             await c.drops.transition(d.id, DropStatus.LIVE, actor="bench")
             growth[count] = (d.id, ids)
             log(f"  seeded growth drop with {count} SKUs in {time.monotonic() - t0:.1f}s")
+        spread_drops = []
+        for k in range(spread):
+            s_sku = await sku(BIG)
+            spread_drops.append((await drop(f"spread-{k}", [(s_sku, BIG)]), s_sku))
         store, _ = await c.access.create_key("bench storefront", "storefront")
         ops, _ = await c.access.create_key("bench ops", "ops")
         return Seeded(
@@ -144,6 +150,7 @@ async def seed(stack: Stack, growth_skus: list[int], storm_units: int) -> Seeded
             co_drop,
             co_sku,
             growth,
+            spread_drops,
         )
     finally:
         await c.close()

@@ -32,8 +32,10 @@ from dropline.services.planning.launches import LaunchService
 from dropline.services.planning.scoring import LaunchScoreService
 from dropline.services.planning.watch import LaunchWatch
 from dropline.services.platform.access import AccessService
+from dropline.services.platform.audit import AuditService
 from dropline.services.platform.background import Job, standard_jobs
 from dropline.services.platform.buyer_tokens import BuyerTokenPolicy, BuyerTokens
+from dropline.services.platform.metrics import configure as configure_metrics
 from dropline.services.platform.ui_sessions import UiSessionService
 from dropline.services.ports import (
     Clock,
@@ -99,6 +101,7 @@ class Container:
     launches: LaunchService
     launch_scores: LaunchScoreService
     launch_watch: LaunchWatch
+    audit: AuditService
     readiness: ReadinessService
     rehearsals: RehearsalService = field(init=False)
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
@@ -179,6 +182,7 @@ async def build(
     mailer: Mailer | None = None,
 ) -> Container:
     """Wire everything for ``settings``; tests may pass their own clock/engine/provider."""
+    configure_metrics(settings.metrics)  # before the services take their instruments
     clock = clock or SystemClock()
     pool = (
         {}
@@ -277,6 +281,7 @@ async def build(
         fulfilment=fulfilment,
         pick_lists=PickListService(uow, clock),
         returns=ReturnService(uow, provider, clock, messages, settings.return_window_days),
+        audit=AuditService(uow),
         cancellations=CancellationService(
             uow, engine, provider, clock, messages, on_change=lambda _changed: cache.clear()
         ),

@@ -31,7 +31,10 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(
         20, ge=0, le=500, description="extra PostgreSQL connections per process under load"
     )
-    engine_url: str = Field("memory", description="'memory' or redis://host:port/db")
+    engine_url: str = Field(
+        "memory",
+        description="'memory', redis://host:port/db, or redis+cluster://host:port[,host:port...]",
+    )
     sold_out_window_s: float = Field(
         0.2,
         ge=0,
@@ -127,6 +130,15 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = 30.0
     message_interval_s: float = 2.0
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="'text' (plain lines, the default for make run) or 'json' (one JSON "
+        "object per line with the request id)",
+    )
+    metrics: bool = Field(
+        True,
+        description="Prometheus metrics at /metrics (ops key); false records nothing",
+    )
     gc_gen0: int = Field(
         20_000,
         description="server processes collect Python's young GC generation every this many "
@@ -250,7 +262,10 @@ def production_signs(s: Settings) -> list[str]:
         signs.append(f"DROPLINE_HOST={s.host} is not a loopback address")
     if s.database_url.startswith("postgresql"):
         signs.append("DROPLINE_DATABASE_URL is PostgreSQL")
-    if s.engine_url.startswith("redis") and not _loopback(urlsplit(s.engine_url).hostname):
+    if s.engine_url.startswith("redis") and not all(
+        _loopback(urlsplit(f"redis://{node}").hostname)
+        for node in urlsplit(s.engine_url).netloc.rsplit("@", 1)[-1].split(",")
+    ):
         signs.append("DROPLINE_ENGINE_URL points at another host")
     if s.stripe_api_key.startswith(("sk_live_", "rk_live_")):
         signs.append("DROPLINE_STRIPE_API_KEY is a live key")

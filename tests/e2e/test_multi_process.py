@@ -3,8 +3,9 @@
 The processes are ``python -m dropline serve`` / ``worker`` subprocesses on free ports
 (``DROPLINE_BACKGROUND_TASKS=false`` on the API processes, as in production): ``api0``
 is one process, ``api1`` is ``serve --workers 2`` (two processes on one port). Requests
-are spread over both ports the way a load balancer would. Needs PostgreSQL and Redis
-(a failure under CI=true when they are down). The shared ``test`` database is reset at
+are spread over both ports the way a load balancer would. Every test runs on one Redis
+server and on the local Redis Cluster (``.ci/redis-cluster.sh``). Needs PostgreSQL and
+Redis (a failure under CI=true when they are down). The shared ``test`` database is reset at
 the start of this module.
 """
 
@@ -50,16 +51,26 @@ class Deployment:
     log_dir: Path
 
 
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    from backends import PG_URL, REDIS_URL, require_server
+@pytest.fixture(scope="module", params=["redis", "redis-cluster"])
+def deployment(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    """The processes on one Redis server, then on the local Redis Cluster."""
+    from backends import CLUSTER_URL, PG_URL, REDIS_URL, ensure_cluster, require_server
 
     require_server("PostgreSQL", "127.0.0.1", 5432)
-    require_server("Redis", "127.0.0.1", 6379)
+    if request.param == "redis":
+        require_server("Redis", "127.0.0.1", 6379)
+        engine_url = REDIS_URL
+    else:
+        request.getfixturevalue("_cluster_session")
+        ensure_cluster()
+        engine_url = CLUSTER_URL
+        asyncio.run(lose_redis_data(engine_url, "dl"))  # an earlier run's drops
     migrate_pg()
     asyncio.run(truncate_pg(PG_URL))
     log_dir = tmp_path_factory.mktemp("multi")
-    env = process_env(PG_URL, REDIS_URL)
+    env = process_env(PG_URL, engine_url)
     # The second one is ``serve --workers 2``: one port, two processes behind it.
     api = [api_process("api0", env, log_dir), api_process("api1", env, log_dir, workers=2)]
     worker = worker_process(env, log_dir)
@@ -68,7 +79,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             p.start()
         for p in api:
             p.wait_ready()
-        yield Deployment(PG_URL, REDIS_URL, env, api, worker, log_dir)
+        yield Deployment(PG_URL, engine_url, env, api, worker, log_dir)
     finally:
         codes = {p.name: p.stop() for p in [*api, worker]}
         # The worker shuts down cleanly on SIGTERM.

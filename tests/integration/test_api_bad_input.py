@@ -1008,12 +1008,16 @@ def names_field(error: dict[str, Any], path: tuple[str, ...]) -> bool:
     return bool(loc) and loc[:n] == want[:n] and error["msg"] != "Field required"
 
 
+# Bodies verified by their signature before anything else reads them (a payment
+# provider's or a warehouse's webhook): an unsigned bad body is refused as unsigned.
+SIGNED = {"/v1/webhooks/stripe", "/v1/fulfillment-events"}
 WRITES = [
     (method.upper(), url, text_places(op["requestBody"]["content"]["application/json"]["schema"]))
     for url, item in _DOC["paths"].items()
     for method, op in item.items()
     if method in ("post", "put", "patch")
     and "application/json" in op.get("requestBody", {}).get("content", {})
+    and url not in SIGNED
 ]
 
 
@@ -1022,11 +1026,14 @@ def test_every_write_with_text_is_covered() -> None:
     with_text = [(m, u) for m, u, places in WRITES if places]
     assert len(with_text) >= 30 and ("POST", "/v1/qc/specs") in with_text
     assert ("POST", "/v1/drops/{drop_id}/holds") in with_text  # the hot path too
-    assert {r.path for r in _APP_ROUTES} >= set(_DOC["paths"])  # and /ui besides
+    served = {re.sub(r"\{(\w+):\w+\}", r"{\1}", r.path) for r in _APP_ROUTES}  # {kind:milestone}
+    assert served >= set(_DOC["paths"])  # and /ui besides
 
 
 def _filled(url: str) -> str:
-    return re.sub(r"\{[^}]+\}", "x", url)
+    """``url`` with its parameters filled; a milestone kind must be a real one to match
+    its route (``{kind:milestone}``)."""
+    return re.sub(r"\{[^}]+\}", "x", url.replace("{kind}", "final_qc"))
 
 
 async def test_text_the_database_cannot_store_is_422_on_every_write(api: Api) -> None:

@@ -181,3 +181,9 @@ async def test_bins_over_the_api(api: httpx.AsyncClient, container: Container) -
     assert labels.headers["content-type"].startswith("text/html")
     assert "C-01" in labels.text and "C-02" in labels.text and "Caps" in labels.text
     assert (await api.get("/v1/bins/verify")).json()["consistent"] is True
+    # Operator changes without a domain event are in the audit trail, by key.
+    audited = {e.action: e for e in (await container.audit.list(limit=200))[0]}
+    assert audited["stock.bin_moved"].actor_name == "ops"
+    assert audited["stock.bin_moved"].after["to_bin"] == "C-02"
+    assert audited["bin.created"].resource_id == bin_id
+    assert audited["drop.staged"].after["sku_id"] == sku

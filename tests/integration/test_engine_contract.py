@@ -1,7 +1,8 @@
 """One behavioural suite for every ``StockEngine`` backend (memory and Redis).
 
-Every test runs against both engines; the Redis parameter needs the server (db 15 of
-the ``redis_url`` fixture, flushed before and after). Time is passed explicitly, so no
+Every test runs against every engine: memory, Redis (the ``redis_url`` fixture's db,
+flushed before and after) and Redis Cluster (the local six-node cluster of
+``.ci/redis-cluster.sh``, a key prefix per test). Time is passed explicitly, so no
 test sleeps to make a hold expire.
 """
 
@@ -30,6 +31,7 @@ from dropline.domain.live.holds import Hold, HoldItem, HoldRequest, HoldStatus, 
 from dropline.engine import MemoryEngine, create_engine
 from dropline.engine.redis_engine import RedisEngine
 from dropline.services.ports import DropNotLoaded, DropSnapshot, EngineOffer, StockEngine
+from prod_support import lose_redis_data, redis_admin, unique_prefix
 
 T0 = 1_800_000_000.0
 DROP = "drp_contract"
@@ -43,9 +45,17 @@ class Harness:
     engine: StockEngine
     lose_state: Callable[[], Awaitable[None]]
     make: Callable[..., MemoryEngine | RedisEngine]
+    #: the server's script cache lost (Redis only)
+    flush_scripts: Callable[[], Awaitable[None]]
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-cluster", marks=pytest.mark.redis),
+    ]
+)
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     if request.param == "memory":
         engine = MemoryEngine()
@@ -53,26 +63,55 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         async def lose_memory() -> None:
             await engine.forget_drop(DROP)
 
-        yield Harness("memory", engine, lose_memory, MemoryEngine)
+        yield Harness("memory", engine, lose_memory, MemoryEngine, lose_memory)
+        return
+
+    made: list[RedisEngine] = []
+    if request.param == "redis-cluster":
+        # A real cluster (three masters): every test has its own key prefix.
+        url = request.getfixturevalue("redis_cluster_url")
+        prefix = unique_prefix()
+
+        def make(**kwargs: Any) -> RedisEngine:
+            eng = RedisEngine(url, prefix=prefix, **kwargs)
+            made.append(eng)
+            return eng
+
+        async def lose_cluster() -> None:
+            await lose_redis_data(url, prefix)
+
+        async def flush_cluster_scripts() -> None:
+            admin = redis_admin(url)
+            await admin.script_flush()
+            await admin.aclose()
+
+        try:
+            yield Harness("redis", make(), lose_cluster, make, flush_cluster_scripts)
+        finally:
+            for eng in made:
+                await eng.close()
+            await lose_redis_data(url, prefix)
         return
 
     url = request.getfixturevalue("redis_url")
     admin = aioredis.Redis.from_url(url)
     await admin.flushdb()
-    made: list[RedisEngine] = []
 
-    def make(**kwargs: Any) -> RedisEngine:
+    def make_plain(**kwargs: Any) -> RedisEngine:
         eng = RedisEngine(url, **kwargs)
         made.append(eng)
         return eng
 
-    redis_engine = make()
+    redis_engine = make_plain()
 
     async def lose_redis() -> None:
         await admin.flushdb()
 
+    async def flush_scripts() -> None:
+        await admin.script_flush()
+
     try:
-        yield Harness("redis", redis_engine, lose_redis, make)
+        yield Harness("redis", redis_engine, lose_redis, make_plain, flush_scripts)
     finally:
         for eng in made:
             await eng.close()
@@ -186,21 +225,17 @@ async def test_data_loss_is_detected(harness: Harness) -> None:
     assert h2.status == HoldStatus.ACTIVE
 
 
-async def test_survives_script_cache_loss(harness: Harness, request: pytest.FixtureRequest) -> None:
+async def test_survives_script_cache_loss(harness: Harness) -> None:
     if harness.kind != "redis":
         pytest.skip("only the Redis engine has a script cache to lose")
-    admin = aioredis.Redis.from_url(request.getfixturevalue("redis_url"))
     e = harness.engine
-    try:
-        await e.ensure_drop(snapshot())
-        h = await e.place_hold(req({"sku_a": 1}), T0)
-        await admin.script_flush()
-        paying = await e.start_payment(h.id, T0 + 1, CAP)  # NOSCRIPT → reload → run
-        assert paying.status == HoldStatus.PAYING
-        await admin.script_flush()
-        assert await remaining(e, "sku_a") == 9
-    finally:
-        await admin.aclose()
+    await e.ensure_drop(snapshot())
+    h = await e.place_hold(req({"sku_a": 1}), T0)
+    await harness.flush_scripts()
+    paying = await e.start_payment(h.id, T0 + 1, CAP)  # NOSCRIPT → reload → run
+    assert paying.status == HoldStatus.PAYING
+    await harness.flush_scripts()
+    assert await remaining(e, "sku_a") == 9
 
 
 async def test_forget_drop(harness: Harness) -> None:

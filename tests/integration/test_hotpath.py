@@ -22,6 +22,7 @@ from dropline.api import hotpath
 from dropline.api import schemas as s
 from dropline.api.app import DroplineAPI, create_app
 from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware, HotRoute, refusal
+from dropline.api.request_ids import RequestIdMiddleware
 from dropline.bootstrap import Container
 from dropline.domain import errors as e
 from dropline.domain.live.holds import HoldItem, ItemKind
@@ -64,7 +65,8 @@ async def pair(container: Container) -> AsyncIterator[Pair]:
     settings = container.settings.model_copy(update={"hot_path": False})
     app = create_app(settings=settings, container=container)
     spy = Spy(app)
-    hot = HotPathMiddleware(spy, HOLD_ROUTES, lambda: container)
+    # the request id layer, as in front of the whole app (api/app.DroplineAPI)
+    hot = RequestIdMiddleware(HotPathMiddleware(spy, HOLD_ROUTES, lambda: container))
     async with app.router.lifespan_context(app):
         store, _ = await container.access.create_key("storefront", "storefront")
         shop = await seed_shop(container, units=5, skus=2, bundle=True, limit=3)
@@ -82,7 +84,9 @@ async def pair(container: Container) -> AsyncIterator[Pair]:
 
 
 async def both(p: Pair, **request: Any) -> tuple[httpx.Response, httpx.Response, bool]:
-    """The route's answer, the hot path's answer, and whether the hot path answered."""
+    """The route's answer, the hot path's answer, and whether the hot path answered
+    (both with one ``X-Request-ID``, so their problems carry the same ``request_id``)."""
+    request["headers"] = {**(request.get("headers") or {}), "X-Request-ID": "same-request"}
     slow = await p.slow.request(**request)
     p.spy.calls.clear()
     fast = await p.fast.request(**request)
@@ -91,6 +95,7 @@ async def both(p: Pair, **request: Any) -> tuple[httpx.Response, httpx.Response,
 
 def same_problem(slow: httpx.Response, fast: httpx.Response, status: int, code: str) -> None:
     assert slow.status_code == fast.status_code == status, (slow.text, fast.text)
+    assert fast.json()["request_id"] == slow.json()["request_id"] == "same-request"
     assert fast.headers["content-type"] == slow.headers["content-type"]
     assert fast.headers.get("www-authenticate") == slow.headers.get("www-authenticate")
     assert fast.content == slow.content

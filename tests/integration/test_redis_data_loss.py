@@ -4,7 +4,8 @@ persistence, a failover to an empty replica) while holds and payments continue.
 The ledger is the truth: the drop is rebuilt from it (remaining = offered − sold) on the
 first call that notices, holds lost that way fail cleanly at checkout, a payment in
 flight still becomes its order, paid orders are untouched and nothing is oversold.
-Real Redis engine (db 15, a key prefix per test) on SQLite and PostgreSQL.
+Real Redis engine (one server, and the local Redis Cluster; a key prefix per test) on
+SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ pytestmark = pytest.mark.redis
 VISA = "4242424242424242"
 UNITS = 20
 WINDOW_S = 0.05
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """One Redis server, or the local Redis Cluster (``redis+cluster://``)."""
+    name = "redis_url" if request.param == "redis" else "redis_cluster_url"
+    url: str = request.getfixturevalue(name)
+    return url
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
@@ -14,6 +15,7 @@ from dropline.api import errors, openapi
 from dropline.api.deps import storable_text
 from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware
 from dropline.api.limits import RequestLimits
+from dropline.api.request_ids import RequestIdMiddleware
 from dropline.api.routers.aftersales import returns as return_routes
 from dropline.api.routers.catalog import products as catalog
 from dropline.api.routers.fulfilment import shipping as fulfilment
@@ -22,7 +24,9 @@ from dropline.api.routers.insight import monitor as monitor_router
 from dropline.api.routers.live import checkouts, drops, holds, orders
 from dropline.api.routers.live import payment_webhooks as webhooks_in
 from dropline.api.routers.planning import launches as launch_routes
+from dropline.api.routers.platform import audit as audit_routes
 from dropline.api.routers.platform import health, keys
+from dropline.api.routers.platform import metrics as metrics_routes
 from dropline.api.routers.readiness import gate as gate_routes
 from dropline.api.routers.readiness import rehearsals as rehearsal_routes
 from dropline.api.routers.stock import bins as bin_routes
@@ -35,6 +39,7 @@ from dropline.bootstrap import Container, build
 from dropline.config import Settings, check_safe, load_settings
 from dropline.runtime import tune_gc
 from dropline.services.platform.background import run_forever
+from dropline.services.platform.metrics import flush_every
 from dropline.web import site as web_pages
 
 log = logging.getLogger(__name__)
@@ -75,8 +80,19 @@ class DroplineAPI(FastAPI):
     hot: HotPathMiddleware | None = None
     limited: RequestLimits | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # outermost: every request gets its id (api/request_ids.py)
+        self.with_request_id = RequestIdMiddleware(self._routed)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.hot is not None and scope["type"] == "http":
+        if scope["type"] == "http":
+            await self.with_request_id(scope, receive, send)
+        else:
+            await self.without_hot_path(scope, receive, send)
+
+    async def _routed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.hot is not None:
             await self.hot(scope, receive, send)
         else:
             await self.without_hot_path(scope, receive, send)
@@ -113,6 +129,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         tasks = [asyncio.create_task(run_forever(c.process_jobs, stop))]
         if c.settings.background_tasks:
             tasks.append(asyncio.create_task(run_forever(c.jobs, stop)))
+        tasks.append(asyncio.create_task(flush_every(stop)))  # the hot path's metric sums
         try:
             yield
         finally:
@@ -149,8 +166,21 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         lambda: (effective.max_body_bytes, effective.max_json_depth, effective.max_json_items),
     )
     errors.install(app)
-    for module in (health, catalog, stock, drops, holds, checkouts, orders, keys, webhooks_in):
+    for module in (
+        health,
+        catalog,
+        stock,
+        drops,
+        holds,
+        checkouts,
+        orders,
+        keys,
+        webhooks_in,
+        audit_routes,
+    ):
         app.include_router(module.router)
+    if effective.metrics:
+        app.include_router(metrics_routes.router)
     app.include_router(monitor_router.router)
     web_pages.install(app)
     for module in (

@@ -17,6 +17,7 @@ from fastapi.security.base import SecurityBase
 
 from dropline.bootstrap import Container
 from dropline.domain.inputs import check_text
+from dropline.services.context import Actor, actor
 from dropline.services.platform.access import SCOPES, Principal
 
 # Dependencies that do no I/O are ``async def`` on purpose: FastAPI runs a plain ``def``
@@ -109,6 +110,8 @@ def scope(needed: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
     async def dep(c: ContainerDep, key: str | None = Security(ApiKeyAuth(needed))) -> Principal:
         principal = await c.access.authenticate(key)
         principal.require(needed)
+        if principal.allows("ops"):  # operators' changes are audited (store/uow.py)
+            actor.set(Actor("key", principal.key_id, principal.name))
         return principal
 
     return dep

@@ -20,20 +20,36 @@ carry the same tag.
     P:{D}:events      STREAM  the drop's event journal, field "e" = event JSON
     P:{D}:h:<hold>    HASH    one hold; terminal holds get a Redis TTL (retention + 1 h)
 
-Two global keys are used outside the per-drop scripts, by this module (and
+Keys outside any drop, used by this module between the per-drop scripts (and
 ``P:hold:<hold>`` by ``place_hold.lua`` on a single server, where any key may be
 touched; on Redis Cluster it is in another slot, so this module sets it apart):
 
-    P:drops           SET     loaded drop ids: ``expire_due`` has no drop argument, so
-                              it walks this registry and runs the per-drop script
-                              for each drop
-    P:journals        SET     drops whose journal may hold events (loaded or not yet
-                              drained after ``forget_drop``); ``read_events`` reads
-                              the streams of ``P:drops`` ∪ ``P:journals``
-    P:hold:<hold>     STRING  hold id -> drop id (TTL ``pointer_ttl_s``): the hold-id-only
-                              calls (``get_hold``, ``start_payment``, ...) need the drop
-                              to build the keys; this process also caches the pointers
-                              of holds it placed
+    P:{registry}:drops     SET  loaded drop ids: ``expire_due`` has no drop argument,
+                                so it walks this registry and runs the per-drop
+                                script for each drop
+    P:{registry}:journals  SET  drops whose journal may hold events (loaded or not yet
+                                drained after ``forget_drop``); ``read_events`` reads
+                                the streams of both registries
+    P:hold:<hold>          STRING  hold id -> drop id (TTL ``pointer_ttl_s``): the
+                                hold-id-only calls (``get_hold``, ``start_payment``,
+                                ...) need the drop to build the keys; this process
+                                also caches the pointers of holds it placed
+    P:journal-lease        STRING  who drains the journal (``journal_lease``)
+
+On Redis Cluster every command and script touches one slot: a drop's keys share the tag
+``{D}``, the two registries share the tag ``{registry}`` (they are read with one
+``SMEMBERS`` each, merged here, never with a cross-slot ``SUNION``), and each pointer is
+a key of its own. Different drops hash to different slots, so hot drops spread over the
+masters while each drop's scripts run on one.
+
+Failover: a replica promoted to master has every write its master had copied to it,
+not the last few. A drop's meta records the node that loaded it (``CLUSTER MYID``),
+and every script treats a drop loaded by another node as not loaded: after a failover
+(or a resharding that moves the slot) the first call raises ``DropNotLoaded`` and the
+service rebuilds the drop from the ledger, exactly as after ``FLUSHALL``. Its live holds
+are lost that way (they fail cleanly at checkout), but nothing the promoted replica
+missed (a conversion, a pause, a restock) can linger. On a single server the marker is
+empty and never checked.
 
 Journal: one Redis Stream per drop, appended in the same script as the change and
 trimmed to ``max_events`` per drop (the trimmed count is added to
@@ -88,6 +104,7 @@ from dropline.domain.errors import (
 from dropline.domain.ids import new_id
 from dropline.domain.live.holds import HOLD_STATUS, ITEM_KIND, Hold, HoldItem, HoldRequest
 from dropline.engine.memory import DEFAULT_MAX_EVENTS, DEFAULT_RETENTION_S, check_units
+from dropline.engine.redis_cluster import cluster_client, is_cluster_url
 from dropline.engine.redis_scripts import ScriptRunner
 from dropline.engine.redis_wire import PackedConnection
 from dropline.engine.sold_out_gate import DEFAULT_WINDOW_S, SoldOutGate
@@ -187,7 +204,7 @@ class RedisEngine:
 
     def __init__(
         self,
-        redis: str | aioredis.Redis,
+        redis: str | aioredis.Redis | aioredis.RedisCluster,
         *,
         coalesce: bool = True,
         prefix: str = "dl",
@@ -198,15 +215,21 @@ class RedisEngine:
         sold_out_window_s: float = DEFAULT_WINDOW_S,
     ) -> None:
         """``redis``: a URL (the engine owns the client: blocking pool, no automatic
-        retries) or a ``redis.asyncio.Redis`` the caller owns (then the caller should
-        disable retries, see the module docstring). ``coalesce``: pipeline concurrent
-        calls (on by default; off to measure). ``prefix``: the key prefix.
+        retries; ``redis+cluster://`` seed nodes give a cluster client, see
+        ``engine/redis_cluster.py``) or a ``redis.asyncio.Redis`` / ``RedisCluster``
+        the caller owns (then the caller should disable retries, see the module
+        docstring). ``coalesce``: pipeline concurrent
+        calls (on by default, per master on a cluster; off to measure). ``prefix``: the key prefix.
         ``retention_s``: how long terminal holds stay readable (by caller time; the
         Redis TTL is this plus one hour). ``max_events``: the journal bound per drop.
         ``pointer_ttl_s``: lifetime of the hold-id → drop pointers.
         ``sold_out_window_s``: how long a ``SoldOut`` answer is given again in-process
         (``engine/sold_out_gate.py``; 0 sends every request to Redis)."""
-        if isinstance(redis, str):
+        self._client: aioredis.Redis | aioredis.RedisCluster
+        if isinstance(redis, str) and is_cluster_url(redis):
+            self._client = cluster_client(redis, max_connections=max_connections)
+            self._owns_client = True
+        elif isinstance(redis, str):
             # A blocking pool: without coalescing, a burst of calls waits for one of
             # ``max_connections`` connections instead of failing with "Too many
             # connections" (and instead of opening thousands of sockets).
@@ -222,7 +245,7 @@ class RedisEngine:
         else:
             self._client = redis
             self._owns_client = False
-        self._runner = ScriptRunner(self._client, coalesce=coalesce)
+        self._runner = ScriptRunner(self._client, coalesce=coalesce, max_in_flight=max_connections)
         # Cluster: a script may only touch its drop's slot, so pointers are set apart.
         self._cluster = isinstance(self._client, aioredis.RedisCluster)
         self._prefix = prefix
@@ -271,11 +294,11 @@ class RedisEngine:
 
     @property
     def _registry(self) -> str:
-        return f"{self._prefix}:drops"
+        return f"{self._prefix}:{{registry}}:drops"
 
     @property
     def _journals(self) -> str:
-        return f"{self._prefix}:journals"
+        return f"{self._prefix}:{{registry}}:journals"
 
     def _pointer_key(self, hold_id: str) -> str:
         return f"{self._prefix}:hold:{hold_id}"
@@ -650,8 +673,12 @@ class RedisEngine:
                 await self._command("SREM", self._journals, drop_id)
 
     async def _journal_drops(self) -> list[str]:
-        drops = await self._command("SUNION", self._registry, self._journals)
-        return sorted(_s(d) for d in drops)
+        """Both registries, merged here: one read per key, so it works on a cluster
+        whatever slots they are in."""
+        loaded, journals = await asyncio.gather(
+            self._command("SMEMBERS", self._registry), self._command("SMEMBERS", self._journals)
+        )
+        return sorted({_s(d) for d in loaded} | {_s(d) for d in journals})
 
     async def events_dropped(self) -> int:
         """Events discarded by the journal bound, summed over the journalled drops."""
@@ -669,7 +696,10 @@ class RedisEngine:
         """Stop the batcher and close the client if this engine created it."""
         await self._runner.close()
         if self._owns_client:
-            await self._client.aclose(close_connection_pool=True)
+            if isinstance(self._client, aioredis.RedisCluster):
+                await self._client.aclose()
+            else:
+                await self._client.aclose(close_connection_pool=True)
 
 
 def _pairs(flat: Sequence[Any]) -> dict[str, str]:

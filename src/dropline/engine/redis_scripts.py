@@ -20,6 +20,18 @@ callbacks as ``Pipeline``). redis-py's pipeline object, its pool checkout and re
 per batch cost about 150 µs of CPU per round trip and 15 µs per command
 (``bench/notes.md``), more than a hold's script itself. A cluster client keeps its
 pipelines, which route each command to its slot's node.
+
+On Redis Cluster, ``ClusterBatcher`` keeps one such batcher per master: each command
+goes to the batcher of the master serving its slot (the cluster client's slot map), on a
+plain connection to that node, so a batch only ever holds one node's commands and a
+node that fails fails only its own callers. redis-py's cluster pipeline is not used: one
+node lost fails every command of its batch, also those that ran on healthy nodes, and
+their callers would take a script that ran for one that did not (a ``take`` retried by
+checkout recovery would apply twice). A reply that says the command did not run there
+(``MOVED``, ``ASK``, ``TRYAGAIN``, ``CLUSTERDOWN``) sends that one command through the
+cluster client, which follows it; a connection error is the caller's (it may have run)
+and makes the next call refresh the slot map first (at most once a second), so after a
+failover commands reach the promoted replica. ``bench/notes.md`` has the figures.
 """
 
 from __future__ import annotations
@@ -33,8 +45,24 @@ from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
-from redis.exceptions import NoScriptError, ResponseError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.crc import key_slot
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MovedError,
+    NoScriptError,
+    ResponseError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from dropline.engine.redis_cluster import BoundedCluster
+from dropline.engine.redis_wire import PackedConnection
 
 LUA_PACKAGE = "dropline.engine"
 PRELUDE = "_lib.lua"
@@ -76,8 +104,13 @@ class ScriptSet:
             for name, src in self.sources.items()
         }
 
-    async def load_all(self, client: aioredis.Redis) -> None:
-        """``SCRIPT LOAD`` every script (one pipelined round trip)."""
+    async def load_all(self, client: aioredis.Redis | RedisCluster) -> None:
+        """``SCRIPT LOAD`` every script: one pipelined round trip on one server; on a
+        cluster one call per script, which the client sends to every master."""
+        if isinstance(client, RedisCluster):
+            for src in self.sources.values():
+                await client.script_load(src)
+            return
         async with client.pipeline(transaction=False) as pipe:
             for src in self.sources.values():
                 pipe.script_load(src)
@@ -206,14 +239,118 @@ class CommandBatcher:
                 future.set_exception(RuntimeError("the engine is closed"))
 
 
+def first_key(args: Sequence[Any]) -> Any:
+    """The key a command is routed by: ``EVALSHA``'s first key, else the first argument;
+    None for a command without one (``PING``)."""
+    name = args[0].decode() if isinstance(args[0], bytes) else str(args[0])
+    name = name.upper()
+    if name in ("EVALSHA", "EVAL"):
+        return args[3] if int(args[2]) > 0 else None
+    if name == "PING" or len(args) < 2:
+        return None
+    return args[1]
+
+
+class ClusterBatcher:
+    """Per-master coalescing on Redis Cluster (see the module docstring)."""
+
+    #: replies that mean the command did not run on that node
+    NOT_RUN = (MovedError, AskError, TryAgainError, ClusterDownError)
+    REFRESH_S = 1.0
+
+    def __init__(self, client: RedisCluster, *, max_connections: int = 64) -> None:
+        self.client = client
+        self._max_connections = max_connections
+        self._nodes: dict[str, tuple[aioredis.Redis, CommandBatcher]] = {}
+        self._stale = False
+        self._refreshed = 0.0
+        self._refresh_lock = asyncio.Lock()
+        self._ready = False
+
+    def _batcher(self, host: str, port: int) -> CommandBatcher:
+        name = f"{host}:{port}"
+        hit = self._nodes.get(name)
+        if hit is None:
+            kwargs = self.client.get_connection_kwargs()
+            pool = aioredis.BlockingConnectionPool(
+                host=host,
+                port=port,
+                username=kwargs.get("username"),
+                password=kwargs.get("password"),
+                max_connections=self._max_connections,
+                retry=Retry(NoBackoff(), 0),  # never resend: a script may have run
+                connection_class=PackedConnection,
+            )
+            node_client = aioredis.Redis(connection_pool=pool)
+            hit = self._nodes[name] = (node_client, CommandBatcher(node_client))
+        return hit[1]
+
+    async def _refresh(self) -> None:
+        async with self._refresh_lock:
+            loop = asyncio.get_running_loop()
+            if not self._stale or loop.time() - self._refreshed < self.REFRESH_S:
+                return
+            self._stale = False
+            self._refreshed = loop.time()
+            with contextlib.suppress(Exception):  # still unreachable: the next call says
+                await self.client.nodes_manager.initialize()
+
+    async def execute(self, *args: Any) -> Any:
+        """One command on the master serving its key's slot, coalesced with the
+        concurrent commands for that master."""
+        if not self._ready:
+            await self.client.initialize()
+            self._ready = True
+        if self._stale:
+            await self._refresh()
+        key = first_key(args)
+        if key is None:
+            return await self.client.execute_command(*args)
+        slot = key_slot(key.encode() if isinstance(key, str) else key)
+        node = self.client.nodes_manager.get_node_from_slot(slot)
+        try:
+            return await self._batcher(node.host, int(node.port)).execute(*args)
+        except self.NOT_RUN:
+            self._stale = True  # the slot map is out of date
+            return await self.client.execute_command(*args)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            self._stale = True  # maybe a failover: find the new master next time
+            raise
+
+    async def close(self) -> None:
+        """Stop every node's batcher and close its connections."""
+        for node_client, batcher in self._nodes.values():
+            await batcher.close()
+            await node_client.aclose(close_connection_pool=True)
+        self._nodes.clear()
+
+
 class ScriptRunner:
     """Runs commands and scripts, through the batcher when coalescing is on, and
     reloads the scripts once on ``NOSCRIPT``."""
 
-    def __init__(self, client: aioredis.Redis, *, coalesce: bool) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis | RedisCluster,
+        *,
+        coalesce: bool,
+        max_in_flight: int = 64,
+    ) -> None:
+        """``coalesce``: batch concurrent commands (per master on a cluster, see the
+        module docstring); without it a cluster client runs at most ``max_in_flight``
+        commands at once, each its own call."""
         self.client = client
         self.scripts = ScriptSet()
-        self.batcher = CommandBatcher(client) if coalesce else None
+        self.batcher: CommandBatcher | None = None
+        self.cluster: BoundedCluster | None = None
+        self.cluster_batcher: ClusterBatcher | None = None
+        if isinstance(client, RedisCluster):
+            if coalesce:
+                self.cluster_batcher = ClusterBatcher(client, max_connections=max_in_flight)
+            else:
+                self.cluster = BoundedCluster(client, max_in_flight)
+        elif coalesce:
+            self.batcher = CommandBatcher(client)
         self._loaded = False
         self._generation = 0
         self._load_lock = asyncio.Lock()
@@ -222,7 +359,13 @@ class ScriptRunner:
         """One Redis command, coalesced with concurrent ones when enabled."""
         if self.batcher is not None:
             return await self.batcher.execute(*args)
-        return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
+        if self.cluster_batcher is not None:
+            return await self.cluster_batcher.execute(*args)
+        if self.cluster is not None:
+            return await self.cluster.execute(*args)
+        client = self.client
+        assert isinstance(client, aioredis.Redis)
+        return await client.execute_command(*args)  # type: ignore[no-untyped-call]
 
     async def _load(self, seen_generation: int | None) -> None:
         """Load the scripts unless another caller already did since this one looked
@@ -249,6 +392,8 @@ class ScriptRunner:
             return await self.command(*cmd)
 
     async def close(self) -> None:
-        """Stop the batcher (the client belongs to the caller)."""
+        """Stop the batchers (the client belongs to the caller)."""
         if self.batcher is not None:
             await self.batcher.close()
+        if self.cluster_batcher is not None:
+            await self.cluster_batcher.close()

@@ -4,6 +4,14 @@ Services open one with ``async with uow_factory() as uow:``, call repositories, 
 domain events with ``uow.record(...)``, and ``await uow.commit()``. Events become outbox
 rows inside the same transaction, so a change and its event are never separated.
 Leaving the block without committing rolls everything back.
+
+The audit trail rides on the same commit: when the change is made by someone
+(``services/context.actor``, set by the API key check and the ``/ui`` login), every
+recorded event also becomes an audit row (action = the event type, resource = its
+aggregate, after = its payload, before = what the trail last saw of that resource), and
+so does every ``uow.audit(...)`` a service adds for a change that has no event (keys,
+webhook endpoints, monitor settings). Background work and buyers' holds and checkouts
+(no actor) leave no audit rows.
 """
 
 from __future__ import annotations
@@ -12,10 +20,14 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dropline.domain.events import DomainEvent
+from dropline.domain.ids import new_id
+from dropline.services.context import actor as current_actor
+from dropline.services.context import request_id as current_request_id
 from dropline.store import write_gate
 from dropline.store.aftersales.repo import ReturnRepository
 from dropline.store.catalog.repo import CatalogRepository
@@ -26,6 +38,7 @@ from dropline.store.live.order_repo import OrderRepository
 from dropline.store.live.webhook_inbox_repo import WebhookInboxRepository
 from dropline.store.planning.repo import LaunchRepository
 from dropline.store.platform.access_repo import AccessRepository
+from dropline.store.platform.audit_repo import AuditRepository
 from dropline.store.platform.outbox_repo import OutboxRepository
 from dropline.store.platform.session_repo import SessionResetRepository
 from dropline.store.readiness.repo import ReadinessRepository
@@ -48,6 +61,7 @@ class UnitOfWork:
         self._now = now or (lambda: datetime.now(UTC))
         self._conn: AsyncConnection | None = None
         self._events: list[DomainEvent] = []
+        self._audits: list[tuple[str, str, str, Any, Any]] = []
         self._gate: asyncio.Lock | None = None
 
     @property
@@ -91,7 +105,9 @@ class UnitOfWork:
         self.counts = CountRepository(self._conn, now)
         self.readiness = ReadinessRepository(self._conn, now)
         self.launches = LaunchRepository(self._conn, now)
+        self.audit_log = AuditRepository(self._conn, now)
         self._events = []
+        self._audits = []
         return self
 
     async def __aexit__(
@@ -120,15 +136,58 @@ class UnitOfWork:
         """Queue a domain event; it is written to the outbox by ``commit``."""
         self._events.append(event)
 
+    def audit(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: str,
+        *,
+        before: Any = None,
+        after: Any = None,
+    ) -> None:
+        """Queue an audit row for a change that records no domain event; written by
+        ``commit`` when an actor made the change (see the module docstring)."""
+        self._audits.append((action, resource_type, resource_id, before, after))
+
     async def commit(self) -> None:
+        who = current_actor.get()
+        if who is not None and (self._events or self._audits):
+            await self._write_audit(who.kind, who.id, who.name)
+        self._audits = []
         if self._events:
             await self.outbox.add_many(self._events)
             self._events = []
         await self.conn.commit()
         self._release_gate()  # the SQLite write lock is free again: let the next writer in
 
+    async def _write_audit(self, kind: str, actor_id: str, name: str) -> None:
+        rid = current_request_id.get()
+        rows = []
+        items = [
+            (e.type, e.aggregate_type, e.aggregate_id, None, dict(e.payload)) for e in self._events
+        ] + self._audits
+        for action, rtype, rid_, before, after in items:
+            if before is None:
+                before = await self.audit_log.last_after(rtype, rid_)
+            rows.append(
+                {
+                    "id": new_id("aud"),
+                    "actor_kind": kind,
+                    "actor_id": actor_id,
+                    "actor_name": name,
+                    "action": action,
+                    "resource_type": rtype,
+                    "resource_id": rid_,
+                    "before": before,
+                    "after": after,
+                    "request_id": rid,
+                }
+            )
+        await self.audit_log.add_many(rows)
+
     async def rollback(self) -> None:
         self._events = []
+        self._audits = []
         await self.conn.rollback()
         self._release_gate()
 

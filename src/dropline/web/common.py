@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from dropline.bootstrap import Container
+from dropline.services.context import Actor, actor
 from dropline.web import session as sess
 from dropline.web.render import env
 
@@ -30,6 +31,7 @@ NAV: list[tuple[str, str]] = [
     ("Webhook deliveries", "/ui/webhooks"),
     ("Returns", "/ui/returns"),
     ("Counts", "/ui/counts"),
+    ("Audit", "/ui/audit"),
 ]
 
 
@@ -77,6 +79,7 @@ async def require_login(request: Request, c: Container) -> sess.Session:
         or not await c.ui_sessions.still_valid(s.key_id, s.issued)
     ):
         raise LoginRequired(request.url.path)
+    actor.set(Actor("user", s.key_id, s.name))  # what this login changes is audited
     return s
 
 

@@ -1,4 +1,4 @@
-"""``/ui`` login and logout with an ops or admin key."""
+"""``/ui`` login and logout with an ops or admin key, and the audit trail (admin)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from fastapi.responses import RedirectResponse, Response
 
 from dropline.api.deps import ContainerDep
 from dropline.domain.errors import Forbidden, Unauthenticated
+from dropline.web import common
 from dropline.web import session as sess
 from dropline.web.common import (
     CsrfFailed,
     page,
     read_session,
+    require_login,
     require_post,
     safe_next,
     set_session_cookie,
@@ -100,3 +102,30 @@ async def sign_out_everywhere(
     )
     response.delete_cookie(sess.COOKIE, path="/ui")
     return response
+
+
+@router.get("/audit")
+async def audit_page(
+    request: Request,
+    c: ContainerDep,
+    actor_id: str = "",
+    action: str = "",
+    resource_id: str = "",
+    before: int | None = None,
+) -> Response:
+    """The audit trail, newest first, filtered by actor, action (a prefix ending in
+    ``.`` matches a whole family) and resource; an admin login only."""
+    s = await require_login(request, c)
+    if s.scope != "admin":
+        return page(request, "audit.html", s, forbidden=True, entries=[], filters={}, nxt=None)
+    entries, nxt = await c.audit.list(
+        actor_id=actor_id or None,
+        action=action or None,
+        resource_id=resource_id or None,
+        before=before,
+        limit=common.PAGE_ROWS,
+    )
+    filters = {"actor_id": actor_id, "action": action, "resource_id": resource_id}
+    return page(
+        request, "audit.html", s, forbidden=False, entries=entries, filters=filters, nxt=nxt
+    )

@@ -15,6 +15,10 @@
 -- Other holds' keys are derived from the same prefix ("<prefix>:{drop}:h:<id>"), so
 -- they live in the same cluster slot.
 -- Replies: {"ok", ...} or {"err", code, args...}; redis_engine.py maps the codes.
+--
+-- meta's "node" field is the node that loaded the drop (CLUSTER MYID on Redis Cluster,
+-- "" on one server). A drop loaded by another node is not loaded here: after a failover
+-- the promoted replica may lack the last writes, so the drop is rebuilt from the ledger.
 
 local K_META, K_REM, K_HELD, K_LIM, K_PAUSED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_USED, K_IDEM, K_HOLDS, K_EXP, K_EVENTS = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
@@ -30,7 +34,20 @@ local function fmt(x)
 end
 
 local function loaded()
-  return redis.call("EXISTS", K_META) == 1
+  local node = redis.call("HGET", K_META, "node")
+  if node then
+    return node == "" or node == redis.call("CLUSTER", "MYID")
+  end
+  return redis.call("EXISTS", K_META) == 1 -- not loaded, or loaded before the marker
+end
+
+-- The node id to record at load time: CLUSTER MYID, or "" outside a cluster.
+local function this_node()
+  local id = redis.pcall("CLUSTER", "MYID")
+  if type(id) == "string" then
+    return id
+  end
+  return ""
 end
 
 -- The hold's JSON snapshot, built by hand so times keep their full precision
@@ -95,11 +112,9 @@ end
 -- nil when the hold still owns its units; otherwise the error reply. A hold past its
 -- expiry is expired on the spot (even if no sweeper ran yet).
 local function check_live(hk, id, now, cfg)
-  if redis.call("EXISTS", hk) == 0 then
+  -- a hold of a drop not loaded here belongs to lost state (failover): not found
+  if redis.call("EXISTS", hk) == 0 or not loaded() then
     return { "err", "hold_not_found", id }
-  end
-  if not loaded() then
-    return { "err", "not_loaded" }
   end
   local status = redis.call("HGET", hk, "status")
   if status == "expired" then

@@ -6,7 +6,7 @@ if mode == "ensure" and loaded() then
   return 0
 end
 wipe_drop()
-redis.call("HSET", K_META, "accepting", ARGV[3], "drop", drop_id)
+redis.call("HSET", K_META, "accepting", ARGV[3], "drop", drop_id, "node", this_node())
 local n = tonumber(ARGV[4])
 local i = 5
 for _ = 1, n do

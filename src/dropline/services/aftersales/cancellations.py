@@ -37,6 +37,7 @@ from dropline.domain.ids import new_id
 from dropline.domain.live.orders import OrderStatus
 from dropline.domain.money import Money
 from dropline.services.fulfilment.messages import MessageService
+from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, PaymentProvider, StockEngine
 from dropline.services.stock.ledger import give_back_units
 from dropline.store.live.order_repo import OrderRecord
@@ -145,6 +146,7 @@ class CancellationService:
                 await self.provider.refund(
                     order.payment_id, idempotency_key=f"{order_id}:cancel", amount=left
                 )
+                metrics().refunds.labels("cancel").inc()
             except DroplineError as exc:
                 # The cancellation stands; the reason says why the money has not moved
                 # yet, and the sweep retries.

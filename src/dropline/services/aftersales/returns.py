@@ -49,6 +49,7 @@ from dropline.domain.live.orders import OrderStatus, check_order_transition
 from dropline.domain.money import Money
 from dropline.domain.stock.buckets import Movement, Reason
 from dropline.services.fulfilment.messages import MessageService
+from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, PaymentProvider
 from dropline.store.aftersales.repo import ReturnRecord
 from dropline.store.live.order_repo import OrderRecord
@@ -348,6 +349,7 @@ class ReturnService:
                 await self.provider.refund(
                     order.payment_id, idempotency_key=f"{r.id}:refund", amount=r.refund_amount
                 )
+                metrics().refunds.labels("return").inc()
             except DroplineError as exc:
                 log.warning("refund of return %s failed: %s", r.id, exc)
                 async with self.uow() as uow:

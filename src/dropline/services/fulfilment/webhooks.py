@@ -47,6 +47,7 @@ from dropline.domain.fulfilment.rules import (
     validate_schedule,
 )
 from dropline.domain.ids import new_id
+from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, HttpOutcome, WebhookTransport
 from dropline.services.serialize import rfc3339
 from dropline.store.uow import UnitOfWork, UowFactory
@@ -181,6 +182,12 @@ class WebhookService:
         }
         async with self.uow() as uow:
             await uow.webhooks.add_endpoint(values)
+            uow.audit(
+                "webhook_endpoint.created",
+                "webhook_endpoint",
+                str(values["id"]),
+                after=_audited(values),
+            )
             await uow.commit()
         return endpoint_view(values, secret)
 
@@ -223,19 +230,35 @@ class WebhookService:
                 values["consecutive_failures"] = 0
                 values["failing_since"] = None
         async with self.uow() as uow:
-            if await uow.webhooks.get_endpoint(endpoint_id, lock=True) is None:
+            current = await uow.webhooks.get_endpoint(endpoint_id, lock=True)
+            if current is None:
                 raise NotFound(f"webhook endpoint {endpoint_id} not found")
             if values:
                 await uow.webhooks.update_endpoint(endpoint_id, **values)
+                uow.audit(
+                    "webhook_endpoint.updated",
+                    "webhook_endpoint",
+                    endpoint_id,
+                    before=_audited(current),
+                    after=_audited({**current, **values}),
+                )
             await uow.commit()
         return await self.get_endpoint(endpoint_id)
 
     async def delete_endpoint(self, endpoint_id: str) -> None:
         """Stop delivering to the endpoint for good (its history is kept)."""
         async with self.uow() as uow:
-            if await uow.webhooks.get_endpoint(endpoint_id, lock=True) is None:
+            current = await uow.webhooks.get_endpoint(endpoint_id, lock=True)
+            if current is None:
                 raise NotFound(f"webhook endpoint {endpoint_id} not found")
             await uow.webhooks.update_endpoint(endpoint_id, deleted=True, enabled=False)
+            uow.audit(
+                "webhook_endpoint.deleted",
+                "webhook_endpoint",
+                endpoint_id,
+                before=_audited(current),
+                after={"deleted": True},
+            )
             await uow.commit()
 
     async def rotate_secret(self, endpoint_id: str, overlap_s: int | None = None) -> Row:
@@ -291,6 +314,10 @@ class WebhookService:
         async with self.uow() as uow:
             last = await uow.webhooks.cursor(CURSOR)
             events = await uow.webhooks.outbox_after(last, batch)
+            oldest = events[0]["occurred_at"] if events else None
+            metrics().outbox_lag.set(
+                max(0.0, (now - _aware(oldest)).total_seconds()) if oldest else 0.0
+            )
             endpoints = await uow.webhooks.list_endpoints()
             rows: list[Row] = []
             new_last = last
@@ -377,6 +404,9 @@ class WebhookService:
         now = self._now()
         attempt = int(row["attempts"]) + 1
         ok = is_success(outcome.status_code)
+        metrics().webhook_deliveries.labels(
+            "delivered" if ok else ("error" if outcome.status_code is None else "failed")
+        ).inc()
         async with self.uow() as uow:
             await uow.webhooks.add_attempt(
                 {
@@ -538,3 +568,14 @@ def _delivery_view(d: Mapping[str, Any]) -> Row:
             for a in d["attempt_log"]
         ]
     return out
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite gives naive UTC datetimes back; PostgreSQL aware ones."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _audited(endpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """What the audit trail keeps of an endpoint: never its secrets."""
+    keep = ("url", "event_types", "description", "enabled", "warehouse")
+    return {k: endpoint[k] for k in keep if k in endpoint}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -147,6 +147,13 @@ class MonitorService:
                 changes["low_stock"] = dict(current.low_stock) | low_stock
             updated = replace(current, **changes)
             await repo.save_settings(updated)
+            uow.audit(
+                "drop.monitor_settings_changed",
+                "drop",
+                drop_id,
+                before=_settings_summary(current),
+                after=_settings_summary(updated),
+            )
             await uow.commit()
         return updated
 
@@ -388,3 +395,13 @@ class MonitorService:
             "mode": settings.stream_mode,
             "skus": skus,
         }
+
+
+def _settings_summary(settings: MonitorSettings) -> dict[str, Any]:
+    """Monitor settings as the audit trail keeps them (JSON: times as RFC 3339)."""
+    out: dict[str, Any] = {}
+    for k, v in vars(settings).items():
+        out[k] = (
+            v.isoformat() if isinstance(v, datetime) else (dict(v) if isinstance(v, Mapping) else v)
+        )
+    return out

@@ -43,10 +43,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from time import perf_counter
 from typing import Any, Protocol
 
 from dropline.domain.errors import (
     Conflict,
+    DroplineError,
     DropNotLive,
     HoldNotOwned,
     InvalidInput,
@@ -63,6 +65,7 @@ from dropline.domain.live.orders import FINAL_CHECKOUT, CheckoutStatus, OrderSta
 from dropline.domain.stock.buckets import Bucket, Movement, Reason
 from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.live.drops import DropService
+from dropline.services.platform.metrics import metrics
 from dropline.services.ports import (
     Clock,
     DropNotLoaded,
@@ -207,6 +210,32 @@ class CheckoutService:
 
     # ------------------------------------------------------------------ entry points
     async def start(
+        self,
+        hold_id: str,
+        buyer_id: str,
+        payment_method: str,
+        ship_to: ShipTo | None = None,
+        *,
+        on_paid: OnPaid | None = None,
+        on_started: OnStarted | None = None,
+    ) -> CheckoutResult:
+        """``_start``, counted in the metrics by outcome (``succeeded``,
+        ``requires_action``, or the refusal's problem code) and timed."""
+        m = metrics()
+        t0 = perf_counter()
+        try:
+            result = await self._start(
+                hold_id, buyer_id, payment_method, ship_to, on_paid=on_paid, on_started=on_started
+            )
+        except DroplineError as exc:
+            m.checkouts.labels(exc.code).inc()
+            m.checkout_seconds.observe(perf_counter() - t0)
+            raise
+        m.checkouts.labels("succeeded" if result.order else "requires_action").inc()
+        m.checkout_seconds.observe(perf_counter() - t0)
+        return result
+
+    async def _start(
         self,
         hold_id: str,
         buyer_id: str,
@@ -733,6 +762,7 @@ class CheckoutService:
             if on_paid is not None:
                 await on_paid(uow, done)  # last: its locks are taken after the sale's
             await uow.commit()
+        metrics().orders.inc()
         return done
 
     async def _give_back(self, checkout: CheckoutRecord, auth: PaymentResult, why: str) -> None:
@@ -745,6 +775,7 @@ class CheckoutService:
             return
         if auth.status is PaymentStatus.CAPTURED:
             await self.provider.refund(auth.payment_id, idempotency_key=f"{checkout.id}:refund")
+            metrics().refunds.labels("sold_out").inc()
             status = CheckoutStatus.REFUNDED
         else:
             await self.provider.void(auth.payment_id, idempotency_key=f"{checkout.id}:void")

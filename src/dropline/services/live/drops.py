@@ -212,6 +212,7 @@ class DropService:
                     "offer every component SKU in the drop before the bundle", sku_id=missing[0]
                 )
             await uow.drops.add_bundle(drop_id, bundle_id)
+            uow.audit("drop.bundle_added", "drop", drop_id, after={"bundle_id": bundle_id})
             await uow.commit()
         self._changed(drop_id)
 

@@ -22,6 +22,7 @@ cursor already covers and skips them.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from typing import Any, NamedTuple
 
 from dropline.domain.events import DomainEvent
 from dropline.domain.fulfilment.rules import event_matches
+from dropline.services.platform.metrics import metrics
 from dropline.services.ports import EngineEvent, StockEngine
 from dropline.services.serialize import hold_dict, hold_version, rfc3339, status_version
 from dropline.store.live.hold_event_repo import Cursor
@@ -157,8 +159,11 @@ async def drain_hold_events(
     if owner is not None and not await engine.journal_lease(owner, lease_s):
         return 0
     total = 0
+    lag = metrics().drain_lag
     while True:
         events = await engine.read_events(batch)
+        if total == 0:  # the oldest event this pass found waiting
+            lag.set(max(0.0, time.time() - min(e.at for e in events)) if events else 0.0)
         if not events:
             return total
         async with uow() as u:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from time import perf_counter
+from typing import Any
 
 from dropline.domain.catalog.items import expand_items
 from dropline.domain.errors import (
+    DroplineError,
     DropNotLive,
     HoldNotOwned,
     InvalidInput,
@@ -22,6 +25,7 @@ from dropline.domain.live.drops import ENGINE_STATES
 from dropline.domain.live.holds import Hold, HoldItem, HoldRequest, validate_quantities
 from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.live.drops import DropService
+from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, DropNotLoaded, StockEngine
 
 ATTRIBUTION_KEYS = frozenset(
@@ -71,6 +75,12 @@ class HoldService:
         self.cache = cache
         self.drops = drops
         self.clock = clock
+        # in-process sums, flushed to the shared instruments (services/platform/metrics)
+        m = self._metrics = metrics()
+        self._placed = m.tally(m.holds_placed)
+        self._refused: dict[str, Any] = {}
+        self._seconds = m.timings(m.hold_seconds)
+        self._engine_seconds = m.timings(m.engine_seconds.labels("place_hold"))
 
     async def place(
         self,
@@ -81,7 +91,41 @@ class HoldService:
         idempotency_key: str | None = None,
         attribution: Mapping[str, str] | None = None,
     ) -> Hold:
-        """Take every unit of ``items`` for the drop's hold TTL, or none of them."""
+        """Take every unit of ``items`` for the drop's hold TTL, or none of them.
+        Counted in the metrics: placed, or refused by the refusal's problem code."""
+        t0 = perf_counter()
+        try:
+            hold = await self._place(
+                drop_id, buyer_id, items, idempotency_key=idempotency_key, attribution=attribution
+            )
+        except DroplineError as exc:
+            refused = self._refused.get(exc.code)
+            if refused is None:
+                m = self._metrics
+                refused = self._refused[exc.code] = m.tally(m.holds_refused.labels(exc.code))
+            refused.inc()
+            self._seconds.observe(perf_counter() - t0)
+            raise
+        self._placed.inc()
+        self._seconds.observe(perf_counter() - t0)
+        return hold
+
+    async def _engine_place(self, request: HoldRequest) -> Hold:
+        t0 = perf_counter()
+        try:
+            return await self.engine.place_hold(request, self.clock.now())
+        finally:
+            self._engine_seconds.observe(perf_counter() - t0)
+
+    async def _place(
+        self,
+        drop_id: str,
+        buyer_id: str,
+        items: Sequence[HoldItem],
+        *,
+        idempotency_key: str | None = None,
+        attribution: Mapping[str, str] | None = None,
+    ) -> Hold:
         validate_quantities(items)
         catalog = await self.cache.get(drop_id)
         if catalog.drop.status not in ENGINE_STATES:
@@ -102,10 +146,10 @@ class HoldService:
         )
         self._check_preorders(catalog, request.units)
         try:
-            return await self.engine.place_hold(request, self.clock.now())
+            return await self._engine_place(request)
         except DropNotLoaded:
             await self.drops.rebuild(drop_id)
-            return await self.engine.place_hold(request, self.clock.now())
+            return await self._engine_place(request)
 
     def _check_preorders(self, catalog: DropCatalog, units: Mapping[str, int]) -> None:
         """Pre-order units: only while the window is open, and of one run per hold (an

@@ -148,6 +148,9 @@ class AccessService:
             await uow.access.add_key(
                 key_id, name.strip(), raw[:10], hash_key(raw), frozenset({scope}), expires_at
             )
+            uow.audit(
+                "key.created", "api_key", key_id, after={"name": name.strip(), "scope": scope}
+            )
             await uow.commit()
         return raw, await self.get_key(key_id)
 
@@ -173,6 +176,7 @@ class AccessService:
         async with self.uow() as uow:
             if not await uow.access.revoke_key(key_id):
                 raise NotFound(f"active key {key_id} not found")
+            uow.audit("key.revoked", "api_key", key_id, after={"revoked": True})
             await uow.commit()
         await self._changed()
 

@@ -26,6 +26,7 @@ from dropline.services.fulfilment.messages import MessageService
 from dropline.services.fulfilment.webhooks import WebhookService
 from dropline.services.live.checkout import CheckoutService
 from dropline.services.live.hold_journal import drain_hold_events
+from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, StockEngine
 from dropline.store.uow import UowFactory
 
@@ -105,11 +106,16 @@ async def run_forever(jobs: list[tuple[str, float, Job]], stop: asyncio.Event) -
     """Run each (name, interval, job) repeatedly until ``stop`` is set; a failing pass
     is logged and retried on the next tick, never fatal."""
 
+    m = metrics()
+
     async def loop(name: str, interval: float, job: Job) -> None:
+        runs, failures = m.job_runs.labels(name), m.job_failures.labels(name)
         while not stop.is_set():
+            runs.inc()
             try:
                 await job()
             except Exception:
+                failures.inc()
                 log.exception("background job %s failed", name)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)

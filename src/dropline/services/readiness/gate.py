@@ -377,5 +377,11 @@ class ReadinessService:
         }
         async with self.uow() as uow:
             await uow.readiness.add_endpoint_check(values)
+            uow.audit(
+                "webhook_endpoint.tested",
+                "webhook_endpoint",
+                endpoint_id,
+                after={"status_code": status_code, "ok": values["ok"]},
+            )
             await uow.commit()
         return {**values, "checked_at": rfc3339(now)}

@@ -130,6 +130,7 @@ class BinService:
             if await uow.bins.by_code(code) is not None:
                 raise Conflict(f"bin {code} exists already", code=code)
             await uow.bins.add(b)
+            uow.audit("bin.created", "bin", b.id, after=bin_view(b))
             await uow.commit()
         return b
 
@@ -200,6 +201,17 @@ class BinService:
                 dst.id if dst else None,
             )
             await uow.stock.apply([mv])
+            uow.audit(
+                "stock.bin_moved",
+                "sku",
+                sku_id,
+                after={
+                    "quantity": quantity,
+                    "from_bin": src.code if src else None,
+                    "to_bin": dst.code if dst else None,
+                    "note": mv.note,
+                },
+            )
             await uow.commit()
         return await self.placement(sku_id)
 
@@ -213,7 +225,15 @@ class BinService:
             if await uow.catalog.get_sku(sku_id) is None:
                 raise NotFound(f"SKU {sku_id} not found", sku_id=sku_id)
             b = await find_bin(uow, bin_ref)
+            before = (await uow.bins.staging(drop_id)).get(sku_id)
             await uow.bins.stage(drop_id, sku_id, b.id, actor[:120])
+            uow.audit(
+                "drop.staged",
+                "drop",
+                drop_id,
+                before={"sku_id": sku_id, "bin_id": before},
+                after={"sku_id": sku_id, "bin_id": b.id},
+            )
             await uow.commit()
         return {"drop_id": drop_id, "sku_id": sku_id, "bin": bin_view(b)}
 
@@ -221,6 +241,7 @@ class BinService:
         async with self.uow() as uow:
             if not await uow.bins.unstage(drop_id, sku_id):
                 raise NotFound(f"SKU {sku_id} is not staged for drop {drop_id}")
+            uow.audit("drop.unstaged", "drop", drop_id, after={"sku_id": sku_id})
             await uow.commit()
 
     async def staging_plan(self, drop_id: str) -> dict[str, Any]:

@@ -327,6 +327,9 @@ class CountService:
             s = await self._session(uow, session_id, lock=True)
             s.check_open()
             await uow.counts.finish(s, SessionStatus.CANCELLED, actor, self._now())
+            uow.record(
+                DomainEvent("count.cancelled", "count_session", s.id, s.version + 1, {"by": actor})
+            )
             await uow.commit()
         return await self.get(session_id, viewer=actor)
 

@@ -252,6 +252,7 @@ class StockService:
             mv = safety_rebalance(level, qty, pct)
             if mv is not None:
                 level = (await uow.stock.apply([mv]))[sku_id]
+            uow.audit("sku.safety_set", "sku", sku_id, after={"qty": qty, "pct": pct})
             await uow.commit()
         return level
 

@@ -38,6 +38,7 @@ from dropline.domain.supply.production import (
     renews_a_delay,
 )
 from dropline.services.fulfilment.messages import MessageService, format_time
+from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, PaymentProvider, StockEngine
 from dropline.services.serialize import rfc3339
 from dropline.services.stock.ledger import give_back_units, ship_order_units
@@ -297,6 +298,7 @@ class PreorderLifecycleService:
             return p
         if p.captured:
             await self.provider.refund(order.payment_id, idempotency_key=f"{order_id}:po-refund")
+            metrics().refunds.labels("preorder").inc()
         else:
             await self.provider.void(order.payment_id, idempotency_key=f"{order_id}:po-void")
         async with self.uow() as uow:

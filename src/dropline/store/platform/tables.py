@@ -70,3 +70,24 @@ ui_session_resets = Table(
     Column("key_id", String(40), primary_key=True),
     ts("reset_at"),
 )
+
+
+# Who changed what (API key or /ui login): written by the unit of work in the same
+# transaction as the change; append-only (no update or delete path; on PostgreSQL a
+# trigger refuses both, see migration 0014_audit).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("id", String(40), nullable=False, unique=True),
+    ts("at"),
+    Column("actor_kind", String(10), nullable=False),
+    Column("actor_id", String(40), nullable=False, index=True),
+    Column("actor_name", String(120), nullable=False),
+    Column("action", String(60), nullable=False, index=True),
+    Column("resource_type", String(30), nullable=False),
+    Column("resource_id", String(80), nullable=False, index=True),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("request_id", String(128), nullable=False, default=""),
+)

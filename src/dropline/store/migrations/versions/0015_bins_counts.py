@@ -6,7 +6,7 @@ a bin), with ``bin_stock`` holding each bin's units per SKU. Existing stock star
 unplaced (in no bin), which is what the ledger says of it.
 
 Revision ID: 0015_bins_counts
-Revises: 0013_api_key_lifecycle
+Revises: 0014_audit
 Create Date: 2026-12-08 09:00:00.000000
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0015_bins_counts"
-down_revision: str | Sequence[str] | None = "0013_api_key_lifecycle"
+down_revision: str | Sequence[str] | None = "0014_audit"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
