@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dropline.config import Settings
+from dropline.config import Settings, dev_secrets, unsafe_warnings
 from dropline.domain.errors import InvalidInput
 from dropline.domain.fulfilment.rules import SlaPolicy
 from dropline.domain.platform.attempts import AttemptWindow
+from dropline.domain.readiness.checklist import key_mode
+from dropline.domain.readiness.rehearsal import rehearsal_methods
 from dropline.engine import create_engine as create_stock_engine
 from dropline.payments.sandbox import SandboxProvider
 from dropline.services.aftersales.cancellations import CancellationService
@@ -48,6 +50,10 @@ from dropline.services.ports import (
     SystemClock,
     WebhookTransport,
 )
+from dropline.services.readiness.gate import GatePolicy, ReadinessService
+from dropline.services.readiness.rehearsal import Line, RehearsalPolicy, RehearsalService
+from dropline.services.stock.bins import BinService
+from dropline.services.stock.counts import CountService
 from dropline.services.stock.ledger import StockService
 from dropline.services.supply.preorder_allocation import PreorderAllocationService
 from dropline.services.supply.preorder_lifecycle import PreorderLifecycleService
@@ -73,6 +79,8 @@ class Container:
     uow: UowFactory
     catalog: CatalogService
     stock: StockService
+    bins: BinService
+    counts: CountService
     drops: DropService
     holds: HoldService
     checkout: CheckoutService
@@ -103,6 +111,8 @@ class Container:
     launch_scores: LaunchScoreService
     launch_watch: LaunchWatch
     audit: AuditService
+    readiness: ReadinessService
+    rehearsals: RehearsalService = field(init=False)
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
     #: Jobs every API process runs for itself, whatever ``background_tasks`` says.
     process_jobs: list[tuple[str, float, Job]] = field(default_factory=list)
@@ -265,6 +275,8 @@ async def build(
         uow=uow,
         catalog=CatalogService(uow),
         stock=StockService(uow),
+        bins=BinService(uow),
+        counts=CountService(uow, clock),
         drops=drops,
         holds=HoldService(engine, cache, drops, clock),
         checkout=checkout,
@@ -297,6 +309,74 @@ async def build(
         launches=launches,
         launch_scores=LaunchScoreService(uow, clock),
         launch_watch=LaunchWatch(uow, clock, launches),
+        readiness=ReadinessService(
+            uow,
+            clock,
+            provider,
+            webhooks.transport,
+            GatePolicy(
+                enforce=settings.readiness_gate == "enforce",
+                key_mode=key_mode(settings.payment_provider, settings.stripe_api_key),
+                expected_mode=settings.payment_mode,
+                returns_policy=settings.returns_policy,
+                dev_secrets=tuple(dev_secrets(settings)),
+                unsafe=tuple(unsafe_warnings(settings)),
+                shop_name=settings.shop_name,
+            ),
+        ),
+    )
+    if settings.readiness_gate == "enforce":
+        drops.gate = container.readiness.guard
+    line = Line(checkout, container.cancellations, container.returns)
+    if key_mode(settings.payment_provider, settings.stripe_api_key) == "live":
+        line = Line(
+            None,
+            None,
+            None,
+            "the payment keys are live; a rehearsal pays in test mode "
+            "only: set DROPLINE_STRIPE_TEST_API_KEY",
+        )
+        if settings.stripe_test_api_key:
+            test = make_provider(
+                settings.model_copy(update={"stripe_api_key": settings.stripe_test_api_key}), db
+            )
+            test_checkout = CheckoutService(
+                uow,
+                engine,
+                test,
+                cache,
+                drops,
+                clock,
+                paying_cap_s=settings.paying_cap_s,
+                preorders=preorders,
+            )
+            test_checkout.hooks = fulfilment
+            line = Line(
+                test_checkout,
+                CancellationService(
+                    uow, engine, test, clock, messages, on_change=lambda _changed: cache.clear()
+                ),
+                ReturnService(uow, test, clock, messages, settings.return_window_days),
+            )
+    container.rehearsals = RehearsalService(
+        uow,
+        clock,
+        catalog=container.catalog,
+        stock=container.stock,
+        drops=drops,
+        holds=container.holds,
+        line=line,
+        fulfilment=fulfilment,
+        webhooks=webhooks,
+        reports=container.reports,
+        readiness=container.readiness,
+        policy=RehearsalPolicy(
+            buyers=settings.rehearsal_buyers,
+            timeout_s=settings.rehearsal_timeout_s,
+            tracking_wait_s=settings.rehearsal_tracking_wait_s,
+            methods=rehearsal_methods(settings.test_payment_methods),
+            email=settings.rehearsal_email or settings.smtp_from,
+        ),
     )
     container.monitor.sla_report = fulfilment.sla_report
     container.monitor.endpoints = webhooks.list_endpoints

@@ -181,6 +181,38 @@ class Settings(BaseSettings):
     ui_login_window_s: float = Field(
         300, gt=0, le=86_400, description="the window of ui_login_max_failures, in seconds"
     )
+    # -- readiness (see docs/readiness.md)
+    readiness_gate: Literal["advise", "enforce"] = Field(
+        "advise",
+        description="'enforce': a drop goes live only when its readiness checklist has no "
+        "block, or with an override and a reason kept in its history; 'advise': the "
+        "checklist is shown and going live is never refused",
+    )
+    payment_mode: Literal["test", "live"] = Field(
+        "test", description="the mode the payment keys should be in when a drop goes live"
+    )
+    returns_policy: str = Field(
+        "", description="the published returns policy: its URL or its text (the gate checks it)"
+    )
+    stripe_test_api_key: str = Field(
+        "", description="a Stripe test key for rehearsals when DROPLINE_STRIPE_API_KEY is live"
+    )
+    test_payment_methods: dict[str, str] = Field(
+        {},
+        description="test payment methods for rehearsals and `dropline simulate`, by role "
+        "(ok, decline, three_d_secure); JSON; default Stripe's pm_card_visa, "
+        "pm_card_chargeDeclined, pm_card_threeDSecure2Required (the sandbox takes them too)",
+    )
+    rehearsal_buyers: int = Field(12, ge=4, le=500, description="simulated buyers per rehearsal")
+    rehearsal_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="how long a rehearsal waits for each warehouse hand-off"
+    )
+    rehearsal_tracking_wait_s: float = Field(
+        5.0, ge=0, le=600, description="a rehearsal waits this long for tracking, then simulates it"
+    )
+    rehearsal_email: str = Field(
+        "", description="where a rehearsal's buyer messages go; default the SMTP sender"
+    )
     allow_dev_secrets: bool = Field(
         False,
         description="start even though a development secret is in use where the service "

@@ -45,6 +45,8 @@ def _pages(server: Server) -> list[str]:
         "/ui/quality",
         "/ui/suppliers",
         f"/ui/lessons?drop_id={drop}",
+        "/ui/counts",
+        f"/ui/drops/{drop}/readiness",
         "/docs",
     ]
 

@@ -29,6 +29,10 @@ from dropline.api.routers.planning import launches as launch_routes
 from dropline.api.routers.platform import audit as audit_routes
 from dropline.api.routers.platform import health, keys
 from dropline.api.routers.platform import metrics as metrics_routes
+from dropline.api.routers.readiness import gate as gate_routes
+from dropline.api.routers.readiness import rehearsals as rehearsal_routes
+from dropline.api.routers.stock import bins as bin_routes
+from dropline.api.routers.stock import counts as count_routes
 from dropline.api.routers.stock import levels as stock
 from dropline.api.routers.supply import preorders as preorder_routes
 from dropline.api.routers.supply import production as production_routes
@@ -193,6 +197,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         fulfilment,
         return_routes,
         problem_routes,
+        bin_routes,
+        count_routes,
+        gate_routes,
+        rehearsal_routes,
         launch_routes,
         lesson_routes,
     ):

@@ -114,6 +114,9 @@ class ReceiptIn(Strict):
     bucket: Bucket = Bucket.AVAILABLE
     note: Text = ""
     ref: Annotated[str, Field(max_length=60)] = ""
+    bin: Annotated[str, Field(min_length=1, max_length=44)] | None = Field(
+        None, description="the bin (id or code) the units go into; omit: unplaced"
+    )
 
 
 class AdjustmentIn(Strict):
@@ -148,6 +151,11 @@ class OfferIn(Strict):
 
 class TransitionIn(Strict):
     to: DropStatus
+    override_reason: Annotated[str, Field(max_length=2000)] = Field(
+        "",
+        description="going live while the enforced readiness gate blocks: why it may anyway "
+        "(kept in the drop's history)",
+    )
 
 
 class DropBundleIn(Strict):

@@ -16,6 +16,8 @@ from dropline.cli.insight import lessons, report
 from dropline.cli.live import simulate
 from dropline.cli.planning import launches
 from dropline.cli.platform import db, demo, keys, server
+from dropline.cli.readiness import ready, rehearse
+from dropline.cli.stock import bins, counts
 from dropline.cli.supply import preorders, qc, quality, runs, scorecards
 
 app = typer.Typer(
@@ -35,6 +37,8 @@ app.command("buyer-token")(keys.buyer_token)
 app.command()(report.report)
 app.command()(lessons.lessons)
 app.command()(simulate.simulate)
+app.command()(ready.ready)
+app.command()(rehearse.rehearse)
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(qc.qc_app, name="qc")
 app.add_typer(quality.quality_app, name="quality")
@@ -44,6 +48,8 @@ app.add_typer(orders.orders_app, name="orders")
 app.add_typer(returns.returns_app, name="returns")
 app.add_typer(webhooks.webhooks_app, name="webhooks")
 app.add_typer(tracking.tracking_app, name="tracking")
+app.add_typer(bins.bins_app, name="bins")
+app.add_typer(counts.counts_app, name="counts")
 app.add_typer(launches.launches_app, name="launches")
 
 

@@ -11,7 +11,8 @@ never rename one, add a new one instead.
     │   ├── JsonTooComplex       json_too_complex
     │   ├── MilestoneOutOfOrder  milestone_out_of_order
     │   ├── CsvFieldTooLarge     csv_field_too_large
-    │   └── DependencyCycle      dependency_cycle
+    │   ├── DependencyCycle      dependency_cycle
+    │   └── BinNotInSession      bin_not_in_session
     ├── Conflict                 conflict
     │   ├── IdempotencyMismatch  idempotency_mismatch
     │   ├── IdempotencyInProgress idempotency_in_progress
@@ -19,7 +20,8 @@ never rename one, add a new one instead.
     │   ├── BelowMoq             below_moq
     │   ├── PreorderClosed       preorder_closed
     │   ├── InspectionDiscontinued inspection_discontinued
-    │   └── ReturnNotAllowed     return_not_allowed
+    │   ├── ReturnNotAllowed     return_not_allowed
+    │   └── NotReady             not_ready
     ├── StockError
     │   ├── SoldOut              sold_out
     │   ├── LimitExceeded        limit_exceeded
@@ -37,6 +39,7 @@ never rename one, add a new one instead.
     │   ├── InvalidSignature     invalid_signature
     │   ├── InvalidToken         invalid_token
     │   ├── Forbidden            forbidden
+    │   │   └── SelfApproval     self_approval
     │   └── KeysUnavailable      keys_unavailable
     └── EngineUnavailable        engine_unavailable
 """
@@ -91,6 +94,13 @@ class DependencyCycle(InvalidInput):
     code = "dependency_cycle"
 
 
+class BinNotInSession(InvalidInput):
+    """A count was recorded for a bin (or the unplaced units) the count session does
+    not cover; ``session_id`` and ``bin_id`` say which."""
+
+    code = "bin_not_in_session"
+
+
 class Conflict(DroplineError):
     code = "conflict"
 
@@ -139,6 +149,13 @@ class ReturnNotAllowed(Conflict):
     nothing is left to refund."""
 
     code = "return_not_allowed"
+
+
+class NotReady(Conflict):
+    """The readiness gate blocks the drop from going live; ``blocks`` lists the
+    checklist items. Going live anyway needs an override with a reason."""
+
+    code = "not_ready"
 
 
 class StockError(DroplineError):
@@ -217,6 +234,13 @@ class InvalidToken(AuthError):
 
 class Forbidden(AuthError):
     code = "forbidden"
+
+
+class SelfApproval(Forbidden):
+    """The one who counted a variance over the threshold tried to approve it; it needs
+    another approver."""
+
+    code = "self_approval"
 
 
 class KeysUnavailable(AuthError):

@@ -16,6 +16,7 @@ from dropline.store.live import payment_tables, webhook_tables
 from dropline.store.live import tables as live_tables
 from dropline.store.planning import tables as planning_tables
 from dropline.store.platform import tables as platform_tables
+from dropline.store.readiness import tables as readiness_tables
 from dropline.store.stock import tables as stock_tables
 from dropline.store.supply import tables as supply_tables
 
@@ -31,6 +32,7 @@ MODULES = (
     aftersales_tables,
     insight_tables,
     planning_tables,
+    readiness_tables,
 )
 
 __all__ = ["MODULES", "metadata"]

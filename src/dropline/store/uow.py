@@ -42,6 +42,9 @@ from dropline.store.platform.access_repo import AccessRepository
 from dropline.store.platform.audit_repo import AuditRepository
 from dropline.store.platform.outbox_repo import OutboxRepository
 from dropline.store.platform.session_repo import SessionResetRepository
+from dropline.store.readiness.repo import ReadinessRepository
+from dropline.store.stock.bins_repo import BinRepository
+from dropline.store.stock.counts_repo import CountRepository
 from dropline.store.stock.repo import StockRepository
 from dropline.store.supply.quality_repo import QualityRepository
 from dropline.store.supply.repo import ProductionRepository
@@ -102,6 +105,9 @@ class UnitOfWork:
         self.problems = ProblemRepository(self._conn, now)
         self.quality = QualityRepository(self._conn, now)
         self.session_resets = SessionResetRepository(self._conn, now)
+        self.bins = BinRepository(self._conn, now)
+        self.counts = CountRepository(self._conn, now)
+        self.readiness = ReadinessRepository(self._conn, now)
         self.launches = LaunchRepository(self._conn, now)
         self.audit_log = AuditRepository(self._conn, now)
         self._events = []

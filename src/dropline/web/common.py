@@ -30,6 +30,7 @@ NAV: list[tuple[str, str]] = [
     ("Messages", "/ui/messages"),
     ("Webhook deliveries", "/ui/webhooks"),
     ("Returns", "/ui/returns"),
+    ("Counts", "/ui/counts"),
     ("Audit", "/ui/audit"),
 ]
 

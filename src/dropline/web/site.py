@@ -9,7 +9,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from dropline.web import aftersales, docs, fulfilment, insight, live, planning, platform, quality
+from dropline.web import (
+    aftersales,
+    counts,
+    docs,
+    fulfilment,
+    insight,
+    live,
+    planning,
+    platform,
+    quality,
+    readiness,
+)
 from dropline.web.common import (
     CsrfFailed,
     LoginRequired,
@@ -35,7 +46,17 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(CsrfFailed, csrf_failed)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
-    for module in (platform, live, insight, fulfilment, aftersales, planning, quality):
+    for module in (
+        platform,
+        live,
+        insight,
+        fulfilment,
+        aftersales,
+        planning,
+        quality,
+        counts,
+        readiness,
+    ):
         app.include_router(module.router)
     docs.install(app)
     app.add_middleware(SecurityHeaders)

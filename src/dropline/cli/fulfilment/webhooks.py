@@ -11,7 +11,9 @@ from rich.table import Table
 from dropline.bootstrap import Container
 from dropline.cli.console import console, run
 
-webhooks_app = typer.Typer(help="Webhook deliveries: list and replay.", no_args_is_help=True)
+webhooks_app = typer.Typer(
+    help="Webhook deliveries: list, replay, test an endpoint.", no_args_is_help=True
+)
 
 
 @webhooks_app.command("replay")
@@ -70,3 +72,21 @@ def webhooks_list(
         console.print(table)
 
     run(go)
+
+
+@webhooks_app.command("test")
+def webhooks_test(
+    endpoint: Annotated[str, typer.Argument(help="the endpoint (whe_...)")],
+    actor: Annotated[str, typer.Option(help="who sends it")] = "cli",
+) -> None:
+    """Send a signed test delivery (``webhook.test``) to an endpoint now and say what it
+    answered; a 2xx within 24 h passes the readiness gate's endpoint item."""
+
+    async def go(c: Container) -> bool:
+        r = await c.readiness.send_test_delivery(endpoint, actor)
+        answer = r["status_code"] if r["status_code"] is not None else r["error"] or "nothing"
+        console.print(f"{r['url']} answered {answer} in {r['duration_ms']} ms")
+        return bool(r["ok"])
+
+    if not run(go):
+        raise typer.Exit(1)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Group
 from rich.live import Live
 from rich.markup import escape
@@ -15,8 +16,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dropline.bootstrap import make_buyer_tokens
-from dropline.cli.console import console
-from dropline.cli.live.simulation import Simulation, Summary
+from dropline.cli.console import console, fail
+from dropline.cli.live.simulation import Simulation, Summary, default_url
 from dropline.config import load_settings
 from dropline.domain.errors import DroplineError
 
@@ -26,7 +27,12 @@ def simulate(
     viewers: Annotated[int, typer.Option(help="simulated viewers (1–5000)")] = 50,
     duration: Annotated[float, typer.Option(help="seconds to run (≤ 3600)")] = 60.0,
     url: Annotated[
-        str | None, typer.Option(help="server URL (loopback only); default from settings")
+        str | None,
+        typer.Option(
+            envvar="DROPLINE_URL",
+            help="server URL (loopback only); default DROPLINE_PUBLIC_URL, else "
+            "127.0.0.1 on DROPLINE_PORT",
+        ),
     ] = None,
     api_key: Annotated[
         str | None,
@@ -47,18 +53,18 @@ def simulate(
     """Drive a realistic live drop against a running server over HTTP: bursts of
     taps when a product is pinned, abandoned holds, declined cards, 3-D Secure,
     bundles, channels and promo codes. Watch it on /ui/drops/DROP."""
-    settings = load_settings()
     key = api_key or os.environ.get("DROPLINE_OPS_KEY")
     if not key:
         console.print("[red]an API key is needed: --api-key or DROPLINE_OPS_KEY[/red]")
         raise typer.Exit(2)
     try:
+        settings = load_settings()
         tokens: str | Callable[[str], str] = buyer_secret or ""
         if not tokens:
             tokens = make_buyer_tokens(settings).mint
             tokens("probe")  # refuses now, not on every tap, if it cannot mint (JWKS only)
         sim = Simulation(
-            url or settings.base_url,
+            url or default_url(settings.host, settings.port, settings.public_url),
             key,
             tokens,
             drop_id,
@@ -66,9 +72,16 @@ def simulate(
             duration_s=duration,
             max_requests=max_requests,
             seed=seed,
+            methods=settings.test_payment_methods,
         )
     except DroplineError as exc:
-        console.print(f"[red]error[/red] {escape(f'[{exc.code}] {exc.detail}')}")
+        console.print(fail(exc))
+        raise typer.Exit(2) from None
+    except ValidationError as exc:  # a DROPLINE_* setting that does not parse
+        first = exc.errors()[0]
+        where = "DROPLINE_" + ".".join(str(p) for p in first["loc"]).upper()
+        msg = str(first["msg"])
+        console.print(f"[red]error[/red] {escape(f'{where}: {msg}')}")
         raise typer.Exit(2) from None
     progress = Progress(
         TextColumn("[bold]live drop"), BarColumn(), TimeElapsedColumn(), console=console
@@ -99,7 +112,7 @@ def simulate(
         try:
             summary = asyncio.run(sim.run(tick))
         except DroplineError as exc:
-            console.print(f"[red]error[/red] {escape(f'[{exc.code}] {exc.detail}')}")
+            console.print(fail(exc))
             raise typer.Exit(1) from None
     table = Table(title=f"Simulated {viewers} viewers for {summary.elapsed_s:.0f} s")
     table.add_column("what")

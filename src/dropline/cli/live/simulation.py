@@ -16,7 +16,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -25,15 +25,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from dropline.domain.errors import InvalidInput
+from dropline.domain.readiness.rehearsal import rehearsal_methods
 from dropline.services.platform.buyer_tokens import DEFAULT_KID, mint_jwt
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+WILDCARD = frozenset({"0.0.0.0", "::", "[::]", ""})
 MAX_VIEWERS = 5000
 MAX_DURATION_S = 3600
 MAX_CONCURRENCY = 64
-VISA = "4242424242424242"
-DECLINED = ("4000000000000002", "4000000000009995")
-THREE_DS = "4000000000003220"
 CHANNELS: list[tuple[str, float, str]] = [
     ("live", 0.55, "tiktok"),
     ("clip", 0.15, "youtube"),
@@ -55,6 +54,14 @@ class Summary:
     requests: int = 0
     pins: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+
+
+def default_url(host: str, port: int, public_url: str = "") -> str:
+    """Where the server of these settings answers on this machine: its public URL if it
+    has one, else its port on 127.0.0.1 when it binds every address (0.0.0.0, ::)."""
+    if public_url:
+        return public_url
+    return f"http://{'127.0.0.1' if host in WILDCARD else host}:{port}"
 
 
 def check_target(url: str) -> str:
@@ -82,7 +89,11 @@ class Simulation:
         max_requests: int = 5000,
         concurrency: int = 32,
         seed: int | None = None,
+        methods: Mapping[str, str] | None = None,
     ) -> None:
+        """``methods`` are the test payment methods by role (ok, decline,
+        three_d_secure; ``domain/readiness/rehearsal.rehearsal_methods``): payment method
+        ids such as Stripe's ``pm_card_visa``, which the sandbox takes too."""
         if not 1 <= viewers <= MAX_VIEWERS:
             raise InvalidInput(f"viewers must be between 1 and {MAX_VIEWERS}")
         if not 0 < duration_s <= MAX_DURATION_S:
@@ -90,6 +101,7 @@ class Simulation:
         if not 1 <= max_requests <= 1_000_000:
             raise InvalidInput("max_requests must be between 1 and 1,000,000")
         self.url = check_target(url)
+        self.methods = rehearsal_methods(methods or {})
         self.key = api_key
         # A secret is the HS256 key ``default`` (a server with only a buyer secret set).
         self.mint = (
@@ -126,7 +138,13 @@ class Simulation:
                 return None
 
     async def load(self, http: httpx.AsyncClient) -> None:
-        r = await http.get(f"/v1/drops/{self.drop_id}/public")
+        try:
+            r = await http.get(f"/v1/drops/{self.drop_id}/public")
+        except httpx.HTTPError as exc:
+            raise InvalidInput(
+                f"no server answers at {self.url} ({type(exc).__name__}); start it with "
+                "`dropline serve`, or point --url (DROPLINE_URL) at it"
+            ) from None
         if r.status_code != 200:
             raise InvalidInput(f"cannot read the drop: {r.status_code} {r.text[:200]}")
         body = r.json()
@@ -208,13 +226,12 @@ class Simulation:
         await asyncio.sleep(self.rng.uniform(0.2, 1.5))  # typing the card
         units = sum(hold.get("units", {}).values())
         if fate < 0.32:
-            card = self.rng.choice(DECLINED)
-            r = await self._pay(http, buyer, hold["id"], card)
+            r = await self._pay(http, buyer, hold["id"], self.methods["decline"])
             self.summary.counts["declined"] += 1
             if r is None or self.rng.random() < 0.5:
                 return  # gives up; the hold expires
         if fate >= 0.32 and fate < 0.42:
-            r = await self._pay(http, buyer, hold["id"], THREE_DS)
+            r = await self._pay(http, buyer, hold["id"], self.methods["three_d_secure"])
             if r is not None and r.status_code in (200, 201, 202):
                 body = r.json()
                 if body.get("status") == "requires_action":
@@ -228,7 +245,7 @@ class Simulation:
                         self.summary.counts["payment_errors"] += 1
                     return
             return
-        r = await self._pay(http, buyer, hold["id"], VISA)
+        r = await self._pay(http, buyer, hold["id"], self.methods["ok"])
         if r is not None and r.status_code in (200, 201):
             self.summary.counts["paid"] += 1
             self.summary.units_paid += units
@@ -237,14 +254,14 @@ class Simulation:
             self.summary.refusals[_code(r)] += 1
 
     async def _pay(
-        self, http: httpx.AsyncClient, buyer: str, hold_id: str, card: str
+        self, http: httpx.AsyncClient, buyer: str, hold_id: str, method: str
     ) -> httpx.Response | None:
         return await self._call(
             http,
             "POST",
             "/v1/checkouts",
             buyer,
-            json={"hold_id": hold_id, "payment_method": card},
+            json={"hold_id": hold_id, "payment_method": method},
         )
 
     # ------------------------------------------------------------------ run

@@ -75,7 +75,10 @@ async def seed(c: Container) -> DemoShop:
         if b.code == "BNDL-HOOD-CAP":
             await c.drops.add_bundle(drop.id, b.id)
     await c.drops.transition(drop.id, DropStatus.SCHEDULED, actor="demo")
-    await c.drops.transition(drop.id, DropStatus.LIVE, actor="demo")
+    # The demo is not a real drop: an enforced readiness gate is overridden, on record.
+    await c.drops.transition(
+        drop.id, DropStatus.LIVE, actor="demo", override_reason="the demo shop, not a real drop"
+    )
     return DemoShop(drop.id, True)
 
 

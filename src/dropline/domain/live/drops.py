@@ -89,6 +89,8 @@ class Drop:
     hold_ttl_s: int = DEFAULT_HOLD_TTL_S
     starts_at: float | None = None
     version: int = 1
+    #: A dress rehearsal's copy of a drop names the drop it rehearses.
+    rehearsal_of: str | None = None
 
     @property
     def accepting(self) -> bool:

@@ -12,6 +12,12 @@
 Every change is a ``Movement`` of a quantity from one bucket to another (``None`` means
 outside the building: a receipt comes from None, a shipment goes to None). Bucket
 totals are therefore derivable from the ledger; ``StockLevel.apply`` is the one rule.
+
+A movement may also say where the units physically are: ``to_bin`` for units that
+arrive into a bin, ``from_bin`` for units that leave from one. A movement with no
+bucket at all (``bin_move``) only relocates units between bins (``None`` there means
+"not in any bin"), so per-bin quantities are derivable from the same ledger
+(``domain/stock/bins.py``).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ class Reason(StrEnum):
     CANCEL = "cancel"
     UNALLOCATE = "unallocate"  # a cancelled pre-order's lot units back to available
     CONTAIN = "contain"  # a quality alert's lot units off the shelf (ref the lot)
+    BIN_MOVE = "bin_move"  # units relocated between bins; no bucket changes
 
 
 MAX_QUANTITY = 10_000_000
@@ -56,7 +63,13 @@ MAX_QUANTITY = 10_000_000
 
 @dataclass(frozen=True)
 class Movement:
-    """One ledger row: ``quantity`` units of ``sku_id`` from one bucket to another."""
+    """One ledger row: ``quantity`` units of ``sku_id`` from one bucket to another, or
+    (no bucket at all) from one bin to another.
+
+    Bins say where units physically are, so only a movement that crosses the
+    building's wall or relocates units carries them: an arrival may name ``to_bin``,
+    a departure ``from_bin``; a move between two buckets (on the shelf, nothing moves)
+    names none."""
 
     sku_id: str
     quantity: int
@@ -66,14 +79,43 @@ class Movement:
     ref: str = ""
     actor: str = ""
     note: str = ""
+    from_bin: str | None = None
+    to_bin: str | None = None
 
     def __post_init__(self) -> None:
         if self.quantity <= 0:
             raise InvalidInput("a movement moves at least one unit")
         if self.from_bucket is None and self.to_bucket is None:
-            raise InvalidInput("a movement needs a source or a destination")
+            if self.from_bin == self.to_bin:
+                raise InvalidInput("a movement needs a source or a destination")
+            return
         if self.from_bucket == self.to_bucket:
             raise InvalidInput("a movement must change bucket")
+        if (self.from_bin is not None and self.from_bucket is None) or (
+            self.to_bin is not None and self.to_bucket is None
+        ):
+            raise InvalidInput("only units that leave the building leave a bin")
+        if (
+            self.from_bucket is not None
+            and self.to_bucket is not None
+            and (self.from_bin is not None or self.to_bin is not None)
+        ):
+            raise InvalidInput("a move between buckets does not move units between bins")
+
+    @property
+    def relocation(self) -> bool:
+        """Units change bin only; every bucket stays as it is."""
+        return self.from_bucket is None and self.to_bucket is None
+
+    @property
+    def leaves(self) -> bool:
+        """Units leave the building (on hand goes down)."""
+        return self.from_bucket is not None and self.to_bucket is None
+
+    @property
+    def arrives(self) -> bool:
+        """Units enter the building (on hand goes up)."""
+        return self.from_bucket is None and self.to_bucket is not None
 
 
 @dataclass(frozen=True)

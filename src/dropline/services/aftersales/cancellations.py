@@ -209,7 +209,9 @@ class CancellationService:
         async with self.uow(readonly=True) as uow:
             due = [
                 o
-                for o in await uow.orders.list_orders(status=OrderStatus.CANCELLED.value, limit=500)
+                for o in await uow.orders.list_orders(
+                    status=OrderStatus.CANCELLED.value, limit=500, rehearsals=True
+                )
                 if o.updated_at <= settled and await uow.production.preorder(o.id) is None
             ]
         done = []

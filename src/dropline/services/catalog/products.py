@@ -116,8 +116,10 @@ class CatalogService:
         return bundle
 
     async def list_products(self) -> list[tuple[Product, list[Sku]]]:
+        """Every product with its SKUs, except the dummy products of dress rehearsals."""
         async with self.uow(readonly=True) as uow:
-            products = await uow.catalog.list_products()
+            hidden = await uow.readiness.rehearsal_products()
+            products = [p for p in await uow.catalog.list_products() if p.id not in hidden]
             skus = await uow.catalog.list_skus()
         by_product: dict[str, list[Sku]] = {}
         for s in skus:

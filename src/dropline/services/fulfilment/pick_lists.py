@@ -15,6 +15,7 @@ from dropline.services.fulfilment.messages import address_lines, format_time
 from dropline.services.ports import Clock
 from dropline.services.rendering import render
 from dropline.services.serialize import rfc3339
+from dropline.services.stock.bins import pick_plan, picks
 from dropline.store.live.order_repo import OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
@@ -23,7 +24,12 @@ Row = dict[str, Any]
 
 async def pick_lines(uow: UnitOfWork, orders: Iterable[OrderRecord]) -> list[Row]:
     """Order lines as SKUs to pick, bundles expanded into their components; the
-    warehouse hand-off sends the same lines."""
+    warehouse hand-off sends the same lines.
+
+    Each line says which bin to pick from: the bin its SKU is staged in for the drop,
+    then the other bins holding it by code (``services/stock/bins.pick_plan``), units
+    shared out oldest order first; a line split over two bins becomes two rows. Units
+    in no bin fall back to the SKU's free-text ``bin_location`` (``bin_id`` None)."""
     orders = list(orders)
     bundle_ids = sorted({ln.ref_id for o in orders for ln in o.lines if ln.kind == "bundle"})
     bundles = await uow.catalog.get_bundles(bundle_ids) if bundle_ids else {}
@@ -31,6 +37,11 @@ async def pick_lines(uow: UnitOfWork, orders: Iterable[OrderRecord]) -> list[Row
     for b in bundles.values():
         sku_ids.update(c.sku_id for c in b.components)
     skus = await uow.catalog.get_skus(sku_ids)
+    plans = {d: await pick_plan(uow, d, sku_ids) for d in sorted({o.drop_id for o in orders})}
+    names = await uow.bins.get_many(
+        {b for plan in plans.values() for per in plan.values() for b, _ in per}
+    )
+    taken: dict[str, dict[tuple[str, str], int]] = {d: {} for d in plans}
     out: list[Row] = []
     for o in orders:
         for ln in o.lines:
@@ -43,17 +54,19 @@ async def pick_lines(uow: UnitOfWork, orders: Iterable[OrderRecord]) -> list[Row
                 parts = [(ln.ref_id, ln.quantity, "")]
             for sku_id, qty, prefix in parts:
                 sku = skus[sku_id]
-                out.append(
-                    {
-                        "order_id": o.id,
-                        "order_line": ln.line_no,
-                        "sku_id": sku_id,
-                        "sku_code": sku.code,
-                        "bin_location": sku.bin_location,
-                        "description": prefix + (sku.label() if prefix else ln.description),
-                        "quantity": qty,
-                    }
-                )
+                for bin_id, units in picks(plans[o.drop_id], taken[o.drop_id], sku_id, qty):
+                    out.append(
+                        {
+                            "order_id": o.id,
+                            "order_line": ln.line_no,
+                            "sku_id": sku_id,
+                            "sku_code": sku.code,
+                            "bin_id": bin_id,
+                            "bin_location": names[bin_id].code if bin_id else sku.bin_location,
+                            "description": prefix + (sku.label() if prefix else ln.description),
+                            "quantity": units,
+                        }
+                    )
     return out
 
 

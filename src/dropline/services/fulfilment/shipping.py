@@ -118,6 +118,15 @@ def read_csv(text: str) -> tuple[list[str], list[dict[str | None, str | None]]]:
     return header, rows
 
 
+async def test_flag(uow: UnitOfWork, drop_id: str) -> dict[str, Any]:
+    """``{"test": true, "rehearsal_of": ...}`` for an event of a dress rehearsal's order
+    (its warehouse must not ship it), else nothing."""
+    drop = await uow.drops.get(drop_id)
+    if drop is None or drop.rehearsal_of is None:
+        return {}
+    return {"test": True, "rehearsal_of": drop.rehearsal_of}
+
+
 def ship_to_values(ship: ShipTo) -> dict[str, str]:
     return ship.validated().as_dict()
 
@@ -210,7 +219,8 @@ class FulfilmentService:
                 "order",
                 order.id,
                 order.version,
-                {
+                await test_flag(uow, order.drop_id)
+                | {
                     "id": order.id,
                     "drop_id": order.drop_id,
                     "buyer_id": order.buyer_id,
@@ -282,7 +292,8 @@ class FulfilmentService:
                 "order",
                 order.id,
                 moved.version,
-                {
+                await test_flag(uow, order.drop_id)
+                | {
                     "id": order.id,
                     "drop_id": order.drop_id,
                     "status": status.value,

@@ -93,10 +93,13 @@ def live_secrets(endpoint: Mapping[str, Any], now: datetime) -> list[str]:
     return out
 
 
-def event_body(row: Mapping[str, Any]) -> str:
-    """The JSON body of a delivery: ``{"id","type","timestamp","data":{...,"version"}}``."""
+def event_body(row: Mapping[str, Any], test: bool = False) -> str:
+    """The JSON body of a delivery: ``{"id","type","timestamp","data":{...,"version"}}``;
+    ``test`` (an event of a dress rehearsal's drop) adds ``"test": true`` to the data."""
     data = dict(row["payload"])
     data["version"] = int(row["aggregate_version"])
+    if test:
+        data["test"] = True
     return json.dumps(
         {
             "id": row["event_id"],
@@ -363,8 +366,20 @@ class WebhookService:
             )
             await uow.commit()
         if rows:
-            await asyncio.gather(*(self._attempt(row, lease) for row in rows))
+            tests = await self._rehearsal_drops(rows)
+            await asyncio.gather(
+                *(self._attempt(row, lease, _drop_of(row) in tests) for row in rows)
+            )
         return len(rows)
+
+    async def _rehearsal_drops(self, rows: Sequence[Row]) -> set[str]:
+        """The drops among these deliveries' events that are dress rehearsals' copies:
+        their every event goes out flagged as a test."""
+        drop_ids = {d for d in map(_drop_of, rows) if d}
+        if not drop_ids:
+            return set()
+        async with self.uow(readonly=True) as uow:
+            return await uow.drops.rehearsal_ids(drop_ids)
 
     async def run_once(self, max_rounds: int = 20) -> int:
         """The background job: fan out, dispatch, and repeat while deliveries were made
@@ -378,10 +393,10 @@ class WebhookService:
                 break
         return total
 
-    async def _attempt(self, row: Row, lease: str) -> None:
+    async def _attempt(self, row: Row, lease: str, test: bool = False) -> None:
         now = self._now()
         outcome: HttpOutcome = await self.transport.deliver(
-            row["url"], live_secrets(row, now), row["event_id"], event_body(row)
+            row["url"], live_secrets(row, now), row["event_id"], event_body(row, test)
         )
         await self._record(row, lease, outcome)
 
@@ -510,6 +525,14 @@ class WebhookService:
                 endpoint_id=endpoint_id, status=status, event_id=event_id, limit=limit
             )
         return [_delivery_view(d) for d in rows]
+
+
+def _drop_of(row: Mapping[str, Any]) -> str:
+    """The drop an event is about: a drop's own id, else its payload's ``drop_id``."""
+    if row["aggregate_type"] == "drop":
+        return str(row["aggregate_id"])
+    payload = row["payload"]
+    return str(payload.get("drop_id") or "") if isinstance(payload, Mapping) else ""
 
 
 def _delivery_view(d: Mapping[str, Any]) -> Row:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from dropline.domain.errors import Conflict, DropNotLive, InvalidInput, NotFound
 from dropline.domain.events import DomainEvent
@@ -32,6 +32,10 @@ from dropline.services.ports import DropNotLoaded, DropSnapshot, EngineOffer, St
 from dropline.store.uow import UnitOfWork, UowFactory
 
 MAX_LIMIT = 1000
+# The readiness gate (services/readiness/gate.py), asked just before a drop goes from
+# scheduled to live: (drop, actor, override reason) -> what the transaction must keep.
+Keep = Callable[[UnitOfWork], Awaitable[None]]
+Gate = Callable[[Drop, str, str], Awaitable[Keep | None]]
 
 
 def _drop_payload(drop: Drop) -> dict[str, object]:
@@ -51,6 +55,7 @@ class DropService:
         self.cache = cache
         self._on_change = on_change
         self._rebuild_locks: dict[str, asyncio.Lock] = {}
+        self.gate: Gate | None = None  # set by bootstrap when the gate is enforced
 
     def _changed(self, drop_id: str) -> None:
         self.cache.invalidate(drop_id)
@@ -63,7 +68,11 @@ class DropService:
         currency: str,
         hold_ttl_s: int = DEFAULT_HOLD_TTL_S,
         starts_at: float | None = None,
+        *,
+        rehearsal_of: str | None = None,
     ) -> Drop:
+        """A draft drop; ``rehearsal_of`` makes it a dress rehearsal's copy of that drop
+        (kept out of real lists, never gated)."""
         if not name.strip():
             raise InvalidInput("a drop needs a name")
         drop = Drop(
@@ -73,6 +82,7 @@ class DropService:
             DropStatus.DRAFT,
             check_ttl(hold_ttl_s),
             starts_at,
+            rehearsal_of=rehearsal_of,
         )
         async with self.uow() as uow:
             await uow.drops.add(drop)
@@ -206,20 +216,32 @@ class DropService:
             await uow.commit()
         self._changed(drop_id)
 
-    async def transition(self, drop_id: str, target: DropStatus, actor: str = "") -> Drop:
+    async def transition(
+        self, drop_id: str, target: DropStatus, actor: str = "", override_reason: str = ""
+    ) -> Drop:
         """Move the drop through its lifecycle and tell the engine.
 
-        Going live loads the engine from the ledger; pausing closes it to new holds
+        Going live from ``scheduled`` first passes the readiness gate when it is
+        enforced (``NotReady`` on a block, unless ``override_reason`` says why; a
+        dress rehearsal's copy is not gated). Going live loads the engine from the
+        ledger; pausing closes it to new holds
         (existing holds can still be paid); ending releases the drop's open holds (a
         ``hold.released`` event each; a payment still in flight is then refused and
         voided, as when its hold expires), forgets the drop in the engine and returns
         every unsold offered unit to ``available``."""
+        keep = None
+        if target is DropStatus.LIVE and self.gate is not None:
+            seen = (await self.get(drop_id))[0]
+            if seen.status is DropStatus.SCHEDULED and seen.rehearsal_of is None:
+                keep = await self.gate(seen, actor, override_reason)
         async with self.uow() as uow:
             drop = await self._load(uow, drop_id, lock=True)
             check_transition(drop.status, target)
             offers = await uow.drops.offers(drop_id)
             if target is DropStatus.LIVE and not offers:
                 raise Conflict("offer at least one SKU before going live")
+            if keep is not None and drop.status is DropStatus.SCHEDULED:
+                await keep(uow)
             if target is DropStatus.ENDED:
                 # Pre-order offers took no stock, so they have none to give back.
                 preorder_skus = {p.sku_id for p in await uow.production.preorder_offers(drop_id)}

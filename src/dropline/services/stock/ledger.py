@@ -22,6 +22,7 @@ from dropline.domain.stock.buckets import (
     shipment,
 )
 from dropline.services.ports import DropNotLoaded, StockEngine
+from dropline.services.stock.bins import find_bin, from_picked_bins
 from dropline.store.uow import UnitOfWork, UowFactory
 
 RECEIVABLE = frozenset({Bucket.AVAILABLE, Bucket.QUALITY_CONTROL, Bucket.DAMAGED})
@@ -117,8 +118,37 @@ async def give_back_units(
 async def ship_order_units(uow: UnitOfWork, order_id: str, actor: str) -> None:
     """Inside the transaction that marks an order shipped: its units leave the building
     (``committed`` → outside, a ``shipment`` movement). What moves is what the order's
-    own movements committed, so an order shipped by two paths moves its units once."""
-    await uow.stock.apply(shipment(await uow.stock.committed_to(order_id), order_id, actor))
+    own movements committed, so an order shipped by two paths moves its units once.
+    They leave from the bins the pick list sent the picker to (``from_picked_bins``)."""
+    moves = shipment(await uow.stock.committed_to(order_id), order_id, actor)
+    if not moves:
+        return
+    order = await uow.orders.get_order(order_id)
+    drop_id = order.drop_id if order is not None else ""
+    await uow.stock.apply(await from_picked_bins(uow, drop_id, moves))
+
+
+async def apply_movements(uow: UnitOfWork, movements: list[Movement]) -> StockLevel:
+    """Inside a transaction: apply an operator's movements of one SKU, top its safety
+    buffer back up, and record ``stock.changed``; returns the SKU's new level."""
+    levels = await uow.stock.apply(movements)
+    sku_id = movements[0].sku_id
+    sku = await uow.catalog.get_sku(sku_id)
+    assert sku is not None
+    rebalance = safety_rebalance(levels[sku_id], sku.safety_qty, sku.safety_pct)
+    if rebalance is not None:
+        levels = await uow.stock.apply([rebalance])
+    level = levels[sku_id]
+    uow.record(
+        DomainEvent(
+            "stock.changed",
+            "sku",
+            sku_id,
+            0,
+            {"reasons": sorted({m.reason.value for m in movements}), **_level_dict(level)},
+        )
+    )
+    return level
 
 
 @dataclass(frozen=True)
@@ -142,24 +172,7 @@ class StockService:
         self.uow = uow
 
     async def _apply(self, uow: UnitOfWork, movements: list[Movement]) -> StockLevel:
-        levels = await uow.stock.apply(movements)
-        sku_id = movements[0].sku_id
-        sku = await uow.catalog.get_sku(sku_id)
-        assert sku is not None
-        rebalance = safety_rebalance(levels[sku_id], sku.safety_qty, sku.safety_pct)
-        if rebalance is not None:
-            levels = await uow.stock.apply([rebalance])
-        level = levels[sku_id]
-        uow.record(
-            DomainEvent(
-                "stock.changed",
-                "sku",
-                sku_id,
-                0,
-                {"reasons": sorted({m.reason.value for m in movements}), **_level_dict(level)},
-            )
-        )
-        return level
+        return await apply_movements(uow, movements)
 
     async def _sku_exists(self, uow: UnitOfWork, sku_id: str) -> None:
         if await uow.catalog.get_sku(sku_id) is None:
@@ -174,14 +187,19 @@ class StockService:
         actor: str = "",
         note: str = "",
         ref: str = "",
+        to_bin: str | None = None,
     ) -> StockLevel:
-        """Units arriving at the warehouse. The safety buffer is topped up first."""
+        """Units arriving at the warehouse, into ``to_bin`` (an id or code) or unplaced.
+        The safety buffer is topped up first."""
         _check_qty(quantity)
         if bucket not in RECEIVABLE:
             raise InvalidInput(f"cannot receive into {bucket}")
         async with self.uow() as uow:
             await self._sku_exists(uow, sku_id)
-            mv = Movement(sku_id, quantity, None, bucket, Reason.RECEIPT, ref, actor, note)
+            into = (await find_bin(uow, to_bin)).id if to_bin else None
+            mv = Movement(
+                sku_id, quantity, None, bucket, Reason.RECEIPT, ref, actor, note, to_bin=into
+            )
             level = await self._apply(uow, [mv])
             await uow.commit()
         return level
@@ -246,8 +264,11 @@ class StockService:
         return levels[sku_id]
 
     async def levels(self) -> dict[str, StockLevel]:
+        """Every SKU's level, except the dummy SKUs of dress rehearsals."""
         async with self.uow(readonly=True) as uow:
-            return await uow.stock.levels()
+            levels = await uow.stock.levels()
+            hidden = await uow.readiness.rehearsal_skus()
+        return {s: lv for s, lv in levels.items() if s not in hidden}
 
     async def verify(self) -> list[LedgerCheck]:
         """Compare every stored level with the totals replayed from the ledger."""

@@ -144,7 +144,7 @@ class MonitorRepository(Repository):
     async def drops_before(self, created_before: datetime, limit: int = 50) -> list[DropRow]:
         rows = await self.conn.execute(
             select(drops)
-            .where(drops.c.created_at < created_before)
+            .where(drops.c.created_at < created_before, drops.c.rehearsal_of.is_(None))
             .order_by(drops.c.created_at.desc())
             .limit(limit)
         )

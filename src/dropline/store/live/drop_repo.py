@@ -9,7 +9,8 @@ counts come from the engine, not from the cached ``sold``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,7 @@ def _drop(row: Any) -> Drop:
         hold_ttl_s=row.hold_ttl_s,
         starts_at=row.starts_at.timestamp() if row.starts_at else None,
         version=row.version,
+        rehearsal_of=row.rehearsal_of,
     )
 
 
@@ -73,6 +75,7 @@ class DropRepository(Repository):
                 created_at=now,
                 updated_at=now,
                 version=drop.version,
+                rehearsal_of=drop.rehearsal_of,
             )
         )
 
@@ -85,8 +88,13 @@ class DropRepository(Repository):
         row = (await self.conn.execute(stmt, {"drop_id": drop_id})).first()
         return _drop(row) if row else None
 
-    async def list_drops(self, status: DropStatus | None = None) -> list[Drop]:
+    async def list_drops(
+        self, status: DropStatus | None = None, *, rehearsals: bool = False
+    ) -> list[Drop]:
+        """Newest first; a dress rehearsal's copies only with ``rehearsals``."""
         stmt = select(drops).order_by(drops.c.created_at.desc())
+        if not rehearsals:
+            stmt = stmt.where(drops.c.rehearsal_of.is_(None))
         if status:
             stmt = stmt.where(drops.c.status == status.value)
         return [_drop(r) for r in await self.conn.execute(stmt)]
@@ -94,6 +102,16 @@ class DropRepository(Repository):
     async def list_in(self, statuses: frozenset[DropStatus]) -> list[Drop]:
         stmt = select(drops).where(drops.c.status.in_([s.value for s in statuses]))
         return [_drop(r) for r in await self.conn.execute(stmt)]
+
+    async def rehearsal_ids(self, drop_ids: Iterable[str]) -> set[str]:
+        """Which of these drops are dress rehearsals' copies."""
+        ids = sorted(set(drop_ids))
+        if not ids:
+            return set()
+        rows = await self.conn.execute(
+            select(drops.c.id).where(drops.c.id.in_(ids), drops.c.rehearsal_of.is_not(None))
+        )
+        return {r.id for r in rows}
 
     async def save_status(self, drop: Drop, status: DropStatus) -> Drop:
         """Compare-and-set on the version so two operators cannot both win a transition."""
@@ -112,15 +130,7 @@ class DropRepository(Repository):
         )
         if result.rowcount != 1:
             raise Conflict("the drop was changed by someone else; reload and retry")
-        return Drop(
-            drop.id,
-            drop.name,
-            drop.currency,
-            status,
-            drop.hold_ttl_s,
-            drop.starts_at,
-            drop.version + 1,
-        )
+        return replace(drop, status=status, version=drop.version + 1)
 
     async def catalog_version(self, drop_id: str) -> int | None:
         """The drop's catalog version (None if there is no such drop)."""

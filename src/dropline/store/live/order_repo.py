@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, insert, select, text, update
 from dropline.domain.errors import Conflict
 from dropline.domain.live.orders import CheckoutStatus, OrderStatus
 from dropline.store.base import Repository, after_cursor, by_age
-from dropline.store.live.tables import checkouts, order_lines, orders
+from dropline.store.live.tables import checkouts, drops, order_lines, orders
 
 
 @dataclass(frozen=True)
@@ -369,12 +369,18 @@ class OrderRepository(Repository):
         limit: int = 100,
         after: str | None = None,
         newest_first: bool = False,
+        *,
+        rehearsals: bool = False,
     ) -> list[OrderRecord]:
         """Oldest first, paged with ``after`` = the last id seen; or the ``limit``
-        newest, newest first (``after`` is then ignored)."""
+        newest, newest first (``after`` is then ignored). Without ``drop_id`` the orders
+        of dress rehearsals are left out, unless ``rehearsals``."""
         stmt = select(orders).order_by(*by_age(orders, newest_first)).limit(limit)
         if drop_id:
             stmt = stmt.where(orders.c.drop_id == drop_id)
+        elif not rehearsals:  # a rehearsal's orders show when its drop is asked for
+            rehearsal = select(drops.c.id).where(drops.c.rehearsal_of.is_not(None))
+            stmt = stmt.where(orders.c.drop_id.not_in(rehearsal))
         if buyer_id:
             stmt = stmt.where(orders.c.buyer_id == buyer_id)
         if status:

@@ -38,6 +38,9 @@ drops = Table(
     # Bumped with every change to the drop's catalog (offers, bundles, status, unsold
     # units after a sale is undone): the catalog cache reloads only when it moves.
     Column("catalog_version", Integer, nullable=False, default=0, server_default="0"),
+    # Set on a dress rehearsal's copy of a drop (the drop it rehearses): such a drop
+    # and its orders are kept out of every real list and report.
+    Column("rehearsal_of", String(40), nullable=True),
 )
 
 

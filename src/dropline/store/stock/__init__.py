@@ -1,1 +1,1 @@
-"""Stock: bucket levels per SKU and the append-only movement ledger."""
+"""Stock: bucket levels per SKU, the movement ledger, bins and count sessions."""

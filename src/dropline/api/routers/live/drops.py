@@ -78,8 +78,10 @@ async def add_bundle(drop_id: str, body: s.DropBundleIn, c: ContainerDep, _: Ops
 
 @router.post("/{drop_id}/transitions", response_model=s.DropOut)
 async def transition(drop_id: str, body: s.TransitionIn, c: ContainerDep, who: Ops) -> s.DropOut:
-    """Move the drop: draft → scheduled → live ⇄ paused → ended."""
-    await c.drops.transition(drop_id, body.to, actor=who.name)
+    """Move the drop: draft → scheduled → live ⇄ paused → ended. With the readiness
+    gate enforced, going live is 409 ``not_ready`` while the checklist blocks, unless
+    ``override_reason`` says why it may go live anyway."""
+    await c.drops.transition(drop_id, body.to, actor=who.name, override_reason=body.override_reason)
     return views.drop(*await c.drops.get(drop_id))
 
 

@@ -57,6 +57,8 @@ async def get_level(sku_id: str, c: ContainerDep, _: Ops, limit: QueryInt = 100)
                 "ref": m.ref,
                 "actor": m.actor,
                 "note": m.note,
+                "from_bin": m.from_bin,
+                "to_bin": m.to_bin,
             }
             for seq, at, m in moves
         ],
@@ -66,7 +68,13 @@ async def get_level(sku_id: str, c: ContainerDep, _: Ops, limit: QueryInt = 100)
 @router.post("/{sku_id}/receipts", status_code=201, response_model=s.StockLevelOut)
 async def receive(sku_id: str, body: s.ReceiptIn, c: ContainerDep, who: Ops) -> s.StockLevelOut:
     level = await c.stock.receive(
-        sku_id, body.quantity, bucket=body.bucket, actor=who.name, note=body.note, ref=body.ref
+        sku_id,
+        body.quantity,
+        bucket=body.bucket,
+        actor=who.name,
+        note=body.note,
+        ref=body.ref,
+        to_bin=body.bin,
     )
     return views.level(level)
 

@@ -1,0 +1,1 @@
+"""Stock commands: bins, count sessions and stock levels."""
