@@ -133,7 +133,7 @@ async def test_report_of_a_drop_with_preorders_balances_live_and_ended(
     assert (by_sku[d.stock]["sold"], by_sku[d.stock]["sell_through_pct"]) == (3, 30.0)
     assert f"totals,,authorised,{authorised}" in report_csv(r).splitlines()
     page = report_html(r)
-    assert "<th>Authorised</th><td>100.00 USD" in page and "· pre-order" in page
+    assert "<th>Authorised</th><td>USD 100.00" in page and "· pre-order" in page
 
     # Ended: the unsold caps go back to stock, the unsold pre-order cap closes.
     await c.drops.transition(d.drop_id, DropStatus.ENDED)

@@ -123,6 +123,6 @@ def test_chart_is_self_contained_svg() -> None:
 
 
 def test_money_formatting_uses_integers() -> None:
-    assert money(123456, "USD") == "1,234.56 USD"
-    assert money(-5, "EUR") == "-0.05 EUR"
-    assert money(1500, "JPY") == "1,500 JPY"
+    assert money(123456, "USD") == "USD 1,234.56"
+    assert money(-5, "EUR") == "EUR -0.05"
+    assert money(1500, "JPY") == "JPY 1,500"

@@ -6,8 +6,20 @@ from dataclasses import dataclass
 
 from dropline.domain.errors import InvalidInput
 
-# Minor-unit exponents for currencies that are not the usual 2.
-_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "JOD": 3}
+# Minor-unit exponents (ISO 4217) for currencies that are not the usual 2.
+_EXPONENTS = {
+    "JPY": 0,
+    "KRW": 0,
+    "VND": 0,
+    "CLP": 0,
+    "ISK": 0,
+    "UGX": 0,
+    "XAF": 0,
+    "XOF": 0,
+    "BHD": 3,
+    "KWD": 3,
+    "JOD": 3,
+}
 SUPPORTED = frozenset(
     {
         "USD",
@@ -78,13 +90,21 @@ class Money:
         return Money(self.amount * quantity, self.currency)
 
     def format(self) -> str:
-        """Human form, e.g. ``USD 65.00``; for display only."""
-        exp = _EXPONENTS.get(self.currency, 2)
-        if exp == 0:
-            return f"{self.currency} {self.amount}"
-        sign = "-" if self.amount < 0 else ""
-        whole, frac = divmod(abs(self.amount), 10**exp)
-        return f"{self.currency} {sign}{whole}.{frac:0{exp}d}"
+        """Human form, e.g. ``USD 65.00`` (see ``format_money``); for display only."""
+        return format_money(self.amount, self.currency)
+
+
+def format_money(amount: int, currency: str) -> str:
+    """The one human form of money everywhere a person reads it (CLI tables, pages,
+    buyer messages): the ISO code first, then the amount with thousands separators and
+    the currency's minor-unit digits, e.g. ``USD 1,234.50``, ``JPY 1,200``,
+    ``USD -5.00``. Integer arithmetic only, so no amount is ever rounded."""
+    exp = _EXPONENTS.get(currency, 2)
+    sign = "-" if amount < 0 else ""
+    if exp == 0:
+        return f"{currency} {sign}{abs(amount):,}"
+    whole, frac = divmod(abs(amount), 10**exp)
+    return f"{currency} {sign}{whole:,}.{frac:0{exp}d}"
 
 
 def zero(currency: str) -> Money:

@@ -9,24 +9,18 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from dropline.domain.money import format_money
 from dropline.web.chart import sales_chart
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
-# Currencies without minor units (ISO 4217 exponent 0) that dropline may see.
-ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF"})
-
 
 def money(amount: int | None, currency: str) -> str:
-    """``12345, "USD"`` → ``123.45 USD`` (integer arithmetic, never floats)."""
+    """``12345, "USD"`` → ``USD 123.45`` (``domain.money.format_money``); None → ``—``."""
     if amount is None:
         return "—"
-    if currency in ZERO_DECIMAL:
-        return f"{amount:,} {currency}"
-    sign = "-" if amount < 0 else ""
-    whole, cents = divmod(abs(amount), 100)
-    return f"{sign}{whole:,}.{cents:02d} {currency}"
+    return format_money(amount, currency)
 
 
 def fmt_pct(value: float | None) -> str:
