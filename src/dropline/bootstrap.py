@@ -203,7 +203,7 @@ async def build(
         provider=provider,
         clock=clock,
         uow=uow,
-        catalog=CatalogService(uow),
+        catalog=CatalogService(uow, on_drops_changed=cache.invalidate),
         stock=StockService(uow),
         drops=drops,
         holds=HoldService(engine, cache, drops, clock),

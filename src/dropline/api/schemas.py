@@ -60,13 +60,41 @@ class SkuOut(BaseModel):
     safety_qty: int
     safety_pct: int
     bin_location: str
+    archived: bool = False
 
 
 class ProductOut(BaseModel):
     id: str
     name: str
     description: str
+    archived: bool = False
     skus: list[SkuOut] = []
+
+
+class ProductEdit(Strict):
+    """The fields to change; those left out stay as they are."""
+
+    name: Name | None = None
+    description: Text | None = None
+
+
+class SkuEdit(Strict):
+    """The fields to change; those left out stay as they are. The price's currency is
+    the SKU's own (a price change is refused while a drop selling it is live)."""
+
+    code: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    price_amount: Amount | None = None
+    attributes: (
+        dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=80)]] | None
+    ) = None
+    bin_location: Annotated[str, Field(max_length=40)] | None = None
+
+
+class BundleEdit(Strict):
+    """The fields to change; components never change (archive and make another)."""
+
+    name: Name | None = None
+    price_amount: Amount | None = None
 
 
 class ComponentIn(Strict):
@@ -87,6 +115,7 @@ class BundleOut(BaseModel):
     name: str
     price: MoneyOut
     components: list[dict[str, Any]]
+    archived: bool = False
 
 
 class StockLevelOut(BaseModel):

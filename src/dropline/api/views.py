@@ -23,12 +23,17 @@ def sku(x: Sku) -> s.SkuOut:
         safety_qty=x.safety_qty,
         safety_pct=x.safety_pct,
         bin_location=x.bin_location,
+        archived=x.archived,
     )
 
 
 def product(p: Product, skus: list[Sku]) -> s.ProductOut:
     return s.ProductOut(
-        id=p.id, name=p.name, description=p.description, skus=[sku(x) for x in skus]
+        id=p.id,
+        name=p.name,
+        description=p.description,
+        archived=p.archived,
+        skus=[sku(x) for x in skus],
     )
 
 
@@ -39,6 +44,7 @@ def bundle(b: Bundle) -> s.BundleOut:
         name=b.name,
         price=s.MoneyOut(amount=b.price.amount, currency=b.price.currency),
         components=[{"sku_id": c.sku_id, "quantity": c.quantity} for c in b.components],
+        archived=b.archived,
     )
 
 

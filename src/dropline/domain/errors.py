@@ -12,6 +12,7 @@ never rename one, add a new one instead.
     │   ├── MilestoneOutOfOrder  milestone_out_of_order
     │   └── CsvFieldTooLarge     csv_field_too_large
     ├── Conflict                 conflict
+    │   ├── Archived             archived
     │   ├── IdempotencyMismatch  idempotency_mismatch
     │   ├── InvalidTransition    invalid_transition
     │   ├── BelowMoq             below_moq
@@ -84,6 +85,13 @@ class CsvFieldTooLarge(InvalidInput):
 
 class Conflict(DroplineError):
     code = "conflict"
+
+
+class Archived(Conflict):
+    """The product, SKU or bundle is archived: it keeps its history (orders, stock,
+    reports) but cannot be offered, bundled or given new variants until restored."""
+
+    code = "archived"
 
 
 class IdempotencyMismatch(Conflict):

@@ -18,8 +18,10 @@ Freshness, and why it is cheap:
   10,000 SKUs is not reloaded (and parsed on the event loop) every couple of seconds.
 - Only an entry older than the full ``ttl_s`` (no request for that long, or a
   revalidation that failed) makes callers wait, for the revalidation in flight.
-- SKU, product and bundle rows do not change once created (prices included), except a
-  SKU's safety-stock policy, which no reader of this cache uses.
+- SKU, product and bundle rows change only through ``CatalogService`` edits (a name,
+  a variant's attributes, a price), which bump the catalog version of every drop that
+  sells the item (and drop this process's entries); a SKU's safety-stock policy and
+  its archive flag change without a bump, as no reader of this cache uses them.
 - ``offers[...].sold`` is as fresh as the last catalog change: recording a sale does
   not bump the version (sales are frequent). While a drop sells, live counts come from
   the engine; once it has stopped, ``sold`` no longer moves except through ``unsell``,

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+from dropline.domain.catalog.items import ensure_active
 from dropline.domain.errors import Conflict, DropNotLive, InvalidInput, NotFound
 from dropline.domain.events import DomainEvent
 from dropline.domain.ids import new_id
@@ -114,6 +115,8 @@ class DropService:
             sku = await uow.catalog.get_sku(sku_id)
             if sku is None:
                 raise NotFound(f"SKU {sku_id} not found", sku_id=sku_id)
+            if quantity > 0:
+                ensure_active(sku)
             if sku.price.currency != drop.currency:
                 raise InvalidInput(
                     f"SKU is priced in {sku.price.currency}, the drop sells in {drop.currency}",
@@ -193,6 +196,7 @@ class DropService:
             bundle = (await uow.catalog.get_bundles([bundle_id])).get(bundle_id)
             if bundle is None:
                 raise NotFound(f"bundle {bundle_id} not found", bundle_id=bundle_id)
+            ensure_active(bundle)
             if bundle.price.currency != drop.currency:
                 raise InvalidInput("the bundle's currency differs from the drop's")
             offers = await uow.drops.offers(drop_id)
@@ -260,8 +264,14 @@ class DropService:
         return updated
 
     async def pause_sku(self, drop_id: str, sku_id: str, paused: bool) -> None:
+        """Pause or resume one SKU of a drop that has not ended (409 once it has: an
+        ended drop sells nothing, so there is nothing to pause)."""
         async with self.uow() as uow:
             drop = await self._load(uow, drop_id)
+            if drop.status is DropStatus.ENDED:
+                raise Conflict(
+                    "the drop has ended; its SKUs cannot be paused or resumed", drop_id=drop_id
+                )
             if sku_id not in await uow.drops.offers(drop_id):
                 raise NotFound(f"SKU {sku_id} is not offered in this drop", sku_id=sku_id)
             await uow.drops.set_paused(drop_id, sku_id, paused)
