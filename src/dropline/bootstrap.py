@@ -161,6 +161,7 @@ async def build(
         clock,
         paying_cap_s=settings.paying_cap_s,
         preorders=preorders,
+        order_prefix=settings.order_prefix,
     )
     from dropline.webhooks.http import HttpxTransport, generate_secret
 

@@ -267,6 +267,9 @@ class OrderLineOut(BaseModel):
 
 class OrderOut(BaseModel):
     id: str
+    number: str = Field(
+        "", description="the short human order number (DL-1042) for messages and people"
+    )
     drop_id: str
     buyer_id: str
     hold_id: str

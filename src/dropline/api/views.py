@@ -94,6 +94,7 @@ def hold(h: Hold) -> s.HoldOut:
 def order(o: OrderRecord) -> s.OrderOut:
     return s.OrderOut(
         id=o.id,
+        number=o.number,
         drop_id=o.drop_id,
         buyer_id=o.buyer_id,
         hold_id=o.hold_id,

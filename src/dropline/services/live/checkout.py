@@ -46,7 +46,12 @@ from dropline.domain.events import DomainEvent
 from dropline.domain.fulfilment.rules import ShipTo
 from dropline.domain.ids import new_id
 from dropline.domain.live.holds import Hold, HoldItem, HoldStatus, ItemKind
-from dropline.domain.live.orders import FINAL_CHECKOUT, CheckoutStatus, OrderStatus
+from dropline.domain.live.orders import (
+    FINAL_CHECKOUT,
+    CheckoutStatus,
+    OrderStatus,
+    order_number,
+)
 from dropline.domain.stock.buckets import Bucket, Movement, Reason
 from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.live.drops import DropService
@@ -101,6 +106,7 @@ def price_lines(hold: Hold, catalog: DropCatalog) -> list[OrderLine]:
 def _order_payload(order: OrderRecord) -> dict[str, Any]:
     return {
         "id": order.id,
+        "number": order.number,
         "drop_id": order.drop_id,
         "buyer_id": order.buyer_id,
         "status": order.status.value,
@@ -145,8 +151,10 @@ class CheckoutService:
         clock: Clock,
         paying_cap_s: int = 300,
         preorders: PreorderService | None = None,
+        order_prefix: str = "DL",
     ) -> None:
         self.uow = uow
+        self.order_prefix = order_prefix
         self.engine = engine
         self.provider = provider
         self.cache = cache
@@ -436,6 +444,7 @@ class CheckoutService:
                     "the items sold out while your payment was processed; it was refunded",
                     checkout_id=checkout.id,
                 )
+            seq = await uow.orders.next_order_number(order_id)
             order = OrderRecord(
                 id=order_id,
                 drop_id=checkout.drop_id,
@@ -455,6 +464,7 @@ class CheckoutService:
                 updated_at=now,
                 version=1,
                 lines=tuple(lines),
+                number=order_number(self.order_prefix, seq),
             )
             await uow.orders.add_order(order)
             # Pre-order units do not exist yet: no sale movement, a promise instead

@@ -75,10 +75,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Downgrade schema."""
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+): a batch copy of these tables
+    # would fail on the foreign keys that point at them.
     op.drop_index(op.f("ix_orders_number"), table_name="orders")
-    with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.drop_column("number")
+    op.drop_column("orders", "number")
     op.drop_table("order_numbers")
     for table in ("bundles", "skus", "products"):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column("archived_at")
+        op.drop_column(table, "archived_at")
