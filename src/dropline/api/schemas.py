@@ -174,12 +174,31 @@ class DropBundleIn(Strict):
     bundle_id: str
 
 
+class DropEdit(Strict):
+    """The fields to change. ``starts_at`` and ``hold_ttl_s`` only before going live;
+    ``"starts_at": null`` clears the start time."""
+
+    name: Name | None = None
+    starts_at: str | None = Field(None, description="RFC 3339, UTC")
+    hold_ttl_s: Annotated[StrictInt, Field(ge=10, le=3600)] | None = None
+
+
 class OfferOut(BaseModel):
     sku_id: str
     offered: int
     sold: int
     per_buyer_limit: int | None
     paused: bool
+    code: str = ""
+    label: str = Field("", description="product and variant: Logo Hoodie — Black / M")
+    price: MoneyOut | None = None
+
+
+class DropSummaryOut(BaseModel):
+    offered: int
+    sold: int
+    sell_through_pct: float | None
+    revenue: MoneyOut
 
 
 class DropOut(BaseModel):
@@ -192,6 +211,7 @@ class DropOut(BaseModel):
     version: int
     offers: list[OfferOut] = []
     bundle_ids: list[str] = []
+    summary: DropSummaryOut | None = None
 
 
 class HoldItemIn(Strict):

@@ -8,6 +8,7 @@ from dropline.domain.live.drops import Drop, Offer
 from dropline.domain.live.holds import Hold
 from dropline.domain.stock.buckets import StockLevel
 from dropline.services.live.checkout import CheckoutResult
+from dropline.services.live.drop_catalog import DropCatalog
 from dropline.services.serialize import hold_dict, rfc3339
 from dropline.store.live.order_repo import CheckoutRecord, OrderRecord
 from dropline.store.platform.access_repo import ApiKeyRecord
@@ -61,19 +62,41 @@ def level(lv: StockLevel) -> s.StockLevelOut:
     )
 
 
-def offer(o: Offer) -> s.OfferOut:
+def offer(o: Offer, catalog: DropCatalog | None = None) -> s.OfferOut:
+    sku = catalog.skus.get(o.sku_id) if catalog else None
     return s.OfferOut(
         sku_id=o.sku_id,
         offered=o.offered,
         sold=o.sold,
         per_buyer_limit=o.per_buyer_limit,
         paused=o.paused,
+        code=sku.code if sku else "",
+        label=catalog.describe_sku(o.sku_id) if catalog and sku else "",
+        price=s.MoneyOut(amount=sku.price.amount, currency=sku.price.currency) if sku else None,
+    )
+
+
+def drop_summary(currency: str, offered: int, sold: int, revenue: int) -> s.DropSummaryOut:
+    return s.DropSummaryOut(
+        offered=offered,
+        sold=sold,
+        sell_through_pct=round(100.0 * sold / offered, 1) if offered else None,
+        revenue=s.MoneyOut(amount=revenue, currency=currency),
     )
 
 
 def drop(
-    d: Drop, offers: dict[str, Offer] | None = None, bundle_ids: list[str] | None = None
+    d: Drop,
+    offers: dict[str, Offer] | None = None,
+    bundle_ids: list[str] | None = None,
+    catalog: DropCatalog | None = None,
+    summary: s.DropSummaryOut | None = None,
 ) -> s.DropOut:
+    """A drop; with its ``catalog`` each offer also carries the SKU's code, label and
+    price, in variant order (sizes small to large)."""
+    ordered = list((offers or {}).values())
+    if catalog is not None:
+        ordered.sort(key=lambda o: catalog.sort_key(o.sku_id))
     return s.DropOut(
         id=d.id,
         name=d.name,
@@ -82,8 +105,9 @@ def drop(
         hold_ttl_s=d.hold_ttl_s,
         starts_at=rfc3339(d.starts_at),
         version=d.version,
-        offers=[offer(o) for o in (offers or {}).values()],
+        offers=[offer(o, catalog) for o in ordered],
         bundle_ids=bundle_ids or [],
+        summary=summary,
     )
 
 

@@ -10,11 +10,13 @@ import logging
 import typer
 
 from dropline.cli.aftersales import orders, returns
+from dropline.cli.catalog import bundles, products, skus
 from dropline.cli.console import TextArgs
 from dropline.cli.fulfilment import tracking, webhooks
 from dropline.cli.insight import report
-from dropline.cli.live import simulate
+from dropline.cli.live import drops, simulate
 from dropline.cli.platform import db, demo, keys, server
+from dropline.cli.stock import levels
 from dropline.cli.supply import preorders, qc, runs
 
 app = typer.Typer(
@@ -25,6 +27,11 @@ app = typer.Typer(
     rich_markup_mode="rich",
     cls=TextArgs,  # every argument is storable text
 )
+app.add_typer(products.products_app, name="products")
+app.add_typer(skus.skus_app, name="skus")
+app.add_typer(bundles.bundles_app, name="bundles")
+app.add_typer(levels.stock_app, name="stock")
+app.add_typer(drops.drops_app, name="drops")
 app.add_typer(db.db_app, name="db")
 app.add_typer(keys.keys_app, name="keys")
 app.command()(demo.demo)

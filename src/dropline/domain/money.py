@@ -109,3 +109,30 @@ def format_money(amount: int, currency: str) -> str:
 
 def zero(currency: str) -> Money:
     return Money(0, currency)
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """A price a person typed (``65``, ``65.00``, ``1,234.5``, ``USD 65.00``) in minor
+    units of ``currency``: no floats, no rounding. More decimals than the currency has
+    (``65.001`` USD, ``1.5`` JPY), a sign or anything but digits is ``InvalidInput``."""
+    cur = check_currency(currency)
+    raw = text.strip()
+    if raw.upper().startswith(cur):
+        raw = raw[len(cur) :].strip()
+    raw = raw.replace(",", "").replace("_", "")
+    whole, dot, frac = raw.partition(".")
+    exp = _EXPONENTS.get(cur, 2)
+    if (
+        not whole.isascii()
+        or not whole.isdigit()
+        or (dot and not (frac.isascii() and frac.isdigit()))
+        or len(frac) > exp
+    ):
+        places = f"at most {exp} decimal places" if exp else "no decimal places"
+        raise InvalidInput(
+            f"price {text!r} is not an amount of {cur} (digits, {places}, e.g. "
+            f"{format_money(6500 if exp else 65, cur).split(' ')[1]})",
+            field="price",
+        )
+    minor: int = int(whole) * 10**exp + (int(frac.ljust(exp, "0")) if exp else 0)
+    return minor

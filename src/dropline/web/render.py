@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import humanize
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dropline.domain.money import format_money
@@ -21,6 +23,39 @@ def money(amount: int | None, currency: str) -> str:
     if amount is None:
         return "—"
     return format_money(amount, currency)
+
+
+def _utc(value: datetime | float | str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def exact_time(value: datetime | float | str | None) -> str:
+    """``Fri 12 Dec 2026, 20:00 UTC``: minutes, no microseconds, always UTC."""
+    dt = _utc(value)
+    return "—" if dt is None else dt.strftime("%a %d %b %Y, %H:%M UTC")
+
+
+def relative_time(value: datetime | float | str | None, now: datetime | None = None) -> str:
+    """``3 minutes ago`` or ``in 2 hours`` (the ``humanize`` package), from ``now``."""
+    dt = _utc(value)
+    if dt is None:
+        return "—"
+    ref = now or datetime.now(UTC)
+    delta = ref - dt
+    text: str = humanize.naturaltime(delta)
+    return text.replace(" from now", "").join(("in ", "")) if delta < timedelta(0) else text
+
+
+def human_time(value: datetime | float | str | None, now: datetime | None = None) -> str:
+    """Both at once, for lists: ``Fri 12 Dec 2026, 20:00 UTC (in 2 hours)``."""
+    dt = _utc(value)
+    return "—" if dt is None else f"{exact_time(dt)} ({relative_time(dt, now)})"
 
 
 def fmt_pct(value: float | None) -> str:
@@ -45,6 +80,9 @@ def environment() -> Environment:
     env.filters["money"] = money
     env.filters["pct"] = fmt_pct
     env.filters["duration"] = duration
+    env.filters["exact_time"] = exact_time
+    env.filters["relative_time"] = relative_time
+    env.filters["human_time"] = human_time
     return env
 
 

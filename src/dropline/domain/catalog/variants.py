@@ -8,7 +8,9 @@ the same product's sizes always read small to large within each colour.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+from dropline.domain.errors import InvalidInput
 
 # Wearing order; aliases share a rank (XXL is 2XL).
 _SIZES: dict[str, int] = {}
@@ -54,3 +56,46 @@ def variant_key(product: str, attributes: Mapping[str, str], code: str = "") -> 
         else:
             parts.append((3, 0.0, str(value).casefold()))
     return (*parts[:1], tuple(parts[1:]), code)
+
+
+def code_part(text: str, limit: int = 20) -> str:
+    """``Logo Hoodie`` → ``LOGO-HOODIE``: upper-case letters and digits, words joined by
+    ``-``, for SKU codes a warehouse can read aloud."""
+    words = "".join(ch if ch.isascii() and ch.isalnum() else " " for ch in text).split()
+    return "-".join(words).upper()[:limit].strip("-")
+
+
+def variant_matrix(
+    prefix: str, colours: Sequence[str], sizes: Sequence[str]
+) -> list[tuple[str, dict[str, str]]]:
+    """Every colour × size of a product as ``(code, attributes)``, colours in the order
+    given and sizes in wearing order: ``LOGO-HOODIE-BLACK-M``, ``{"colour": "Black",
+    "size": "M"}``. Either list may be empty (a one-size product in colours, or sizes
+    of one colour); both empty is one variant with no attributes. A value given twice
+    is ``InvalidInput``, as is a code part that would be empty."""
+    cleaned: dict[str, list[str]] = {}
+    for name, values in (("colour", colours), ("size", sizes)):
+        seen: set[str] = set()
+        out = []
+        for v in values:
+            v = v.strip()
+            if not v:
+                continue
+            if v.casefold() in seen:
+                raise InvalidInput(f"{name} {v!r} is given twice", field=name)
+            if not code_part(v):
+                raise InvalidInput(f"{name} {v!r} needs a letter or digit", field=name)
+            seen.add(v.casefold())
+            out.append(v)
+        cleaned[name] = out
+    cleaned["size"].sort(key=size_rank)
+    base = code_part(prefix, 40)
+    if not base:
+        raise InvalidInput("a SKU code prefix needs a letter or digit", field="code_prefix")
+    rows: list[tuple[str, dict[str, str]]] = []
+    for colour in cleaned["colour"] or [""]:
+        for size in cleaned["size"] or [""]:
+            attrs = {k: v for k, v in (("colour", colour), ("size", size)) if v}
+            code = "-".join([base, *(code_part(v) for v in attrs.values())])
+            rows.append((code, attrs))
+    return rows

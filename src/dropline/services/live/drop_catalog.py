@@ -40,7 +40,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dropline.domain.catalog.items import Bundle, Product, Sku
+from dropline.domain.catalog.items import Bundle, Product, Sku, full_label
+from dropline.domain.catalog.variants import variant_key
 from dropline.domain.errors import NotFound
 from dropline.domain.live.drops import Drop, Offer
 from dropline.services.supply.preorders import PreorderInfo, preorder_infos
@@ -60,11 +61,19 @@ class DropCatalog:
     preorders: dict[str, PreorderInfo] = field(default_factory=dict)
 
     def describe_sku(self, sku_id: str) -> str:
+        """``Logo Hoodie — Black / M`` (``domain/catalog/items.full_label``)."""
         sku = self.skus[sku_id]
         product = self.products.get(sku.product_id)
-        name = product.name if product else sku.code
-        label = sku.label()
-        return f"{name} — {label}" if label != sku.code else name
+        return full_label(product.name if product else sku.code, sku)
+
+    def sort_key(self, sku_id: str) -> tuple[object, ...]:
+        """Where the SKU goes in any list a person reads: by product, colour, then size
+        in wearing order (``domain/catalog/variants.variant_key``)."""
+        sku = self.skus.get(sku_id)
+        if sku is None:
+            return variant_key("", {}, sku_id)
+        product = self.products.get(sku.product_id)
+        return variant_key(product.name if product else "", sku.attributes, sku.code)
 
 
 @dataclass(frozen=True)

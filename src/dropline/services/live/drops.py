@@ -81,6 +81,54 @@ class DropService:
             await uow.commit()
         return drop
 
+    async def edit(
+        self,
+        drop_id: str,
+        *,
+        name: str | None = None,
+        starts_at: float | None = None,
+        clear_start: bool = False,
+        hold_ttl_s: int | None = None,
+    ) -> Drop:
+        """Rename a drop (any time), or set when it starts and how long its holds last
+        (before it goes live: a live drop's holds were placed with the old TTL)."""
+        values: dict[str, object] = {}
+        if name is not None:
+            if not name.strip() or len(name.strip()) > 200:
+                raise InvalidInput("a drop name is 1 to 200 characters")
+            values["name"] = name.strip()
+        if starts_at is not None or clear_start:
+            values["starts_at"] = None if clear_start else starts_at
+        if hold_ttl_s is not None:
+            values["hold_ttl_s"] = check_ttl(hold_ttl_s)
+        async with self.uow() as uow:
+            drop = await self._load(uow, drop_id, lock=True)
+            timing = {"starts_at", "hold_ttl_s"} & set(values)
+            if timing and drop.status not in EDITABLE_STATES:
+                raise Conflict(
+                    f"a {drop.status} drop's start and hold time can no longer change",
+                    drop_status=drop.status.value,
+                )
+            if values:
+                await uow.drops.update_details(drop, **values)
+                uow.record(
+                    DomainEvent(
+                        "drop.updated",
+                        "drop",
+                        drop_id,
+                        drop.version + 1,
+                        {k: v for k, v in values.items() if k != "starts_at"},
+                    )
+                )
+            await uow.commit()
+        self._changed(drop_id)
+        return (await self.get(drop_id))[0]
+
+    async def summaries(self) -> dict[str, tuple[int, int, int]]:
+        """Per drop id: (units offered, units sold, revenue kept in minor units)."""
+        async with self.uow(readonly=True) as uow:
+            return await uow.drops.summaries()
+
     async def get(self, drop_id: str) -> tuple[Drop, dict[str, Offer], list[str]]:
         async with self.uow(readonly=True) as uow:
             drop = await uow.drops.get(drop_id)

@@ -1,0 +1,1 @@
+"""Stock commands: receive, adjust and count units; levels and the movement ledger."""
