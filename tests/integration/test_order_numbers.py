@@ -72,3 +72,16 @@ async def test_migration_numbers_existing_orders_oldest_first(
     container.drops.cache.clear()
     third = await paid_order(container, shop, "c")
     assert third.number == "DL-1003"
+
+
+async def test_tracking_import_takes_the_order_number(container: Container) -> None:
+    shop = await seed_shop(container)
+    order = await paid_order(container, shop, "ada")
+    csv_text = f"order_id,carrier,tracking_number\n{order.number},UPS,1Z999\n"
+    report = await container.fulfilment.import_tracking(csv_text)
+    assert report.applied == [2] and not report.errors
+    async with container.uow(readonly=True) as uow:
+        shipped = await uow.orders.get_order(order.id)
+        ship = await uow.shipments.for_order(order.id)
+    assert shipped is not None and shipped.status.value == "shipped"
+    assert ship is not None and ship["tracking_number"] == "1Z999"

@@ -330,12 +330,18 @@ class OrderRepository(Repository):
         return out
 
     async def get_order(self, order_id: str) -> OrderRecord | None:
-        """The order with this id, or with this human number (``DL-1042``)."""
-        key = orders.c.id if order_id.startswith("ord_") else orders.c.number
-        row = (await self.conn.execute(select(orders).where(key == order_id))).first()
+        row = (await self.conn.execute(select(orders).where(orders.c.id == order_id))).first()
         if row is None:
             return None
-        return _order(row, (await self._lines([row.id])).get(row.id, []))
+        return _order(row, (await self._lines([order_id])).get(order_id, []))
+
+    async def find_order(self, ref: str) -> OrderRecord | None:
+        """The order with this id, or with this human number (``DL-1042``): for what a
+        person or a warehouse typed. Use the returned order's ``id`` from then on."""
+        if ref.startswith("ord_"):
+            return await self.get_order(ref)
+        row = (await self.conn.execute(select(orders.c.id).where(orders.c.number == ref))).first()
+        return await self.get_order(row.id) if row else None
 
     async def list_orders(
         self,
