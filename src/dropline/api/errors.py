@@ -120,6 +120,12 @@ def _clean(value: Any) -> Any:
     return str(value)
 
 
+def http_problem(exc: StarletteHTTPException, instance: str) -> JSONResponse:
+    """The problem for a framework refusal (no such route, wrong method, ...)."""
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    return problem(exc.status_code, code, str(exc.detail), instance)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.DroplineError)
     async def _domain(request: Request, exc: e.DroplineError) -> JSONResponse:
@@ -141,8 +147,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = HTTP_CODES.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail), request.url.path)
+        return http_problem(exc, request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -99,3 +99,7 @@ def variant_matrix(
             code = "-".join([base, *(code_part(v) for v in attrs.values())])
             rows.append((code, attrs))
     return rows
+
+
+#: The sizes a new product's form offers as checkboxes (any other can be typed).
+SIZE_CHOICES = ("XS", "S", "M", "L", "XL", "XXL")

@@ -10,12 +10,6 @@
   function set(id, value) { var el = $(id); if (el) el.textContent = value; }
   function pct(v) { return v === null || v === undefined ? "—" : v.toFixed(1) + " %"; }
 
-  document.querySelectorAll("form[data-confirm]").forEach(function (f) {
-    f.addEventListener("submit", function (ev) {
-      if (!window.confirm(f.getAttribute("data-confirm"))) ev.preventDefault();
-    });
-  });
-
   function list(id, items, empty, cls) {
     var ul = $(id); if (!ul) return;
     while (ul.firstChild) ul.removeChild(ul.firstChild);
