@@ -244,7 +244,7 @@ async def test_monitor_snapshot_counts_alerts_and_cues(
     assert snap["holds"]["active"] == 1 and snap["holds"]["converted"] == 1
     kinds = {(a["kind"], a["sku_id"]) for a in snap["alerts"]}
     assert ("sold_out", m.id) in kinds and ("low_stock", lg.id) in kinds
-    assert "Black / M sold out — Black / L has 12 left" in snap["cues"]
+    assert "Hoodie — Black / M sold out — Black / L has 12 left" in snap["cues"]
     await c.monitor.update_settings(drop.id, stream_mode="coarse")
     public = await c.monitor.public(drop.id)
     states = {s["id"]: s for s in public["skus"]}

@@ -105,6 +105,8 @@ class DropRepository(Repository):
         }
         if status is DropStatus.ENDED:
             values["ended_at"] = self.now()
+        if status is DropStatus.LIVE:  # the first time only: a resume keeps it
+            values["live_at"] = func.coalesce(drops.c.live_at, self.now())
         result = await self.conn.execute(
             update(drops)
             .where(drops.c.id == drop.id, drops.c.version == drop.version)

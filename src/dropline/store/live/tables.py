@@ -32,6 +32,8 @@ drops = Table(
     Column("status", String(20), nullable=False, index=True),
     Column("hold_ttl_s", Integer, nullable=False),
     ts("starts_at", nullable=True),
+    # When it first went live (the monitor's elapsed time; set once, by migration 0014).
+    ts("live_at", nullable=True),
     ts("ended_at", nullable=True),
     ts("created_at"),
     ts("updated_at"),

@@ -2,6 +2,7 @@
 
 - ``products``, ``skus`` and ``bundles`` get ``archived_at``: an archived item keeps its
   history but cannot be offered or bundled until restored.
+- ``drops.live_at``: when the drop first went live, for the monitor's elapsed time.
 - ``order_numbers`` hands out one number per order from the database's own counter (an
   identity on PostgreSQL, AUTOINCREMENT on SQLite), starting at 1001; ``orders.number``
   keeps the printed form (``DL-1042``). Existing orders are numbered oldest first, and
@@ -36,6 +37,8 @@ def upgrade() -> None:
     for table in ("products", "skus", "bundles"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column("archived_at", UtcDateTime(), nullable=True))
+    with op.batch_alter_table("drops", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("live_at", UtcDateTime(), nullable=True))
     op.create_table(
         "order_numbers",
         sa.Column("number", SeqType, sa.Identity(start=FIRST_NUMBER), nullable=False),
@@ -80,5 +83,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_orders_number"), table_name="orders")
     op.drop_column("orders", "number")
     op.drop_table("order_numbers")
+    op.drop_column("drops", "live_at")
     for table in ("bundles", "skus", "products"):
         op.drop_column(table, "archived_at")
