@@ -96,13 +96,21 @@ def env() -> Environment:
     return _ENV
 
 
+def report_chart(report: dict[str, Any]) -> str:
+    """The report's sales chart with a marker where each SKU sold out."""
+    marks = [
+        (r["sold_out_at"], r["label"]) for r in report["sell_through"]["by_sku"] if r["sold_out_at"]
+    ]
+    return sales_chart(report["timeline"], marks)
+
+
 def report_html(report: dict[str, Any]) -> str:
     """A self-contained HTML file (inline CSS and SVG, nothing external)."""
     css = (STATIC / "app.css").read_text()
     return (
         env()
         .get_template("report_standalone.html")
-        .render(report=report, chart=sales_chart(report["timeline"]), css=css)
+        .render(report=report, chart=report_chart(report), css=css)
     )
 
 
