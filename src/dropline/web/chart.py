@@ -16,6 +16,11 @@ def _ts(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+def _clock(value: str) -> str:
+    """``2026-12-06T22:27:17.091065Z`` → ``22:27:17 UTC`` (an axis label)."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%H:%M:%S UTC")
+
+
 def sales_chart(timeline: dict[str, Any], sold_out: Sequence[tuple[str, str]] = ()) -> str:
     """Bars for units per bucket, a line for cumulative units and, for each SKU that sold
     out, a dashed marker at the moment it did (``sold_out``: ``(RFC 3339 time, label)``).
@@ -64,9 +69,9 @@ def sales_chart(timeline: dict[str, Any], sold_out: Sequence[tuple[str, str]] = 
         f'<text x="{PAD_L - 6}" y="{PAD_T + plot_h}" text-anchor="end" font-size="11" '
         'fill="#333">0</text>'
         f'<text x="{PAD_L}" y="{HEIGHT - 8}" font-size="11" fill="#333">'
-        f"{escape(str(points[0]['t']))}</text>"
+        f"{escape(_clock(points[0]['t']))}</text>"
         f'<text x="{WIDTH - PAD_R}" y="{HEIGHT - 8}" text-anchor="end" font-size="11" '
-        f'fill="#333">{escape(str(points[-1]["t"]))}</text>'
+        f'fill="#333">{escape(_clock(points[-1]["t"]))}</text>'
     )
     t0 = _ts(points[0]["t"])
     span = max(1.0, _ts(points[-1]["t"]) + timeline["bucket_s"] - t0)

@@ -89,7 +89,7 @@ async def sku_action(
     label = sku_id
     catalog = await c.drops.cache.get(drop_id)
     if sku_id in catalog.skus:
-        label = catalog.skus[sku_id].label()
+        label = catalog.describe_sku(sku_id)  # "Logo Hoodie — Black / M"
     return _back(drop_id, f"{label} {'paused' if action == 'pause' else 'resumed'}")
 
 

@@ -423,7 +423,7 @@ class MonitorService:
                         "kind": "sold_out",
                         "level": "info",
                         "sku_id": r["sku_id"],
-                        "message": f"{r['label']} is sold out",
+                        "message": f"{r['name']} is sold out",
                     }
                 )
             elif r["remaining"] <= r["low_stock_threshold"] and r["offered"]:
@@ -432,7 +432,7 @@ class MonitorService:
                         "kind": "low_stock",
                         "level": "warning",
                         "sku_id": r["sku_id"],
-                        "message": f"{r['label']}: only {r['remaining']} left",
+                        "message": f"{r['name']}: only {r['remaining']} left",
                     }
                 )
         if (

@@ -48,7 +48,7 @@
     points.forEach(function (p, i) {
       var bh = (h - 2 * pad) * p.units / top;
       var r = document.createElementNS(SVG, "rect");
-      r.setAttribute("class", "bar");
+      r.setAttribute("class", "vbar");
       r.setAttribute("x", (pad + i * step + step * 0.1).toFixed(1));
       r.setAttribute("y", (h - pad - bh).toFixed(1));
       r.setAttribute("width", Math.max(step * 0.8, 1).toFixed(1));
