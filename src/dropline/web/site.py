@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dropline.api.errors import domain_problem, http_problem, problem_response
-from dropline.domain.errors import DroplineError
+from dropline.domain.errors import DroplineError, NotFound
 from dropline.web import (
     aftersales,
     catalog,
@@ -51,10 +51,11 @@ def install(app: FastAPI) -> None:
 
     async def domain_error(request: Request, exc: Exception) -> Response:
         """A page asked for something that is not there (an unknown drop id, ...):
-        a readable page with the same status; the API keeps its problem+json."""
+        a readable "Not found" page; every other error, and the API, keep their
+        problem+json (``api/errors.py``)."""
         assert isinstance(exc, DroplineError)
         status, body = domain_problem(exc, request.url.path)
-        if is_page(request):
+        if is_page(request) and isinstance(exc, NotFound):
             return error_page(request, status, exc.detail)
         return problem_response(status, body)
 
