@@ -131,7 +131,8 @@ def test_report_page_renders_with_chart(browser: Browser, server: Server) -> Non
     assert chart.locator("rect.chart-bar").count() >= 1
     assert chart.locator("polyline.cumulative").count() == 1
     expect(page.locator("table.recon tr.bad")).to_have_count(0)
-    expect(page.locator("body")).to_contain_text("4 of 40")
+    expect(page.locator("#h-units")).to_have_text("4")
+    expect(page.locator("#headline")).to_contain_text("of 40 offered")
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     page.close()
 

@@ -156,6 +156,7 @@ def demo() -> None:
             f"({'created' if shop.created else 'already there'}); keys "
             f"{'reused from ' + path if reused else 'written to ' + path}\n"
             f"  admin key:      {admin}\n  ops key:        {ops}\n  storefront key: {store}\n"
+            f"  buyer token:    {token}\n"
             f"  in a shell:     source {path}   (sets {', '.join(ENV_NAMES)})\n"
             f"  pages:          {base}/ui (log in with the ops key)\n"
             f"  live monitor:   {base}/ui/drops/{shop.drop_id}\n"
