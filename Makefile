@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint fmt bench clean help browser-deps bench-deps
 
 help:
-	@echo "make run    - set up, migrate, seed the demo drop and start the service"
+	@echo "make run    - set up, migrate, seed the demo drop and start the service (DROPLINE_PORT=8001 make run for another port)"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make lint   - ruff (format check + lint), mypy --strict, the import-layer check, the dependency audit"
 	@echo "make bench  - the flash-sale benchmark (QUICK=1 for a short run)"
@@ -18,7 +18,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# A second `make run` says what already listens on the port (DROPLINE_PORT, default 8000)
+# instead of failing; the demo's keys in .dropline/demo.env are reused while they work.
 run: $(STAMP)
+	@$(BIN)/dropline serve --check
 	$(BIN)/dropline db upgrade
 	$(BIN)/dropline demo
 	$(BIN)/dropline serve

@@ -221,6 +221,7 @@ async def build(
         paying_cap_s=settings.paying_cap_s,
         preorders=preorders,
         claim_lease_s=settings.recover_after_s,
+        order_prefix=settings.order_prefix,
     )
     from dropline.webhooks.http import HttpxTransport, generate_secret
 
@@ -273,7 +274,7 @@ async def build(
         provider=provider,
         clock=clock,
         uow=uow,
-        catalog=CatalogService(uow),
+        catalog=CatalogService(uow, on_drops_changed=cache.invalidate),
         stock=StockService(uow),
         bins=BinService(uow),
         counts=CountService(uow, clock),

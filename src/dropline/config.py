@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     # -- buyer messages
     mailer: str = Field("database", description="'database' (embedded) or 'smtp'")
     shop_name: str = "dropline"
+    order_prefix: str = Field(
+        "DL",
+        pattern=r"^[A-Z][A-Z0-9]{0,7}$",
+        description="the shop's order-number prefix: DL makes DL-1042",
+    )
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_username: str = ""

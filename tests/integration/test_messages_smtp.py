@@ -68,10 +68,10 @@ async def test_confirmation_arrives_over_smtp_once(
     assert await c.messages.send_due() == 0  # never twice
     [(sender, rcpts, msg)] = inbox.messages
     assert sender == "shop@drops.example" and rcpts == ["ada@example.com"]
-    assert msg["Subject"] == f"Order {order.id} confirmed"
+    assert msg["Subject"] == f"Order {order.number} confirmed"
     assert msg["To"] == "ada@example.com"
     body = parts(msg)
-    assert "Hi Ada," in body["plain"] and order.id in body["plain"]
+    assert "Hi Ada," in body["plain"] and order.number in body["plain"]
     assert "2 x " in body["plain"] and "50.00" in body["plain"]
     assert "<h1" in body["html"] and "Your order is confirmed" in body["html"]
     [m] = await c.messages.list(order_id=order.id)
@@ -132,7 +132,8 @@ async def test_every_template_renders(container: Container) -> None:
     assert set(rows) == {k.value for k in MessageKind}
     for m in rows.values():
         if m["event_id"] == "evt_test":
-            assert order.id in m["text_body"] and order.id in m["html_body"]
+            assert order.number in m["text_body"] and order.number in m["html_body"]
+            assert order.id not in m["text_body"]
             assert "Creator Shop" in m["text_body"] + m["html_body"]
     assert "storm" in rows["delayed"]["text_body"]
     assert "refunded" in rows["refunded"]["text_body"]

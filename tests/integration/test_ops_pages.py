@@ -92,7 +92,7 @@ async def test_orders_view_lists_newest_first_and_cancels_with_csrf(
     assert page.status_code == 200 and 'href="/ui/orders"' in page.text
     at = [page.text.index(o) for o in (shipped, second, first)]
     assert at == sorted(at), "newest first"
-    assert "25.00 USD" in page.text, page.text[-3000:]
+    assert "USD 25.00" in page.text, page.text[-3000:]
     assert "1 × Tee" in page.text, page.text[-3000:]
     # Only unshipped orders get a cancel form.
     assert f"/ui/orders/{first}/cancel" in page.text

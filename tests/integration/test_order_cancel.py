@@ -96,7 +96,7 @@ async def test_after_the_drop_ended_the_units_go_to_available(container: Contain
         before.available + 1,
     )
     units = await units_check(c, shop.drop_id)
-    assert (units["offered"], units["sold"], units["returned to stock"]) == (3, 0, 3)
+    assert (units["offered"], units["sold"], units["unsold, back in stock"]) == (3, 0, 3)
 
 
 async def test_a_handed_off_order_can_be_cancelled_a_shipped_one_cannot(

@@ -67,8 +67,12 @@ async def test_report_reconciles_a_live_drop(container: Container, clock: Manual
     assert r["balanced"] is True
     total = check(r, "units", "all SKUs")
     assert total["left"]["value"] == 20
-    assert parts(total) == {"sold": 4, "returned to stock": 0, "still offered": 16}
-    assert parts(check(r, "units", "S0")) == {"sold": 3, "returned to stock": 0, "still offered": 7}
+    assert parts(total) == {"sold": 4, "unsold, back in stock": 0, "still offered": 16}
+    assert parts(check(r, "units", "Tee — S0")) == {
+        "sold": 3,
+        "unsold, back in stock": 0,
+        "still offered": 7,
+    }
     holds = check(r, "holds", "all holds")
     assert holds["left"]["value"] == 5
     assert parts(holds) == {"converted": 2, "expired": 1, "released": 1, "active": 1}
@@ -97,7 +101,7 @@ async def test_report_reconciles_a_live_drop(container: Container, clock: Manual
     r = await c.reports.build(shop.drop_id)
     assert parts(check(r, "units", "all SKUs")) == {
         "sold": 4,
-        "returned to stock": 16,
+        "unsold, back in stock": 16,
         "still offered": 0,
     }
     assert check(r, "units", "all SKUs")["balanced"]
@@ -140,10 +144,10 @@ async def test_tampered_rows_unbalance_the_report(container: Container, clock: M
         )
     r = await c.reports.build(shop.drop_id)
     assert r["balanced"] is False
-    units = check(r, "units", "S0")
+    units = check(r, "units", "Tee — S0")
     assert not units["balanced"] and units["difference"] == -1
     assert check(r, "units", "all SKUs")["difference"] == -1
-    assert check(r, "units", "S1")["balanced"]
+    assert check(r, "units", "Tee — S1")["balanced"]
     money = check(r, "money", "all payments")
     assert money["difference"] == 100 and money["left"]["value"] == 9100
     holds = check(r, "holds", "all holds")
@@ -244,7 +248,7 @@ async def test_monitor_snapshot_counts_alerts_and_cues(
     assert snap["holds"]["active"] == 1 and snap["holds"]["converted"] == 1
     kinds = {(a["kind"], a["sku_id"]) for a in snap["alerts"]}
     assert ("sold_out", m.id) in kinds and ("low_stock", lg.id) in kinds
-    assert "Black / M sold out — Black / L has 12 left" in snap["cues"]
+    assert "Hoodie — Black / M sold out — Black / L has 12 left" in snap["cues"]
     await c.monitor.update_settings(drop.id, stream_mode="coarse")
     public = await c.monitor.public(drop.id)
     states = {s["id"]: s for s in public["skus"]}

@@ -47,7 +47,7 @@ def test_report_command_tables_csv_html_and_check(
     runner = CliRunner()
     out = runner.invoke(app, ["report", drop_id, "--check"], env={"COLUMNS": "160"})
     assert out.exit_code == 0, out.output
-    assert "balanced" in out.output and "75.00 USD" in out.output
+    assert "balanced" in out.output and "USD 75.00" in out.output
 
     csv_out = runner.invoke(app, ["report", drop_id, "--csv"])
     assert csv_out.exit_code == 0

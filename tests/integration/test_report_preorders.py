@@ -100,15 +100,15 @@ async def test_report_of_a_drop_with_preorders_balances_live_and_ended(
     # Kept: ann 2 + fay 1 caps; cy 1 + di 3 hoodies (bob's and ed's were cancelled).
     assert units(r, stock) == (
         10,
-        {"sold": 3, "returned to stock": 0, "still offered": 7, "cap closed": 0},
+        {"sold": 3, "unsold, back in stock": 0, "still offered": 7, "cap closed": 0},
     )
     assert units(r, pre) == (
         8,
-        {"sold": 4, "returned to stock": 0, "still offered": 4, "cap closed": 0},
+        {"sold": 4, "unsold, back in stock": 0, "still offered": 4, "cap closed": 0},
     )
     assert units(r, "all SKUs") == (
         18,
-        {"sold": 7, "returned to stock": 0, "still offered": 11, "cap closed": 0},
+        {"sold": 7, "unsold, back in stock": 0, "still offered": 11, "cap closed": 0},
     )
     captured = 2 * STOCK_PRICE + (STOCK_PRICE + 2 * PRE_PRICE) + STOCK_PRICE  # ann, bob, fay
     refunded = STOCK_PRICE + 2 * PRE_PRICE  # bob; ed's void moved no money
@@ -133,7 +133,7 @@ async def test_report_of_a_drop_with_preorders_balances_live_and_ended(
     assert (by_sku[d.stock]["sold"], by_sku[d.stock]["sell_through_pct"]) == (3, 30.0)
     assert f"totals,,authorised,{authorised}" in report_csv(r).splitlines()
     page = report_html(r)
-    assert "<th>Authorised</th><td>100.00 USD" in page and "· pre-order" in page
+    assert "<th>Authorised</th><td>USD 100.00" in page and "· pre-order" in page
 
     # Ended: the unsold caps go back to stock, the unsold pre-order cap closes.
     await c.drops.transition(d.drop_id, DropStatus.ENDED)
@@ -141,11 +141,11 @@ async def test_report_of_a_drop_with_preorders_balances_live_and_ended(
     assert r["balanced"] is True, r["reconciliation"]
     assert units(r, stock) == (
         10,
-        {"sold": 3, "returned to stock": 7, "still offered": 0, "cap closed": 0},
+        {"sold": 3, "unsold, back in stock": 7, "still offered": 0, "cap closed": 0},
     )
     assert units(r, pre) == (
         8,
-        {"sold": 4, "returned to stock": 0, "still offered": 0, "cap closed": 4},
+        {"sold": 4, "unsold, back in stock": 0, "still offered": 0, "cap closed": 4},
     )
 
     # After the end: cy's authorisation is voided, di's lot passes QC and di ships (the
@@ -157,11 +157,11 @@ async def test_report_of_a_drop_with_preorders_balances_live_and_ended(
     assert r["balanced"] is True, r["reconciliation"]
     assert units(r, pre) == (
         8,
-        {"sold": 3, "returned to stock": 0, "still offered": 0, "cap closed": 5},
+        {"sold": 3, "unsold, back in stock": 0, "still offered": 0, "cap closed": 5},
     )
     assert units(r, "all SKUs") == (
         18,
-        {"sold": 6, "returned to stock": 7, "still offered": 0, "cap closed": 5},
+        {"sold": 6, "unsold, back in stock": 7, "still offered": 0, "cap closed": 5},
     )
     captured += 3 * PRE_PRICE  # di, at ship
     assert {k: r["totals"][k] for k in ("captured", "authorised", "refunded", "net")} == {

@@ -86,6 +86,7 @@ def row(label: str, remaining: int, product: str = "p1", **kw: Any) -> dict[str,
         "offered": 10,
         "product_id": product,
         "product": "Hoodie",
+        "name": f"Hoodie — {label}",
         "paused": False,
         "low_stock_threshold": 3,
     } | kw
@@ -102,9 +103,9 @@ def test_stock_states_and_host_cues() -> None:
             row("Cap", 0, product="p2"),
         ]
     )
-    assert "Black / M sold out — Black / L has 12 left" in cues
-    assert "Only 2 left of Sand / S" in cues
-    assert "Cap sold out — nothing left of Hoodie" in cues
+    assert "Hoodie — Black / M sold out — Black / L has 12 left" in cues
+    assert "Only 2 left of Hoodie — Sand / S" in cues
+    assert "Hoodie — Cap sold out — nothing left of Hoodie" in cues
 
 
 def test_chart_is_self_contained_svg() -> None:
@@ -123,6 +124,6 @@ def test_chart_is_self_contained_svg() -> None:
 
 
 def test_money_formatting_uses_integers() -> None:
-    assert money(123456, "USD") == "1,234.56 USD"
-    assert money(-5, "EUR") == "-0.05 EUR"
-    assert money(1500, "JPY") == "1,500 JPY"
+    assert money(123456, "USD") == "USD 1,234.56"
+    assert money(-5, "EUR") == "EUR -0.05"
+    assert money(1500, "JPY") == "JPY 1,500"

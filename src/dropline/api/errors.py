@@ -154,6 +154,20 @@ def _clean(value: Any) -> Any:
     return str(value)
 
 
+def http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """The problem for a framework refusal (no such route, wrong method, a body FastAPI
+    could not read, ...); a 405 says which methods the path takes (``Allow``)."""
+    status, detail, headers = exc.status_code, str(exc.detail), dict(exc.headers or {})
+    if status == 400 and exc.__cause__ is not None:
+        # FastAPI's own 400 for a body it could not read as JSON (bad UTF-8, nesting
+        # too deep): the same answer as any other malformed JSON body.
+        return problem(400, "malformed_json", MALFORMED_JSON, request.url.path)
+    if status == 405:
+        headers["Allow"] = allowed_methods(request.app, request.url.path)
+    code = HTTP_CODES.get(status, "http_error")
+    return problem(status, code, detail, request.url.path, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.DroplineError)
     async def _domain(request: Request, exc: e.DroplineError) -> JSONResponse:
@@ -173,15 +187,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        status, detail, headers = exc.status_code, str(exc.detail), dict(exc.headers or {})
-        if status == 400 and exc.__cause__ is not None:
-            # FastAPI's own 400 for a body it could not read as JSON (bad UTF-8, nesting
-            # too deep): the same answer as any other malformed JSON body.
-            return problem(400, "malformed_json", MALFORMED_JSON, request.url.path)
-        if status == 405:
-            headers["Allow"] = allowed_methods(request.app, request.url.path)
-        code = HTTP_CODES.get(status, "http_error")
-        return problem(status, code, detail, request.url.path, headers=headers)
+        return http_problem(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

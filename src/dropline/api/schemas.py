@@ -69,13 +69,41 @@ class SkuOut(BaseModel):
     safety_qty: int
     safety_pct: int
     bin_location: str
+    archived: bool = False
 
 
 class ProductOut(BaseModel):
     id: str
     name: str
     description: str
+    archived: bool = False
     skus: list[SkuOut] = []
+
+
+class ProductEdit(Strict):
+    """The fields to change; those left out stay as they are."""
+
+    name: Name | None = None
+    description: Text | None = None
+
+
+class SkuEdit(Strict):
+    """The fields to change; those left out stay as they are. The price's currency is
+    the SKU's own (a price change is refused while a drop selling it is live)."""
+
+    code: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    price_amount: Amount | None = None
+    attributes: (
+        dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=80)]] | None
+    ) = None
+    bin_location: Annotated[str, Field(max_length=40)] | None = None
+
+
+class BundleEdit(Strict):
+    """The fields to change; components never change (archive and make another)."""
+
+    name: Name | None = None
+    price_amount: Amount | None = None
 
 
 class ComponentIn(Strict):
@@ -96,6 +124,7 @@ class BundleOut(BaseModel):
     name: str
     price: MoneyOut
     components: list[dict[str, Any]]
+    archived: bool = False
 
 
 class StockLevelOut(BaseModel):
@@ -162,12 +191,31 @@ class DropBundleIn(Strict):
     bundle_id: str
 
 
+class DropEdit(Strict):
+    """The fields to change. ``starts_at`` and ``hold_ttl_s`` only before going live;
+    ``"starts_at": null`` clears the start time."""
+
+    name: Name | None = None
+    starts_at: str | None = Field(None, description="RFC 3339, UTC")
+    hold_ttl_s: Annotated[StrictInt, Field(ge=10, le=3600)] | None = None
+
+
 class OfferOut(BaseModel):
     sku_id: str
     offered: int
     sold: int
     per_buyer_limit: int | None
     paused: bool
+    code: str = ""
+    label: str = Field("", description="product and variant: Logo Hoodie — Black / M")
+    price: MoneyOut | None = None
+
+
+class DropSummaryOut(BaseModel):
+    offered: int
+    sold: int
+    sell_through_pct: float | None
+    revenue: MoneyOut
 
 
 class DropOut(BaseModel):
@@ -180,6 +228,7 @@ class DropOut(BaseModel):
     version: int
     offers: list[OfferOut] = []
     bundle_ids: list[str] = []
+    summary: DropSummaryOut | None = None
 
 
 class SkuItemIn(Strict):
@@ -281,6 +330,9 @@ class OrderLineOut(BaseModel):
 
 class OrderOut(BaseModel):
     id: str
+    number: str = Field(
+        "", description="the short human order number (DL-1042) for messages and people"
+    )
     drop_id: str
     buyer_id: str
     hold_id: str

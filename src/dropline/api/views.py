@@ -8,6 +8,7 @@ from dropline.domain.live.drops import Drop, Offer
 from dropline.domain.live.holds import Hold
 from dropline.domain.stock.buckets import StockLevel
 from dropline.services.live.checkout import CheckoutResult
+from dropline.services.live.drop_catalog import DropCatalog
 from dropline.services.serialize import hold_dict, rfc3339
 from dropline.store.live.order_repo import CheckoutRecord, OrderRecord
 from dropline.store.platform.access_repo import ApiKeyRecord
@@ -23,12 +24,17 @@ def sku(x: Sku) -> s.SkuOut:
         safety_qty=x.safety_qty,
         safety_pct=x.safety_pct,
         bin_location=x.bin_location,
+        archived=x.archived,
     )
 
 
 def product(p: Product, skus: list[Sku]) -> s.ProductOut:
     return s.ProductOut(
-        id=p.id, name=p.name, description=p.description, skus=[sku(x) for x in skus]
+        id=p.id,
+        name=p.name,
+        description=p.description,
+        archived=p.archived,
+        skus=[sku(x) for x in skus],
     )
 
 
@@ -39,6 +45,7 @@ def bundle(b: Bundle) -> s.BundleOut:
         name=b.name,
         price=s.MoneyOut(amount=b.price.amount, currency=b.price.currency),
         components=[{"sku_id": c.sku_id, "quantity": c.quantity} for c in b.components],
+        archived=b.archived,
     )
 
 
@@ -55,19 +62,41 @@ def level(lv: StockLevel) -> s.StockLevelOut:
     )
 
 
-def offer(o: Offer) -> s.OfferOut:
+def offer(o: Offer, catalog: DropCatalog | None = None) -> s.OfferOut:
+    sku = catalog.skus.get(o.sku_id) if catalog else None
     return s.OfferOut(
         sku_id=o.sku_id,
         offered=o.offered,
         sold=o.sold,
         per_buyer_limit=o.per_buyer_limit,
         paused=o.paused,
+        code=sku.code if sku else "",
+        label=catalog.describe_sku(o.sku_id) if catalog and sku else "",
+        price=s.MoneyOut(amount=sku.price.amount, currency=sku.price.currency) if sku else None,
+    )
+
+
+def drop_summary(currency: str, offered: int, sold: int, revenue: int) -> s.DropSummaryOut:
+    return s.DropSummaryOut(
+        offered=offered,
+        sold=sold,
+        sell_through_pct=round(100.0 * sold / offered, 1) if offered else None,
+        revenue=s.MoneyOut(amount=revenue, currency=currency),
     )
 
 
 def drop(
-    d: Drop, offers: dict[str, Offer] | None = None, bundle_ids: list[str] | None = None
+    d: Drop,
+    offers: dict[str, Offer] | None = None,
+    bundle_ids: list[str] | None = None,
+    catalog: DropCatalog | None = None,
+    summary: s.DropSummaryOut | None = None,
 ) -> s.DropOut:
+    """A drop; with its ``catalog`` each offer also carries the SKU's code, label and
+    price, in variant order (sizes small to large)."""
+    ordered = list((offers or {}).values())
+    if catalog is not None:
+        ordered.sort(key=lambda o: catalog.sort_key(o.sku_id))
     return s.DropOut(
         id=d.id,
         name=d.name,
@@ -76,8 +105,9 @@ def drop(
         hold_ttl_s=d.hold_ttl_s,
         starts_at=rfc3339(d.starts_at),
         version=d.version,
-        offers=[offer(o) for o in (offers or {}).values()],
+        offers=[offer(o, catalog) for o in ordered],
         bundle_ids=bundle_ids or [],
+        summary=summary,
     )
 
 
@@ -88,6 +118,7 @@ def hold(h: Hold) -> s.HoldOut:
 def order(o: OrderRecord) -> s.OrderOut:
     return s.OrderOut(
         id=o.id,
+        number=o.number,
         drop_id=o.drop_id,
         buyer_id=o.buyer_id,
         hold_id=o.hold_id,

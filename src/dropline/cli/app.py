@@ -10,14 +10,15 @@ import logging
 import typer
 
 from dropline.cli.aftersales import orders, returns
+from dropline.cli.catalog import bundles, products, skus
 from dropline.cli.console import TextArgs
 from dropline.cli.fulfilment import tracking, webhooks
 from dropline.cli.insight import lessons, report
-from dropline.cli.live import simulate
+from dropline.cli.live import drops, simulate
 from dropline.cli.planning import launches
 from dropline.cli.platform import db, demo, keys, server
 from dropline.cli.readiness import ready, rehearse
-from dropline.cli.stock import bins, counts
+from dropline.cli.stock import bins, counts, levels
 from dropline.cli.supply import preorders, qc, quality, runs, scorecards
 
 app = typer.Typer(
@@ -28,6 +29,11 @@ app = typer.Typer(
     rich_markup_mode="rich",
     cls=TextArgs,  # every argument is storable text
 )
+app.add_typer(products.products_app, name="products")
+app.add_typer(skus.skus_app, name="skus")
+app.add_typer(bundles.bundles_app, name="bundles")
+app.add_typer(levels.stock_app, name="stock")
+app.add_typer(drops.drops_app, name="drops")
 app.add_typer(db.db_app, name="db")
 app.add_typer(keys.keys_app, name="keys")
 app.command()(demo.demo)

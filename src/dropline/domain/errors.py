@@ -14,6 +14,7 @@ never rename one, add a new one instead.
     │   ├── DependencyCycle      dependency_cycle
     │   └── BinNotInSession      bin_not_in_session
     ├── Conflict                 conflict
+    │   ├── Archived             archived
     │   ├── IdempotencyMismatch  idempotency_mismatch
     │   ├── IdempotencyInProgress idempotency_in_progress
     │   ├── InvalidTransition    invalid_transition
@@ -103,6 +104,13 @@ class BinNotInSession(InvalidInput):
 
 class Conflict(DroplineError):
     code = "conflict"
+
+
+class Archived(Conflict):
+    """The product, SKU or bundle is archived: it keeps its history (orders, stock,
+    reports) but cannot be offered, bundled or given new variants until restored."""
+
+    code = "archived"
 
 
 class IdempotencyMismatch(Conflict):

@@ -9,10 +9,11 @@ ends its sessions.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dropline.bootstrap import Container
 from dropline.services.context import Actor, actor
@@ -26,6 +27,8 @@ PAGE_ROWS = 200
 # an entry with an empty href shows as a placeholder.
 NAV: list[tuple[str, str]] = [
     ("Drops", "/ui"),
+    ("Products", "/ui/products"),
+    ("Bundles", "/ui/bundles"),
     ("Orders", "/ui/orders"),
     ("Messages", "/ui/messages"),
     ("Webhook deliveries", "/ui/webhooks"),
@@ -33,6 +36,16 @@ NAV: list[tuple[str, str]] = [
     ("Counts", "/ui/counts"),
     ("Audit", "/ui/audit"),
 ]
+
+
+#: The CSRF token field every form posts.
+Csrf = Annotated[str, Form(max_length=200)]
+
+
+def back(path: str, message: str, level: str = "info") -> Response:
+    """Redirect (303) to ``path`` with a flash message: what a form did, or why not."""
+    sep = "&" if "?" in path else "?"
+    return RedirectResponse(f"{path}{sep}flash={quote(message)}&level={level}", status_code=303)
 
 
 class LoginRequired(Exception):
@@ -107,3 +120,13 @@ def safe_next(value: str | None) -> str:
     if value and value.startswith("/ui") and not value.startswith("//"):
         return value
     return "/ui"
+
+
+def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
+    """A page for what went wrong (``404`` for an unknown id), never raw JSON."""
+    html = (
+        env()
+        .get_template("error.html")
+        .render(session=None, nav=NAV, flash=None, status=status, detail=detail)
+    )
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})

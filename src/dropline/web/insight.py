@@ -12,7 +12,6 @@ from dropline.api.deps import ContainerDep
 from dropline.api.sse import sse_response
 from dropline.domain.live.drops import DropStatus
 from dropline.web import common
-from dropline.web.chart import sales_chart
 from dropline.web.common import (
     key_active,
     page,
@@ -20,6 +19,7 @@ from dropline.web.common import (
     require_login,
 )
 from dropline.web.live import DROP_ACTIONS
+from dropline.web.render import report_chart
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -53,7 +53,7 @@ async def monitor_events(drop_id: str, request: Request, c: ContainerDep) -> Res
 async def report_page(drop_id: str, request: Request, c: ContainerDep) -> Response:
     s = await require_login(request, c)
     report = await c.reports.build(drop_id)
-    return page(request, "report.html", s, report=report, chart=sales_chart(report["timeline"]))
+    return page(request, "report.html", s, report=report, chart=report_chart(report))
 
 
 @router.get("/lessons")

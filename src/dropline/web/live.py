@@ -16,7 +16,6 @@ from dropline.domain.errors import DroplineError
 from dropline.domain.live.drops import DropStatus
 from dropline.domain.live.orders import OrderStatus
 from dropline.services.aftersales.cancellations import CANCELLABLE
-from dropline.services.serialize import rfc3339
 from dropline.web import common
 from dropline.web.common import (
     page,
@@ -33,17 +32,26 @@ RETURNABLE = frozenset({OrderStatus.SHIPPED.value, OrderStatus.DELIVERED.value})
 @router.get("")
 @router.get("/")
 async def drops_page(request: Request, c: ContainerDep) -> Response:
+    """Every drop, newest first, with units sold of offered, sell-through and revenue
+    kept; and the form that creates the next one."""
     s = await require_login(request, c)
-    drops = [
-        {
-            "id": d.id,
-            "name": d.name,
-            "status": d.status.value,
-            "currency": d.currency,
-            "starts_at": rfc3339(d.starts_at),
-        }
-        for d in await c.drops.list_drops()
-    ]
+    sums = await c.drops.summaries()
+    drops = []
+    for d in await c.drops.list_drops():
+        offered, sold, revenue = sums.get(d.id, (0, 0, 0))
+        drops.append(
+            {
+                "id": d.id,
+                "name": d.name,
+                "status": d.status.value,
+                "currency": d.currency,
+                "starts_at": d.starts_at,
+                "offered": offered,
+                "sold": sold,
+                "sell_through_pct": round(100.0 * sold / offered, 1) if offered else None,
+                "revenue": revenue,
+            }
+        )
     return page(request, "drops.html", s, drops=drops)
 
 
@@ -81,7 +89,7 @@ async def sku_action(
     label = sku_id
     catalog = await c.drops.cache.get(drop_id)
     if sku_id in catalog.skus:
-        label = catalog.skus[sku_id].label()
+        label = catalog.describe_sku(sku_id)  # "Logo Hoodie — Black / M"
     return _back(drop_id, f"{label} {'paused' if action == 'pause' else 'resumed'}")
 
 
@@ -118,9 +126,12 @@ async def orders_page(
             common.PAGE_ROWS,
             newest_first=True,
         )
+        shipments = await uow.shipments.for_orders([o.id for o in rows])
+    drop_names = {d.id: d.name for d in await c.drops.list_drops()}
     return page(
         request, "orders.html", s, orders=rows, status=status, drop_id=drop_id,
-        buyer_id=buyer_id, statuses=ORDER_STATUSES,
+        buyer_id=buyer_id, statuses=ORDER_STATUSES, drop_names=drop_names,
+        shipments=shipments,
         cancellable={st.value for st in CANCELLABLE}, returnable=RETURNABLE,
         reasons=[r.value for r in ReturnReason], page_rows=common.PAGE_ROWS,
     )  # fmt: skip

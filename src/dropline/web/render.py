@@ -4,29 +4,58 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import humanize
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from dropline.domain.money import format_money
 from dropline.web.chart import sales_chart
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
-# Currencies without minor units (ISO 4217 exponent 0) that dropline may see.
-ZERO_DECIMAL = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF"})
-
 
 def money(amount: int | None, currency: str) -> str:
-    """``12345, "USD"`` → ``123.45 USD`` (integer arithmetic, never floats)."""
+    """``12345, "USD"`` → ``USD 123.45`` (``domain.money.format_money``); None → ``—``."""
     if amount is None:
         return "—"
-    if currency in ZERO_DECIMAL:
-        return f"{amount:,} {currency}"
-    sign = "-" if amount < 0 else ""
-    whole, cents = divmod(abs(amount), 100)
-    return f"{sign}{whole:,}.{cents:02d} {currency}"
+    return format_money(amount, currency)
+
+
+def _utc(value: datetime | float | str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def exact_time(value: datetime | float | str | None) -> str:
+    """``Fri 12 Dec 2026, 20:00 UTC``: minutes, no microseconds, always UTC."""
+    dt = _utc(value)
+    return "—" if dt is None else dt.strftime("%a %d %b %Y, %H:%M UTC")
+
+
+def relative_time(value: datetime | float | str | None, now: datetime | None = None) -> str:
+    """``3 minutes ago`` or ``in 2 hours`` (the ``humanize`` package), from ``now``."""
+    dt = _utc(value)
+    if dt is None:
+        return "—"
+    ref = now or datetime.now(UTC)
+    delta = ref - dt
+    text: str = humanize.naturaltime(delta)
+    return text.replace(" from now", "").join(("in ", "")) if delta < timedelta(0) else text
+
+
+def human_time(value: datetime | float | str | None, now: datetime | None = None) -> str:
+    """Both at once, for lists: ``Fri 12 Dec 2026, 20:00 UTC (in 2 hours)``."""
+    dt = _utc(value)
+    return "—" if dt is None else f"{exact_time(dt)} ({relative_time(dt, now)})"
 
 
 def fmt_pct(value: float | None) -> str:
@@ -51,6 +80,9 @@ def environment() -> Environment:
     env.filters["money"] = money
     env.filters["pct"] = fmt_pct
     env.filters["duration"] = duration
+    env.filters["exact_time"] = exact_time
+    env.filters["relative_time"] = relative_time
+    env.filters["human_time"] = human_time
     return env
 
 
@@ -64,13 +96,21 @@ def env() -> Environment:
     return _ENV
 
 
+def report_chart(report: dict[str, Any]) -> str:
+    """The report's sales chart with a marker where each SKU sold out."""
+    marks = [
+        (r["sold_out_at"], r["label"]) for r in report["sell_through"]["by_sku"] if r["sold_out_at"]
+    ]
+    return sales_chart(report["timeline"], marks)
+
+
 def report_html(report: dict[str, Any]) -> str:
     """A self-contained HTML file (inline CSS and SVG, nothing external)."""
     css = (STATIC / "app.css").read_text()
     return (
         env()
         .get_template("report_standalone.html")
-        .render(report=report, chart=sales_chart(report["timeline"]), css=css)
+        .render(report=report, chart=report_chart(report), css=css)
     )
 
 

@@ -8,11 +8,16 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dropline.api.errors import domain_problem, http_problem, problem_response
+from dropline.domain.errors import DroplineError, NotFound
 from dropline.web import (
     aftersales,
+    catalog,
     counts,
     docs,
+    drop_setup,
     fulfilment,
     insight,
     live,
@@ -24,6 +29,7 @@ from dropline.web import (
 from dropline.web.common import (
     CsrfFailed,
     LoginRequired,
+    error_page,
 )
 from dropline.web.headers import SecurityHeaders
 from dropline.web.render import STATIC
@@ -43,12 +49,36 @@ def install(app: FastAPI) -> None:
             status_code=403,
         )
 
+    def is_page(request: Request) -> bool:
+        path = request.url.path
+        return (path == "/ui" or path.startswith("/ui/")) and not path.startswith("/ui/static")
+
+    async def domain_error(request: Request, exc: Exception) -> Response:
+        """A page asked for something that is not there (an unknown drop id, ...):
+        a readable "Not found" page; every other error, and the API, keep their
+        problem+json (``api/errors.py``)."""
+        assert isinstance(exc, DroplineError)
+        status, body = domain_problem(exc, request.url.path)
+        if is_page(request) and isinstance(exc, NotFound):
+            return error_page(request, status, exc.detail)
+        return problem_response(status, body)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if is_page(request) and exc.status_code in (404, 405):
+            return error_page(request, exc.status_code, "There is no such page.")
+        return http_problem(request, exc)
+
+    app.add_exception_handler(DroplineError, domain_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(CsrfFailed, csrf_failed)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
     for module in (
         platform,
         live,
+        drop_setup,
+        catalog,
         insight,
         fulfilment,
         aftersales,

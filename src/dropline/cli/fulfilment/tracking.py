@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from dropline.bootstrap import Container
@@ -19,14 +26,23 @@ tracking_app = typer.Typer(help="Tracking numbers from the warehouse.", no_args_
 def tracking_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
 ) -> None:
-    """Mark orders shipped from a CSV: order_id,carrier,tracking_number[,tracking_url].
+    """Mark orders shipped from a CSV: order_id,carrier,tracking_number[,tracking_url]
+    (order_id: the ord_ id or the order number, DL-1042), with a progress bar.
 
     Good rows are applied, bad rows listed with their line number and reason; importing
     the same file again applies nothing twice. Exit code 1 if any row was rejected."""
     text = file.read_text(encoding="utf-8-sig")
 
     async def go(c: Container) -> int:
-        with Progress(console=console, transient=True) as progress:
+        columns = (
+            TextColumn("importing rows"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
             task = progress.add_task("importing", total=None)
 
             def tick(done: int, total: int) -> None:

@@ -27,8 +27,8 @@ def print_report(report: dict[str, Any], out: Console) -> None:
     cur = report["currency"]
     d = report["drop"]
     out.print(f"[bold]{d['name']}[/bold] ({d['id']}) — {d['status']}")
-    units = Table(title="Reconciliation: units (offered = sold + returned + still offered)")
-    for col in ("SKU", "offered", "sold", "returned", "still offered", "difference"):
+    units = Table(title="Reconciliation: units (offered = sold + back in stock + still offered)")
+    for col in ("SKU", "offered", "sold", "back in stock", "still offered", "difference"):
         units.add_column(col, justify="left" if col == "SKU" else "right")
     others = Table(title="Reconciliation: holds, orders, money")
     for col in ("check", "left", "right", "difference"):

@@ -1,1 +1,1 @@
-"""Live-drop commands: the live-drop simulator."""
+"""Live-drop commands: drops (offers, schedule, go live, pause, end) and the live-drop simulator."""

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from dropline.bootstrap import Container
 from dropline.cli.console import console, run
+from dropline.domain.errors import DroplineError
 from dropline.domain.live.drops import DropStatus
+from dropline.services.platform.access import verify_buyer_token
 
 COLOURS = ("Black", "Sand", "Forest")
 SIZES = ("S", "M", "L", "XL")
@@ -82,36 +84,91 @@ async def seed(c: Container) -> DemoShop:
     return DemoShop(drop.id, True)
 
 
+#: The shell variables ``.dropline/demo.env`` sets, the ones every guide uses.
+ENV_NAMES = ("DL", "ADMIN_KEY", "OPS_KEY", "STORE_KEY", "BUYER_TOKEN", "DROP")
+_TOKEN_MIN_LEFT_S = 24 * 3600
+
+
+def read_env(path: Path) -> dict[str, str]:
+    """``export NAME=value`` lines of a demo.env written earlier (missing: nothing)."""
+    out: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, sep, value = line.removeprefix("export ").partition("=")
+            if sep:
+                out[name.strip()] = value.strip()
+    return out
+
+
+async def _key(c: Container, old: str | None, name: str, scope: str) -> tuple[str, bool]:
+    """The key from the last run if it still works with ``scope``, else a new one."""
+    if old:
+        try:
+            if (await c.access.authenticate(old)).allows(scope):
+                return old, True
+        except DroplineError:
+            pass
+    raw, _ = await c.access.create_key(name, scope)
+    return raw, False
+
+
+def _token(c: Container, old: str | None) -> str:
+    """The buyer token from the last run while it has a day left, else a new one."""
+    if old:
+        try:
+            verify_buyer_token(
+                c.settings.buyer_token_secret, old, c.clock.now() + _TOKEN_MIN_LEFT_S
+            )
+            return old
+        except DroplineError:
+            pass
+    return c.access.mint("buyer-demo-1", ttl_s=7 * 24 * 3600)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current directory when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def demo() -> None:
     """Seed the demo shop (hoodie 3 colours × 4 sizes, cap, bundle) and a live drop,
-    then print an admin and a storefront key and a buyer token to try the API."""
+    and write the shell variables every guide uses (DL, ADMIN_KEY, OPS_KEY, STORE_KEY,
+    BUYER_TOKEN, DROP) to .dropline/demo.env. Running it again changes nothing and
+    reuses the keys it wrote, while they still work."""
 
     async def go(c: Container) -> None:
         shop = await seed(c)
-        admin, _ = await c.access.create_key("demo admin", "admin")
-        store, _ = await c.access.create_key("demo storefront", "storefront")
-        token = c.access.mint("buyer-demo-1", ttl_s=7 * 24 * 3600)
-        base = c.settings.base_url
         env = Path(c.settings.data_dir) / "demo.env"
+        old = read_env(env)
+        admin, a_old = await _key(c, old.get("ADMIN_KEY"), "demo admin", "admin")
+        ops, o_old = await _key(c, old.get("OPS_KEY"), "demo ops", "ops")
+        store, s_old = await _key(c, old.get("STORE_KEY"), "demo storefront", "storefront")
+        token = _token(c, old.get("BUYER_TOKEN"))
+        base = c.settings.base_url
+        values = dict(zip(ENV_NAMES, (base, admin, ops, store, token, shop.drop_id), strict=True))
         env.parent.mkdir(parents=True, exist_ok=True)
-        env.write_text(
-            f"export DL={base}\nexport ADMIN_KEY={admin}\nexport STORE_KEY={store}\n"
-            f"export BUYER_TOKEN={token}\nexport DROP={shop.drop_id}\n"
-        )
+        env.write_text("".join(f"export {k}={v}\n" for k, v in values.items()))
         env.chmod(0o600)
+        reused = a_old and o_old and s_old
+        path = _shown(env)
         console.print(
             f"demo drop [bold]{shop.drop_id}[/bold] "
-            f"({'created' if shop.created else 'already there'})\n"
-            f"  admin key:      {admin}\n  storefront key: {store}\n"
+            f"({'created' if shop.created else 'already there'}); keys "
+            f"{'reused from ' + path if reused else 'written to ' + path}\n"
+            f"  admin key:      {admin}\n  ops key:        {ops}\n  storefront key: {store}\n"
             f"  buyer token:    {token}\n"
+            f"  in a shell:     source {path}   (sets {', '.join(ENV_NAMES)})\n"
+            f"  pages:          {base}/ui (log in with the ops key)\n"
+            f"  live monitor:   {base}/ui/drops/{shop.drop_id}\n"
             f"  API docs:       {base}/docs\n"
-            f"  public view:    curl -H 'Authorization: Bearer {store}' "
-            f"{base}/v1/drops/{shop.drop_id}/public\n"
-            f"  shell:          source {env}   (sets DL, ADMIN_KEY, STORE_KEY, BUYER_TOKEN, DROP)\n"
-            f"  live monitor:   {base}/ui/drops/{shop.drop_id} (log in with the admin key)\n"
-            f"  ops pages:      {base}/ui/orders, /ui/messages, /ui/webhooks, /ui/returns\n"
-            f"  rehearse:       DROPLINE_OPS_KEY={admin} dropline simulate {shop.drop_id} "
-            "--viewers 200 --duration 60"
+            f'  public view:    curl -H "Authorization: Bearer $STORE_KEY" '
+            f'"$DL/v1/drops/$DROP/public"\n'
+            f'  rehearse:       .venv/bin/dropline simulate "$DROP" --url "$DL" '
+            f'--api-key "$OPS_KEY" --viewers 200 --duration 60',
+            highlight=False,
         )
 
     run(go)

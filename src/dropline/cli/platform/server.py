@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from typing import Annotated
 
+import httpx
 import typer
 
 from dropline.cli.console import console
@@ -18,17 +20,52 @@ from dropline.cli.platform.logs import log_config
 from dropline.config import UnsafeSettings, check_safe, load_settings
 
 
+def port_in_use(host: str, port: int) -> str | None:
+    """What already listens on ``host:port``: a sentence naming a dropline server (its
+    address, which answers ``/healthz``) or another program; None when the port is free."""
+    probe = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+    try:
+        with socket.create_connection((probe, port), timeout=0.5):
+            pass
+    except OSError:
+        return None
+    url = f"http://{probe}:{port}"
+    try:
+        healthy = httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        healthy = False
+    if healthy:
+        return (
+            f"dropline is already running on {url} (pages: {url}/ui, API docs: {url}/docs). "
+            "Use that one, stop it first, or start another with DROPLINE_PORT=8001."
+        )
+    return (
+        f"port {port} on {probe} is used by another program; stop it, or choose another "
+        "port with DROPLINE_PORT=8001 (or --port)."
+    )
+
+
 def serve(
-    host: Annotated[str | None, typer.Option(help="bind address")] = None,
-    port: Annotated[int | None, typer.Option(help="port")] = None,
-    workers: Annotated[int, typer.Option(help="API processes (needs Redis + PostgreSQL)")] = 1,
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default DROPLINE_PORT, 8000).")] = None,
+    workers: Annotated[int, typer.Option(help="API processes (needs Redis + PostgreSQL).")] = 1,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only say whether the port is free (exit 1 if not).")
+    ] = False,
 ) -> None:
-    """Run the API server. With the in-process engine only one process may serve."""
+    """Run the API server. With the in-process engine only one process may serve. If
+    the port is taken, say by what (a running dropline, or another program) and stop."""
     import uvicorn
 
     settings = load_settings()
     host = host or settings.host
     port = port or settings.port
+    busy = port_in_use(host, port)
+    if busy:
+        console.print(busy, style="yellow", highlight=False)
+        raise typer.Exit(1)
+    if check:
+        return
     try:
         check_safe(settings.model_copy(update={"host": host, "port": port}))
     except UnsafeSettings as exc:

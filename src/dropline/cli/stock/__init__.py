@@ -1,1 +1,2 @@
-"""Stock commands: bins, count sessions and stock levels."""
+"""Stock commands: receive, adjust and count units; levels and the movement ledger; bins
+and count sessions."""

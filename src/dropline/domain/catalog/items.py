@@ -2,6 +2,10 @@
 
 A bundle sells as one line and consumes its components (SKU × quantity); it has no stock
 of its own, so its availability is the minimum over its components.
+
+Nothing in the catalog is ever deleted: a product, SKU or bundle made by mistake or no
+longer sold is *archived*. It keeps its history (orders, stock movements, reports name
+it) but cannot be offered, bundled or given new variants (``ensure_active``).
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from dropline.domain.errors import InvalidInput, NotFound
+from dropline.domain.errors import Archived, InvalidInput, NotFound
 from dropline.domain.live.holds import HoldItem, ItemKind
 from dropline.domain.money import Money
 
@@ -19,6 +23,7 @@ class Product:
     id: str
     name: str
     description: str = ""
+    archived: bool = False
 
 
 @dataclass(frozen=True)
@@ -33,10 +38,21 @@ class Sku:
     safety_qty: int = 0
     safety_pct: int = 0
     bin_location: str = ""
+    archived: bool = False
 
     def label(self) -> str:
-        """Short human label for host cues: ``Black / M`` or the SKU code."""
+        """Short human label of the variant: ``Black / M`` or the SKU code."""
         return " / ".join(self.attributes.values()) or self.code
+
+
+def full_label(product_name: str, sku: Sku) -> str:
+    """What a person reads wherever one SKU is named (cues, alerts, lists, flashes):
+    the product and the variant, ``Logo Hoodie — Black / M``; a SKU without attributes
+    is its product's name alone (its code when the product is unknown)."""
+    label = sku.label()
+    if not product_name:
+        return label
+    return f"{product_name} — {label}" if label != sku.code else product_name
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,24 @@ class Bundle:
     name: str
     price: Money
     components: tuple[BundleComponent, ...]
+    archived: bool = False
+
+
+def ensure_active(item: Product | Sku | Bundle) -> None:
+    """Raise ``Archived`` (409) for an archived item: it cannot be offered in a drop,
+    put in a bundle or given a new variant. The problem names the item so the caller
+    can restore it or pick another."""
+    if not item.archived:
+        return
+    kind, field_name = {
+        Product: ("product", "product_id"),
+        Sku: ("SKU", "sku_id"),
+        Bundle: ("bundle", "bundle_id"),
+    }[type(item)]
+    name = item.code if isinstance(item, Sku) else item.name
+    raise Archived(
+        f"{kind} {name} ({item.id}) is archived; restore it first", **{field_name: item.id}
+    )
 
 
 def validate_bundle_components(components: Iterable[BundleComponent]) -> None:

@@ -11,6 +11,13 @@ from enum import StrEnum
 from dropline.domain.errors import InvalidTransition
 
 
+def order_number(prefix: str, seq: int) -> str:
+    """The short number a buyer and the ops lead read, ``DL-1042``: the shop's prefix
+    and the order's place in the shop's sequence. The opaque ``ord_`` id stays the key
+    every API call uses; the number is for people (messages, pages, phone calls)."""
+    return f"{prefix}-{seq}"
+
+
 class OrderStatus(StrEnum):
     PAID = "paid"
     HANDED_OFF = "handed_off"

@@ -1,51 +1,91 @@
-"""Catalog use cases: products, SKUs (variants) and bundles."""
+"""Catalog use cases: products (with their colour × size matrix of variants in one
+step), SKUs and bundles; finding them by id, code or name. Editing and archiving are in
+``edits.py``, which ``CatalogService`` inherits."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from dropline.domain.catalog.items import (
     Bundle,
     BundleComponent,
     Product,
     Sku,
+    ensure_active,
     validate_bundle_components,
 )
+from dropline.domain.catalog.variants import variant_matrix
 from dropline.domain.errors import Conflict, InvalidInput, NotFound
 from dropline.domain.events import DomainEvent
 from dropline.domain.ids import new_id
 from dropline.domain.money import Money, check_currency
 from dropline.domain.stock.buckets import safety_target
+from dropline.services.catalog.edits import (
+    CatalogEdits,
+    check_code,
+    check_name,
+    check_price,
+)
 from dropline.store.uow import UowFactory
 
-MAX_PRICE = 100_000_000_00
 
-
-def _check_price(amount: int) -> None:
-    if amount < 0 or amount > MAX_PRICE:
-        raise InvalidInput("price must be between 0 and 10,000,000,000 minor units")
-
-
-def _check_code(code: str) -> str:
-    code = code.strip()
-    if not code or len(code) > 80:
-        raise InvalidInput("a code is 1 to 80 characters")
-    return code
-
-
-class CatalogService:
-    def __init__(self, uow: UowFactory) -> None:
+class CatalogService(CatalogEdits):
+    def __init__(
+        self, uow: UowFactory, on_drops_changed: Callable[[str], None] | None = None
+    ) -> None:
         self.uow = uow
+        #: Told each drop whose catalog an edit changed (this process's drop cache).
+        self._on_drops_changed = on_drops_changed
 
     async def create_product(self, name: str, description: str = "") -> Product:
         if not name.strip():
             raise InvalidInput("a product needs a name")
-        product = Product(new_id("prd"), name.strip(), description)
+        product = Product(new_id("prd"), check_name(name, "product"), description)
         async with self.uow() as uow:
             await uow.catalog.add_product(product)
             uow.record(DomainEvent("product.created", "product", product.id, 1, {"name": name}))
             await uow.commit()
         return product
+
+    async def create_product_with_variants(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        price_amount: int,
+        currency: str,
+        colours: Sequence[str] = (),
+        sizes: Sequence[str] = (),
+        code_prefix: str = "",
+        safety_pct: int = 0,
+    ) -> tuple[Product, list[Sku]]:
+        """A product and its colour × size matrix of variants in one step and one
+        transaction: every SKU or none (a code already used fails the whole product).
+        Codes are ``PREFIX-COLOUR-SIZE`` (``LOGO-HOODIE-BLACK-M``), the prefix defaulting
+        to the product's name."""
+        check_price(price_amount)
+        safety_target(0, 0, safety_pct)
+        product = Product(new_id("prd"), check_name(name, "product"), description)
+        money = Money(price_amount, check_currency(currency))
+        skus = [
+            Sku(new_id("sku"), product.id, check_code(code), money, attrs, 0, safety_pct)
+            for code, attrs in variant_matrix(code_prefix or name, colours, sizes)
+        ]
+        async with self.uow() as uow:
+            await uow.catalog.add_product(product)
+            for sku in skus:
+                if await uow.catalog.code_taken(sku.code):
+                    raise Conflict(
+                        f"code {sku.code!r} is already used; give another --code-prefix",
+                        code=sku.code,
+                    )
+                await uow.catalog.add_sku(sku)
+                uow.record(DomainEvent("sku.created", "sku", sku.id, 1, {"code": sku.code}))
+            uow.record(
+                DomainEvent("product.created", "product", product.id, 1, {"name": product.name})
+            )
+            await uow.commit()
+        return product, skus
 
     async def create_sku(
         self,
@@ -59,12 +99,12 @@ class CatalogService:
         bin_location: str = "",
     ) -> Sku:
         """A new variant of ``product_id``; its stock starts at zero in every bucket."""
-        _check_price(price_amount)
+        check_price(price_amount)
         safety_target(0, safety_qty, safety_pct)  # validates the policy
         sku = Sku(
             new_id("sku"),
             product_id,
-            _check_code(code),
+            check_code(code),
             Money(price_amount, check_currency(currency)),
             dict(attributes or {}),
             safety_qty,
@@ -72,8 +112,10 @@ class CatalogService:
             bin_location,
         )
         async with self.uow() as uow:
-            if await uow.catalog.get_product(product_id) is None:
+            product = await uow.catalog.get_product(product_id)
+            if product is None:
                 raise NotFound(f"product {product_id} not found", product_id=product_id)
+            ensure_active(product)
             if await uow.catalog.code_taken(sku.code):
                 raise Conflict(f"code {sku.code!r} is already used", code=sku.code)
             await uow.catalog.add_sku(sku)
@@ -90,12 +132,12 @@ class CatalogService:
         components: Sequence[tuple[str, int]],
     ) -> Bundle:
         """A bundle of existing SKUs of the bundle's currency; it has no stock of its own."""
-        _check_price(price_amount)
+        check_price(price_amount)
         comps = tuple(BundleComponent(s, q) for s, q in components)
         validate_bundle_components(comps)
         bundle = Bundle(
             new_id("bdl"),
-            _check_code(code),
+            check_code(code),
             name,
             Money(price_amount, check_currency(currency)),
             comps,
@@ -106,6 +148,7 @@ class CatalogService:
                 sku = found.get(c.sku_id)
                 if sku is None:
                     raise NotFound(f"SKU {c.sku_id} not found", sku_id=c.sku_id)
+                ensure_active(sku)
                 if sku.price.currency != bundle.price.currency:
                     raise InvalidInput("bundle and component currencies differ", sku_id=c.sku_id)
             if await uow.catalog.code_taken(bundle.code):
@@ -115,15 +158,19 @@ class CatalogService:
             await uow.commit()
         return bundle
 
-    async def list_products(self) -> list[tuple[Product, list[Sku]]]:
-        """Every product with its SKUs, except the dummy products of dress rehearsals."""
+    async def list_products(self, *, archived: bool = True) -> list[tuple[Product, list[Sku]]]:
+        """Every product with its SKUs, except the dummy products of dress rehearsals;
+        ``archived=False`` leaves archived products and SKUs out."""
         async with self.uow(readonly=True) as uow:
             hidden = await uow.readiness.rehearsal_products()
-            products = [p for p in await uow.catalog.list_products() if p.id not in hidden]
+            products = [
+                p for p in await uow.catalog.list_products(archived=archived) if p.id not in hidden
+            ]
             skus = await uow.catalog.list_skus()
         by_product: dict[str, list[Sku]] = {}
         for s in skus:
-            by_product.setdefault(s.product_id, []).append(s)
+            if archived or not s.archived:
+                by_product.setdefault(s.product_id, []).append(s)
         return [(p, by_product.get(p.id, [])) for p in products]
 
     async def get_product(self, product_id: str) -> tuple[Product, list[Sku]]:
@@ -133,6 +180,35 @@ class CatalogService:
                 raise NotFound(f"product {product_id} not found", product_id=product_id)
             return product, await uow.catalog.list_skus(product_id)
 
+    async def find_product(self, ref: str) -> tuple[Product, list[Sku]]:
+        """A product by id, or by its exact name when one product has it."""
+        if ref.startswith("prd_"):
+            return await self.get_product(ref)
+        matches = [p for p, _ in await self.list_products() if p.name == ref]
+        if len(matches) != 1:
+            what = "no product is" if not matches else f"{len(matches)} products are"
+            raise NotFound(f"{what} named {ref!r}; give the product id", product_id=ref)
+        return await self.get_product(matches[0].id)
+
+    async def find_sku(self, ref: str) -> Sku:
+        """A SKU by id (``sku_...``) or by code (``LOGO-HOODIE-BLACK-M``)."""
+        if ref.startswith("sku_"):
+            return await self.get_sku(ref)
+        async with self.uow(readonly=True) as uow:
+            sku = await uow.catalog.get_sku_by_code(ref)
+        if sku is None:
+            raise NotFound(f"no SKU has the id or code {ref!r}", sku_id=ref)
+        return sku
+
+    async def find_bundle(self, ref: str) -> Bundle:
+        """A bundle by id (``bdl_...``) or by code."""
+        if ref.startswith("bdl_"):
+            return await self.get_bundle(ref)
+        for b in await self.list_bundles():
+            if b.code == ref:
+                return b
+        raise NotFound(f"no bundle has the id or code {ref!r}", bundle_id=ref)
+
     async def get_sku(self, sku_id: str) -> Sku:
         async with self.uow(readonly=True) as uow:
             sku = await uow.catalog.get_sku(sku_id)
@@ -140,6 +216,7 @@ class CatalogService:
             raise NotFound(f"SKU {sku_id} not found", sku_id=sku_id)
         return sku
 
-    async def list_bundles(self) -> list[Bundle]:
+    async def list_bundles(self, *, archived: bool = True) -> list[Bundle]:
         async with self.uow(readonly=True) as uow:
-            return list((await uow.catalog.get_bundles()).values())
+            found = (await uow.catalog.get_bundles()).values()
+        return [b for b in found if archived or not b.archived]

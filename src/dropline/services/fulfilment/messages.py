@@ -71,6 +71,7 @@ def message_context(
         "name": (ship.get("name") or "there").split(" ")[0],
         "order": {
             "id": order.id,
+            "number": order.number or order.id,
             "total": Money(order.total_amount, order.currency).format(),
             "lines": [
                 {
@@ -95,7 +96,7 @@ def message_context(
 
 def render_message(kind: MessageKind, context: Mapping[str, Any]) -> tuple[str, str, str]:
     """(subject, text, html) for ``kind``."""
-    subject = SUBJECTS[kind].format(order_id=context["order"]["id"])
+    subject = SUBJECTS[kind].format(order_id=context["order"]["number"])
     ctx = {**context, "subject": subject}
     return (
         subject,

@@ -341,9 +341,10 @@ class FulfilmentService:
         if not event_id or len(event_id) > 200:
             raise InvalidInput("an update needs an id of at most 200 characters")
         async with self.uow() as uow:
-            order = await uow.orders.get_order(order_id)
+            order = await uow.orders.find_order(order_id)  # the id, or DL-1042
             if order is None:
                 raise NotFound(f"order {order_id} not found", order_id=order_id)
+            order_id = order.id
             if not await uow.shipments.record_inbound(source, event_id, update.value, order_id):
                 return UpdateResult(order_id, order.status.value, applied=False)
             plan = plan_update(order.status, update)

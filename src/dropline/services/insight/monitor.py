@@ -17,9 +17,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dropline.domain.catalog.items import bundle_availability
 from dropline.domain.errors import InvalidInput, NotFound
-from dropline.domain.live.drops import ENGINE_STATES
+from dropline.domain.live.drops import ENGINE_STATES, DropStatus
 from dropline.domain.live.orders import CheckoutStatus
+from dropline.domain.money import format_money
 from dropline.services.live.drop_catalog import DropCatalogCache
 from dropline.services.live.drops import DropService
 from dropline.services.ports import Clock, DropNotLoaded, SkuCounts, StockEngine
@@ -32,6 +34,8 @@ from dropline.store.uow import UowFactory
 SPIKE_MIN_FAILURES = 3
 SPIKE_MIN_SHARE = 0.3
 MAX_WINDOW_H = 24 * 30
+#: Minutes of sales the monitor's velocity chart shows, one bar a minute.
+CHART_MINUTES = 15
 MAX_THRESHOLD = 1_000_000
 
 
@@ -45,8 +49,9 @@ def stock_state(remaining: int, threshold: int) -> str:
 
 
 def host_cues(rows: list[dict[str, Any]]) -> list[str]:
-    """Plain sentences the host can read out: a sold-out SKU and the nearest sibling
-    (same product) that still has units, e.g. "Black / M sold out — Black / L has 12 left"."""
+    """Plain sentences the host can read out, naming the product: a sold-out SKU and the
+    nearest sibling (same product) that still has units, e.g. "Logo Hoodie — Black / M
+    sold out — Black / L has 12 left"."""
     cues = []
     for r in rows:
         if r["remaining"] > 0 or r["offered"] == 0:
@@ -57,16 +62,57 @@ def host_cues(rows: list[dict[str, Any]]) -> list[str]:
             if s["product_id"] == r["product_id"] and s["remaining"] > 0 and not s["paused"]
         ]
         if not siblings:
-            cues.append(f"{r['label']} sold out — nothing left of {r['product']}")
+            cues.append(f"{r['name']} sold out — nothing left of {r['product']}")
             continue
         # Prefer a sibling sharing the first attribute (the same colour), then the most left.
         first = r["label"].split(" / ")[0]
         best = max(siblings, key=lambda s: (s["label"].split(" / ")[0] == first, s["remaining"]))
-        cues.append(f"{r['label']} sold out — {best['label']} has {best['remaining']} left")
+        cues.append(f"{r['name']} sold out — {best['label']} has {best['remaining']} left")
     for r in rows:
         if 0 < r["remaining"] <= r["low_stock_threshold"] and not r["paused"]:
-            cues.append(f"Only {r['remaining']} left of {r['label']}")
+            cues.append(f"Only {r['remaining']} left of {r['name']}")
     return cues
+
+
+def sellout_eta_s(remaining: int, per_minute: float) -> int | None:
+    """Seconds until ``remaining`` units are gone at ``per_minute`` (the 5-minute
+    average), or None when nothing is selling (no projection is better than infinity)."""
+    if remaining <= 0 or per_minute <= 0:
+        return None
+    return round(60 * remaining / per_minute)
+
+
+def minute_buckets(
+    sales: list[tuple[datetime, int]], now: datetime, minutes: int
+) -> list[dict[str, Any]]:
+    """Units sold per minute over the last ``minutes`` minutes, oldest first, for the
+    monitor's velocity chart: ``[{"t": RFC 3339 start of the minute, "units": n}]``."""
+    end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    start = end - timedelta(minutes=minutes)
+    units = [0] * minutes
+    for at, n in sales:
+        if start <= at < end:
+            units[int((at - start).total_seconds() // 60)] += n
+    return [{"t": rfc3339(start + timedelta(minutes=i)), "units": u} for i, u in enumerate(units)]
+
+
+def drop_timing(
+    status: str,
+    now: datetime,
+    starts_at: datetime | None,
+    live_at: datetime | None,
+    ended_at: datetime | None,
+) -> dict[str, Any]:
+    """Where the drop is in time, for the monitor's clock: ``before`` (seconds until
+    ``starts_at``, None when no start is set), ``live``/``paused`` (seconds since it first
+    went live) or ``ended`` (how long it ran)."""
+    if status == DropStatus.ENDED.value:
+        ran = (ended_at - live_at).total_seconds() if ended_at and live_at else None
+        return {"phase": "ended", "seconds": None if ran is None else round(ran)}
+    if status in {s.value for s in ENGINE_STATES} and live_at is not None:
+        return {"phase": status, "seconds": max(0, round((now - live_at).total_seconds()))}
+    left = (starts_at - now).total_seconds() if starts_at else None
+    return {"phase": "before", "seconds": None if left is None else round(left)}
 
 
 class MonitorService:
@@ -205,16 +251,21 @@ class MonitorService:
                 raise NotFound(f"drop {drop_id} not found", drop_id=drop_id)
             settings = await repo.settings(drop_id)
             offers = await repo.offer_rows(drop_id)
-            recent = await repo.sales(drop_id, since=now - timedelta(minutes=5))
+            recent = await repo.sales(drop_id, since=now - timedelta(minutes=CHART_MINUTES))
+            revenue = await repo.revenue(drop_id)
             by_status, by_reason, recent_status = await repo.checkout_stats(
                 drop_id, now - timedelta(minutes=1)
             )
         counts = await self._counts(drop_id, drop.status)
         tally = await self._hold_tally(drop_id)
+        ended = drop.status == DropStatus.ENDED.value
         one_min = now - timedelta(minutes=1)
+        five_min = now - timedelta(minutes=5)
         v1: Counter[str] = Counter()
         v5: Counter[str] = Counter()
         for s in recent:
+            if s.paid_at < five_min:
+                continue
             for sku_id, q in s.units.items():
                 v5[sku_id] += q
                 if s.paid_at >= one_min:
@@ -224,43 +275,70 @@ class MonitorService:
             sku = catalog.skus.get(sku_id)
             product = catalog.products.get(sku.product_id) if sku else None
             c = counts.get(sku_id) if counts is not None else None
-            remaining = c.remaining if c else (offered - sold if drop.status != "ended" else 0)
+            # Once ended, the unsold units went back to stock: they are "returned to
+            # stock", not sold out, and nothing is held or selling any more.
+            remaining = c.remaining if c else offered - sold
             held = c.held if c else 0
+            velocity_5m = round(v5[sku_id] / 5, 2)
             rows.append(
                 {
                     "sku_id": sku_id,
                     "code": sku.code if sku else sku_id,
                     "label": sku.label() if sku else sku_id,
+                    "name": catalog.describe_sku(sku_id) if sku else sku_id,
                     "product_id": sku.product_id if sku else "",
                     "product": product.name if product else "",
                     "offered": offered,
                     "sold": sold,
                     "held": held,
-                    "remaining": remaining,
-                    "paused": bool(c.paused if c else paused),
+                    "remaining": 0 if ended else remaining,
+                    "unsold": offered - sold,
+                    "paused": False if ended else bool(c.paused if c else paused),
                     "sell_through_pct": round(100.0 * sold / offered, 1) if offered else None,
                     "velocity_1m": v1[sku_id],
-                    "velocity_5m": round(v5[sku_id] / 5, 2),
+                    "velocity_5m": velocity_5m,
+                    "sellout_eta_s": None if ended else sellout_eta_s(remaining, velocity_5m),
                     "low_stock_threshold": settings.threshold(sku_id),
-                    "state": stock_state(remaining, settings.threshold(sku_id)),
+                    "state": "ended"
+                    if ended
+                    else stock_state(remaining, settings.threshold(sku_id)),
                 }
             )
-        rows.sort(key=lambda r: (r["product"], r["code"]))
+        rows.sort(key=lambda r: catalog.sort_key(r["sku_id"]))
+        remaining_by_sku = {r["sku_id"]: r["remaining"] for r in rows}
+        bundles = [
+            {
+                "bundle_id": b.id,
+                "code": b.code,
+                "name": b.name,
+                "price": b.price.format(),
+                "components": [
+                    {"name": catalog.describe_sku(x.sku_id) if x.sku_id in catalog.skus
+                     else x.sku_id, "quantity": x.quantity}
+                    for x in b.components
+                ],
+                "available": 0 if ended else bundle_availability(b, remaining_by_sku),
+            }
+            for b in sorted(catalog.bundles.values(), key=lambda b: b.name.casefold())
+        ]  # fmt: skip
         failed_recent = recent_status[CheckoutStatus.FAILED.value]
         finished_recent = failed_recent + recent_status[CheckoutStatus.SUCCEEDED.value]
         placed = tally["hold.placed"]
         expired = tally["hold.expired"]
         released = tally["hold.released"]
         converted = tally["hold.converted"]
-        alerts = self._alerts(rows, failed_recent, finished_recent)
+        alerts = [] if ended else self._alerts(rows, failed_recent, finished_recent)
         sla_risk, hooks, hook_alerts = await self._handoff_health(drop_id)
         totals = {
             "offered": sum(r["offered"] for r in rows),
             "sold": sum(r["sold"] for r in rows),
             "held": sum(r["held"] for r in rows),
             "remaining": sum(r["remaining"] for r in rows),
+            "unsold": sum(r["unsold"] for r in rows),
             "velocity_1m": sum(r["velocity_1m"] for r in rows),
             "velocity_5m": round(sum(v5.values()) / 5, 2),
+            "revenue": revenue,
+            "revenue_text": format_money(revenue, drop.currency),
         }
         totals["sell_through_pct"] = (
             round(100.0 * totals["sold"] / totals["offered"], 1) if totals["offered"] else None
@@ -271,9 +349,20 @@ class MonitorService:
                 "name": drop.name,
                 "status": drop.status,
                 "currency": drop.currency,
+                "starts_at": rfc3339(drop.starts_at),
+                "live_at": rfc3339(drop.live_at),
+                "ended_at": rfc3339(drop.ended_at),
             },
             "at": rfc3339(now),
+            "timing": drop_timing(drop.status, now, drop.starts_at, drop.live_at, drop.ended_at),
             "skus": rows,
+            "bundles": bundles,
+            "velocity": {
+                "bucket_s": 60,
+                "points": minute_buckets(
+                    [(x.paid_at, sum(x.units.values())) for x in recent], now, CHART_MINUTES
+                ),
+            },
             "totals": totals,
             "holds": {
                 "placed": placed,
@@ -294,7 +383,7 @@ class MonitorService:
             "sla_risk": sla_risk,
             "webhooks": hooks,
             "alerts": alerts + hook_alerts,
-            "cues": host_cues(rows),
+            "cues": [] if ended else host_cues(rows),
         }
 
     async def _handoff_health(
@@ -341,7 +430,7 @@ class MonitorService:
                         "kind": "sold_out",
                         "level": "info",
                         "sku_id": r["sku_id"],
-                        "message": f"{r['label']} is sold out",
+                        "message": f"{r['name']} is sold out",
                     }
                 )
             elif r["remaining"] <= r["low_stock_threshold"] and r["offered"]:
@@ -350,7 +439,7 @@ class MonitorService:
                         "kind": "low_stock",
                         "level": "warning",
                         "sku_id": r["sku_id"],
-                        "message": f"{r['label']}: only {r['remaining']} left",
+                        "message": f"{r['name']}: only {r['remaining']} left",
                     }
                 )
         if (

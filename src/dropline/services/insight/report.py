@@ -7,7 +7,7 @@ outbox), never from the engine's counters, and the reconciliation deliberately c
 * units, per SKU and in total: units offered (``offer`` movements, and for a pre-order
   SKU its cap from the pre-order cap ledger) = sold (``sale`` movements of the drop's
   orders less ``cancel`` movements of cancelled ones, plus the lines of pre-orders not
-  cancelled) + returned to stock (``unoffer`` movements) + still offered (the offer
+  cancelled) + unsold, back in stock (``unoffer`` movements) + still offered (the offer
   rows, only while the drop has not ended) + cap closed (a pre-order's unsold cap once
   the drop ended: it never was stock, so nothing returns to stock);
 * holds: placed = converted + expired + released + still active (``hold.*`` events);
@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from dropline.domain.catalog.variants import size_rank
 from dropline.domain.errors import NotFound
 from dropline.domain.insight.reconcile import (
     Check,
@@ -61,6 +62,10 @@ from dropline.store.insight.repo import (
 )
 from dropline.store.uow import UowFactory
 
+#: The units check's name for unsold units the drop's end put back in ``available``:
+#: "returned" is kept for what buyers send back (the Returns section).
+BACK_IN_STOCK = "unsold, back in stock"
+
 ATTRIBUTION_DIMENSIONS = ("channel", "utm_source", "utm_campaign", "promo_code", "creator")
 MAX_CHART_POINTS = 120
 MIN_CHART_POINTS = 12
@@ -68,10 +73,18 @@ PREVIOUS_DROPS = 5
 
 
 def _sku_label(catalog: DropCatalog | None, sku_id: str) -> tuple[str, str, dict[str, str]]:
+    """The SKU's full label (``Logo Hoodie — Black / M``), code and attributes."""
     if catalog is not None and sku_id in catalog.skus:
         sku = catalog.skus[sku_id]
-        return sku.label(), sku.code, dict(sku.attributes)
+        return catalog.describe_sku(sku_id), sku.code, dict(sku.attributes)
     return sku_id, sku_id, {}
+
+
+def _sku_order(catalog: DropCatalog | None, sku_id: str) -> tuple[object, ...]:
+    """Product, colour, then size in wearing order (unknown SKUs last, by id)."""
+    if catalog is not None and sku_id in catalog.skus:
+        return (0, catalog.sort_key(sku_id))
+    return (1, sku_id)
 
 
 def _attr(attrs: Mapping[str, str], *names: str) -> str | None:
@@ -149,7 +162,7 @@ def _group_table(
             "sold": sold.get(k, 0),
             "sell_through_pct": pct(sold.get(k, 0), offered.get(k, 0)),
         }
-        for k in sorted(set(keys))
+        for k in sorted(set(keys), key=size_rank)
     ]
 
 
@@ -304,7 +317,7 @@ class ReportService:
             key=lambda k: _sku_label(catalog, k),
         )
         # Only a drop with pre-order offers shows the "cap closed" part.
-        parts = ["sold", "returned to stock", "still offered"]
+        parts = ["sold", BACK_IN_STOCK, "still offered"]
         if pre.skus or pre.caps:
             parts.append("cap closed")
         checks: list[Check] = []
@@ -316,7 +329,7 @@ class ReportService:
             # drop ended; an unsold pre-order cap simply closes (it never was stock).
             right = {
                 "sold": sold.get(sku_id, 0),
-                "returned to stock": returned_mv.get(sku_id, 0),
+                BACK_IN_STOCK: returned_mv.get(sku_id, 0),
                 "still offered": 0 if ended else unsold,
                 "cap closed": unsold if ended and sku_id in pre.skus else 0,
             }
@@ -420,7 +433,7 @@ class ReportService:
             Counter[str](),
             Counter[str](),
         )
-        for sku_id in sorted(offers, key=lambda k: _sku_label(catalog, k)[0]):
+        for sku_id in sorted(offers, key=lambda k: _sku_order(catalog, k)):
             offered = offers[sku_id][0]
             sold = sold_units.get(sku_id, 0)
             label, code, attrs = _sku_label(catalog, sku_id)

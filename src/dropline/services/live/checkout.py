@@ -61,7 +61,12 @@ from dropline.domain.events import DomainEvent
 from dropline.domain.fulfilment.rules import ShipTo
 from dropline.domain.ids import new_id
 from dropline.domain.live.holds import Hold, HoldItem, HoldStatus, ItemKind
-from dropline.domain.live.orders import FINAL_CHECKOUT, CheckoutStatus, OrderStatus
+from dropline.domain.live.orders import (
+    FINAL_CHECKOUT,
+    CheckoutStatus,
+    OrderStatus,
+    order_number,
+)
 from dropline.domain.stock.buckets import Bucket, Movement, Reason
 from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.live.drops import DropService
@@ -137,6 +142,7 @@ def price_lines(hold: Hold, catalog: DropCatalog) -> list[OrderLine]:
 def _order_payload(order: OrderRecord) -> dict[str, Any]:
     return {
         "id": order.id,
+        "number": order.number,
         "drop_id": order.drop_id,
         "buyer_id": order.buyer_id,
         "status": order.status.value,
@@ -188,12 +194,14 @@ class CheckoutService:
         *,
         claim_lease_s: float = 30.0,
         finish_wait_s: float = 5.0,
+        order_prefix: str = "DL",
     ) -> None:
         """``claim_lease_s``: how long a finisher's claim on a checkout keeps others off
         it (after that, recovery or a webhook takes over; ``DROPLINE_RECOVER_AFTER_S``).
         ``finish_wait_s``: how long a finisher that lost the claim waits for the
         winner's result before answering "still in progress"."""
         self.uow = uow
+        self.order_prefix = order_prefix
         self.engine = engine
         self.provider = provider
         self.cache = cache
@@ -699,6 +707,7 @@ class CheckoutService:
                     "the items sold out while your payment was processed; it was refunded",
                     checkout_id=checkout.id,
                 )
+            seq = await uow.orders.next_order_number(order_id)
             order = OrderRecord(
                 id=order_id,
                 drop_id=checkout.drop_id,
@@ -718,6 +727,7 @@ class CheckoutService:
                 updated_at=now,
                 version=1,
                 lines=tuple(lines),
+                number=order_number(self.order_prefix, seq),
             )
             await uow.orders.add_order(order)
             # Pre-order units do not exist yet: no sale movement, a promise instead

@@ -18,8 +18,10 @@ Freshness, and why it is cheap:
   10,000 SKUs is not reloaded (and parsed on the event loop) every couple of seconds.
 - Only an entry older than the full ``ttl_s`` (no request for that long, or a
   revalidation that failed) makes callers wait, for the revalidation in flight.
-- SKU, product and bundle rows do not change once created (prices included), except a
-  SKU's safety-stock policy, which no reader of this cache uses.
+- SKU, product and bundle rows change only through ``CatalogService`` edits (a name,
+  a variant's attributes, a price), which bump the catalog version of every drop that
+  sells the item (and drop this process's entries); a SKU's safety-stock policy and
+  its archive flag change without a bump, as no reader of this cache uses them.
 - ``offers[...].sold`` is as fresh as the last catalog change: recording a sale does
   not bump the version (sales are frequent). While a drop sells, live counts come from
   the engine; once it has stopped, ``sold`` no longer moves except through ``unsell``,
@@ -38,7 +40,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dropline.domain.catalog.items import Bundle, Product, Sku
+from dropline.domain.catalog.items import Bundle, Product, Sku, full_label
+from dropline.domain.catalog.variants import variant_key
 from dropline.domain.errors import NotFound
 from dropline.domain.live.drops import Drop, Offer
 from dropline.services.supply.preorders import PreorderInfo, preorder_infos
@@ -58,11 +61,19 @@ class DropCatalog:
     preorders: dict[str, PreorderInfo] = field(default_factory=dict)
 
     def describe_sku(self, sku_id: str) -> str:
+        """``Logo Hoodie — Black / M`` (``domain/catalog/items.full_label``)."""
         sku = self.skus[sku_id]
         product = self.products.get(sku.product_id)
-        name = product.name if product else sku.code
-        label = sku.label()
-        return f"{name} — {label}" if label != sku.code else name
+        return full_label(product.name if product else sku.code, sku)
+
+    def sort_key(self, sku_id: str) -> tuple[object, ...]:
+        """Where the SKU goes in any list a person reads: by product, colour, then size
+        in wearing order (``domain/catalog/variants.variant_key``)."""
+        sku = self.skus.get(sku_id)
+        if sku is None:
+            return variant_key("", {}, sku_id)
+        product = self.products.get(sku.product_id)
+        return variant_key(product.name if product else "", sku.attributes, sku.code)
 
 
 @dataclass(frozen=True)

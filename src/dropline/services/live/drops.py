@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
+from dropline.domain.catalog.items import ensure_active
 from dropline.domain.errors import Conflict, DropNotLive, InvalidInput, NotFound
 from dropline.domain.events import DomainEvent
 from dropline.domain.ids import new_id
@@ -90,6 +91,54 @@ class DropService:
             await uow.commit()
         return drop
 
+    async def edit(
+        self,
+        drop_id: str,
+        *,
+        name: str | None = None,
+        starts_at: float | None = None,
+        clear_start: bool = False,
+        hold_ttl_s: int | None = None,
+    ) -> Drop:
+        """Rename a drop (any time), or set when it starts and how long its holds last
+        (before it goes live: a live drop's holds were placed with the old TTL)."""
+        values: dict[str, object] = {}
+        if name is not None:
+            if not name.strip() or len(name.strip()) > 200:
+                raise InvalidInput("a drop name is 1 to 200 characters")
+            values["name"] = name.strip()
+        if starts_at is not None or clear_start:
+            values["starts_at"] = None if clear_start else starts_at
+        if hold_ttl_s is not None:
+            values["hold_ttl_s"] = check_ttl(hold_ttl_s)
+        async with self.uow() as uow:
+            drop = await self._load(uow, drop_id, lock=True)
+            timing = {"starts_at", "hold_ttl_s"} & set(values)
+            if timing and drop.status not in EDITABLE_STATES:
+                raise Conflict(
+                    f"a {drop.status} drop's start and hold time can no longer change",
+                    drop_status=drop.status.value,
+                )
+            if values:
+                await uow.drops.update_details(drop, **values)
+                uow.record(
+                    DomainEvent(
+                        "drop.updated",
+                        "drop",
+                        drop_id,
+                        drop.version + 1,
+                        {k: v for k, v in values.items() if k != "starts_at"},
+                    )
+                )
+            await uow.commit()
+        self._changed(drop_id)
+        return (await self.get(drop_id))[0]
+
+    async def summaries(self) -> dict[str, tuple[int, int, int]]:
+        """Per drop id: (units offered, units sold, revenue kept in minor units)."""
+        async with self.uow(readonly=True) as uow:
+            return await uow.drops.summaries()
+
     async def get(self, drop_id: str) -> tuple[Drop, dict[str, Offer], list[str]]:
         async with self.uow(readonly=True) as uow:
             drop = await uow.drops.get(drop_id)
@@ -124,6 +173,8 @@ class DropService:
             sku = await uow.catalog.get_sku(sku_id)
             if sku is None:
                 raise NotFound(f"SKU {sku_id} not found", sku_id=sku_id)
+            if quantity > 0:
+                ensure_active(sku)
             if sku.price.currency != drop.currency:
                 raise InvalidInput(
                     f"SKU is priced in {sku.price.currency}, the drop sells in {drop.currency}",
@@ -203,6 +254,7 @@ class DropService:
             bundle = (await uow.catalog.get_bundles([bundle_id])).get(bundle_id)
             if bundle is None:
                 raise NotFound(f"bundle {bundle_id} not found", bundle_id=bundle_id)
+            ensure_active(bundle)
             if bundle.price.currency != drop.currency:
                 raise InvalidInput("the bundle's currency differs from the drop's")
             offers = await uow.drops.offers(drop_id)
@@ -283,8 +335,14 @@ class DropService:
         return updated
 
     async def pause_sku(self, drop_id: str, sku_id: str, paused: bool) -> None:
+        """Pause or resume one SKU of a drop that has not ended (409 once it has: an
+        ended drop sells nothing, so there is nothing to pause)."""
         async with self.uow() as uow:
             drop = await self._load(uow, drop_id)
+            if drop.status is DropStatus.ENDED:
+                raise Conflict(
+                    "the drop has ended; its SKUs cannot be paused or resumed", drop_id=drop_id
+                )
             if sku_id not in await uow.drops.offers(drop_id):
                 raise NotFound(f"SKU {sku_id} is not offered in this drop", sku_id=sku_id)
             await uow.drops.set_paused(drop_id, sku_id, paused)

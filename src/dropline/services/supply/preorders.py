@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dropline.domain.catalog.items import ensure_active
 from dropline.domain.errors import Conflict, InvalidInput, NotFound
 from dropline.domain.events import DomainEvent
 from dropline.domain.live.drops import ENGINE_STATES, DropStatus, Offer, engine_update
@@ -181,6 +182,8 @@ class PreorderService:
             sku = await uow.catalog.get_sku(sku_id)
             if sku is None:
                 raise NotFound(f"SKU {sku_id} not found", sku_id=sku_id)
+            if cap > 0:
+                ensure_active(sku)
             if sku.price.currency != drop.currency:
                 raise InvalidInput("the SKU's currency differs from the drop's", sku_id=sku_id)
             run = await uow.production.run(run_id, lock=True)

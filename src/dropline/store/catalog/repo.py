@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, insert, select, type_coerce
+from sqlalchemy import Table, Text, insert, select, type_coerce, update
 
 from dropline.domain.catalog.items import Bundle, BundleComponent, Product, Sku
 from dropline.domain.money import Money
 from dropline.store.base import Repository
 from dropline.store.catalog.tables import bundle_components, bundles, products, skus
+from dropline.store.live.tables import drop_bundles, drop_offers, drops
 from dropline.store.stock.tables import stock_levels
 
 
@@ -25,7 +27,12 @@ def _sku(row: Any) -> Sku:
         safety_qty=row.safety_qty,
         safety_pct=row.safety_pct,
         bin_location=row.bin_location,
+        archived=row.archived_at is not None,
     )
+
+
+def _product(row: Any) -> Product:
+    return Product(row.id, row.name, row.description, row.archived_at is not None)
 
 
 _SKU_COLUMNS = [c for c in skus.c if c.name not in ("attributes", "created_at")]
@@ -51,19 +58,22 @@ class CatalogRepository(Repository):
 
     async def get_product(self, product_id: str) -> Product | None:
         row = (await self.conn.execute(select(products).where(products.c.id == product_id))).first()
-        return Product(row.id, row.name, row.description) if row else None
+        return _product(row) if row else None
 
     async def get_products(self, product_ids: Iterable[str]) -> dict[str, Product]:
         """Products by id in a few batched queries (a large drop has thousands)."""
         out: dict[str, Product] = {}
         for chunk in _chunks(sorted(set(product_ids))):
             rows = await self.conn.execute(select(products).where(products.c.id.in_(chunk)))
-            out.update({r.id: Product(r.id, r.name, r.description) for r in rows})
+            out.update({r.id: _product(r) for r in rows})
         return out
 
-    async def list_products(self) -> list[Product]:
-        rows = await self.conn.execute(select(products).order_by(products.c.created_at))
-        return [Product(r.id, r.name, r.description) for r in rows]
+    async def list_products(self, *, archived: bool = True) -> list[Product]:
+        """Products oldest first; ``archived=False`` leaves archived ones out."""
+        stmt = select(products).order_by(products.c.created_at, products.c.id)
+        if not archived:
+            stmt = stmt.where(products.c.archived_at.is_(None))
+        return [_product(r) for r in await self.conn.execute(stmt)]
 
     async def add_sku(self, sku: Sku) -> None:
         await self.conn.execute(
@@ -124,6 +134,7 @@ class CatalogRepository(Repository):
                     r.safety_qty,
                     r.safety_pct,
                     r.bin_location,
+                    r.archived_at is not None,
                 )
         return out
 
@@ -171,7 +182,12 @@ class CatalogRepository(Repository):
             comps.setdefault(c.bundle_id, []).append(BundleComponent(c.sku_id, c.quantity))
         return {
             r.id: Bundle(
-                r.id, r.code, r.name, Money(int(r.price_amount), r.currency), tuple(comps[r.id])
+                r.id,
+                r.code,
+                r.name,
+                Money(int(r.price_amount), r.currency),
+                tuple(comps[r.id]),
+                r.archived_at is not None,
             )
             for r in rows
         }
@@ -182,3 +198,98 @@ class CatalogRepository(Repository):
             if (await self.conn.execute(select(table.c.id).where(table.c.code == code))).first():
                 return True
         return False
+
+    # ------------------------------------------------------------------ edits
+    async def update_product(self, product_id: str, **values: Any) -> None:
+        """Change a product's ``name`` and/or ``description``."""
+        await self.conn.execute(update(products).where(products.c.id == product_id).values(values))
+
+    async def update_sku(self, sku_id: str, **values: Any) -> None:
+        """Change a SKU's ``code``, ``price_amount``, ``attributes`` or ``bin_location``."""
+        if "attributes" in values:
+            values["attributes"] = dict(values["attributes"])
+        await self.conn.execute(update(skus).where(skus.c.id == sku_id).values(values))
+
+    async def update_bundle(self, bundle_id: str, **values: Any) -> None:
+        """Change a bundle's ``name`` and/or ``price_amount``."""
+        await self.conn.execute(update(bundles).where(bundles.c.id == bundle_id).values(values))
+
+    async def set_archived(self, table: str, ids: Sequence[str], at: datetime | None) -> None:
+        """Archive (``at``: when) or restore (None) rows of ``products``, ``skus`` or
+        ``bundles``."""
+        t = _ARCHIVABLE[table]
+        if ids:
+            await self.conn.execute(update(t).where(t.c.id.in_(list(ids))).values(archived_at=at))
+
+    async def archived_at(self, table: str, item_id: str) -> datetime | None:
+        t = _ARCHIVABLE[table]
+        value: datetime | None = await self.conn.scalar(
+            select(t.c.archived_at).where(t.c.id == item_id)
+        )
+        return value
+
+    async def skus_archived_at(self, product_id: str, at: datetime) -> list[str]:
+        """The product's SKUs archived at ``at`` (with the product, not before it)."""
+        rows = await self.conn.execute(
+            select(skus.c.id).where(skus.c.product_id == product_id, skus.c.archived_at == at)
+        )
+        return [r.id for r in rows]
+
+    async def open_drops_offering(self, sku_ids: Sequence[str]) -> dict[str, str]:
+        """``{sku_id: drop_id}`` for SKUs offered in a drop that has not ended."""
+        if not sku_ids:
+            return {}
+        rows = await self.conn.execute(
+            select(drop_offers.c.sku_id, drop_offers.c.drop_id, drops.c.status)
+            .join(drops, drops.c.id == drop_offers.c.drop_id)
+            .where(drop_offers.c.sku_id.in_(list(sku_ids)), drops.c.status != "ended")
+            .order_by(drops.c.created_at)
+        )
+        return {r.sku_id: r.drop_id for r in rows}
+
+    async def drops_selling(
+        self, sku_ids: Sequence[str] = (), bundle_ids: Sequence[str] = ()
+    ) -> dict[str, str]:
+        """``{drop_id: status}`` of drops that have not ended and sell any of the SKUs
+        or bundles (directly, or a bundle through one of its components)."""
+        out: dict[str, str] = {}
+        if sku_ids:
+            rows = await self.conn.execute(
+                select(drops.c.id, drops.c.status)
+                .join(drop_offers, drop_offers.c.drop_id == drops.c.id)
+                .where(drop_offers.c.sku_id.in_(list(sku_ids)), drops.c.status != "ended")
+            )
+            out.update({r.id: r.status for r in rows})
+        if bundle_ids:
+            rows = await self.conn.execute(
+                select(drops.c.id, drops.c.status)
+                .join(drop_bundles, drop_bundles.c.drop_id == drops.c.id)
+                .where(drop_bundles.c.bundle_id.in_(list(bundle_ids)), drops.c.status != "ended")
+            )
+            out.update({r.id: r.status for r in rows})
+        return out
+
+    async def bundles_with(self, sku_ids: Sequence[str]) -> list[str]:
+        """Ids of bundles that contain any of the SKUs."""
+        if not sku_ids:
+            return []
+        rows = await self.conn.execute(
+            select(bundle_components.c.bundle_id)
+            .where(bundle_components.c.sku_id.in_(list(sku_ids)))
+            .distinct()
+        )
+        return [r.bundle_id for r in rows]
+
+    async def touch_drops(self, drop_ids: Iterable[str]) -> None:
+        """Bump the catalog version of drops whose names, labels or prices changed, so
+        every process's drop catalog cache reloads them."""
+        ids = sorted(set(drop_ids))
+        if ids:
+            await self.conn.execute(
+                update(drops)
+                .where(drops.c.id.in_(ids))
+                .values(catalog_version=drops.c.catalog_version + 1)
+            )
+
+
+_ARCHIVABLE: Mapping[str, Table] = {"products": products, "skus": skus, "bundles": bundles}

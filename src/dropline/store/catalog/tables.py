@@ -23,6 +23,8 @@ products = Table(
     Column("name", String(200), nullable=False),
     Column("description", Text, nullable=False, default=""),
     ts("created_at"),
+    # Set when archived (kept with its history, never offered again until restored).
+    ts("archived_at", nullable=True),
 )
 
 
@@ -39,6 +41,7 @@ skus = Table(
     Column("safety_pct", Integer, nullable=False, default=0),
     Column("bin_location", String(40), nullable=False, default=""),
     ts("created_at"),
+    ts("archived_at", nullable=True),
     CheckConstraint("price_amount >= 0", name="price_nonneg"),
 )
 
@@ -52,6 +55,7 @@ bundles = Table(
     Column("price_amount", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     ts("created_at"),
+    ts("archived_at", nullable=True),
     CheckConstraint("price_amount >= 0", name="price_nonneg"),
 )
 

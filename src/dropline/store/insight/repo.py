@@ -58,6 +58,13 @@ class DropRow:
     created_at: datetime
     starts_at: datetime | None
     ended_at: datetime | None
+    live_at: datetime | None = None
+
+
+def _drop_row(r: Any) -> DropRow:
+    return DropRow(
+        r.id, r.name, r.status, r.currency, r.created_at, r.starts_at, r.ended_at, r.live_at
+    )
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,7 @@ class MonitorRepository(Repository):
         r = (await self.conn.execute(select(drops).where(drops.c.id == drop_id))).first()
         if r is None:
             return None
-        return DropRow(r.id, r.name, r.status, r.currency, r.created_at, r.starts_at, r.ended_at)
+        return _drop_row(r)
 
     async def drops_before(self, created_before: datetime, limit: int = 50) -> list[DropRow]:
         rows = await self.conn.execute(
@@ -148,10 +155,7 @@ class MonitorRepository(Repository):
             .order_by(drops.c.created_at.desc())
             .limit(limit)
         )
-        return [
-            DropRow(r.id, r.name, r.status, r.currency, r.created_at, r.starts_at, r.ended_at)
-            for r in rows
-        ]
+        return [_drop_row(r) for r in rows]
 
     async def offer_rows(self, drop_id: str) -> dict[str, tuple[int, int, bool]]:
         """sku_id → (offered, sold, paused) as the drop's offer rows say."""
@@ -233,6 +237,15 @@ class MonitorRepository(Repository):
             r.order_id: payment_state(captured=bool(r.captured), released=r.refunded_at is not None)
             for r in rows
         }
+
+    async def revenue(self, drop_id: str) -> int:
+        """Money the drop's orders kept: paid totals less refunds (minor units)."""
+        total = await self.conn.scalar(
+            select(func.sum(orders.c.total_amount - orders.c.refunded_amount)).where(
+                orders.c.drop_id == drop_id
+            )
+        )
+        return int(total or 0)
 
     async def sales(self, drop_id: str, since: datetime | None = None) -> list[SaleRow]:
         """Every order of the drop (optionally paid since ``since``), oldest first."""

@@ -123,6 +123,8 @@ class DropRepository(Repository):
         }
         if status is DropStatus.ENDED:
             values["ended_at"] = self.now()
+        if status is DropStatus.LIVE:  # the first time only: a resume keeps it
+            values["live_at"] = func.coalesce(drops.c.live_at, self.now())
         result = await self.conn.execute(
             update(drops)
             .where(drops.c.id == drop.id, drops.c.version == drop.version)
@@ -248,6 +250,48 @@ class DropRepository(Repository):
             drop_bundles, [{"drop_id": drop_id, "bundle_id": bundle_id}], ["drop_id", "bundle_id"]
         )
         await self._catalog_changed(drop_id)
+
+    async def update_details(self, drop: Drop, **values: Any) -> None:
+        """Change a drop's ``name``, ``starts_at`` or ``hold_ttl_s`` (compare-and-set on
+        the version, like a transition)."""
+        if "starts_at" in values and values["starts_at"] is not None:
+            values["starts_at"] = datetime.fromtimestamp(values["starts_at"], UTC)
+        result = await self.conn.execute(
+            update(drops)
+            .where(drops.c.id == drop.id, drops.c.version == drop.version)
+            .values(
+                **values,
+                updated_at=self.now(),
+                version=drop.version + 1,
+                catalog_version=drops.c.catalog_version + 1,
+            )
+        )
+        if result.rowcount != 1:
+            raise Conflict("the drop was changed by someone else; reload and retry")
+
+    async def summaries(self) -> dict[str, tuple[int, int, int]]:
+        """Per drop: units offered, units sold and revenue kept (paid order totals less
+        refunds, minor units), in two grouped queries whatever the number of drops."""
+        out: dict[str, tuple[int, int, int]] = {}
+        rows = await self.conn.execute(
+            select(
+                drop_offers.c.drop_id,
+                func.sum(drop_offers.c.offered),
+                func.sum(drop_offers.c.sold),
+            ).group_by(drop_offers.c.drop_id)
+        )
+        for drop_id, offered, sold in rows:
+            out[drop_id] = (int(offered or 0), int(sold or 0), 0)
+        money = await self.conn.execute(
+            select(
+                orders.c.drop_id,
+                func.sum(orders.c.total_amount - orders.c.refunded_amount),
+            ).group_by(orders.c.drop_id)
+        )
+        for drop_id, revenue in money:
+            offered, sold, _ = out.get(drop_id, (0, 0, 0))
+            out[drop_id] = (offered, sold, int(revenue or 0))
+        return out
 
     async def buyer_taken(self, drop_id: str) -> dict[str, dict[str, int]]:
         """Units each buyer holds for good per SKU in this drop, from the ledger (for

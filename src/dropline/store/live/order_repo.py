@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, insert, select, text, update
 from dropline.domain.errors import Conflict
 from dropline.domain.live.orders import CheckoutStatus, OrderStatus
 from dropline.store.base import Repository, after_cursor, by_age
-from dropline.store.live.tables import checkouts, drops, order_lines, orders
+from dropline.store.live.tables import checkouts, drops, order_lines, order_numbers, orders
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,8 @@ class OrderRecord:
     updated_at: datetime
     version: int
     lines: tuple[OrderLine, ...] = field(default_factory=tuple)
+    #: The short human number, ``DL-1042`` (``domain/live/orders.order_number``).
+    number: str = ""
 
 
 def _checkout(r: Any) -> CheckoutRecord:
@@ -116,6 +118,7 @@ def _order(r: Any, lines: Sequence[OrderLine] = ()) -> OrderRecord:
         r.updated_at,
         r.version,
         tuple(lines),
+        r.number or "",
     )
 
 
@@ -124,6 +127,7 @@ def _order(r: Any, lines: Sequence[OrderLine] = ()) -> OrderRecord:
 _ADD_CHECKOUT = insert(checkouts)
 _ADD_ORDER = insert(orders)
 _ADD_LINES = insert(order_lines)
+_NEXT_NUMBER = insert(order_numbers).returning(order_numbers.c.number)
 _CHECKOUT = select(checkouts).where(checkouts.c.id == bindparam("checkout_id"))
 _CHECKOUT_LOCKED = _CHECKOUT.with_for_update()
 _FOR_HOLD = (
@@ -290,6 +294,13 @@ class OrderRepository(Repository):
         ]
 
     # ----------------------------------------------------------------- orders
+    async def next_order_number(self, order_id: str) -> int:
+        """A number for ``order_id`` from the database's own counter (identity or
+        AUTOINCREMENT): never the same for two orders, on any number of processes, and
+        taken without waiting for another transaction (a rollback leaves a gap)."""
+        number = await self.conn.scalar(_NEXT_NUMBER, {"order_id": order_id})
+        return int(number)
+
     async def add_order(self, o: OrderRecord) -> None:
         await self.conn.execute(
             _ADD_ORDER,
@@ -311,6 +322,7 @@ class OrderRepository(Repository):
                 "created_at": o.created_at,
                 "updated_at": o.updated_at,
                 "version": o.version,
+                "number": o.number or None,
             },
         )
         await self.conn.execute(
@@ -360,6 +372,14 @@ class OrderRepository(Repository):
         if row is None:
             return None
         return _order(row, (await self._lines([order_id])).get(order_id, []))
+
+    async def find_order(self, ref: str) -> OrderRecord | None:
+        """The order with this id, or with this human number (``DL-1042``): for what a
+        person or a warehouse typed. Use the returned order's ``id`` from then on."""
+        if ref.startswith("ord_"):
+            return await self.get_order(ref)
+        row = (await self.conn.execute(select(orders.c.id).where(orders.c.number == ref))).first()
+        return await self.get_order(row.id) if row else None
 
     async def list_orders(
         self,

@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     String,
@@ -31,6 +32,8 @@ drops = Table(
     Column("status", String(20), nullable=False, index=True),
     Column("hold_ttl_s", Integer, nullable=False),
     ts("starts_at", nullable=True),
+    # When it first went live (the monitor's elapsed time; set once, by migration 0014).
+    ts("live_at", nullable=True),
     ts("ended_at", nullable=True),
     ts("created_at"),
     ts("updated_at"),
@@ -111,7 +114,23 @@ orders = Table(
     ts("created_at"),
     ts("updated_at"),
     Column("version", Integer, nullable=False, default=1),
+    # The short human order number (``DL-1042``) from ``order_numbers``; every order has
+    # one (orders older than migration 0014 were numbered by it).
+    Column("number", String(24), nullable=True, unique=True, index=True),
     CheckConstraint("total_amount >= 0 AND refunded_amount >= 0", name="money_nonneg"),
+)
+
+
+# Order numbers: one row per order, the number taken from the database's own counter
+# (an identity on PostgreSQL, AUTOINCREMENT on SQLite), so concurrent checkouts on any
+# number of processes never get the same one and none waits for another's commit.
+# Numbers start at 1001; a rolled-back checkout may leave a gap, never a duplicate.
+order_numbers = Table(
+    "order_numbers",
+    metadata,
+    Column("number", SeqType, Identity(start=1001), primary_key=True),
+    Column("order_id", String(40), nullable=False, unique=True),
+    sqlite_autoincrement=True,
 )
 
 

@@ -1,4 +1,6 @@
-// The live monitor: subscribe to the drop's Server-Sent Events and redraw the numbers.
+// The live monitor: subscribe to the drop's Server-Sent Events and redraw the numbers,
+// the clock (elapsed time, or a countdown before the start), the per-minute velocity
+// chart, the projected sell-out times and the bundles' availability.
 // Plain DOM code, no framework; text is always set with textContent (never innerHTML).
 (function () {
   "use strict";
@@ -6,17 +8,66 @@
   var url = script && script.getAttribute("data-events");
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
+  var SVG = "http://www.w3.org/2000/svg";
   function $(id) { return document.getElementById(id); }
   function set(id, value) { var el = $(id); if (el) el.textContent = value; }
   function pct(v) { return v === null || v === undefined ? "—" : v.toFixed(1) + " %"; }
+  function duration(s) {
+    s = Math.max(0, Math.round(s));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    if (h) return h + " h " + two(m) + " min";
+    return m + " min " + two(sec) + " s";
+  }
 
-  document.querySelectorAll("form[data-confirm]").forEach(function (f) {
-    f.addEventListener("submit", function (ev) {
-      if (!window.confirm(f.getAttribute("data-confirm"))) ev.preventDefault();
+  // ---------------------------------------------------------------- the clock
+  var clock = $("clock");
+  var phase = clock ? clock.getAttribute("data-phase") : "";
+  var seconds = clock && clock.getAttribute("data-seconds") !== "" ? Number(clock.getAttribute("data-seconds")) : null;
+  var base = Date.now();
+  function tick() {
+    if (seconds === null || phase === "ended") return;
+    var passed = (Date.now() - base) / 1000;
+    if (phase === "before") {
+      var left = seconds - passed;
+      set("clock-text", left > 0 ? "Starts in " + duration(left) : "Start time reached: go live when ready");
+    } else {
+      set("clock-text", (phase === "paused" ? "Paused — live for " : "Live for ") + duration(seconds + passed));
+    }
+  }
+  setInterval(tick, 1000);
+
+  // ---------------------------------------------------------------- the chart
+  function drawChart(points) {
+    var svg = $("velocity-chart"); if (!svg || !points) return;
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    var w = 900, h = 140, pad = 18, n = points.length || 1;
+    var top = 1;
+    points.forEach(function (p) { if (p.units > top) top = p.units; });
+    var step = (w - 2 * pad) / n;
+    points.forEach(function (p, i) {
+      var bh = (h - 2 * pad) * p.units / top;
+      var r = document.createElementNS(SVG, "rect");
+      r.setAttribute("class", "vbar");
+      r.setAttribute("x", (pad + i * step + step * 0.1).toFixed(1));
+      r.setAttribute("y", (h - pad - bh).toFixed(1));
+      r.setAttribute("width", Math.max(step * 0.8, 1).toFixed(1));
+      r.setAttribute("height", bh.toFixed(1));
+      var t = document.createElementNS(SVG, "title");
+      t.textContent = p.t.slice(11, 16) + " UTC: " + p.units + " units";
+      r.appendChild(t);
+      svg.appendChild(r);
     });
-  });
+    var label = document.createElementNS(SVG, "text");
+    label.setAttribute("x", pad); label.setAttribute("y", 12);
+    label.textContent = "peak " + top + "/min";
+    svg.appendChild(label);
+  }
+  var chart = $("velocity-chart");
+  if (chart) { try { drawChart(JSON.parse(chart.getAttribute("data-points") || "[]")); } catch (e) { /* keep the empty chart */ } }
 
-  function list(id, items, empty, cls) {
+  // ---------------------------------------------------------------- the numbers
+  function list(id, items, empty) {
     var ul = $(id); if (!ul) return;
     while (ul.firstChild) ul.removeChild(ul.firstChild);
     if (!items.length) { var li = document.createElement("li"); li.className = "muted"; li.textContent = empty; ul.appendChild(li); return; }
@@ -46,6 +97,8 @@
       var el = tr.querySelector('[data-f="' + f + '"]'); if (el) el.textContent = r[f];
     });
     var st = tr.querySelector('[data-f="sell_through_pct"]'); if (st) st.textContent = pct(r.sell_through_pct);
+    var eta = tr.querySelector('[data-f="eta"]');
+    if (eta) eta.textContent = r.remaining === 0 ? "sold out" : (r.sellout_eta_s === null ? "—" : "in " + duration(r.sellout_eta_s));
     var sold = tr.querySelector(".bar .sold"), held = tr.querySelector(".bar .held");
     if (sold) sold.style.width = (r.offered ? 100 * r.sold / r.offered : 0) + "%";
     if (held) held.style.width = (r.offered ? 100 * r.held / r.offered : 0) + "%";
@@ -57,8 +110,13 @@
   }
 
   function render(s) {
+    if (s.drop.status === "ended") { source.close(); window.location.reload(); return; }
     set("drop-status", s.drop.status); var ds = $("drop-status"); if (ds) ds.className = "status status-" + s.drop.status;
-    set("updated-at", s.at);
+    if (s.timing.phase !== phase || (s.timing.seconds !== null && Math.abs(seconds + (Date.now() - base) / 1000 - s.timing.seconds) > 2)) {
+      phase = s.timing.phase; seconds = s.timing.seconds; base = Date.now(); tick();
+    }
+    set("updated-at", s.at.slice(11, 19) + " UTC");
+    set("t-revenue", s.totals.revenue_text);
     set("t-sold", s.totals.sold); set("t-offered", s.totals.offered); set("t-st", pct(s.totals.sell_through_pct));
     set("t-held", s.totals.held); set("h-active", s.holds.active);
     set("t-v1", s.totals.velocity_1m); set("t-v5", s.totals.velocity_5m);
@@ -67,15 +125,21 @@
     if (s.sla_risk !== null && s.sla_risk !== undefined) set("sla", s.sla_risk);
     list("cues", s.cues, "Nothing to call out.");
     list("alerts", s.alerts, "No alerts.");
+    drawChart(s.velocity.points);
     s.skus.forEach(function (r) {
       var tr = document.querySelector('#sku-rows tr[data-sku="' + r.sku_id + '"]');
       if (tr) renderRow(tr, s.drop.id, r);
+    });
+    (s.bundles || []).forEach(function (b) {
+      var el = document.querySelector('#bundle-table tr[data-bundle="' + b.bundle_id + '"] [data-f="available"]');
+      if (el) el.textContent = b.available;
     });
     document.body.setAttribute("data-sold", String(s.totals.sold));
     document.body.setAttribute("data-held", String(s.totals.held));
   }
 
-  if (!url || !window.EventSource) { set("live-state", "not supported"); return; }
+  if (!url) return; // an ended drop: the page shows final numbers, nothing streams
+  if (!window.EventSource) { set("live-state", "not supported"); return; }
   var source = new EventSource(url);
   source.addEventListener("open", function () { set("live-state", "connected"); });
   source.addEventListener("error", function () { set("live-state", "reconnecting…"); });

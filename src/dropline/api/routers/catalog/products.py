@@ -1,4 +1,7 @@
-"""Products, SKUs and bundles (ops)."""
+"""Products, SKUs and bundles (ops): create, list, edit, archive and restore.
+
+Nothing is deleted: archiving keeps an item's history (orders, stock, reports) and
+makes offering or bundling it a 409 ``archived`` problem until it is restored."""
 
 from __future__ import annotations
 
@@ -23,12 +26,36 @@ async def create_product(
 
 
 @router.get("/products", response_model=list[s.ProductOut])
-async def list_products(c: ContainerDep, _: Ops) -> list[s.ProductOut]:
-    return [views.product(p, skus) for p, skus in await c.catalog.list_products()]
+async def list_products(c: ContainerDep, _: Ops, archived: bool = False) -> list[s.ProductOut]:
+    """Products with their SKUs; archived ones only with ``?archived=true``."""
+    return [views.product(p, skus) for p, skus in await c.catalog.list_products(archived=archived)]
 
 
 @router.get("/products/{product_id}", response_model=s.ProductOut)
 async def get_product(product_id: str, c: ContainerDep, _: Ops) -> s.ProductOut:
+    return views.product(*await c.catalog.get_product(product_id))
+
+
+@router.patch("/products/{product_id}", response_model=s.ProductOut)
+async def edit_product(
+    product_id: str, body: s.ProductEdit, c: ContainerDep, _: Ops
+) -> s.ProductOut:
+    """Rename a product or change its description."""
+    await c.catalog.edit_product(product_id, name=body.name, description=body.description)
+    return views.product(*await c.catalog.get_product(product_id))
+
+
+@router.post("/products/{product_id}/archive", response_model=s.ProductOut)
+async def archive_product(product_id: str, c: ContainerDep, who: Ops) -> s.ProductOut:
+    """Archive a product and its SKUs (409 while a drop that has not ended offers one)."""
+    await c.catalog.archive_product(product_id, actor=who.name)
+    return views.product(*await c.catalog.get_product(product_id))
+
+
+@router.post("/products/{product_id}/restore", response_model=s.ProductOut)
+async def restore_product(product_id: str, c: ContainerDep, who: Ops) -> s.ProductOut:
+    """Restore an archived product and the SKUs archived with it."""
+    await c.catalog.restore_product(product_id, actor=who.name)
     return views.product(*await c.catalog.get_product(product_id))
 
 
@@ -63,6 +90,33 @@ async def get_sku(sku_id: str, c: ContainerDep, _: Ops) -> s.SkuOut:
     return views.sku(await c.catalog.get_sku(sku_id))
 
 
+@router.patch("/skus/{sku_id}", response_model=s.SkuOut)
+async def edit_sku(sku_id: str, body: s.SkuEdit, c: ContainerDep, _: Ops) -> s.SkuOut:
+    """Change a SKU's code, price, attributes or bin (a price change is a 409 while a
+    drop selling it is live or paused)."""
+    return views.sku(
+        await c.catalog.edit_sku(
+            sku_id,
+            code=body.code,
+            price_amount=body.price_amount,
+            attributes=body.attributes,
+            bin_location=body.bin_location,
+        )
+    )
+
+
+@router.post("/skus/{sku_id}/archive", response_model=s.SkuOut)
+async def archive_sku(sku_id: str, c: ContainerDep, who: Ops) -> s.SkuOut:
+    """Archive one variant (409 while a drop that has not ended offers it)."""
+    return views.sku(await c.catalog.archive_sku(sku_id, actor=who.name))
+
+
+@router.post("/skus/{sku_id}/restore", response_model=s.SkuOut)
+async def restore_sku(sku_id: str, c: ContainerDep, who: Ops) -> s.SkuOut:
+    """Restore an archived variant (409 while its product is archived)."""
+    return views.sku(await c.catalog.restore_sku(sku_id, actor=who.name))
+
+
 @router.post("/bundles", status_code=201, response_model=s.BundleOut)
 async def create_bundle(
     body: s.BundleIn, c: ContainerDep, who: Ops, request: Request, key: IdempotencyKey = None
@@ -82,5 +136,31 @@ async def create_bundle(
 
 
 @router.get("/bundles", response_model=list[s.BundleOut])
-async def list_bundles(c: ContainerDep, _: Ops) -> list[s.BundleOut]:
-    return [views.bundle(b) for b in await c.catalog.list_bundles()]
+async def list_bundles(c: ContainerDep, _: Ops, archived: bool = False) -> list[s.BundleOut]:
+    """Bundles; archived ones only with ``?archived=true``."""
+    return [views.bundle(b) for b in await c.catalog.list_bundles(archived=archived)]
+
+
+@router.get("/bundles/{bundle_id}", response_model=s.BundleOut)
+async def get_bundle(bundle_id: str, c: ContainerDep, _: Ops) -> s.BundleOut:
+    return views.bundle(await c.catalog.get_bundle(bundle_id))
+
+
+@router.patch("/bundles/{bundle_id}", response_model=s.BundleOut)
+async def edit_bundle(bundle_id: str, body: s.BundleEdit, c: ContainerDep, _: Ops) -> s.BundleOut:
+    """Rename a bundle or change its price (409 while a drop selling it is live)."""
+    return views.bundle(
+        await c.catalog.edit_bundle(bundle_id, name=body.name, price_amount=body.price_amount)
+    )
+
+
+@router.post("/bundles/{bundle_id}/archive", response_model=s.BundleOut)
+async def archive_bundle(bundle_id: str, c: ContainerDep, who: Ops) -> s.BundleOut:
+    """Archive a bundle (409 while a drop that has not ended sells it)."""
+    return views.bundle(await c.catalog.archive_bundle(bundle_id, actor=who.name))
+
+
+@router.post("/bundles/{bundle_id}/restore", response_model=s.BundleOut)
+async def restore_bundle(bundle_id: str, c: ContainerDep, who: Ops) -> s.BundleOut:
+    """Restore an archived bundle (409 while one of its SKUs is archived)."""
+    return views.bundle(await c.catalog.restore_bundle(bundle_id, actor=who.name))

@@ -45,12 +45,36 @@ async def create_drop(
 
 @router.get("", response_model=list[s.DropOut])
 async def list_drops(c: ContainerDep, _: Ops, status: DropStatus | None = None) -> list[s.DropOut]:
-    return [views.drop(d) for d in await c.drops.list_drops(status)]
+    """Newest first, each with a summary: units offered and sold, sell-through and
+    revenue kept (paid totals less refunds)."""
+    sums = await c.drops.summaries()
+    return [
+        views.drop(d, summary=views.drop_summary(d.currency, *sums.get(d.id, (0, 0, 0))))
+        for d in await c.drops.list_drops(status)
+    ]
 
 
 @router.get("/{drop_id}", response_model=s.DropOut)
 async def get_drop(drop_id: str, c: ContainerDep, _: Ops) -> s.DropOut:
-    return views.drop(*await c.drops.get(drop_id))
+    """The drop and its offers (each with the SKU's code, label and price, sizes in
+    wearing order) and bundles."""
+    drop, offers, bundle_ids = await c.drops.get(drop_id)
+    catalog = await c.drops.cache.get(drop_id)
+    return views.drop(drop, offers, bundle_ids, catalog)
+
+
+@router.patch("/{drop_id}", response_model=s.DropOut)
+async def edit_drop(drop_id: str, body: s.DropEdit, c: ContainerDep, _: Ops) -> s.DropOut:
+    """Rename a drop, or (before it goes live) set its start time and hold time."""
+    clear = "starts_at" in body.model_fields_set and body.starts_at is None
+    await c.drops.edit(
+        drop_id,
+        name=body.name,
+        starts_at=_parse_time(body.starts_at),
+        clear_start=clear,
+        hold_ttl_s=body.hold_ttl_s,
+    )
+    return await get_drop(drop_id, c, _)
 
 
 @router.get("/{drop_id}/public", tags=["storefront"])

@@ -38,8 +38,9 @@ async def list_orders(
 async def get_order(
     order_id: str, c: ContainerDep, who: Storefront, buyer: MaybeBuyer
 ) -> s.OrderOut:
+    """One order by its id or its human number (``DL-1042``)."""
     async with c.uow(readonly=True) as uow:
-        order = await uow.orders.get_order(order_id)
+        order = await uow.orders.find_order(order_id)
     # A storefront key only sees the order of the buyer whose token it presents.
     if order is None or (not who.allows("ops") and order.buyer_id != buyer):
         raise NotFound(f"order {order_id} not found")

@@ -1,0 +1,1 @@
+"""Catalog commands: products (with their size × colour variants), SKUs, bundles."""
