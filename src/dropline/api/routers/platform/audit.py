@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from dropline.api.deps import Admin, ContainerDep
+from dropline.api.fields import Digits, Rfc3339
+from dropline.api.plain import parse_time
+from dropline.domain.inputs import BIGINT_MAX
 from dropline.services.serialize import rfc3339
 
 router = APIRouter(prefix="/v1", tags=["platform"])
@@ -39,10 +41,14 @@ async def list_audit(
     action: Annotated[str | None, Query(description="exact, or a prefix ending in '.'")] = None,
     resource_type: str | None = None,
     resource_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    before: Annotated[int | None, Query(description="the previous page's next_before")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    since: Annotated[Rfc3339 | None, Query(description="changes at or after (RFC 3339)")] = None,
+    until: Annotated[Rfc3339 | None, Query(description="changes before (RFC 3339)")] = None,
+    before: Annotated[
+        int | None,
+        Query(ge=1, le=BIGINT_MAX, description="the previous page's next_before"),
+        Digits,
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200), Digits] = 50,
 ) -> AuditPage:
     """Every change made with an ops/admin key or a ``/ui`` login: the actor (key id and
     name, or the login), the action, the resource and a summary of before and after.
@@ -52,8 +58,8 @@ async def list_audit(
         action=action,
         resource_type=resource_type,
         resource_id=resource_id,
-        since=since,
-        until=until,
+        since=parse_time(since, "since"),
+        until=parse_time(until, "until"),
         before=before,
         limit=limit,
     )

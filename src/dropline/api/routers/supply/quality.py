@@ -20,7 +20,9 @@ ManufacturerKey = Annotated[
 
 
 class ThresholdIn(Strict):
-    threshold_pct: StrictInt | StrictFloat = Field(
+    threshold_pct: (
+        Annotated[StrictInt, Field(ge=0, le=100)] | Annotated[StrictFloat, Field(ge=0, le=100)]
+    ) = Field(
         description="defect rate in percent (0 to 100, two decimals) above which a lot alerts"
     )
 
