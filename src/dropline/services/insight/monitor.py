@@ -22,6 +22,7 @@ from dropline.domain.live.drops import ENGINE_STATES
 from dropline.domain.live.orders import CheckoutStatus
 from dropline.services.live.drop_catalog import DropCatalogCache
 from dropline.services.live.drops import DropService
+from dropline.services.live.schedule import schedule_view
 from dropline.services.ports import Clock, DropNotLoaded, SkuCounts, StockEngine
 from dropline.services.serialize import rfc3339
 from dropline.store.insight.repo import STREAM_MODES, MonitorRepository, MonitorSettings
@@ -271,6 +272,7 @@ class MonitorService:
                 "name": drop.name,
                 "status": drop.status,
                 "currency": drop.currency,
+                **schedule_view(catalog.drop, now.timestamp()),
             },
             "at": rfc3339(now),
             "skus": rows,

@@ -31,6 +31,8 @@ drops = Table(
     Column("status", String(20), nullable=False, index=True),
     Column("hold_ttl_s", Integer, nullable=False),
     ts("starts_at", nullable=True),
+    # When set, a live or paused drop ends at this time (services/live/schedule.py).
+    ts("ends_at", nullable=True),
     ts("ended_at", nullable=True),
     ts("created_at"),
     ts("updated_at"),

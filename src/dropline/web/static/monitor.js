@@ -56,8 +56,22 @@
     }
   }
 
+  function duration(n) {
+    var h = Math.floor(n / 3600), m = Math.floor((n % 3600) / 60), sec = n % 60;
+    return h ? h + " h " + String(m).padStart(2, "0") + " min" : m + " min " + String(sec).padStart(2, "0") + " s";
+  }
+
+  function schedule(d) {
+    var cd = $("countdown"), box = $("schedule");
+    if (box) box.hidden = !d.starts_at && !d.ends_at;
+    if (cd) cd.hidden = d.starts_in_s === null || d.starts_in_s === undefined;
+    if (d.starts_in_s !== null && d.starts_in_s !== undefined) set("starts-in", duration(d.starts_in_s));
+    set("starts-at", d.starts_at || "—"); set("ends-at", d.ends_at || "—");
+  }
+
   function render(s) {
     set("drop-status", s.drop.status); var ds = $("drop-status"); if (ds) ds.className = "status status-" + s.drop.status;
+    schedule(s.drop);
     set("updated-at", s.at);
     set("t-sold", s.totals.sold); set("t-offered", s.totals.offered); set("t-st", pct(s.totals.sell_through_pct));
     set("t-held", s.totals.held); set("h-active", s.holds.active);
