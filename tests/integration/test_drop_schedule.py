@@ -251,3 +251,28 @@ async def test_a_drop_without_a_start_has_no_countdown(container: Container) -> 
     drop = await c.drops.create("Whenever", "USD")
     public = await public_drop(c.engine, c.drops, c.drops.cache, drop.id)
     assert (public["starts_at"], public["ends_at"], public["starts_in_s"]) == (None, None, None)
+
+
+async def test_the_monitor_page_shows_the_countdown_and_the_schedule_job_runs(
+    container: Container, clock: ManualClock
+) -> None:
+    from dropline.api.app import create_app
+
+    c = container
+    assert "drop-schedule" in [name for name, _, _ in c.jobs]
+    drop_id, _ = await _scheduled_drop(c, clock, start_in=125, end_in=3600)
+    key, _ = await c.access.create_key("ops", "ops")
+    app = create_app(container=c)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as ui:
+            form = await ui.get("/ui/login")
+            token = form.text.split('name="csrf_token" value="')[1].split('"')[0]
+            r = await ui.post("/ui/login", data={"api_key": key, "csrf_token": token})
+            assert r.status_code == 303
+            page = (await ui.get(f"/ui/drops/{drop_id}")).text
+            assert '<strong id="starts-in">2 min 05 s</strong>' in page
+            clock.advance(125)
+            await DropSchedule(c.drops).run_once()
+            page = (await ui.get(f"/ui/drops/{drop_id}")).text
+            assert '<span id="countdown" hidden>' in page  # live: no countdown
