@@ -60,6 +60,9 @@ def test_quickstart_blocks_run_against_make_run(tmp_path: Path) -> None:
         assert '"consistent": true' in out
         assert "\nended\n" in out
         assert '"available": 18' in out  # 20 received, 2 sold, the rest returned
+        # step 8: a drop scheduled two minutes ahead counts down in the public view
+        assert "\nscheduled\n" in out
+        assert re.search(r'"starts_in_s": 1[012]\d\b', out), out
     finally:
         server.terminate()
         server.wait(timeout=15)
