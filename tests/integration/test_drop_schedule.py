@@ -121,6 +121,9 @@ async def test_a_scheduled_drop_opens_at_its_start_exactly_once_with_two_workers
         # the engine carries the drop, as after a manual go-live
         counts = await winner.engine.counts(drop_id)
         assert [x.remaining for x in counts.values()] == [5]
+        # each worker's monitor stops the countdown, whoever opened the drop
+        for worker in (c, other):
+            assert (await worker.monitor.snapshot(drop_id))["drop"]["starts_in_s"] is None
 
     clock.advance(30)
     assert await _race(c, other) == []  # live drops are left alone

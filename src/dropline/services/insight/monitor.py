@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dropline.domain.errors import InvalidInput, NotFound
-from dropline.domain.live.drops import ENGINE_STATES
+from dropline.domain.live.drops import ENGINE_STATES, DropStatus
 from dropline.domain.live.orders import CheckoutStatus
 from dropline.services.live.drop_catalog import DropCatalogCache
 from dropline.services.live.drops import DropService
@@ -272,7 +272,10 @@ class MonitorService:
                 "name": drop.name,
                 "status": drop.status,
                 "currency": drop.currency,
-                **schedule_view(catalog.drop, now.timestamp()),
+                # the row's status: the cached catalog may lag a transition
+                **schedule_view(
+                    replace(catalog.drop, status=DropStatus(drop.status)), now.timestamp()
+                ),
             },
             "at": rfc3339(now),
             "skus": rows,
