@@ -31,6 +31,7 @@ from dropline.services.live.checkout import CheckoutService
 from dropline.services.live.drop_catalog import DropCatalogCache
 from dropline.services.live.drops import DropService
 from dropline.services.live.holds import HoldService
+from dropline.services.live.schedule import DropSchedule
 from dropline.services.planning.launches import LaunchService
 from dropline.services.planning.scoring import LaunchScoreService
 from dropline.services.planning.watch import LaunchWatch
@@ -393,6 +394,7 @@ async def build(
         webhook_interval_s=settings.webhook_interval_s,
         message_interval_s=settings.message_interval_s,
         recover_after_s=settings.recover_after_s,
+        schedule=DropSchedule(drops),
     )
     container.jobs += [
         ("preorder-deadlines", settings.reconcile_interval_s, preorder_lifecycle.process_deadlines),

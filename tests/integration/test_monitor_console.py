@@ -82,8 +82,9 @@ async def test_countdown_then_live_numbers(container: Container, clock: ManualCl
 
 async def test_an_ended_drop_shows_final_numbers(container: Container, clock: ManualClock) -> None:
     c = container
-    drop_id, skus, _ = await _hoodie_drop(c, starts_in_s=0)
-    await c.drops.transition(drop_id, DropStatus.SCHEDULED)
+    drop_id, skus, _ = await _hoodie_drop(c, starts_in_s=60)
+    await c.drops.transition(drop_id, DropStatus.SCHEDULED)  # a start ahead, then its time
+    clock.advance(60)
     await c.drops.transition(drop_id, DropStatus.LIVE)
     h = await c.holds.place(drop_id, "a", [sku_item(skus["S"], 2)])
     await c.checkout.start(h.id, "a", VISA)

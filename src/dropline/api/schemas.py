@@ -170,7 +170,12 @@ class DropIn(Strict):
     name: Name
     currency: Currency
     hold_ttl_s: Annotated[StrictInt, Field(ge=10, le=3600)] = 90
-    starts_at: Rfc3339 | None = Field(None, description="RFC 3339, UTC")
+    starts_at: Rfc3339 | None = Field(
+        None, description="RFC 3339, UTC; once scheduled the drop goes live at this time"
+    )
+    ends_at: Rfc3339 | None = Field(
+        None, description="RFC 3339, UTC, after starts_at; the drop ends at this time"
+    )
 
 
 class OfferIn(Strict):
@@ -225,6 +230,7 @@ class DropOut(BaseModel):
     status: DropStatus
     hold_ttl_s: int
     starts_at: str | None
+    ends_at: str | None = None
     version: int
     offers: list[OfferOut] = []
     bundle_ids: list[str] = []

@@ -104,6 +104,7 @@ def drop(
         status=d.status.value,
         hold_ttl_s=d.hold_ttl_s,
         starts_at=rfc3339(d.starts_at),
+        ends_at=rfc3339(d.ends_at),
         version=d.version,
         offers=[offer(o, catalog) for o in ordered],
         bundle_ids=bundle_ids or [],

@@ -3,10 +3,15 @@
 draft ──▶ scheduled ──▶ live ⇄ paused
   │           │          │       │
   └───────────┴──────────┴───────┴──▶ ended
+
+A drop may carry a schedule: ``starts_at`` (a scheduled drop goes live then) and
+``ends_at`` (a live or paused drop ends then). The background job
+``services/live/schedule.py`` makes both transitions; this module only says what is due.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -91,7 +96,52 @@ class Drop:
     version: int = 1
     #: A dress rehearsal's copy of a drop names the drop it rehearses.
     rehearsal_of: str | None = None
+    ends_at: float | None = None
 
     @property
     def accepting(self) -> bool:
         return self.status is DropStatus.LIVE
+
+
+def check_schedule(starts_at: float | None, ends_at: float | None) -> None:
+    """Raise ``InvalidInput`` unless the schedule is coherent: an end only after the
+    start (a drop that would end before it opens never sells)."""
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        raise InvalidInput("ends_at must be after starts_at")
+
+
+def check_start_ahead(drop: Drop, now: float) -> None:
+    """Scheduling a drop whose start has already passed is refused: it would go live
+    at once, on the next pass of the job, which is a manual go-live in disguise."""
+    if drop.starts_at is not None and drop.starts_at <= now:
+        raise InvalidInput("starts_at is in the past; set a later start or go live now")
+
+
+def due_to_open(drop: Drop, now: float) -> bool:
+    """A scheduled drop whose start has come (and whose end, if any, has not)."""
+    return (
+        drop.status is DropStatus.SCHEDULED
+        and drop.starts_at is not None
+        and drop.starts_at <= now
+        and not due_to_end_at(drop, now)
+    )
+
+
+def due_to_end_at(drop: Drop, now: float) -> bool:
+    return drop.ends_at is not None and drop.ends_at <= now
+
+
+def due_to_end(drop: Drop, now: float) -> bool:
+    """A live or paused drop whose end has come; a scheduled drop whose whole window
+    passed before it opened also ends (it never goes live)."""
+    return (drop.status in ENGINE_STATES or drop.status is DropStatus.SCHEDULED) and due_to_end_at(
+        drop, now
+    )
+
+
+def seconds_until_start(drop: Drop, now: float) -> int | None:
+    """The countdown: whole seconds (rounded up) until a draft or scheduled drop's
+    start, 0 once it has come; None when there is no start or the drop has opened."""
+    if drop.starts_at is None or drop.status not in EDITABLE_STATES:
+        return None
+    return max(0, math.ceil(drop.starts_at - now))

@@ -5,6 +5,9 @@ Remaining and held units come from the reservation engine (the fast layer, exact
 moment); sold units and velocity from the ledger; hold outcomes from the ``hold.*``
 events the background job drains into the outbox (at most one drain interval behind).
 A snapshot is cheap enough to be recomputed every half second per watcher.
+
+One idea: the monitor's snapshot, whose parts (rows, totals, clock, alerts, cues) are
+read together in one pass so they agree with each other.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dropline.domain.live.orders import CheckoutStatus
 from dropline.domain.money import format_money
 from dropline.services.live.drop_catalog import DropCatalogCache
 from dropline.services.live.drops import DropService
+from dropline.services.live.schedule import schedule_view
 from dropline.services.ports import Clock, DropNotLoaded, SkuCounts, StockEngine
 from dropline.services.serialize import rfc3339
 from dropline.store.insight.repo import STREAM_MODES, MonitorRepository, MonitorSettings
@@ -349,9 +353,13 @@ class MonitorService:
                 "name": drop.name,
                 "status": drop.status,
                 "currency": drop.currency,
-                "starts_at": rfc3339(drop.starts_at),
                 "live_at": rfc3339(drop.live_at),
                 "ended_at": rfc3339(drop.ended_at),
+                # starts_at, ends_at, starts_in_s from the row's status: the cached
+                # catalog may lag a transition
+                **schedule_view(
+                    replace(catalog.drop, status=DropStatus(drop.status)), now.timestamp()
+                ),
             },
             "at": rfc3339(now),
             "timing": drop_timing(drop.status, now, drop.starts_at, drop.live_at, drop.ended_at),

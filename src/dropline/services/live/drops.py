@@ -21,6 +21,8 @@ from dropline.domain.live.drops import (
     Drop,
     DropStatus,
     Offer,
+    check_schedule,
+    check_start_ahead,
     check_transition,
     check_ttl,
     engine_update,
@@ -71,11 +73,15 @@ class DropService:
         starts_at: float | None = None,
         *,
         rehearsal_of: str | None = None,
+        ends_at: float | None = None,
     ) -> Drop:
-        """A draft drop; ``rehearsal_of`` makes it a dress rehearsal's copy of that drop
-        (kept out of real lists, never gated)."""
+        """A draft drop. ``starts_at``/``ends_at`` (epoch seconds, UTC) are its schedule:
+        once scheduled it goes live at the start and ends at the end (the schedule job);
+        an end at or before the start is refused. ``rehearsal_of`` makes it a dress
+        rehearsal's copy of that drop (kept out of real lists, never gated)."""
         if not name.strip():
             raise InvalidInput("a drop needs a name")
+        check_schedule(starts_at, ends_at)
         drop = Drop(
             new_id("drp"),
             name.strip(),
@@ -84,6 +90,7 @@ class DropService:
             check_ttl(hold_ttl_s),
             starts_at,
             rehearsal_of=rehearsal_of,
+            ends_at=ends_at,
         )
         async with self.uow() as uow:
             await uow.drops.add(drop)
@@ -280,7 +287,8 @@ class DropService:
         (existing holds can still be paid); ending releases the drop's open holds (a
         ``hold.released`` event each; a payment still in flight is then refused and
         voided, as when its hold expires), forgets the drop in the engine and returns
-        every unsold offered unit to ``available``."""
+        every unsold offered unit to ``available``. Scheduling a drop whose
+        ``starts_at`` has passed is refused (``InvalidInput``)."""
         keep = None
         if target is DropStatus.LIVE and self.gate is not None:
             seen = (await self.get(drop_id))[0]
@@ -289,6 +297,8 @@ class DropService:
         async with self.uow() as uow:
             drop = await self._load(uow, drop_id, lock=True)
             check_transition(drop.status, target)
+            if target is DropStatus.SCHEDULED:
+                check_start_ahead(drop, self.uow.now().timestamp())
             offers = await uow.drops.offers(drop_id)
             if target is DropStatus.LIVE and not offers:
                 raise Conflict("offer at least one SKU before going live")

@@ -8,6 +8,7 @@ from dropline.domain.catalog.items import bundle_availability
 from dropline.domain.live.drops import ENGINE_STATES
 from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.live.drops import DropService
+from dropline.services.live.schedule import schedule_view
 from dropline.services.ports import DropNotLoaded, StockEngine
 from dropline.services.serialize import rfc3339
 from dropline.services.supply.preorders import estimate_dict
@@ -87,7 +88,7 @@ async def public_drop(
         "status": d.status.value,
         "currency": d.currency,
         "hold_ttl_s": d.hold_ttl_s,
-        "starts_at": rfc3339(d.starts_at),
+        **schedule_view(d, drops.uow.now().timestamp()),
         "products": list(products.values()),
         "bundles": bundles,
     }

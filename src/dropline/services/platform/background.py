@@ -5,6 +5,8 @@
 - finish checkouts a crash left half-way;
 - fan new outbox events out to webhook endpoints and deliver them (with retries);
 - send queued buyer messages;
+- open scheduled drops at their start and end them at their end
+  (``services/live/schedule.py``);
 - freeze long-lived objects out of the garbage collector's reach once a full
   collection has become slow (``freeze_long_lived``).
 
@@ -26,6 +28,7 @@ from dropline.services.fulfilment.messages import MessageService
 from dropline.services.fulfilment.webhooks import WebhookService
 from dropline.services.live.checkout import CheckoutService
 from dropline.services.live.hold_journal import drain_hold_events
+from dropline.services.live.schedule import DropSchedule
 from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, StockEngine
 from dropline.store.uow import UowFactory
@@ -136,6 +139,8 @@ def standard_jobs(
     webhook_interval_s: float = 1.0,
     message_interval_s: float = 2.0,
     recover_after_s: float = 30.0,
+    schedule: DropSchedule | None = None,
+    schedule_interval_s: float = 0.5,
 ) -> list[tuple[str, float, Job]]:
     # One drainer per shared engine: this process's lease outlives a few missed passes.
     owner, lease_s = new_id("drn"), max(2.0, 8 * expiry_interval_s)
@@ -154,4 +159,7 @@ def standard_jobs(
         jobs.append(("webhooks", webhook_interval_s, webhooks.run_once))
     if messages is not None:
         jobs.append(("send-messages", message_interval_s, messages.send_due))
+    if schedule is not None:
+        # a pass every half second: a drop opens and ends within a second of its time
+        jobs.append(("drop-schedule", schedule_interval_s, schedule.run_once))
     return jobs

@@ -33,7 +33,12 @@ def _drop(row: Any) -> Drop:
         starts_at=row.starts_at.timestamp() if row.starts_at else None,
         version=row.version,
         rehearsal_of=row.rehearsal_of,
+        ends_at=row.ends_at.timestamp() if row.ends_at else None,
     )
+
+
+def _ts(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
 def _offer(row: Any) -> Offer:
@@ -71,7 +76,8 @@ class DropRepository(Repository):
                 currency=drop.currency,
                 status=drop.status.value,
                 hold_ttl_s=drop.hold_ttl_s,
-                starts_at=datetime.fromtimestamp(drop.starts_at, UTC) if drop.starts_at else None,
+                starts_at=_ts(drop.starts_at),
+                ends_at=_ts(drop.ends_at),
                 created_at=now,
                 updated_at=now,
                 version=drop.version,
@@ -101,6 +107,31 @@ class DropRepository(Repository):
 
     async def list_in(self, statuses: frozenset[DropStatus]) -> list[Drop]:
         stmt = select(drops).where(drops.c.status.in_([s.value for s in statuses]))
+        return [_drop(r) for r in await self.conn.execute(stmt)]
+
+    async def due_for_schedule(self, now: float, limit: int = 100) -> list[Drop]:
+        """Drops whose schedule may ask for a transition at ``now``: scheduled with a
+        start that has come, or scheduled, live or paused with an end that has come.
+        A candidate list only; the caller re-reads each row under its lock."""
+        at = datetime.fromtimestamp(now, UTC)
+        c = drops.c
+        stmt = (
+            select(drops)
+            .where(
+                ((c.status == DropStatus.SCHEDULED.value) & (c.starts_at <= at))
+                | (
+                    c.status.in_(
+                        [
+                            s.value
+                            for s in (DropStatus.SCHEDULED, DropStatus.LIVE, DropStatus.PAUSED)
+                        ]
+                    )
+                    & (c.ends_at <= at)
+                )
+            )
+            .order_by(c.starts_at, c.id)
+            .limit(limit)
+        )
         return [_drop(r) for r in await self.conn.execute(stmt)]
 
     async def rehearsal_ids(self, drop_ids: Iterable[str]) -> set[str]:

@@ -34,6 +34,8 @@ drops = Table(
     ts("starts_at", nullable=True),
     # When it first went live (the monitor's elapsed time; set once, by migration 0014).
     ts("live_at", nullable=True),
+    # When set, a live or paused drop ends at this time (services/live/schedule.py).
+    ts("ends_at", nullable=True),
     ts("ended_at", nullable=True),
     ts("created_at"),
     ts("updated_at"),

@@ -109,6 +109,19 @@
     }
   }
 
+  function duration(n) {
+    var h = Math.floor(n / 3600), m = Math.floor((n % 3600) / 60), sec = n % 60;
+    return h ? h + " h " + String(m).padStart(2, "0") + " min" : m + " min " + String(sec).padStart(2, "0") + " s";
+  }
+
+  function schedule(d) {
+    var cd = $("countdown"), box = $("schedule");
+    if (box) box.hidden = !d.starts_at && !d.ends_at;
+    if (cd) cd.hidden = d.starts_in_s === null || d.starts_in_s === undefined;
+    if (d.starts_in_s !== null && d.starts_in_s !== undefined) set("starts-in", duration(d.starts_in_s));
+    set("starts-at", d.starts_at || "—"); set("ends-at", d.ends_at || "—");
+  }
+
   function render(s) {
     if (s.drop.status === "ended") { source.close(); window.location.reload(); return; }
     set("drop-status", s.drop.status); var ds = $("drop-status"); if (ds) ds.className = "status status-" + s.drop.status;

@@ -19,15 +19,15 @@ from dropline.services.live.public_view import public_drop
 router = APIRouter(prefix="/v1/drops", tags=["drops"], responses=errors(503))
 
 
-def _parse_time(value: str | None) -> float | None:
+def _parse_time(value: str | None, field: str = "starts_at") -> float | None:
     if value is None:
         return None
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInput("starts_at must be an RFC 3339 time") from None
+        raise InvalidInput(f"{field} must be an RFC 3339 time") from None
     if dt.tzinfo is None:
-        raise InvalidInput("starts_at needs a time zone (use Z for UTC)")
+        raise InvalidInput(f"{field} needs a time zone (use Z for UTC)")
     return dt.timestamp()
 
 
@@ -36,9 +36,12 @@ async def create_drop(
     body: s.DropIn, c: ContainerDep, who: Ops, request: Request, key: IdempotencyKey = None
 ) -> Response:
     starts = _parse_time(body.starts_at)
+    ends = _parse_time(body.ends_at, "ends_at")
 
     async def do() -> s.DropOut:
-        return views.drop(await c.drops.create(body.name, body.currency, body.hold_ttl_s, starts))
+        return views.drop(
+            await c.drops.create(body.name, body.currency, body.hold_ttl_s, starts, ends_at=ends)
+        )
 
     return await idempotency.run(c, request, who, key, do)
 
