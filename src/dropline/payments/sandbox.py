@@ -19,8 +19,9 @@ methods (card numbers or Stripe-style names):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,6 +132,17 @@ class SandboxProvider:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads only. On SQLite its transaction is deferred: every
+        other transaction begins ``IMMEDIATE`` (``store.db``), which takes the write lock
+        outside this process's write gate, so a read would wait for a writer, and with
+        SQLite called inline it would block the event loop until the busy timeout while
+        the writer it waits for cannot finish (``database is locked``)."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(sqlite_begin="DEFERRED")
+            yield conn
 
     async def _row(self, conn: AsyncConnection, payment_id: str) -> Any:
         row = (
@@ -263,7 +275,7 @@ class SandboxProvider:
             return self._result(await self._row(conn, payment_id))
 
     async def confirm(self, payment_id: str, *, idempotency_key: str) -> PaymentResult:
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             row = await self._row(conn, payment_id)
         pending = (row.metadata or {}).get("pending_decline") or None
         if PaymentStatus(row.status) is PaymentStatus.REQUIRES_ACTION and pending:
@@ -335,9 +347,9 @@ class SandboxProvider:
             return self._result(await self._row(conn, payment_id))
 
     async def retrieve(self, payment_id: str) -> PaymentResult:
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             return self._result(await self._row(conn, payment_id))
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             await conn.execute(select(sandbox_payments.c.id).limit(1))
