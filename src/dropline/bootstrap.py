@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -194,7 +195,7 @@ async def build(
     """Wire everything for ``settings``; tests may pass their own clock/engine/provider."""
     configure_metrics(settings.metrics)  # before the services take their instruments
     clock = clock or SystemClock()
-    pool = (
+    pool: dict[str, Any] = (
         {}
         if settings.is_sqlite
         else {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}

@@ -65,7 +65,7 @@ async def test_launch_pages(ui: httpx.AsyncClient, container: Container) -> None
     assert 'class="bar normal" data-key="packaging_proof"' in html
     assert html.count('class="slack"') == 11 and "slack 24 days" in html
     assert "feasible" in html and "20 days of slack" in html and "Stress test" in html
-    assert "<script" not in html.split("<main>")[1]
+    assert "<script>" not in html and "<script " not in html.split("<main>")[1].split("</main>")[0]
 
     # Record design freeze; a bad date is refused with a message and changes nothing.
     bad = await ui.post(

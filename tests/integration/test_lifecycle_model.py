@@ -125,7 +125,7 @@ KNOWN_BUG_FINISHER_RACE = False
 #: A lot of one unit is received into ``quality_control`` but can never be inspected
 #: (the sampling tables start at two units: ``InvalidInput``), so its unit can never
 #: pass the gate. When True such lots are not inspected (their unit stays in QC).
-KNOWN_BUG_ONE_UNIT_LOT_CANNOT_BE_INSPECTED = True
+KNOWN_BUG_ONE_UNIT_LOT_CANNOT_BE_INSPECTED = False
 #: A payment that finishes after its hold is gone (a slow 3-D Secure step, a restart)
 #: takes its units afresh ignoring the per-buyer limit (``StockEngine.take``), so a
 #: buyer who bought up to the limit meanwhile ends over it. When True the limit check

@@ -63,7 +63,7 @@ async def test_a_renewed_delay_needs_express_consent_however_short(
 
     # Each notice reached the buyer as a message saying what, if anything, to do.
     old, new = await delay_messages(c, bob.id)
-    assert old["subject"] == f"Order {bob.id}: a new ship date"
+    assert old["subject"] == f"Order {bob.number}: a new ship date"
     assert "dye lot re-run" in old["text_body"] and "do not need to do anything" in old["text_body"]
     assert first["cancel_url"] in old["text_body"] and "consent?token=" not in old["text_body"]
     text, html = new["text_body"], new["html_body"]

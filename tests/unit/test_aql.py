@@ -401,11 +401,15 @@ def test_hundred_percent_keeps_the_plans_ac_re() -> None:
 
 
 @pytest.mark.parametrize("lot", [1, 0, -5])
-def test_lot_smaller_than_two_is_refused(lot: int) -> None:
-    with pytest.raises(InvalidInput):
-        sampling_plan(lot, L.II, "1.0")
+def test_lot_smaller_than_two_is_not_in_table_one(lot: int) -> None:
     with pytest.raises(InvalidInput):
         code_letter(lot, L.II)
+
+
+@pytest.mark.parametrize("lot", [0, -5])
+def test_an_empty_lot_has_no_plan(lot: int) -> None:
+    with pytest.raises(InvalidInput):
+        sampling_plan(lot, L.II, "1.0")
 
 
 @pytest.mark.parametrize("lot", ["100", 2.5, True, None])
@@ -659,3 +663,12 @@ def test_unknown_level_or_severity_is_refused(level: str, severity: str) -> None
 def test_unknown_defect_class_is_refused() -> None:
     with pytest.raises(InvalidInput):
         lot_verdict(1000, L.II, {"cosmetic": "4.0"}, {})  # type: ignore[dict-item]
+
+
+def test_a_one_unit_lot_is_inspected_whole() -> None:
+    """Table I starts at 2; a lot of one unit takes the smallest row's plan, so its one
+    unit is the sample (found by the lifecycle model: such a lot could never pass)."""
+    from dropline.domain.supply.aql import InspectionLevel, sampling_plan
+
+    plan = sampling_plan(1, InspectionLevel.II, "1.0")
+    assert plan.sample_size == 1 and plan.hundred_percent

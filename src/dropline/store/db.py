@@ -39,8 +39,12 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for ``url`` with the settings dropline relies on."""
+def create_engine(url: str, *, sqlite_foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
+    """An async engine for ``url`` with the settings dropline relies on.
+
+    ``sqlite_foreign_keys=False`` is for migrations only: SQLite alters a table by
+    copying it, and dropping the old copy fails while other tables' foreign keys point
+    at it (Alembic's batch mode; the documented recipe turns them off)."""
     kwargs.setdefault("json_serializer", json_text)
     kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
@@ -57,7 +61,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA foreign_keys={'ON' if sqlite_foreign_keys else 'OFF'}")
             cur.execute("PRAGMA busy_timeout=30000")
             # 64 MiB of page cache per connection (SQLite's default is 2 MiB): the outbox
             # gains a row per hold event, and its indexes outgrow 2 MiB within minutes

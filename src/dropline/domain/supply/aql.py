@@ -274,9 +274,13 @@ def sampling_plan(
     the whole lot is inspected: ``sample_size = lot_size`` and ``hundred_percent`` is
     true, with the plan's Ac/Re kept (see ``SamplingPlan``).
 
-    Raises ``InvalidInput`` for a lot smaller than 2 or an AQL not in the tables.
+    Table I starts at 2 units; a lot of one unit takes the smallest row's plan and so is
+    inspected whole (a one-unit lot could otherwise never pass the gate).
+
+    Raises ``InvalidInput`` for a lot smaller than 1 or an AQL not in the tables.
     """
-    plan = plan_for_letter(code_letter(lot_size, level), aql, severity)
+    table_size = MIN_LOT_SIZE if lot_size == 1 and not isinstance(lot_size, bool) else lot_size
+    plan = plan_for_letter(code_letter(table_size, level), aql, severity)
     if plan.sample_size >= lot_size:
         return replace(plan, sample_size=lot_size, hundred_percent=True)
     return plan

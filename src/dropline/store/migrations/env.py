@@ -28,7 +28,7 @@ def _run(connection: Connection) -> None:
 async def _main() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url, "sqlalchemy.url must be set"
-    engine = create_engine(url)
+    engine = create_engine(url, sqlite_foreign_keys=False)  # batch alters copy tables
     async with engine.connect() as conn:
         await conn.run_sync(_run)
         await conn.commit()
