@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+import jwt
 import pytest
 from typer.testing import CliRunner
 
@@ -38,7 +39,14 @@ def test_demo_writes_the_guides_variables_and_reuses_its_keys(
     second = runner.invoke(app, ["demo"], env=env)
     assert second.exit_code == 0, second.output
     assert "keys reused" in second.output and "already there" in second.output
-    assert read_env(tmp_path / "data" / "demo.env") == values
+    rerun = read_env(tmp_path / "data" / "demo.env")
+    # the keys and the drop are reused; the buyer token is minted afresh (a JWT with
+    # its own issue time), for the same demo buyer
+    assert {k: v for k, v in rerun.items() if k != "BUYER_TOKEN"} == {
+        k: v for k, v in values.items() if k != "BUYER_TOKEN"
+    }
+    claims = jwt.decode(rerun["BUYER_TOKEN"], options={"verify_signature": False})
+    assert claims["sub"] == "buyer-demo-1"
     # A revoked key is replaced; the others are kept.
     keys = runner.invoke(app, ["keys", "list"], env=env).output
     ops_id = next(ln.split()[1] for ln in keys.splitlines() if "demo ops" in ln)
