@@ -160,7 +160,9 @@ async def test_a_link_for_another_buyer_or_after_the_window_is_refused(
     with pytest.raises(Forbidden):
         await c.problems.report_via_link(forged, lines, "too_small", "", [])
     with pytest.raises(InvalidToken, match="signature"):
-        await c.problems.report_via_link(forged[:-2] + "xx", lines, "too_small", "", [])
+        await c.problems.report_via_link(
+            forged[:-1] + ("A" if not forged.endswith("A") else "B"), lines, "too_small", "", []
+        )
     [msg] = await c.messages.list(order_id=order.id, kind="delivered")
     token = link_token(msg["text_body"])
     clock.advance(timedelta(days=30, seconds=1).total_seconds())

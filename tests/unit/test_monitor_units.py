@@ -76,6 +76,7 @@ def test_session_cookie_round_trip_and_forgery() -> None:
     assert sess.decode(b"another key", value, now=1001) is None
     assert sess.decode(secret, value, now=1000 + sess.SESSION_TTL_S + 1) is None
     assert sess.decode(secret, "garbage", now=1001) is None
+    assert sess.decode(secret, f"{body}.{sig[:-1]}é", now=1001) is None  # not a TypeError
     assert sess.csrf_ok(s, s.csrf) and not sess.csrf_ok(s, "x") and not sess.csrf_ok(None, "x")
 
 

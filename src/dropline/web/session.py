@@ -84,7 +84,7 @@ def decode(secret: bytes, value: str | None, now: float | None = None) -> Sessio
         return None
     body, sig = value.split(".")
     expected = _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, sig):
+    if not sig.isascii() or not hmac.compare_digest(expected, sig):  # str compare needs ASCII
         return None
     try:
         claims = json.loads(_unb64(body))

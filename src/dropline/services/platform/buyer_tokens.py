@@ -88,7 +88,9 @@ def v1_claims(secret: str, token: str) -> tuple[object, object]:
         claims = orjson.loads(_unb64(payload))
     except ValueError:  # orjson.JSONDecodeError and binascii.Error are ValueErrors
         raise Unauthenticated("malformed buyer token") from None
-    if version != "v1" or not hmac.compare_digest(expected, given):
+    # The text is compared, not just the bytes: base64's spare low bits would otherwise
+    # let several spellings of one signature pass.
+    if version != "v1" or not hmac.compare_digest(_b64(expected), sig):
         raise Unauthenticated("buyer token signature is invalid")
     if not isinstance(claims, dict) or not isinstance(claims.get("sub"), str):
         raise Unauthenticated("buyer token has no subject")
