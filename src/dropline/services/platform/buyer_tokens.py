@@ -84,7 +84,7 @@ def v1_claims(secret: str, token: str) -> tuple[object, object]:
         raise Unauthenticated("malformed buyer token") from None
     expected = hmac.digest(secret.encode(), f"{version}.{payload}".encode(), "sha256")
     try:
-        given = _unb64(sig)
+        _unb64(sig)  # malformed base64 is a malformed token
         claims = orjson.loads(_unb64(payload))
     except ValueError:  # orjson.JSONDecodeError and binascii.Error are ValueErrors
         raise Unauthenticated("malformed buyer token") from None
