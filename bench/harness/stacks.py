@@ -61,6 +61,7 @@ def env_for(stack: Stack) -> dict[str, str]:
         DROPLINE_BENCH_ENDPOINTS="1",
         DROPLINE_BENCH_ROWLOCK_URL=PG_URL,
         DROPLINE_LOG_LEVEL="warning",
+        DROPLINE_READINESS_GATE="advise",  # load testing, not a real drop
     )
     return env
 

@@ -188,10 +188,11 @@ class Settings(BaseSettings):
     )
     # -- readiness (see docs/readiness.md)
     readiness_gate: Literal["advise", "enforce"] = Field(
-        "advise",
-        description="'enforce': a drop goes live only when its readiness checklist has no "
-        "block, or with an override and a reason kept in its history; 'advise': the "
-        "checklist is shown and going live is never refused",
+        "enforce",
+        description="'enforce' (the default): a drop goes live only when its readiness "
+        "checklist has no block, or with an override and a reason kept in its history (a "
+        "scheduled start that is blocked does not happen); 'advise': the checklist is "
+        "shown and going live is never refused (load tests, fixtures)",
     )
     payment_mode: Literal["test", "live"] = Field(
         "test", description="the mode the payment keys should be in when a drop goes live"

@@ -58,7 +58,9 @@ def run_guide(
     require_tools()
     port = free_port()
     env = {
-        **os.environ,
+        # a user's shell: the settings' defaults (the readiness gate enforced), not the
+        # suite's (tests/conftest.py has it advise)
+        **{k: v for k, v in os.environ.items() if k != "DROPLINE_READINESS_GATE"},
         "DROPLINE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'dropline.db'}",
         "DROPLINE_PORT": str(port),
         "DROPLINE_DATA_DIR": str(workdir / ".dropline"),

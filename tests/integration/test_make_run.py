@@ -4,6 +4,7 @@ instead of a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -14,11 +15,22 @@ import jwt
 import pytest
 from typer.testing import CliRunner
 
+from dropline.bootstrap import build
 from dropline.cli.app import app
 from dropline.cli.platform.demo import ENV_NAMES, read_env
 from dropline.cli.platform.server import port_in_use
+from dropline.config import Settings
 
 runner = CliRunner()
+
+
+async def _demo_overrides(url: str, drop_id: str) -> list[tuple[str, str, str]]:
+    c = await build(Settings(database_url=url, background_tasks=False, readiness_gate="enforce"))
+    try:
+        report = await c.readiness.checklist(drop_id)
+        return [(report["drop"]["status"], o["actor"], o["reason"]) for o in report["overrides"]]
+    finally:
+        await c.close()
 
 
 def test_demo_writes_the_guides_variables_and_reuses_its_keys(
@@ -28,11 +40,16 @@ def test_demo_writes_the_guides_variables_and_reuses_its_keys(
         "DROPLINE_DATABASE_URL": sqlite_url,
         "DROPLINE_DATA_DIR": str(tmp_path / "data"),
         "DROPLINE_PORT": "8123",
+        "DROPLINE_READINESS_GATE": "enforce",  # the default a fresh clone runs with
         "COLUMNS": "200",
     }
     first = runner.invoke(app, ["demo"], env=env)
     assert first.exit_code == 0, first.output
     values = read_env(tmp_path / "data" / "demo.env")
+    # the demo drop is live through the enforced gate, with the override on record
+    assert "DROP" in values
+    overrides = asyncio.run(_demo_overrides(sqlite_url, values["DROP"]))
+    assert overrides == [("live", "demo", "the demo shop, not a real drop")]
     assert tuple(values) == ENV_NAMES
     assert values["DL"] == "http://127.0.0.1:8123"  # the port is honoured
     assert ".venv/bin/dropline simulate" in first.output and '--url "$DL"' in first.output

@@ -14,10 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from dropline.api.app import create_app
-from dropline.bootstrap import Container
+from dropline.bootstrap import Container, build
 from dropline.cli.app import app as cli
+from dropline.config import Settings
 from dropline.domain.errors import NotReady
 from dropline.domain.live.drops import DropStatus
+from dropline.services.live.schedule import BLOCKED_RETRY_S, START_BLOCKED, DropSchedule
 from dropline.services.ports import ManualClock
 from readiness_support import count_it, items, ready_container, scheduled_drop, warehouse
 from support import seed_shop
@@ -136,7 +138,8 @@ async def test_enforced_gate_lets_a_ready_drop_go_live(
         try:
             await count_it(c, d)
             await c.readiness.send_test_delivery(endpoint_id, "ann")
-            assert (await c.rehearsals.run(d.drop_id, actor="ann"))["status"] == "passed"
+            r = await c.rehearsals.run(d.drop_id, actor="ann")
+            assert r["status"] == "passed", r
             live = await c.drops.transition(d.drop_id, DropStatus.LIVE, actor="ann")
             assert live.status is DropStatus.LIVE
             assert (await c.readiness.checklist(d.drop_id))["overrides"] == []
@@ -196,14 +199,16 @@ def test_ready_command_exits_non_zero_while_blocked(
     monkeypatch.setenv("DROPLINE_DATABASE_URL", sqlite_url)
     monkeypatch.setenv("DROPLINE_RETURNS_POLICY", "https://shop.example/returns")
     runner = CliRunner()
-    out = runner.invoke(cli, ["ready", blocked], env={"COLUMNS": "200"})
-    assert out.exit_code == 1, out.output
-    assert "Counted within 48 h" in out.output and "verdict: block" in out.output
-    out = runner.invoke(cli, ["ready", ready, "--json"])
-    assert out.exit_code == 0, out.output  # warnings (dev secrets) do not block
-    assert '"verdict": "warn"' in out.output
-    out = runner.invoke(cli, ["ready", "drp_nope"])
-    assert out.exit_code == 1 and "not_found" in out.output
+    # `dropline drops ready` (issue 20's name), and `dropline ready`, its alias
+    for command in (["drops", "ready"], ["ready"]):
+        out = runner.invoke(cli, [*command, blocked], env={"COLUMNS": "200"})
+        assert out.exit_code == 1, out.output
+        assert "Counted within 48 h" in out.output and "verdict: block" in out.output
+        out = runner.invoke(cli, [*command, ready, "--json"])
+        assert out.exit_code == 0, out.output  # warnings (dev secrets) do not block
+        assert '"verdict": "warn"' in out.output
+        out = runner.invoke(cli, [*command, "drp_nope"])
+        assert out.exit_code == 1 and "not_found" in out.output
 
 
 async def test_readiness_panel_in_the_ui(database_url: str, clock: ManualClock) -> None:
@@ -279,3 +284,85 @@ async def test_an_overdue_launch_milestone_blocks(container: Container, clock: M
         if i["id"] == "launch_timeline"
     )
     assert late["status"] == "block" and "Approve samples (ann" in late["evidence"]
+
+
+async def test_the_gate_is_enforced_by_default(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing set (a fresh clone, a deployment that forgot it): enforce. The suite
+    itself runs with DROPLINE_READINESS_GATE=advise (tests/conftest.py)."""
+    monkeypatch.delenv("DROPLINE_READINESS_GATE", raising=False)
+    settings = Settings(database_url=sqlite_url, background_tasks=False)
+    assert settings.readiness_gate == "enforce"
+    c = await build(settings)
+    try:
+        shop = await seed_shop(c, units=3, live=False)
+        await c.drops.transition(shop.drop_id, DropStatus.SCHEDULED, actor="ann")
+        with pytest.raises(NotReady):
+            await c.drops.transition(shop.drop_id, DropStatus.LIVE, actor="ann")
+        assert (await c.readiness.checklist(shop.drop_id))["gate"] == "enforce"
+    finally:
+        await c.close()
+
+
+async def _start_blocked_events(c: Container, drop_id: str) -> list[dict[str, object]]:
+    async with c.uow(readonly=True) as uow:
+        return await uow.outbox.list(type_prefix=START_BLOCKED, aggregate_id=drop_id)
+
+
+async def test_a_blocked_scheduled_start_stays_scheduled_and_says_why(
+    database_url: str, clock: ManualClock
+) -> None:
+    async with ready_container(database_url, clock, readiness_gate="enforce") as c:
+        d = await scheduled_drop(c)
+        await c.drops.edit(d.drop_id, starts_at=clock.now() + 60)
+        schedule = DropSchedule(c.drops)
+        assert await schedule.run_once() == []  # not due yet
+        clock.advance(61)
+        assert await schedule.run_once() == []  # due, refused by the gate
+        assert (await c.drops.get(d.drop_id))[0].status is DropStatus.SCHEDULED
+        [event] = await _start_blocked_events(c, d.drop_id)
+        assert {b["id"] for b in event["payload"]["blocks"]} >= {"counted", "rehearsal"}
+        # the next passes: not tried again before BLOCKED_RETRY_S, then refused again
+        # without repeating the history
+        assert await schedule.run_once() == []
+        clock.advance(BLOCKED_RETRY_S + 1)
+        assert await schedule.run_once() == []
+        assert len(await _start_blocked_events(c, d.drop_id)) == 1
+        # the monitor and the readiness report say why the drop is not live
+        snap = await c.monitor.snapshot(d.drop_id)
+        assert snap["drop"]["status"] == "scheduled"
+        assert "not ready" in snap["drop"]["start_blocked"]["detail"]
+        assert snap["alerts"][0]["kind"] == "start_blocked"
+        assert "scheduled start did not happen" in snap["alerts"][0]["message"]
+        report = await c.readiness.checklist(d.drop_id)
+        assert any(b["id"] == "counted" for b in report["start_blocked"]["blocks"])
+        # an operator overrides: live, and the refusal no longer stands
+        await c.drops.transition(
+            d.drop_id, DropStatus.LIVE, actor="ann", override_reason="counted on paper"
+        )
+        assert (await c.readiness.checklist(d.drop_id))["start_blocked"] is None
+        snap = await c.monitor.snapshot(d.drop_id)
+        assert snap["drop"]["start_blocked"] is None
+        assert all(a["kind"] != "start_blocked" for a in snap["alerts"])
+
+
+async def test_a_scheduled_start_goes_live_once_nothing_blocks(
+    database_url: str, clock: ManualClock
+) -> None:
+    async with ready_container(database_url, clock, readiness_gate="enforce") as c:
+        d = await scheduled_drop(c)
+        rec, endpoint_id = await warehouse(c)
+        try:
+            await c.drops.edit(d.drop_id, starts_at=clock.now() + 60)
+            clock.advance(61)
+            schedule = DropSchedule(c.drops)
+            assert await schedule.run_once() == []
+            await count_it(c, d)
+            await c.readiness.send_test_delivery(endpoint_id, "ann")
+            assert (await c.rehearsals.run(d.drop_id, actor="ann"))["status"] == "passed"
+            clock.advance(BLOCKED_RETRY_S + 1)
+            assert await schedule.run_once() == [(d.drop_id, DropStatus.LIVE)]
+            assert (await c.readiness.checklist(d.drop_id))["overrides"] == []
+        finally:
+            await rec.stop()

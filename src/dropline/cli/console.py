@@ -50,6 +50,8 @@ HINTS: dict[str, str] = {
     "unauthenticated": "give an ops or admin key: --api-key or OPS_KEY (source .dropline/demo.env)",
     "forbidden": "this needs an ops or admin key",
     "drop_not_live": "the drop must be live: dropline drops live DROP",
+    "not_ready": "see what blocks: dropline drops ready DROP; fix it, or go live anyway "
+    "with --override-reason TEXT (kept in the drop's history)",
 }
 
 

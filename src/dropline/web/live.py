@@ -12,7 +12,7 @@ from dropline.api.deps import ContainerDep
 from dropline.domain.aftersales.returns import (
     ReturnReason,
 )
-from dropline.domain.errors import DroplineError
+from dropline.domain.errors import DroplineError, NotReady
 from dropline.domain.live.drops import DropStatus
 from dropline.domain.live.orders import OrderStatus
 from dropline.services.aftersales.cancellations import CANCELLABLE
@@ -106,6 +106,12 @@ async def drop_transition(
         await c.drops.transition(drop_id, DropStatus(to), actor=s.name)
     except ValueError:
         return _back(drop_id, f"unknown status {to!r}", "error")
+    except NotReady as exc:
+        # the gate refused: the readiness panel lists the blocks and takes an override
+        return RedirectResponse(
+            f"/ui/drops/{drop_id}/readiness?flash={quote(exc.detail)}&level=error",
+            status_code=303,
+        )
     except DroplineError as exc:
         return _back(drop_id, exc.detail, "error")
     return _back(drop_id, f"drop is now {to}")

@@ -289,13 +289,36 @@ def schedule(
 
 
 @drops_app.command("live")
-def live(drop: Drop, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonFlag = False) -> None:
-    """Go live now: buyers can place holds (a draft is scheduled first)."""
+def live(
+    drop: Drop,
+    override_reason: Annotated[
+        str,
+        typer.Option(
+            metavar="TEXT",
+            help="Go live although the readiness gate blocks, and say why (kept in the "
+            "drop's history with who and what it overrode).",
+        ),
+    ] = "",
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Go live now: buyers can place holds (a draft is scheduled first).
+
+    The readiness gate (DROPLINE_READINESS_GATE=enforce, the default) refuses while an
+    item blocks (`dropline drops ready DROP` lists them): fix them, or give
+    --override-reason.
+
+    Example:
+
+      dropline drops live $DROP --override-reason "counted on paper at 09:00"
+    """
 
     def go(server: Server) -> None:
         if server.get(f"/v1/drops/{drop}")["status"] == "draft":
             _move(server, drop, "scheduled")
-        _move(server, drop, "live")
+        body = {"to": "live"} | ({"override_reason": override_reason} if override_reason else {})
+        server.call("POST", f"/v1/drops/{drop}/transitions", body)
         _done(server, drop, as_json)
 
     remote(url, api_key, go)

@@ -1,5 +1,6 @@
-"""``dropline ready DROP``: the drop's readiness checklist; the exit code is 1 while
-an item blocks, so a script (or a launch checklist) can stop on it."""
+"""``dropline drops ready DROP`` (and its older alias ``dropline ready DROP``): the
+drop's readiness checklist; the exit code is 1 while an item blocks, so a script (or a
+launch checklist) can stop on it."""
 
 from __future__ import annotations
 
@@ -17,11 +18,17 @@ STYLE = {"pass": "green", "warn": "yellow", "block": "red"}
 
 
 def ready(
-    drop_id: str,
+    drop_id: Annotated[str, typer.Argument(metavar="DROP", help="Drop id (drp_...).")],
     as_json: Annotated[bool, typer.Option("--json", help="print the checklist as JSON")] = False,
 ) -> None:
     """The readiness checklist of a drop: each item pass, warn or block with the
-    evidence and what to do. Exit code 1 while anything blocks."""
+    evidence and what to do. Exit code 1 while anything blocks: with the gate enforced
+    (the default) the drop then goes live only with an override reason.
+
+    Example:
+
+      dropline drops ready $DROP || echo "not ready yet"
+    """
     report: dict[str, Any] = run(lambda c: c.readiness.checklist(drop_id))
     if as_json:
         console.print_json(json.dumps(plain(report), default=str))

@@ -27,7 +27,7 @@ from dropline.domain.live.orders import CheckoutStatus
 from dropline.domain.money import format_money
 from dropline.services.live.drop_catalog import DropCatalogCache
 from dropline.services.live.drops import DropService
-from dropline.services.live.schedule import schedule_view
+from dropline.services.live.schedule import schedule_view, start_blocked
 from dropline.services.ports import Clock, DropNotLoaded, SkuCounts, StockEngine
 from dropline.services.serialize import rfc3339
 from dropline.store.insight.repo import STREAM_MODES, MonitorRepository, MonitorSettings
@@ -260,6 +260,10 @@ class MonitorService:
             by_status, by_reason, recent_status = await repo.checkout_stats(
                 drop_id, now - timedelta(minutes=1)
             )
+            blocked = None
+            if drop.status == DropStatus.SCHEDULED.value:
+                full = await uow.drops.get(drop_id)
+                blocked = await start_blocked(uow, full) if full is not None else None
         counts = await self._counts(drop_id, drop.status)
         tally = await self._hold_tally(drop_id)
         ended = drop.status == DropStatus.ENDED.value
@@ -332,6 +336,17 @@ class MonitorService:
         released = tally["hold.released"]
         converted = tally["hold.converted"]
         alerts = [] if ended else self._alerts(rows, failed_recent, finished_recent)
+        if blocked is not None:
+            # the scheduled start the readiness gate refused: the drop is not live
+            alerts.insert(
+                0,
+                {
+                    "kind": "start_blocked",
+                    "level": "critical",
+                    "sku_id": None,
+                    "message": f"the scheduled start did not happen: {blocked['detail']}",
+                },
+            )
         sla_risk, hooks, hook_alerts = await self._handoff_health(drop_id)
         totals = {
             "offered": sum(r["offered"] for r in rows),
@@ -360,6 +375,7 @@ class MonitorService:
                 **schedule_view(
                     replace(catalog.drop, status=DropStatus(drop.status)), now.timestamp()
                 ),
+                "start_blocked": blocked,
             },
             "at": rfc3339(now),
             "timing": drop_timing(drop.status, now, drop.starts_at, drop.live_at, drop.ended_at),

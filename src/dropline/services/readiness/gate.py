@@ -29,6 +29,7 @@ from dropline.domain.stock.counts import OPEN_VARIANCE, SessionStatus
 from dropline.services.fulfilment.messages import message_context, render_message
 from dropline.services.fulfilment.shipping import READY
 from dropline.services.fulfilment.webhooks import live_secrets
+from dropline.services.live.schedule import start_blocked
 from dropline.services.planning.timeline import load as load_timeline
 from dropline.services.planning.timeline import plan_view
 from dropline.services.ports import Clock, PaymentProvider, WebhookTransport
@@ -129,7 +130,8 @@ class ReadinessService:
     # ------------------------------------------------------------------ the checklist
     async def checklist(self, drop_id: str) -> Row:
         """The drop's computed checklist: every item with its status, evidence and what
-        to do, the verdict, whether the gate is enforced, and the overrides so far."""
+        to do, the verdict, whether the gate is enforced, the overrides so far, and the
+        scheduled start the gate refused (``start_blocked``, None when none stands)."""
         now = self._now()
         async with self.uow(readonly=True) as uow:
             drop = await uow.drops.get(drop_id)
@@ -140,6 +142,7 @@ class ReadinessService:
             rehearsal = await self._rehearsal_evidence(uow, drop.id)
             launches = await self._launch_evidence(uow, drop.id, now)
             overrides = await uow.readiness.overrides(drop.id)
+            blocked = await start_blocked(uow, drop)
         items += [
             cl.warehouse_endpoints(endpoints, now),
             await self._payments_item(),
@@ -164,6 +167,8 @@ class ReadinessService:
                 }
                 for o in overrides
             ],
+            # the scheduled start this gate refused, while the drop is still scheduled
+            "start_blocked": blocked,
         }
 
     async def _stock_items(self, uow: UnitOfWork, drop: Drop, now: datetime) -> list[cl.Item]:
