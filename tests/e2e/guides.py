@@ -4,7 +4,9 @@ way ``make run`` starts it.
 The guides' convention: a ```bash block is a command a reader pastes into the shell
 where they ran ``source .dropline/demo.env`` (in the checkout's root, beside ``.venv``);
 output samples and production settings use ```sh or ```text and are not run. A block
-that is exactly ``make run`` stands for the server this harness starts.
+that is exactly ``make run`` stands for the server this harness starts; one that is
+``NAME=value ... make run`` (settings for the server, such as the returns policy the
+readiness gate checks) starts it with those variables too.
 
 The run happens in a scratch directory laid out like a fresh clone after ``make run``:
 ``.dropline/demo.env`` written by ``dropline demo``, ``./dropline.db``, and
@@ -31,10 +33,26 @@ from backends import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
+MAKE_RUN = re.compile(r"((?:[A-Z][A-Z0-9_]*=\S+ )*)make run")
+
+
 def bash_blocks(guide: str) -> list[str]:
     """The guide's ```bash blocks, in order, ``make run`` left out."""
     text = (ROOT / "docs" / guide).read_text()
-    return [b for b in re.findall(r"```bash\n(.*?)```", text, re.S) if b.strip() != "make run"]
+    return [
+        b for b in re.findall(r"```bash\n(.*?)```", text, re.S) if not MAKE_RUN.fullmatch(b.strip())
+    ]
+
+
+def server_env(guide: str) -> dict[str, str]:
+    """The variables the guide's ``NAME=value make run`` gives the server."""
+    text = (ROOT / "docs" / guide).read_text()
+    out: dict[str, str] = {}
+    for b in re.findall(r"```bash\n(.*?)```", text, re.S):
+        m = MAKE_RUN.fullmatch(b.strip())
+        if m:
+            out |= dict(v.split("=", 1) for v in m.group(1).split())
+    return out
 
 
 @dataclass
@@ -77,7 +95,8 @@ def run_guide(
     subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True, cwd=workdir)
     subprocess.run([*cli, "demo"], env=env, check=True, capture_output=True, cwd=workdir)
     log = (workdir / "server.log").open("w")
-    server = subprocess.Popen([*cli, "serve"], env=env, stdout=log, stderr=log, cwd=workdir)
+    server = subprocess.Popen([*cli, "serve"], env=env | server_env(guide), stdout=log,
+                              stderr=log, cwd=workdir)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -65,6 +65,12 @@ EXPECT = {
     # a run under MOQ refused, pre-orders sold, a delay notice, QC passed, shipped
     "preorders-and-qc.md": ['"code": "below_moq"', "will ship later than we promised",
                             '"accepted": true', "\nshipped\n"],
+    # blocked and refused first; bins, a blind count with an approved variance, staging,
+    # a passed rehearsal; then nothing blocks and the drop goes live with no override
+    "readiness.md": ["verdict: block (gate: enforce)", "exit code 1: blocked",
+                     "[not_ready]", "exit code 1: not live", "rehearsal passed",
+                     "verdict: warn (gate: enforce)", "counted: pass", "staged: pass",
+                     "returns_policy: pass", "rehearsal: pass", "Hoodie drop drp_"],
 }  # fmt: skip
 
 

@@ -7,12 +7,17 @@ drop's history, the API, the CLI's exit code and the /ui panel."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
+import uvicorn
 from typer.testing import CliRunner
 
+from backends import free_port
 from dropline.api.app import create_app
 from dropline.bootstrap import Container, build
 from dropline.cli.app import app as cli
@@ -21,7 +26,14 @@ from dropline.domain.errors import NotReady
 from dropline.domain.live.drops import DropStatus
 from dropline.services.live.schedule import BLOCKED_RETRY_S, START_BLOCKED, DropSchedule
 from dropline.services.ports import ManualClock
-from readiness_support import count_it, items, ready_container, scheduled_drop, warehouse
+from readiness_support import (
+    READY_SETTINGS,
+    count_it,
+    items,
+    ready_container,
+    scheduled_drop,
+    warehouse,
+)
 from support import seed_shop
 
 
@@ -182,7 +194,7 @@ async def test_gate_over_the_api(database_url: str, clock: ManualClock) -> None:
 
 
 async def _seed_ready(url: str, *, ready: bool) -> str:
-    clock = ManualClock()
+    clock = ManualClock(time.time())
     async with ready_container(url, clock) as c:
         d = await scheduled_drop(c)
         if ready:
@@ -191,24 +203,56 @@ async def _seed_ready(url: str, *, ready: bool) -> str:
         return d.drop_id
 
 
-def test_ready_command_exits_non_zero_while_blocked(
-    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def _ops_key(url: str) -> str:
+    async with ready_container(url, ManualClock(time.time())) as c:
+        return (await c.access.create_key("cli", "ops"))[0]
+
+
+@contextmanager
+def _server(settings: Settings) -> Iterator[str]:
+    """The API over real HTTP on 127.0.0.1 (uvicorn in a thread); yields its URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        assert server.started, "the server did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def test_ready_command_exits_non_zero_while_blocked(sqlite_url: str) -> None:
+    """`dropline drops ready` (issue 20's name) and `dropline ready` (its alias) ask
+    the running server, whose settings (here its returns policy) the gate checks."""
     blocked = asyncio.run(_seed_ready(sqlite_url, ready=False))
     ready = asyncio.run(_seed_ready(sqlite_url, ready=True))
-    monkeypatch.setenv("DROPLINE_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("DROPLINE_RETURNS_POLICY", "https://shop.example/returns")
+    key = asyncio.run(_ops_key(sqlite_url))
+    settings = Settings(database_url=sqlite_url, **(READY_SETTINGS | {"readiness_gate": "enforce"}))
     runner = CliRunner()
-    # `dropline drops ready` (issue 20's name), and `dropline ready`, its alias
-    for command in (["drops", "ready"], ["ready"]):
-        out = runner.invoke(cli, [*command, blocked], env={"COLUMNS": "200"})
-        assert out.exit_code == 1, out.output
-        assert "Counted within 48 h" in out.output and "verdict: block" in out.output
-        out = runner.invoke(cli, [*command, ready, "--json"])
-        assert out.exit_code == 0, out.output  # warnings (dev secrets) do not block
-        assert '"verdict": "warn"' in out.output
-        out = runner.invoke(cli, [*command, "drp_nope"])
-        assert out.exit_code == 1 and "not_found" in out.output
+    with _server(settings) as url:
+        env = {"COLUMNS": "200", "DROPLINE_URL": url, "DROPLINE_OPS_KEY": key,
+               "DROPLINE_RETURNS_POLICY": ""}  # fmt: skip
+        for command in (["drops", "ready"], ["ready"]):
+            out = runner.invoke(cli, [*command, blocked], env=env)
+            assert out.exit_code == 1, out.output
+            assert "Counted within 48 h" in out.output and "verdict: block" in out.output
+            assert "(gate: enforce)" in out.output
+            # the server's returns policy passes, though this shell has none
+            out = runner.invoke(cli, [*command, ready, "--json"], env=env)
+            assert out.exit_code == 0, out.output  # warnings (dev secrets) do not block
+            assert '"verdict": "warn"' in out.output
+            out = runner.invoke(cli, [*command, "drp_nope"], env=env)
+            assert out.exit_code == 1 and "not_found" in out.output
+        out = runner.invoke(cli, ["drops", "ready", ready], env={**env, "DROPLINE_OPS_KEY": ""})
+        assert out.exit_code == 1 and "no_key" in out.output
 
 
 async def test_readiness_panel_in_the_ui(database_url: str, clock: ManualClock) -> None:
