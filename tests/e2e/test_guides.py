@@ -1,6 +1,7 @@
 """Every guide's ```bash blocks run as pasted, in order, against a fresh ``make run``
-(``tests/e2e/guides.py``): the quickstart with curl, the console with the CLI only,
-and the fulfilment and monitor guides."""
+(``tests/e2e/guides.py``), with the settings' defaults (the readiness gate enforced):
+the quickstart with curl, the console with the CLI only, and the fulfilment, monitor,
+pre-order, readiness, planning, learning and buyer-token guides. One server per guide."""
 
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ def test_quickstart_blocks_run_against_make_run(tmp_path: Path) -> None:
     assert '"consistent": true' in out
     assert "\nended\n" in out
     assert '"available": 18' in out  # 20 received, 2 sold, the rest returned
+    # the gate refused the practice drop, then it went live with an override on record
+    assert '"code": "not_ready"' in out and "quickstart practice drop" in out
 
 
 EXPECT = {
@@ -65,6 +68,17 @@ EXPECT = {
     # a run under MOQ refused, pre-orders sold, a delay notice, QC passed, shipped
     "preorders-and-qc.md": ['"code": "below_moq"', "will ship later than we promised",
                             '"accepted": true', "\nshipped\n"],
+    # problems reported by link (from a delivered message) and by the storefront, one
+    # approved into a return, one declined; quality, suppliers, lessons across drops
+    "learning.md": ['"status":"delivered"', "Report a problem: http", '"via":"link"',
+                    '"via":"api"', '"status":"approved","return_id":"ret_',
+                    '"status":"declined"', '"name":"Knit Co"',
+                    '"first_run_quantity":2'],
+    # a token minted and used for a hold; a tampered and a missing one refused
+    "buyer-tokens.md": ['"buyer_id": "buyer-42"', '"status": 401', '"code": "unauthenticated"'],
+    # a launch: timeline, first run, scorecard, a plan made feasible, linked to a run
+    "planning.md": ["design_freeze", "critical ratio 0.7736", "Scorecard v1", "→ go",
+                    "not feasible", "feasible, 4 days of slack"],
     # blocked and refused first; bins, a blind count with an approved variance, staging,
     # a passed rehearsal; then nothing blocks and the drop goes live with no override
     "readiness.md": ["verdict: block (gate: enforce)", "exit code 1: blocked",
