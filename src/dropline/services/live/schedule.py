@@ -73,9 +73,8 @@ class DropSchedule:
                 target = DropStatus.LIVE
             else:
                 continue
-            if target is DropStatus.LIVE and now - self._blocked_at.get(drop.id, -1e18) < (
-                BLOCKED_RETRY_S
-            ):
+            refused_at = self._blocked_at.get(drop.id)
+            if target is DropStatus.LIVE and refused_at and now - refused_at < BLOCKED_RETRY_S:
                 continue
             try:
                 await self.drops.transition(drop.id, target, actor=ACTOR)
@@ -95,7 +94,9 @@ class DropSchedule:
 
     async def _keep_refusal(self, drop: Drop, exc: NotReady) -> None:
         """Write ``drop.start_blocked`` (the blocking items, the gate's words) into the
-        drop's history, unless this version of the drop already has one."""
+        drop's history, unless this version of the drop already has one. Its event id
+        is made of the drop and its version, so two workers refused at the same moment
+        write it once (the outbox skips an id it already holds)."""
         async with self.drops.uow() as uow:
             seen = await uow.outbox.list(type_prefix=START_BLOCKED, aggregate_id=drop.id)
             if any(e["aggregate_version"] == drop.version for e in seen):
@@ -113,6 +114,7 @@ class DropSchedule:
                         "detail": exc.detail,
                         "blocks": exc.extra.get("blocks", []),
                     },
+                    id=f"evt_start_blocked_{drop.id}_v{drop.version}",
                 )
             )
             await uow.commit()
