@@ -284,6 +284,13 @@ async def test_readiness_panel_in_the_ui(database_url: str, clock: ManualClock) 
                     f"/ui/drops/{d.drop_id}/readiness/go-live", data={"csrf_token": csrf}
                 )
                 assert "level=error" in r.headers["location"]
+                # the monitor's Go live, refused, goes to this panel with the reason
+                r = await http.post(
+                    f"/ui/drops/{d.drop_id}/transition", data={"csrf_token": csrf, "to": "live"}
+                )
+                assert r.status_code == 303
+                assert r.headers["location"].startswith(f"/ui/drops/{d.drop_id}/readiness?")
+                assert "not%20ready" in r.headers["location"]
                 r = await http.post(f"/ui/drops/{d.drop_id}/rehearse", data={"csrf_token": csrf})
                 assert r.status_code == 303 and "passed" in r.headers["location"]
                 page = await http.get(f"/ui/drops/{d.drop_id}/readiness")
