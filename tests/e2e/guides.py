@@ -70,7 +70,7 @@ def require_tools() -> None:
 
 
 def run_guide(
-    workdir: Path, guide: str, *, timeout: float = 240, extra_env: dict[str, str] | None = None
+    workdir: Path, guide: str, *, timeout: float = 600, extra_env: dict[str, str] | None = None
 ) -> GuideRun:
     """Start a demo server in ``workdir``, run ``guide``'s bash blocks, stop the server."""
     require_tools()
