@@ -30,12 +30,14 @@ class Plan:
     # Active holds on the Redis engine are seeded through Lua scripts, ~100x slower than
     # in memory on this machine: fewer of them keep the run short.
     remote_growth_holds: list[int] | None = None
+    #: the last-unit races, as (buyers, units): everyone at once for what is left
+    races: list[tuple[int, int]] = field(default_factory=lambda: [(50, 1), (200, 50)])
 
 
 PLANS = {
     "full": Plan(2, 10, 64, [1, 1_000, 10_000], [0, 100_000, 1_000_000], 2_000, 20_000, []),
     "quick": Plan(1, 3, 64, [1, 1_000], [0, 100_000], 1_000, 5_000, [], [0, 10_000]),
-    "tiny": Plan(0, 1, 4, [1, 10], [0, 1_000], 50, 200, []),
+    "tiny": Plan(0, 1, 4, [1, 10], [0, 1_000], 50, 200, [], races=[(8, 1), (12, 4)]),
 }
 
 
