@@ -94,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--peer-connections",
         type=int,
-        default=16,
-        help="concurrent buyers of the peer's full-checkout loop (default 16)",
+        default=8,
+        help="concurrent buyers of the peer's full-checkout loop (default 8: more only"
+        " queue longer on a 2-core machine, and each order must fit the window many times)",
     )
     args = ap.parse_args(argv)
     if args.render:

@@ -71,6 +71,8 @@ class Load:
         self.tokens = tokens
         self.key = key
         self.n = 0
+        #: wrk's per-request timeout (a slower peer gets a longer one)
+        self.timeout = "10s"
 
     def datafile(self, cfg: dict[str, Any]) -> Path:
         def lua(v: Any) -> str:
@@ -105,7 +107,7 @@ class Load:
             f"-c{connections}",
             f"-d{max(1, round(seconds))}s",
             "--timeout",
-            "10s",
+            self.timeout,
         ]
         cmd += ["-s", str(WRK_DIR / script), base, "--", str(data)]
         before = {k: {p: proc_ticks(p) for p in f()} for k, f in watch.items()}

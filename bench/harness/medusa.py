@@ -76,7 +76,7 @@ class Medusa:
         self.stack = Stack(
             "peer-medusa",
             f"Medusa v{self.version}",
-            PG_URL,
+            PG_URL.replace("postgres://", "postgresql://"),  # the CPU readings watch postgres
             REDIS_URL,
             workers,
         )

@@ -43,7 +43,9 @@ class Client:
 
     def __post_init__(self) -> None:
         u = urlsplit(self.base)
-        self.conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=120)
+        # Long: a buyer that gave up while the store still works on its request would
+        # make the store's orders disagree with what the buyers were told.
+        self.conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=900)
 
     def post(self, step: str, path: str, body: Any) -> Any:
         """POST ``body`` as JSON; the decoded answer of a 2xx, else :class:`Step`."""
@@ -121,7 +123,8 @@ def race(
     barrier.wait()
     t0 = time.perf_counter()
     for t in threads:
-        t.join()
+        while t.is_alive():  # in slices: Ctrl-C still stops the run
+            t.join(1.0)
     seconds = time.perf_counter() - t0
     for c in clients:
         c.close()
