@@ -168,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     if bench.failures:
         log(f"{len(bench.failures)} correctness check(s) FAILED")
         return 1
-    log("all correctness checks passed")
+    peer_fails = sum(len(p.get("failures", [])) for p in bench.peers)
+    log(
+        "all of dropline's correctness checks passed"
+        + (f" ({peer_fails} of the peer's failed: see the page)" if peer_fails else "")
+    )
     return 0
 
 

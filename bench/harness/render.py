@@ -184,7 +184,8 @@ def render(bench: BenchCore, command: str, started: str, host: str, notes: str) 
             for r in (x for x in rs if x.scenario == scen):
                 c = r.cpu
                 extra = (
-                    f" ({r.extra['orders_per_s']:,.0f} orders/s)"
+                    f" ({r.extra['orders_per_s']:,.{0 if r.extra['orders_per_s'] >= 10 else 2}f}"
+                    " orders/s)"
                     if "orders_per_s" in r.extra
                     else ""
                 )
