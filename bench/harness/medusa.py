@@ -84,6 +84,8 @@ class Medusa:
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.seed: dict[str, Any] = {}
+        #: whether ``setup`` created the database (``teardown`` touches nothing before)
+        self.created = False
 
     @property
     def label(self) -> str:
@@ -154,6 +156,7 @@ class Medusa:
         from .peers import PeerUnavailable
 
         try:
+            self.created = True
             asyncio.run(self._reset(create=True))
         except OSError as e:
             raise PeerUnavailable(f"PostgreSQL/Redis not reachable: {e}") from None
@@ -226,6 +229,8 @@ class Medusa:
         self.proc = None
 
     def teardown(self) -> None:
+        if not self.created:
+            return
         with contextlib.suppress(OSError):
             asyncio.run(self._reset(create=False))
 

@@ -108,9 +108,11 @@ def run_peer(bench: BenchCore, peer: Peer, load: Load, connections: int) -> None
         peer.install()
         peer.setup(products)
         log(f"  peer installed and seeded in {time.monotonic() - t0:.1f}s")
-    except PeerUnavailable as e:
-        entry.update(status="unavailable", reason=str(e))
-        log(f"peer {peer.name} cannot be installed: {e}; carrying on with dropline alone")
+    except Exception as e:  # any failure of the peer leaves dropline's run whole
+        why = str(e) if isinstance(e, PeerUnavailable) else f"{type(e).__name__}: {e}"
+        entry.update(status="unavailable", reason=why)
+        log(f"peer {peer.name} cannot be installed: {why}; carrying on with dropline alone")
+        peer.teardown()
         return
     # One order of the peer takes its buyer seconds (five requests, each queued behind
     # the other buyers'; on a busy 2-core machine over 20 s each with 16 buyers): the
@@ -129,9 +131,10 @@ def run_peer(bench: BenchCore, peer: Peer, load: Load, connections: int) -> None
         for buyers, units in bench.plan.races if want_races else []:
             peer_race(core, peer, buyers, units)
         entry["status"] = "ran"
-    except PeerUnavailable as e:
-        entry.update(status="unavailable", reason=str(e))
-        log(f"peer {peer.name} cannot run: {e}; carrying on with dropline alone")
+    except Exception as e:  # any failure of the peer leaves dropline's run whole
+        why = str(e) if isinstance(e, PeerUnavailable) else f"{type(e).__name__}: {e}"
+        entry.update(status="unavailable", reason=f"stopped: {why}")
+        log(f"peer {peer.name} stopped: {why}; dropline's results are kept")
     finally:
         peer.stop()
         peer.teardown()
