@@ -10,7 +10,7 @@ help:
 	@echo "make run    - set up, migrate, seed the demo drop and start the service (DROPLINE_PORT=8001 make run for another port)"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make lint   - ruff (format check + lint), mypy --strict, the import-layer check, the dependency audit"
-	@echo "make bench  - the flash-sale benchmark (QUICK=1 for a short run)"
+	@echo "make bench  - the flash-sale benchmark (QUICK=1 for a short run; PEER=medusa to run Medusa v2 beside dropline)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,7 +63,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench tools
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py --mode $(if $(QUICK),quick,full) $(BENCH_ARGS)
+	$(BIN)/python bench/run.py --mode $(if $(QUICK),quick,full) $(if $(PEER),--peer $(PEER)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) dropline.db dropline.db-wal dropline.db-shm .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,11 @@ Cluster + PostgreSQL: the hot SKU and many drops spread over the shards) it:
    load generator's wins, the ledger verifies, orders == successful checkouts);
 6. stops everything it started.
 
+With ``--peer medusa`` it then installs Medusa v2 (pinned, from the npm registry) into a
+scratch folder and drives it through full checkout and the last-unit races the same way
+(``harness.peers``); the page shows it beside dropline. A peer that cannot be installed
+is one line in the output and on the page, and the run carries on with dropline alone.
+
 Results go to ``bench/results.json`` and ``docs/benchmarks.md``. Run it from the
 repository root with the project's virtualenv: ``.venv/bin/python bench/run.py --help``.
 
@@ -37,6 +42,7 @@ from harness import (
     SCENARIOS,
     STACKS,
     Bench,
+    Load,
     Run,
     Stack,
     ensure_wrk,
@@ -46,6 +52,7 @@ from harness import (
     render,
     reset_postgres,
 )
+from harness.peers import PEERS, make_peer, run_peer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,12 +81,30 @@ def main(argv: list[str] | None = None) -> int:
         help="only rewrite the report from a results file (e.g. after editing"
         " bench/notes.md); runs nothing",
     )
+    ap.add_argument(
+        "--peer",
+        choices=PEERS,
+        help="also run this peer (installed into a scratch folder) through full checkout"
+        " and the last-unit races, shown beside dropline; skipped with one line when it"
+        " cannot be installed",
+    )
+    ap.add_argument(
+        "--peer-workers", type=int, default=1, help="the peer's server processes (default 1)"
+    )
+    ap.add_argument(
+        "--peer-connections",
+        type=int,
+        default=8,
+        help="concurrent buyers of the peer's full-checkout loop (default 8: more only"
+        " queue longer on a 2-core machine, and each order must fit the window many times)",
+    )
     args = ap.parse_args(argv)
     if args.render:
         saved = json.loads(Path(args.render).read_text())
         bench = Bench(PLANS[saved["mode"]], "wrk", Path("."))
         bench.runs = [Run(**r) for r in saved["runs"]]
         bench.memory = saved["memory"]
+        bench.peers = saved.get("peers", [])
         notes = Path(args.notes).read_text() if Path(args.notes).exists() else ""
         command = saved.get("command", "make bench")
         host = saved.get("machine", "not recorded with these results")
@@ -112,7 +137,13 @@ def main(argv: list[str] | None = None) -> int:
                     st.workers,
                 )
             bench.run_stack(st, only_hot=name == "redis-sqlite")
+        if args.peer:
+            peer = make_peer(args.peer, args.peer_workers)
+            run_peer(bench, peer, Load(wrk, work, [], ""), args.peer_connections)
     command = "make bench" + {"quick": " QUICK=1", "full": "", "tiny": " (tiny)"}[args.mode]
+    if args.peer:
+        command += f" PEER={args.peer}"
+
     if args.json != "-":
         Path(args.json).write_text(
             json.dumps(
@@ -124,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                     "runs": [asdict(r) for r in bench.runs],
                     "memory": bench.memory,
                     "failures": bench.failures,
+                    "peers": bench.peers,
                 },
                 indent=1,
             )
@@ -136,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     if bench.failures:
         log(f"{len(bench.failures)} correctness check(s) FAILED")
         return 1
-    log("all correctness checks passed")
+    peer_fails = sum(len(p.get("failures", [])) for p in bench.peers)
+    log(
+        "all of dropline's correctness checks passed"
+        + (f" ({peer_fails} of the peer's failed: see the page)" if peer_fails else "")
+    )
     return 0
 
 

@@ -12,6 +12,10 @@ By responsibility:
 - ``checks``: stable reads, in-flight tolerances, settling and quiescing the database;
 - ``measure``: measuring one scenario (warm-up, steal retries, alternating slices);
 - ``scenarios``: ``Bench``, which runs every scenario on a stack and checks it;
+- ``race``: the last-unit race's buyers (threads released together) and its record;
+- ``peers``: a peer in the run (``--peer``): its protocol and how it is driven;
+- ``medusa``: the Medusa v2 peer (npm install into a scratch folder, seed, store API);
+- ``compare``: dropline beside a peer on the page (ratios, oversold side by side);
 - ``render``: the machine line, the targets and ``docs/benchmarks.md``.
 
 The names the scripts in ``bench/`` use are importable from the package itself.

@@ -30,12 +30,14 @@ class Plan:
     # Active holds on the Redis engine are seeded through Lua scripts, ~100x slower than
     # in memory on this machine: fewer of them keep the run short.
     remote_growth_holds: list[int] | None = None
+    #: the last-unit races, as (buyers, units): everyone at once for what is left
+    races: list[tuple[int, int]] = field(default_factory=lambda: [(50, 1), (200, 50)])
 
 
 PLANS = {
     "full": Plan(2, 10, 64, [1, 1_000, 10_000], [0, 100_000, 1_000_000], 2_000, 20_000, []),
     "quick": Plan(1, 3, 64, [1, 1_000], [0, 100_000], 1_000, 5_000, [], [0, 10_000]),
-    "tiny": Plan(0, 1, 4, [1, 10], [0, 1_000], 50, 200, []),
+    "tiny": Plan(0, 1, 4, [1, 10], [0, 1_000], 50, 200, [], races=[(8, 1), (12, 4)]),
 }
 
 
@@ -69,6 +71,8 @@ class Load:
         self.tokens = tokens
         self.key = key
         self.n = 0
+        #: wrk's per-request timeout (a slower peer gets a longer one)
+        self.timeout = "10s"
 
     def datafile(self, cfg: dict[str, Any]) -> Path:
         def lua(v: Any) -> str:
@@ -103,7 +107,7 @@ class Load:
             f"-c{connections}",
             f"-d{max(1, round(seconds))}s",
             "--timeout",
-            "10s",
+            self.timeout,
         ]
         cmd += ["-s", str(WRK_DIR / script), base, "--", str(data)]
         before = {k: {p: proc_ticks(p) for p in f()} for k, f in watch.items()}

@@ -23,6 +23,8 @@ class BenchCore:
         self.runs: list[Run] = []
         self.failures: list[str] = []
         self.memory: list[dict[str, Any]] = []
+        #: the peers asked for: name, label, and "ran" or why they could not be installed
+        self.peers: list[dict[str, Any]] = []
         self.pg = True
         self.only: set[str] | None = None
 
@@ -34,6 +36,29 @@ class BenchCore:
         if not ok:
             self.failures.append(what)
             log(f"  CHECK FAILED: {what}")
+
+    def race_checks(self, run: Run, orders: int, units_ordered: int, units: int) -> None:
+        """The checks of a last-unit race, alike for dropline and a peer: no unit sold
+        twice, every order a buyer was told of is in the store (and no other), and with
+        more buyers than units every unit found a buyer."""
+        self.check(
+            run.checks,
+            units_ordered <= units,
+            f"race: units in orders {units_ordered} <= units {units}"
+            f" (oversold {max(0, units_ordered - units)})",
+        )
+        self.check(
+            run.checks,
+            orders == run.ok,
+            f"race: orders in the store {orders} == orders the buyers were told of {run.ok}",
+        )
+        wanted = min(units, int(run.extra["buyers"]))
+        self.check(
+            run.checks,
+            units_ordered >= wanted,
+            f"race: every unit sold ({units_ordered} of {units}, {run.extra['buyers']} buyers"
+            " wanting one each)",
+        )
 
     def measure(
         self,

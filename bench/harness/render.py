@@ -9,6 +9,7 @@ import platform
 import subprocess
 from pathlib import Path
 
+from .compare import peer_section, peer_stacks, peer_targets, race_table
 from .load import Run
 from .measure import BenchCore
 from .stacks import STACKS
@@ -121,7 +122,7 @@ def targets(runs: list[Run]) -> list[tuple[str, str, str]]:
                         "met" if rr <= 1.25 else "NOT met",
                     )
                 )
-    return out
+    return out + peer_targets(runs)
 
 
 def tries(run: Run) -> str:
@@ -135,7 +136,8 @@ def render(bench: BenchCore, command: str, started: str, host: str, notes: str) 
         "# Benchmarks",
         "",
         "Flash-sale throughput of dropline measured side by side with the ceiling of its",
-        "HTTP stack and with a row-lock hold, in one run, on one machine. Produced by",
+        "HTTP stack and with a row-lock hold, in one run, on one machine (and, with",
+        "`--peer medusa`, beside another commerce stack driven the same way). Produced by",
         "`bench/run.py` (see *How to run* below); every number here is from the run",
         "described in this file. Speed is measured here, never in a timed test.",
         "",
@@ -154,12 +156,24 @@ def render(bench: BenchCore, command: str, started: str, host: str, notes: str) 
     ]
     for name, measured, met in targets(runs):
         lines.append(f"| {name} | {measured} | **{met}** |")
-    for st in ("embedded", "redis-pg", "redis-sqlite", "redis-cluster"):
+    lines += peer_section(runs, bench.peers)
+    labels = {st: STACKS[st].label for st in STACKS} | {
+        f"peer-{p['name']}": f"Peer: {p['label']}" for p in bench.peers
+    }
+    for st in ("embedded", "redis-pg", "redis-sqlite", "redis-cluster", *peer_stacks(runs)):
         rs = [r for r in runs if r.stack == st]
         if not rs:
             continue
-        lines += ["", f"## {STACKS[st].label} (`{st}`)", ""]
+        lines += ["", f"## {labels.get(st, st)} (`{st}`)", ""]
         for scen in dict.fromkeys(r.scenario for r in rs):
+            if scen == "race":
+                lines += ["### race (last units)", ""]
+                lines += race_table([x for x in rs if x.scenario == scen])
+                lines += ["", "Correctness checks after each race:", ""]
+                for r in (x for x in rs if x.scenario == scen):
+                    lines += [f"- {r.variant}: `{ch}`" for ch in r.checks]
+                lines.append("")
+                continue
             lines += [
                 f"### {scen}",
                 "",
@@ -170,7 +184,8 @@ def render(bench: BenchCore, command: str, started: str, host: str, notes: str) 
             for r in (x for x in rs if x.scenario == scen):
                 c = r.cpu
                 extra = (
-                    f" ({r.extra['orders_per_s']:,.0f} orders/s)"
+                    f" ({r.extra['orders_per_s']:,.{0 if r.extra['orders_per_s'] >= 10 else 2}f}"
+                    " orders/s)"
                     if "orders_per_s" in r.extra
                     else ""
                 )

@@ -6,6 +6,7 @@ each followed by its correctness checks."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from .checks import quiesce, settle, stable, within
 from .load import Load, Run, hold_body
 from .measure import BenchCore
 from .procs import log, proc_rss
+from .race import Client, race, race_run
 from .seeding import (
     BIG,
     Seeded,
@@ -36,6 +38,7 @@ SCENARIOS = (
     "sold-out",
     "bundles",
     "checkout",
+    "race",
     "growth",
     "spread",
 )
@@ -106,6 +109,7 @@ class Bench(BenchCore):
                 [] if only_hot or cluster else plan.growth_skus,
                 plan.storm_units,
                 SPREAD_DROPS if cluster else 0,
+                [] if only_hot or cluster or not self.want("race") else plan.races,
             )
         )
         log(f"  seeded in {time.monotonic() - t0:.1f}s")
@@ -157,6 +161,9 @@ class Bench(BenchCore):
             self._bundles(sc)
         if self.want("checkout"):
             self._checkout(sc)
+        if self.want("race"):
+            for buyers, units, drop_id, sku in sd.race:
+                self._race(sc, buyers, units, drop_id, sku)
         if self.pg and self.want("row-lock"):
             self._row_lock(sc)
         if self.want("growth"):
@@ -364,6 +371,41 @@ class Bench(BenchCore):
             f" offered {BIG}; held ~ holds {holds_total} - orders {orders}",
         )
         self._verify(sc, run.checks, "checkout")
+
+    def _race(self, sc: Scene, buyers: int, units: int, drop_id: str, sku: str) -> None:
+        """7. Last-unit race: ``buyers`` buyers at once, each hold -> checkout (sandbox
+        card), for a SKU with ``units`` units offered (``harness.race``)."""
+        tokens = buyer_tokens(f"race-{sc.stack.name}-{drop_id}", buyers)
+        hold = hold_body({"sku_id": sku, "quantity": 1})
+
+        def buy(i: int, c: Client) -> bool:
+            h = c.post("hold", f"/v1/drops/{drop_id}/holds", json.loads(hold))
+            c.post(
+                "checkout", "/v1/checkouts", {"hold_id": h["id"], "payment_method": "pm_card_visa"}
+            )
+            return True
+
+        out = race(
+            buyers,
+            sc.base,
+            lambda i: {"Authorization": f"Bearer {sc.key}", "X-Buyer-Token": tokens[i]},
+            buy,
+        )
+        orders, sold = stable(lambda: asyncio.run(db_orders(sc.stack, drop_id)))
+        run = race_run(sc.stack.name, units, out, orders, sold)
+        self.runs.append(run)
+        log(
+            f"  race       {run.variant:<22} orders {orders} for {units} units"
+            f" (oversold {run.extra['oversold']}) {out.tally}"
+        )
+        self.race_checks(run, orders, sold, units)
+        c = sc.counts(drop_id)[sku]
+        self.check(
+            run.checks,
+            c["remaining"] + c["held"] + sold == units,
+            f"race: remaining {c['remaining']} + held {c['held']} + sold {sold} == offered {units}",
+        )
+        self._verify(sc, run.checks, f"race {run.variant}")
 
     def _row_lock(self, sc: Scene) -> None:
         """2. The row-lock baseline (after checkout: its connection pools stay open;

@@ -36,6 +36,8 @@ class Seeded:
     growth: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
     #: (drop, sku) of the drops spread over a cluster's shards (cluster stack only)
     spread: list[tuple[str, str]] = field(default_factory=list)
+    #: (buyers, units, drop, sku) of the last-unit races: a drop offering ``units`` each
+    race: list[tuple[int, int, str, str]] = field(default_factory=list)
 
 
 async def setup_rowlock(units: int) -> None:
@@ -73,7 +75,13 @@ async def rowlock_counts() -> tuple[int, int, int]:
     return int(rem), int(held), int(rows)
 
 
-async def seed(stack: Stack, growth_skus: list[int], storm_units: int, spread: int = 0) -> Seeded:
+async def seed(
+    stack: Stack,
+    growth_skus: list[int],
+    storm_units: int,
+    spread: int = 0,
+    races: list[tuple[int, int]] | None = None,
+) -> Seeded:
     """Catalog, stock, drops and keys, through the services (as an ops lead would)."""
     from dropline.bootstrap import build
     from dropline.config import load_settings
@@ -134,6 +142,12 @@ async def seed(stack: Stack, growth_skus: list[int], storm_units: int, spread: i
         for k in range(spread):
             s_sku = await sku(BIG)
             spread_drops.append((await drop(f"spread-{k}", [(s_sku, BIG)]), s_sku))
+        race = []
+        for buyers, units in races or []:
+            r_sku = await sku(units)
+            race.append(
+                (buyers, units, await drop(f"race-{buyers}-{units}", [(r_sku, units)]), r_sku)
+            )
         store, _ = await c.access.create_key("bench storefront", "storefront")
         ops, _ = await c.access.create_key("bench ops", "ops")
         return Seeded(
@@ -152,6 +166,7 @@ async def seed(stack: Stack, growth_skus: list[int], storm_units: int, spread: i
             co_sku,
             growth,
             spread_drops,
+            race,
         )
     finally:
         await c.close()
