@@ -130,6 +130,7 @@ class ProblemService:
             order = await self._buyers_order(uow, order_id, buyer_id)
         return {
             "order_id": order.id,
+            "order_number": order.number,
             "lines": [
                 {"line_no": ln.line_no, "quantity": ln.quantity, "description": ln.description}
                 for ln in order.lines
