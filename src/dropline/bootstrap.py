@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,8 +26,10 @@ from dropline.services.fulfilment.messages import MessageService
 from dropline.services.fulfilment.pick_lists import PickListService
 from dropline.services.fulfilment.shipping import FulfilmentService
 from dropline.services.fulfilment.webhooks import WebhookPolicy, WebhookService
+from dropline.services.insight.funnel import FunnelService
 from dropline.services.insight.lessons import LessonService
 from dropline.services.insight.monitor import MonitorService
+from dropline.services.insight.refused_taps import RefusedTaps
 from dropline.services.insight.report import ReportService
 from dropline.services.live.checkout import CheckoutService
 from dropline.services.live.drop_catalog import DropCatalogCache
@@ -90,6 +93,8 @@ class Container:
     monitor: MonitorService
     reports: ReportService
     lessons: LessonService
+    funnel: FunnelService
+    refused_taps: RefusedTaps
     preorders: PreorderService
     preorder_lifecycle: PreorderLifecycleService
     preorder_allocation: PreorderAllocationService
@@ -120,6 +125,8 @@ class Container:
     process_jobs: list[tuple[str, float, Job]] = field(default_factory=list)
 
     async def close(self) -> None:
+        with contextlib.suppress(Exception):  # insight counts; the database may be gone
+            await self.refused_taps.flush()
         await self.access.close()
         await self.webhooks.transport.close()
         await self.engine.close()
@@ -265,6 +272,8 @@ async def build(
     problem_links = ProblemLinks(settings.buyer_token_secret, settings.base_url, clock)
     quality = QualityService(uow, clock)
     reports = ReportService(uow, cache)
+    refused_taps = RefusedTaps(uow, clock)
+    funnel = FunnelService(uow, cache, clock, refused_taps)
     problems = ProblemService(
         uow, returns, messages, problem_links, clock, settings.data_dir, quality
     )
@@ -281,12 +290,14 @@ async def build(
         bins=BinService(uow),
         counts=CountService(uow, clock),
         drops=drops,
-        holds=HoldService(engine, cache, drops, clock),
+        holds=HoldService(engine, cache, drops, clock, refused_taps),
         checkout=checkout,
         access=AccessService(uow, make_buyer_tokens(settings), make_key_events(settings), clock),
         monitor=MonitorService(uow, engine, drops, cache, clock),
         reports=reports,
-        lessons=LessonService(uow, reports, clock),
+        lessons=LessonService(uow, reports, clock, funnel),
+        funnel=funnel,
+        refused_taps=refused_taps,
         preorders=preorders,
         preorder_lifecycle=preorder_lifecycle,
         preorder_allocation=preorder_allocation,
