@@ -46,6 +46,7 @@ from dropline.services.platform.buyer_tokens import BuyerTokenPolicy, BuyerToken
 from dropline.services.platform.metrics import configure as configure_metrics
 from dropline.services.platform.ui_sessions import UiSessionService
 from dropline.services.ports import (
+    BlobStore,
     Clock,
     KeyEvents,
     Mailer,
@@ -70,6 +71,7 @@ from dropline.services.supply.qc_specs import QcSpecService
 from dropline.services.supply.qc_trace import QcTraceService
 from dropline.services.supply.quality import QualityService
 from dropline.services.supply.scorecard import ScorecardService
+from dropline.store.blobs import LocalBlobs, S3Blobs
 from dropline.store.db import create_engine
 from dropline.store.uow import UowFactory
 
@@ -146,6 +148,20 @@ def make_provider(settings: Settings, db: AsyncEngine) -> PaymentProvider:
             no_redirects=settings.stripe_no_redirects,
         )
     raise InvalidInput(f"unknown payment provider {settings.payment_provider!r}")
+
+
+def make_blobs(settings: Settings) -> BlobStore:
+    """Photos under the data directory, or in the S3-compatible bucket when one is set."""
+    if not settings.photo_bucket:
+        return LocalBlobs(settings.data_dir)
+    return S3Blobs(
+        settings.photo_bucket,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key,
+        prefix=settings.s3_prefix,
+    )
 
 
 def make_buyer_tokens(settings: Settings) -> BuyerTokens:
@@ -275,7 +291,14 @@ async def build(
     refused_taps = RefusedTaps(uow, clock)
     funnel = FunnelService(uow, cache, clock, refused_taps)
     problems = ProblemService(
-        uow, returns, messages, problem_links, clock, settings.data_dir, quality
+        uow,
+        returns,
+        messages,
+        problem_links,
+        clock,
+        settings.data_dir,
+        quality,
+        make_blobs(settings),
     )
     messages.problem_link = problems.link_for
     container = Container(
