@@ -166,6 +166,8 @@ async def test_funnel_unserved_and_cue_lift(
         "size_curve,S0,corrected_demand,6",
     ):
         assert row in csv.text, row
+    velocity = [ln.split(",") for ln in csv.text.splitlines() if ln.startswith("velocity,")]
+    assert sum(int(v[3]) for v in velocity) == 3  # every unit sold, in its time bucket
 
     page = await lessons_page(c, d, 60)
     for chart in ("sell-through-chart", "size-curve-chart", f"funnel-chart-{d}", f"cue-chart-{d}"):

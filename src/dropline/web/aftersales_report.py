@@ -11,12 +11,11 @@ site (``/v1/problem-links/report``, ``/v1/orders/{id}/problems``) stays as it is
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData, UploadFile
-from starlette.formparsers import MultiPartException
 
 from dropline.api.deps import ContainerDep
 from dropline.bootstrap import Container
@@ -136,16 +135,18 @@ async def _photos(form: FormData) -> list[PhotoUpload]:
 
 
 @router.post("/report-problem", max_body_size=MAX_FORM_BYTES)
-async def report_submit(request: Request, c: ContainerDep) -> Response:
+async def report_submit(
+    request: Request,
+    c: ContainerDep,
+    token: Annotated[str, Form(max_length=2000)] = "",
+    reason: Annotated[str, Form(max_length=40)] = "",
+    note: Annotated[str, Form(max_length=MAX_NOTE + 200)] = "",
+) -> Response:
     """Store the report and show the confirmation; a bad report shows the form again
-    with what to fix (422) and stores nothing."""
-    try:
-        form = await request.form(max_files=MAX_PHOTOS + 1, max_fields=400, max_part_size=64_000)
-    except MultiPartException as exc:
-        return _render(
-            "buyer_link_error.html", 400, title="The form could not be read", text=str(exc),
-            code="validation_error",
-        )  # fmt: skip
+    with what to fix (422) and stores nothing. The declared fields make FastAPI parse
+    the form first, so text the database cannot store (a NUL) is refused before this
+    runs, as on every /ui form; the quantities and photos are read from that form."""
+    form = await request.form()  # parsed once already: this is the same form
     try:
         return await _submit(c, form)
     finally:
@@ -180,6 +181,7 @@ async def _submit(c: Container, form: FormData) -> Response:
     return _render(
         "buyer_report_done.html",
         report=report,
+        order=order,
         reason=REASONS[report["reason_code"]],
         described=described,
     )

@@ -148,7 +148,9 @@ class LessonService:
 
 
 def lessons_csv(lessons: dict[str, Any]) -> str:
-    """The lessons as ``section, name, metric, value`` rows."""
+    """The lessons as ``section, name, metric, value`` rows: one section per table
+and chart of the page (variants, conversion, size curve, first-run demand, repeat
+cohorts, funnel per drop, SKU and channel, unserved demand, cues, velocity)."""
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["section", "name", "metric", "value"])
@@ -205,4 +207,7 @@ def lessons_csv(lessons: dict[str, Any]) -> str:
             "lift_per_min",
         ):
             w.writerow(["cue", name, k, "" if c[k] is None else c[k]])
+    for drop_id, tl in lessons.get("velocity", {}).items():
+        for p in tl["points"]:
+            w.writerow(["velocity", f"{drop_id} {p['t']}", "units", p["units"]])
     return out.getvalue()
