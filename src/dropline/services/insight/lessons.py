@@ -149,8 +149,8 @@ class LessonService:
 
 def lessons_csv(lessons: dict[str, Any]) -> str:
     """The lessons as ``section, name, metric, value`` rows: one section per table
-and chart of the page (variants, conversion, size curve, first-run demand, repeat
-cohorts, funnel per drop, SKU and channel, unserved demand, cues, velocity)."""
+    and chart of the page (variants, conversion, size curve, first-run demand, repeat
+    cohorts, funnel per drop, SKU and channel, unserved demand, cues, velocity)."""
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["section", "name", "metric", "value"])
