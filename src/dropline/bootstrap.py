@@ -443,5 +443,9 @@ async def build(
         ("cancel-refunds", settings.reconcile_interval_s, container.cancellations.finish_refunds),
         ("launch-watch", settings.reconcile_interval_s, container.launch_watch.watch),
     ]
-    container.process_jobs = [("api-key-last-used", 10.0, container.access.flush_usage)]
+    container.process_jobs = [
+        ("api-key-last-used", 10.0, container.access.flush_usage),
+        # holds refused as sold out, gathered by this process (the lessons' unserved demand)
+        ("refused-taps", refused_taps.interval_s, refused_taps.flush),
+    ]
     return container

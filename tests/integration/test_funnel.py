@@ -141,6 +141,10 @@ async def test_funnel_unserved_and_cue_lift(
         s1: (0, 0, 0, 0, 0),
     }
     assert got["next_first_run"]["size_curve"] == {"S0": 6, "S1": 1}
+    # Flushed once: reading again (or the process job's next pass) adds nothing.
+    assert await c.refused_taps.flush() == 0
+    again = await c.funnel.figures(d, [s0, s1])
+    assert [u["refused_taps"] for u in again["unserved"]] == [3, 0]
     assert {v["sku_id"]: v["unserved_demand"] for v in got["variants"]} == {s0: 4, s1: 0}
     lifts = [
         (x["kind"], x["scope"], x["units_before"], x["units_after"], x["before_s"], x["after_s"],

@@ -2,12 +2,13 @@
 happens (``HoldService.place``, the same path for the in-process and the Redis engine,
 the Redis engine's in-process sold-out gate included) and written in batches.
 
-A refusal costs a dict update in this process. Every ``interval_s`` a refusal starts a
-background flush of what was gathered (``refused_taps`` rows, one per drop, SKU and
-buyer, counters added by upsert), so any number of API processes add up without a
-background worker; reading the figures (``flush`` first) and closing the container
-flush too. A process killed between two flushes loses at most ``interval_s`` of its
-refusals: these are insight figures, not stock.
+A refusal costs a dict update in this process. What was gathered is written
+(``refused_taps`` rows, one per drop, SKU and buyer, counters added by upsert) by this
+process's own job every ``interval_s`` (``Container.process_jobs``), by a refusal when
+the last write is older than that, before the figures are read, and when the container
+closes; so any number of API processes add up, with or without a worker. A process
+killed between two flushes loses at most ``interval_s`` of its refusals: these are
+insight figures, not stock.
 """
 
 from __future__ import annotations
