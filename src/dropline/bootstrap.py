@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,8 +26,10 @@ from dropline.services.fulfilment.messages import MessageService
 from dropline.services.fulfilment.pick_lists import PickListService
 from dropline.services.fulfilment.shipping import FulfilmentService
 from dropline.services.fulfilment.webhooks import WebhookPolicy, WebhookService
+from dropline.services.insight.funnel import FunnelService
 from dropline.services.insight.lessons import LessonService
 from dropline.services.insight.monitor import MonitorService
+from dropline.services.insight.refused_taps import RefusedTaps
 from dropline.services.insight.report import ReportService
 from dropline.services.live.checkout import CheckoutService
 from dropline.services.live.drop_catalog import DropCatalogCache
@@ -43,6 +46,7 @@ from dropline.services.platform.buyer_tokens import BuyerTokenPolicy, BuyerToken
 from dropline.services.platform.metrics import configure as configure_metrics
 from dropline.services.platform.ui_sessions import UiSessionService
 from dropline.services.ports import (
+    BlobStore,
     Clock,
     KeyEvents,
     Mailer,
@@ -67,6 +71,7 @@ from dropline.services.supply.qc_specs import QcSpecService
 from dropline.services.supply.qc_trace import QcTraceService
 from dropline.services.supply.quality import QualityService
 from dropline.services.supply.scorecard import ScorecardService
+from dropline.store.blobs import LocalBlobs, S3Blobs
 from dropline.store.db import create_engine
 from dropline.store.uow import UowFactory
 
@@ -90,6 +95,8 @@ class Container:
     monitor: MonitorService
     reports: ReportService
     lessons: LessonService
+    funnel: FunnelService
+    refused_taps: RefusedTaps
     preorders: PreorderService
     preorder_lifecycle: PreorderLifecycleService
     preorder_allocation: PreorderAllocationService
@@ -120,6 +127,8 @@ class Container:
     process_jobs: list[tuple[str, float, Job]] = field(default_factory=list)
 
     async def close(self) -> None:
+        with contextlib.suppress(Exception):  # insight counts; the database may be gone
+            await self.refused_taps.flush()
         await self.access.close()
         await self.webhooks.transport.close()
         await self.engine.close()
@@ -139,6 +148,20 @@ def make_provider(settings: Settings, db: AsyncEngine) -> PaymentProvider:
             no_redirects=settings.stripe_no_redirects,
         )
     raise InvalidInput(f"unknown payment provider {settings.payment_provider!r}")
+
+
+def make_blobs(settings: Settings) -> BlobStore:
+    """Photos under the data directory, or in the S3-compatible bucket when one is set."""
+    if not settings.photo_bucket:
+        return LocalBlobs(settings.data_dir)
+    return S3Blobs(
+        settings.photo_bucket,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key,
+        prefix=settings.s3_prefix,
+    )
 
 
 def make_buyer_tokens(settings: Settings) -> BuyerTokens:
@@ -265,8 +288,17 @@ async def build(
     problem_links = ProblemLinks(settings.buyer_token_secret, settings.base_url, clock)
     quality = QualityService(uow, clock)
     reports = ReportService(uow, cache)
+    refused_taps = RefusedTaps(uow, clock)
+    funnel = FunnelService(uow, cache, clock, refused_taps)
     problems = ProblemService(
-        uow, returns, messages, problem_links, clock, settings.data_dir, quality
+        uow,
+        returns,
+        messages,
+        problem_links,
+        clock,
+        settings.data_dir,
+        quality,
+        make_blobs(settings),
     )
     messages.problem_link = problems.link_for
     container = Container(
@@ -281,12 +313,14 @@ async def build(
         bins=BinService(uow),
         counts=CountService(uow, clock),
         drops=drops,
-        holds=HoldService(engine, cache, drops, clock),
+        holds=HoldService(engine, cache, drops, clock, refused_taps),
         checkout=checkout,
         access=AccessService(uow, make_buyer_tokens(settings), make_key_events(settings), clock),
         monitor=MonitorService(uow, engine, drops, cache, clock),
         reports=reports,
-        lessons=LessonService(uow, reports, clock),
+        lessons=LessonService(uow, reports, clock, funnel),
+        funnel=funnel,
+        refused_taps=refused_taps,
         preorders=preorders,
         preorder_lifecycle=preorder_lifecycle,
         preorder_allocation=preorder_allocation,
@@ -409,5 +443,9 @@ async def build(
         ("cancel-refunds", settings.reconcile_interval_s, container.cancellations.finish_refunds),
         ("launch-watch", settings.reconcile_interval_s, container.launch_watch.watch),
     ]
-    container.process_jobs = [("api-key-last-used", 10.0, container.access.flush_usage)]
+    container.process_jobs = [
+        ("api-key-last-used", 10.0, container.access.flush_usage),
+        # holds refused as sold out, gathered by this process (the lessons' unserved demand)
+        ("refused-taps", refused_taps.interval_s, refused_taps.flush),
+    ]
     return container

@@ -99,6 +99,17 @@ class Settings(BaseSettings):
         "lease); a checkout left processing longer is finished by recovery",
     )
     data_dir: str = "./.dropline"
+    # -- photo storage (buyers' problem photos; see docs/learning.md)
+    photo_bucket: str = Field(
+        "", description="an S3-compatible bucket for photos; empty: files under data_dir"
+    )
+    s3_endpoint_url: str = Field(
+        "", description="the S3-compatible service's URL (MinIO, R2 ...); empty: AWS"
+    )
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = Field("", description="empty: boto3's usual credential chain")
+    s3_secret_access_key: str = ""
+    s3_prefix: str = Field("", max_length=200, description="a key prefix inside the bucket")
     # -- webhooks out (see docs/fulfilment.md)
     webhook_retry_schedule: list[int] = Field(
         [5, 300, 1800, 7200, 18000, 36000, 36000, 36000],

@@ -43,7 +43,7 @@ async def delivered(c: Container, buyer: str, qty: int = 2) -> Any:
 
 
 def link_token(text: str) -> str:
-    m = re.search(r"/v1/problem-links/report\?token=([\w.\-]+)", text)
+    m = re.search(r"/ui/report-problem\?token=([\w.\-]+)", text)
     assert m, text
     return m.group(1)
 

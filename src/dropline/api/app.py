@@ -21,6 +21,7 @@ from dropline.api.routers.aftersales import returns as return_routes
 from dropline.api.routers.catalog import products as catalog
 from dropline.api.routers.fulfilment import shipping as fulfilment
 from dropline.api.routers.fulfilment import webhooks
+from dropline.api.routers.insight import funnel as funnel_routes
 from dropline.api.routers.insight import lessons as lesson_routes
 from dropline.api.routers.insight import monitor as monitor_router
 from dropline.api.routers.live import checkouts, drops, holds, orders
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         rehearsal_routes,
         launch_routes,
         lesson_routes,
+        funnel_routes,
     ):
         app.include_router(module.router)
     openapi.install(app)

@@ -28,7 +28,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dropline.api.errors import problem_body
-from dropline.domain.aftersales.problems import MAX_REPORT_BYTES
+from dropline.domain.aftersales.problems import MAX_FORM_BYTES, MAX_REPORT_BYTES
 from dropline.domain.errors import JsonTooComplex
 from dropline.services.supply.qc_trace import MAX_PHOTO_BYTES
 
@@ -39,6 +39,8 @@ LARGE_BODIES: list[tuple[str, re.Pattern[str], int]] = [
     ("POST", re.compile(r"/v1/fulfillment-events/tracking-import"), MAX_CSV_BYTES),
     ("POST", re.compile(r"/v1/inspections/[^/]+/photos"), MAX_PHOTO_BYTES),
     ("POST", re.compile(r"/v1/(orders/[^/]+/problems|problem-links/report)$"), MAX_REPORT_BYTES),
+    # The buyer's problem-report page posts its photos as multipart (raw bytes).
+    ("POST", re.compile(r"/ui/report-problem"), MAX_FORM_BYTES),
 ]
 
 # A JSON string (with its escapes), or one structural character.

@@ -13,7 +13,7 @@ from dropline.cli.aftersales import orders, returns
 from dropline.cli.catalog import bundles, products, skus
 from dropline.cli.console import TextArgs
 from dropline.cli.fulfilment import tracking, webhooks
-from dropline.cli.insight import lessons, report
+from dropline.cli.insight import cues, lessons, report
 from dropline.cli.live import drops, simulate
 from dropline.cli.planning import launches
 from dropline.cli.platform import db, demo, keys, server
@@ -42,6 +42,7 @@ app.command()(server.worker)
 app.command("buyer-token")(keys.buyer_token)
 app.command()(report.report)
 app.command()(lessons.lessons)
+app.add_typer(cues.cues_app, name="cues")
 app.command()(simulate.simulate)
 drops.drops_app.command("ready")(ready.ready)
 app.command("ready", help="The same as `dropline drops ready` (kept as an alias).")(ready.ready)

@@ -308,6 +308,18 @@ class OutgoingMessage:
     html: str
 
 
+class BlobStore(Protocol):
+    """Where uploaded files (buyers' problem photos) are kept, by key
+    (``problems/<report>/<photo>.jpg``): a directory, or an S3-compatible bucket.
+    ``get`` raises ``NotFound`` for a key that is not there."""
+
+    name: str
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    async def get(self, key: str) -> bytes: ...
+
+
 class Mailer(Protocol):
     """Delivers buyer messages. ``final_status`` is what a successful send is recorded
     as: ``stored`` for the embedded mailer (kept in the database), ``sent`` for SMTP.

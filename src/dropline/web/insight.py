@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from dropline.api.deps import ContainerDep
 from dropline.api.sse import sse_response
+from dropline.domain.insight.funnel import DEFAULT_LIFT_WINDOW_S
 from dropline.domain.live.drops import DropStatus
 from dropline.web import common
 from dropline.web.common import (
@@ -19,7 +20,7 @@ from dropline.web.common import (
     require_login,
 )
 from dropline.web.live import DROP_ACTIONS
-from dropline.web.render import report_chart
+from dropline.web.render import lesson_charts, report_chart
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -61,9 +62,20 @@ async def lessons_page(
     request: Request,
     c: ContainerDep,
     drop_id: Annotated[list[str] | None, Query(max_length=50)] = None,
+    cue_window_s: Annotated[int, Query(ge=60, le=3600)] = DEFAULT_LIFT_WINDOW_S,
 ) -> Response:
     s = await require_login(request, c)
     chosen = [d for d in drop_id or [] if d.strip()]
     drops = await c.drops.list_drops()
-    lessons = await c.lessons.across(chosen) if chosen else None
-    return page(request, "lessons.html", s, drops=drops, chosen=chosen, lessons=lessons)
+    lessons = await c.lessons.across(chosen, cue_window_s) if chosen else None
+    charts = lesson_charts(lessons) if lessons else {}
+    return page(
+        request,
+        "lessons.html",
+        s,
+        drops=drops,
+        chosen=chosen,
+        lessons=lessons,
+        charts=charts,
+        cue_window_s=cue_window_s,
+    )

@@ -12,7 +12,7 @@ import humanize
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dropline.domain.money import format_money
-from dropline.web.chart import sales_chart
+from dropline.web.chart import bar_chart, sales_chart
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -102,6 +102,46 @@ def report_chart(report: dict[str, Any]) -> str:
         (r["sold_out_at"], r["label"]) for r in report["sell_through"]["by_sku"] if r["sold_out_at"]
     ]
     return sales_chart(report["timeline"], marks)
+
+
+def lesson_charts(lessons: dict[str, Any]) -> dict[str, Any]:
+    """The lessons page's charts: sell-through, the corrected size curve, each drop's
+    funnel and each drop's sales velocity with its host cues (``drop_id`` → SVG)."""
+    variants = lessons["variants"]
+    out: dict[str, Any] = {
+        "sell_through": bar_chart(
+            "sell-through-chart",
+            "Offered, sold and unserved demand per variant",
+            ("Offered", "Sold", "Unserved demand"),
+            [(v["label"], (v["offered"], v["sold"], v["unserved_demand"])) for v in variants],
+        ),
+        "size_curve": bar_chart(
+            "size-curve-chart",
+            "Corrected demand per size",
+            ("Corrected demand",),
+            [(size, (n,)) for size, n in lessons["next_first_run"]["size_curve"].items()],
+        ),
+        "funnel": {},
+        "cues": {},
+    }
+    for f in lessons.get("funnel", []):
+        rows = [("Whole drop", (f["views"], f["held"], f["paid"]))]
+        rows += [(s["label"], (s["views"], s["held"], s["paid"])) for s in f["by_sku"]]
+        out["funnel"][f["drop_id"]] = bar_chart(
+            f"funnel-chart-{f['drop_id']}",
+            f"Funnel of {f['name']}: views, buyers who held, buyers who paid",
+            ("Views", "Held", "Paid"),
+            rows,
+        )
+    for drop_id, tl in lessons.get("velocity", {}).items():
+        cues = [
+            (c["at"], f"{c['kind']}: {c['text'] or c['label'] or c['sku_id'] or ''}")
+            for c in lessons.get("cues", [])
+            if c["drop_id"] == drop_id
+        ]
+        marks = [(m["at"], m["label"]) for m in tl.get("sold_out", [])]
+        out["cues"][drop_id] = sales_chart(tl, marks, cues, chart_id=f"cue-chart-{drop_id}")
+    return out
 
 
 def report_html(report: dict[str, Any]) -> str:

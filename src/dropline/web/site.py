@@ -14,6 +14,7 @@ from dropline.api.errors import domain_problem, http_problem, problem_response
 from dropline.domain.errors import DroplineError, NotFound
 from dropline.web import (
     aftersales,
+    aftersales_report,
     catalog,
     counts,
     docs,
@@ -82,6 +83,7 @@ def install(app: FastAPI) -> None:
         insight,
         fulfilment,
         aftersales,
+        aftersales_report,
         planning,
         quality,
         counts,

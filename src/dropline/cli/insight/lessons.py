@@ -15,8 +15,9 @@ def lessons(
     drop_ids: Annotated[list[str], typer.Argument(help="the drops to learn from")],
     csv: Annotated[bool, typer.Option("--csv", help="section,name,metric,value rows")] = False,
 ) -> None:
-    """Per-variant sell-through and sell-out, conversion by channel/UTM/promo code and
-    the 90-day repeat cohorts across DROP_IDS."""
+    """Per-variant sell-through, sell-out and unserved demand, conversion by
+    channel/UTM/promo code, the 90-day repeat cohorts, each drop's funnel (views → held →
+    paid) and its host cues with the lift after each, across DROP_IDS."""
     if not csv:
         emit_json(lambda c: c.lessons.across(drop_ids))
         return

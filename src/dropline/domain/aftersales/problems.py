@@ -27,6 +27,8 @@ MAX_NOTE = 2000
 MAX_DECLINE_MESSAGE = 1000
 # An API report's body: its photos base64-encoded, plus the text around them.
 MAX_REPORT_BYTES = MAX_PHOTOS * MAX_PHOTO_BYTES * 4 // 3 + 256 * 1024
+# The buyer page's multipart form: its photos as raw bytes, plus the fields around them.
+MAX_FORM_BYTES = MAX_PHOTOS * MAX_PHOTO_BYTES + 256 * 1024
 
 
 class ReasonGroup(StrEnum):

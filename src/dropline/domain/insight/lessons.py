@@ -3,10 +3,13 @@
 - *sell-through* of a variant over the chosen drops: units sold ÷ units offered, in
   basis points (rounded down); *sold out in*: the drops where its sold units reached
   its offer; *fastest sell-out*: the shortest time from the drop going live to that.
-- *corrected demand* of a variant in a drop: its units sold, or, when it sold out
-  ``t`` seconds into a selling window of ``W`` seconds (going live → ended, or → now
-  while live), its sales rate carried over the whole window: sold × W ÷ t, rounded
-  half up (a variant that sold out at once, t = 0, keeps its units sold).
+- *corrected demand* of a variant in a drop: the larger of two estimates of what it
+  would have sold with enough stock. The sales rate: its units sold, or, when it sold
+  out ``t`` seconds into a selling window of ``W`` seconds (going live → ended, or →
+  now while live), its rate carried over the whole window, sold × W ÷ t, rounded half
+  up (a variant that sold out at once, t = 0, keeps its units sold). The observed:
+  units sold + its unserved demand after sell-out (``domain.insight.funnel``: the
+  units refused buyers asked for, plus waitlist joins).
 - *corrected size curve*: corrected demand summed per ``size`` attribute over the
   drops (the weights ``size_curve`` of a first-run scenario takes).
 - *suggested demand* for a similar next drop: the drops' corrected totals as a
@@ -84,11 +87,12 @@ class VariantRow:
     time_to_sell_out_s: int | None
     size: str | None = None
     window_s: int = 0
+    unserved: int = 0
 
 
 def variant_totals(rows: Iterable[VariantRow]) -> list[dict[str, object]]:
     """Per variant over the drops: drops, offered, sold, sell-through, the drops it
-    sold out in and the fastest sell-out (seconds), by label."""
+    sold out in, the fastest sell-out (seconds) and its unserved demand, by label."""
     acc: dict[str, list[VariantRow]] = {}
     for r in rows:
         acc.setdefault(r.sku_id, []).append(r)
@@ -107,17 +111,20 @@ def variant_totals(rows: Iterable[VariantRow]) -> list[dict[str, object]]:
                 "sell_through_bp": ratio_bp(sold, offered),
                 "sold_out_in": [r.drop_id for r in rs if r.time_to_sell_out_s is not None],
                 "fastest_sell_out_s": min(times) if times else None,
+                "unserved_demand": sum(r.unserved for r in rs),
             }
         )
     return sorted(out, key=lambda a: (str(a["label"]), str(a["sku_id"])))
 
 
 def corrected_demand(row: VariantRow) -> int:
-    """Units sold, carried over the selling window when the variant sold out early."""
+    """The larger of: units sold carried over the selling window when the variant sold
+    out early; units sold plus the demand left unserved after sell-out."""
+    observed = row.sold + row.unserved
     t = row.time_to_sell_out_s
     if t is None or t <= 0 or row.window_s <= t:
-        return row.sold
-    return (2 * row.sold * row.window_s + t) // (2 * t)
+        return max(row.sold, observed)
+    return max((2 * row.sold * row.window_s + t) // (2 * t), observed)
 
 
 def size_curve(rows: Iterable[VariantRow]) -> dict[str, int]:

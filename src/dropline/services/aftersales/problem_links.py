@@ -46,7 +46,7 @@ class ProblemLinks:
 
     def link(self, order_id: str, buyer_id: str, expires: datetime) -> str:
         token = self.token(order_id, buyer_id, expires)
-        return f"{self.base_url}/v1/problem-links/report?token={token}"
+        return f"{self.base_url}/ui/report-problem?token={token}"
 
     def verify(self, token: str) -> tuple[str, str]:
         """(order id, buyer id) of a valid, unexpired token; ``InvalidToken`` otherwise."""

@@ -37,8 +37,9 @@ from dropline.domain.supply.qc import LotStatus
 from dropline.services.aftersales.problem_links import ProblemLinks
 from dropline.services.aftersales.returns import ReturnService
 from dropline.services.fulfilment.messages import MessageService
-from dropline.services.ports import Clock
+from dropline.services.ports import BlobStore, Clock
 from dropline.services.supply.quality import QualityService
+from dropline.store.blobs import LocalBlobs
 from dropline.store.live.order_repo import OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
@@ -89,14 +90,28 @@ class ProblemService:
         clock: Clock,
         data_dir: str,
         quality: QualityService | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.uow = uow
         self.returns = returns
         self.messages = messages
         self.links = links
         self.clock = clock
-        self.data_dir = Path(data_dir)
+        # photos: under the data directory, or the configured bucket
+        self.blobs: BlobStore = blobs or LocalBlobs(data_dir)
+        self._data_dir = Path(data_dir)
         self.quality = quality
+
+    @property
+    def data_dir(self) -> Path:
+        return self._data_dir
+
+    @data_dir.setter
+    def data_dir(self, value: str | Path) -> None:
+        """Move the local photo store (tests put it in a temporary directory)."""
+        self._data_dir = Path(value)
+        if isinstance(self.blobs, LocalBlobs):
+            self.blobs = LocalBlobs(self._data_dir)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
@@ -130,6 +145,7 @@ class ProblemService:
             order = await self._buyers_order(uow, order_id, buyer_id)
         return {
             "order_id": order.id,
+            "order_number": order.number,
             "lines": [
                 {"line_no": ln.line_no, "quantity": ln.quantity, "description": ln.description}
                 for ln in order.lines
@@ -175,17 +191,18 @@ class ProblemService:
             stored = []
             for photo, ext in zip(photos, exts, strict=True):
                 photo_id = new_id("pho")
-                rel = Path("problems") / problem_id / f"{photo_id}{ext}"
-                path = self.data_dir / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(photo.data)
+                key = f"problems/{problem_id}/{photo_id}{ext}"
+                content_type = photo.content_type.split(";")[0].strip().lower()
+                # Written before the report commits: a failed commit leaves an orphan
+                # file, never a report whose photo is missing.
+                await self.blobs.put(key, photo.data, content_type)
                 stored.append(
                     {
                         "id": photo_id,
-                        "path": str(rel),
-                        "content_type": photo.content_type.split(";")[0].strip().lower(),
+                        "path": key,
+                        "content_type": content_type,
                         "size": len(photo.data),
-                        "filename": Path(photo.filename).name[:200] or path.name,
+                        "filename": Path(photo.filename).name[:200] or f"{photo_id}{ext}",
                     }
                 )
             values = {
@@ -232,11 +249,12 @@ class ProblemService:
         async with self.uow(readonly=True) as uow:
             return await uow.problems.find(status=status, drop_id=drop_id, limit=limit)
 
-    async def photo_file(self, problem_id: str, photo_id: str) -> tuple[Path, str]:
+    async def photo(self, problem_id: str, photo_id: str) -> tuple[bytes, str]:
+        """A report's photo: its bytes and type, from wherever photos are stored."""
         p = await self.get(problem_id)
         for ph in p["photos"]:
             if ph["id"] == photo_id:
-                return self.data_dir / ph["path"], str(ph["content_type"])
+                return await self.blobs.get(str(ph["path"])), str(ph["content_type"])
         raise NotFound(f"photo {photo_id} not found", photo_id=photo_id)
 
     # ------------------------------------------------------------------ deciding

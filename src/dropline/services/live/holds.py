@@ -20,9 +20,11 @@ from dropline.domain.errors import (
     InvalidInput,
     NotFound,
     PreorderClosed,
+    SoldOut,
 )
 from dropline.domain.live.drops import ENGINE_STATES
 from dropline.domain.live.holds import Hold, HoldItem, HoldRequest, validate_quantities
+from dropline.services.insight.refused_taps import RefusedTaps
 from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.live.drops import DropService
 from dropline.services.platform.metrics import metrics
@@ -70,8 +72,11 @@ class HoldService:
         cache: DropCatalogCache,
         drops: DropService,
         clock: Clock,
+        refused: RefusedTaps | None = None,
     ) -> None:
         self.engine = engine
+        # holds refused as sold out, per SKU and buyer: the lessons' unserved demand
+        self.refused = refused
         self.cache = cache
         self.drops = drops
         self.clock = clock
@@ -146,10 +151,16 @@ class HoldService:
         )
         self._check_preorders(catalog, request.units)
         try:
-            return await self._engine_place(request)
-        except DropNotLoaded:
-            await self.drops.rebuild(drop_id)
-            return await self._engine_place(request)
+            try:
+                return await self._engine_place(request)
+            except DropNotLoaded:
+                await self.drops.rebuild(drop_id)
+                return await self._engine_place(request)
+        except SoldOut as exc:
+            sku = str(exc.extra.get("sku_id", ""))
+            if self.refused is not None and sku:
+                self.refused.note(drop_id, sku, buyer_id, request.units.get(sku, 1))
+            raise
 
     def _check_preorders(self, catalog: DropCatalog, units: Mapping[str, int]) -> None:
         """Pre-order units: only while the window is open, and of one run per hold (an

@@ -1,4 +1,5 @@
-"""Tables for the live monitor and the post-stream report.
+"""Tables for the live monitor, the post-stream report and next-drop insight (views,
+refused taps, host cues).
 
 ``drop_monitor_settings`` holds per-drop choices that only the monitor, the overlay
 stream and the report read: how exact the public stream is, low-stock thresholds, the
@@ -8,7 +9,16 @@ when the stream itself ended (the drop may stay open for the conversion window).
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Integer, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+)
 
 from dropline.store.columns import UtcDateTime, metadata
 
@@ -27,4 +37,49 @@ drop_monitor_settings = Table(
     CheckConstraint(
         "low_stock_default >= 0 AND conversion_window_h >= 0", name="thresholds_nonneg"
     ),
+)
+
+
+# What the overlay reports it showed, as counters: one row per drop, SKU and channel,
+# incremented by each batch (never a row per view; no buyer is named). ``sku_id`` is
+# "" for views of the drop itself rather than of one product.
+drop_views = Table(
+    "drop_views",
+    metadata,
+    Column("drop_id", String(40), ForeignKey("drops.id"), primary_key=True),
+    Column("sku_id", String(40), primary_key=True),
+    Column("channel", String(40), primary_key=True),
+    Column("views", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    CheckConstraint("views >= 0", name="views_nonneg"),
+)
+
+# Holds refused because a SKU was sold out: one row per drop, SKU and buyer (not per
+# tap), with how many taps were refused and the units the buyer's first refused tap
+# asked for. Counted in the hold service's path, flushed here in batches.
+refused_taps = Table(
+    "refused_taps",
+    metadata,
+    Column("drop_id", String(40), ForeignKey("drops.id"), primary_key=True),
+    Column("sku_id", String(40), primary_key=True),
+    Column("buyer_id", String(120), primary_key=True),
+    Column("taps", BigInteger, nullable=False),
+    Column("units", BigInteger, nullable=False),
+    Column("first_at", UtcDateTime(), nullable=False),
+    CheckConstraint("taps > 0 AND units > 0", name="taps_pos"),
+)
+
+# The host's cues during a stream: a product pinned, a line said, a promo announced.
+host_cues = Table(
+    "host_cues",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("drop_id", String(40), ForeignKey("drops.id"), nullable=False, index=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("sku_id", String(40), nullable=True),
+    Column("product_id", String(40), nullable=True),
+    Column("text", String(500), nullable=False),
+    Column("created_by", String(120), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )

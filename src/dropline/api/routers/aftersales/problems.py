@@ -9,7 +9,7 @@ import binascii
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictInt
 
 from dropline.api.deps import Buyer, ContainerDep, Ops, Storefront
@@ -182,14 +182,12 @@ async def get_problem(problem_id: str, c: ContainerDep, _: Ops) -> ProblemOut:
 
 @router.get(
     "/v1/problems/{problem_id}/photos/{photo_id}",
-    response_class=FileResponse,
+    response_class=Response,
     responses={200: {"description": "The photo", "content": PHOTO}},
 )
-async def get_problem_photo(
-    problem_id: str, photo_id: str, c: ContainerDep, _: Ops
-) -> FileResponse:
-    path, media_type = await c.problems.photo_file(problem_id, photo_id)
-    return FileResponse(path, media_type=media_type)
+async def get_problem_photo(problem_id: str, photo_id: str, c: ContainerDep, _: Ops) -> Response:
+    data, media_type = await c.problems.photo(problem_id, photo_id)
+    return Response(data, media_type=media_type)
 
 
 @router.post("/v1/problems/{problem_id}/approve", response_model=ProblemOut, responses=errors(409))

@@ -1,0 +1,112 @@
+"""The funnel's, unserved demand's and cue lift's pure definitions
+(``domain/insight/funnel.py``), and corrected demand taking unserved demand."""
+
+from __future__ import annotations
+
+import pytest
+
+from dropline.domain.errors import InvalidInput
+from dropline.domain.insight.funnel import (
+    Refused,
+    Sale,
+    Step,
+    ViewCount,
+    check_views,
+    cue_lift,
+    funnel,
+    unserved,
+)
+from dropline.domain.insight.lessons import VariantRow, corrected_demand
+
+CHANNELS = ("live", "clip")
+
+
+def test_a_view_batch_is_summed_per_sku_and_channel() -> None:
+    got = check_views(
+        [ViewCount("", "live", 3), ViewCount("a", "", 2), ViewCount("", "live", 4)],
+        ["a"],
+        CHANNELS,
+    )
+    assert got == {("", "live"): 7, ("a", ""): 2}
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        [],
+        [ViewCount("", "", 0)],
+        [ViewCount("", "", 1_000_001)],
+        [ViewCount("", "tiktok", 1)],
+        [ViewCount("b", "", 1)],
+        [ViewCount("", "", 1)] * 201,
+    ],
+)
+def test_a_bad_view_batch_is_refused(batch: list[ViewCount]) -> None:
+    with pytest.raises(InvalidInput):
+        check_views(batch, ["a"], CHANNELS)
+
+
+def test_the_funnel_counts_distinct_buyers_per_stage() -> None:
+    views = {("", "live"): 10, ("a", "live"): 4, ("b", ""): 2}
+    holds = [
+        Step("ann", frozenset({"a"}), "live"),
+        Step("ann", frozenset({"a"}), "live"),  # the same buyer twice: one held
+        Step("bob", frozenset({"a", "b"}), ""),  # a bundle: both SKUs
+    ]
+    paid = [Step("ann", frozenset({"a"}), "live")]
+    got = funnel(views, holds, paid, ["a", "b"])
+    assert (got["views"], got["held"], got["paid"]) == (10, 2, 1)
+    assert (got["hold_rate_bp"], got["pay_rate_bp"], got["view_to_paid_bp"]) == (2000, 5000, 1000)
+    a, b = got["by_sku"]  # type: ignore[misc]
+    assert (a["views"], a["held"], a["paid"], a["hold_rate_bp"]) == (4, 2, 1, 5000)
+    assert (b["views"], b["held"], b["paid"], b["pay_rate_bp"]) == (2, 1, 0, 0)
+    chans = {c["channel"]: (c["views"], c["held"], c["paid"]) for c in got["by_channel"]}  # type: ignore[attr-defined]
+    assert chans == {"live": (10, 1, 1), "(none)": (0, 1, 0)}
+
+
+def test_no_views_no_rate() -> None:
+    got = funnel({}, [], [], ["a"])
+    assert got["hold_rate_bp"] is None and got["pay_rate_bp"] is None
+
+
+def test_unserved_demand_is_refused_units_plus_waitlist_joins() -> None:
+    refused = [Refused("a", "cat", 3, 2), Refused("a", "dan", 1, 1)]
+    got = unserved(refused, {"a": 4, "z": 1}, ["a", "b"])
+    keys = ("refused_taps", "refused_buyers", "unserved_units", "waitlist_joins")
+    assert [(u["sku_id"], *(u[k] for k in keys), u["unserved_demand"]) for u in got] == [
+        ("a", 4, 2, 3, 4, 7),
+        ("b", 0, 0, 0, 0, 0),
+        ("z", 0, 0, 0, 1, 1),
+    ]
+
+
+def test_corrected_demand_takes_the_larger_estimate() -> None:
+    # sold out 2 units at 120 s of 300: the rate says 5; 4 unserved say 6
+    assert corrected_demand(VariantRow("d", "a", "A", 2, 2, 120, "S", 300, 4)) == 6
+    assert corrected_demand(VariantRow("d", "a", "A", 2, 2, 120, "S", 300, 1)) == 5
+    # never sold out: units sold plus what was refused (a refusal needs a sell-out,
+    # but a waitlist join may come after stock came back)
+    assert corrected_demand(VariantRow("d", "a", "A", 5, 3, None, "S", 300, 2)) == 5
+
+
+def test_cue_lift_compares_clipped_windows() -> None:
+    sales = [Sale(60, {"a": 1}), Sale(120, {"a": 1}), Sale(200, {"b": 2})]
+    got = cue_lift(50, frozenset({"a"}), sales, 60, 0, 300)
+    assert got == {
+        "units_before": 0,
+        "units_after": 1,
+        "before_s": 50,
+        "after_s": 60,
+        "before_per_min": 0.0,
+        "after_per_min": 1.0,
+        "lift_per_min": 1.0,
+    }
+    late = cue_lift(250, None, sales, 60, 0, 300)
+    assert (late["units_before"], late["after_s"], late["after_per_min"], late["lift_per_min"]) == (
+        2,
+        50,
+        0.0,
+        -2.0,
+    )
+    at_start = cue_lift(0, None, sales, 60, 0, 300)
+    assert at_start["before_per_min"] is None and at_start["lift_per_min"] is None
