@@ -22,7 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from dropline.store.sqlite_inline import inline_connect
+from dropline.store.sqlite_inline import InlineConnection, inline_connect
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -74,7 +74,13 @@ def create_engine(url: str, *, sqlite_foreign_keys: bool = True, **kwargs: Any) 
             # Writers take the write lock up front: a deferred transaction that read
             # first would fail with SQLITE_BUSY_SNAPSHOT instead of waiting its turn.
             mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            driver = conn.connection.driver_connection
+            if isinstance(driver, InlineConnection):
+                # Straight to sqlite3: the same BEGIN without a trip through
+                # SQLAlchemy's statement machinery (a few % of a checkout's CPU).
+                driver.begin(mode)
+            else:
+                conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     kwargs.setdefault("pool_size", 20)
