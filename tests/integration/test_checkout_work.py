@@ -5,6 +5,7 @@ carries the right codes, bins and locations, and follows an edit of the SKU."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,7 +13,9 @@ from typing import Any
 from sqlalchemy import event
 
 from dropline.bootstrap import Container
+from dropline.domain.errors import InsufficientStock
 from dropline.domain.live.drops import DropStatus
+from dropline.domain.stock.buckets import Bucket, Movement, Reason
 from fulfilment_support import SHIP_TO, VISA
 from support import sku_item, unique_suffix
 
@@ -121,4 +124,36 @@ async def test_order_still_picks_the_staged_bin_first_when_bins_hold_units(
     assert [(ln["sku_code"], ln["quantity"]) for ln in lines] == [(code, 1), (code, 1)]
     assert lines[0]["bin_location"].startswith("S9-")
     assert lines[1]["bin_location"].startswith("S1-")
+    assert all(ch.consistent for ch in await c.stock.verify())
+
+
+async def test_racing_single_movements_move_only_the_units_there_are(
+    container: Container,
+) -> None:
+    """One movement is one conditional update on PostgreSQL too (it was a locked read,
+    then a write): 12 transactions racing on one SKU, on their own connections, move
+    exactly the 5 units the bucket holds; the rest are refused and write nothing."""
+    c = container
+    sku, _code, _drop = await _live_drop(c, 5, bins=False)
+    before = await c.stock.level(sku)
+    assert before.reserved == 5
+
+    async def sell_one(n: int) -> bool:
+        move = Movement(sku, 1, Bucket.RESERVED, Bucket.COMMITTED, Reason.SALE, f"race-{n}")
+        async with c.uow() as uow:
+            try:
+                await uow.stock.apply([move])
+            except InsufficientStock:
+                return False
+            await asyncio.sleep(0.01)  # hold the row while the others queue on it
+            await uow.commit()
+        return True
+
+    won = await asyncio.gather(*(sell_one(n) for n in range(12)))
+    assert sum(won) == 5
+    after = await c.stock.level(sku)
+    assert (after.reserved, after.committed) == (0, before.committed + 5)
+    async with c.uow(readonly=True) as uow:
+        moves = await uow.stock.movements(sku_id=sku)
+    assert sum(1 for _, _, m in moves if m.ref and m.ref.startswith("race-")) == 5
     assert all(ch.consistent for ch in await c.stock.verify())
