@@ -5,9 +5,12 @@ and the inline SQLite connection behaves like aiosqlite's."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from dropline.bootstrap import Container
 from dropline.store import write_gate
@@ -71,3 +74,35 @@ async def test_the_gate_is_released_when_a_unit_of_work_rolls_back(
             await c.catalog.create_product("written after the rollback")
     async with c.uow(readonly=True) as uow:
         assert await uow.catalog.list_products()
+
+
+async def test_begin_sent_straight_to_sqlite_takes_the_write_lock_and_wraps_errors(
+    tmp_path: Path,
+) -> None:
+    """``store.db`` sends BEGIN to sqlite3 itself (no SQLAlchemy statement): it is still
+    ``BEGIN IMMEDIATE`` (another process cannot write meanwhile), and a lock it cannot
+    get is SQLAlchemy's ``OperationalError`` as before, not sqlite3's own."""
+    path = tmp_path / "b.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (n INTEGER NOT NULL)"))
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)  # "another process"
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        assert isinstance(raw.driver_connection, InlineConnection)
+        await conn.begin()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")  # ours holds the write lock
+        await conn.execute(text("INSERT INTO t VALUES (1)"))
+        await conn.commit()
+    other.execute("BEGIN IMMEDIATE")  # now the other process writes ...
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        raw.driver_connection._connection.execute("PRAGMA busy_timeout=50")
+        with pytest.raises(OperationalError, match="locked"):
+            await conn.begin()  # ... and ours is refused, wrapped like any statement's
+    other.execute("ROLLBACK")
+    other.close()
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1
+    await engine.dispose()

@@ -16,6 +16,9 @@ def environment() -> Environment:
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        # The templates ship inside the package: no file-system check per render (it
+        # was a handful of stat calls per order confirmation on the checkout path).
+        auto_reload=False,
     )
 
 

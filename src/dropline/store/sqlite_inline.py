@@ -65,6 +65,12 @@ class InlineConnection(aiosqlite.Connection):
             raise ValueError("Connection closed")
         return partial(fn, *args, **kwargs)()
 
+    def begin(self, mode: str) -> None:
+        """``BEGIN <mode>`` (``IMMEDIATE``, ``DEFERRED``) on the sqlite3 connection now."""
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        self._connection.execute(f"BEGIN {mode}")
+
     def stop(self) -> None:
         self._running = False
         if self._connection is not None:

@@ -7,10 +7,12 @@ import csv
 import io
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from dropline.domain.catalog.items import Bundle, Sku
 from dropline.domain.errors import InvalidInput, NotFound
 from dropline.domain.fulfilment.rules import UNSHIPPED
+from dropline.domain.live.drops import Drop
 from dropline.services.fulfilment.messages import address_lines, format_time
 from dropline.services.ports import Clock
 from dropline.services.rendering import render
@@ -22,21 +24,45 @@ from dropline.store.uow import UnitOfWork, UowFactory
 Row = dict[str, Any]
 
 
-async def pick_lines(uow: UnitOfWork, orders: Iterable[OrderRecord]) -> list[Row]:
+class KnownRows(Protocol):
+    """Rows a caller already has for its orders' drop (checkout's ``DropCatalog``)."""
+
+    @property
+    def drop(self) -> Drop: ...
+
+    @property
+    def skus(self) -> Mapping[str, Sku]: ...
+
+    @property
+    def bundles(self) -> Mapping[str, Bundle]: ...
+
+
+async def pick_lines(
+    uow: UnitOfWork, orders: Iterable[OrderRecord], known: KnownRows | None = None
+) -> list[Row]:
     """Order lines as SKUs to pick, bundles expanded into their components; the
     warehouse hand-off sends the same lines.
 
     Each line says which bin to pick from: the bin its SKU is staged in for the drop,
     then the other bins holding it by code (``services/stock/bins.pick_plan``), units
     shared out oldest order first; a line split over two bins becomes two rows. Units
-    in no bin fall back to the SKU's free-text ``bin_location`` (``bin_id`` None)."""
+    in no bin fall back to the SKU's free-text ``bin_location`` (``bin_id`` None).
+
+    ``known``: SKU and bundle rows the caller already has (checkout passes its catalog
+    snapshot, which priced and described the lines), not read again; any missing is."""
     orders = list(orders)
     bundle_ids = sorted({ln.ref_id for o in orders for ln in o.lines if ln.kind == "bundle"})
-    bundles = await uow.catalog.get_bundles(bundle_ids) if bundle_ids else {}
+    have_b: Mapping[str, Bundle] = known.bundles if known else {}
+    bundles = {b: have_b[b] for b in bundle_ids if b in have_b}
+    if missing_bundles := [b for b in bundle_ids if b not in bundles]:
+        bundles |= await uow.catalog.get_bundles(missing_bundles)
     sku_ids = {ln.ref_id for o in orders for ln in o.lines if ln.kind != "bundle"}
     for b in bundles.values():
         sku_ids.update(c.sku_id for c in b.components)
-    skus = await uow.catalog.get_skus(sku_ids)
+    have_s: Mapping[str, Sku] = known.skus if known else {}
+    skus = {s: have_s[s] for s in sku_ids if s in have_s}
+    if missing_skus := sku_ids - skus.keys():
+        skus |= await uow.catalog.get_skus(missing_skus)
     plans = {d: await pick_plan(uow, d, sku_ids) for d in sorted({o.drop_id for o in orders})}
     names = await uow.bins.get_many(
         {b for plan in plans.values() for per in plan.values() for b, _ in per}
@@ -68,6 +94,16 @@ async def pick_lines(uow: UnitOfWork, orders: Iterable[OrderRecord]) -> list[Row
                         }
                     )
     return out
+
+
+async def test_flag(uow: UnitOfWork, drop_id: str, drop: Drop | None) -> dict[str, Any]:
+    """``{"test": true, "rehearsal_of": ...}`` for an event of a dress rehearsal's order
+    (its warehouse must not ship it), else nothing. ``drop``: read unless given."""
+    if drop is None or drop.id != drop_id:
+        drop = await uow.drops.get(drop_id)
+    if drop is None or drop.rehearsal_of is None:
+        return {}
+    return {"test": True, "rehearsal_of": drop.rehearsal_of}
 
 
 async def open_orders(uow: UnitOfWork, drop_id: str) -> list[OrderRecord]:

@@ -38,7 +38,7 @@ from dropline.domain.live.orders import OrderStatus
 from dropline.services.fulfilment.messages import (
     MessageService,
 )
-from dropline.services.fulfilment.pick_lists import pick_lines
+from dropline.services.fulfilment.pick_lists import KnownRows, pick_lines, test_flag
 from dropline.services.fulfilment.webhooks import WebhookService
 from dropline.services.ports import Clock
 from dropline.services.serialize import rfc3339
@@ -118,15 +118,6 @@ def read_csv(text: str) -> tuple[list[str], list[dict[str | None, str | None]]]:
     return header, rows
 
 
-async def test_flag(uow: UnitOfWork, drop_id: str) -> dict[str, Any]:
-    """``{"test": true, "rehearsal_of": ...}`` for an event of a dress rehearsal's order
-    (its warehouse must not ship it), else nothing."""
-    drop = await uow.drops.get(drop_id)
-    if drop is None or drop.rehearsal_of is None:
-        return {}
-    return {"test": True, "rehearsal_of": drop.rehearsal_of}
-
-
 def ship_to_values(ship: ShipTo) -> dict[str, str]:
     return ship.validated().as_dict()
 
@@ -183,11 +174,18 @@ class FulfilmentService:
         """Store the ship-to given at checkout (inside the checkout's transaction)."""
         await uow.shipments.add(checkout_id, ship_to_values(ship))
 
-    async def order_paid(self, uow: UnitOfWork, order: OrderRecord, ready: bool = True) -> None:
+    async def order_paid(
+        self,
+        uow: UnitOfWork,
+        order: OrderRecord,
+        ready: bool = True,
+        *,
+        known: KnownRows | None = None,
+    ) -> None:
         """Inside the transaction that creates a paid order: attach its ship-to, set its
         ship-by, queue the confirmation message and, when every unit is on hand
         (``ready``), record ``order.ready_to_fulfill``. A pre-order waiting for its
-        production run is handed off by ``ready_to_fulfill`` once its units are allocated."""
+        production run is handed off by ``ready_to_fulfill`` (``known``: see there)."""
         ship_by = self.sla.ship_by(order.paid_at)
         ship = await uow.shipments.attach_order(order.checkout_id, order.id, ship_by)
         if not ready:
@@ -195,7 +193,7 @@ class FulfilmentService:
                 uow, MessageKind.ORDER_CONFIRMED, order, new_id("evt"), ship=ship
             )
             return
-        await self.ready_to_fulfill(uow, order, confirm=True, ship=ship)
+        await self.ready_to_fulfill(uow, order, confirm=True, ship=ship, known=known)
 
     async def ready_to_fulfill(
         self,
@@ -204,13 +202,16 @@ class FulfilmentService:
         *,
         confirm: bool = False,
         ship: Row | None = None,
+        known: KnownRows | None = None,
     ) -> None:
         """Record ``order.ready_to_fulfill`` for the warehouse (with the lines, bins,
         ship-to and ship-by); ``confirm`` also queues the buyer's confirmation.
-        ``ship`` is the order's shipment row when the caller has it already."""
+        ``ship`` is the order's shipment row when the caller has it already; ``known``
+        the drop, SKU and bundle rows (checkout's catalog snapshot, which priced the
+        lines), which are then not read again."""
         if ship is None:
             ship = await uow.shipments.for_order(order.id)
-        lines = await pick_lines(uow, [order])
+        lines = await pick_lines(uow, [order], known)
         event_id = new_id("evt")
         view = shipment_view(ship)
         uow.record(
@@ -219,7 +220,7 @@ class FulfilmentService:
                 "order",
                 order.id,
                 order.version,
-                await test_flag(uow, order.drop_id)
+                await test_flag(uow, order.drop_id, known.drop if known else None)
                 | {
                     "id": order.id,
                     "drop_id": order.drop_id,
@@ -292,7 +293,7 @@ class FulfilmentService:
                 "order",
                 order.id,
                 moved.version,
-                await test_flag(uow, order.drop_id)
+                await test_flag(uow, order.drop_id, None)
                 | {
                     "id": order.id,
                     "drop_id": order.drop_id,

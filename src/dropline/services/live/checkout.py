@@ -177,7 +177,14 @@ class OrderHooks(Protocol):
 
     async def save_ship_to(self, uow: UnitOfWork, checkout_id: str, ship: ShipTo) -> None: ...
 
-    async def order_paid(self, uow: UnitOfWork, order: OrderRecord, ready: bool = True) -> None: ...
+    async def order_paid(
+        self,
+        uow: UnitOfWork,
+        order: OrderRecord,
+        ready: bool = True,
+        *,
+        known: DropCatalog | None = None,
+    ) -> None: ...
 
 
 class CheckoutService:
@@ -758,7 +765,7 @@ class CheckoutService:
             uow.record(DomainEvent("order.paid", "order", order_id, 1, paid))
             if self.hooks is not None:
                 # Orders waiting for a production run are handed off when allocated.
-                await self.hooks.order_paid(uow, order, ready=not pre_units)
+                await self.hooks.order_paid(uow, order, ready=not pre_units, known=catalog)
             uow.record(
                 DomainEvent(
                     "checkout.succeeded",

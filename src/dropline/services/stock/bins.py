@@ -45,7 +45,8 @@ async def pick_plan(
     staged in for ``drop_id`` first, then every other bin holding it by code."""
     ids = sorted(set(sku_ids))
     held = await uow.stock.bins_of(ids)
-    staged = await uow.bins.staging(drop_id) if drop_id else {}
+    # Staging only orders bins that hold units: with none held there is nothing to order.
+    staged = await uow.bins.staging(drop_id) if drop_id and held else {}
     names = await uow.bins.get_many({b for per in held.values() for b in per})
     codes = {b.id: b.code for b in names.values()}
     out: dict[str, list[tuple[str, int]]] = {}

@@ -40,7 +40,7 @@ _MOVES: dict[tuple[Bucket | None, Bucket | None], Any] = {}
 
 
 def _move(from_bucket: Bucket | None, to_bucket: Bucket | None) -> Any:
-    """One movement as one conditional update (SQLite): the from-bucket must hold the
+    """One movement as one conditional update: the from-bucket must hold the
     quantity, exactly the domain's ``StockLevel.apply`` rule; the new level is returned."""
     key = (from_bucket, to_bucket)
     stmt = _MOVES.get(key)
@@ -108,8 +108,10 @@ class StockRepository(Repository):
         whole transaction fails before anything is written."""
         if not movements:
             return {}
-        if len(movements) == 1 and self.dialect == "sqlite" and not _binned(movements[0]):
-            # One writer at a time: read-check-write folds into one conditional update.
+        if len(movements) == 1 and not _binned(movements[0]):
+            # Read-check-write folds into one conditional update: SQLite has one writer
+            # at a time, and PostgreSQL's UPDATE locks the one row and checks the
+            # condition again on its latest version (one row: no lock order to keep).
             # Refused (unknown SKU, too few units): nothing was written, and the path
             # below raises the same error as always.
             m = movements[0]
