@@ -30,6 +30,8 @@ STATUS: dict[type[e.DroplineError], int] = {
     e.HoldNotActive: 409,
     e.HoldNotOwned: 403,
     e.DropNotLive: 409,
+    e.WindowClosed: 403,
+    e.RateLimited: 429,
     e.PaymentDeclined: 402,
     e.PaymentProviderError: 502,
     e.Unauthenticated: 401,
