@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from dropline.domain.errors import RateLimited, SoldOut, WindowClosed, WindowSoldOut
+from dropline.domain.errors import (
+    RateLimited,
+    SoldOut,
+    TokenTooOld,
+    WindowClosed,
+    WindowSoldOut,
+)
 from dropline.domain.live.access import AccessPolicy, AccessWindow
 from dropline.domain.live.holds import HoldItem, HoldRequest, ItemKind
 from dropline.domain.live.rate_limits import CHECKOUTS, RateLimits
@@ -182,10 +188,25 @@ async def test_hold_rate_limits_per_buyer_and_per_address(engine: StockEngine) -
 async def test_checkout_rate_limit(engine: StockEngine) -> None:
     limits = RateLimits(checkouts_per_buyer=1)
     await engine.reset_drop(snap(AccessPolicy(limits=limits)))
-    await engine.rate_check(DROP, CHECKOUTS, "b1", "10.0.0.1", T0)
+    await engine.rate_check(DROP, CHECKOUTS, "b1", "10.0.0.1", None, T0)
     with pytest.raises(RateLimited) as exc:
-        await engine.rate_check(DROP, CHECKOUTS, "b1", "10.0.0.1", T0 + 1)
+        await engine.rate_check(DROP, CHECKOUTS, "b1", "10.0.0.1", None, T0 + 1)
     assert exc.value.extra == {"retry_after_s": 59}
-    await engine.rate_check(DROP, CHECKOUTS, "b2", "10.0.0.1", T0 + 1)
+    await engine.rate_check(DROP, CHECKOUTS, "b2", "10.0.0.1", None, T0 + 1)
     await engine.note_refusal(DROP, "token_too_old")
     assert await engine.access_stats(DROP) == {"rate_limited": 1, "token_too_old": 1}
+
+
+async def test_a_token_older_than_the_drop_allows_is_refused(engine: StockEngine) -> None:
+    limits = RateLimits(token_max_age_s=600, holds_per_buyer=1)
+    await engine.reset_drop(snap(AccessPolicy(limits=limits)))
+    with pytest.raises(TokenTooOld) as old:
+        await engine.place_hold(req(issued_at=T0 - 601), T0)
+    assert old.value.extra == {"max_age_s": 600}
+    with pytest.raises(TokenTooOld):  # no iat: its age cannot be known
+        await engine.place_hold(req(), T0)
+    with pytest.raises(TokenTooOld):
+        await engine.rate_check(DROP, CHECKOUTS, "b1", "", T0 - 700, T0)
+    # the refused attempts took no token: the buyer's one hold still goes through
+    await engine.place_hold(req(issued_at=T0 - 600), T0)
+    assert (await engine.access_stats(DROP)) == {"token_too_old": 3}

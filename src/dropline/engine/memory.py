@@ -59,6 +59,7 @@ from dropline.domain.errors import (
     NotFound,
     RateLimited,
     SoldOut,
+    TokenTooOld,
     WindowClosed,
     WindowSoldOut,
 )
@@ -437,10 +438,26 @@ class MemoryEngine:
     def _refuse(self, drop: _Drop, code: str) -> None:
         drop.refusals[code] = drop.refusals.get(code, 0) + 1
 
-    def _take_tokens(self, drop: _Drop, action: str, buyer: str, client: str, now: float) -> None:
-        """One attempt against the drop's buckets for ``action`` (``rate_limits.take``),
-        or ``RateLimited`` with nothing taken."""
-        per_buyer, per_address = drop.access.limits.rates(action)
+    def _take_tokens(
+        self,
+        drop: _Drop,
+        action: str,
+        buyer: str,
+        client: str,
+        issued_at: float | None,
+        now: float,
+    ) -> None:
+        """A token past the drop's max age is refused (``TokenTooOld``); then one
+        attempt against the drop's buckets for ``action`` (``rate_limits.take``), or
+        ``RateLimited`` with nothing taken."""
+        limits = drop.access.limits
+        if rate_limits.token_too_old(issued_at, limits.token_max_age_s, now):
+            self._refuse(drop, TokenTooOld.code)
+            raise TokenTooOld(
+                "the buyer token is older than this drop accepts; get a fresh one",
+                max_age_s=limits.token_max_age_s,
+            )
+        per_buyer, per_address = limits.rates(action)
         keys: list[tuple[str, int]] = []
         if per_buyer is not None:
             keys.append((f"{action}b\x1f{buyer}", per_buyer))
@@ -460,7 +477,9 @@ class MemoryEngine:
         buyer's window must have opened, and the opened windows' allocation must cover
         the request unless the stock itself is the tighter bound (then the stock
         checks refuse it as sold out)."""
-        self._take_tokens(drop, rate_limits.HOLDS, request.buyer_id, request.client, now)
+        self._take_tokens(
+            drop, rate_limits.HOLDS, request.buyer_id, request.client, request.issued_at, now
+        )
         windows = drop.access.windows
         if not windows:
             return
@@ -493,10 +512,16 @@ class MemoryEngine:
         self._drop(drop_id).access = policy
 
     async def rate_check(
-        self, drop_id: str, action: str, buyer_id: str, client: str, now: float
+        self,
+        drop_id: str,
+        action: str,
+        buyer_id: str,
+        client: str,
+        issued_at: float | None,
+        now: float,
     ) -> None:
-        """One attempt of ``action`` against the drop's buckets, or ``RateLimited``."""
-        self._take_tokens(self._drop(drop_id), action, buyer_id, client, now)
+        """The token's age, then one attempt of ``action`` against the drop's buckets."""
+        self._take_tokens(self._drop(drop_id), action, buyer_id, client, issued_at, now)
 
     async def access_stats(self, drop_id: str) -> dict[str, int]:
         """Access refusals by problem code (empty for a drop not loaded)."""

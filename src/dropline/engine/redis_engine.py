@@ -101,6 +101,7 @@ from dropline.domain.errors import (
     NotFound,
     RateLimited,
     SoldOut,
+    TokenTooOld,
     WindowClosed,
     WindowSoldOut,
 )
@@ -372,6 +373,11 @@ class RedisEngine:
             )
         elif code == "rate_limited":
             err = RateLimited(f"too many attempts; retry in {a[0]} s", retry_after_s=int(a[0]))
+        elif code == "token_too_old":
+            err = TokenTooOld(
+                "the buyer token is older than this drop accepts; get a fresh one",
+                max_age_s=int(a[0]),
+            )
         elif code == "window_closed":
             opens = float(a[0]) if a[0] else None
             err = WindowClosed(
@@ -525,7 +531,8 @@ class RedisEngine:
         keys = self._keys(request.drop_id, hold_id)
         if not self._cluster:  # the script sets the pointer: one round trip, not two
             keys.append(self._pointer_key(hold_id))
-        args += [self._pointer_ttl_s, orjson.dumps(sorted(request.tiers)), request.client]
+        iat = "" if request.issued_at is None else _num(request.issued_at)
+        args += [self._pointer_ttl_s, orjson.dumps(sorted(request.tiers)), request.client, iat]
         reply = await self._run("place_hold", keys, args)
         if _s(reply[0]) == "err":
             try:
@@ -555,10 +562,19 @@ class RedisEngine:
         self._gate.forget(drop_id)
 
     async def rate_check(
-        self, drop_id: str, action: str, buyer_id: str, client: str, now: float
+        self,
+        drop_id: str,
+        action: str,
+        buyer_id: str,
+        client: str,
+        issued_at: float | None,
+        now: float,
     ) -> None:
-        """One attempt of ``action`` against the drop's buckets, in one script."""
-        await self._checked("access", drop_id, ["rate", action, buyer_id, client, _num(now)])
+        """The token's age, then one attempt of ``action`` against the drop's buckets,
+        in one script."""
+        iat = "" if issued_at is None else _num(issued_at)
+        args = ["rate", action, buyer_id, client, _num(now), iat]
+        await self._checked("access", drop_id, args)
 
     async def access_stats(self, drop_id: str) -> dict[str, int]:
         """Access refusals by problem code (empty for a drop not loaded)."""

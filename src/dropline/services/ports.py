@@ -162,9 +162,10 @@ class StockEngine(Protocol):
         ...
 
     async def place_hold(self, request: HoldRequest, now: float) -> Hold:
-        """Take the request's units, all or none. The drop's rate limits (``RateLimited``)
-        and access windows (``WindowClosed``, ``WindowSoldOut``) are checked here, in
-        the same atomic step as the stock, so no caller can go around them."""
+        """Take the request's units, all or none. The drop's token max age
+        (``TokenTooOld``), rate limits (``RateLimited``) and access windows
+        (``WindowClosed``, ``WindowSoldOut``) are checked here, in the same atomic step
+        as the stock, so no caller can go around them."""
         ...
 
     async def set_access(self, drop_id: str, policy: AccessPolicy) -> None:
@@ -173,10 +174,17 @@ class StockEngine(Protocol):
         ...
 
     async def rate_check(
-        self, drop_id: str, action: str, buyer_id: str, client: str, now: float
+        self,
+        drop_id: str,
+        action: str,
+        buyer_id: str,
+        client: str,
+        issued_at: float | None,
+        now: float,
     ) -> None:
-        """Count one attempt of ``action`` (``rate_limits.CHECKOUTS``) against the drop's
-        per-buyer and per-address buckets, or raise ``RateLimited`` (nothing counted)."""
+        """Refuse a token older than the drop's max age (``TokenTooOld``), then count one
+        attempt of ``action`` (``rate_limits.CHECKOUTS``) against the drop's per-buyer
+        and per-address buckets, or raise ``RateLimited`` (nothing counted)."""
         ...
 
     async def access_stats(self, drop_id: str) -> dict[str, int]:

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dropline.api.errors import domain_problem, http_problem, problem_response
+from dropline.api.errors import domain_problem, http_problem, problem_headers, problem_response
 from dropline.domain.errors import DroplineError, NotFound
 from dropline.web import (
     aftersales,
@@ -61,7 +61,7 @@ def install(app: FastAPI) -> None:
         status, body = domain_problem(exc, request.url.path)
         if is_page(request) and isinstance(exc, NotFound):
             return error_page(request, status, exc.detail)
-        return problem_response(status, body)
+        return problem_response(status, body, problem_headers(status, exc))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -219,5 +219,6 @@ def to_wire(policy: AccessPolicy) -> dict[str, object]:
             "ha": lim.holds_per_address or 0,
             "cb": lim.checkouts_per_buyer or 0,
             "ca": lim.checkouts_per_address or 0,
+            "age": lim.token_max_age_s or 0,
         },
     }

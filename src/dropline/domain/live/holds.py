@@ -91,6 +91,8 @@ class HoldRequest:
     attribution: Mapping[str, str] = field(default_factory=dict)
     tiers: frozenset[str] = frozenset()
     client: str = ""
+    #: when the buyer token was issued (its ``iat``), for the drop's token max age
+    issued_at: float | None = None
 
 
 @dataclass(frozen=True)

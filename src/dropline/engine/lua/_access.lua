@@ -22,6 +22,17 @@ local function refuse(code)
   redis.call("HINCRBY", K_RC, code, 1)
 end
 
+-- The error reply when the buyer token (issued at iat, "" unknown) is older than the
+-- drop's max age (rate_limits.token_too_old), else nil.
+local function token_refusal(policy, iat, now)
+  local age = tonumber(policy.l.age) or 0
+  if age > 0 and (iat == "" or now - tonumber(iat) > age) then
+    refuse("token_too_old")
+    return { "err", "token_too_old", age }
+  end
+  return nil
+end
+
 -- One attempt of action ("h" holds, "c" checkouts) against the buyer's and the
 -- address's buckets: nil when a token was taken from each, else the whole seconds
 -- (at least 1) until each empty bucket has a token again; nothing is taken then.
@@ -79,8 +90,13 @@ local function admits(w, tiers)
 end
 
 -- The hold's access check: rate limits, then windows. nil to go on, else the error
--- reply. tiers_json is the buyer's tiers (a JSON list); skus/qty the request.
-local function access_gate(policy, buyer, tiers_json, client, now, skus, qty)
+-- reply. tiers_json is the buyer's tiers (a JSON list), iat the token's issue time
+-- ("" unknown); skus/qty the request.
+local function access_gate(policy, buyer, tiers_json, client, iat, now, skus, qty)
+  local old = token_refusal(policy, iat, now)
+  if old then
+    return old
+  end
   local retry = take_tokens(policy, "h", buyer, client, now)
   if retry then
     refuse("rate_limited")

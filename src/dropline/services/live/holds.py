@@ -90,13 +90,24 @@ class HoldService:
         *,
         idempotency_key: str | None = None,
         attribution: Mapping[str, str] | None = None,
+        tiers: frozenset[str] = frozenset(),
+        client: str = "",
+        issued_at: float | None = None,
     ) -> Hold:
         """Take every unit of ``items`` for the drop's hold TTL, or none of them.
-        Counted in the metrics: placed, or refused by the refusal's problem code."""
+        ``tiers`` and ``issued_at`` come from the buyer token and ``client`` is the
+        caller's address: the engine checks the drop's access windows, token max age
+        and rate limits against them. Counted in the metrics: placed, or refused by the
+        refusal's problem code."""
         t0 = perf_counter()
         try:
             hold = await self._place(
-                drop_id, buyer_id, items, idempotency_key=idempotency_key, attribution=attribution
+                drop_id,
+                buyer_id,
+                items,
+                idempotency_key=idempotency_key,
+                attribution=attribution,
+                access=(tiers, client, issued_at),
             )
         except DroplineError as exc:
             refused = self._refused.get(exc.code)
@@ -125,6 +136,7 @@ class HoldService:
         *,
         idempotency_key: str | None = None,
         attribution: Mapping[str, str] | None = None,
+        access: tuple[frozenset[str], str, float | None] = (frozenset(), "", None),
     ) -> Hold:
         validate_quantities(items)
         catalog = await self.cache.get(drop_id)
@@ -143,6 +155,9 @@ class HoldService:
             # Only an idempotent replay compares fingerprints: no key, no hashing.
             fingerprint=fingerprint(items) if idempotency_key is not None else "",
             attribution=clean_attribution(attribution),
+            tiers=access[0],
+            client=access[1],
+            issued_at=access[2],
         )
         self._check_preorders(catalog, request.units)
         try:
