@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dropline.api.errors import domain_problem, http_problem, problem_headers, problem_response
 from dropline.domain.errors import DroplineError, NotFound
 from dropline.web import (
+    access,
     aftersales,
     catalog,
     counts,
@@ -78,6 +79,7 @@ def install(app: FastAPI) -> None:
         platform,
         live,
         drop_setup,
+        access,
         catalog,
         insight,
         fulfilment,

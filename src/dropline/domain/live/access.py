@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from dropline.domain.errors import WindowAllocation, WindowOrder, WindowTier
 from dropline.domain.live.rate_limits import RateLimits
 
+#: The problem codes of refusals by a drop's access rules (windows, limits, token age).
+ACCESS_CODES = frozenset({"window_closed", "window_sold_out", "rate_limited", "token_too_old"})
 #: A tier name: lower-case letters, digits, ``_ . -``, 1 to 40 characters.
 TIER = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
 #: In a window's tiers: any buyer whose token carries at least one tier.

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from dropline.domain.errors import Conflict, NotFound
+from dropline.domain.errors import Conflict, DroplineError, NotFound
 from dropline.domain.events import DomainEvent
 from dropline.domain.live.access import (
     AccessPolicy,
@@ -23,6 +23,7 @@ from dropline.domain.live.access import (
 from dropline.domain.live.drops import ENGINE_STATES, DropStatus
 from dropline.domain.live.rate_limits import CHECKOUTS, RateLimits, check_limits
 from dropline.services.live.drops import DropService
+from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, DropNotLoaded, StockEngine
 from dropline.services.serialize import rfc3339
 from dropline.store.uow import UowFactory
@@ -130,6 +131,9 @@ class AccessWindowService:
             )
         except DropNotLoaded:
             return
+        except DroplineError as exc:
+            metrics().access_refused.labels("checkout", exc.code).inc()
+            raise
 
     async def public(self, drop_id: str) -> dict[str, Any]:
         """What the public view shows: the windows, which have opened, and when the

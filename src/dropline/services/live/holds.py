@@ -21,6 +21,7 @@ from dropline.domain.errors import (
     NotFound,
     PreorderClosed,
 )
+from dropline.domain.live.access import ACCESS_CODES
 from dropline.domain.live.drops import ENGINE_STATES
 from dropline.domain.live.holds import Hold, HoldItem, HoldRequest, validate_quantities
 from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
@@ -56,6 +57,17 @@ def clean_attribution(raw: Mapping[str, str] | None) -> dict[str, str]:
     if "channel" in out and out["channel"] not in CHANNELS:
         raise InvalidInput(f"channel must be one of {', '.join(sorted(CHANNELS))}")
     return out
+
+
+class _Both:
+    """Two counters counted as one."""
+
+    def __init__(self, a: Any, b: Any) -> None:
+        self.a, self.b = a, b
+
+    def inc(self) -> None:
+        self.a.inc()
+        self.b.inc()
 
 
 def fingerprint(items: Sequence[HoldItem]) -> str:
@@ -114,6 +126,9 @@ class HoldService:
             if refused is None:
                 m = self._metrics
                 refused = self._refused[exc.code] = m.tally(m.holds_refused.labels(exc.code))
+                if exc.code in ACCESS_CODES:  # also under the access rules' own counter
+                    access = m.tally(m.access_refused.labels("hold", exc.code))
+                    refused = self._refused[exc.code] = _Both(refused, access)
             refused.inc()
             self._seconds.observe(perf_counter() - t0)
             raise
