@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from dropline.domain.errors import WindowAllocation, WindowOrder, WindowTier
+from dropline.domain.errors import InvalidInput, WindowAllocation, WindowOrder, WindowTier
 from dropline.domain.live.rate_limits import RateLimits
 
 #: The problem codes of refusals by a drop's access rules (windows, limits, token age).
@@ -38,6 +38,8 @@ TIER = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
 ANY_MEMBER = "*"
 MAX_WINDOWS = 10
 MAX_TIERS = 20
+#: Window starts are kept between 1970 and 2100 (epoch seconds).
+LATEST_START = 4_102_444_800.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,8 @@ def check_windows(
     if len(windows) > MAX_WINDOWS:
         raise WindowOrder(f"a drop has at most {MAX_WINDOWS} access windows")
     for i, w in enumerate(windows):
+        if not 0 <= w.starts_at < LATEST_START:
+            raise InvalidInput(f"window {i + 1} starts before 1970 or after 2099", index=i)
         if i + 1 < len(windows) and w.starts_at >= windows[i + 1].starts_at:
             raise WindowOrder(
                 f"window {i + 1} starts at or after window {i + 2}; windows open in order",
