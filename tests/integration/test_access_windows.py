@@ -99,6 +99,8 @@ async def test_windows_open_in_turn_and_refuse_with_the_opening_time(
 
     panel = (await store.api.get(f"/v1/drops/{store.shop.drop_id}/access")).json()
     assert panel["refusals"] == {"window_closed": 3, "window_sold_out": 2}
+    monitor = (await store.api.get(f"/v1/drops/{store.shop.drop_id}/monitor")).json()
+    assert monitor["access"]["refusals"] == panel["refusals"]
 
 
 async def test_the_windows_survive_the_engine_losing_its_state(
