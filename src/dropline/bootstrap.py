@@ -31,6 +31,7 @@ from dropline.services.insight.lessons import LessonService
 from dropline.services.insight.monitor import MonitorService
 from dropline.services.insight.refused_taps import RefusedTaps
 from dropline.services.insight.report import ReportService
+from dropline.services.live.access_windows import AccessWindowService
 from dropline.services.live.checkout import CheckoutService
 from dropline.services.live.drop_catalog import DropCatalogCache
 from dropline.services.live.drops import DropService
@@ -90,6 +91,7 @@ class Container:
     counts: CountService
     drops: DropService
     holds: HoldService
+    access_windows: AccessWindowService
     checkout: CheckoutService
     access: AccessService
     monitor: MonitorService
@@ -314,6 +316,7 @@ async def build(
         counts=CountService(uow, clock),
         drops=drops,
         holds=HoldService(engine, cache, drops, clock, refused_taps),
+        access_windows=AccessWindowService(uow, engine, drops, clock),
         checkout=checkout,
         access=AccessService(uow, make_buyer_tokens(settings), make_key_events(settings), clock),
         monitor=MonitorService(uow, engine, drops, cache, clock),

@@ -24,7 +24,7 @@ from dropline.api.routers.fulfilment import webhooks
 from dropline.api.routers.insight import funnel as funnel_routes
 from dropline.api.routers.insight import lessons as lesson_routes
 from dropline.api.routers.insight import monitor as monitor_router
-from dropline.api.routers.live import checkouts, drops, holds, orders
+from dropline.api.routers.live import access, checkouts, drops, holds, orders
 from dropline.api.routers.live import payment_webhooks as webhooks_in
 from dropline.api.routers.planning import launches as launch_routes
 from dropline.api.routers.platform import audit as audit_routes
@@ -176,6 +176,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         catalog,
         stock,
         drops,
+        access,
         holds,
         checkouts,
         orders,

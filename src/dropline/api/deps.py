@@ -19,6 +19,7 @@ from dropline.bootstrap import Container
 from dropline.domain.inputs import check_text
 from dropline.services.context import Actor, actor
 from dropline.services.platform.access import SCOPES, Principal
+from dropline.services.platform.buyer_tokens import BuyerIdentity
 
 # Dependencies that do no I/O are ``async def`` on purpose: FastAPI runs a plain ``def``
 # dependency in the thread pool, a thread hop per request on the hot path.
@@ -134,7 +135,23 @@ async def optional_buyer(
     return await c.access.buyer(token) if token else None
 
 
+async def buyer_identity(
+    c: ContainerDep, token: Annotated[str | None, Security(BuyerTokenAuth(required=True))]
+) -> BuyerIdentity:
+    """The buyer with the tiers and issue time of their token (for access windows)."""
+    return await c.access.identity(token)
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the server saw it (behind a proxy, run uvicorn with
+    ``--proxy-headers --forwarded-allow-ips`` so it is the buyer's, not the proxy's);
+    "" when unknown. Per-address rate limits count by it."""
+    return request.client.host if request.client else ""
+
+
 Buyer = Annotated[str, Depends(buyer)]
+BuyerWho = Annotated[BuyerIdentity, Depends(buyer_identity)]
+ClientAddress = Annotated[str, Depends(client_address)]
 MaybeBuyer = Annotated[str | None, Depends(optional_buyer)]
 IdempotencyKey = Annotated[
     str | None,

@@ -30,6 +30,8 @@ STATUS: dict[type[e.DroplineError], int] = {
     e.HoldNotActive: 409,
     e.HoldNotOwned: 403,
     e.DropNotLive: 409,
+    e.WindowClosed: 403,
+    e.RateLimited: 429,
     e.PaymentDeclined: 402,
     e.PaymentProviderError: 502,
     e.Unauthenticated: 401,
@@ -76,9 +78,14 @@ def problem_body(
     return body
 
 
-def problem_headers(status: int) -> dict[str, str] | None:
-    """Extra headers of a problem response: a 401 says which auth scheme to use."""
-    return {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def problem_headers(status: int, exc: e.DroplineError | None = None) -> dict[str, str] | None:
+    """Extra headers of a problem response: a 401 says which auth scheme to use; a
+    refusal with ``retry_after_s`` (429 ``rate_limited``) says when in ``Retry-After``."""
+    if status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if exc is not None and "retry_after_s" in exc.extra:
+        return {"Retry-After": str(exc.extra["retry_after_s"])}
+    return None
 
 
 def problem(
@@ -171,7 +178,8 @@ def http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.DroplineError)
     async def _domain(request: Request, exc: e.DroplineError) -> JSONResponse:
-        return problem_response(*domain_problem(exc, request.url.path))
+        status, body = domain_problem(exc, request.url.path)
+        return problem_response(status, body, problem_headers(status, exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -36,6 +36,7 @@ from dropline.bootstrap import Container
 from dropline.domain.errors import DroplineError
 from dropline.domain.inputs import text_problem
 from dropline.domain.live.holds import HoldItem
+from dropline.services.platform.buyer_tokens import BuyerIdentity
 from dropline.services.serialize import hold_dict
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class HotRequest:
     headers: dict[str, str]
     body: bytes
     container: Container
+    #: the caller's address, as ``deps.client_address`` reads it ("" when unknown)
+    client: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +170,11 @@ class HotPathMiddleware:
         try:
             if size > MAX_BODY or not _json_content(headers):
                 raise Fallback
-            resp = await route.handler(HotRequest(path, param, headers, body, self.container()))
+            client = scope.get("client")
+            request = HotRequest(
+                path, param, headers, body, self.container(), client[0] if client else ""
+            )
+            resp = await route.handler(request)
         except Fallback:
             await self.app(scope, _replay(body, receive), send)
             return
@@ -215,7 +222,7 @@ def refusal(exc: DroplineError, path: str) -> HotResponse:
 
 def _render(exc: DroplineError, path: str) -> HotResponse:
     status, problem = domain_problem(exc, path)
-    extra = problem_headers(status) or {}
+    extra = problem_headers(status, exc) or {}
     return HotResponse(
         status,
         orjson.dumps(problem),
@@ -247,13 +254,13 @@ def parse_hold(body: bytes) -> s.HoldIn:
         raise Fallback from None
 
 
-async def storefront_buyer(req: HotRequest) -> str:
+async def storefront_buyer(req: HotRequest) -> BuyerIdentity:
     """The buyer of a storefront call, checked in the routes' dependency order: the API
-    key (``deps.Storefront``), then the buyer token (``deps.Buyer``)."""
+    key (``deps.Storefront``), then the buyer token (``deps.BuyerWho``)."""
     access = req.container.access
     principal = await access.authenticate(bearer(req.headers.get("authorization")))
     principal.require("storefront")
-    return await access.buyer(req.headers.get("x-buyer-token"))
+    return await access.identity(req.headers.get("x-buyer-token"))
 
 
 #: Hold bodies already parsed, by their bytes: in a flash sale most taps send the very
@@ -290,9 +297,16 @@ async def place_hold(req: HotRequest) -> HotResponse:
     if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
         raise Fallback
     c = req.container
-    buyer = await storefront_buyer(req)
+    who = await storefront_buyer(req)
     hold = await c.holds.place(
-        req.param, buyer, items, idempotency_key=key, attribution=attribution
+        req.param,
+        who.buyer_id,
+        items,
+        idempotency_key=key,
+        attribution=attribution,
+        tiers=who.tiers,
+        client=req.client,
+        issued_at=who.issued_at,
     )
     return HotResponse(201, orjson.dumps(hold_dict(hold)))
 

@@ -86,6 +86,8 @@ MEANING: dict[int, str] = {
     401: "`unauthenticated`: no valid API key, or no valid buyer token where one is needed",
     402: "`payment_declined`: the card was declined",
     403: "`forbidden`: the key's scope is too low; `hold_not_owned`: another buyer's",
+    429: "`rate_limited`: too many holds or checkouts from this buyer or address for the "
+    "drop's limits; `Retry-After` (and `retry_after_s`) says when to try again",
     404: "`not_found`: an id in the path or the body names nothing",
     409: "a conflict with the current state (`invalid_transition`, `idempotency_mismatch`, "
     "`sold_out` ...)",
@@ -105,8 +107,17 @@ MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
 def errors(*status: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route or router that answers these error statuses beyond
-    what its shape says (``amend`` gives them the problem schema)."""
-    return {s: {"description": MEANING[s]} for s in status}
+    what its shape says (``amend`` gives them the problem schema); a 429 documents its
+    ``Retry-After`` header."""
+    out: dict[int | str, dict[str, Any]] = {s: {"description": MEANING[s]} for s in status}
+    if 429 in out:
+        out[429]["headers"] = {
+            "Retry-After": {
+                "description": "whole seconds until the attempt may succeed",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
+    return out
 
 
 def install(app: FastAPI) -> None:

@@ -12,7 +12,10 @@ never rename one, add a new one instead.
     │   ├── MilestoneOutOfOrder  milestone_out_of_order
     │   ├── CsvFieldTooLarge     csv_field_too_large
     │   ├── DependencyCycle      dependency_cycle
-    │   └── BinNotInSession      bin_not_in_session
+    │   ├── BinNotInSession      bin_not_in_session
+    │   ├── WindowOrder          window_order
+    │   ├── WindowAllocation     window_allocation_exceeds_offer
+    │   └── WindowTier           window_tier_invalid
     ├── Conflict                 conflict
     │   ├── Archived             archived
     │   ├── IdempotencyMismatch  idempotency_mismatch
@@ -26,17 +29,22 @@ never rename one, add a new one instead.
     ├── StockError
     │   ├── SoldOut              sold_out
     │   ├── LimitExceeded        limit_exceeded
-    │   └── InsufficientStock    insufficient_stock
+    │   ├── InsufficientStock    insufficient_stock
+    │   └── WindowSoldOut        window_sold_out
     ├── HoldError
     │   ├── HoldExpired          hold_expired
     │   ├── HoldNotActive        hold_not_active
     │   └── HoldNotOwned         hold_not_owned
     ├── DropNotLive              drop_not_live
+    ├── WindowClosed             window_closed
+    ├── RateLimited              rate_limited
     ├── PaymentError
     │   ├── PaymentDeclined      payment_declined
     │   └── PaymentProviderError payment_provider_error
     ├── AuthError
     │   ├── Unauthenticated      unauthenticated
+    │   │   ├── TokenTooOld      token_too_old
+    │   │   └── TiersClaimInvalid tiers_claim_invalid
     │   ├── InvalidSignature     invalid_signature
     │   ├── InvalidToken         invalid_token
     │   ├── Forbidden            forbidden
@@ -100,6 +108,26 @@ class BinNotInSession(InvalidInput):
     not cover; ``session_id`` and ``bin_id`` say which."""
 
     code = "bin_not_in_session"
+
+
+class WindowOrder(InvalidInput):
+    """A drop's access windows are not in order: a window starts at or after the
+    next one's start; ``index`` names the window."""
+
+    code = "window_order"
+
+
+class WindowAllocation(InvalidInput):
+    """The windows' allocations of a SKU add up to more than the drop offers, or name
+    a SKU the drop does not offer; ``sku_id`` says which."""
+
+    code = "window_allocation_exceeds_offer"
+
+
+class WindowTier(InvalidInput):
+    """A window names a tier that is not a tier name (``domain/live/access.TIER``)."""
+
+    code = "window_tier_invalid"
 
 
 class Conflict(DroplineError):
@@ -184,6 +212,13 @@ class InsufficientStock(StockError):
     code = "insufficient_stock"
 
 
+class WindowSoldOut(StockError):
+    """The open access windows' allocation of a SKU is taken, though units are kept
+    for a later window; ``next_window_at`` (RFC 3339, or null) says when more open."""
+
+    code = "window_sold_out"
+
+
 class HoldError(DroplineError):
     code = "hold_error"
 
@@ -206,6 +241,20 @@ class DropNotLive(DroplineError):
     code = "drop_not_live"
 
 
+class WindowClosed(DroplineError):
+    """The buyer's access window has not opened: ``opens_at`` (RFC 3339) is when it
+    does, null when no window of the drop admits the buyer's tiers."""
+
+    code = "window_closed"
+
+
+class RateLimited(DroplineError):
+    """Too many holds or checkouts from one buyer or one client address for the drop's
+    limits; ``retry_after_s`` (also the ``Retry-After`` header) says when to try again."""
+
+    code = "rate_limited"
+
+
 class PaymentError(DroplineError):
     code = "payment_error"
 
@@ -226,6 +275,19 @@ class AuthError(DroplineError):
 
 class Unauthenticated(AuthError):
     code = "unauthenticated"
+
+
+class TokenTooOld(Unauthenticated):
+    """The buyer token was issued (``iat``) longer ago than the drop's
+    ``token_max_age_s``: the creator's site should mint a fresh one."""
+
+    code = "token_too_old"
+
+
+class TiersClaimInvalid(Unauthenticated):
+    """The buyer token's ``tiers`` claim is not a list of tier names."""
+
+    code = "tiers_claim_invalid"
 
 
 class InvalidSignature(AuthError):

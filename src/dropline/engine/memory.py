@@ -57,9 +57,15 @@ from dropline.domain.errors import (
     InvalidInput,
     LimitExceeded,
     NotFound,
+    RateLimited,
     SoldOut,
+    TokenTooOld,
+    WindowClosed,
+    WindowSoldOut,
 )
 from dropline.domain.ids import new_id
+from dropline.domain.live import rate_limits
+from dropline.domain.live.access import AccessPolicy, at_text, decide
 from dropline.domain.live.holds import (
     HOLD_STATUS,
     ITEM_KIND,
@@ -130,6 +136,8 @@ class _Offer:
     limit: int | None
     paused: bool
     held: int = 0
+    #: units taken (live holds, paid, late takes): what access windows count against
+    taken: int = 0
 
 
 @dataclass
@@ -139,6 +147,11 @@ class _Drop:
     used: ShardedDict[str, dict[str, int]] = field(default_factory=ShardedDict)
     idem: ShardedDict[tuple[str, str], str] = field(default_factory=ShardedDict)
     holds: ShardedSet[str] = field(default_factory=ShardedSet)
+    access: AccessPolicy = field(default_factory=AccessPolicy)
+    #: rate-limit buckets by action + "b"/"a" + buyer or address
+    buckets: dict[str, rate_limits.Bucket] = field(default_factory=dict)
+    #: access refusals by problem code (the monitor's counts)
+    refusals: dict[str, int] = field(default_factory=dict)
 
 
 def check_units(units: Mapping[str, int]) -> None:
@@ -180,13 +193,20 @@ class MemoryEngine:
 
     def _load(self, snapshot: DropSnapshot) -> None:
         offers = {
-            sku_id: _Offer(max(0, o.remaining), o.per_buyer_limit, o.paused)
+            sku_id: _Offer(
+                max(0, o.remaining),
+                o.per_buyer_limit,
+                o.paused,
+                taken=snapshot.sold.get(sku_id, 0),
+            )
             for sku_id, o in snapshot.offers.items()
         }
         used: ShardedDict[str, dict[str, int]] = ShardedDict()
         for buyer, per_sku in snapshot.buyer_taken.items():
             used[buyer] = {sku: n for sku, n in per_sku.items() if n > 0}
-        self._drops[snapshot.drop_id] = _Drop(snapshot.accepting, offers, used)
+        self._drops[snapshot.drop_id] = _Drop(
+            snapshot.accepting, offers, used, access=snapshot.access
+        )
 
     def _drop(self, drop_id: str) -> _Drop:
         drop = self._drops.get(drop_id)
@@ -276,6 +296,8 @@ class MemoryEngine:
             offer.limit = per_buyer_limit
         if buyer_id is None or delta <= 0:
             return
+        if offer is not None:
+            offer.taken = max(0, offer.taken - delta)
         used = drop.used.get(buyer_id)
         if used is not None:
             left = used.get(sku_id, 0) - delta
@@ -351,6 +373,8 @@ class MemoryEngine:
                 f"drop {request.drop_id} is not accepting holds", drop_id=request.drop_id
             )
         skus = sorted(request.units)
+        if not drop.access.empty:
+            self._check_access(drop, request, skus, now)
         offers: list[_Offer] = []
         for sku_id in skus:
             offer = drop.offers.get(sku_id)
@@ -385,6 +409,7 @@ class MemoryEngine:
             want = request.units[sku_id]
             offer.remaining -= want
             offer.held += want
+            offer.taken += want
             used[sku_id] = used.get(sku_id, 0) + want
         hold = Hold(
             id=new_id("hld"),
@@ -407,6 +432,106 @@ class MemoryEngine:
         self._journal("hold.placed", now, hold)
         self._collect(now, _GC_STEPS_PER_HOLD)
         return hold
+
+    # ------------------------------------------------------------------ access
+
+    def _refuse(self, drop: _Drop, code: str) -> None:
+        drop.refusals[code] = drop.refusals.get(code, 0) + 1
+
+    def _take_tokens(
+        self,
+        drop: _Drop,
+        action: str,
+        buyer: str,
+        client: str,
+        issued_at: float | None,
+        now: float,
+    ) -> None:
+        """A token past the drop's max age is refused (``TokenTooOld``); then one
+        attempt against the drop's buckets for ``action`` (``rate_limits.take``), or
+        ``RateLimited`` with nothing taken."""
+        limits = drop.access.limits
+        if rate_limits.token_too_old(issued_at, limits.token_max_age_s, now):
+            self._refuse(drop, TokenTooOld.code)
+            raise TokenTooOld(
+                "the buyer token is older than this drop accepts; get a fresh one",
+                max_age_s=limits.token_max_age_s,
+            )
+        per_buyer, per_address = limits.rates(action)
+        keys: list[tuple[str, int]] = []
+        if per_buyer is not None:
+            keys.append((f"{action}b\x1f{buyer}", per_buyer))
+        if per_address is not None and client:
+            keys.append((f"{action}a\x1f{client}", per_address))
+        if not keys:
+            return
+        states, retry = rate_limits.take([(drop.buckets.get(k), r) for k, r in keys], now)
+        if states is None:
+            self._refuse(drop, RateLimited.code)
+            raise RateLimited(f"too many attempts; retry in {retry} s", retry_after_s=retry)
+        for (k, _), st in zip(keys, states, strict=True):
+            drop.buckets[k] = st
+
+    def _check_access(self, drop: _Drop, request: HoldRequest, skus: list[str], now: float) -> None:
+        """Rate limits, then the access windows (``domain/live/access.decide``): the
+        buyer's window must have opened, and the opened windows' allocation must cover
+        the request unless the stock itself is the tighter bound (then the stock
+        checks refuse it as sold out)."""
+        self._take_tokens(
+            drop, rate_limits.HOLDS, request.buyer_id, request.client, request.issued_at, now
+        )
+        windows = drop.access.windows
+        if not windows:
+            return
+        taken = {s: o.taken for s in skus if (o := drop.offers.get(s)) is not None}
+        d = decide(windows, request.tiers, now, taken, skus)
+        if d.closed:
+            self._refuse(drop, WindowClosed.code)
+            raise WindowClosed(
+                "your access window has not opened"
+                if d.opens_at is not None
+                else "no access window of this drop admits your tiers",
+                opens_at=at_text(d.opens_at),
+            )
+        for sku_id in skus:
+            offer = drop.offers.get(sku_id)
+            left = d.caps.get(sku_id)
+            if offer is None or left is None:
+                continue
+            if left < request.units[sku_id] and left < offer.remaining:
+                self._refuse(drop, WindowSoldOut.code)
+                raise WindowSoldOut(
+                    f"this window's units of SKU {sku_id} are taken",
+                    sku_id=sku_id,
+                    remaining=left,
+                    next_window_at=at_text(d.next_at),
+                )
+
+    async def set_access(self, drop_id: str, policy: AccessPolicy) -> None:
+        """Replace the drop's windows and limits; its buckets and counts are kept."""
+        self._drop(drop_id).access = policy
+
+    async def rate_check(
+        self,
+        drop_id: str,
+        action: str,
+        buyer_id: str,
+        client: str,
+        issued_at: float | None,
+        now: float,
+    ) -> None:
+        """The token's age, then one attempt of ``action`` against the drop's buckets."""
+        self._take_tokens(self._drop(drop_id), action, buyer_id, client, issued_at, now)
+
+    async def access_stats(self, drop_id: str) -> dict[str, int]:
+        """Access refusals by problem code (empty for a drop not loaded)."""
+        drop = self._drops.get(drop_id)
+        return dict(drop.refusals) if drop is not None else {}
+
+    async def note_refusal(self, drop_id: str, code: str) -> None:
+        drop = self._drops.get(drop_id)
+        if drop is not None:
+            self._refuse(drop, code)
 
     async def get_hold(self, hold_id: str) -> Hold | None:
         """The hold's current snapshot, or None if unknown or already forgotten."""
@@ -477,6 +602,7 @@ class MemoryEngine:
         used = drop.used.setdefault(buyer_id, {})
         for sku_id, qty in units.items():
             drop.offers[sku_id].remaining -= qty
+            drop.offers[sku_id].taken += qty
             used[sku_id] = used.get(sku_id, 0) + qty
         return True
 
@@ -507,6 +633,7 @@ class MemoryEngine:
                 offer.held -= qty
                 if give_back:
                     offer.remaining += qty
+                    offer.taken -= qty
             if give_back:
                 left = used.get(sku_id, 0) - qty
                 if left > 0:

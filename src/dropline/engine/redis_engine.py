@@ -99,9 +99,14 @@ from dropline.domain.errors import (
     InvalidInput,
     LimitExceeded,
     NotFound,
+    RateLimited,
     SoldOut,
+    TokenTooOld,
+    WindowClosed,
+    WindowSoldOut,
 )
 from dropline.domain.ids import new_id
+from dropline.domain.live.access import AccessPolicy, at_text, to_wire
 from dropline.domain.live.holds import HOLD_STATUS, ITEM_KIND, Hold, HoldItem, HoldRequest
 from dropline.engine.memory import DEFAULT_MAX_EVENTS, DEFAULT_RETENTION_S, check_units
 from dropline.engine.redis_cluster import cluster_client, is_cluster_url
@@ -366,6 +371,28 @@ class RedisEngine:
                 limit=int(a[1]),
                 already=int(a[2]),
             )
+        elif code == "rate_limited":
+            err = RateLimited(f"too many attempts; retry in {a[0]} s", retry_after_s=int(a[0]))
+        elif code == "token_too_old":
+            err = TokenTooOld(
+                "the buyer token is older than this drop accepts; get a fresh one",
+                max_age_s=int(a[0]),
+            )
+        elif code == "window_closed":
+            opens = float(a[0]) if a[0] else None
+            err = WindowClosed(
+                "your access window has not opened"
+                if opens is not None
+                else "no access window of this drop admits your tiers",
+                opens_at=at_text(opens),
+            )
+        elif code == "window_sold_out":
+            err = WindowSoldOut(
+                f"this window's units of SKU {a[0]} are taken",
+                sku_id=a[0],
+                remaining=int(a[1]),
+                next_window_at=at_text(float(a[2]) if a[2] else None),
+            )
         elif code == "hold_not_found":
             err = NotFound(f"hold {a[0]} not found", hold_id=a[0])
         elif code == "hold_expired":
@@ -402,6 +429,9 @@ class RedisEngine:
         args.append(len(taken))
         for triple in taken:
             args += triple
+        access = snapshot.access
+        args.append(b"" if access.empty else orjson.dumps(to_wire(access)))
+        args.append(orjson.dumps({k: v for k, v in snapshot.sold.items() if v > 0}))
         # Register before and after loading, while ``forget_drop`` unregisters before
         # wiping: whatever the interleaving with a concurrent forget, a loaded drop
         # ends up in the registry, so the sweeper and the journal reader never miss it.
@@ -501,7 +531,8 @@ class RedisEngine:
         keys = self._keys(request.drop_id, hold_id)
         if not self._cluster:  # the script sets the pointer: one round trip, not two
             keys.append(self._pointer_key(hold_id))
-            args.append(self._pointer_ttl_s)
+        iat = "" if request.issued_at is None else _num(request.issued_at)
+        args += [self._pointer_ttl_s, orjson.dumps(sorted(request.tiers)), request.client, iat]
         reply = await self._run("place_hold", keys, args)
         if _s(reply[0]) == "err":
             try:
@@ -520,6 +551,40 @@ class RedisEngine:
                 )
             self._remember(hold.id, request.drop_id)
         return hold
+
+    # ------------------------------------------------------------------ access
+
+    async def set_access(self, drop_id: str, policy: AccessPolicy) -> None:
+        """Replace the drop's windows and limits (``lua/access.lua``); buckets and
+        counts are kept."""
+        wire = "" if policy.empty else orjson.dumps(to_wire(policy))
+        await self._checked("access", drop_id, ["set", wire])
+        self._gate.forget(drop_id)
+
+    async def rate_check(
+        self,
+        drop_id: str,
+        action: str,
+        buyer_id: str,
+        client: str,
+        issued_at: float | None,
+        now: float,
+    ) -> None:
+        """The token's age, then one attempt of ``action`` against the drop's buckets,
+        in one script."""
+        iat = "" if issued_at is None else _num(issued_at)
+        args = ["rate", action, buyer_id, client, _num(now), iat]
+        await self._checked("access", drop_id, args)
+
+    async def access_stats(self, drop_id: str) -> dict[str, int]:
+        """Access refusals by problem code (empty for a drop not loaded)."""
+        reply = await self._run("access", self._keys(drop_id), ["stats"])
+        return {k: int(v) for k, v in _pairs(reply[1:]).items()}
+
+    async def note_refusal(self, drop_id: str, code: str) -> None:
+        reply = await self._run("access", self._keys(drop_id), ["note", code])
+        if _s(reply[0]) == "err" and _s(reply[1]) != "not_loaded":
+            self._raise(reply, drop_id)
 
     async def get_hold(self, hold_id: str) -> Hold | None:
         """The hold's snapshot, or None if unknown, forgotten or lost."""

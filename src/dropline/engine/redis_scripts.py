@@ -66,6 +66,8 @@ from dropline.engine.redis_wire import PackedConnection
 
 LUA_PACKAGE = "dropline.engine"
 PRELUDE = "_lib.lua"
+#: Access windows and rate limits (after the prelude, whose keys it uses).
+ACCESS_PRELUDE = "_access.lua"
 SCRIPT_NAMES = (
     "load_drop",
     "forget_drop",
@@ -82,6 +84,7 @@ SCRIPT_NAMES = (
     "counts",
     "get_hold",
     "journal_lease",
+    "access",
 )
 
 Command = tuple[Any, ...]
@@ -95,7 +98,7 @@ class ScriptSet:
     """The engine's Lua scripts: source (prelude + body) and SHA1 by name."""
 
     def __init__(self) -> None:
-        prelude = _read_lua(PRELUDE)
+        prelude = _read_lua(PRELUDE) + "\n" + _read_lua(ACCESS_PRELUDE)
         self.sources: dict[str, str] = {
             name: prelude + "\n" + _read_lua(f"{name}.lua") for name in SCRIPT_NAMES
         }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from dropline.domain.live.access import AccessPolicy
 from dropline.domain.live.holds import Hold, HoldRequest
 
 
@@ -64,6 +65,10 @@ class DropSnapshot:
     accepting: bool
     offers: Mapping[str, EngineOffer]
     buyer_taken: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: The drop's access windows and rate limits (``domain/live/access.py``), and the
+    #: units of each SKU already sold, which the windows' allocations count against.
+    access: AccessPolicy = field(default_factory=AccessPolicy)
+    sold: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,40 @@ class StockEngine(Protocol):
         ``delta`` (never below zero) and no longer counts against the limit."""
         ...
 
-    async def place_hold(self, request: HoldRequest, now: float) -> Hold: ...
+    async def place_hold(self, request: HoldRequest, now: float) -> Hold:
+        """Take the request's units, all or none. The drop's token max age
+        (``TokenTooOld``), rate limits (``RateLimited``) and access windows
+        (``WindowClosed``, ``WindowSoldOut``) are checked here, in the same atomic step
+        as the stock, so no caller can go around them."""
+        ...
+
+    async def set_access(self, drop_id: str, policy: AccessPolicy) -> None:
+        """Replace a loaded drop's access windows and rate limits (its counters and
+        buckets are kept); ``DropNotLoaded`` when the engine lacks the drop."""
+        ...
+
+    async def rate_check(
+        self,
+        drop_id: str,
+        action: str,
+        buyer_id: str,
+        client: str,
+        issued_at: float | None,
+        now: float,
+    ) -> None:
+        """Refuse a token older than the drop's max age (``TokenTooOld``), then count one
+        attempt of ``action`` (``rate_limits.CHECKOUTS``) against the drop's per-buyer
+        and per-address buckets, or raise ``RateLimited`` (nothing counted)."""
+        ...
+
+    async def access_stats(self, drop_id: str) -> dict[str, int]:
+        """Refusals of the drop's access rules by problem code, as the engine counted
+        them (``window_closed``, ``window_sold_out``, ``rate_limited``, ...)."""
+        ...
+
+    async def note_refusal(self, drop_id: str, code: str) -> None:
+        """Count a refusal decided outside the engine (``token_too_old``)."""
+        ...
 
     async def get_hold(self, hold_id: str) -> Hold | None: ...
 

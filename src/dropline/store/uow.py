@@ -33,6 +33,7 @@ from dropline.store.aftersales.problem_repo import ProblemRepository
 from dropline.store.aftersales.repo import ReturnRepository
 from dropline.store.catalog.repo import CatalogRepository
 from dropline.store.fulfilment.repo import MessageRepository, ShipmentRepository, WebhookRepository
+from dropline.store.live.access_repo import DropAccessRepository
 from dropline.store.live.drop_repo import DropRepository
 from dropline.store.live.hold_event_repo import HoldEventRepository
 from dropline.store.live.order_repo import OrderRepository
@@ -92,6 +93,7 @@ class UnitOfWork:
         self.catalog = CatalogRepository(self._conn, now)
         self.stock = StockRepository(self._conn, now)
         self.drops = DropRepository(self._conn, now)
+        self.drop_access = DropAccessRepository(self._conn, now)
         self.orders = OrderRepository(self._conn, now)
         self.outbox = OutboxRepository(self._conn, now)
         self.hold_events = HoldEventRepository(self._conn, now)

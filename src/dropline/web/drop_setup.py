@@ -5,12 +5,13 @@ monitor. Times are typed and shown in UTC."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from dropline.api.deps import ContainerDep
+from dropline.bootstrap import Container
 from dropline.domain.catalog.items import full_label
 from dropline.domain.catalog.variants import variant_key
 from dropline.domain.errors import DroplineError, InvalidInput
@@ -78,6 +79,7 @@ async def setup_page(drop_id: str, request: Request, c: ContainerDep) -> Respons
         bundles=bundles,
         bundle_ids=set(bundle_ids),
         editable=drop.status in EDITABLE_STATES,
+        access=await _access_panel(c, drop_id, {x.id: x.code for _, x, _, _ in rows}),
         live=drop.status in (DropStatus.LIVE, DropStatus.PAUSED),
         starts_value=(
             datetime.fromtimestamp(drop.starts_at, UTC).strftime("%Y-%m-%dT%H:%M")
@@ -85,6 +87,36 @@ async def setup_page(drop_id: str, request: Request, c: ContainerDep) -> Respons
             else ""
         ),
     )
+
+
+#: Blank window rows the access panel offers beyond the drop's windows.
+BLANK_WINDOW_ROWS = 2
+LIMIT_FIELDS = (
+    "holds_per_buyer",
+    "holds_per_address",
+    "checkouts_per_buyer",
+    "checkouts_per_address",
+    "token_max_age_s",
+)
+
+
+async def _access_panel(c: Container, drop_id: str, codes: dict[str, str]) -> dict[str, Any]:
+    """What ``_access_panel.html`` shows (its forms post to ``web/access.py``): a row per
+    window, then blank ones, allocations written by SKU code; and the limits."""
+    policy = await c.access_windows.get(drop_id)
+    rows = [
+        {
+            "name": w.name,
+            "starts": datetime.fromtimestamp(w.starts_at, UTC).strftime("%Y-%m-%dT%H:%M"),
+            "tiers": ", ".join(w.tiers),
+            "alloc": ""
+            if w.allocation is None
+            else ", ".join(f"{codes.get(s, s)}: {n}" for s, n in w.allocation.items()),
+        }
+        for w in policy.windows
+    ]
+    rows += [{"name": "", "starts": "", "tiers": "", "alloc": ""}] * BLANK_WINDOW_ROWS
+    return {"rows": rows, "limits": {k: getattr(policy.limits, k) for k in LIMIT_FIELDS}}
 
 
 @router.post("/drops/{drop_id}/offers")

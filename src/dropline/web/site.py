@@ -10,9 +10,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dropline.api.errors import domain_problem, http_problem, problem_response
+from dropline.api.errors import domain_problem, http_problem, problem_headers, problem_response
 from dropline.domain.errors import DroplineError, NotFound
 from dropline.web import (
+    access,
     aftersales,
     aftersales_report,
     catalog,
@@ -62,7 +63,7 @@ def install(app: FastAPI) -> None:
         status, body = domain_problem(exc, request.url.path)
         if is_page(request) and isinstance(exc, NotFound):
             return error_page(request, status, exc.detail)
-        return problem_response(status, body)
+        return problem_response(status, body, problem_headers(status, exc))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -79,6 +80,7 @@ def install(app: FastAPI) -> None:
         platform,
         live,
         drop_setup,
+        access,
         catalog,
         insight,
         fulfilment,

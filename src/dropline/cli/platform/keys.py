@@ -117,9 +117,23 @@ def buyer_token(
     v1: Annotated[
         bool, typer.Option("--v1", help="the deprecated v1 format instead of a JWT")
     ] = False,
+    tier: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tier",
+            metavar="TIER",
+            help="a membership tier for the tiers claim (repeat for several); access "
+            "windows admit buyers by it (docs/audience.md)",
+        ),
+    ] = None,
 ) -> None:
     """Mint a buyer token as the creator's site would (an HS256 JWT with the configured
-    key and kid), for testing."""
+    key and kid), for testing.
+
+    Example:
+
+      dropline buyer-token fan-42 --tier gold
+    """
     settings = load_settings()
     dev_key = not (settings.buyer_token_keys or settings.buyer_token_jwks_url)
     if settings.buyer_token_secret == DEV_BUYER_SECRET and (dev_key or v1):
@@ -129,10 +143,14 @@ def buyer_token(
             highlight=False,
         )
     if v1:
+        if tier:
+            raise typer.BadParameter(
+                "v1 tokens carry no tiers; leave out --v1", param_hint="--tier"
+            )
         typer.echo(mint_buyer_token(settings.buyer_token_secret, buyer_id, ttl))
         return
     try:
-        typer.echo(make_buyer_tokens(settings).mint(buyer_id, ttl))
+        typer.echo(make_buyer_tokens(settings).mint(buyer_id, ttl, tier or None))
     except DroplineError as exc:
         Console(stderr=True).print(f"[red]error[/red] {exc.detail}", highlight=False)
         raise typer.Exit(1) from None

@@ -77,6 +77,8 @@ class HoldRequest:
     ``idempotency_key`` is scoped to (drop, buyer): the same key returns the same hold.
     ``fingerprint`` identifies the request body so a replayed key with a different body
     is refused rather than silently answered with the old hold.
+    ``tiers`` (from the buyer token) and ``client`` (the caller's address) are what the
+    engine checks the drop's access windows and rate limits against (``live/access``).
     """
 
     drop_id: str
@@ -87,6 +89,10 @@ class HoldRequest:
     idempotency_key: str | None = None
     fingerprint: str = ""
     attribution: Mapping[str, str] = field(default_factory=dict)
+    tiers: frozenset[str] = frozenset()
+    client: str = ""
+    #: when the buyer token was issued (its ``iat``), for the drop's token max age
+    issued_at: float | None = None
 
 
 @dataclass(frozen=True)

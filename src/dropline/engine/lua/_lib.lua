@@ -94,6 +94,7 @@ local function finish(hk, id, status, now, give_back, cfg)
       if redis.call("HEXISTS", K_REM, sku) == 1 then
         redis.call("HINCRBY", K_REM, sku, q)
       end
+      redis.call("HINCRBY", BASE .. "tk", sku, -q) -- units taken, for access windows
       local field = buyer .. SEP .. sku
       if redis.call("HINCRBY", K_USED, field, -q) <= 0 then
         redis.call("HDEL", K_USED, field)
@@ -136,4 +137,5 @@ local function wipe_drop()
     redis.call("DEL", hold_key(id))
   end
   redis.call("DEL", K_META, K_REM, K_HELD, K_LIM, K_PAUSED, K_USED, K_IDEM, K_HOLDS, K_EXP)
+  redis.call("DEL", BASE .. "tk", BASE .. "rl", BASE .. "rc") -- access (_access.lua)
 end

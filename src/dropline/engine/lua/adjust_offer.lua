@@ -17,6 +17,9 @@ else
   redis.call("HSET", K_LIM, sku, lim)
 end
 if buyer ~= "" and delta > 0 then
+  if redis.call("HINCRBY", BASE .. "tk", sku, -delta) < 0 then
+    redis.call("HSET", BASE .. "tk", sku, 0)
+  end
   local field = buyer .. SEP .. sku
   if redis.call("HINCRBY", K_USED, field, -delta) <= 0 then
     redis.call("HDEL", K_USED, field)

@@ -1,6 +1,7 @@
 -- ensure_drop / reset_drop. ARGV: mode ("ensure"|"reset"), drop_id, accepting ("1"|"0"),
 -- n_offers, then n_offers x (sku, remaining, limit or "", paused "1"|"0"),
--- n_taken, then n_taken x (buyer, sku, units). Returns 1 if it loaded, 0 if not.
+-- n_taken, then n_taken x (buyer, sku, units), then the access policy JSON ("" for
+-- none) and the units sold per SKU (JSON object). Returns 1 if it loaded, 0 if not.
 local mode, drop_id = ARGV[1], ARGV[2]
 if mode == "ensure" and loaded() then
   return 0
@@ -26,5 +27,13 @@ i = i + 1
 for _ = 1, m do
   redis.call("HINCRBY", K_USED, ARGV[i] .. SEP .. ARGV[i + 1], ARGV[i + 2])
   i = i + 3
+end
+if ARGV[i] and ARGV[i] ~= "" then
+  redis.call("HSET", K_META, "access", ARGV[i])
+end
+if ARGV[i + 1] then
+  for sku, q in pairs(cjson.decode(ARGV[i + 1])) do
+    redis.call("HSET", BASE .. "tk", sku, q)
+  end
 end
 return 1

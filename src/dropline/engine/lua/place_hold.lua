@@ -3,7 +3,9 @@
 -- ARGV: 1 hold_id, 2 drop_id, 3 buyer, 4 has_key ("1"|"0"), 5 key, 6 fingerprint,
 -- 7 items JSON, 8 units JSON, 9 attribution JSON, 10 created_at, 11 expires_at,
 -- 12 max_events, 13 n, then n x (sku, units) in sorted SKU order, then the pointer's
--- TTL in seconds when KEYS[12] is given.
+-- TTL in seconds (used when KEYS[12] is given), the buyer's tiers (JSON list), the
+-- client's address ("" when unknown) and the token's iat ("" when unknown), for the
+-- drop's access rules (_access.lua).
 local hk, hold_id, drop_id, buyer = KEYS[11], ARGV[1], ARGV[2], ARGV[3]
 local has_key, key, fp = ARGV[4] == "1", ARGV[5], ARGV[6]
 if not loaded() then
@@ -34,6 +36,14 @@ for j = 1, n do
   skus[j] = ARGV[12 + 2 * j]
   qty[j] = tonumber(ARGV[13 + 2 * j])
 end
+local policy = access_policy()
+if policy then
+  local refused = access_gate(policy, buyer, ARGV[15 + 2 * n], ARGV[16 + 2 * n],
+    ARGV[17 + 2 * n], tonumber(ARGV[10]), skus, qty)
+  if refused then
+    return refused
+  end
+end
 for j = 1, n do
   if redis.call("HEXISTS", K_REM, skus[j]) == 0 then
     return { "err", "sku_not_found", skus[j] }
@@ -63,6 +73,7 @@ end
 for j = 1, n do
   redis.call("HINCRBY", K_REM, skus[j], -qty[j])
   redis.call("HINCRBY", K_HELD, skus[j], qty[j])
+  redis.call("HINCRBY", K_TAKEN, skus[j], qty[j])
   redis.call("HINCRBY", K_USED, buyer .. SEP .. skus[j], qty[j])
 end
 redis.call("HSET", hk, "id", hold_id, "drop", drop_id, "buyer", buyer, "items", ARGV[7],

@@ -13,6 +13,7 @@ end
 for j = 1, n do
   local sku, q = ARGV[1 + 2 * j], ARGV[2 + 2 * j]
   redis.call("HINCRBY", K_REM, sku, -q)
+  redis.call("HINCRBY", BASE .. "tk", sku, q)
   redis.call("HINCRBY", K_USED, buyer .. SEP .. sku, q)
 end
 return { "ok", 1 }

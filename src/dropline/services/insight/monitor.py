@@ -408,6 +408,8 @@ class MonitorService:
             "webhooks": hooks,
             "alerts": alerts + hook_alerts,
             "cues": [] if ended else host_cues(rows),
+            # refusals by the drop's access rules, as the engine counted them
+            "access": {"refusals": {} if ended else await self.engine.access_stats(drop_id)},
         }
 
     async def _handoff_health(

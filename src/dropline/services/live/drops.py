@@ -383,11 +383,14 @@ class DropService:
             taken = await uow.drops.buyer_taken(drop_id)
             for buyer, per_sku in (await uow.production.buyer_preordered(drop_id)).items():
                 taken.setdefault(buyer, {}).update(per_sku)
+            access = await uow.drop_access.get(drop_id)
         return drop, DropSnapshot(
             drop_id,
             drop.status is DropStatus.LIVE,
             {s: EngineOffer(s, o.unsold, o.per_buyer_limit, o.paused) for s, o in offers.items()},
             taken,
+            access=access,
+            sold={s: o.sold for s, o in offers.items() if o.sold > 0},
         )
 
     async def rebuild(self, drop_id: str) -> bool:

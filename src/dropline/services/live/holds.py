@@ -22,6 +22,7 @@ from dropline.domain.errors import (
     PreorderClosed,
     SoldOut,
 )
+from dropline.domain.live.access import ACCESS_CODES
 from dropline.domain.live.drops import ENGINE_STATES
 from dropline.domain.live.holds import Hold, HoldItem, HoldRequest, validate_quantities
 from dropline.services.insight.refused_taps import RefusedTaps
@@ -60,6 +61,17 @@ def clean_attribution(raw: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
+class _Both:
+    """Two counters counted as one."""
+
+    def __init__(self, a: Any, b: Any) -> None:
+        self.a, self.b = a, b
+
+    def inc(self) -> None:
+        self.a.inc()
+        self.b.inc()
+
+
 def fingerprint(items: Sequence[HoldItem]) -> str:
     body = "|".join(f"{i.kind}:{i.ref}:{i.quantity}" for i in sorted(items, key=lambda i: i.ref))
     return hashlib.sha256(body.encode()).hexdigest()[:32]
@@ -95,19 +107,33 @@ class HoldService:
         *,
         idempotency_key: str | None = None,
         attribution: Mapping[str, str] | None = None,
+        tiers: frozenset[str] = frozenset(),
+        client: str = "",
+        issued_at: float | None = None,
     ) -> Hold:
         """Take every unit of ``items`` for the drop's hold TTL, or none of them.
-        Counted in the metrics: placed, or refused by the refusal's problem code."""
+        ``tiers`` and ``issued_at`` come from the buyer token and ``client`` is the
+        caller's address: the engine checks the drop's access windows, token max age
+        and rate limits against them. Counted in the metrics: placed, or refused by the
+        refusal's problem code."""
         t0 = perf_counter()
         try:
             hold = await self._place(
-                drop_id, buyer_id, items, idempotency_key=idempotency_key, attribution=attribution
+                drop_id,
+                buyer_id,
+                items,
+                idempotency_key=idempotency_key,
+                attribution=attribution,
+                access=(tiers, client, issued_at),
             )
         except DroplineError as exc:
             refused = self._refused.get(exc.code)
             if refused is None:
                 m = self._metrics
                 refused = self._refused[exc.code] = m.tally(m.holds_refused.labels(exc.code))
+                if exc.code in ACCESS_CODES:  # also under the access rules' own counter
+                    access = m.tally(m.access_refused.labels("hold", exc.code))
+                    refused = self._refused[exc.code] = _Both(refused, access)
             refused.inc()
             self._seconds.observe(perf_counter() - t0)
             raise
@@ -130,6 +156,7 @@ class HoldService:
         *,
         idempotency_key: str | None = None,
         attribution: Mapping[str, str] | None = None,
+        access: tuple[frozenset[str], str, float | None] = (frozenset(), "", None),
     ) -> Hold:
         validate_quantities(items)
         catalog = await self.cache.get(drop_id)
@@ -148,6 +175,9 @@ class HoldService:
             # Only an idempotent replay compares fingerprints: no key, no hashing.
             fingerprint=fingerprint(items) if idempotency_key is not None else "",
             attribution=clean_attribution(attribution),
+            tiers=access[0],
+            client=access[1],
+            issued_at=access[2],
         )
         self._check_preorders(catalog, request.units)
         try:

@@ -29,6 +29,7 @@ from dropline.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, 
 from dropline.domain.ids import new_id
 from dropline.domain.platform import api_keys as rules
 from dropline.services.platform.buyer_tokens import (
+    BuyerIdentity,
     BuyerTokens,
     check_claims,
     mint_v1,
@@ -286,9 +287,13 @@ class AccessService:
         """The buyer of a valid buyer token (``BuyerTokens.buyer``)."""
         return await self.tokens.buyer(token)
 
-    def mint(self, buyer_id: str, ttl_s: int = 3600) -> str:
+    async def identity(self, token: str | None) -> BuyerIdentity:
+        """The buyer, tiers and issue time of a valid buyer token."""
+        return await self.tokens.identity(token)
+
+    def mint(self, buyer_id: str, ttl_s: int = 3600, tiers: list[str] | None = None) -> str:
         """An HS256 buyer token with the configured key, for testing and the demo."""
-        return self.tokens.mint(buyer_id, ttl_s)
+        return self.tokens.mint(buyer_id, ttl_s, tiers)
 
 
 def _utc(epoch: float) -> datetime:

@@ -12,7 +12,11 @@ so ``none`` and an HS256 token "signed" with a public key are refused):
 
 Claims: ``sub`` is the buyer id (1 to 120 characters), ``exp`` is required, and ``iss``
 and ``aud`` must match when configured; ``exp``/``nbf``/``iat`` allow a small leeway for
-clock skew.
+clock skew. ``tiers`` (optional) lists the buyer's membership tiers on the creator's
+site, e.g. ``["gold"]``: a drop's access windows admit buyers by it
+(``domain/live/access.py``); anything but a list of tier names is refused (401
+``tiers_claim_invalid``). ``iat`` (when the token was issued) is what a drop's
+``token_max_age_s`` is checked against. See ``docs/audience.md`` for minting examples.
 
 The ``v1`` format of dropline's own is still accepted while ``DROPLINE_BUYER_TOKEN_V1``
 is true (deprecated, removed in the next release)::
@@ -37,8 +41,9 @@ import orjson
 from jwt.exceptions import InvalidSubjectError
 
 from dropline.config import Settings
-from dropline.domain.errors import InvalidInput, Unauthenticated
+from dropline.domain.errors import InvalidInput, TiersClaimInvalid, Unauthenticated
 from dropline.domain.inputs import text_problem
+from dropline.domain.live.access import token_tiers
 from dropline.services.ports import SigningKeys
 
 MAX_BUYER_ID = 120
@@ -124,16 +129,31 @@ def mint_jwt(
     *,
     issuer: str = "",
     audience: str = "",
+    tiers: list[str] | None = None,
 ) -> str:
-    """An HS256 buyer token, as the creator's site mints it with PyJWT."""
+    """An HS256 buyer token, as the creator's site mints it with PyJWT; ``tiers`` the
+    buyer's membership tiers (the claim is left out when None)."""
     _check_buyer_id(buyer_id)
     issued = int(now if now is not None else time.time())
     claims: dict[str, Any] = {"sub": buyer_id, "iat": issued, "exp": issued + ttl_s}
+    if tiers is not None:
+        claims["tiers"] = tiers
     if issuer:
         claims["iss"] = issuer
     if audience:
         claims["aud"] = audience
     return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": kid})
+
+
+@dataclass(frozen=True)
+class BuyerIdentity:
+    """Who a verified token names: the buyer id, their membership tiers (empty for a
+    token without the claim, and every v1 token) and when it was issued (None: no
+    ``iat``)."""
+
+    buyer_id: str
+    tiers: frozenset[str] = frozenset()
+    issued_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -213,11 +233,16 @@ class BuyerTokens:
             + (["aud"] if policy.audience else [])
         }
         #: token → (buyer, expires at (leeway included), verify again at)
-        self._verified: dict[str, tuple[str, float, float]] = {}
+        self._verified: dict[str, tuple[BuyerIdentity, float, float]] = {}
 
     async def buyer(self, token: str | None) -> str:
         """The buyer id of a valid token; ``Unauthenticated`` otherwise (the detail
         says why), ``KeysUnavailable`` when the site's JWKS cannot be had."""
+        return (await self.identity(token)).buyer_id
+
+    async def identity(self, token: str | None) -> BuyerIdentity:
+        """The buyer, tiers and issue time of a valid token (refusals as ``buyer``;
+        a ``tiers`` claim that is not a list of tier names: ``TiersClaimInvalid``)."""
         if not token:
             raise Unauthenticated("a buyer token is required (X-Buyer-Token header)")
         now = self._now()
@@ -236,14 +261,14 @@ class BuyerTokens:
         self._verified[token] = (buyer, expires, recheck)
         return buyer
 
-    def _v1(self, token: str, now: float) -> tuple[str, float, float]:
+    def _v1(self, token: str, now: float) -> tuple[BuyerIdentity, float, float]:
         secret = self.policy.v1_secret
         if secret is None:
             raise Unauthenticated("v1 buyer tokens are no longer accepted; send a JWT")
         sub, exp = check_claims(*v1_claims(secret, token), now)
-        return sub, exp, exp
+        return BuyerIdentity(sub), exp, exp
 
-    async def _jwt(self, token: str, now: float) -> tuple[str, float, float]:
+    async def _jwt(self, token: str, now: float) -> tuple[BuyerIdentity, float, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -276,9 +301,16 @@ class BuyerTokens:
         if not isinstance(exp, int | float):
             raise Unauthenticated("buyer token has expired")
         expires = float(exp) + self.policy.leeway_s
-        return _subject(claims["sub"]), expires, min(expires, recheck)
+        try:
+            tiers = token_tiers(claims.get("tiers"))
+        except ValueError as exc:
+            raise TiersClaimInvalid(f"buyer token tiers claim is invalid: {exc}") from None
+        iat = claims.get("iat")
+        issued = float(iat) if isinstance(iat, int | float) else None
+        identity = BuyerIdentity(_subject(claims["sub"]), tiers, issued)
+        return identity, expires, min(expires, recheck)
 
-    def mint(self, buyer_id: str, ttl_s: int = 3600) -> str:
+    def mint(self, buyer_id: str, ttl_s: int = 3600, tiers: list[str] | None = None) -> str:
         """An HS256 token with ``mint_kid`` (else the first key), for testing and the
         demo; ``InvalidInput`` when dropline holds no HS256 key (JWKS only)."""
         kid = self.policy.mint_kid or next(iter(self.policy.hs256), "")
@@ -296,4 +328,5 @@ class BuyerTokens:
             self._now(),
             issuer=self.policy.issuer,
             audience=self.policy.audience,
+            tiers=tiers,
         )

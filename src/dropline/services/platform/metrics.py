@@ -66,6 +66,7 @@ class Metrics:
             for name in (
                 "holds_placed",
                 "holds_refused",
+                "access_refused",
                 "hold_seconds",
                 "engine_seconds",
                 "checkouts",
@@ -86,6 +87,12 @@ class Metrics:
         self.holds_placed = Counter("dropline_holds_placed", "Holds placed")
         self.holds_refused = Counter(
             "dropline_holds_refused", "Holds refused, by problem code", ["code"]
+        )
+        self.access_refused = Counter(
+            "dropline_access_refused",
+            "Holds and checkouts refused by a drop's access rules (windows, rate limits, "
+            "token age), by action and problem code",
+            ["action", "code"],
         )
         self.hold_seconds = Histogram(
             "dropline_hold_seconds", "Time to place or refuse a hold", buckets=FAST_BUCKETS

@@ -136,6 +136,12 @@
     set("h-expired", s.holds.expired); set("h-abandon", pct(s.holds.abandonment_pct));
     set("p-failed", s.payments.failed); set("p-recent", s.payments.failed_last_minute);
     if (s.sla_risk !== null && s.sla_risk !== undefined) set("sla", s.sla_risk);
+    if (s.access) {
+      var r = s.access.refusals, n = function (k) { return r[k] || 0; };
+      set("a-refused", Object.keys(r).reduce(function (t, k) { return t + r[k]; }, 0));
+      set("a-window", n("window_closed") + n("window_sold_out"));
+      set("a-rate", n("rate_limited")); set("a-old", n("token_too_old"));
+    }
     list("cues", s.cues, "Nothing to call out.");
     list("alerts", s.alerts, "No alerts.");
     drawChart(s.velocity.points);

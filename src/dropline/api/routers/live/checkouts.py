@@ -7,7 +7,14 @@ from fastapi.responses import Response
 
 from dropline.api import idempotency, views
 from dropline.api import schemas as s
-from dropline.api.deps import Buyer, ContainerDep, IdempotencyKey, Storefront
+from dropline.api.deps import (
+    Buyer,
+    BuyerWho,
+    ClientAddress,
+    ContainerDep,
+    IdempotencyKey,
+    Storefront,
+)
 from dropline.api.openapi import errors
 from dropline.domain.fulfilment.rules import ShipTo
 from dropline.domain.live.orders import CheckoutStatus
@@ -16,13 +23,16 @@ from dropline.store.live.order_repo import CheckoutRecord
 from dropline.store.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"], responses=errors(402, 410, 502, 503))
+#: what ``create_checkout`` answers beyond the router's errors
+_RATE_LIMITED = errors(429)
 
 
 @router.post(
     "",
     status_code=201,
     response_model=s.CheckoutOut,
-    responses={
+    responses=_RATE_LIMITED
+    | {
         202: {
             "description": "the card needs the buyer's action (3-D Secure)",
             "model": s.CheckoutOut,
@@ -37,7 +47,8 @@ async def create_checkout(
     body: s.CheckoutIn,
     c: ContainerDep,
     who: Storefront,
-    buyer: Buyer,
+    buyer_who: BuyerWho,
+    client: ClientAddress,
     request: Request,
     key: IdempotencyKey = None,
 ) -> Response:
@@ -49,11 +60,17 @@ async def create_checkout(
     With an ``Idempotency-Key``, a retry while the first request runs gets 409
     ``idempotency_in_progress``, and afterwards the first response; a retry after the
     first request failed mid-payment (502) gets what became of its checkout: 201 with
-    the order once recovery or the provider's webhook finished it."""
+    the order once recovery or the provider's webhook finished it.
+
+    The drop's checkout rate limits and buyer-token max age apply (429 ``rate_limited``
+    with ``Retry-After``, 401 ``token_too_old``); a replayed Idempotency-Key is not
+    counted."""
     result = None
+    buyer = buyer_who.buyer_id
 
     async def do(pending: idempotency.Pending | None) -> s.CheckoutOut:
         nonlocal result
+        await c.access_windows.check_checkout(body.hold_id, buyer, client, buyer_who.issued_at)
         ship_to = ShipTo(**body.shipping.model_dump()) if body.shipping else None
 
         async def on_started(uow: UnitOfWork, checkout: CheckoutRecord) -> None:

@@ -82,8 +82,11 @@ async def edit_drop(drop_id: str, body: s.DropEdit, c: ContainerDep, _: Ops) -> 
 
 @router.get("/{drop_id}/public", tags=["storefront"])
 async def get_public(drop_id: str, c: ContainerDep, _: Storefront) -> dict[str, Any]:
-    """Products, prices, remaining units per SKU and bundle, and the drop's status."""
-    return await public_drop(c.engine, c.drops, c.drops.cache, drop_id)
+    """Products, prices, remaining units per SKU and bundle, the drop's status, and its
+    access windows (``access``: each window's start, tiers and whether it has opened,
+    and ``next_window_at``)."""
+    view = await public_drop(c.engine, c.drops, c.drops.cache, drop_id)
+    return view | {"access": await c.access_windows.public(drop_id)}
 
 
 @router.put("/{drop_id}/offers/{sku_id}", response_model=s.OfferOut)

@@ -116,8 +116,8 @@ async def hot_ceiling(req: HotRequest) -> HotResponse:
 
 async def hot_rowlock(req: HotRequest) -> HotResponse:
     body = parse_hold(req.body)
-    buyer = await storefront_buyer(req)
-    out = await rowlock_hold(req.param, sum(i.quantity for i in body.items), buyer)
+    who = await storefront_buyer(req)
+    out = await rowlock_hold(req.param, sum(i.quantity for i in body.items), who.buyer_id)
     return HotResponse(201, orjson.dumps(out))
 
 

@@ -1,0 +1,23 @@
+"""``docs/audience.md``'s bash blocks run as pasted against a fresh ``make run``
+(``tests/e2e/guides.py``): windows set on the demo drop refuse a buyer without a tier
+with the time their window opens and let a gold member hold; the limits are set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from e2e.guides import run_guide
+
+pytestmark = pytest.mark.e2e
+
+
+def test_audience_guide_runs_as_pasted(tmp_path: Path) -> None:
+    done = run_guide(tmp_path, "audience.md")
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    out = done.stdout
+    assert '"code": "window_closed"' in out and '"status": "active"' in out
+    assert "refused: window_closed 1" in out
+    assert '"token_max_age_s": 900' in out
+    assert "Traceback" not in done.stderr + out
