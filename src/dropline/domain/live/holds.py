@@ -87,6 +87,9 @@ class HoldRequest:
     idempotency_key: str | None = None
     fingerprint: str = ""
     attribution: Mapping[str, str] = field(default_factory=dict)
+    #: A waitlist claim (placed by the waitlist for the next buyer in line): it may take
+    #: units behind a latched waitlist gate; every other check still applies.
+    claim: bool = False
 
 
 @dataclass(frozen=True)
