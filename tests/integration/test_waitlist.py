@@ -5,6 +5,7 @@ works once and for its buyer only, and stock stays consistent (nothing oversells
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from dropline.bootstrap import Container
@@ -194,3 +195,84 @@ async def test_draw_orders_the_pre_queue_by_the_recorded_seed(container: Contain
 async def sold_out_later(c: Container, drop_id: str, sku: str) -> tuple[dict[str, object], bool]:
     await c.holds.place(drop_id, "early", [sku_item(sku)])
     return await c.waitlist.join(drop_id, sku, "late")
+
+
+# ---------------------------------------------------------------- the API
+
+
+def _buyer(c: Container, buyer: str) -> dict[str, str]:
+    return {"X-Buyer-Token": c.access.mint(buyer)}
+
+
+async def test_api_join_claim_leave_and_restock(
+    container: Container, api: httpx.AsyncClient
+) -> None:
+    """The HTTP contract: 409 ``not_sold_out`` with the hold to place, 201 then 200 for
+    a second join, the buyer's place, the claim refused to another buyer (403) and used
+    twice (409), demand and waves for ops, bad input as 422 that changes nothing."""
+    c = container
+    drop_id, sku, [early] = await sold_out_shop(c, units=1)
+    shop2 = await seed_shop(c, units=2)
+    r = await api.post(
+        f"/v1/drops/{shop2.drop_id}/waitlist",
+        json={"sku_id": shop2.skus[0]},
+        headers=_buyer(c, "ann"),
+    )
+    assert r.status_code == 409 and r.json()["code"] == "not_sold_out"
+    assert r.json()["hold_url"] == "/v1/holds" and "hint" in r.json()
+
+    url = f"/v1/drops/{drop_id}/waitlist"
+    r = await api.post(
+        url, json={"sku_id": sku, "email": "ann@example.com"}, headers=_buyer(c, "ann")
+    )
+    assert r.status_code == 201 and r.json()["position"] == 1
+    r = await api.post(url, json={"sku_id": sku}, headers=_buyer(c, "ann"))
+    assert r.status_code == 200 and r.json()["position"] == 1
+    r = await api.post(url, json={"sku_id": sku}, headers=_buyer(c, "bo"))
+    assert r.json()["position"] == 2
+    r = await api.post(url, json={"sku_id": sku, "extra": 1}, headers=_buyer(c, "cy"))
+    assert r.status_code == 422
+    r = await api.post(url, json={"sku_id": sku})
+    assert r.status_code == 401
+
+    await c.holds.release(early, "early0")
+    await c.waitlist.serve_once()
+    [entry] = (await api.get(url, headers=_buyer(c, "ann"))).json()
+    assert entry["status"] == "offered" and entry["hold_id"]
+    token = await claim_token(c, entry["id"])
+    r = await api.post(f"{url}/claim", json={"token": token}, headers=_buyer(c, "bo"))
+    assert r.status_code == 403 and r.json()["code"] == "claim_not_yours"
+    r = await api.post(f"{url}/claim", json={"token": token}, headers=_buyer(c, "ann"))
+    assert r.status_code == 200 and r.json()["hold_id"] == entry["hold_id"]
+    r = await api.post(f"{url}/claim", json={"token": token}, headers=_buyer(c, "ann"))
+    assert r.status_code == 409 and r.json()["code"] == "claim_used"
+
+    r = await api.delete(url, params={"sku_id": sku}, headers=_buyer(c, "bo"))
+    assert r.status_code == 200 and r.json()["status"] == "left"
+    r = await api.delete(url, params={"sku_id": sku}, headers=_buyer(c, "bo"))
+    assert r.status_code == 404
+
+    [demand] = (await api.get(f"{url}/demand")).json()
+    assert demand["joined"] == 2 and demand["offered"] == 1 and demand["left"] == 1
+    r = await api.put(f"{url}/settings", json={"order": "draw", "claim_window_s": 5})
+    assert r.status_code == 422
+    r = await api.put(f"{url}/settings", json={"order": "draw", "claim_window_s": 300})
+    assert r.json() == {"drop_id": drop_id, "order": "draw", "claim_window_s": 300}
+
+    await c.stock.receive(sku, 2)
+    r = await api.post(f"/v1/drops/{drop_id}/restocks", json={"sku_id": sku, "quantity": 0})
+    assert r.status_code == 422
+    r = await api.post(
+        f"/v1/drops/{drop_id}/restocks",
+        json={"sku_id": sku, "quantity": 2, "at": "2099-01-01T00:00:00Z"},
+    )
+    assert r.status_code == 201 and r.json()["status"] == "scheduled"
+    wave_id = r.json()["id"]
+    assert await c.restocks.run_once() == []  # not due yet
+    r = await api.post(f"/v1/restocks/{wave_id}/cancel")
+    assert r.json()["status"] == "cancelled"
+    r = await api.post(f"/v1/restocks/{wave_id}/cancel")
+    assert r.status_code == 409
+    [wave] = (await api.get(f"/v1/drops/{drop_id}/restocks")).json()
+    assert wave["id"] == wave_id and wave["status"] == "cancelled"
+    await consistent(c, drop_id, sku)

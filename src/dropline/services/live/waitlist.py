@@ -257,7 +257,7 @@ class WaitlistService:
             raise NotFound(f"waitlist entry {entry_id} not found")
         return row
 
-    async def claim(self, token: str, buyer_id: str) -> dict[str, Any]:
+    async def claim(self, token: str, buyer_id: str, drop_id: str | None = None) -> dict[str, Any]:
         """Open a claim link: the hold placed for this buyer, to check out. Refused when
         the link names another buyer's claim (``claim_not_yours``), was opened before
         (``claim_used``) or the claim has lapsed (``claim_lost``)."""
@@ -266,6 +266,8 @@ class WaitlistService:
             row = await uow.waitlist.get(entry_id)
             if row is None or row["claim_nonce"] != nonce:
                 raise NotFound("this claim does not exist")
+            if drop_id is not None and row["drop_id"] != drop_id:
+                raise NotFound("this claim is for another drop")
             if row["buyer_id"] != buyer_id:
                 raise ClaimNotYours("this claim was offered to another buyer")
             if row["claim_opened_at"] is not None or row["status"] == EntryStatus.CLAIMED:
@@ -459,15 +461,15 @@ class WaitlistService:
         acc: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for r in rows:
             a = acc[(r["drop_id"], r["sku_id"])]
-            a["joined"] += int(r["n"])
-            a["offered"] += int(r["offered"])
+            a["_joined"] += int(r["n"])
+            a["_offered"] += int(r["offered"])  # ever offered, whatever the status now
             a[r["status"]] += int(r["n"])
         out = []
         for (d, s), a in sorted(acc.items()):
             dem = Demand(
                 sku_id=s,
-                joined=a["joined"],
-                offered=a["offered"],
+                joined=a["_joined"],
+                offered=a["_offered"],
                 claimed=a[EntryStatus.CLAIMED.value],
                 lost=a[EntryStatus.LOST.value],
                 waiting=a[EntryStatus.WAITING.value],
