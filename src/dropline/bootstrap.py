@@ -411,6 +411,7 @@ async def build(
         settings.shop_name,
     )
     container.restocks = RestockService(uow, drops, container.waitlist, clock)
+    container.monitor.audience = container.reports.audience = container.restocks.summary
     container.jobs += [
         # restock waves first: a due wave's units are then offered by the same pass
         ("restock-waves", settings.expiry_interval_s, container.restocks.run_once),

@@ -146,6 +146,26 @@ async def test_restock_wave_serves_the_line_then_sells(container: Container) -> 
     hold = await c.holds.place(drop_id, "tapper", [sku_item(sku, 3)])
     assert hold.units[sku] == 3
     assert (await consistent(c, drop_id, sku))[:2] == (0, 1 + 2 + 3)
+    # the monitor and the report show the wave and the line's demand
+    for view in (await c.monitor.snapshot(drop_id), await c.reports.build(drop_id)):
+        [shown] = view["restocks"]
+        assert shown["id"] == wave["id"] and shown["waitlisted"] == 2
+        [line] = view["waitlist"]["skus"]
+        assert line["joined"] == 2 and line["offered"] == 2 and line["unserved"] == 2
+    # and so do the console's monitor and report pages
+    from dropline.api.app import create_app
+
+    app = create_app(container=c)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            key, _ = await c.access.create_key("ops", "ops")
+            form = await http.get("/ui/login")
+            token = form.text.split('name="csrf_token" value="')[1].split('"')[0]
+            await http.post("/ui/login", data={"api_key": key, "csrf_token": token})
+            for path in (f"/ui/drops/{drop_id}", f"/ui/drops/{drop_id}/report"):
+                text = (await http.get(path)).text
+                assert "Waitlist and restock waves" in text and wave["id"] in text, path
 
 
 async def test_restock_bad_input(container: Container) -> None:

@@ -140,6 +140,9 @@ class MonitorService:
         # Set by bootstrap: the hand-off's SLA report and the webhook endpoints.
         self.sla_report: Callable[[str], Awaitable[dict[str, Any]]] | None = None
         self.endpoints: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
+        # Set by bootstrap: the drop's waitlist demand and restock waves
+        # (services/live/restocks.py ``RestockService.summary``).
+        self.audience: Callable[[str], Awaitable[dict[str, Any]]] | None = None
 
     # ------------------------------------------------------------------ settings
     async def settings(self, drop_id: str) -> MonitorSettings:
@@ -392,6 +395,7 @@ class MonitorService:
             "webhooks": hooks,
             "alerts": alerts + hook_alerts,
             "cues": [] if ended else host_cues(rows),
+            **(await self.audience(drop_id) if self.audience else {}),
         }
 
     async def _handoff_health(

@@ -25,7 +25,7 @@ from dropline.domain.errors import Conflict, DroplineError, InvalidInput, NotFou
 from dropline.domain.ids import new_id
 from dropline.domain.inputs import check_text
 from dropline.domain.live.drops import ENGINE_STATES, DropStatus
-from dropline.domain.live.waitlist import GateMode
+from dropline.domain.live.waitlist import DEFAULT_CLAIM_WINDOW_S, GateMode
 from dropline.domain.stock.buckets import MAX_QUANTITY
 from dropline.services.live.drops import DropService
 from dropline.services.live.waitlist import WaitlistService
@@ -137,6 +137,24 @@ class RestockService:
             if await uow.drops.get(drop_id) is None:
                 raise NotFound(f"drop {drop_id} not found", drop_id=drop_id)
             return [wave_view(r) for r in await uow.waitlist.waves(drop_id)]
+
+    async def summary(self, drop_id: str) -> dict[str, Any]:
+        """What the monitor and the report show of the drop's audience: ``waitlist``
+        (the line order, claim window and per-SKU demand) and ``restocks`` (every wave
+        with its status and the claims it offered)."""
+        async with self.uow(readonly=True) as uow:
+            settings = await uow.waitlist.settings(drop_id)
+            waves = await uow.waitlist.waves(drop_id)
+        return {
+            "waitlist": {
+                "order": settings["mode"] if settings else "fifo",
+                "claim_window_s": settings["claim_window_s"]
+                if settings
+                else DEFAULT_CLAIM_WINDOW_S,
+                "skus": await self.waitlist.demand(drop_id),
+            },
+            "restocks": [wave_view(w) for w in waves],
+        }
 
     async def cancel(self, wave_id: str) -> dict[str, Any]:
         """Cancel a wave that has not run yet (``conflict`` once it has)."""
