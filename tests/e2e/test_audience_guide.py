@@ -1,0 +1,25 @@
+"""``docs/audience.md`` runs as pasted against a fresh ``make run``: the waitlist (a
+refused join, a unit that comes back going to the line, the claim link refused to
+another buyer and paid by its own) and restock waves from the CLI and the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from e2e.guides import run_guide
+
+pytestmark = pytest.mark.e2e
+
+
+def test_audience_guide_runs_as_pasted(tmp_path: Path) -> None:
+    done = run_guide(tmp_path, "audience.md")
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    out = done.stdout
+    assert '"code": "not_sold_out"' in out and '"hold_url": "/v1/holds"' in out
+    assert '"position": 1' in out and '"status": "offered"' in out
+    assert "\nsold_out\n" in out
+    assert '"code": "claim_not_yours"' in out
+    assert "Traceback" not in done.stderr + out
+    assert "done" in out and "scheduled" in out
