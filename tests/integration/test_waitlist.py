@@ -168,6 +168,23 @@ async def test_restock_wave_serves_the_line_then_sells(container: Container) -> 
                 assert "Waitlist and restock waves" in text and wave["id"] in text, path
 
 
+async def test_a_cancelled_order_unit_goes_to_the_line(container: Container) -> None:
+    """A cancellation gives its unit back to the live drop: the gate keeps it for the
+    next in line, not for whoever taps first."""
+    c = container
+    drop_id, sku, [early] = await sold_out_shop(c)
+    paid = await c.checkout.start(early, "early0", VISA)
+    assert paid.order is not None
+    await c.waitlist.join(drop_id, sku, "ann")
+    await c.cancellations.cancel(paid.order.id, reason="changed my mind")
+    with pytest.raises(e.SoldOut):
+        await c.holds.place(drop_id, "tapper", [sku_item(sku)])
+    assert await c.waitlist.serve_once() == 1
+    [mine] = await c.waitlist.mine(drop_id, "ann")
+    assert mine["status"] == "offered"
+    assert await consistent(c, drop_id, sku) == (0, 1, 0)
+
+
 async def test_restock_bad_input(container: Container) -> None:
     c = container
     shop = await seed_shop(c, units=1, live=False)

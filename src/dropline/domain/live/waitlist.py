@@ -123,7 +123,7 @@ def position(entries: Sequence[Entry], entry_id: str, order: WaitlistOrder) -> i
 
 def needs_draw(entries: Sequence[Entry], order: WaitlistOrder) -> bool:
     """True when the line is served by draw and some pre-queue entry has no rank yet
-    (the draw happens once, when the first unit is offered)."""
+    (the draw happens once, on the first pass over the line after the drop opens)."""
     return order is WaitlistOrder.DRAW and any(
         e.pre_queue and e.rank is None and e.status is EntryStatus.WAITING for e in entries
     )
