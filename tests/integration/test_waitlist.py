@@ -12,6 +12,7 @@ from dropline.bootstrap import Container
 from dropline.domain import errors as e
 from dropline.domain.live.drops import DropStatus
 from dropline.domain.live.waitlist import WaitlistOrder, draw_order
+from dropline.services.live.public_view import public_drop
 from dropline.services.ports import ManualClock
 from support import seed_shop, sku_item
 
@@ -70,6 +71,14 @@ async def test_units_back_go_to_the_line_in_order(container: Container, clock: M
     await c.holds.release(early, "early0")
     with pytest.raises(e.SoldOut):
         await c.holds.place(drop_id, "tapper", [sku_item(sku)])
+    # the public view agrees: the unit is the line's, not on sale
+    public = await public_drop(c.engine, c.drops, c.drops.cache, drop_id)
+    [variant] = [v for p in public["products"] for v in p["skus"] if v["id"] == sku]
+    assert variant["sold_out"] and variant["remaining"] == 0
+    [row] = (await c.monitor.snapshot(drop_id))["skus"]
+    assert (row["remaining"], row["for_waitlist"]) == (0, 1)
+    [shown] = (await c.monitor.public(drop_id))["skus"]
+    assert shown["state"] == "sold_out"
     assert await c.waitlist.serve_once() == 1
     [mine] = await c.waitlist.mine(drop_id, "ann")
     assert mine["status"] == "offered" and mine["hold_id"]

@@ -285,6 +285,9 @@ class MonitorService:
             # Once ended, the unsold units went back to stock: they are "returned to
             # stock", not sold out, and nothing is held or selling any more.
             remaining = c.remaining if c else offered - sold
+            # units behind a latched waitlist gate wait for the line, not for the sale
+            for_line = remaining if c is not None and c.waitlist == "latched" else 0
+            remaining -= for_line
             held = c.held if c else 0
             velocity_5m = round(v5[sku_id] / 5, 2)
             rows.append(
@@ -299,6 +302,7 @@ class MonitorService:
                     "sold": sold,
                     "held": held,
                     "remaining": 0 if ended else remaining,
+                    "for_waitlist": 0 if ended else for_line,
                     "unsold": offered - sold,
                     "paused": False if ended else bool(c.paused if c else paused),
                     "sell_through_pct": round(100.0 * sold / offered, 1) if offered else None,
@@ -480,6 +484,8 @@ class MonitorService:
             sku = catalog.skus[sku_id]
             c = counts.get(sku_id) if counts is not None else None
             remaining = c.remaining if c else offer.unsold
+            if c is not None and c.waitlist == "latched":
+                remaining = 0  # the waitlist's units: sold out to the audience
             paused = bool(c.paused if c else offer.paused)
             entry: dict[str, Any] = {
                 "id": sku_id,
