@@ -314,14 +314,15 @@ class WaitlistService:
         for row in rows:
             if row["status"] == EntryStatus.OFFERED.value:
                 await self._settle(row)
-        async with self.uow() as uow:
+        async with self.uow(readonly=True) as uow:
             rows = await uow.waitlist.line(drop_id, sku_id)
-            entries = [to_entry(r) for r in rows]
-            if needs_draw(entries, order):
+        entries = [to_entry(r) for r in rows]
+        if needs_draw(entries, order):
+            async with self.uow() as uow:
                 await self._draw(uow, drop_id, sku_id, entries)
                 await uow.commit()
                 rows = await uow.waitlist.line(drop_id, sku_id)
-                entries = [to_entry(r) for r in rows]
+            entries = [to_entry(r) for r in rows]
         by_id = {r["id"]: r for r in rows}
         line = in_line(entries, order)
         if not line:
