@@ -36,7 +36,10 @@ from dropline.services.live.checkout import CheckoutService
 from dropline.services.live.drop_catalog import DropCatalogCache
 from dropline.services.live.drops import DropService
 from dropline.services.live.holds import HoldService
+from dropline.services.live.restocks import RestockService
 from dropline.services.live.schedule import DropSchedule
+from dropline.services.live.waitlist import WaitlistService
+from dropline.services.live.waitlist_links import ClaimLinks
 from dropline.services.planning.launches import LaunchService
 from dropline.services.planning.scoring import LaunchScoreService
 from dropline.services.planning.watch import LaunchWatch
@@ -124,6 +127,8 @@ class Container:
     audit: AuditService
     readiness: ReadinessService
     rehearsals: RehearsalService = field(init=False)
+    waitlist: WaitlistService = field(init=False)
+    restocks: RestockService = field(init=False)
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
     #: Jobs every API process runs for itself, whatever ``background_tasks`` says.
     process_jobs: list[tuple[str, float, Job]] = field(default_factory=list)
@@ -434,7 +439,27 @@ async def build(
         recover_after_s=settings.recover_after_s,
         schedule=DropSchedule(drops),
     )
+    container.waitlist = WaitlistService(
+        uow,
+        engine,
+        drops,
+        clock,
+        ClaimLinks(settings.buyer_token_secret, settings.base_url, clock),
+        settings.shop_name,
+    )
+    container.restocks = RestockService(uow, drops, container.waitlist, clock)
+    waitlist = container.waitlist
+
+    async def waitlist_unserved(drop_id: str) -> dict[str, int]:
+        # joined and never served through the line: the lessons' unserved demand
+        return {r["sku_id"]: int(r["unserved"]) for r in await waitlist.demand(drop_id)}
+
+    container.funnel.waitlist_joins = waitlist_unserved
+    container.monitor.audience = container.reports.audience = container.restocks.summary
     container.jobs += [
+        # restock waves first: a due wave's units are then offered by the same pass
+        ("restock-waves", settings.expiry_interval_s, container.restocks.run_once),
+        ("waitlist-claims", settings.expiry_interval_s, container.waitlist.serve_once),
         ("preorder-deadlines", settings.reconcile_interval_s, preorder_lifecycle.process_deadlines),
         (
             "preorder-authorizations",

@@ -1,6 +1,8 @@
 """``docs/audience.md``'s bash blocks run as pasted against a fresh ``make run``
 (``tests/e2e/guides.py``): windows set on the demo drop refuse a buyer without a tier
-with the time their window opens and let a gold member hold; the limits are set."""
+with the time their window opens and let a gold member hold; the limits are set; the
+waitlist (a refused join, a unit that comes back going to the line, the claim link
+refused to another buyer and paid by its own) and restock waves from the CLI and the API."""
 
 from __future__ import annotations
 
@@ -20,4 +22,9 @@ def test_audience_guide_runs_as_pasted(tmp_path: Path) -> None:
     assert '"code": "window_closed"' in out and '"status": "active"' in out
     assert "refused: window_closed 1" in out
     assert '"token_max_age_s": 900' in out
+    assert '"code": "not_sold_out"' in out and '"hold_url": "/v1/holds"' in out
+    assert '"position": 1' in out and '"status": "offered"' in out
+    assert "\nsold_out\n" in out
+    assert '"code": "claim_not_yours"' in out
     assert "Traceback" not in done.stderr + out
+    assert "done" in out and "scheduled" in out

@@ -895,3 +895,64 @@ async def test_bundles_racing_singles_never_overtake(harness: Harness) -> None:
     counts = await e.counts(DROP)
     assert (counts["sku_a"].remaining, counts["sku_a"].held) == (0, 50)
     assert (counts["sku_b"].remaining, counts["sku_b"].held) == (1000 - bundles, bundles)
+
+
+# ---------------------------------------------------------------- waitlist gate
+
+
+def claim_req(units: Mapping[str, int], buyer: str) -> HoldRequest:
+    r = req(units, buyer=buyer)
+    return HoldRequest(
+        drop_id=r.drop_id,
+        buyer_id=r.buyer_id,
+        items=r.items,
+        units=r.units,
+        ttl_s=r.ttl_s,
+        claim=True,
+    )
+
+
+async def test_waitlist_gate_latches_on_the_last_unit(harness: Harness) -> None:
+    """An armed gate latches in the same step as the hold that takes the last unit; a
+    unit that comes back is then only for a claim hold, and the gate's off switch puts
+    it on sale again. Pausing and resuming the SKU leaves the gate as it was."""
+    e = harness.engine
+    await e.ensure_drop(snapshot({"sku_a": 2}))
+    assert await e.set_waitlist_gate(DROP, "sku_a", "arm") == (2, "armed")
+    h1 = await e.place_hold(req({"sku_a": 1}, buyer="b1"), T0)
+    assert (await e.counts(DROP))["sku_a"].waitlist == "armed"
+    await e.place_hold(req({"sku_a": 1}, buyer="b2"), T0)
+    assert (await e.counts(DROP))["sku_a"].waitlist == "latched"
+    await e.release(h1.id, T0 + 1)
+    assert await remaining(e, "sku_a") == 1
+    with pytest.raises(SoldOut):
+        await e.place_hold(req({"sku_a": 1}, buyer="tapper"), T0 + 2)
+    await e.set_sku_paused(DROP, "sku_a", True)
+    await e.set_sku_paused(DROP, "sku_a", False)
+    c = (await e.counts(DROP))["sku_a"]
+    assert c.waitlist == "latched" and not c.paused
+    claim = await e.place_hold(claim_req({"sku_a": 1}, "waiter"), T0 + 3)
+    assert claim.units == {"sku_a": 1} and await remaining(e, "sku_a") == 0
+    with pytest.raises(SoldOut):
+        await e.place_hold(claim_req({"sku_a": 1}, "waiter2"), T0 + 3)
+    await e.release(claim.id, T0 + 4)
+    assert await e.set_waitlist_gate(DROP, "sku_a", "off") == (1, "")
+    assert (await e.place_hold(req({"sku_a": 1}, buyer="tapper"), T0 + 5)).units == {"sku_a": 1}
+
+
+async def test_waitlist_gate_arm_latch_and_restock(harness: Harness) -> None:
+    """Arming a sold-out SKU latches at once; ``latch`` latches whatever is left, so
+    units a restock adds wait for claims; an unknown SKU is ``NotFound``."""
+    e = harness.engine
+    await e.ensure_drop(snapshot({"sku_a": 1, "sku_b": 3}))
+    await e.place_hold(req({"sku_a": 1}, buyer="b1"), T0)
+    assert await e.set_waitlist_gate(DROP, "sku_a", "arm") == (0, "latched")
+    assert await e.set_waitlist_gate(DROP, "sku_b", "latch") == (3, "latched")
+    await e.adjust_offer(DROP, "sku_a", 2, None)
+    with pytest.raises(SoldOut):
+        await e.place_hold(req({"sku_a": 1}, buyer="tapper"), T0)
+    with pytest.raises(SoldOut):
+        await e.place_hold(req({"sku_b": 1}, buyer="tapper"), T0)
+    assert (await e.place_hold(claim_req({"sku_a": 2}, "w"), T0)).units == {"sku_a": 2}
+    with pytest.raises(NotFound):
+        await e.set_waitlist_gate(DROP, "sku_zz", "arm")

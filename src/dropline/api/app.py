@@ -24,7 +24,7 @@ from dropline.api.routers.fulfilment import webhooks
 from dropline.api.routers.insight import funnel as funnel_routes
 from dropline.api.routers.insight import lessons as lesson_routes
 from dropline.api.routers.insight import monitor as monitor_router
-from dropline.api.routers.live import access, checkouts, drops, holds, orders
+from dropline.api.routers.live import access, checkouts, drops, holds, orders, waitlist
 from dropline.api.routers.live import payment_webhooks as webhooks_in
 from dropline.api.routers.planning import launches as launch_routes
 from dropline.api.routers.platform import audit as audit_routes
@@ -206,6 +206,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         launch_routes,
         lesson_routes,
         funnel_routes,
+        waitlist,
     ):
         app.include_router(module.router)
     openapi.install(app)

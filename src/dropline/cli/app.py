@@ -14,7 +14,7 @@ from dropline.cli.catalog import bundles, products, skus
 from dropline.cli.console import TextArgs
 from dropline.cli.fulfilment import tracking, webhooks
 from dropline.cli.insight import cues, lessons, report
-from dropline.cli.live import access, drops, simulate
+from dropline.cli.live import access, drops, simulate, waitlist
 from dropline.cli.planning import launches
 from dropline.cli.platform import db, demo, keys, server
 from dropline.cli.readiness import ready, rehearse
@@ -33,9 +33,12 @@ app.add_typer(products.products_app, name="products")
 app.add_typer(skus.skus_app, name="skus")
 app.add_typer(bundles.bundles_app, name="bundles")
 app.add_typer(levels.stock_app, name="stock")
+drops.drops_app.command("restock")(waitlist.restock)
+drops.drops_app.command("restocks")(waitlist.restocks)
 app.add_typer(drops.drops_app, name="drops")
 drops.drops_app.add_typer(access.windows_app, name="windows")
 drops.drops_app.command("limits")(access.limits)
+app.add_typer(waitlist.waitlist_app, name="waitlist")
 app.add_typer(db.db_app, name="db")
 app.add_typer(keys.keys_app, name="keys")
 app.command()(demo.demo)

@@ -25,7 +25,10 @@ never rename one, add a new one instead.
     │   ├── PreorderClosed       preorder_closed
     │   ├── InspectionDiscontinued inspection_discontinued
     │   ├── ReturnNotAllowed     return_not_allowed
-    │   └── NotReady             not_ready
+    │   ├── NotReady             not_ready
+    │   ├── NotSoldOut           not_sold_out
+    │   ├── ClaimUsed            claim_used
+    │   └── ClaimLost            claim_lost
     ├── StockError
     │   ├── SoldOut              sold_out
     │   ├── LimitExceeded        limit_exceeded
@@ -48,7 +51,8 @@ never rename one, add a new one instead.
     │   ├── InvalidSignature     invalid_signature
     │   ├── InvalidToken         invalid_token
     │   ├── Forbidden            forbidden
-    │   │   └── SelfApproval     self_approval
+    │   │   ├── SelfApproval     self_approval
+    │   │   └── ClaimNotYours    claim_not_yours
     │   └── KeysUnavailable      keys_unavailable
     └── EngineUnavailable        engine_unavailable
 """
@@ -194,6 +198,25 @@ class NotReady(Conflict):
     code = "not_ready"
 
 
+class NotSoldOut(Conflict):
+    """Joining the waitlist of a SKU that can still be held: place a hold instead (the
+    problem carries ``hold_url``)."""
+
+    code = "not_sold_out"
+
+
+class ClaimUsed(Conflict):
+    """A waitlist claim link that was already used."""
+
+    code = "claim_used"
+
+
+class ClaimLost(Conflict):
+    """A waitlist claim whose window passed (or whose hold is gone): the unit went on."""
+
+    code = "claim_lost"
+
+
 class StockError(DroplineError):
     code = "stock_error"
 
@@ -311,6 +334,12 @@ class SelfApproval(Forbidden):
     another approver."""
 
     code = "self_approval"
+
+
+class ClaimNotYours(Forbidden):
+    """A waitlist claim link opened by a buyer other than the one it was offered to."""
+
+    code = "claim_not_yours"
 
 
 class KeysUnavailable(AuthError):

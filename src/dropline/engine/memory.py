@@ -138,6 +138,8 @@ class _Offer:
     held: int = 0
     #: units taken (live holds, paid, late takes): what access windows count against
     taken: int = 0
+    # the waitlist gate: "" none, "armed", "latched" (see StockEngine.set_waitlist_gate)
+    waitlist: str = ""
 
 
 @dataclass
@@ -274,6 +276,19 @@ class MemoryEngine:
             raise NotFound(f"SKU {sku_id} is not offered in drop {drop_id}", sku_id=sku_id)
         offer.paused = paused
 
+    async def set_waitlist_gate(self, drop_id: str, sku_id: str, mode: str) -> tuple[int, str]:
+        """Set the SKU's waitlist gate (see ``StockEngine.set_waitlist_gate``)."""
+        offer = self._drop(drop_id).offers.get(sku_id)
+        if offer is None:
+            raise NotFound(f"SKU {sku_id} is not offered in drop {drop_id}", sku_id=sku_id)
+        if mode == "off":
+            offer.waitlist = ""
+        elif mode == "latch" or offer.remaining == 0:
+            offer.waitlist = "latched"
+        elif offer.waitlist != "latched":
+            offer.waitlist = "armed"
+        return offer.remaining, offer.waitlist
+
     async def adjust_offer(
         self,
         drop_id: str,
@@ -385,7 +400,7 @@ class MemoryEngine:
             offers.append(offer)
         for sku_id, offer in zip(skus, offers, strict=True):
             want = request.units[sku_id]
-            if offer.remaining == 0:
+            if offer.remaining == 0 or (offer.waitlist == "latched" and not request.claim):
                 raise SoldOut(f"SKU {sku_id} is sold out", sku_id=sku_id)
             if offer.remaining < want:
                 raise InsufficientStock(
@@ -411,6 +426,8 @@ class MemoryEngine:
             offer.held += want
             offer.taken += want
             used[sku_id] = used.get(sku_id, 0) + want
+            if offer.remaining == 0 and offer.waitlist:
+                offer.waitlist = "latched"  # the last unit: what comes back is waited for
         hold = Hold(
             id=new_id("hld"),
             drop_id=request.drop_id,
@@ -678,7 +695,9 @@ class MemoryEngine:
         """Per SKU: units still holdable, units in active/paying holds, paused flag."""
         drop = self._drop(drop_id)
         return {
-            sku_id: SkuCounts(remaining=o.remaining, held=o.held, paused=o.paused)
+            sku_id: SkuCounts(
+                remaining=o.remaining, held=o.held, paused=o.paused, waitlist=o.waitlist
+            )
             for sku_id, o in drop.offers.items()
         }
 

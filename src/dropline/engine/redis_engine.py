@@ -12,7 +12,8 @@ carry the same tag.
     P:{D}:rem         HASH    sku -> units still holdable
     P:{D}:held        HASH    sku -> units in active/paying holds
     P:{D}:lim         HASH    sku -> per-buyer limit         (absent => none)
-    P:{D}:paused      HASH    sku -> "1"
+    P:{D}:paused      HASH    sku -> "1"; sku \\x1f "w" -> the waitlist gate
+                              ("armed" or "latched")
     P:{D}:used        HASH    buyer \\x1f sku -> units in live holds + converted + taken
     P:{D}:idem        HASH    buyer \\x1f idempotency key -> hold id
     P:{D}:holds       ZSET    hold id -> forget-at (+inf while live)
@@ -474,6 +475,13 @@ class RedisEngine:
         self._gate.forget(drop_id)
         await self._checked("set_accepting", drop_id, ["1" if accepting else "0"])
 
+    async def set_waitlist_gate(self, drop_id: str, sku_id: str, mode: str) -> tuple[int, str]:
+        """Set the SKU's waitlist gate in one script (see ``StockEngine``)."""
+        _check_ids(sku_id)
+        reply = await self._checked("set_waitlist_gate", drop_id, [sku_id, mode])
+        self._gate.forget(drop_id)
+        return int(reply[1]), _s(reply[2])
+
     async def set_sku_paused(self, drop_id: str, sku_id: str, paused: bool) -> None:
         """Pause or resume one SKU (``NotFound`` if the drop does not offer it)."""
         self._gate.forget(drop_id)
@@ -504,7 +512,7 @@ class RedisEngine:
         skus = sorted(request.units)
         key = request.idempotency_key
         shape = None
-        if key is None:  # a keyed request may be the replay of a hold: always ask Redis
+        if key is None and not request.claim:  # a keyed request may be a replay: ask Redis
             shape = (request.drop_id, tuple((sku, request.units[sku]) for sku in skus))
             refused = self._gate.check(shape)
             if refused is not None:
@@ -528,6 +536,7 @@ class RedisEngine:
         ]
         for sku in skus:
             args += [sku, request.units[sku]]
+        args.append("1" if request.claim else "0")
         keys = self._keys(request.drop_id, hold_id)
         if not self._cluster:  # the script sets the pointer: one round trip, not two
             keys.append(self._pointer_key(hold_id))
@@ -668,7 +677,12 @@ class RedisEngine:
         reply = await self._checked("counts", drop_id, [])
         rem, held, paused = (_pairs(x) for x in reply[1:4])
         return {
-            sku: SkuCounts(remaining=int(n), held=int(held.get(sku, 0)), paused=sku in paused)
+            sku: SkuCounts(
+                remaining=int(n),
+                held=int(held.get(sku, 0)),
+                paused=paused.get(sku) == "1",
+                waitlist=paused.get(sku + "\x1fw", ""),
+            )
             for sku, n in rem.items()
         }
 

@@ -74,6 +74,7 @@ SCRIPT_NAMES = (
     "end_holds",
     "set_accepting",
     "set_sku_paused",
+    "set_waitlist_gate",
     "adjust_offer",
     "place_hold",
     "start_payment",

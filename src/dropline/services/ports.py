@@ -73,9 +73,13 @@ class DropSnapshot:
 
 @dataclass(frozen=True)
 class SkuCounts:
+    """``waitlist``: the SKU's waitlist gate (``WaitlistGate``: "" none, "armed",
+    "latched"); while latched only claim holds may take its units."""
+
     remaining: int
     held: int
     paused: bool
+    waitlist: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,17 @@ class StockEngine(Protocol):
         ``buyer_id``: the ``delta`` units come back from that buyer (a cancelled
         order), so in the same atomic step the buyer's usage of the SKU shrinks by
         ``delta`` (never below zero) and no longer counts against the limit."""
+        ...
+
+    async def set_waitlist_gate(self, drop_id: str, sku_id: str, mode: str) -> tuple[int, str]:
+        """Set the SKU's waitlist gate (``domain/live/waitlist.GateMode``): ``off``
+        removes it; ``arm`` arms it (latched at once when nothing is left); ``latch``
+        latches it whatever is left. An armed gate latches in the same step as the hold
+        that takes the last unit; once latched, a unit that comes back (an expired or
+        released hold, a cancellation, a restock) can only be taken by a claim hold
+        (``HoldRequest.claim``): other holds are refused ``SoldOut``. Returns
+        (units remaining, the gate's state after the call: "", "armed" or "latched").
+        ``NotFound`` if the drop does not offer the SKU."""
         ...
 
     async def place_hold(self, request: HoldRequest, now: float) -> Hold:

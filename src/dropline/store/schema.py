@@ -12,7 +12,7 @@ from dropline.store.catalog import tables as catalog_tables
 from dropline.store.columns import metadata
 from dropline.store.fulfilment import tables as fulfilment_tables
 from dropline.store.insight import tables as insight_tables
-from dropline.store.live import access_tables, payment_tables, webhook_tables
+from dropline.store.live import access_tables, payment_tables, waitlist_tables, webhook_tables
 from dropline.store.live import tables as live_tables
 from dropline.store.planning import tables as planning_tables
 from dropline.store.platform import tables as platform_tables
@@ -27,6 +27,7 @@ MODULES = (
     payment_tables,
     webhook_tables,
     access_tables,
+    waitlist_tables,
     platform_tables,
     supply_tables,
     fulfilment_tables,

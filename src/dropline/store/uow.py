@@ -37,6 +37,7 @@ from dropline.store.live.access_repo import DropAccessRepository
 from dropline.store.live.drop_repo import DropRepository
 from dropline.store.live.hold_event_repo import HoldEventRepository
 from dropline.store.live.order_repo import OrderRepository
+from dropline.store.live.waitlist_repo import WaitlistRepository
 from dropline.store.live.webhook_inbox_repo import WebhookInboxRepository
 from dropline.store.planning.repo import LaunchRepository
 from dropline.store.platform.access_repo import AccessRepository
@@ -112,6 +113,7 @@ class UnitOfWork:
         self.readiness = ReadinessRepository(self._conn, now)
         self.launches = LaunchRepository(self._conn, now)
         self.audit_log = AuditRepository(self._conn, now)
+        self.waitlist = WaitlistRepository(self._conn, now)
         self._events = []
         self._audits = []
         return self

@@ -20,7 +20,8 @@ Definitions (each shown on the lessons page):
   against the first sold-out SKU of the request (in SKU order); *refused buyers*:
   distinct buyers with at least one; *unserved units*: for each refused buyer, the
   units their first refused tap asked for. *Unserved demand* of a SKU = unserved units
-  + waitlist joins (a buyer asking to be told when a unit comes back).
+  + waitlist joins still unserved (buyers who joined the SKU's waitlist and got no unit
+  through the line).
 """
 
 from __future__ import annotations

@@ -93,6 +93,9 @@ class HoldRequest:
     client: str = ""
     #: when the buyer token was issued (its ``iat``), for the drop's token max age
     issued_at: float | None = None
+    #: A waitlist claim (placed by the waitlist for the next buyer in line): it may take
+    #: units behind a latched waitlist gate; every other check still applies.
+    claim: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,13 @@
 -- Cluster, where it lives in another slot), the hold id -> drop pointer to set.
 -- ARGV: 1 hold_id, 2 drop_id, 3 buyer, 4 has_key ("1"|"0"), 5 key, 6 fingerprint,
 -- 7 items JSON, 8 units JSON, 9 attribution JSON, 10 created_at, 11 expires_at,
--- 12 max_events, 13 n, then n x (sku, units) in sorted SKU order, then the pointer's
--- TTL in seconds (used when KEYS[12] is given), the buyer's tiers (JSON list), the
--- client's address ("" when unknown) and the token's iat ("" when unknown), for the
--- drop's access rules (_access.lua).
+-- 12 max_events, 13 n, then n x (sku, units) in sorted SKU order, then claim ("1" for
+-- a waitlist claim, which may take units behind a latched waitlist gate, else "0"),
+-- then the pointer's TTL in seconds (used when KEYS[12] is given), the buyer's tiers
+-- (JSON list), the client's address ("" when unknown) and the token's iat ("" when
+-- unknown), for the drop's access rules (_access.lua).
+-- The waitlist gate of a SKU is the field sku..SEP.."w" of the paused hash ("armed" or
+-- "latched"); an armed gate latches when this hold takes the SKU's last unit.
 local hk, hold_id, drop_id, buyer = KEYS[11], ARGV[1], ARGV[2], ARGV[3]
 local has_key, key, fp = ARGV[4] == "1", ARGV[5], ARGV[6]
 if not loaded() then
@@ -38,8 +41,8 @@ for j = 1, n do
 end
 local policy = access_policy()
 if policy then
-  local refused = access_gate(policy, buyer, ARGV[15 + 2 * n], ARGV[16 + 2 * n],
-    ARGV[17 + 2 * n], tonumber(ARGV[10]), skus, qty)
+  local refused = access_gate(policy, buyer, ARGV[16 + 2 * n], ARGV[17 + 2 * n],
+    ARGV[18 + 2 * n], tonumber(ARGV[10]), skus, qty)
   if refused then
     return refused
   end
@@ -52,9 +55,14 @@ for j = 1, n do
     return { "err", "sku_paused", skus[j] }
   end
 end
+local claim = ARGV[14 + 2 * n] == "1"
+local gates = {}
+for j = 1, n do
+  gates[j] = redis.call("HGET", K_PAUSED, skus[j] .. SEP .. "w")
+end
 for j = 1, n do
   local rem = tonumber(redis.call("HGET", K_REM, skus[j]))
-  if rem <= 0 then
+  if rem <= 0 or (gates[j] == "latched" and not claim) then
     return { "err", "sold_out", skus[j] }
   end
   if rem < qty[j] then
@@ -71,7 +79,10 @@ for j = 1, n do
   end
 end
 for j = 1, n do
-  redis.call("HINCRBY", K_REM, skus[j], -qty[j])
+  local left = redis.call("HINCRBY", K_REM, skus[j], -qty[j])
+  if left == 0 and gates[j] then
+    redis.call("HSET", K_PAUSED, skus[j] .. SEP .. "w", "latched")
+  end
   redis.call("HINCRBY", K_HELD, skus[j], qty[j])
   redis.call("HINCRBY", K_TAKEN, skus[j], qty[j])
   redis.call("HINCRBY", K_USED, buyer .. SEP .. skus[j], qty[j])
@@ -86,7 +97,7 @@ end
 redis.call("ZADD", K_EXP, ARGV[11], hold_id)
 redis.call("ZADD", K_HOLDS, "+inf", hold_id)
 if KEYS[12] then
-  redis.call("SET", KEYS[12], drop_id, "EX", ARGV[14 + 2 * n])
+  redis.call("SET", KEYS[12], drop_id, "EX", ARGV[15 + 2 * n])
 end
 local json = hold_json(hk)
 journal("hold.placed", ARGV[10], json, ARGV[12])

@@ -39,8 +39,8 @@ from dropline.store.insight.funnel_repo import FunnelRepository
 from dropline.store.insight.repo import MonitorRepository
 from dropline.store.uow import UowFactory
 
-#: Waitlist joins per SKU of a drop. Nothing joins a waitlist yet, so every count is 0;
-#: the waitlist replaces this with its own reader (``FunnelService.waitlist_joins``).
+#: Unserved waitlist joins per SKU of a drop; bootstrap sets the waitlist's reader
+#: (``WaitlistService.demand``'s ``unserved``), the default knows none.
 WaitlistJoins = Callable[[str], Awaitable[Mapping[str, int]]]
 
 

@@ -140,6 +140,9 @@ class MonitorService:
         # Set by bootstrap: the hand-off's SLA report and the webhook endpoints.
         self.sla_report: Callable[[str], Awaitable[dict[str, Any]]] | None = None
         self.endpoints: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
+        # Set by bootstrap: the drop's waitlist demand and restock waves
+        # (services/live/restocks.py ``RestockService.summary``).
+        self.audience: Callable[[str], Awaitable[dict[str, Any]]] | None = None
 
     # ------------------------------------------------------------------ settings
     async def settings(self, drop_id: str) -> MonitorSettings:
@@ -286,6 +289,9 @@ class MonitorService:
             # Once ended, the unsold units went back to stock: they are "returned to
             # stock", not sold out, and nothing is held or selling any more.
             remaining = c.remaining if c else offered - sold
+            # units behind a latched waitlist gate wait for the line, not for the sale
+            for_line = remaining if c is not None and c.waitlist == "latched" else 0
+            remaining -= for_line
             held = c.held if c else 0
             velocity_5m = round(v5[sku_id] / 5, 2)
             rows.append(
@@ -300,6 +306,7 @@ class MonitorService:
                     "sold": sold,
                     "held": held,
                     "remaining": 0 if ended else remaining,
+                    "for_waitlist": 0 if ended else for_line,
                     "unsold": offered - sold,
                     "paused": False if ended else bool(c.paused if c else paused),
                     "sell_through_pct": round(100.0 * sold / offered, 1) if offered else None,
@@ -410,6 +417,7 @@ class MonitorService:
             "cues": [] if ended else host_cues(rows),
             # refusals by the drop's access rules, as the engine counted them
             "access": {"refusals": {} if ended else await self.engine.access_stats(drop_id)},
+            **(await self.audience(drop_id) if self.audience else {}),
         }
 
     async def _handoff_health(
@@ -494,6 +502,8 @@ class MonitorService:
             sku = catalog.skus[sku_id]
             c = counts.get(sku_id) if counts is not None else None
             remaining = c.remaining if c else offer.unsold
+            if c is not None and c.waitlist == "latched":
+                remaining = 0  # the waitlist's units: sold out to the audience
             paused = bool(c.paused if c else offer.paused)
             entry: dict[str, Any] = {
                 "id": sku_id,

@@ -31,7 +31,7 @@ One idea: the post-stream report; its returns section is in
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -172,6 +172,8 @@ class ReportService:
     def __init__(self, uow: UowFactory, cache: DropCatalogCache) -> None:
         self.uow = uow
         self.cache = cache
+        # Set by bootstrap: the drop's waitlist demand and restock waves.
+        self.audience: Callable[[str], Awaitable[dict[str, Any]]] | None = None
 
     async def settings(self, drop_id: str) -> MonitorSettings:
         async with self.uow(readonly=True) as uow:
@@ -293,6 +295,8 @@ class ReportService:
             ),
             "previous_drops": previous,
         }
+        if self.audience is not None:
+            report.update(await self.audience(drop_id))
         return report
 
     # ------------------------------------------------------------------ parts

@@ -164,13 +164,21 @@ class DropService:
         return drop
 
     async def set_offer(
-        self, drop_id: str, sku_id: str, quantity: int, per_buyer_limit: int | None = None
+        self,
+        drop_id: str,
+        sku_id: str,
+        quantity: int,
+        per_buyer_limit: int | None = None,
+        *,
+        add: bool = False,
     ) -> Offer:
         """Offer ``quantity`` units of a SKU. Units move from ``available`` to
         ``reserved``, so they can never be offered twice. Before going live the offer
         may be changed freely; once live it may only grow. ``per_buyer_limit`` replaces
         the offer's limit (None: no limit); on a live drop a new limit holds for the
-        next hold at once, even when the quantity is unchanged."""
+        next hold at once, even when the quantity is unchanged. ``add``: ``quantity``
+        is added to the current offer under the drop's row lock (a restock wave), so two
+        waves of one SKU never overwrite each other."""
         if quantity < 0 or quantity > MAX_QUANTITY:
             raise InvalidInput("quantity must be between 0 and 10,000,000")
         if per_buyer_limit is not None and not 1 <= per_buyer_limit <= MAX_LIMIT:
@@ -194,6 +202,10 @@ class DropService:
                 )
             current = (await uow.drops.offers(drop_id)).get(sku_id)
             had = current.offered if current else 0
+            if add:
+                quantity = had + quantity
+                if quantity > MAX_QUANTITY:
+                    raise InvalidInput("quantity must be between 0 and 10,000,000")
             delta = quantity - had
             live = drop.status in ENGINE_STATES
             if drop.status is DropStatus.ENDED:

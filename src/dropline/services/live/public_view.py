@@ -17,7 +17,9 @@ from dropline.services.supply.preorders import estimate_dict
 async def remaining_units(
     engine: StockEngine, drops: DropService, cache: DropCatalogCache, drop_id: str
 ) -> dict[str, int]:
-    """Units still holdable per SKU: the engine's count while live, else the ledger's."""
+    """Units still holdable per SKU: the engine's count while live, else the ledger's.
+    Units behind a latched waitlist gate are held back for the line: 0 here, so the
+    storefront shows the SKU sold out (and offers the waitlist)."""
     catalog = await cache.get(drop_id)
     if catalog.drop.status in ENGINE_STATES:
         try:
@@ -25,7 +27,7 @@ async def remaining_units(
         except DropNotLoaded:
             await drops.rebuild(drop_id)
             counts = await engine.counts(drop_id)
-        return {s: c.remaining for s, c in counts.items()}
+        return {s: 0 if c.waitlist == "latched" else c.remaining for s, c in counts.items()}
     return {s: o.unsold for s, o in catalog.offers.items()}
 
 

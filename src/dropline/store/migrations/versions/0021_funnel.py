@@ -6,7 +6,7 @@ demand left unserved), and the host's cues during a stream (the cue timeline and
 lift). New tables only: nothing existing changes.
 
 Revision ID: 0021_funnel
-Revises: 0019_access_windows
+Revises: 0020_waitlist
 Create Date: 2026-12-07 01:00:00.000000
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0021_funnel"
-down_revision: str | Sequence[str] | None = "0019_access_windows"
+down_revision: str | Sequence[str] | None = "0020_waitlist"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

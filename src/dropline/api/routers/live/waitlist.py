@@ -1,0 +1,215 @@
+"""Waitlists (storefront + buyer token: join, see one's place, leave, open a claim;
+ops: order and claim window, demand) and restock waves (ops)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, Field, StrictInt
+
+from dropline.api.deps import Buyer, ContainerDep, Ops, Storefront
+from dropline.api.openapi import errors
+from dropline.api.strict import Strict
+from dropline.domain.live.waitlist import (
+    DEFAULT_CLAIM_WINDOW_S,
+    MAX_CLAIM_WINDOW_S,
+    MIN_CLAIM_WINDOW_S,
+    WaitlistOrder,
+)
+
+router = APIRouter(prefix="/v1", tags=["waitlist"], responses=errors(503))
+
+Id = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class JoinIn(Strict):
+    sku_id: Id
+    email: str = Field("", max_length=254, description="where the claim message goes")
+
+
+class EntryOut(BaseModel):
+    id: str
+    drop_id: str
+    sku_id: str
+    buyer_id: str
+    status: Literal["waiting", "offered", "claimed", "lost", "skipped", "left"]
+    position: int | None = Field(description="1-based place in line while waiting")
+    pre_queue: bool = Field(description="joined before the drop opened (the draw)")
+    joined_at: str | None
+    hold_id: str | None = Field(description="the claim's hold, once a unit is offered")
+    claim_expires_at: str | None
+
+
+class ClaimIn(Strict):
+    token: str = Field(min_length=1, max_length=1000, description="the claim link's token")
+
+
+class ClaimOut(EntryOut):
+    expires_at: str | None = Field(description="when the hold lapses if not paid")
+    checkout_url: str
+
+
+class SettingsIn(Strict):
+    order: WaitlistOrder = Field(
+        description="fifo: join order; draw: the pre-queue shuffled once by a recorded seed"
+    )
+    claim_window_s: StrictInt = Field(
+        DEFAULT_CLAIM_WINDOW_S, ge=MIN_CLAIM_WINDOW_S, le=MAX_CLAIM_WINDOW_S
+    )
+
+
+class SettingsOut(BaseModel):
+    drop_id: str
+    order: WaitlistOrder
+    claim_window_s: int
+
+
+class DemandOut(BaseModel):
+    drop_id: str
+    sku_id: str
+    joined: int
+    offered: int
+    claimed: int
+    lost: int
+    waiting: int
+    left: int
+    skipped: int
+    unserved: int = Field(description="joined and got no unit through the line")
+
+
+class RestockIn(Strict):
+    sku_id: Id
+    quantity: StrictInt = Field(ge=1, le=10_000_000)
+    at: AwareDatetime | None = Field(None, description="RFC 3339; now when left out")
+    source_kind: Literal["lot", "run"] | None = None
+    source_id: Id | None = None
+
+
+class WaveOut(BaseModel):
+    id: str
+    drop_id: str
+    sku_id: str
+    quantity: int
+    at: str | None
+    source_kind: str | None
+    source_id: str | None
+    status: Literal["scheduled", "applying", "done", "failed", "cancelled"]
+    waitlisted: int = Field(description="claims the wave offered to the waitlist")
+    error: str | None
+    created_at: str | None
+    applied_at: str | None
+
+
+# ------------------------------------------------------------------ buyers
+
+
+@router.post(
+    "/drops/{drop_id}/waitlist",
+    status_code=201,
+    response_model=EntryOut,
+    responses={200: {"description": "already in line: the same entry", "model": EntryOut}},
+)
+async def join_waitlist(
+    drop_id: str, body: JoinIn, c: ContainerDep, _: Storefront, buyer: Buyer
+) -> JSONResponse:
+    """Stand in a sold-out SKU's line (201; 200 with the same entry when already in
+    it). Refused with 409 ``not_sold_out`` while the SKU can be held: the problem
+    carries ``hold_url`` and a ``hint`` with the hold to place instead. Before the drop
+    opens anyone may join (the pre-queue, served by draw when the drop says so)."""
+    entry, added = await c.waitlist.join(drop_id, body.sku_id, buyer, body.email)
+    return JSONResponse(entry, status_code=201 if added else 200)
+
+
+@router.get("/drops/{drop_id}/waitlist", response_model=list[EntryOut])
+async def my_waitlist(
+    drop_id: str, c: ContainerDep, _: Storefront, buyer: Buyer
+) -> list[dict[str, Any]]:
+    """The buyer's entries in the drop's lines: place while waiting, the claim's hold
+    once offered, and how each ended."""
+    return await c.waitlist.mine(drop_id, buyer)
+
+
+@router.delete("/drops/{drop_id}/waitlist", response_model=EntryOut)
+async def leave_waitlist(
+    drop_id: str,
+    c: ContainerDep,
+    _: Storefront,
+    buyer: Buyer,
+    sku_id: Annotated[str, Query(min_length=1, max_length=40)],
+) -> dict[str, Any]:
+    """Leave a SKU's line (404 when not in it); a claim already offered is given up and
+    its unit goes to the next in line."""
+    return await c.waitlist.leave(drop_id, sku_id, buyer)
+
+
+@router.post(
+    "/drops/{drop_id}/waitlist/claim",
+    response_model=ClaimOut,
+    responses=errors(403, 409),
+)
+async def open_claim(
+    drop_id: str, body: ClaimIn, c: ContainerDep, _: Storefront, buyer: Buyer
+) -> dict[str, Any]:
+    """Open a claim link: the hold placed for this buyer, to pay with ``POST
+    /v1/checkouts``. Refused: 403 ``invalid_token`` (not a link of ours),
+    403 ``claim_not_yours`` (offered to another buyer), 409 ``claim_used`` (opened
+    before), 409 ``claim_lost`` (the window passed; the unit went on)."""
+    return await c.waitlist.claim(body.token, buyer, drop_id)
+
+
+# ------------------------------------------------------------------ ops
+
+
+@router.get("/drops/{drop_id}/waitlist/settings", response_model=SettingsOut)
+async def waitlist_settings(drop_id: str, c: ContainerDep, _: Ops) -> dict[str, Any]:
+    return await c.waitlist.settings(drop_id)
+
+
+@router.put("/drops/{drop_id}/waitlist/settings", response_model=SettingsOut)
+async def set_waitlist_settings(
+    drop_id: str, body: SettingsIn, c: ContainerDep, _: Ops
+) -> dict[str, Any]:
+    """The line's order and the claim window (default 600 s). A pre-queue already drawn
+    keeps its draw."""
+    return await c.waitlist.configure(drop_id, body.order, body.claim_window_s)
+
+
+@router.get("/drops/{drop_id}/waitlist/demand", response_model=list[DemandOut])
+async def waitlist_demand(drop_id: str, c: ContainerDep, _: Ops) -> list[dict[str, Any]]:
+    """Per SKU: joins, claims offered, made (paid) and lost, still waiting, and
+    ``unserved`` (joined and got no unit): the demand left after the sell-out."""
+    return await c.waitlist.demand(drop_id)
+
+
+@router.post("/drops/{drop_id}/restocks", status_code=201, response_model=WaveOut)
+async def schedule_restock(
+    drop_id: str, body: RestockIn, c: ContainerDep, _: Ops
+) -> dict[str, Any]:
+    """Add units to a live or paused drop at ``at`` (now when left out): the waitlist
+    is served first, the rest goes on sale. The units come from ``available`` stock
+    (a received lot: ``source_kind`` ``lot``; or name the production ``run``). 409
+    when the drop is not live or paused."""
+    at: datetime | None = body.at
+    return await c.restocks.schedule(
+        drop_id,
+        body.sku_id,
+        body.quantity,
+        at,
+        source_kind=body.source_kind,
+        source_id=body.source_id,
+    )
+
+
+@router.get("/drops/{drop_id}/restocks", response_model=list[WaveOut])
+async def list_restocks(drop_id: str, c: ContainerDep, _: Ops) -> list[dict[str, Any]]:
+    """The drop's waves, in time order, with what each did."""
+    return await c.restocks.waves(drop_id)
+
+
+@router.post("/restocks/{wave_id}/cancel", response_model=WaveOut)
+async def cancel_restock(wave_id: str, c: ContainerDep, _: Ops) -> dict[str, Any]:
+    """Cancel a wave that has not run (409 once it has)."""
+    return await c.restocks.cancel(wave_id)

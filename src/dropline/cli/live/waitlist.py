@@ -1,0 +1,228 @@
+"""``dropline waitlist``: a drop's waitlist order, claim window and demand; and
+``dropline drops restock`` / ``restocks``: restock waves. Through the running server
+(``cli/remote.py`` says why); ``cli/app.py`` puts the two restock commands on the
+``drops`` group."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from dropline.cli.console import JsonFlag, add_columns, console, id_column, print_table, show
+from dropline.cli.remote import KeyOpt, Problem, Server, UrlOpt, remote
+from dropline.web.render import human_time
+
+waitlist_app = typer.Typer(
+    help="""Waitlists: when a SKU sells out buyers join its line (through the
+    storefront); every unit that comes back is held for the next in line for the claim
+    window. Show and set a drop's line order and claim window, and see the demand.
+
+    These commands talk to the running server with an ops key: run
+    `source .dropline/demo.env` first, or pass --url and --api-key.""",
+    no_args_is_help=True,
+)
+
+Drop = Annotated[str, typer.Argument(metavar="DROP", help="Drop id (drp_...).")]
+
+
+def _sku(server: Server, drop_id: str, ref: str) -> str:
+    """The id of the drop's SKU named by id or code."""
+    offers = server.get(f"/v1/drops/{drop_id}").get("offers", [])
+    for o in offers:
+        if ref in (o["sku_id"], o.get("code")):
+            return str(o["sku_id"])
+    raise Problem(
+        "not_found",
+        f"the drop offers no SKU with id or code {ref!r}",
+        f"dropline drops show {drop_id}",
+    )
+
+
+def _print_settings(s: dict[str, Any]) -> None:
+    console.print(
+        f"waitlist of {s['drop_id']}: order [bold]{s['order']}[/bold], "
+        f"claim window {s['claim_window_s']} s"
+    )
+
+
+def _print_demand(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("nobody has joined a waitlist of this drop")
+        return
+    t = Table()
+    id_column(t, "sku")
+    add_columns(t, ">joined", ">offered", ">claimed", ">lost", ">waiting", ">left", ">unserved")
+    for r in rows:
+        t.add_row(
+            r["sku_id"],
+            *(str(r[k]) for k in ("joined", "offered", "claimed", "lost", "waiting", "left")),
+            str(r["unserved"]),
+        )
+    print_table(t)
+
+
+@waitlist_app.command("show")
+def show_waitlist(
+    drop: Drop, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonFlag = False
+) -> None:
+    """The drop's line order and claim window, and per SKU: buyers who joined, claims
+    offered, claimed (paid) and lost, still waiting, left, and unserved (joined and
+    got no unit: the demand the next run can plan for).
+
+    Example:
+
+      dropline waitlist show $DROP
+    """
+
+    def go(server: Server) -> None:
+        settings = server.get(f"/v1/drops/{drop}/waitlist/settings")
+        demand = server.get(f"/v1/drops/{drop}/waitlist/demand")
+
+        def render() -> None:
+            _print_settings(settings)
+            _print_demand(demand)
+
+        show({"settings": settings, "demand": demand}, as_json, render)
+
+    remote(url, api_key, go)
+
+
+@waitlist_app.command("set")
+def set_waitlist(
+    drop: Drop,
+    order: Annotated[
+        str,
+        typer.Option(
+            metavar="fifo|draw",
+            help="fifo: join order. draw: everyone who joined before the drop opened is "
+            "shuffled once by a recorded seed, then later joiners in join order.",
+        ),
+    ] = "fifo",
+    claim_window: Annotated[
+        int,
+        typer.Option(metavar="SECONDS", help="How long a claim holds its unit, 30–86400."),
+    ] = 600,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set how the drop's lines are served and how long a claim lasts.
+
+    Example:
+
+      dropline waitlist set $DROP --order draw --claim-window 600
+    """
+
+    def go(server: Server) -> None:
+        s = server.call(
+            "PUT",
+            f"/v1/drops/{drop}/waitlist/settings",
+            {"order": order, "claim_window_s": claim_window},
+        )
+        show(s, as_json, lambda: _print_settings(s))
+
+    remote(url, api_key, go)
+
+
+# ---------------------------------------------------------------- restock waves
+
+
+def _when(text: str | None) -> str | None:
+    if not text:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a time like 2026-12-12T20:00Z") from None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def _print_waves(waves: list[dict[str, Any]]) -> None:
+    if not waves:
+        console.print("no restock waves")
+        return
+    t = Table()
+    id_column(t)
+    id_column(t, "sku")
+    add_columns(t, ">units", "at", "status", ">to waitlist", "source", "error", wrap=("error",))
+    for w in waves:
+        source = f"{w['source_kind']} {w['source_id']}" if w["source_kind"] else "—"
+        t.add_row(
+            w["id"],
+            w["sku_id"],
+            f"{w['quantity']:,}",
+            human_time(w["at"]),
+            w["status"],
+            str(w["waitlisted"]),
+            source,
+            w["error"] or "",
+        )
+    print_table(t)
+
+
+def restock(
+    drop: Drop,
+    sku: Annotated[str, typer.Argument(metavar="SKU", help="SKU id or code.")],
+    quantity: Annotated[int, typer.Argument(metavar="UNITS", help="Units to add, 1 or more.")],
+    at: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TIME", help="When (2026-12-12T20:30Z; UTC without a zone). Now when left out."
+        ),
+    ] = None,
+    lot: Annotated[
+        str | None, typer.Option(metavar="LOT", help="The received lot the units come from.")
+    ] = None,
+    run: Annotated[
+        str | None, typer.Option(metavar="RUN", help="The production run they come from.")
+    ] = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add UNITS of a SKU to a live or paused drop as a restock wave, now or at --at.
+    At the wave's time the SKU's waitlist is served first (one claim per buyer in line),
+    and the rest goes on sale. The units come from available stock.
+
+    Example:
+
+      dropline drops restock $DROP LOGO-HOODIE-BLACK-M 20 --at 2026-12-12T21:00Z
+    """
+    if lot and run:
+        raise typer.BadParameter("give --lot or --run, not both")
+    body: dict[str, Any] = {"quantity": quantity}
+    if when := _when(at):
+        body["at"] = when
+    if lot:
+        body |= {"source_kind": "lot", "source_id": lot}
+    elif run:
+        body |= {"source_kind": "run", "source_id": run}
+
+    def go(server: Server) -> None:
+        wave = server.call(
+            "POST", f"/v1/drops/{drop}/restocks", body | {"sku_id": _sku(server, drop, sku)}
+        )
+        show(wave, as_json, lambda: _print_waves([wave]))
+
+    remote(url, api_key, go)
+
+
+def restocks(
+    drop: Drop, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonFlag = False
+) -> None:
+    """The drop's restock waves in time order: units, time, status (scheduled,
+    applying, done, failed, cancelled), claims each offered to the waitlist.
+
+    Example:
+
+      dropline drops restocks $DROP
+    """
+
+    def go(server: Server) -> None:
+        waves = server.get(f"/v1/drops/{drop}/restocks")
+        show(waves, as_json, lambda: _print_waves(waves))
+
+    remote(url, api_key, go)

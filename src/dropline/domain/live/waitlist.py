@@ -1,0 +1,149 @@
+"""Waitlists: who gets a unit of a sold-out SKU when one comes back, and in what order.
+
+A buyer joins a SKU's waitlist of a drop. Every unit that comes back (an expired or
+released hold, a cancellation, a restock wave) is offered to the next buyer in line as
+an exclusive **claim**: a hold placed for them that lasts the drop's claim window. A
+claim ends ``claimed`` (the buyer paid for the hold) or ``lost`` (the window passed, the
+buyer released it, or the hold could not be placed); a lost claim's unit goes to the
+next in line.
+
+    waiting ──offer──▶ offered ──paid──▶ claimed
+       │                  │
+       ├──leave──▶ left   └──expired/released──▶ lost
+       └──cannot be held (limit)──▶ skipped
+
+Order: ``fifo`` serves by join time. ``draw`` serves everyone who joined before the drop
+opened (the pre-queue) in a shuffled order drawn once from a recorded seed, then the
+later joiners by join time; ``draw_order`` is deterministic, so anyone holding the seed
+and the entry ids can recompute the order (the audit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from dropline.domain.errors import InvalidInput
+
+DEFAULT_CLAIM_WINDOW_S = 600
+MIN_CLAIM_WINDOW_S = 30
+MAX_CLAIM_WINDOW_S = 24 * 3600
+
+
+class WaitlistOrder(StrEnum):
+    FIFO = "fifo"
+    DRAW = "draw"
+
+
+class EntryStatus(StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"
+    CLAIMED = "claimed"
+    LOST = "lost"
+    SKIPPED = "skipped"
+    LEFT = "left"
+
+
+#: Entries that still stand in the line (a buyer may not join twice while one does).
+OPEN_STATES = frozenset({EntryStatus.WAITING, EntryStatus.OFFERED})
+
+
+class GateMode(StrEnum):
+    """What the waitlist asks of the engine's per-SKU gate (``StockEngine``)."""
+
+    OFF = "off"
+    ARM = "arm"
+    LATCH = "latch"
+
+
+def check_claim_window(seconds: int) -> int:
+    """A claim window the buyer can act in, and that does not lock a unit away for days."""
+    if not MIN_CLAIM_WINDOW_S <= seconds <= MAX_CLAIM_WINDOW_S:
+        raise InvalidInput(
+            f"claim_window_s must be between {MIN_CLAIM_WINDOW_S} and {MAX_CLAIM_WINDOW_S}",
+            field="claim_window_s",
+        )
+    return seconds
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One buyer in one SKU's line. ``seq`` is the join order (the database's sequence,
+    so clocks of several API processes do not matter); ``joined_at`` UTC epoch seconds;
+    ``pre_queue``: joined before the drop opened; ``rank``: place in the drawn pre-queue
+    (None until the draw, and for fifo)."""
+
+    id: str
+    seq: int
+    drop_id: str
+    sku_id: str
+    buyer_id: str
+    status: EntryStatus
+    joined_at: float
+    pre_queue: bool = False
+    rank: int | None = None
+    hold_id: str | None = None
+    claim_expires_at: float | None = None
+
+
+def draw_order(entry_ids: Sequence[str], seed: str) -> list[str]:
+    """The pre-queue shuffled by ``seed``: the ids are sorted first so the result depends
+    only on the set of entries and the seed, and the seed feeds a SHA-256-seeded
+    ``random.Random`` (stable across Python versions for ``shuffle``)."""
+    ids = sorted(entry_ids)
+    rng = random.Random(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:16], "big"))
+    rng.shuffle(ids)
+    return ids
+
+
+def line_key(entry: Entry, order: WaitlistOrder) -> tuple[int, int]:
+    """The sort key of the line: in ``draw`` order the drawn pre-queue first by rank,
+    then everyone else in join order."""
+    if order is WaitlistOrder.DRAW and entry.pre_queue and entry.rank is not None:
+        return (0, entry.rank)
+    return (1, entry.seq)
+
+
+def in_line(entries: Sequence[Entry], order: WaitlistOrder) -> list[Entry]:
+    """The entries still waiting, first in line first."""
+    waiting = [e for e in entries if e.status is EntryStatus.WAITING]
+    return sorted(waiting, key=lambda e: line_key(e, order))
+
+
+def position(entries: Sequence[Entry], entry_id: str, order: WaitlistOrder) -> int | None:
+    """1-based place of a waiting entry in its line (None when it is not waiting)."""
+    for i, e in enumerate(in_line(entries, order), start=1):
+        if e.id == entry_id:
+            return i
+    return None
+
+
+def needs_draw(entries: Sequence[Entry], order: WaitlistOrder) -> bool:
+    """True when the line is served by draw and some pre-queue entry has no rank yet
+    (the draw happens once, on the first pass over the line after the drop opens)."""
+    return order is WaitlistOrder.DRAW and any(
+        e.pre_queue and e.rank is None and e.status is EntryStatus.WAITING for e in entries
+    )
+
+
+@dataclass(frozen=True)
+class Demand:
+    """Waitlist demand of one SKU: buyers who joined, claims offered, made (paid) and
+    lost, buyers still waiting. ``unserved`` is what the next run could have sold:
+    everyone who joined and did not get a unit through the line."""
+
+    sku_id: str
+    joined: int = 0
+    offered: int = 0
+    claimed: int = 0
+    lost: int = 0
+    waiting: int = 0
+    left: int = 0
+    skipped: int = 0
+
+    @property
+    def unserved(self) -> int:
+        return self.joined - self.claimed

@@ -1,0 +1,226 @@
+"""Restock waves: more units of a SKU for a live drop, at a set time, waitlist first.
+
+A wave names a drop, a SKU, a quantity, a time (``at``, now when left out) and where the
+units come from (a received lot or a production run, checked to exist and, for a lot,
+to be of that SKU). At its time ``run_once`` (a background job, safe on many workers)
+applies it exactly once: the wave is claimed with a compare-and-set of its version from
+``scheduled`` to ``applying`` (on PostgreSQL under its row lock, as the drop schedule
+does), so of two workers that both saw it due one applies it and the other skips it.
+
+Applying: when buyers wait for the SKU its waitlist gate is latched first, then the
+units are added to the offer (from ``available`` to ``reserved`` in the ledger and to
+the engine, under the drop's row lock), so they land behind the gate; the line is
+served at once (one claim per buyer in line order) and whatever nobody in line takes
+goes on sale when the line is empty. The wave ends ``done`` with the number of claims it
+offered, or ``failed`` with the reason (too few units available, the drop ended ...).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from dropline.domain.errors import Conflict, DroplineError, InvalidInput, NotFound
+from dropline.domain.ids import new_id
+from dropline.domain.inputs import check_text
+from dropline.domain.live.drops import ENGINE_STATES, DropStatus
+from dropline.domain.live.waitlist import DEFAULT_CLAIM_WINDOW_S, GateMode
+from dropline.domain.stock.buckets import MAX_QUANTITY
+from dropline.services.live.drops import DropService
+from dropline.services.live.waitlist import WaitlistService
+from dropline.services.ports import Clock
+from dropline.services.serialize import rfc3339
+from dropline.store.live.waitlist_repo import Row
+from dropline.store.uow import UowFactory
+
+log = logging.getLogger(__name__)
+
+SOURCE_KINDS = ("lot", "run")
+
+
+def wave_view(row: Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "drop_id": row["drop_id"],
+        "sku_id": row["sku_id"],
+        "quantity": int(row["quantity"]),
+        "at": rfc3339(row["at"]),
+        "source_kind": row["source_kind"] or None,
+        "source_id": row["source_id"] or None,
+        "status": row["status"],
+        "waitlisted": int(row["waitlisted"]),
+        "error": row["error"] or None,
+        "created_at": rfc3339(row["created_at"]),
+        "applied_at": rfc3339(row["applied_at"]),
+    }
+
+
+class RestockService:
+    def __init__(
+        self, uow: UowFactory, drops: DropService, waitlist: WaitlistService, clock: Clock
+    ) -> None:
+        self.uow = uow
+        self.drops = drops
+        self.waitlist = waitlist
+        self.clock = clock
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.now(), UTC)
+
+    async def schedule(
+        self,
+        drop_id: str,
+        sku_id: str,
+        quantity: int,
+        at: datetime | None = None,
+        *,
+        source_kind: str | None = None,
+        source_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Plan a wave. Refused: a drop that is not live or paused (``conflict``), a SKU
+        the drop does not offer, a quantity outside 1..10,000,000, a time more than a
+        minute in the past, an unknown source or a lot of another SKU."""
+        if not 1 <= quantity <= MAX_QUANTITY:
+            raise InvalidInput("quantity must be between 1 and 10,000,000", field="quantity")
+        now = self._now()
+        when = at.astimezone(UTC) if at is not None else now
+        if (now - when).total_seconds() > 60:
+            raise InvalidInput("at is in the past; leave it out to restock now", field="at")
+        if (source_kind is None) != (source_id is None):
+            raise InvalidInput("source_kind and source_id go together", field="source_id")
+        if source_kind is not None and source_kind not in SOURCE_KINDS:
+            raise InvalidInput("source_kind must be lot or run", field="source_kind")
+        check_text(source_id or "", "source_id")
+        async with self.uow() as uow:
+            drop = await uow.drops.get(drop_id)
+            if drop is None:
+                raise NotFound(f"drop {drop_id} not found", drop_id=drop_id)
+            if drop.status not in ENGINE_STATES:
+                raise Conflict(
+                    f"the drop is {drop.status}: restock waves add units to a live or "
+                    "paused drop (before it opens, raise the offer instead)",
+                    status=drop.status,
+                )
+            if sku_id not in await uow.drops.offers(drop_id):
+                raise NotFound(f"SKU {sku_id} is not offered in this drop", sku_id=sku_id)
+            if source_kind == "lot":
+                lot = await uow.production.lot(source_id or "")
+                if lot is None:
+                    raise NotFound(f"lot {source_id} not found", lot_id=source_id)
+                if lot["sku_id"] != sku_id:
+                    raise InvalidInput(f"lot {source_id} is of another SKU", field="source_id")
+            elif source_kind == "run" and await uow.production.run(source_id or "") is None:
+                raise NotFound(f"production run {source_id} not found", run_id=source_id)
+            row = {
+                "id": new_id("rsw"),
+                "drop_id": drop_id,
+                "sku_id": sku_id,
+                "quantity": quantity,
+                "at": when,
+                "source_kind": source_kind or "",
+                "source_id": source_id or "",
+                "status": "scheduled",
+                "waitlisted": 0,
+                "error": "",
+                "created_at": now,
+                "applied_at": None,
+                "version": 1,
+            }
+            await uow.waitlist.add_wave(row)
+            uow.audit("restock.scheduled", "drop", drop_id, after=wave_view(row))
+            await uow.commit()
+        return wave_view(row)
+
+    async def waves(self, drop_id: str) -> list[dict[str, Any]]:
+        async with self.uow(readonly=True) as uow:
+            if await uow.drops.get(drop_id) is None:
+                raise NotFound(f"drop {drop_id} not found", drop_id=drop_id)
+            return [wave_view(r) for r in await uow.waitlist.waves(drop_id)]
+
+    async def summary(self, drop_id: str) -> dict[str, Any]:
+        """What the monitor and the report show of the drop's audience: ``waitlist``
+        (the line order, claim window and per-SKU demand) and ``restocks`` (every wave
+        with its status and the claims it offered)."""
+        async with self.uow(readonly=True) as uow:
+            settings = await uow.waitlist.settings(drop_id)
+            waves = await uow.waitlist.waves(drop_id)
+        return {
+            "waitlist": {
+                "order": settings["mode"] if settings else "fifo",
+                "claim_window_s": settings["claim_window_s"]
+                if settings
+                else DEFAULT_CLAIM_WINDOW_S,
+                "skus": await self.waitlist.demand(drop_id),
+            },
+            "restocks": [wave_view(w) for w in waves],
+        }
+
+    async def cancel(self, wave_id: str) -> dict[str, Any]:
+        """Cancel a wave that has not run yet (``conflict`` once it has)."""
+        async with self.uow() as uow:
+            row = await uow.waitlist.wave(wave_id, lock=True)
+            if row is None:
+                raise NotFound(f"restock wave {wave_id} not found")
+            if row["status"] != "scheduled" or not await uow.waitlist.change_wave(
+                wave_id, row["version"], "cancelled"
+            ):
+                raise Conflict(f"the wave is {row['status']}, not scheduled", status=row["status"])
+            uow.audit("restock.cancelled", "drop", row["drop_id"], before=wave_view(row))
+            await uow.commit()
+            row = await uow.waitlist.wave(wave_id)
+        assert row is not None
+        return wave_view(row)
+
+    async def run_once(self) -> list[str]:
+        """Apply every due wave; returns the ids this pass applied (done or failed)."""
+        async with self.uow(readonly=True) as uow:
+            due = await uow.waitlist.due_waves(self._now())
+        ran = []
+        for row in due:
+            if await self.apply(row["id"]):
+                ran.append(row["id"])
+        return ran
+
+    async def apply(self, wave_id: str) -> bool:
+        """Claim the wave and apply it; False when another worker claimed it first."""
+        async with self.uow() as uow:
+            row = await uow.waitlist.wave(wave_id, lock=True)
+            if row is None or row["status"] != "scheduled":
+                return False
+            if not await uow.waitlist.change_wave(wave_id, row["version"], "applying"):
+                return False
+            await uow.commit()
+        version = row["version"] + 1
+        drop_id, sku_id = row["drop_id"], row["sku_id"]
+        waiting: list[Row] = []
+        try:
+            async with self.uow(readonly=True) as uow:
+                waiting = await uow.waitlist.line(drop_id, sku_id, ["waiting"])
+                drop = await uow.drops.get(drop_id)
+                offer = (await uow.drops.offers(drop_id)).get(sku_id)
+            if drop is None or drop.status is DropStatus.ENDED or offer is None:
+                raise Conflict("the drop has ended or no longer offers the SKU")
+            if waiting:
+                # the new units land behind the gate: the line is served before the sale
+                await self.waitlist.gate(drop_id, sku_id, GateMode.LATCH)
+            await self.drops.set_offer(
+                drop_id, sku_id, int(row["quantity"]), offer.per_buyer_limit, add=True
+            )
+            offered = await self.waitlist.serve_line(drop_id, sku_id) if waiting else 0
+        except DroplineError as exc:
+            log.warning("restock wave %s failed: %s", wave_id, exc.detail)
+            async with self.uow() as uow:
+                await uow.waitlist.change_wave(
+                    wave_id, version, "failed", error=exc.detail[:500], applied_at=self._now()
+                )
+                await uow.commit()
+            if waiting:
+                await self.waitlist.serve_line(drop_id, sku_id)  # reopens an empty line
+            return True
+        async with self.uow() as uow:
+            await uow.waitlist.change_wave(
+                wave_id, version, "done", waitlisted=offered, applied_at=self._now()
+            )
+            await uow.commit()
+        return True

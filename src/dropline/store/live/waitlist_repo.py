@@ -1,0 +1,204 @@
+"""Waitlists and restock waves: settings, entries in line, draws, waves.
+
+Every change to an entry or a wave is a compare-and-set on its ``version`` (or, for a
+wave's claim, on its status too), so two workers serving the same line never both act
+on one entry: the loser's update matches no row and it moves on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+
+from dropline.domain.live.waitlist import OPEN_STATES, Entry, EntryStatus
+from dropline.store.base import Repository
+from dropline.store.live.waitlist_tables import (
+    restock_waves,
+    waitlist_draws,
+    waitlist_entries,
+    waitlist_settings,
+)
+
+Row = dict[str, Any]
+_OPEN = [s.value for s in OPEN_STATES]
+
+
+def open_key(drop_id: str, sku_id: str, buyer_id: str) -> str:
+    return f"{drop_id}|{sku_id}|{buyer_id}"
+
+
+def to_entry(row: Mapping[str, Any]) -> Entry:
+    exp = row["claim_expires_at"]
+    return Entry(
+        id=row["id"],
+        seq=int(row["seq"]),
+        drop_id=row["drop_id"],
+        sku_id=row["sku_id"],
+        buyer_id=row["buyer_id"],
+        status=EntryStatus(row["status"]),
+        joined_at=row["joined_at"].timestamp(),
+        pre_queue=bool(row["pre_queue"]),
+        rank=row["rank"],
+        hold_id=row["hold_id"],
+        claim_expires_at=exp.timestamp() if exp is not None else None,
+    )
+
+
+class WaitlistRepository(Repository):
+    # ---------------------------------------------------------------- settings
+
+    async def settings(self, drop_id: str) -> Row | None:
+        t = waitlist_settings
+        row = (await self.conn.execute(select(t).where(t.c.drop_id == drop_id))).first()
+        return dict(row._mapping) if row else None
+
+    async def set_settings(self, drop_id: str, mode: str, claim_window_s: int) -> None:
+        t = waitlist_settings
+        values = {"mode": mode, "claim_window_s": claim_window_s, "updated_at": self.now()}
+        done = await self.conn.execute(update(t).where(t.c.drop_id == drop_id).values(**values))
+        if not done.rowcount:
+            await self.conn.execute(insert(t).values(drop_id=drop_id, **values))
+
+    # ---------------------------------------------------------------- entries
+
+    async def add(self, values: Mapping[str, Any]) -> bool:
+        """Insert an entry; False when the buyer already stands in that line."""
+        row = {
+            **values,
+            "open_key": open_key(values["drop_id"], values["sku_id"], values["buyer_id"]),
+        }
+        return await self.insert_ignore(waitlist_entries, [row], ["open_key"]) == 1
+
+    async def get(self, entry_id: str) -> Row | None:
+        t = waitlist_entries
+        row = (await self.conn.execute(select(t).where(t.c.id == entry_id))).first()
+        return dict(row._mapping) if row else None
+
+    async def open_entry(self, drop_id: str, sku_id: str, buyer_id: str) -> Row | None:
+        t = waitlist_entries
+        key = open_key(drop_id, sku_id, buyer_id)
+        row = (await self.conn.execute(select(t).where(t.c.open_key == key))).first()
+        return dict(row._mapping) if row else None
+
+    async def buyer_entries(self, drop_id: str, buyer_id: str) -> list[Row]:
+        t = waitlist_entries
+        rows = await self.conn.execute(
+            select(t).where(t.c.drop_id == drop_id, t.c.buyer_id == buyer_id).order_by(t.c.seq)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def line(self, drop_id: str, sku_id: str, statuses: Sequence[str] = _OPEN) -> list[Row]:
+        """The SKU's entries in the given statuses (waiting and offered by default)."""
+        t = waitlist_entries
+        rows = await self.conn.execute(
+            select(t)
+            .where(t.c.drop_id == drop_id, t.c.sku_id == sku_id, t.c.status.in_(statuses))
+            .order_by(t.c.seq)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def open_lines(self) -> list[tuple[str, str]]:
+        """Every (drop, SKU) with someone waiting or a claim outstanding."""
+        t = waitlist_entries
+        rows = await self.conn.execute(
+            select(t.c.drop_id, t.c.sku_id)
+            .where(t.c.status.in_(_OPEN))
+            .group_by(t.c.drop_id, t.c.sku_id)
+            .order_by(t.c.drop_id, t.c.sku_id)
+        )
+        return [(r.drop_id, r.sku_id) for r in rows]
+
+    async def change(self, entry_id: str, version: int, **values: Any) -> bool:
+        """Compare-and-set: apply ``values`` if the entry is still at ``version``. An
+        entry leaving the line (any status but waiting/offered) frees its open key."""
+        status = values.get("status")
+        if status is not None and status not in _OPEN:
+            values["open_key"] = None
+        t = waitlist_entries
+        done = await self.conn.execute(
+            update(t)
+            .where(and_(t.c.id == entry_id, t.c.version == version))
+            .values(version=version + 1, **values)
+        )
+        return bool(done.rowcount)
+
+    async def set_ranks(self, ranks: Mapping[str, int]) -> None:
+        t = waitlist_entries
+        for entry_id, rank in ranks.items():
+            await self.conn.execute(update(t).where(t.c.id == entry_id).values(rank=rank))
+
+    async def record_draw(
+        self, drop_id: str, sku_id: str, seed: str, entry_ids: Sequence[str]
+    ) -> bool:
+        """Keep the draw; False if another worker drew this line first (its draw holds)."""
+        row = {
+            "drop_id": drop_id,
+            "sku_id": sku_id,
+            "seed": seed,
+            "entry_ids": list(entry_ids),
+            "drawn_at": self.now(),
+        }
+        return await self.insert_ignore(waitlist_draws, [row], ["drop_id", "sku_id"]) == 1
+
+    async def draws(self, drop_id: str) -> list[Row]:
+        t = waitlist_draws
+        rows = await self.conn.execute(select(t).where(t.c.drop_id == drop_id).order_by(t.c.sku_id))
+        return [dict(r._mapping) for r in rows]
+
+    async def demand(self, drop_id: str | None = None) -> list[Row]:
+        """Per (drop, SKU) and status: entries, and how many were ever offered a claim."""
+        t = waitlist_entries
+        stmt = select(
+            t.c.drop_id,
+            t.c.sku_id,
+            t.c.status,
+            func.count().label("n"),
+            func.count(t.c.offered_at).label("offered"),
+        ).group_by(t.c.drop_id, t.c.sku_id, t.c.status)
+        if drop_id is not None:
+            stmt = stmt.where(t.c.drop_id == drop_id)
+        return [dict(r._mapping) for r in await self.conn.execute(stmt)]
+
+    # ---------------------------------------------------------------- waves
+
+    async def add_wave(self, values: Mapping[str, Any]) -> None:
+        await self.conn.execute(insert(restock_waves).values(**values))
+
+    async def wave(self, wave_id: str, *, lock: bool = False) -> Row | None:
+        t = restock_waves
+        stmt = select(t).where(t.c.id == wave_id)
+        if lock and self.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).first()
+        return dict(row._mapping) if row else None
+
+    async def waves(self, drop_id: str) -> list[Row]:
+        t = restock_waves
+        rows = await self.conn.execute(
+            select(t).where(t.c.drop_id == drop_id).order_by(t.c.at, t.c.id)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def due_waves(self, now: datetime, limit: int = 50) -> list[Row]:
+        t = restock_waves
+        rows = await self.conn.execute(
+            select(t)
+            .where(t.c.status == "scheduled", t.c.at <= now)
+            .order_by(t.c.at, t.c.id)
+            .limit(limit)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def change_wave(self, wave_id: str, version: int, status: str, **values: Any) -> bool:
+        """Compare-and-set on the wave's version: the one worker whose update matches
+        moves it (``scheduled`` → ``applying`` is the claim that makes a wave run once)."""
+        t = restock_waves
+        done = await self.conn.execute(
+            update(t)
+            .where(and_(t.c.id == wave_id, t.c.version == version))
+            .values(version=version + 1, status=status, **values)
+        )
+        return bool(done.rowcount)

@@ -1,0 +1,93 @@
+"""Waitlist and restock-wave tables: each drop's waitlist settings, the buyers in line
+per SKU, the recorded pre-queue draws, and scheduled restock waves.
+
+A buyer stands in one SKU's line at most once at a time: the partial-free way to say it
+on both databases is the ``open_key`` column (``drop|sku|buyer`` while the entry is
+waiting or offered, NULL after), which is unique.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+
+from dropline.store.columns import SeqType, metadata, ts
+
+waitlist_settings = Table(
+    "waitlist_settings",
+    metadata,
+    Column("drop_id", String(40), ForeignKey("drops.id"), primary_key=True),
+    Column("mode", String(8), nullable=False),
+    Column("claim_window_s", Integer, nullable=False),
+    ts("updated_at"),
+)
+
+waitlist_entries = Table(
+    "waitlist_entries",
+    metadata,
+    # the join order: the database's sequence, whatever the API processes' clocks say
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("id", String(40), nullable=False, unique=True),
+    Column("drop_id", String(40), ForeignKey("drops.id"), nullable=False),
+    Column("sku_id", String(40), ForeignKey("skus.id"), nullable=False),
+    Column("buyer_id", String(200), nullable=False),
+    Column("email", String(254), nullable=False, default=""),
+    Column("status", String(10), nullable=False),
+    Column("pre_queue", Boolean, nullable=False, default=False),
+    Column("rank", Integer, nullable=True),
+    ts("joined_at"),
+    # the claim: the hold placed for the buyer, when it lapses, and the link's nonce
+    Column("hold_id", String(40), nullable=True),
+    ts("offered_at", nullable=True),
+    ts("claim_expires_at", nullable=True),
+    Column("claim_nonce", String(40), nullable=True),
+    ts("claim_opened_at", nullable=True),
+    ts("finished_at", nullable=True),
+    Column("note", Text, nullable=False, default=""),
+    Column("open_key", String(300), nullable=True, unique=True),
+    Column("version", Integer, nullable=False, default=1),
+    Index("ix_waitlist_entries_line", "drop_id", "sku_id", "status"),
+)
+
+waitlist_draws = Table(
+    "waitlist_draws",
+    metadata,
+    Column("drop_id", String(40), ForeignKey("drops.id"), primary_key=True),
+    Column("sku_id", String(40), ForeignKey("skus.id"), primary_key=True),
+    Column("seed", String(64), nullable=False),
+    # the entry ids in drawn order: with the seed, anyone can recompute it (draw_order)
+    Column("entry_ids", JSON, nullable=False),
+    ts("drawn_at"),
+)
+
+restock_waves = Table(
+    "restock_waves",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("drop_id", String(40), ForeignKey("drops.id"), nullable=False, index=True),
+    Column("sku_id", String(40), ForeignKey("skus.id"), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    ts("at"),
+    # where the units come from: a received lot or a production run (informational)
+    Column("source_kind", String(8), nullable=False, default=""),
+    Column("source_id", String(40), nullable=False, default=""),
+    Column("status", String(10), nullable=False),
+    Column("waitlisted", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=False, default=""),
+    ts("created_at"),
+    ts("applied_at", nullable=True),
+    Column("version", Integer, nullable=False, default=1),
+    CheckConstraint("quantity > 0", name="ck_restock_waves_quantity"),
+    Index("ix_restock_waves_due", "status", "at"),
+)
