@@ -1,5 +1,7 @@
--- take: units outside any hold, all or none, ignoring limits and pauses.
--- ARGV: buyer, n, then n x (sku, units). {"ok", 1|0}.
+-- take: units outside any hold (a late payment), all or none, ignoring pauses but not
+-- the per-buyer limits (checked as place_hold checks them, in sorted SKU order).
+-- ARGV: buyer, n, then n x (sku, units) in sorted SKU order. {"ok", 1|0}, or
+-- {"err", "limit_exceeded", sku, limit, already}.
 if not loaded() then
   return { "err", "not_loaded" }
 end
@@ -8,6 +10,16 @@ for j = 1, n do
   local rem = tonumber(redis.call("HGET", K_REM, ARGV[1 + 2 * j]))
   if rem == nil or rem < tonumber(ARGV[2 + 2 * j]) then
     return { "ok", 0 }
+  end
+end
+for j = 1, n do
+  local sku = ARGV[1 + 2 * j]
+  local lim = redis.call("HGET", K_LIM, sku)
+  if lim then
+    local already = tonumber(redis.call("HGET", K_USED, buyer .. SEP .. sku) or "0")
+    if already + tonumber(ARGV[2 + 2 * j]) > tonumber(lim) then
+      return { "err", "limit_exceeded", sku, lim, already }
+    end
   end
 end
 for j = 1, n do
