@@ -12,8 +12,11 @@ import pytest
 
 from dropline.bootstrap import Container
 from dropline.domain import errors as e
+from dropline.domain.fulfilment.rules import FulfilmentUpdate
 from dropline.domain.live.drops import DropStatus
+from dropline.domain.live.orders import OrderStatus
 from dropline.domain.supply.production import RunLine
+from dropline.services.fulfilment.shipping import UpdateDetails
 from dropline.services.ports import ManualClock, PaymentStatus
 from preorders_support import buy, now, pass_lot, preorder_drop, seed_run
 from support import sku_item
@@ -553,6 +556,63 @@ async def test_authorise_now_capture_at_ship(container: Container, clock: Manual
     with pytest.raises(e.Conflict):  # shipped once; nothing moves twice
         await c.preorder_lifecycle.ship(order.id)
     assert (await c.stock.level(f.sku_id)).committed == 0
+    assert all(ch.consistent for ch in await c.stock.verify())
+
+
+async def test_warehouse_shipping_a_preorder_ships_it_as_ops_do(
+    container: Container, clock: ManualClock
+) -> None:
+    """A warehouse's ``shipped`` update (signed webhook or tracking CSV) of a pre-order
+    does what the ops route does: its authorised payment is captured, the pre-order is
+    ``shipped`` with its notice and event, its allocated units leave ``committed``
+    once. Refused (409, nothing recorded) while it still waits for its units."""
+    c = container
+    f = await seed_run(c, intake_days=1, code="WMS")
+    drop_id = await preorder_drop(c, f, cap=5, mode="authorize", closes_in_days=1)
+    ann = await buy(c, drop_id, "ann", f.sku_id)
+    bo = await buy(c, drop_id, "bo", f.sku_id)
+    ups = UpdateDetails("UPS", "1ZWMS")
+    with pytest.raises(e.Conflict):  # no unit of it in the building yet
+        await c.fulfilment.apply_update("wms", "ship-ann", FulfilmentUpdate.SHIPPED, ann.id, ups)
+    async with c.uow(readonly=True) as uow:
+        order = await uow.orders.get_order(ann.id)
+    assert order is not None and order.status is OrderStatus.PAID
+    assert (await c.provider.retrieve(ann.payment_id)).status is PaymentStatus.AUTHORIZED
+    await pass_lot(c, f.run_id, f.sku_id, 5, "W-1")
+    assert (await c.stock.level(f.sku_id)).committed == 2
+
+    # The warehouse update's path (a signed webhook's): the same update id applies now (nothing was
+    # recorded by the refusal).
+    done = await c.fulfilment.apply_update("wms", "ship-ann", FulfilmentUpdate.SHIPPED, ann.id, ups)
+    assert (done.applied, done.status) == (True, "shipped")
+    # The tracking CSV's path.
+    report = await c.fulfilment.import_tracking(
+        f"order_id,carrier,tracking_number\n{bo.id},UPS,1ZB\n"
+    )
+    assert (report.applied, report.errors) == ([2], [])
+    for order in (ann, bo):
+        po = await c.preorders.get(order.id)
+        assert (po.status, po.captured) == ("shipped", True)
+        assert (await c.provider.retrieve(order.payment_id)).status is PaymentStatus.CAPTURED
+        async with c.uow(readonly=True) as uow:
+            kinds = [n["kind"] for n in await uow.production.notices(order.id)]
+            types = [ev["type"] for ev in await uow.outbox.list(aggregate_id=order.id)]
+        assert kinds[-2:] == ["captured", "shipped"]
+        assert types.index("preorder.payment_captured") < types.index("preorder.shipped")
+        assert "order.shipped" in types
+    level = await c.stock.level(f.sku_id)  # both allocated units left, once each
+    assert (level.committed, level.available) == (0, 3)
+
+    # Shipped once: ops cannot ship it again, a repeated update changes nothing.
+    with pytest.raises(e.Conflict):
+        await c.preorder_lifecycle.ship(ann.id)
+    again = await c.fulfilment.apply_update(
+        "wms", "ship-ann", FulfilmentUpdate.SHIPPED, ann.id, ups
+    )
+    assert again.applied is False
+    assert (await c.stock.level(f.sku_id)).committed == 0
+    report = await c.reports.build(drop_id)
+    assert report["balanced"], report["reconciliation"]
     assert all(ch.consistent for ch in await c.stock.verify())
 
 
