@@ -358,6 +358,46 @@ async def test_switching_rules_follow_recorded_inspections(container: Container)
     ]
 
 
+async def lot_status(c: Container, lot_id: str) -> str:
+    async with c.uow(readonly=True) as uow:
+        lot = await uow.production.lot(lot_id)
+    assert lot is not None
+    return str(lot["status"])
+
+
+async def test_an_inspection_made_before_tightening_is_inspected_again(
+    container: Container,
+) -> None:
+    """An inspection recorded under normal and signed off only after other lots' sign-offs
+    moved the product to tightened is refused (409, nothing changes): its lot, still
+    in QC, is inspected again under the plan in force. (Found by the lifecycle model:
+    it was a 422 from the switching rules.)"""
+    c = container
+    f = await seed_run(c, quantity=5000)
+    early = await c.production.receive(f.run_id, f.sku_id, 500, "E", actor="wh")
+    # 3 major defects pass normal (Ac 3) but fail tightened (Ac 2).
+    stale = await c.qc.inspect(early["id"], "final_random", {"major": 3}, inspector="ivy")
+    assert stale["accepted"] is True
+    for batch in ("R1", "R2"):
+        lot = await c.production.receive(f.run_id, f.sku_id, 500, batch, actor="wh")
+        ins = await c.qc.inspect(lot["id"], "final_random", {"major": 5}, inspector="ivy")
+        await c.qc.sign_off(ins["id"], approver="Dana")
+    state = await c.qc.switching(f.manufacturer_id, f.product_id)
+    assert state["major"]["severity"] == "tightened"
+    level = await c.stock.level(f.sku_id)
+
+    with pytest.raises(e.Conflict) as info:
+        await c.qc.sign_off(stale["id"], approver="Dana")
+    assert info.value.extra["severity_in_force"] == "tightened"
+    assert await lot_status(c, early["id"]) == "quality_control"
+    assert await c.stock.level(f.sku_id) == level
+    assert await c.qc.switching(f.manufacturer_id, f.product_id) == state
+    again = await c.qc.inspect(early["id"], "final_random", {"major": 3}, inspector="ivy")
+    assert again["accepted"] is False  # the tightened plan's verdict
+    await c.qc.sign_off(again["id"], approver="Dana")
+    assert await lot_status(c, early["id"]) == "rejected"
+
+
 async def test_discontinued_after_five_tightened_rejections(container: Container) -> None:
     c = container
     f = await seed_run(c, quantity=10_000)
