@@ -508,13 +508,24 @@ class LifecycleMachine(RuleBasedStateMachine):
     @rule(days=st.integers(1, 3))
     def wait_days(self, days: int) -> None:
         """Days pass with every background job running: abandoned 3-D Secure payments
-        are voided, authorisations about to lapse captured, refunds finished."""
+        are voided, authorisations about to lapse captured, pre-orders whose promised
+        date passed cancelled and refunded, refunds finished."""
         self.last_run["wait_days"] = self.steps
         self.clock.advance(days * DAY)
         self.run(self._background())
         self.run(self.c.checkout.recover())
         self.run(self.c.preorder_lifecycle.capture_expiring())
-        assert self.run(self.c.preorder_lifecycle.process_deadlines()) == []
+        for order_id in self.run(self.c.preorder_lifecycle.process_deadlines()):
+            # The mail-order rule: a pre-order still waiting for its units when its
+            # promised ship-by date passed (no delay was announced) is cancelled and
+            # refunded in full.
+            o = self.m.orders[order_id]
+            assert o.waiting, f"{order_id} cancelled by the deadline sweep, not waiting"
+            p = self.run(self.c.preorders.get(order_id))
+            assert p.promised_ship_by is not None
+            assert p.promised_ship_by.timestamp() <= self.clock.now(), "a promise not due"
+            assert p.status == "cancelled" and p.refunded_at is not None
+            o.status, o.refunded, o.cancelled = "refunded", o.total, True
         assert self.run(self.c.cancellations.finish_refunds()) == []
         assert self.run(self.c.returns.finish_refunds()) == []
 
