@@ -18,8 +18,11 @@ answered. After every step:
 - every check of the post-stream report balances, while the drop is live and after;
 - money: per order the provider's captured − refunded equals the order's net, no
   refund exceeds its charge, and every payment without an order nets to zero;
-- no buyer holds more than a per-buyer limit allows, and a hold refused for the limit
-  really was over it.
+- no buyer holds more than a per-buyer limit allows (orders paid after their hold was
+  gone included), and a hold or a late payment refused for the limit really was over it.
+
+Each step runs to the end of the background work it started (``LifecycleMachine.run``),
+so no step's leftovers run inside the next one.
 
 Known bugs that other branches of issue 17 are fixing are switched off by the
 ``KNOWN_BUG_*`` flags below (each names what it skips). Turn a flag off once its fix
