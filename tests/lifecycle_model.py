@@ -154,7 +154,6 @@ class ModelOrder:
     shipped: bool = False  # its units left the building
     allocated: dict[str, int] = field(default_factory=dict)
     returned: dict[int, int] = field(default_factory=dict)  # line_no -> units asked back
-    late: bool = False  # paid after its hold was gone: the units were taken afresh
 
     @property
     def is_preorder(self) -> bool:
@@ -196,13 +195,12 @@ class Model:
         """Units of the SKU in orders that were not cancelled (the offer's ``sold``)."""
         return sum(o.units.get(sku_id, 0) for o in self.orders.values() if not o.cancelled)
 
-    def bought(self, buyer: str, sku_id: str, *, ignore_late: bool = False) -> int:
-        """Units of the SKU the buyer has in orders not cancelled (``ignore_late``:
-        leaving out orders paid after their hold was gone)."""
+    def bought(self, buyer: str, sku_id: str) -> int:
+        """Units of the SKU the buyer has in orders not cancelled."""
         return sum(
             o.units.get(sku_id, 0)
             for o in self.orders.values()
-            if o.buyer == buyer and not o.cancelled and not (ignore_late and o.late)
+            if o.buyer == buyer and not o.cancelled
         )
 
     def expected_levels(self) -> dict[str, dict[Bucket, int]]:

@@ -286,6 +286,7 @@ async def build(
         messages,
         webhooks,
         SlaPolicy(settings.sla_hours, settings.sla_business_days, settings.sla_at_risk_hours),
+        preorders=preorder_lifecycle,
     )
     checkout.hooks = fulfilment
     preorder_allocation.ready_hook = fulfilment.ready_to_fulfill

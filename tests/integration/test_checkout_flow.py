@@ -112,6 +112,71 @@ async def test_expired_during_payment_and_sold_out_is_voided(
     assert (await ledger_sold(c, shop.drop_id))[sku] == 1
 
 
+async def test_late_payment_within_the_limit_is_sold(
+    container: Container, clock: ManualClock
+) -> None:
+    """A payment that outlives its hold takes its units afresh when the buyer stays
+    within the per-buyer limit (the expired hold no longer counts)."""
+    c = container
+    shop = await seed_shop(c, units=5, ttl=30, limit=2)
+    sku = shop.skus[0]
+    hold = await c.holds.place(shop.drop_id, "gil", [sku_item(sku)])
+    pending = await c.checkout.start(hold.id, "gil", "4000000000003220")
+    clock.advance(c.settings.paying_cap_s + 1)
+    await c.engine.expire_due(clock.now())
+    other = await c.holds.place(shop.drop_id, "gil", [sku_item(sku)])
+    assert (await c.checkout.start(other.id, "gil", VISA)).order is not None
+    done = await c.checkout.confirm(pending.checkout.id, "gil")
+    assert done.order is not None
+    assert (await ledger_sold(c, shop.drop_id))[sku] == 2
+
+
+@pytest.mark.parametrize("engine_lost", [False, True])
+async def test_late_payment_over_the_limit_is_voided_like_a_sold_out_one(
+    container: Container, clock: ManualClock, engine_lost: bool
+) -> None:
+    """The hold expired during 3-D Secure and the buyer meanwhile bought up to the
+    per-buyer limit: the late payment may not take units afresh past it (not even
+    after the engine lost the drop and rebuilt it from the ledger). The authorisation
+    is voided and recorded as for a sold-out late payment; nothing is sold, the
+    units stay on offer, and a retried confirm changes nothing."""
+    c = container
+    shop = await seed_shop(c, units=5, ttl=30, limit=2)
+    sku = shop.skus[0]
+    hold = await c.holds.place(shop.drop_id, "hal", [sku_item(sku)])
+    pending = await c.checkout.start(hold.id, "hal", "4000000000003220")
+    clock.advance(c.settings.paying_cap_s + 1)
+    await c.engine.expire_due(clock.now())
+    other = await c.holds.place(shop.drop_id, "hal", [sku_item(sku, 2)])
+    assert (await c.checkout.start(other.id, "hal", VISA)).order is not None
+    if engine_lost:  # a restart, or Redis lost its data: rebuilt from the ledger
+        await c.engine.forget_drop(shop.drop_id)
+    with pytest.raises(e.LimitExceeded) as info:
+        await c.checkout.confirm(pending.checkout.id, "hal")
+    assert info.value.extra["checkout_id"] == pending.checkout.id
+    voided = await c.checkout.get(pending.checkout.id)
+    assert voided.status is CheckoutStatus.VOIDED and voided.order_id is None
+    assert voided.failure_reason and "limit" in voided.failure_reason
+    assert voided.payment_id is not None
+    payment = await c.provider.retrieve(voided.payment_id)
+    assert payment.status is PaymentStatus.VOIDED
+    async with c.uow(readonly=True) as uow:
+        events = await uow.outbox.list(aggregate_id=voided.id)
+        orders = await uow.orders.list_orders(drop_id=shop.drop_id)
+    voided_event = [ev for ev in events if ev["type"] == "checkout.voided"]
+    assert [ev["payload"]["reason"] for ev in voided_event] == [voided.failure_reason]
+    assert [o.buyer_id for o in orders] == ["hal"]  # only the order within the limit
+    assert (await ledger_sold(c, shop.drop_id))[sku] == 2
+    counts = (await c.engine.counts(shop.drop_id))[sku]
+    assert (counts.remaining, counts.held) == (3, 0)
+    with pytest.raises(e.Conflict):  # as for any checkout already given back
+        await c.checkout.confirm(pending.checkout.id, "hal")
+    # another buyer still gets the units the late payment did not take
+    third = await c.holds.place(shop.drop_id, "ivo", [sku_item(sku, 2)])
+    assert (await c.checkout.start(third.id, "ivo", VISA)).order is not None
+    assert all(ch.consistent for ch in await c.stock.verify())
+
+
 async def test_ledger_refuses_when_engine_drifted_and_refunds(container: Container) -> None:
     """Even if the engine wrongly believed a unit was free, the ledger never oversells:
     the captured payment is refunded automatically."""

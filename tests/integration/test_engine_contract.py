@@ -713,8 +713,10 @@ async def test_convert_semantics(harness: Harness) -> None:
 
 
 async def test_take_semantics(harness: Harness) -> None:
+    """A late payment's units: taken all or none, whatever the pauses and whether the
+    drop accepts holds; never past a per-buyer limit."""
     e = harness.engine
-    await e.ensure_drop(snapshot({"sku_a": 3, "sku_b": 1}, limits={"sku_a": 1}))
+    await e.ensure_drop(snapshot({"sku_a": 3, "sku_b": 1}, limits={"sku_a": 2}))
     await e.set_accepting(DROP, False)
     await e.set_sku_paused(DROP, "sku_a", True)
     assert await e.take(DROP, "buyer_1", {"sku_a": 2, "sku_b": 1}) is True
@@ -727,6 +729,30 @@ async def test_take_semantics(harness: Harness) -> None:
     with pytest.raises(LimitExceeded) as info:
         await e.place_hold(req({"sku_a": 1}), T0)
     assert info.value.extra["already"] == 2
+
+
+async def test_take_respects_the_per_buyer_limit(harness: Harness) -> None:
+    """Taking afresh counts the buyer's live holds, conversions and earlier takes, as a
+    hold would; a refusal changes nothing, and stock is checked before the limit."""
+    e = harness.engine
+    await e.ensure_drop(snapshot({"sku_a": 10, "sku_b": 10}, limits={"sku_a": 2}))
+    held = await e.place_hold(req({"sku_a": 1}), T0)
+    before = await e.counts(DROP)
+    with pytest.raises(LimitExceeded) as info:
+        await e.take(DROP, "buyer_1", {"sku_a": 2, "sku_b": 1})
+    assert info.value.extra == {"sku_id": "sku_a", "limit": 2, "already": 1}
+    assert await e.counts(DROP) == before  # all or none: sku_b was not taken either
+    assert await e.take(DROP, "buyer_1", {"sku_a": 1, "sku_b": 5}) is True
+    with pytest.raises(LimitExceeded):
+        await e.take(DROP, "buyer_1", {"sku_a": 1})
+    # another buyer is not affected; no unit left beats the limit
+    assert await e.take(DROP, "buyer_2", {"sku_a": 2}) is True
+    assert await e.take(DROP, "buyer_1", {"sku_b": 9}) is False
+    # the buyer's hold released: its unit no longer counts
+    await e.release(held.id, T0 + 1)
+    assert await e.take(DROP, "buyer_1", {"sku_a": 1}) is True
+    counts = await e.counts(DROP)
+    assert (counts["sku_a"].remaining, counts["sku_b"].remaining) == (6, 5)
 
 
 # ---------------------------------------------------------------- journal
@@ -956,3 +982,21 @@ async def test_waitlist_gate_arm_latch_and_restock(harness: Harness) -> None:
     assert (await e.place_hold(claim_req({"sku_a": 2}, "w"), T0)).units == {"sku_a": 2}
     with pytest.raises(NotFound):
         await e.set_waitlist_gate(DROP, "sku_zz", "arm")
+
+
+async def test_a_late_payment_finds_no_unit_behind_a_latched_gate(harness: Harness) -> None:
+    """A payment that outlived its hold (``take``) cannot take a unit that waits for the
+    waitlist's line, and taking the last unit latches an armed gate as a hold does."""
+    e = harness.engine
+    await e.ensure_drop(snapshot({"sku_a": 2}))
+    assert await e.set_waitlist_gate(DROP, "sku_a", "arm") == (2, "armed")
+    assert await e.take(DROP, "late1", {"sku_a": 1})
+    assert (await e.counts(DROP))["sku_a"].waitlist == "armed"
+    assert await e.take(DROP, "late2", {"sku_a": 1})
+    assert (await e.counts(DROP))["sku_a"].waitlist == "latched"
+    await e.adjust_offer(DROP, "sku_a", 1, None)  # a unit comes back
+    assert await remaining(e, "sku_a") == 1
+    assert not await e.take(DROP, "late3", {"sku_a": 1})
+    assert await remaining(e, "sku_a") == 1
+    claim = await e.place_hold(claim_req({"sku_a": 1}, "waiter"), T0)
+    assert claim.units == {"sku_a": 1}

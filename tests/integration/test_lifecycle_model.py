@@ -18,8 +18,11 @@ answered. After every step:
 - every check of the post-stream report balances, while the drop is live and after;
 - money: per order the provider's captured − refunded equals the order's net, no
   refund exceeds its charge, and every payment without an order nets to zero;
-- no buyer holds more than a per-buyer limit allows, and a hold refused for the limit
-  really was over it.
+- no buyer holds more than a per-buyer limit allows (orders paid after their hold was
+  gone included), and a hold or a late payment refused for the limit really was over it.
+
+Each step runs to the end of the background work it started (``LifecycleMachine.run``),
+so no step's leftovers run inside the next one.
 
 Known bugs that other branches of issue 17 are fixing are switched off by the
 ``KNOWN_BUG_*`` flags below (each names what it skips). Turn a flag off once its fix
@@ -126,16 +129,13 @@ KNOWN_BUG_FINISHER_RACE = False
 #: (the sampling tables start at two units: ``InvalidInput``), so its unit can never
 #: pass the gate. When True such lots are not inspected (their unit stays in QC).
 KNOWN_BUG_ONE_UNIT_LOT_CANNOT_BE_INSPECTED = False
-#: A payment that finishes after its hold is gone (a slow 3-D Secure step, a restart)
-#: takes its units afresh ignoring the per-buyer limit (``StockEngine.take``), so a
-#: buyer who bought up to the limit meanwhile ends over it. When True the limit check
-#: leaves out orders paid that way.
-KNOWN_BUG_LATE_PAYMENT_IGNORES_LIMIT = True
-#: A ready pre-order shipped by the warehouse (its tracking update: the normal path
-#: after ``order.ready_to_fulfill``) stays ``ready`` in the pre-order flow and an
-#: authorised payment is not captured at shipping. When True pre-orders are also
-#: shipped through ``preorder_lifecycle.ship``.
-KNOWN_BUG_WAREHOUSE_SHIPPED_PREORDER_STAYS_READY = True
+
+#: Found with 1000 examples (not fixed yet): after the drop ended, the buyer's 3-D
+#: Secure confirm and the provider's webhook racing on a late payment: the winner voids
+#: it (sold out), the loser answers 502 ``PaymentProviderError('unexpected payment
+#: status voided')`` instead of the winner's ``SoldOut``. When True they are not raced
+#: once the drop has ended.
+KNOWN_BUG_FINISHER_RACE_AFTER_END_502 = True
 
 EXAMPLES = int(os.environ.get("DROPLINE_MODEL_EXAMPLES", "10"))
 STEPS = int(os.environ.get("DROPLINE_MODEL_STEPS", "50"))
@@ -178,15 +178,29 @@ class ModelReturn:
     status: str = "requested"
 
 
+SETTLE_S = 30
+
+
 async def _settle() -> None:
+    """Wait until no task but the Redis batcher (which lives as long as the engine) is
+    left on the loop: background work a step started (a drop catalog revalidation, a
+    single-flight load) and whatever that work started in turn. Still running after
+    ``SETTLE_S`` is a hang, reported as one rather than left to leak into the next step
+    (where it would hold a transaction open and make the run flaky)."""
     me = asyncio.current_task()
-    started = [
-        t
-        for t in asyncio.all_tasks()
-        if t is not me and not t.done() and t.get_name() != "dropline-redis-batcher"
-    ]
-    if started:
-        await asyncio.wait(started, timeout=10)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_S
+    while True:
+        started = [
+            t
+            for t in asyncio.all_tasks()
+            if t is not me and not t.done() and t.get_name() != "dropline-redis-batcher"
+        ]
+        if not started:
+            return
+        left = deadline - loop.time()
+        assert left > 0, f"background work still running {SETTLE_S} s after a step: {started}"
+        await asyncio.wait(started, timeout=left)
 
 
 def _sqlite_template() -> Path:
@@ -237,10 +251,13 @@ class LifecycleMachine(RuleBasedStateMachine):
     def run(self, coro: Any) -> Any:
         """One call on the machine's event loop; then the background work it started
         (a drop catalog revalidation) finishes, as it would on a server's loop, rather
-        than stay suspended holding a database transaction open."""
-        result = self.loop.run_until_complete(coro)
-        self.loop.run_until_complete(_settle())
-        return result
+        than stay suspended holding a database transaction open. Also when the call
+        raised: many rules expect a refusal (``SoldOut``, ``LimitExceeded`` ...) and
+        carry on, and the work started before it must not leak into the next step."""
+        try:
+            return self.loop.run_until_complete(coro)
+        finally:
+            self.loop.run_until_complete(_settle())
 
     async def _flush_redis(self) -> None:
         import redis.asyncio as aioredis
@@ -303,7 +320,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                     out[s] = out.get(s, 0) + q
         return out
 
-    def _record_order(self, order: OrderRecord, hold_id: str, *, late: bool = False) -> None:
+    def _record_order(self, order: OrderRecord, hold_id: str) -> None:
         h = self.holds[hold_id]
         total = sum(PRICES[name] * qty for name, qty in h.cart)
         assert order.id not in self.m.orders, "one payment made two orders"
@@ -313,15 +330,15 @@ class LifecycleMachine(RuleBasedStateMachine):
         ]
         pre = {s: q for s, q in h.units.items() if s == self.w.sku["P"]}
         self.m.orders[order.id] = ModelOrder(
-            order.id, h.buyer, h.cart, h.units, pre, total, order.paid_at.timestamp(), late=late
+            order.id, h.buyer, h.cart, h.units, pre, total, order.paid_at.timestamp()
         )
 
-    def _finished(self, result: CheckoutResult, hold_id: str, *, late: bool = False) -> None:
+    def _finished(self, result: CheckoutResult, hold_id: str) -> None:
         if result.next_action:
             self.pending_3ds[result.checkout.id] = hold_id
         else:
             assert result.order is not None
-            self._record_order(result.order, hold_id, late=late)
+            self._record_order(result.order, hold_id)
 
     def _tick(self) -> None:
         """A second passes before each payment: orders are paid at distinct times, so
@@ -338,6 +355,20 @@ class LifecycleMachine(RuleBasedStateMachine):
             or hold.status not in (HoldStatus.ACTIVE, HoldStatus.PAYING)
             or hold.expires_at <= self.clock.now()
         )
+
+    def _assert_over_limit(self, hold_id: str, late: bool) -> None:
+        """A payment refused for the per-buyer limit (and voided) really was late and
+        over it: what the buyer bought and holds now, plus this hold's units."""
+        assert late, "a payment refused for the limit while its hold was still live"
+        h = self.holds[hold_id]
+        live = self._live_units(h.buyer)
+        over = [
+            s
+            for s, q in h.units.items()
+            if (limit := self.w.limits[s]) is not None
+            and self.m.bought(h.buyer, s) + live.get(s, 0) + q > limit
+        ]
+        assert over, f"a late payment refused for the limit, but {h.buyer} is within it"
 
     def _rested(self, rule: str) -> bool:
         """True when ``rule`` did not run in the last ``REST[rule]`` steps."""
@@ -424,9 +455,18 @@ class LifecycleMachine(RuleBasedStateMachine):
             result = self.run(self.c.checkout.confirm(checkout_id, self.holds[hold_id].buyer))
         except (SoldOut, Conflict):
             return  # no unit left (nothing charged), or abandoned by recovery
-        self._finished(result, hold_id, late=late)
+        except LimitExceeded:
+            self._assert_over_limit(hold_id, late)
+            return
+        self._finished(result, hold_id)
 
-    @precondition(lambda self: self.pending_3ds and not KNOWN_BUG_FINISHER_RACE)
+    @precondition(
+        lambda self: (
+            self.pending_3ds
+            and not KNOWN_BUG_FINISHER_RACE
+            and not (KNOWN_BUG_FINISHER_RACE_AFTER_END_502 and self.m.ended)
+        )
+    )
     @rule(data=st.data(), expire_first=st.booleans())
     def race_finishers(self, data: st.DataObject, expire_first: bool) -> None:
         """The buyer's 3-D Secure confirm and the provider's webhook finish one payment
@@ -457,12 +497,14 @@ class LifecycleMachine(RuleBasedStateMachine):
 
         results = self.run(both())
         errors = [r for r in results if isinstance(r, BaseException)]
-        assert all(isinstance(e, SoldOut) for e in errors), errors
+        assert all(isinstance(e, (SoldOut, LimitExceeded)) for e in errors), errors
         orders = {r.order.id: r.order for r in results if isinstance(r, CheckoutResult) and r.order}
         assert len(orders) <= 1, "one payment made two orders"
         if orders:
             assert not errors, f"a finisher failed for a payment that succeeded: {errors}"
-            self._record_order(next(iter(orders.values())), hold_id, late=late)
+            self._record_order(next(iter(orders.values())), hold_id)
+        elif any(isinstance(e, LimitExceeded) for e in errors):
+            self._assert_over_limit(hold_id, late)
 
     @precondition(lambda self: self.holds)
     @rule(data=st.data())
@@ -482,13 +524,24 @@ class LifecycleMachine(RuleBasedStateMachine):
     @rule(days=st.integers(1, 3))
     def wait_days(self, days: int) -> None:
         """Days pass with every background job running: abandoned 3-D Secure payments
-        are voided, authorisations about to lapse captured, refunds finished."""
+        are voided, authorisations about to lapse captured, pre-orders whose promised
+        date passed cancelled and refunded, refunds finished."""
         self.last_run["wait_days"] = self.steps
         self.clock.advance(days * DAY)
         self.run(self._background())
         self.run(self.c.checkout.recover())
         self.run(self.c.preorder_lifecycle.capture_expiring())
-        assert self.run(self.c.preorder_lifecycle.process_deadlines()) == []
+        for order_id in self.run(self.c.preorder_lifecycle.process_deadlines()):
+            # The mail-order rule: a pre-order still waiting for its units when its
+            # promised ship-by date passed (no delay was announced) is cancelled and
+            # refunded in full.
+            o = self.m.orders[order_id]
+            assert o.waiting, f"{order_id} cancelled by the deadline sweep, not waiting"
+            p = self.run(self.c.preorders.get(order_id))
+            assert p.promised_ship_by is not None
+            assert p.promised_ship_by.timestamp() <= self.clock.now(), "a promise not due"
+            assert p.status == "cancelled" and p.refunded_at is not None
+            o.status, o.refunded, o.cancelled = "refunded", o.total, True
         assert self.run(self.c.cancellations.finish_refunds()) == []
         assert self.run(self.c.returns.finish_refunds()) == []
 
@@ -604,8 +657,12 @@ class LifecycleMachine(RuleBasedStateMachine):
         lot = self.m.lots[lot_id]
         try:
             signed = self.run(self.c.qc.sign_off(ins_id, approver="Dana"))
-        except Conflict:
-            assert lot.status not in INSPECTABLE, "a signed-off inspection was refused"
+        except Conflict as exc:
+            # Refused: the lot was decided by another inspection, or this one's plan is
+            # no longer the severity in force (other lots' sign-offs moved the
+            # switching rules meanwhile): the lot stays to be inspected again.
+            stale = "severity_in_force" in exc.extra
+            assert stale or lot.status not in INSPECTABLE, "a signed-off inspection was refused"
             return
         assert lot.status in INSPECTABLE, "a lot was decided twice"
         if not accepted:
@@ -655,17 +712,16 @@ class LifecycleMachine(RuleBasedStateMachine):
     )
     def ship(self, data: st.DataObject, path: str) -> None:
         """The warehouse ships an order whose units are all in the building (its
-        tracking update). A pre-order may also be marked shipped in its own flow
-        (``preorder_lifecycle.ship``), before or after; by the warehouse alone, it must
-        end shipped and captured all the same."""
+        tracking update). A pre-order may also be marked shipped by ops in its own flow
+        (``preorder_lifecycle.ship``) before; by the warehouse alone, it must end
+        shipped and captured all the same, and marking it shipped after is refused
+        (it shipped once: nothing moves twice)."""
         order_id = self._pick(
             data, self._orders(lambda o: o.status in ("paid", "handed_off") and o.ready), "order"
         )
         o = self.m.orders[order_id]
         if not o.is_preorder:
             path = "warehouse"
-        elif path == "warehouse" and KNOWN_BUG_WAREHOUSE_SHIPPED_PREORDER_STAYS_READY:
-            return
         if path == "preorder_then_warehouse":
             assert self.run(self.c.preorder_lifecycle.ship(order_id)).status == "shipped"
         result = self.run(
@@ -679,7 +735,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         )
         assert (result.applied, result.status) == (True, "shipped")
         if path == "warehouse_then_preorder":
-            assert self.run(self.c.preorder_lifecycle.ship(order_id)).status == "shipped"
+            with pytest.raises(Conflict):
+                self.run(self.c.preorder_lifecycle.ship(order_id))
         o.status, o.shipped = "shipped", True
         self.shipped_at[order_id] = self.clock.now()
 
@@ -1012,13 +1069,13 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_buyer_over_a_limit(self) -> None:
+        """Orders paid late (their hold gone, units taken afresh) included."""
         if not self._seeded():
             return
-        ignore_late = KNOWN_BUG_LATE_PAYMENT_IGNORES_LIMIT
         for buyer in BUYERS:
             for sku_id, limit in self.w.limits.items():
                 if limit is not None:
-                    bought = self.m.bought(buyer, sku_id, ignore_late=ignore_late)
+                    bought = self.m.bought(buyer, sku_id)
                     assert bought <= limit, (buyer, sku_id, bought, limit)
 
 

@@ -12,8 +12,11 @@ import pytest
 
 from dropline.bootstrap import Container
 from dropline.domain import errors as e
+from dropline.domain.fulfilment.rules import FulfilmentUpdate
 from dropline.domain.live.drops import DropStatus
+from dropline.domain.live.orders import OrderStatus
 from dropline.domain.supply.production import RunLine
+from dropline.services.fulfilment.shipping import UpdateDetails
 from dropline.services.ports import ManualClock, PaymentStatus
 from preorders_support import buy, now, pass_lot, preorder_drop, seed_run
 from support import sku_item
@@ -355,6 +358,46 @@ async def test_switching_rules_follow_recorded_inspections(container: Container)
     ]
 
 
+async def lot_status(c: Container, lot_id: str) -> str:
+    async with c.uow(readonly=True) as uow:
+        lot = await uow.production.lot(lot_id)
+    assert lot is not None
+    return str(lot["status"])
+
+
+async def test_an_inspection_made_before_tightening_is_inspected_again(
+    container: Container,
+) -> None:
+    """An inspection recorded under normal and signed off only after other lots' sign-offs
+    moved the product to tightened is refused (409, nothing changes): its lot, still
+    in QC, is inspected again under the plan in force. (Found by the lifecycle model:
+    it was a 422 from the switching rules.)"""
+    c = container
+    f = await seed_run(c, quantity=5000)
+    early = await c.production.receive(f.run_id, f.sku_id, 500, "E", actor="wh")
+    # 3 major defects pass normal (Ac 3) but fail tightened (Ac 2).
+    stale = await c.qc.inspect(early["id"], "final_random", {"major": 3}, inspector="ivy")
+    assert stale["accepted"] is True
+    for batch in ("R1", "R2"):
+        lot = await c.production.receive(f.run_id, f.sku_id, 500, batch, actor="wh")
+        ins = await c.qc.inspect(lot["id"], "final_random", {"major": 5}, inspector="ivy")
+        await c.qc.sign_off(ins["id"], approver="Dana")
+    state = await c.qc.switching(f.manufacturer_id, f.product_id)
+    assert state["major"]["severity"] == "tightened"
+    level = await c.stock.level(f.sku_id)
+
+    with pytest.raises(e.Conflict) as info:
+        await c.qc.sign_off(stale["id"], approver="Dana")
+    assert info.value.extra["severity_in_force"] == "tightened"
+    assert await lot_status(c, early["id"]) == "quality_control"
+    assert await c.stock.level(f.sku_id) == level
+    assert await c.qc.switching(f.manufacturer_id, f.product_id) == state
+    again = await c.qc.inspect(early["id"], "final_random", {"major": 3}, inspector="ivy")
+    assert again["accepted"] is False  # the tightened plan's verdict
+    await c.qc.sign_off(again["id"], approver="Dana")
+    assert await lot_status(c, early["id"]) == "rejected"
+
+
 async def test_discontinued_after_five_tightened_rejections(container: Container) -> None:
     c = container
     f = await seed_run(c, quantity=10_000)
@@ -553,6 +596,63 @@ async def test_authorise_now_capture_at_ship(container: Container, clock: Manual
     with pytest.raises(e.Conflict):  # shipped once; nothing moves twice
         await c.preorder_lifecycle.ship(order.id)
     assert (await c.stock.level(f.sku_id)).committed == 0
+    assert all(ch.consistent for ch in await c.stock.verify())
+
+
+async def test_warehouse_shipping_a_preorder_ships_it_as_ops_do(
+    container: Container, clock: ManualClock
+) -> None:
+    """A warehouse's ``shipped`` update (signed webhook or tracking CSV) of a pre-order
+    does what the ops route does: its authorised payment is captured, the pre-order is
+    ``shipped`` with its notice and event, its allocated units leave ``committed``
+    once. Refused (409, nothing recorded) while it still waits for its units."""
+    c = container
+    f = await seed_run(c, intake_days=1, code="WMS")
+    drop_id = await preorder_drop(c, f, cap=5, mode="authorize", closes_in_days=1)
+    ann = await buy(c, drop_id, "ann", f.sku_id)
+    bo = await buy(c, drop_id, "bo", f.sku_id)
+    ups = UpdateDetails("UPS", "1ZWMS")
+    with pytest.raises(e.Conflict):  # no unit of it in the building yet
+        await c.fulfilment.apply_update("wms", "ship-ann", FulfilmentUpdate.SHIPPED, ann.id, ups)
+    async with c.uow(readonly=True) as uow:
+        order = await uow.orders.get_order(ann.id)
+    assert order is not None and order.status is OrderStatus.PAID
+    assert (await c.provider.retrieve(ann.payment_id)).status is PaymentStatus.AUTHORIZED
+    await pass_lot(c, f.run_id, f.sku_id, 5, "W-1")
+    assert (await c.stock.level(f.sku_id)).committed == 2
+
+    # The warehouse update's path (a signed webhook's): the same update id applies now (nothing was
+    # recorded by the refusal).
+    done = await c.fulfilment.apply_update("wms", "ship-ann", FulfilmentUpdate.SHIPPED, ann.id, ups)
+    assert (done.applied, done.status) == (True, "shipped")
+    # The tracking CSV's path.
+    report = await c.fulfilment.import_tracking(
+        f"order_id,carrier,tracking_number\n{bo.id},UPS,1ZB\n"
+    )
+    assert (report.applied, report.errors) == ([2], [])
+    for order in (ann, bo):
+        po = await c.preorders.get(order.id)
+        assert (po.status, po.captured) == ("shipped", True)
+        assert (await c.provider.retrieve(order.payment_id)).status is PaymentStatus.CAPTURED
+        async with c.uow(readonly=True) as uow:
+            kinds = [n["kind"] for n in await uow.production.notices(order.id)]
+            types = [ev["type"] for ev in await uow.outbox.list(aggregate_id=order.id)]
+        assert kinds[-2:] == ["captured", "shipped"]
+        assert types.index("preorder.payment_captured") < types.index("preorder.shipped")
+        assert "order.shipped" in types
+    level = await c.stock.level(f.sku_id)  # both allocated units left, once each
+    assert (level.committed, level.available) == (0, 3)
+
+    # Shipped once: ops cannot ship it again, a repeated update changes nothing.
+    with pytest.raises(e.Conflict):
+        await c.preorder_lifecycle.ship(ann.id)
+    again = await c.fulfilment.apply_update(
+        "wms", "ship-ann", FulfilmentUpdate.SHIPPED, ann.id, ups
+    )
+    assert again.applied is False
+    assert (await c.stock.level(f.sku_id)).committed == 0
+    report = await c.reports.build(drop_id)
+    assert report["balanced"], report["reconciliation"]
     assert all(ch.consistent for ch in await c.stock.verify())
 
 

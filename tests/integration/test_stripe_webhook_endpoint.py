@@ -266,6 +266,38 @@ async def test_payment_after_hold_expired_and_sold_out_is_voided_and_recorded(
     assert again.json() == {**r.json(), "duplicate": True, "checkout_id": None}
 
 
+async def test_payment_after_hold_expired_over_the_limit_is_voided_and_recorded(
+    c: Container, http: httpx.AsyncClient, stripe_url: str, clock: ManualClock
+) -> None:
+    """A late payment whose units would put the buyer over the per-buyer limit (they
+    bought up to it meanwhile) is voided as a sold-out one is, and said so."""
+    shop = await seed_shop(c, units=5, ttl=30, limit=1)
+    sku = shop.skus[0]
+    pending = await pending_3ds(c, stripe_url, shop.drop_id, sku, "ed")
+    clock.advance(c.settings.paying_cap_s + 1)
+    assert await expire_holds(c.engine, clock) == 1
+    again_hold = await c.holds.place(shop.drop_id, "ed", [sku_item(sku)])
+    bought = await c.checkout.start(again_hold.id, "ed", "pm_card_visa")
+    assert bought.order is not None
+
+    payment_id = pending.checkout.payment_id
+    await authenticate(stripe_url, payment_id, pending.next_action["client_secret"], True)
+    payload = stripe_event(
+        "payment_intent.amount_capturable_updated", await raw_intent(stripe_url, payment_id)
+    )
+    r = await http.post(URL, content=payload, headers=signed(payload))
+    assert r.status_code == 200, r.text
+    assert r.json()["outcome"] == "limit_exceeded_voided"
+
+    checkout = await c.checkout.get(pending.checkout.id)
+    assert checkout.status is CheckoutStatus.VOIDED
+    assert checkout.failure_reason and "limit" in checkout.failure_reason
+    assert (await raw_intent(stripe_url, payment_id))["status"] == "canceled"
+    assert await orders_of(c, shop.drop_id) == [bought.order.id]
+    assert (await sold(c, shop.drop_id))[sku] == 1
+    assert (await c.engine.counts(shop.drop_id))[sku].remaining == 4
+
+
 async def test_payment_failed_is_recorded_and_the_hold_stays_with_the_buyer(
     c: Container, http: httpx.AsyncClient, stripe_url: str
 ) -> None:

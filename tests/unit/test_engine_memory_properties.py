@@ -7,7 +7,8 @@ advance-time / expire with a manual clock. After every step, for every SKU:
     remaining >= 0, held >= 0                              (no oversell)
     held == units of the live holds                        (counters match holds)
 
-and whenever a hold is placed, its buyer's live + converted + taken units <= limit.
+and whenever a hold is placed or units are taken outside a hold (a late payment), its
+buyer's live + converted + taken units <= limit (a refusal for the limit is a real one).
 
 ``converted_or_taken`` and the per-buyer usage come from the model, which only follows
 the engine's answers (which hold won, which was converted), never its internals.
@@ -24,7 +25,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from dropline.domain.errors import DroplineError, HoldExpired
+from dropline.domain.errors import DroplineError, HoldExpired, LimitExceeded
 from dropline.domain.live.holds import HoldItem, HoldRequest, HoldStatus, ItemKind
 from dropline.engine.memory import MemoryEngine
 from dropline.services.ports import DropSnapshot, EngineOffer
@@ -135,7 +136,29 @@ class EngineMachine(RuleBasedStateMachine):
         units=st.dictionaries(st.sampled_from(sorted(OFFERED)), st.integers(1, 3), min_size=1),
     )
     def take(self, buyer: str, units: dict[str, int]) -> None:
-        if run(self.engine.take(DROP, buyer, units)):
+        before = run(self.engine.counts(DROP))
+        live = [h for h in self._holds() if h.status in (HoldStatus.ACTIVE, HoldStatus.PAYING)]
+        usage = {
+            sku: sum(h.units.get(sku, 0) for h in live if h.buyer_id == buyer)
+            + self.sold_by_buyer.get((buyer, sku), 0)
+            for sku in units
+        }
+        over = {
+            sku
+            for sku, n in units.items()
+            if (limit := LIMITS[sku]) is not None and usage[sku] + n > limit
+        }
+        refused: LimitExceeded | None = None
+        try:
+            taken = run(self.engine.take(DROP, buyer, units))
+        except LimitExceeded as exc:
+            refused, taken = exc, False
+        if refused is not None:  # only for a real excess, and nothing changed
+            assert refused.extra["sku_id"] in over
+            assert run(self.engine.counts(DROP)) == before
+            return
+        if taken:  # a late payment never takes its buyer past a limit either
+            assert not over, (buyer, units, usage)
             for sku, n in units.items():
                 self.sold[sku] += n
                 self.sold_by_buyer[(buyer, sku)] = self.sold_by_buyer.get((buyer, sku), 0) + n

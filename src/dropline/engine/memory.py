@@ -608,19 +608,37 @@ class MemoryEngine:
 
     async def take(self, drop_id: str, buyer_id: str, units: Mapping[str, int]) -> bool:
         """Take units outside any hold (a payment that outlived its hold): all or none,
-        ignoring limits, pauses and whether the drop accepts holds. False if a SKU is
-        not offered or lacks units; the units count towards the buyer's usage."""
+        ignoring pauses and whether the drop accepts holds, but not the per-buyer
+        limits nor a latched waitlist gate (its units wait for the line). False if a SKU
+        is not offered, lacks units or waits for its line; ``LimitExceeded`` (as
+        ``place_hold`` raises it, SKUs checked in sorted order) if the buyer's usage
+        would pass a limit. Taken units count towards the buyer's usage."""
         check_units(units)
         drop = self._drop(drop_id)
-        for sku_id, qty in units.items():
+        skus = sorted(units)
+        for sku_id in skus:
             offer = drop.offers.get(sku_id)
-            if offer is None or offer.remaining < qty:
+            if offer is None or offer.remaining < units[sku_id] or offer.waitlist == "latched":
                 return False
-        used = drop.used.setdefault(buyer_id, {})
+        used = drop.used.get(buyer_id, {})
+        for sku_id in skus:
+            limit = drop.offers[sku_id].limit
+            already = used.get(sku_id, 0)
+            if limit is not None and already + units[sku_id] > limit:
+                raise LimitExceeded(
+                    f"at most {limit} of SKU {sku_id} per buyer",
+                    sku_id=sku_id,
+                    limit=limit,
+                    already=already,
+                )
+        used = drop.used.setdefault(buyer_id, used)
         for sku_id, qty in units.items():
-            drop.offers[sku_id].remaining -= qty
-            drop.offers[sku_id].taken += qty
+            offer = drop.offers[sku_id]
+            offer.remaining -= qty
+            offer.taken += qty
             used[sku_id] = used.get(sku_id, 0) + qty
+            if offer.remaining == 0 and offer.waitlist:
+                offer.waitlist = "latched"  # as a hold's last unit
         return True
 
     async def expire_due(self, now: float, limit: int = 500) -> list[Hold]:

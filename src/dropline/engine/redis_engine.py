@@ -636,7 +636,8 @@ class RedisEngine:
         return _hold_from_reply(reply[1]) if _s(reply[0]) == "ok" else None
 
     async def take(self, drop_id: str, buyer_id: str, units: Mapping[str, int]) -> bool:
-        """Units outside any hold, all or none, ignoring limits; see ``MemoryEngine``."""
+        """Units outside any hold, all or none, within the per-buyer limits
+        (``LimitExceeded``), in one script; see ``MemoryEngine``."""
         check_units(units)
         _check_ids(buyer_id, *units)
         args: list[Any] = [buyer_id, len(units)]

@@ -227,7 +227,11 @@ class StockEngine(Protocol):
         ...
 
     async def take(self, drop_id: str, buyer_id: str, units: Mapping[str, int]) -> bool:
-        """Take units outside any hold (a late payment); all or none; ignores limits."""
+        """Take units outside any hold (a late payment), all or none, atomically.
+        False when a SKU is not offered or lacks units; ``LimitExceeded`` when the
+        buyer would pass a per-buyer limit (their usage: live holds, converted and
+        taken units), checked as ``place_hold`` checks it. Pauses and a closed drop
+        are ignored: the buyer's hold was placed while it was open."""
         ...
 
     async def expire_due(self, now: float, limit: int = 500) -> list[Hold]:

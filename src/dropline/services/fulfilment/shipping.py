@@ -9,19 +9,20 @@
 - Warehouse updates (signed webhooks or a CSV of tracking numbers) move the order along
   its state machine; each is applied once per sender event id, and every status change
   records its event and its buyer message in the same transaction.
+- A pre-order shipped by the warehouse ships exactly as the ops route ships it
+  (``PreorderShipping``, the pre-order lifecycle's two steps): its authorised payment is
+  captured before the transaction, and in it the pre-order becomes ``shipped``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from dropline.domain.errors import CsvFieldTooLarge, DroplineError, InvalidInput, NotFound
+from dropline.domain.errors import DroplineError, InvalidInput, NotFound
 from dropline.domain.events import DomainEvent
 from dropline.domain.fulfilment.rules import (
     UNSHIPPED,
@@ -39,6 +40,7 @@ from dropline.services.fulfilment.messages import (
     MessageService,
 )
 from dropline.services.fulfilment.pick_lists import KnownRows, pick_lines, test_flag
+from dropline.services.fulfilment.tracking_csv import TRACKING_COLUMNS, ImportReport, read_csv
 from dropline.services.fulfilment.webhooks import WebhookService
 from dropline.services.ports import Clock
 from dropline.services.serialize import rfc3339
@@ -51,6 +53,21 @@ log = logging.getLogger(__name__)
 READY = "order.ready_to_fulfill"
 Row = dict[str, Any]
 MAX_TEXT = 500
+
+
+class PreorderShipping(Protocol):
+    """What shipping an order needs from the pre-order side (the pre-order lifecycle
+    implements it; ``bootstrap`` wires it). Both steps do nothing for an order that is
+    not a pre-order, or one shipped already."""
+
+    async def before_shipping(self, order_id: str) -> None:
+        """Before the transaction: capture an authorised payment; ``Conflict`` while the
+        pre-order still waits for its units."""
+        ...
+
+    async def shipped(self, uow: UnitOfWork, order_id: str) -> None:
+        """Inside the transaction that ships the order: the pre-order is shipped."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -69,19 +86,6 @@ class UpdateResult:
     applied: bool  # False: this event id was applied before (nothing changed)
 
 
-@dataclass
-class ImportReport:
-    applied: list[int] = field(default_factory=list)
-    duplicates: list[int] = field(default_factory=list)
-    errors: list[tuple[int, str, str]] = field(default_factory=list)  # (line, code, detail)
-
-    @property
-    def total(self) -> int:
-        return len(self.applied) + len(self.duplicates) + len(self.errors)
-
-
-TRACKING_COLUMNS = ("order_id", "carrier", "tracking_number", "tracking_url")
-
 _STATUS_EVENT = {
     OrderStatus.HANDED_OFF: "order.handed_off",
     OrderStatus.SHIPPED: "order.shipped",
@@ -94,28 +98,6 @@ _STATUS_MESSAGE = {
     OrderStatus.DELIVERED: MessageKind.DELIVERED,
     OrderStatus.EXCEPTION: MessageKind.DELAYED,
 }
-
-
-def read_csv(text: str) -> tuple[list[str], list[dict[str | None, str | None]]]:
-    """The stripped header and the rows of a CSV, read whole before anything is applied.
-
-    Python's reader stops at a field longer than ``csv.field_size_limit()`` (128 KiB)
-    with ``csv.Error``, which was a 500: that is ``CsvFieldTooLarge`` (422
-    ``csv_field_too_large``), any other reader error ``InvalidInput``, both naming the
-    line."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    try:
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        rows = list(reader)
-    except csv.Error as exc:
-        line = reader.reader.line_num  # the DictReader's own count lags a row behind
-        if "field larger than field limit" in str(exc):
-            limit = csv.field_size_limit()
-            raise CsvFieldTooLarge(
-                f"line {line}: a field is longer than {limit} characters", line=line, limit=limit
-            ) from None
-        raise InvalidInput(f"line {line}: the CSV cannot be read ({exc})", line=line) from None
-    return header, rows
 
 
 def ship_to_values(ship: ShipTo) -> dict[str, str]:
@@ -158,12 +140,14 @@ class FulfilmentService:
         messages: MessageService,
         webhooks: WebhookService,
         sla: SlaPolicy | None = None,
+        preorders: PreorderShipping | None = None,
     ) -> None:
         self.uow = uow
         self.clock = clock
         self.messages = messages
         self.webhooks = webhooks
         self.sla = sla or SlaPolicy()
+        self.preorders = preorders
         webhooks.on_delivered.append(self._on_delivered)
 
     def _now(self) -> datetime:
@@ -274,6 +258,8 @@ class FulfilmentService:
         moved = replace(order, status=status, version=order.version + 1)
         at = d.occurred_at or self._now()
         if status is OrderStatus.SHIPPED:
+            if self.preorders is not None:
+                await self.preorders.shipped(uow, order.id)
             await ship_order_units(uow, order.id, f"fulfilment: {d.reason}"[:120])
             await uow.shipments.update(
                 order.id,
@@ -320,8 +306,11 @@ class FulfilmentService:
         """Apply one warehouse/carrier update once per (source, event id).
 
         Raises ``NotFound`` (unknown order), ``InvalidInput`` (shipped without carrier or
-        tracking number) or ``InvalidTransition`` (e.g. delivered before shipped); in
-        each case nothing is recorded, so a corrected retry is applied. Its text comes
+        tracking number), ``InvalidTransition`` (e.g. delivered before shipped) or
+        ``Conflict`` (a pre-order shipped while it still waits for its units); in each
+        case nothing is recorded, so a corrected retry is applied. A pre-order shipped
+        here is shipped as the ops route ships it: its authorised payment is captured
+        first (``PaymentProviderError`` if the provider fails; retry the update). Its text comes
         from a CSV row or a partner's JSON, not a request model, so it is checked here
         (``domain/inputs.py``): a NUL would otherwise fail in the database."""
         for name, value in (
@@ -341,6 +330,12 @@ class FulfilmentService:
             raise InvalidInput("tracking_url must be an http(s) URL")
         if not event_id or len(event_id) > 200:
             raise InvalidInput("an update needs an id of at most 200 characters")
+        if update is FulfilmentUpdate.SHIPPED and self.preorders is not None:
+            # Money moves before the transaction that ships, as on the ops route.
+            async with self.uow(readonly=True) as uow:
+                found = await uow.orders.find_order(order_id)
+            if found is not None:
+                await self.preorders.before_shipping(found.id)
         async with self.uow() as uow:
             order = await uow.orders.find_order(order_id)  # the id, or DL-1042
             if order is None:

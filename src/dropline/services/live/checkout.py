@@ -17,8 +17,10 @@ The sequence, and why each step is where it is:
    succeeded. The request that created the checkout holds the claim from the start and
    renews it only when half its lease has gone.
 5. The claimant secures the units in the engine: the hold is converted, or, if it expired
-   or was lost meanwhile, the units are taken afresh. If they cannot be, the
-   authorisation is voided and the buyer is told: nothing was charged.
+   or was lost meanwhile, the units are taken afresh, within the per-buyer limits as a
+   new hold would be (the expired hold no longer counts; what the buyer bought or holds
+   meanwhile does). If they cannot be (sold out, or over a limit), the authorisation is
+   voided and the buyer is told: nothing was charged.
 6. The claimant captures the payment, then one database transaction writes the order,
    its lines, the sale movements, the checkout's success and the ``order.paid`` event,
    guarded by the claim's version. The sale is a conditional update on the drop's offer
@@ -52,6 +54,7 @@ from dropline.domain.errors import (
     DropNotLive,
     HoldNotOwned,
     InvalidInput,
+    LimitExceeded,
     NotFound,
     PaymentDeclined,
     PaymentProviderError,
@@ -92,9 +95,11 @@ MAX_PAYMENT_METHOD = 80
 OPEN_CHECKOUT = frozenset({CheckoutStatus.PROCESSING, CheckoutStatus.REQUIRES_ACTION})
 
 
-# Why a payment was given back (``failure_reason``): the units were gone.
+# Why a payment was given back (``failure_reason``): the units were gone, or taking
+# them afresh would have put the buyer over a per-buyer limit.
 SOLD_OUT_WHILE_PAYING = "sold out while the payment was processed"
 NO_UNIT_IN_LEDGER = "the ledger had no unit left"
+OVER_LIMIT_WHILE_PAYING = "over the per-buyer limit when the payment went through"
 
 
 class Secured(Enum):
@@ -553,7 +558,18 @@ class CheckoutService:
         claimed = await self._claim(checkout, owned=owned)
         if claimed is None:
             return await self._outcome(checkout.id)
-        took = await self._secure_units(claimed)
+        try:
+            took = await self._secure_units(claimed)
+        except LimitExceeded as exc:
+            # A late payment's units taken afresh would pass the buyer's limit (they
+            # bought or hold others meanwhile): given back like a sold-out one.
+            await self._give_back(claimed, auth, OVER_LIMIT_WHILE_PAYING)
+            raise LimitExceeded(
+                "you reached the per-buyer limit while your payment was processed; "
+                "you were not charged",
+                checkout_id=claimed.id,
+                **exc.extra,
+            ) from exc
         if took is None:
             await self._give_back(claimed, auth, SOLD_OUT_WHILE_PAYING)
             raise SoldOut(
@@ -623,6 +639,12 @@ class CheckoutService:
                 checkout_id=checkout.id,
             )
         if checkout.status in (CheckoutStatus.VOIDED, CheckoutStatus.REFUNDED):
+            if checkout.failure_reason == OVER_LIMIT_WHILE_PAYING:
+                raise LimitExceeded(
+                    "you reached the per-buyer limit while your payment was processed; "
+                    f"it was {checkout.status}",
+                    checkout_id=checkout.id,
+                )
             if checkout.failure_reason in (SOLD_OUT_WHILE_PAYING, NO_UNIT_IN_LEDGER):
                 raise SoldOut(
                     "the items sold out while your payment was processed; "
@@ -638,7 +660,8 @@ class CheckoutService:
 
     async def _secure_units(self, checkout: CheckoutRecord) -> Secured | None:
         """Make the engine count the units as sold: convert the hold, or take the units
-        afresh when the hold expired or was lost. None when they are gone."""
+        afresh when the hold expired or was lost. None when they are gone;
+        ``LimitExceeded`` when taking them would pass the buyer's limit."""
         now = self.clock.now()
         try:
             if await self.engine.convert(checkout.hold_id, now) is not None:
@@ -792,7 +815,9 @@ class CheckoutService:
             return
         if auth.status is PaymentStatus.CAPTURED:
             await self.provider.refund(auth.payment_id, idempotency_key=f"{checkout.id}:refund")
-            metrics().refunds.labels("sold_out").inc()
+            metrics().refunds.labels(
+                "limit" if why == OVER_LIMIT_WHILE_PAYING else "sold_out"
+            ).inc()
             status = CheckoutStatus.REFUNDED
         else:
             await self.provider.void(auth.payment_id, idempotency_key=f"{checkout.id}:void")
@@ -874,7 +899,7 @@ class CheckoutService:
                     await self._abandon(checkout)
                 else:
                     await self._recover_one(checkout)
-            except (PaymentDeclined, SoldOut, Conflict):
+            except (PaymentDeclined, SoldOut, LimitExceeded, Conflict):
                 pass
             except Exception:  # keep recovering the others
                 log.exception("recovering checkout %s failed", checkout.id)

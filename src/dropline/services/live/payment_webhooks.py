@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from dropline.domain.errors import Conflict, NotFound, PaymentDeclined, SoldOut
+from dropline.domain.errors import Conflict, LimitExceeded, NotFound, PaymentDeclined, SoldOut
 from dropline.services.live.checkout import CheckoutService
 from dropline.services.ports import PaymentProvider
 from dropline.store.uow import UowFactory
@@ -117,6 +117,9 @@ class PaymentWebhookService:
         except SoldOut:
             current = await self.checkout.get(checkout_id)
             return WebhookOutcome(f"sold_out_{current.status.value}", checkout_id)
+        except LimitExceeded:  # a late payment that would pass the buyer's limit
+            current = await self.checkout.get(checkout_id)
+            return WebhookOutcome(f"limit_exceeded_{current.status.value}", checkout_id)
         except Conflict as exc:
             log.warning("webhook %s for checkout %s: %s", event.id, checkout_id, exc.detail)
             return WebhookOutcome("mismatch", checkout_id)

@@ -14,7 +14,9 @@ every cancellation takes (``services.stock.ledger.give_back_units``). It and its
 are separate steps with a stable idempotency key per order, so a crash in between is
 finished by ``process_deadlines``. An authorised (not yet captured) payment is captured
 when the pre-order ships, or ``CAPTURE_MARGIN_S`` before the authorisation would lapse
-(``capture_expiring``).
+(``capture_expiring``). Shipping is two steps shared by the ops route and the
+warehouse's ``shipped`` update (``before_shipping`` captures, ``shipped`` marks it
+inside the transaction that ships the order), so either path ships it the same way.
 """
 
 from __future__ import annotations
@@ -413,21 +415,52 @@ class PreorderLifecycleService:
             await uow.commit()
 
     async def ship(self, order_id: str) -> PreorderRecord:
-        """The warehouse ships a ready pre-order: capture an authorised payment now, and
-        its allocated units leave ``committed`` (a ``shipment`` movement)."""
+        """Ops mark a ready pre-order shipped (``POST /v1/preorders/{id}/ship``): the
+        same two steps as a warehouse's ``shipped`` update of the order
+        (``FulfilmentService.apply_update``), without the tracking. ``Conflict`` unless
+        it is ready (waiting, cancelled, or shipped already: nothing moves twice)."""
         p = await self.preorders.get(order_id)
         if p.status != PreorderStatus.READY.value:
             raise Conflict("only a pre-order whose units are allocated can ship", status=p.status)
-        if not p.captured:
-            await self._capture(order_id, why="shipped")
+        await self.before_shipping(order_id)
         async with self.uow() as uow:
-            cur = await uow.production.preorder(order_id, lock=True)
-            assert cur is not None
-            if cur.status == PreorderStatus.READY.value:
-                await uow.production.update_preorder(cur, status=PreorderStatus.SHIPPED.value)
-                await ship_order_units(uow, order_id, "pre-order shipped")
-                payload = {"order_id": order_id, "buyer_id": cur.buyer_id}
-                await uow.production.add_notice(order_id, "shipped", payload)
-                uow.record(DomainEvent("preorder.shipped", "order", order_id, 4, payload))
+            await self.shipped(uow, order_id)
             await uow.commit()
         return await self.preorders.get(order_id)
+
+    async def before_shipping(self, order_id: str) -> None:
+        """Step 1 of shipping a pre-order, by either path, before the transaction that
+        ships it: capture an authorised payment (money is taken when the goods leave;
+        a stable idempotency key, so a retry captures once). ``Conflict`` while it
+        still waits for its units (none of them is in the building to ship). Nothing
+        for one shipped already, or cancelled (the caller's transition refuses it), or
+        for an order that is not a pre-order."""
+        async with self.uow(readonly=True) as uow:
+            p = await uow.production.preorder(order_id)
+        if p is None:
+            return
+        if p.status == PreorderStatus.WAITING.value:
+            raise Conflict(
+                "this pre-order is still waiting for its units; it cannot ship yet",
+                status=p.status,
+                order_id=order_id,
+            )
+        if p.status == PreorderStatus.READY.value and not p.captured:
+            await self._capture(order_id, why="shipped")
+
+    async def shipped(self, uow: UnitOfWork, order_id: str) -> None:
+        """Step 2, inside the transaction that ships the order (the ops route's own, or
+        the warehouse update's): a ready pre-order becomes ``shipped``, its units
+        leave ``committed`` (a ``shipment`` movement; an order shipped by both paths
+        moves them once), with its notice and ``preorder.shipped``. Nothing for one
+        shipped already. ``Conflict`` if its payment was not captured by step 1."""
+        cur = await uow.production.preorder(order_id, lock=True)
+        if cur is None or cur.status != PreorderStatus.READY.value:
+            return
+        if not cur.captured:
+            raise Conflict("the pre-order's payment is not captured yet", order_id=order_id)
+        await uow.production.update_preorder(cur, status=PreorderStatus.SHIPPED.value)
+        await ship_order_units(uow, order_id, "pre-order shipped")
+        payload = {"order_id": order_id, "buyer_id": cur.buyer_id}
+        await uow.production.add_notice(order_id, "shipped", payload)
+        uow.record(DomainEvent("preorder.shipped", "order", order_id, 4, payload))

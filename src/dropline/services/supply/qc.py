@@ -258,6 +258,7 @@ class QcService:
                     )
                 run, _spec, product_id = await self._context(uow, lot)
                 if not ins["resubmitted"]:
+                    await self._check_severity(uow, run["manufacturer_id"], product_id, ins)
                     await self._record_switching(
                         uow,
                         run["manufacturer_id"],
@@ -292,6 +293,27 @@ class QcService:
             await uow.commit()
         assert got is not None
         return got | {"allocation": allocation}
+
+    async def _check_severity(
+        self, uow: UnitOfWork, manufacturer_id: str, product_id: str, ins: Mapping[str, Any]
+    ) -> None:
+        """An original inspection is signed off only under the severity it was made at:
+        when the switching rules moved on meanwhile (other lots' sign-offs made them
+        tightened, say), its plan is not the one in force, so the lot is inspected
+        again (``Conflict``; nothing changes, the lot stays inspectable)."""
+        for c in ins["classes"]:
+            state = switching_state_from(
+                await uow.production.switching_state(manufacturer_id, product_id, c["defect_class"])
+            )
+            if c["severity"] != state.severity.value:
+                raise Conflict(
+                    f"this inspection used the {c['severity']} plan for {c['defect_class']} "
+                    f"defects, but {state.severity.value} inspection is in force since; "
+                    "inspect the lot again under the plan now in force",
+                    defect_class=c["defect_class"],
+                    inspected_severity=c["severity"],
+                    severity_in_force=state.severity.value,
+                )
 
     async def _record_switching(
         self,

@@ -62,7 +62,11 @@ WEBHOOK_HEADERS = [
     response_model=s.UpdateOut,
     responses={
         400: {"description": "invalid_signature: unknown endpoint, stale or wrong signature"},
-        409: {"description": "invalid_transition, e.g. delivered before shipped"},
+        409: {
+            "description": "invalid_transition, e.g. delivered before shipped; conflict, "
+            "a pre-order shipped while it still waits for its units"
+        },
+        502: {"description": "payment_provider_error: capturing a pre-order's payment failed"},
     },
     openapi_extra={
         "parameters": WEBHOOK_HEADERS,

@@ -38,7 +38,9 @@ _RATE_LIMITED = errors(429)
             "model": s.CheckoutOut,
         },
         409: {
-            "description": "`sold_out` (the hold expired and its units were sold), conflict, "
+            "description": "`sold_out` (the hold expired and its units were sold), "
+            "`limit_exceeded` (the hold expired and the buyer reached a per-buyer limit "
+            "meanwhile), conflict, "
             "`idempotency_in_progress` (the same Idempotency-Key is still running)"
         },
     },
@@ -54,8 +56,9 @@ async def create_checkout(
 ) -> Response:
     """Pay for a hold. 201 with the order when paid; 202 with ``next_action`` when the
     card needs 3-D Secure (then call ``/confirm``); 402 ``payment_declined``; 409
-    ``sold_out`` when the hold expired and the units went to someone else (the payment
-    is voided, nothing is charged).
+    ``sold_out`` when the hold expired and the units went to someone else, or
+    ``limit_exceeded`` when it expired and the buyer meanwhile bought or holds up to a
+    per-buyer limit (either way the payment is voided, nothing is charged).
 
     With an ``Idempotency-Key``, a retry while the first request runs gets 409
     ``idempotency_in_progress``, and afterwards the first response; a retry after the
@@ -115,7 +118,8 @@ async def create_checkout(
 async def confirm(checkout_id: str, c: ContainerDep, _: Storefront, buyer: Buyer) -> s.CheckoutOut:
     """Finish a checkout after the buyer completed 3-D Secure. Safe to repeat, and to
     race with the provider's webhook: a checkout already paid answers 200 with its
-    order."""
+    order. 409 ``sold_out`` or ``limit_exceeded`` when the hold expired during the
+    card step and its units could not be taken again (the payment is voided)."""
     result = await c.checkout.confirm(checkout_id, buyer)
     return views.checkout(result.checkout, result)
 
