@@ -130,13 +130,6 @@ KNOWN_BUG_FINISHER_RACE = False
 #: pass the gate. When True such lots are not inspected (their unit stays in QC).
 KNOWN_BUG_ONE_UNIT_LOT_CANNOT_BE_INSPECTED = False
 
-#: Found with 1000 examples (not fixed yet): after the drop ended, the buyer's 3-D
-#: Secure confirm and the provider's webhook racing on a late payment: the winner voids
-#: it (sold out), the loser answers 502 ``PaymentProviderError('unexpected payment
-#: status voided')`` instead of the winner's ``SoldOut``. When True they are not raced
-#: once the drop has ended.
-KNOWN_BUG_FINISHER_RACE_AFTER_END_502 = True
-
 EXAMPLES = int(os.environ.get("DROPLINE_MODEL_EXAMPLES", "10"))
 STEPS = int(os.environ.get("DROPLINE_MODEL_STEPS", "50"))
 
@@ -460,13 +453,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             return
         self._finished(result, hold_id)
 
-    @precondition(
-        lambda self: (
-            self.pending_3ds
-            and not KNOWN_BUG_FINISHER_RACE
-            and not (KNOWN_BUG_FINISHER_RACE_AFTER_END_502 and self.m.ended)
-        )
-    )
+    @precondition(lambda self: self.pending_3ds and not KNOWN_BUG_FINISHER_RACE)
     @rule(data=st.data(), expire_first=st.booleans())
     def race_finishers(self, data: st.DataObject, expire_first: bool) -> None:
         """The buyer's 3-D Secure confirm and the provider's webhook finish one payment

@@ -213,3 +213,40 @@ async def test_concurrent_checkouts_of_one_hold_pay_once(container: Container) -
     assert [ch.status for ch in checkouts] == [CheckoutStatus.SUCCEEDED]
     assert await orders_of(c, shop.drop_id) == [paid[0].order.id]
     await assert_units_conserved(c, shop.drop_id, sku, 3)
+
+
+async def test_a_confirm_that_loses_to_the_webhook_answers_with_the_winners_sold_out(
+    container: Container, clock: ManualClock
+) -> None:
+    """The buyer's confirm reads the checkout waiting for 3-D Secure; before it reaches
+    the provider, the webhook finishes the same payment and voids it (the hold expired
+    and its unit was sold meanwhile). The confirm answers ``SoldOut``, as the winner
+    decided, not a provider error for a payment status it did not expect."""
+    c = container
+    shop = await seed_shop(c, units=1, ttl=30)
+    sku = shop.skus[0]
+    checkout_id = await pending_3ds(c, shop.drop_id, sku, "ann")
+    clock.advance(c.settings.paying_cap_s + 1)
+    assert len(await c.engine.expire_due(clock.now())) == 1
+    other = await c.holds.place(shop.drop_id, "bo", [sku_item(sku)])
+    assert (await c.checkout.start(other.id, "bo", VISA)).order is not None
+    checkout = await c.checkout.get(checkout_id)
+    assert checkout.payment_id is not None
+    paid = await c.provider.confirm(checkout.payment_id, idempotency_key=f"{checkout_id}:confirm")
+    inner = c.checkout.provider
+
+    class WebhookFirst(Counting):
+        async def confirm(self, payment_id: str, *, idempotency_key: str) -> PaymentResult:
+            with pytest.raises(e.SoldOut):
+                c.checkout._answer(await c.checkout.complete_from_provider(checkout_id, paid), "")
+            result: PaymentResult = await self.inner.confirm(
+                payment_id, idempotency_key=idempotency_key
+            )
+            return result
+
+    c.checkout.provider = WebhookFirst(inner)
+    with pytest.raises(e.SoldOut):
+        await c.checkout.confirm(checkout_id, "ann")
+    assert (await c.checkout.get(checkout_id)).status is CheckoutStatus.VOIDED
+    assert len(await orders_of(c, shop.drop_id)) == 1
+    await assert_units_conserved(c, shop.drop_id, sku, 1)

@@ -365,6 +365,15 @@ class CheckoutService:
         result = await self.provider.confirm(
             checkout.payment_id, idempotency_key=f"{checkout.id}:confirm"
         )
+        if result.status in (PaymentStatus.VOIDED, PaymentStatus.REFUNDED):
+            # Given back meanwhile, by a finisher that raced this one (the units were gone)
+            # or at the provider: answer as that finisher did, never a provider error.
+            current = await self.get(checkout.id)
+            if current.status is CheckoutStatus.PROCESSING:
+                return self._answer(await self._outcome(checkout.id), checkout.id)
+            if current.status in FINAL_CHECKOUT:
+                return self._answer(await self._result_for(checkout.id), checkout.id)
+            return self._answer(await self._from_provider(current, result, owned=False), checkout.id)
         settled = await self._settle(checkout, result, await self._lines_for(checkout))
         return self._answer(settled, checkout.id)
 
