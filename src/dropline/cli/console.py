@@ -14,7 +14,7 @@ import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -132,6 +132,16 @@ class TextArgs(TyperGroup):
             if problem:
                 raise typer.BadParameter(problem, param_hint=f"argument {n}")
         return super().parse_args(ctx, args)
+
+
+def utc_time(text: str) -> str:
+    """``2026-12-12T20:00Z`` or ``2026-12-12 20:00`` (UTC when no zone is given) as the
+    API's RFC 3339 UTC time; anything else is a usage error that names the text."""
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a time like 2026-12-12T20:00Z") from None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
 def fail(exc: DroplineError, hints: Mapping[str, str] | None = None) -> str:

@@ -4,13 +4,12 @@ how often — a drop's access windows and rate limits, through the running serve
 from __future__ import annotations
 
 import shlex
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from dropline.cli.console import JsonFlag, add_columns, console, print_table, show
+from dropline.cli.console import JsonFlag, add_columns, console, print_table, show, utc_time
 from dropline.cli.remote import KeyOpt, Server, UrlOpt, remote
 from dropline.web.render import human_time
 
@@ -58,15 +57,6 @@ def _print_access(a: dict[str, Any]) -> None:
         )
 
 
-def _time(text: str) -> str:
-    """``2026-12-12T20:00Z`` or ``2026-12-12 20:00`` (UTC when no zone is given)."""
-    try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a time like 2026-12-12T20:00Z") from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
-
-
 def _parse(spec: str, codes: dict[str, str]) -> dict[str, Any]:
     """``TIME [tiers=a,b] [alloc=SKU:N,...] [name=TEXT]`` as the API's window."""
     try:
@@ -75,7 +65,7 @@ def _parse(spec: str, codes: dict[str, str]) -> dict[str, Any]:
         raise typer.BadParameter(f"{spec!r}: {exc}") from None
     if not parts:
         raise typer.BadParameter("a window needs at least its time")
-    window: dict[str, Any] = {"starts_at": _time(parts[0])}
+    window: dict[str, Any] = {"starts_at": utc_time(parts[0])}
     for part in parts[1:]:
         key, eq, value = part.partition("=")
         if not eq or key not in ("tiers", "alloc", "name"):

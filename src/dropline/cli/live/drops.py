@@ -3,13 +3,20 @@ pause, resume and end — through the running server (``cli/remote.py`` says why
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from dropline.cli.console import JsonFlag, add_columns, console, id_column, print_table, show
+from dropline.cli.console import (
+    JsonFlag,
+    add_columns,
+    console,
+    id_column,
+    print_table,
+    show,
+    utc_time,
+)
 from dropline.cli.remote import KeyOpt, Problem, Server, UrlOpt, remote
 from dropline.domain.money import format_money
 from dropline.web.render import human_time
@@ -27,14 +34,7 @@ Drop = Annotated[str, typer.Argument(metavar="DROP", help="Drop id (drp_...).")]
 
 
 def _when(text: str | None) -> str | None:
-    """``2026-12-12T20:00Z`` or ``2026-12-12 20:00`` (UTC when no zone is given)."""
-    if not text:
-        return None
-    try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a time like 2026-12-12T20:00Z") from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    return utc_time(text) if text else None
 
 
 def _print_drop(d: dict[str, Any]) -> None:

@@ -5,13 +5,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from dropline.cli.console import JsonFlag, add_columns, console, id_column, print_table, show
+from dropline.cli.console import (
+    JsonFlag,
+    add_columns,
+    console,
+    id_column,
+    print_table,
+    show,
+    utc_time,
+)
 from dropline.cli.remote import KeyOpt, Problem, Server, UrlOpt, remote
 from dropline.web.render import human_time
 
@@ -131,13 +138,7 @@ def set_waitlist(
 
 
 def _when(text: str | None) -> str | None:
-    if not text:
-        return None
-    try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a time like 2026-12-12T20:00Z") from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    return utc_time(text) if text else None
 
 
 def _print_waves(waves: list[dict[str, Any]]) -> None:

@@ -373,7 +373,8 @@ class CheckoutService:
                 return self._answer(await self._outcome(checkout.id), checkout.id)
             if current.status in FINAL_CHECKOUT:
                 return self._answer(await self._result_for(checkout.id), checkout.id)
-            return self._answer(await self._from_provider(current, result, owned=False), checkout.id)
+            finished = await self._from_provider(current, result, owned=False)
+            return self._answer(finished, checkout.id)
         settled = await self._settle(checkout, result, await self._lines_for(checkout))
         return self._answer(settled, checkout.id)
 
