@@ -211,3 +211,37 @@ async def test_photos_are_checked_before_anything_is_written(container: Containe
         order.id, "ann", [ReportedLine(1, 1)], "stitching", "", [PhotoUpload(PNG, "image/png")]
     )
     assert ok["photos"][0]["content_type"] == "image/png"
+
+
+async def test_a_report_that_fails_midway_leaves_no_photo_behind(
+    container: Container, tmp_path: Path
+) -> None:
+    """The second photo's write fails (a full disk): the report is not stored and the
+    first photo, already written, is deleted again."""
+    from dropline.store.blobs import LocalBlobs
+
+    class FullAfterOne(LocalBlobs):
+        writes = 0
+
+        async def put(self, key: str, data: bytes, content_type: str) -> None:
+            FullAfterOne.writes += 1
+            if FullAfterOne.writes > 1:
+                raise OSError(28, "No space left on device")
+            await super().put(key, data, content_type)
+
+    c = container
+    root = tmp_path / "blobs"
+    c.problems.blobs = FullAfterOne(root)
+    _, order = await delivered(c, "ann")
+    with pytest.raises(OSError, match="No space"):
+        await c.problems.report(
+            order.id,
+            "ann",
+            [ReportedLine(1, 1)],
+            "stitching",
+            "",
+            [PhotoUpload(JPEG, "image/jpeg"), PhotoUpload(PNG, "image/png")],
+        )
+    assert FullAfterOne.writes == 2
+    assert [p for p in root.rglob("*") if p.is_file()] == []
+    assert await c.problems.list() == []

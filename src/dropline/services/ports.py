@@ -376,6 +376,10 @@ class BlobStore(Protocol):
 
     async def get(self, key: str) -> bytes: ...
 
+    async def delete(self, key: str) -> None:
+        """Remove the file; a key that is not there is no error (cleanup is retried)."""
+        ...
+
 
 class Mailer(Protocol):
     """Delivers buyer messages. ``final_status`` is what a successful send is recorded

@@ -49,6 +49,10 @@ class LocalBlobs:
         except FileNotFoundError:
             raise NotFound(f"no file {key}") from None
 
+    async def delete(self, key: str) -> None:
+        path = self._path(key)
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+
 
 class S3Blobs:
     """Objects in ``bucket`` (under ``prefix``) of an S3-compatible service."""
@@ -99,3 +103,7 @@ class S3Blobs:
             return body
 
         return await asyncio.to_thread(read)
+
+    async def delete(self, key: str) -> None:
+        # S3 answers 204 for a key that is not there too.
+        await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=self._key(key))

@@ -13,6 +13,7 @@ quality loop (``services.supply.quality``) counts.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from typing import Any
 
 from dropline.domain.aftersales.problems import (
     MAX_DECLINE_MESSAGE,
+    ProblemReason,
     ProblemStatus,
     check_problem_transition,
     check_report,
@@ -180,8 +182,34 @@ class ProblemService:
         entry = reason(reason_code)
         check_report(entry, len(photos), note, len(lines))
         exts = [photo_extension(p.data, p.content_type) for p in photos]
-        now = self._now()
         problem_id = new_id("prb")
+        written: list[str] = []
+        try:
+            return await self._record(
+                order_id, buyer_id, lines, entry, note, photos, exts, via, problem_id, written
+            )
+        except BaseException:
+            # The report did not commit: its photos go too, so no file is left that no
+            # report points at.
+            for key in written:
+                with contextlib.suppress(Exception):
+                    await self.blobs.delete(key)
+            raise
+
+    async def _record(
+        self,
+        order_id: str,
+        buyer_id: str,
+        lines: Sequence[ReportedLine],
+        entry: ProblemReason,
+        note: str,
+        photos: Sequence[PhotoUpload],
+        exts: Sequence[str],
+        via: str,
+        problem_id: str,
+        written: list[str],
+    ) -> dict[str, Any]:
+        now = self._now()
         async with self.uow() as uow:
             order = await self._buyers_order(uow, order_id, buyer_id)
             requests = [
@@ -193,8 +221,9 @@ class ProblemService:
                 photo_id = new_id("pho")
                 key = f"problems/{problem_id}/{photo_id}{ext}"
                 content_type = photo.content_type.split(";")[0].strip().lower()
-                # Written before the report commits: a failed commit leaves an orphan
-                # file, never a report whose photo is missing.
+                # Written before the report commits, so a report never lacks its photo;
+                # if the commit fails, report() deletes what was written.
+                written.append(key)
                 await self.blobs.put(key, photo.data, content_type)
                 stored.append(
                     {
