@@ -1,0 +1,84 @@
+"""The waitlist under a drop's access rules, through the services on both backend
+profiles (SQLite with the in-process engine, PostgreSQL with Redis): the line is for
+buyers the windows admit; a buyer whose window's allocation is taken may join, and the
+units a later window releases go to the line before they go on sale; a claim is not
+refused by the token age or the rate limits (the waitlist places it, not a tap)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dropline.bootstrap import Container
+from dropline.domain import errors as e
+from dropline.domain.live.access import AccessWindow
+from dropline.domain.live.rate_limits import RateLimits
+from dropline.services.ports import ManualClock
+from support import seed_shop, sku_item
+
+GOLD = frozenset({"gold"})
+
+
+async def test_claims_pass_the_token_age_and_rate_limits(
+    container: Container, clock: ManualClock
+) -> None:
+    c = container
+    shop = await seed_shop(c, units=1, ttl=30)
+    sku, now = shop.skus[0], clock.now()
+    await c.access_windows.set_windows(shop.drop_id, [AccessWindow(now - 10, ("gold",))])
+    await c.access_windows.set_limits(
+        shop.drop_id, RateLimits(holds_per_buyer=1, token_max_age_s=900)
+    )
+    early = await c.holds.place(shop.drop_id, "g", [sku_item(sku)], tiers=GOLD, issued_at=now)
+    # a buyer no window admits is not in this line
+    with pytest.raises(e.WindowClosed) as nobody:
+        await c.waitlist.join(shop.drop_id, sku, "fan")
+    assert nobody.value.extra["opens_at"] is None
+    await c.waitlist.join(shop.drop_id, sku, "ann", tiers=GOLD)
+    # ann has used her one hold a minute on a refused tap; the claim is no tap of hers
+    with pytest.raises(e.SoldOut):
+        await c.holds.place(shop.drop_id, "ann", [sku_item(sku)], tiers=GOLD, issued_at=now)
+    await c.holds.release(early.id, "g")
+    assert await c.waitlist.serve_once() == 1
+    [mine] = await c.waitlist.mine(shop.drop_id, "ann")
+    assert mine["status"] == "offered"
+    assert (await c.engine.counts(shop.drop_id))[sku].remaining == 0
+
+
+async def test_a_later_windows_units_go_to_the_line_first(
+    container: Container, clock: ManualClock
+) -> None:
+    c = container
+    shop = await seed_shop(c, units=4, ttl=30)
+    sku, drop_id, now = shop.skus[0], shop.drop_id, clock.now()
+    await c.access_windows.set_windows(
+        drop_id,
+        [
+            AccessWindow(now - 10, ("gold",), {sku: 2}, "Gold"),
+            AccessWindow(now + 60, (), None, "Everyone"),
+        ],
+    )
+    # before the public window opens the public may not join
+    with pytest.raises(e.WindowClosed) as early:
+        await c.waitlist.join(drop_id, sku, "fan")
+    assert early.value.extra["opens_at"] is not None
+    # gold's 2 are taken: a third gold member is refused by the window, so may join
+    for buyer in ("g1", "g2"):
+        await c.holds.place(drop_id, buyer, [sku_item(sku)], tiers=GOLD)
+    with pytest.raises(e.WindowSoldOut):
+        await c.holds.place(drop_id, "g3", [sku_item(sku)], tiers=GOLD)
+    entry, added = await c.waitlist.join(drop_id, sku, "g3", tiers=GOLD)
+    assert added and entry["position"] == 1
+    assert (await c.engine.counts(drop_id))[sku].waitlist == "latched"
+    # nothing to offer while the window's allocation is taken: the line waits
+    assert await c.waitlist.serve_once() == 0
+    assert (await c.waitlist.mine(drop_id, "g3"))[0]["status"] == "waiting"
+    # the public window opens with the 2 units gold could not have: the line first
+    clock.advance(61)
+    with pytest.raises(e.SoldOut):
+        await c.holds.place(drop_id, "fan", [sku_item(sku)])
+    assert await c.waitlist.serve_once() == 1
+    assert (await c.waitlist.mine(drop_id, "g3"))[0]["status"] == "offered"
+    # the line is empty: the last unit is on sale
+    await c.holds.place(drop_id, "fan", [sku_item(sku)])
+    counts = (await c.engine.counts(drop_id))[sku]
+    assert (counts.remaining, counts.held, counts.waitlist) == (0, 4, "")
