@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import pytest
 
+from backends import REDIS_URL
 from dropline.bootstrap import Container
 from dropline.domain import errors as e
 from dropline.domain.live.access import AccessWindow
+from dropline.domain.live.drops import DropStatus
 from dropline.domain.live.rate_limits import RateLimits
+from dropline.engine.redis_engine import RedisEngine
 from dropline.services.ports import ManualClock
+from prod_support import lose_redis_data
 from support import seed_shop, sku_item
 
 GOLD = frozenset({"gold"})
@@ -82,3 +86,30 @@ async def test_a_later_windows_units_go_to_the_line_first(
     await c.holds.place(drop_id, "fan", [sku_item(sku)])
     counts = (await c.engine.counts(drop_id))[sku]
     assert (counts.remaining, counts.held, counts.waitlist) == (0, 4, "")
+
+
+async def test_a_rebuilt_engine_keeps_the_units_for_the_line(container: Container) -> None:
+    """The engine loses the drop (Redis flushed, a process restarted): the rebuild
+    restores the latched gate from the ledger, so the unit the lost hold gives back is
+    the line's from the first tap, before the waitlist job passes again."""
+    c = container
+    shop = await seed_shop(c, units=1, ttl=30)
+    sku, drop_id = shop.skus[0], shop.drop_id
+    await c.holds.place(drop_id, "early", [sku_item(sku)])
+    await c.waitlist.join(drop_id, sku, "ann")
+    if isinstance(c.engine, RedisEngine):
+        assert await lose_redis_data(REDIS_URL, "dl") > 0
+    else:
+        await c.engine.forget_drop(drop_id)
+    with pytest.raises(e.SoldOut):
+        await c.holds.place(drop_id, "tapper", [sku_item(sku)])
+    counts = (await c.engine.counts(drop_id))[sku]
+    assert (counts.remaining, counts.waitlist) == (1, "latched")
+    assert await c.waitlist.serve_once() == 1
+    assert (await c.waitlist.mine(drop_id, "ann"))[0]["status"] == "offered"
+    # a pre-queue that has not seen the sell-out is armed, not latched
+    other = await seed_shop(c, units=2, live=False)
+    await c.waitlist.join(other.drop_id, other.skus[0], "bo")
+    await c.drops.transition(other.drop_id, DropStatus.SCHEDULED)
+    await c.drops.transition(other.drop_id, DropStatus.LIVE, override_reason="test")
+    assert (await c.engine.counts(other.drop_id))[other.skus[0]].waitlist == "armed"

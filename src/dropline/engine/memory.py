@@ -200,6 +200,7 @@ class MemoryEngine:
                 o.per_buyer_limit,
                 o.paused,
                 taken=snapshot.sold.get(sku_id, 0),
+                waitlist=snapshot.waitlist.get(sku_id, ""),
             )
             for sku_id, o in snapshot.offers.items()
         }
