@@ -113,3 +113,45 @@ async def test_a_rebuilt_engine_keeps_the_units_for_the_line(container: Containe
     await c.drops.transition(other.drop_id, DropStatus.SCHEDULED)
     await c.drops.transition(other.drop_id, DropStatus.LIVE, override_reason="test")
     assert (await c.engine.counts(other.drop_id))[other.skus[0]].waitlist == "armed"
+
+
+async def test_a_restock_goes_to_the_window_open_at_its_time(
+    container: Container, clock: ManualClock
+) -> None:
+    """Gold's window allocates all 2 units; a wave of 3 while it is open adds 3 to its
+    allocation: the gold member in line gets a claim, the other 2 are on sale to gold
+    at once (not kept back for a later window that allocates nothing)."""
+    c = container
+    shop = await seed_shop(c, units=2, ttl=30)
+    sku, drop_id, now = shop.skus[0], shop.drop_id, clock.now()
+    await c.access_windows.set_windows(
+        drop_id,
+        [
+            AccessWindow(now - 10, ("gold",), {sku: 2}, "Gold"),
+            AccessWindow(now + 600, ("*",), {}, "Members"),
+        ],
+    )
+    for buyer in ("g1", "g2"):
+        await c.holds.place(drop_id, buyer, [sku_item(sku)], tiers=GOLD)
+    await c.waitlist.join(drop_id, sku, "g3", tiers=GOLD)
+    await c.stock.receive(sku, 3)
+    wave = await c.restocks.schedule(drop_id, sku, 3)
+    assert await c.restocks.run_once() == [wave["id"]]
+    [done] = await c.restocks.waves(drop_id)
+    assert (done["status"], done["waitlisted"], done["on_sale"]) == ("done", 1, 2)
+    gold = (await c.access_windows.get(drop_id)).windows[0]
+    assert gold.allocation == {sku: 5}
+    assert (await c.waitlist.mine(drop_id, "g3"))[0]["status"] == "offered"
+    await c.holds.place(drop_id, "g4", [sku_item(sku, 2)], tiers=GOLD)
+    with pytest.raises(e.SoldOut):
+        await c.holds.place(drop_id, "g5", [sku_item(sku)], tiers=GOLD)
+    # a wave while no window has opened yet goes to the first window
+    later = await seed_shop(c, units=1, ttl=30)
+    await c.access_windows.set_windows(
+        later.drop_id, [AccessWindow(now + 60, ("gold",), {later.skus[0]: 1})]
+    )
+    await c.stock.receive(later.skus[0], 1)
+    await c.restocks.schedule(later.drop_id, later.skus[0], 1)
+    await c.restocks.run_once()
+    [first] = (await c.access_windows.get(later.drop_id)).windows
+    assert first.allocation == {later.skus[0]: 2}

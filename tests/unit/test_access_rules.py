@@ -145,3 +145,18 @@ def test_who_may_join_a_waitlist_and_when_a_window_is_sold_out() -> None:
     assert not window_sold_out(ws, 150.0, "s", offered=4, remaining=3)
     assert not window_sold_out(ws, 200.0, "s", offered=4, remaining=2)
     assert not window_sold_out(ws, 150.0, "s", offered=4, remaining=0)  # plain sold out
+
+
+def test_a_restock_goes_to_the_window_open_at_its_time() -> None:
+    from dropline.domain.live.access import AccessWindow, restock_window
+
+    ws = [
+        AccessWindow(100.0, ("gold",), {"s": 2}),
+        AccessWindow(200.0, ("*",), {}),
+        AccessWindow(300.0),
+    ]
+    assert restock_window(ws, 50.0) == 0  # none open yet: the first
+    assert restock_window(ws, 150.0) == 0
+    assert restock_window(ws, 200.0) == 1  # an empty allocation gets the SKU
+    assert restock_window(ws, 301.0) is None  # everything is on sale already
+    assert restock_window([], 150.0) is None

@@ -176,6 +176,19 @@ def window_sold_out(
     return left is not None and left < 1
 
 
+def restock_window(windows: Sequence[AccessWindow], at: float) -> int | None:
+    """The index of the window a restock wave at ``at`` adds its units to: the one
+    open then (the latest started), or the first when none has opened yet; None when
+    there are no windows or that window has no allocation (it releases every unit, so
+    the new units are on sale in it already). Units added to the offer but to no
+    window's allocation would wait for a window that releases everything, or forever."""
+    if not windows:
+        return None
+    started = [i for i, w in enumerate(windows) if w.starts_at <= at]
+    i = started[-1] if started else 0
+    return None if windows[i].allocation is None else i
+
+
 def check_windows(
     windows: Sequence[AccessWindow], offered: Mapping[str, int]
 ) -> tuple[AccessWindow, ...]:

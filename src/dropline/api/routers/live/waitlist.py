@@ -98,6 +98,9 @@ class WaveOut(BaseModel):
     source_id: str | None
     status: Literal["scheduled", "applying", "done", "failed", "cancelled"]
     waitlisted: int = Field(description="claims the wave offered to the waitlist")
+    on_sale: int | None = Field(
+        description="units the line did not take, put on sale (set once the wave is done)"
+    )
     error: str | None
     created_at: str | None
     applied_at: str | None
