@@ -6,6 +6,8 @@ refused by the token age or the rate limits (the waitlist places it, not a tap).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from backends import REDIS_URL
@@ -20,6 +22,11 @@ from prod_support import lose_redis_data
 from support import seed_shop, sku_item
 
 GOLD = frozenset({"gold"})
+VISA = "4242424242424242"
+
+
+def at(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()[:-6] + "Z"
 
 
 async def test_claims_pass_the_token_age_and_rate_limits(
@@ -155,3 +162,69 @@ async def test_a_restock_goes_to_the_window_open_at_its_time(
     await c.restocks.run_once()
     [first] = (await c.access_windows.get(later.drop_id)).windows
     assert first.allocation == {later.skus[0]: 2}
+
+
+async def test_report_monitor_and_overlay_show_the_windows(
+    container: Container, clock: ManualClock
+) -> None:
+    """Gold (3 units) sells 2 and passes 1 on; Members (1 more) has 2, sells 1 and
+    passes 1 on to Everyone. The report (JSON, CSV, HTML, the CLI's tables) shows each
+    window's figures; the monitor, the overlay stream's body and the public view show
+    the window open now and the next one's opening."""
+    from rich.console import Console
+
+    from dropline.cli.insight.report_audience import print_audience
+    from dropline.web.render import report_csv, report_html
+
+    c = container
+    shop = await seed_shop(c, units=5, ttl=30)
+    sku, drop_id, t0 = shop.skus[0], shop.drop_id, clock.now()
+    await c.access_windows.set_windows(
+        drop_id,
+        [
+            AccessWindow(t0 - 10, ("gold",), {sku: 3}, "Gold"),
+            AccessWindow(t0 + 60, ("*",), {sku: 1}, "Members"),
+            AccessWindow(t0 + 120, (), None, "Everyone"),
+        ],
+    )
+    for buyer in ("g1", "g2"):
+        hold = await c.holds.place(drop_id, buyer, [sku_item(sku)], tiers=GOLD)
+        assert (await c.checkout.start(hold.id, buyer, VISA)).order is not None
+    clock.advance(61)
+    monitor = await c.monitor.snapshot(drop_id)
+    overlay = await c.monitor.public(drop_id)
+    for access in (monitor["access"], overlay["access"]):
+        assert access["current_window"]["name"] == "Members"
+        assert access["next_window"]["name"] == "Everyone"
+        assert access["next_window_at"][:19] == at(t0 + 120)[:19]
+    public = await c.access_windows.public(drop_id)
+    assert public["current_window"] == 1
+    assert [w["current"] for w in public["windows"]] == [False, True, False]
+    hold = await c.holds.place(drop_id, "m1", [sku_item(sku)], tiers=frozenset({"silver"}))
+    assert (await c.checkout.start(hold.id, "m1", VISA)).order is not None
+    clock.advance(60)
+    await c.stock.receive(sku, 1)
+    wave = await c.restocks.schedule(drop_id, sku, 1)
+    await c.restocks.run_once()
+
+    report = await c.reports.build(drop_id)
+    [shown] = report["restocks"]
+    assert (shown["id"], shown["waitlisted"], shown["on_sale"]) == (wave["id"], 0, 1)
+    access = report["access"]
+    assert access["current_window"]["name"] == "Everyone" and access["next_window"] is None
+    figures = [
+        [(s["allocated"], s["carried_in"], s["sold"], s["leftovers"]) for s in w["skus"]]
+        for w in access["windows"]
+    ]
+    assert figures == [[(3, 0, 2, 1)], [(1, 1, 1, 1)], [(None, 1, 0, None)]]
+    assert [w["leftovers"] for w in access["windows"]] == [1, 1, None]
+    csv_text = report_csv(report)
+    assert f"access_windows,Gold {sku},leftovers,1" in csv_text
+    assert f"restocks,{wave['id']},on_sale,1" in csv_text
+    html = report_html(report)
+    assert "Leftovers passed on" in html and "Put on sale" in html and "Members" in html
+    out = Console(record=True, width=200)
+    print_audience(report, out)
+    text = out.export_text()
+    assert "Access windows" in text and "Gold" in text and "Everyone" in text
+    assert "Restock waves" in text and wave["id"] in text

@@ -24,6 +24,7 @@ from dropline.domain.live.access import (
 )
 from dropline.domain.live.drops import ENGINE_STATES, DropStatus
 from dropline.domain.live.rate_limits import CHECKOUTS, RateLimits, check_limits
+from dropline.domain.live.window_figures import current_index
 from dropline.services.live.drops import DropService
 from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, DropNotLoaded, StockEngine
@@ -171,22 +172,33 @@ class AccessWindowService:
             raise
 
     async def public(self, drop_id: str) -> dict[str, Any]:
-        """What the public view shows: the windows, which have opened, and when the
-        next one opens."""
+        """What the public view shows: the windows, which have opened, which one is
+        open now (``current``: the latest opened; ``current_window`` its index, None
+        before the first opens) and when the next one opens."""
         policy = await self.get(drop_id)
         now = self.clock.now()
+        cur = current_index(policy.windows, now)
         return {
-            "windows": [window_dict(w) | {"open": w.starts_at <= now} for w in policy.windows],
+            "windows": [
+                window_dict(w) | {"open": w.starts_at <= now, "current": i == cur}
+                for i, w in enumerate(policy.windows)
+            ],
+            "current_window": cur,
             "next_window_at": rfc3339(next_start(policy.windows, now)),
         }
 
     async def stats(self, drop_id: str) -> dict[str, Any]:
-        """The monitor's access panel: the rules, the next window and the refusals the
-        engine counted by code."""
+        """The monitor's access panel: the rules, the window open now, the next window
+        and the refusals the engine counted by code."""
         policy = await self.get(drop_id)
         now = self.clock.now()
+        cur = current_index(policy.windows, now)
         return {
-            "windows": [window_dict(w) | {"open": w.starts_at <= now} for w in policy.windows],
+            "windows": [
+                window_dict(w) | {"open": w.starts_at <= now, "current": i == cur}
+                for i, w in enumerate(policy.windows)
+            ],
+            "current_window": cur,
             "next_window_at": rfc3339(next_start(policy.windows, now)),
             "limits": limits_dict(policy.limits),
             "refusals": await self.engine.access_stats(drop_id),
