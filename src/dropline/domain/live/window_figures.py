@@ -6,7 +6,7 @@ window before it left unsold (**carried in**: leftovers flow on, ``access.py``);
 **sold** the units of the orders paid in its span; what it had and did not sell are its
 **leftovers**, passed on to the next window once that opens (None while the window is
 still the current one, or when it has no allocation: it released every unit, so
-nothing was held back). Units are counted when paid, so a hold placed at the end of
+nothing was held back). A window not yet open has carried nothing in yet. Units are counted when paid, so a hold placed at the end of
 one window and paid in the next counts in the next.
 """
 
@@ -71,6 +71,8 @@ def window_figures(
                 for sku, n in units.items():
                     sold[sku] = sold.get(sku, 0) + n
         closed = cur is not None and i < cur
+        if w.starts_at > now:
+            carry = {}  # a window not yet open has carried nothing in yet
         rows = []
         next_carry: dict[str, int] = {}
         for sku in sorted(set(w.allocation or {}) | set(sold) | set(carry)):
