@@ -6,8 +6,9 @@ window before it left unsold (**carried in**: leftovers flow on, ``access.py``);
 **sold** the units of the orders paid in its span; what it had and did not sell are its
 **leftovers**, passed on to the next window once that opens (None while the window is
 still the current one, or when it has no allocation: it released every unit, so
-nothing was held back). A window not yet open has carried nothing in yet. Units are counted when paid, so a hold placed at the end of
-one window and paid in the next counts in the next.
+nothing was held back). A window not yet open has carried nothing in yet. Units are
+counted when paid, so a hold placed at the end of one window and paid in the next
+counts in the next.
 """
 
 from __future__ import annotations
