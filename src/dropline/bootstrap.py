@@ -448,7 +448,9 @@ async def build(
         ClaimLinks(settings.buyer_token_secret, settings.base_url, clock),
         settings.shop_name,
     )
-    container.restocks = RestockService(uow, drops, container.waitlist, clock)
+    container.restocks = RestockService(
+        uow, drops, container.waitlist, clock, container.access_windows
+    )
     waitlist = container.waitlist
 
     async def waitlist_unserved(drop_id: str) -> dict[str, int]:

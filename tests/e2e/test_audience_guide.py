@@ -21,6 +21,7 @@ def test_audience_guide_runs_as_pasted(tmp_path: Path) -> None:
     out = done.stdout
     assert '"code": "window_closed"' in out and '"status": "active"' in out
     assert "refused: window_closed 1" in out
+    assert '{"current_window":"Gold","next":"Members"}' in out
     assert '"token_max_age_s": 900' in out
     assert '"code": "not_sold_out"' in out and '"hold_url": "/v1/holds"' in out
     assert '"position": 1' in out and '"status": "offered"' in out

@@ -210,3 +210,25 @@ async def test_a_token_older_than_the_drop_allows_is_refused(engine: StockEngine
     # the refused attempts took no token: the buyer's one hold still goes through
     await engine.place_hold(req(issued_at=T0 - 600), T0)
     assert (await engine.access_stats(DROP)) == {"token_too_old": 3}
+
+
+async def test_a_waitlist_claim_is_held_to_the_allocations_only(engine: StockEngine) -> None:
+    """A claim (placed by the waitlist, with no token) skips the token age, the rate
+    limits and the window's opening, but never takes more than the opened windows
+    release: the line is served from a later window's units when that window opens."""
+    limits = RateLimits(holds_per_buyer=1, token_max_age_s=60)
+    await engine.reset_drop(snap(AccessPolicy((GOLD, MEMBERS, PUBLIC), limits), units=4))
+    for i in range(3):
+        await engine.place_hold(req(f"g{i}", ("gold",), issued_at=T0 + 100), T0 + 101)
+    # gold's 3 are taken: a claim waits (the same refusal a hold gets), whoever it is for
+    with pytest.raises(WindowSoldOut):
+        await engine.place_hold(req("ann", claim=True), T0 + 102)
+    with pytest.raises(TokenTooOld):
+        await engine.place_hold(req("bo", ("gold",)), T0 + 102)
+    # the members' window releases 1 more (4 offered): the claim takes it, no token,
+    # and not counted against the buyer's hold rate
+    claim = await engine.place_hold(req("ann", claim=True), T0 + 200)
+    assert claim.units == {"sku_a": 1}
+    assert (await engine.counts(DROP))["sku_a"].remaining == 0
+    refusals = await engine.access_stats(DROP)
+    assert refusals == {"window_sold_out": 1, "token_too_old": 1}

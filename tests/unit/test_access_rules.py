@@ -126,3 +126,37 @@ def test_limits_and_token_age() -> None:
     assert not token_too_old(None, None, 1e9)
     assert token_too_old(None, 60, 1e9)  # no iat: its age cannot be known
     assert not token_too_old(100.0, 60, 160.0) and token_too_old(100.0, 60, 160.5)
+
+
+def test_who_may_join_a_waitlist_and_when_a_window_is_sold_out() -> None:
+    from dropline.domain.live.access import AccessWindow, may_join, window_sold_out
+
+    gold = AccessWindow(100.0, ("gold",), {"s": 2})
+    public = AccessWindow(200.0)
+    ws = [gold, public]
+    assert may_join(ws, frozenset({"gold"}), 150.0, pre_queue=False).closed is False
+    late = may_join(ws, frozenset(), 150.0, pre_queue=False)
+    assert late.closed and late.opens_at == 200.0
+    assert not may_join(ws, frozenset(), 50.0, pre_queue=True).closed  # pre-queue
+    nobody = may_join([gold], frozenset(), 50.0, pre_queue=True)
+    assert nobody.closed and nobody.opens_at is None
+    # 4 offered: gold's 2 taken (2 remaining) is a window sell-out until 200
+    assert window_sold_out(ws, 150.0, "s", offered=4, remaining=2)
+    assert not window_sold_out(ws, 150.0, "s", offered=4, remaining=3)
+    assert not window_sold_out(ws, 200.0, "s", offered=4, remaining=2)
+    assert not window_sold_out(ws, 150.0, "s", offered=4, remaining=0)  # plain sold out
+
+
+def test_a_restock_goes_to_the_window_open_at_its_time() -> None:
+    from dropline.domain.live.access import AccessWindow, restock_window
+
+    ws = [
+        AccessWindow(100.0, ("gold",), {"s": 2}),
+        AccessWindow(200.0, ("*",), {}),
+        AccessWindow(300.0),
+    ]
+    assert restock_window(ws, 50.0) == 0  # none open yet: the first
+    assert restock_window(ws, 150.0) == 0
+    assert restock_window(ws, 200.0) == 1  # an empty allocation gets the SKU
+    assert restock_window(ws, 301.0) is None  # everything is on sale already
+    assert restock_window([], 150.0) is None

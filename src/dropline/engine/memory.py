@@ -200,6 +200,7 @@ class MemoryEngine:
                 o.per_buyer_limit,
                 o.paused,
                 taken=snapshot.sold.get(sku_id, 0),
+                waitlist=snapshot.waitlist.get(sku_id, ""),
             )
             for sku_id, o in snapshot.offers.items()
         }
@@ -493,15 +494,18 @@ class MemoryEngine:
         """Rate limits, then the access windows (``domain/live/access.decide``): the
         buyer's window must have opened, and the opened windows' allocation must cover
         the request unless the stock itself is the tighter bound (then the stock
-        checks refuse it as sold out)."""
-        self._take_tokens(
-            drop, rate_limits.HOLDS, request.buyer_id, request.client, request.issued_at, now
-        )
+        checks refuse it as sold out). A waitlist claim is no tap of the buyer's (the
+        waitlist places it, with no token): it skips the token age, the rate limits and
+        the window's opening, and is held to the allocations only."""
+        if not request.claim:
+            self._take_tokens(
+                drop, rate_limits.HOLDS, request.buyer_id, request.client, request.issued_at, now
+            )
         windows = drop.access.windows
         if not windows:
             return
         taken = {s: o.taken for s in skus if (o := drop.offers.get(s)) is not None}
-        d = decide(windows, request.tiers, now, taken, skus)
+        d = decide(windows, request.tiers, now, taken, skus, claim=request.claim)
         if d.closed:
             self._refuse(drop, WindowClosed.code)
             raise WindowClosed(

@@ -433,6 +433,7 @@ class RedisEngine:
         access = snapshot.access
         args.append(b"" if access.empty else orjson.dumps(to_wire(access)))
         args.append(orjson.dumps({k: v for k, v in snapshot.sold.items() if v > 0}))
+        args.append(orjson.dumps(dict(snapshot.waitlist)))
         # Register before and after loading, while ``forget_drop`` unregisters before
         # wiping: whatever the interleaving with a concurrent forget, a loaded drop
         # ends up in the registry, so the sweeper and the journal reader never miss it.

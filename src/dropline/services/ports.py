@@ -69,6 +69,11 @@ class DropSnapshot:
     #: units of each SKU already sold, which the windows' allocations count against.
     access: AccessPolicy = field(default_factory=AccessPolicy)
     sold: Mapping[str, int] = field(default_factory=dict)
+    #: The waitlist gate of each SKU with buyers in line ("armed" or "latched";
+    #: ``domain/live/waitlist.restored_gate``): restored with the drop, so the units a
+    #: rebuild gives back wait for the line from the first hold, not from the
+    #: waitlist job's next pass.
+    waitlist: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,20 @@ def report_csv(report: dict[str, Any]) -> str:
         w.writerow(["returns_by_sku", row["label"], "units", row["units"]])
     for p in report["timeline"]["points"]:
         w.writerow(["timeline", p["t"], "units", p["units"]])
+    for win in report.get("access", {}).get("windows", []):
+        name = win["name"] or f"window {win['index'] + 1}"
+        w.writerow(["access_windows", name, "starts_at", win["starts_at"]])
+        w.writerow(["access_windows", name, "tiers", " ".join(win["tiers"]) or "everyone"])
+        for s in win["skus"]:
+            for k in ("allocated", "carried_in", "sold", "leftovers"):
+                w.writerow(["access_windows", f"{name} {s['sku_id']}", k, s[k]])
+    for line in report.get("waitlist", {}).get("skus", []):
+        for k in ("joined", "offered", "claimed", "lost", "skipped", "left", "waiting"):
+            w.writerow(["waitlist", line["sku_id"], k, line[k]])
+        w.writerow(["waitlist", line["sku_id"], "unserved", line["unserved"]])
+    for wave in report.get("restocks", []):
+        for k in ("sku_id", "quantity", "at", "status", "waitlisted", "on_sale"):
+            w.writerow(["restocks", wave["id"], k, wave[k]])
     for d in report["previous_drops"]:
         for k in ("units_offered", "units_sold", "sell_through_pct", "orders", "net"):
             w.writerow(["previous_drops", d["name"], k, d[k]])

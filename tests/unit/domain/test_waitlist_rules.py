@@ -77,3 +77,13 @@ def test_claim_window_bounds() -> None:
 
 def test_unserved_demand_is_who_joined_minus_who_got_a_unit() -> None:
     assert Demand("sku_1", joined=10, offered=6, claimed=4, lost=2, waiting=4).unserved == 6
+
+
+def test_restored_gate_latches_only_where_the_line_had_latched_it() -> None:
+    from dropline.domain.live.waitlist import restored_gate
+
+    assert restored_gate(0, 0, 3, 0) == ""  # nobody in line: the units are on sale
+    assert restored_gate(2, 0, 0, 0) == "latched"  # nothing left
+    assert restored_gate(2, 1, 0, 5) == "latched"  # someone joined a sold-out live drop
+    assert restored_gate(2, 0, 1, 5) == "latched"  # the line has been offered claims
+    assert restored_gate(2, 0, 0, 5) == "armed"  # a pre-queue before the sell-out

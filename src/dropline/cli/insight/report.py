@@ -13,6 +13,7 @@ from rich.table import Table
 
 from dropline.bootstrap import build
 from dropline.cli.console import console
+from dropline.cli.insight.report_audience import print_audience
 from dropline.config import load_settings
 from dropline.domain.errors import DroplineError
 from dropline.web.render import fmt_pct, money, report_csv, report_html
@@ -136,6 +137,7 @@ def print_report(report: dict[str, Any], out: Console) -> None:
             part, str(p[part]["orders"]), str(p[part]["units"]), money(p[part]["revenue"], cur)
         )
     out.print(post)
+    print_audience(report, out)
     if report["previous_drops"]:
         prev = Table(title="Earlier drops")
         for col in ("drop", "sold / offered", "sell-through", "orders", "net"):
@@ -163,7 +165,8 @@ def report(
 ) -> None:
     """The post-stream report of a drop, read straight from the database:
     reconciliation (differences in red), sell-through, conversion, abandonment,
-    payment failures, the post-stream window and earlier drops."""
+    payment failures, the post-stream window, the access windows (sold and passed on),
+    the waitlist and restock waves, and earlier drops."""
 
     async def go() -> dict[str, Any]:
         c = await build(load_settings(background_tasks=False))

@@ -125,19 +125,68 @@ def decide(
     now: float,
     taken: Mapping[str, int],
     skus: Sequence[str],
+    *,
+    claim: bool = False,
 ) -> Decision:
     """May a buyer with ``tiers`` take units of ``skus`` at ``now``, and how many, given
-    ``taken`` (units of each SKU taken so far: live holds, paid orders)?"""
+    ``taken`` (units of each SKU taken so far: live holds, paid orders)?
+
+    A waitlist ``claim`` (the hold the waitlist places for the next buyer in line) is
+    never ``closed``: the buyer's window was checked when they joined the line, and a
+    buyer stays admitted once admitted. It is still held to the opened windows'
+    allocations, so a window never sells more than it releases, and the line is served
+    from a later window's units the moment that window opens."""
     if not windows:
         return OPEN
     first = opens_for(windows, tiers)
-    if first is None or now < first:
+    if not claim and (first is None or now < first):
         return Decision(True, first)
     released = caps(windows, now)
     if "*" in released:
         return Decision(False, next_at=next_start(windows, now))
     left = {s: max(0, int(released.get(s, 0)) - taken.get(s, 0)) for s in skus}
     return Decision(False, caps=left, next_at=next_start(windows, now))
+
+
+def may_join(
+    windows: Sequence[AccessWindow], tiers: frozenset[str], now: float, pre_queue: bool
+) -> Decision:
+    """May a buyer with ``tiers`` join a SKU's waitlist? The line is for buyers the
+    windows admit: once their window has opened, or, in the pre-queue (the drop not yet
+    open), when some window admits them at all. ``closed`` answers as ``decide`` does
+    (``opens_at``: when the buyer's window opens, None when none admits them)."""
+    if not windows:
+        return OPEN
+    first = opens_for(windows, tiers)
+    if first is None or (not pre_queue and now < first):
+        return Decision(True, first)
+    return OPEN
+
+
+def window_sold_out(
+    windows: Sequence[AccessWindow], now: float, sku_id: str, offered: int, remaining: int
+) -> bool:
+    """True when units of the SKU are left (``remaining``) but the windows opened by
+    ``now`` have released no more of them: a hold answers ``window_sold_out``. Every
+    unit not remaining is taken (held or sold), which is what the allocations count."""
+    if remaining <= 0 or not windows:
+        return False
+    d = decide(windows, frozenset(), now, {sku_id: offered - remaining}, [sku_id], claim=True)
+    left = d.caps.get(sku_id)
+    return left is not None and left < 1
+
+
+def restock_window(windows: Sequence[AccessWindow], at: float) -> int | None:
+    """The index of the window a restock wave at ``at`` adds its units to: the one
+    open then (the latest started), or the first when none has opened yet; None when
+    there are no windows or that window has no allocation (it releases every unit, so
+    the new units are on sale in it already). Units added to the offer but to no
+    window's allocation would wait for a window that releases everything, or forever."""
+    if not windows:
+        return None
+    started = [i for i, w in enumerate(windows) if w.starts_at <= at]
+    i = started[-1] if started else 0
+    return None if windows[i].allocation is None else i
 
 
 def check_windows(

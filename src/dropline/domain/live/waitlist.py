@@ -129,6 +129,22 @@ def needs_draw(entries: Sequence[Entry], order: WaitlistOrder) -> bool:
     )
 
 
+def restored_gate(in_line: int, joined_live: int, ever_offered: int, remaining: int) -> str:
+    """The waitlist gate of a SKU when the engine is rebuilt from the ledger (it lost
+    the gate with the drop): ``in_line`` buyers waiting or offered, ``joined_live`` of
+    them joined after the drop opened, ``ever_offered`` claims the line has offered,
+    ``remaining`` units the rebuilt SKU has left. Nobody in line: no gate. Latched when
+    the gate must have been: nothing left, a buyer who joined a live drop (joining
+    needs the SKU sold out, which latches it), or a claim offered (the gate was latched
+    and opens only when the line empties). Otherwise armed: a pre-queue that has not
+    seen the sell-out yet."""
+    if in_line <= 0:
+        return ""
+    if remaining <= 0 or joined_live > 0 or ever_offered > 0:
+        return "latched"
+    return "armed"
+
+
 @dataclass(frozen=True)
 class Demand:
     """Waitlist demand of one SKU: buyers who joined, claims offered, made (paid) and

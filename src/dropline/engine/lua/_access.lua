@@ -91,16 +91,20 @@ end
 
 -- The hold's access check: rate limits, then windows. nil to go on, else the error
 -- reply. tiers_json is the buyer's tiers (a JSON list), iat the token's issue time
--- ("" unknown); skus/qty the request.
-local function access_gate(policy, buyer, tiers_json, client, iat, now, skus, qty)
-  local old = token_refusal(policy, iat, now)
-  if old then
-    return old
-  end
-  local retry = take_tokens(policy, "h", buyer, client, now)
-  if retry then
-    refuse("rate_limited")
-    return { "err", "rate_limited", retry }
+-- ("" unknown); skus/qty the request. A waitlist claim (claim true) skips the token
+-- age, the rate limits and the window's opening, and is held to the allocations only
+-- (access.decide with claim=True).
+local function access_gate(policy, buyer, tiers_json, client, iat, now, skus, qty, claim)
+  if not claim then
+    local old = token_refusal(policy, iat, now)
+    if old then
+      return old
+    end
+    local retry = take_tokens(policy, "h", buyer, client, now)
+    if retry then
+      refuse("rate_limited")
+      return { "err", "rate_limited", retry }
+    end
   end
   local windows = policy.w
   if #windows == 0 then
@@ -128,7 +132,7 @@ local function access_gate(policy, buyer, tiers_json, client, iat, now, skus, qt
       end
     end
   end
-  if first == nil or now < first then
+  if not claim and (first == nil or now < first) then
     refuse("window_closed")
     return { "err", "window_closed", first and fmt(first) or "" }
   end

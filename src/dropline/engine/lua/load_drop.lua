@@ -1,7 +1,8 @@
 -- ensure_drop / reset_drop. ARGV: mode ("ensure"|"reset"), drop_id, accepting ("1"|"0"),
 -- n_offers, then n_offers x (sku, remaining, limit or "", paused "1"|"0"),
 -- n_taken, then n_taken x (buyer, sku, units), then the access policy JSON ("" for
--- none) and the units sold per SKU (JSON object). Returns 1 if it loaded, 0 if not.
+-- none), the units sold per SKU (JSON object) and the waitlist gate per SKU (JSON
+-- object, "armed" or "latched"). Returns 1 if it loaded, 0 if not.
 local mode, drop_id = ARGV[1], ARGV[2]
 if mode == "ensure" and loaded() then
   return 0
@@ -34,6 +35,11 @@ end
 if ARGV[i + 1] then
   for sku, q in pairs(cjson.decode(ARGV[i + 1])) do
     redis.call("HSET", BASE .. "tk", sku, q)
+  end
+end
+if ARGV[i + 2] then
+  for sku, gate in pairs(cjson.decode(ARGV[i + 2])) do
+    redis.call("HSET", K_PAUSED, sku .. SEP .. "w", gate)
   end
 end
 return 1

@@ -39,10 +39,11 @@ for j = 1, n do
   skus[j] = ARGV[12 + 2 * j]
   qty[j] = tonumber(ARGV[13 + 2 * j])
 end
+local claim = ARGV[14 + 2 * n] == "1"
 local policy = access_policy()
 if policy then
   local refused = access_gate(policy, buyer, ARGV[16 + 2 * n], ARGV[17 + 2 * n],
-    ARGV[18 + 2 * n], tonumber(ARGV[10]), skus, qty)
+    ARGV[18 + 2 * n], tonumber(ARGV[10]), skus, qty, claim)
   if refused then
     return refused
   end
@@ -55,7 +56,6 @@ for j = 1, n do
     return { "err", "sku_paused", skus[j] }
   end
 end
-local claim = ARGV[14 + 2 * n] == "1"
 local gates = {}
 for j = 1, n do
   gates[j] = redis.call("HGET", K_PAUSED, skus[j] .. SEP .. "w")

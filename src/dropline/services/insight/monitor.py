@@ -25,6 +25,7 @@ from dropline.domain.errors import InvalidInput, NotFound
 from dropline.domain.live.drops import ENGINE_STATES, DropStatus
 from dropline.domain.live.orders import CheckoutStatus
 from dropline.domain.money import format_money
+from dropline.services.insight.window_report import window_state
 from dropline.services.live.drop_catalog import DropCatalogCache
 from dropline.services.live.drops import DropService
 from dropline.services.live.schedule import schedule_view, start_blocked
@@ -258,6 +259,7 @@ class MonitorService:
                 raise NotFound(f"drop {drop_id} not found", drop_id=drop_id)
             settings = await repo.settings(drop_id)
             offers = await repo.offer_rows(drop_id)
+            policy = await uow.drop_access.get(drop_id)
             recent = await repo.sales(drop_id, since=now - timedelta(minutes=CHART_MINUTES))
             revenue = await repo.revenue(drop_id)
             by_status, by_reason, recent_status = await repo.checkout_stats(
@@ -415,8 +417,10 @@ class MonitorService:
             "webhooks": hooks,
             "alerts": alerts + hook_alerts,
             "cues": [] if ended else host_cues(rows),
-            # refusals by the drop's access rules, as the engine counted them
-            "access": {"refusals": {} if ended else await self.engine.access_stats(drop_id)},
+            # refusals by the drop's access rules, as the engine counted them, and the
+            # window open now and the next one's opening (the countdown)
+            "access": {"refusals": {} if ended else await self.engine.access_stats(drop_id)}
+            | window_state(policy, now.timestamp()),
             **(await self.audience(drop_id) if self.audience else {}),
         }
 
@@ -496,6 +500,8 @@ class MonitorService:
         ``in_stock`` / ``low`` / ``sold_out`` as the drop's ``stream_mode`` says."""
         catalog = await self.cache.get(drop_id)
         settings = await self.settings(drop_id)
+        async with self.uow(readonly=True) as uow:
+            policy = await uow.drop_access.get(drop_id)
         counts = await self._counts(drop_id, catalog.drop.status.value)
         skus = []
         for sku_id, offer in catalog.offers.items():
@@ -519,6 +525,8 @@ class MonitorService:
             "status": catalog.drop.status.value,
             "mode": settings.stream_mode,
             "skus": skus,
+            # the window open now and when the next opens, for the overlay's countdown
+            "access": window_state(policy, self.clock.now()),
         }
 
 

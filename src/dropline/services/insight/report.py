@@ -49,6 +49,7 @@ from dropline.domain.insight.reconcile import (
 )
 from dropline.domain.live.orders import CheckoutStatus, OrderStatus
 from dropline.services.aftersales.report_returns import returns_check, returns_summary
+from dropline.services.insight.window_report import window_report
 from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.live.hold_journal import drop_hold_events
 from dropline.services.serialize import rfc3339
@@ -208,6 +209,7 @@ class ReportService:
             previous = await self._previous(repo, drop, settings)
             drop_returns = await uow.returns.find(drop_id=drop_id, limit=1_000_000)
             returned = await uow.returns.ledger_units([r.id for r in drop_returns])
+            access = await uow.drop_access.get(drop_id)
             now = self.uow.now()
         try:
             catalog: DropCatalog | None = await self.cache.get(drop_id)
@@ -294,6 +296,16 @@ class ReportService:
                 drop_returns, units_sold, lambda sku: _sku_label(catalog, sku)[0]
             ),
             "previous_drops": previous,
+            # each access window: what it sold and passed on (units counted when paid)
+            "access": window_report(
+                access,
+                [
+                    (s.paid_at.timestamp(), s.units)
+                    for s in sales
+                    if s.status != OrderStatus.CANCELLED.value
+                ],
+                now.timestamp(),
+            ),
         }
         if self.audience is not None:
             report.update(await self.audience(drop_id))

@@ -9,6 +9,7 @@ so an engine that lost the drop gets them back with it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -19,9 +20,11 @@ from dropline.domain.live.access import (
     AccessWindow,
     check_windows,
     next_start,
+    restock_window,
 )
 from dropline.domain.live.drops import ENGINE_STATES, DropStatus
 from dropline.domain.live.rate_limits import CHECKOUTS, RateLimits, check_limits
+from dropline.domain.live.window_figures import current_index
 from dropline.services.live.drops import DropService
 from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, DropNotLoaded, StockEngine
@@ -80,7 +83,11 @@ class AccessWindowService:
         *,
         windows: list[AccessWindow] | None = None,
         limits: RateLimits | None = None,
+        edit: Callable[[tuple[AccessWindow, ...]], list[AccessWindow] | None] | None = None,
     ) -> AccessPolicy:
+        """Store the new rules under the drop's row lock; ``edit`` computes the windows
+        from the stored ones inside that lock (None: nothing to change), so two edits
+        never overwrite each other."""
         async with self.uow() as uow:
             drop = await uow.drops.get(drop_id, lock=True)
             if drop is None:
@@ -88,6 +95,10 @@ class AccessWindowService:
             if drop.status is DropStatus.ENDED:
                 raise Conflict("the drop has ended; its access rules are final", drop_id=drop_id)
             policy = await uow.drop_access.get(drop_id)
+            if edit is not None:
+                windows = edit(policy.windows)
+                if windows is None:
+                    return policy
             if windows is not None:
                 offers = await uow.drops.offers(drop_id)
                 checked = check_windows(windows, {s: o.offered for s, o in offers.items()})
@@ -115,6 +126,31 @@ class AccessWindowService:
                 await self.drops.rebuild(drop_id)  # reads the rules just stored
         return policy
 
+    async def add_restock(
+        self, drop_id: str, sku_id: str, quantity: int, at: float
+    ) -> AccessWindow | None:
+        """Add a restock wave's units (already added to the offer) to the allocation of
+        the window open at the wave's time ``at`` (``access.restock_window``), so the
+        window they arrive in may sell them; the window, or None when no allocation
+        needed to change. The windows are stored and handed to the engine as
+        ``set_windows`` does, under the drop's row lock."""
+        added: list[AccessWindow] = []
+
+        def edit(windows: tuple[AccessWindow, ...]) -> list[AccessWindow] | None:
+            i = restock_window(windows, at)
+            if i is None:
+                return None
+            w = windows[i]
+            alloc = dict(w.allocation or {})
+            alloc[sku_id] = alloc.get(sku_id, 0) + quantity
+            out = list(windows)
+            out[i] = replace(w, allocation=alloc)
+            added.append(out[i])
+            return out
+
+        await self._change(drop_id, edit=edit)
+        return added[0] if added else None
+
     async def check_checkout(
         self, hold_id: str, buyer_id: str, client: str, issued_at: float | None
     ) -> None:
@@ -136,22 +172,33 @@ class AccessWindowService:
             raise
 
     async def public(self, drop_id: str) -> dict[str, Any]:
-        """What the public view shows: the windows, which have opened, and when the
-        next one opens."""
+        """What the public view shows: the windows, which have opened, which one is
+        open now (``current``: the latest opened; ``current_window`` its index, None
+        before the first opens) and when the next one opens."""
         policy = await self.get(drop_id)
         now = self.clock.now()
+        cur = current_index(policy.windows, now)
         return {
-            "windows": [window_dict(w) | {"open": w.starts_at <= now} for w in policy.windows],
+            "windows": [
+                window_dict(w) | {"open": w.starts_at <= now, "current": i == cur}
+                for i, w in enumerate(policy.windows)
+            ],
+            "current_window": cur,
             "next_window_at": rfc3339(next_start(policy.windows, now)),
         }
 
     async def stats(self, drop_id: str) -> dict[str, Any]:
-        """The monitor's access panel: the rules, the next window and the refusals the
-        engine counted by code."""
+        """The monitor's access panel: the rules, the window open now, the next window
+        and the refusals the engine counted by code."""
         policy = await self.get(drop_id)
         now = self.clock.now()
+        cur = current_index(policy.windows, now)
         return {
-            "windows": [window_dict(w) | {"open": w.starts_at <= now} for w in policy.windows],
+            "windows": [
+                window_dict(w) | {"open": w.starts_at <= now, "current": i == cur}
+                for i, w in enumerate(policy.windows)
+            ],
+            "current_window": cur,
             "next_window_at": rfc3339(next_start(policy.windows, now)),
             "limits": limits_dict(policy.limits),
             "refusals": await self.engine.access_stats(drop_id),

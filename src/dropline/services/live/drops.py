@@ -28,6 +28,7 @@ from dropline.domain.live.drops import (
     engine_update,
 )
 from dropline.domain.live.holds import DEFAULT_HOLD_TTL_S
+from dropline.domain.live.waitlist import restored_gate
 from dropline.domain.money import check_currency
 from dropline.domain.stock.buckets import MAX_QUANTITY, Bucket, Movement, Reason
 from dropline.services.live.drop_catalog import DropCatalogCache
@@ -396,6 +397,8 @@ class DropService:
             for buyer, per_sku in (await uow.production.buyer_preordered(drop_id)).items():
                 taken.setdefault(buyer, {}).update(per_sku)
             access = await uow.drop_access.get(drop_id)
+            lines = await uow.waitlist.gate_counts(drop_id)
+        gates = {s: restored_gate(*lines[s], offers[s].unsold) for s in lines if s in offers}
         return drop, DropSnapshot(
             drop_id,
             drop.status is DropStatus.LIVE,
@@ -403,6 +406,7 @@ class DropService:
             taken,
             access=access,
             sold={s: o.sold for s, o in offers.items() if o.sold > 0},
+            waitlist={s: g for s, g in gates.items() if g},
         )
 
     async def rebuild(self, drop_id: str) -> bool:

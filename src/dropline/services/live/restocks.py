@@ -9,7 +9,9 @@ does), so of two workers that both saw it due one applies it and the other skips
 
 Applying: when buyers wait for the SKU its waitlist gate is latched first, then the
 units are added to the offer (from ``available`` to ``reserved`` in the ledger and to
-the engine, under the drop's row lock), so they land behind the gate; the line is
+the engine, under the drop's row lock), so they land behind the gate, and, when the
+drop has access windows, to the allocation of the window open at the wave's time
+(``AccessWindowService.add_restock``: the first window when none has opened); the line is
 served at once (one claim per buyer in line order) and whatever nobody in line takes
 goes on sale when the line is empty. The wave ends ``done`` with the number of claims it
 offered, or ``failed`` with the reason (too few units available, the drop ended ...).
@@ -27,6 +29,7 @@ from dropline.domain.inputs import check_text
 from dropline.domain.live.drops import ENGINE_STATES, DropStatus
 from dropline.domain.live.waitlist import DEFAULT_CLAIM_WINDOW_S, GateMode
 from dropline.domain.stock.buckets import MAX_QUANTITY
+from dropline.services.live.access_windows import AccessWindowService
 from dropline.services.live.drops import DropService
 from dropline.services.live.waitlist import WaitlistService
 from dropline.services.ports import Clock
@@ -50,6 +53,10 @@ def wave_view(row: Row) -> dict[str, Any]:
         "source_id": row["source_id"] or None,
         "status": row["status"],
         "waitlisted": int(row["waitlisted"]),
+        # what the line did not take went on sale
+        "on_sale": int(row["quantity"]) - int(row["waitlisted"])
+        if row["status"] == "done"
+        else None,
         "error": row["error"] or None,
         "created_at": rfc3339(row["created_at"]),
         "applied_at": rfc3339(row["applied_at"]),
@@ -58,12 +65,18 @@ def wave_view(row: Row) -> dict[str, Any]:
 
 class RestockService:
     def __init__(
-        self, uow: UowFactory, drops: DropService, waitlist: WaitlistService, clock: Clock
+        self,
+        uow: UowFactory,
+        drops: DropService,
+        waitlist: WaitlistService,
+        clock: Clock,
+        access: AccessWindowService | None = None,
     ) -> None:
         self.uow = uow
         self.drops = drops
         self.waitlist = waitlist
         self.clock = clock
+        self.access = access
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
@@ -207,6 +220,11 @@ class RestockService:
             await self.drops.set_offer(
                 drop_id, sku_id, int(row["quantity"]), offer.per_buyer_limit, add=True
             )
+            if self.access is not None:
+                # the units belong to the window open at the wave's time
+                await self.access.add_restock(
+                    drop_id, sku_id, int(row["quantity"]), row["at"].timestamp()
+                )
             offered = await self.waitlist.serve_line(drop_id, sku_id) if waiting else 0
         except DroplineError as exc:
             log.warning("restock wave %s failed: %s", wave_id, exc.detail)

@@ -28,13 +28,14 @@ from dropline.domain.errors import (
     ClaimLost,
     ClaimNotYours,
     ClaimUsed,
+    DroplineError,
     DropNotLive,
     InsufficientStock,
     InvalidInput,
     LimitExceeded,
     NotFound,
-    NotSoldOut,
     SoldOut,
+    WindowSoldOut,
 )
 from dropline.domain.ids import new_id
 from dropline.domain.inputs import check_text
@@ -53,6 +54,7 @@ from dropline.domain.live.waitlist import (
     position,
 )
 from dropline.services.live.drops import DropService
+from dropline.services.live.waitlist_joining import join_gate
 from dropline.services.live.waitlist_links import ClaimLinks, claim_message
 from dropline.services.ports import Clock, DropNotLoaded, StockEngine
 from dropline.services.serialize import rfc3339
@@ -153,11 +155,23 @@ class WaitlistService:
     # ------------------------------------------------------------------ buyers
 
     async def join(
-        self, drop_id: str, sku_id: str, buyer_id: str, email: str = ""
+        self,
+        drop_id: str,
+        sku_id: str,
+        buyer_id: str,
+        email: str = "",
+        tiers: frozenset[str] = frozenset(),
     ) -> tuple[dict[str, Any], bool]:
         """Stand in the SKU's line; (the entry, True if this call added it). Joining
         again while in line returns the same entry. ``NotSoldOut`` (409) while the
-        SKU can still be held; before the drop opens anyone may join (the pre-queue)."""
+        SKU can still be held; before the drop opens anyone may join (the pre-queue).
+
+        With access windows (``tiers`` from the buyer token) the line is for buyers the
+        windows admit: ``WindowClosed`` (403) before the buyer's window opens (in the
+        pre-queue: when no window admits them). A buyer whose open windows' allocation
+        of the SKU is taken (a hold answers ``window_sold_out``) may join: the gate
+        latches, so the units that come back, and those a later window releases when
+        it opens, go to the line first (``waitlist_joining.join_gate``)."""
         check_text(email, "email")
         if len(email) > 254:
             raise InvalidInput("email must be at most 254 characters")
@@ -165,6 +179,7 @@ class WaitlistService:
             drop = await self._drop(uow, drop_id)
             offers = await uow.drops.offers(drop_id)
             existing = await uow.waitlist.open_entry(drop_id, sku_id, buyer_id)
+            policy = await uow.drop_access.get(drop_id)
         if sku_id not in offers:
             raise NotFound(f"SKU {sku_id} is not offered in this drop", sku_id=sku_id)
         if existing is not None:
@@ -172,18 +187,17 @@ class WaitlistService:
         if drop.status is DropStatus.ENDED:
             raise DropNotLive("the drop has ended", status=drop.status)
         pre_queue = drop.status in EDITABLE_STATES
-        if not pre_queue:
-            counts = await self._counts(drop_id)
-            c = counts.get(sku_id)
-            if c is not None and c.remaining > 0 and c.waitlist != "latched":
-                raise NotSoldOut(
-                    f"SKU {sku_id} is not sold out: place a hold instead",
-                    sku_id=sku_id,
-                    remaining=c.remaining,
-                    hold_url="/v1/holds",
-                    hint=f'POST /v1/holds {{"drop_id": "{drop_id}", "items": '
-                    f'[{{"sku_id": "{sku_id}", "quantity": 1}}]}}',
-                )
+        counts = None if pre_queue else (await self._counts(drop_id)).get(sku_id)
+        mode = join_gate(
+            drop_id,
+            sku_id,
+            policy=policy,
+            tiers=tiers,
+            now=self.clock.now(),
+            pre_queue=pre_queue,
+            offered=offers[sku_id].offered,
+            counts=counts,
+        )
         row = {
             "id": new_id("wle"),
             "drop_id": drop_id,
@@ -203,7 +217,7 @@ class WaitlistService:
         assert saved is not None
         if added and not pre_queue:
             # From now on what comes back of this SKU waits behind the gate.
-            await self.gate(drop_id, sku_id, GateMode.ARM)
+            await self.gate(drop_id, sku_id, mode)
         return await self._view(saved), added
 
     async def _counts(self, drop_id: str) -> dict[str, Any]:
@@ -301,6 +315,8 @@ class WaitlistService:
                 offered += await self.serve_line(drop_id, sku_id)
             except (DropNotLive, NotFound) as exc:
                 log.debug("waitlist of %s/%s not served: %s", drop_id, sku_id, exc)
+            except DroplineError as exc:  # one line's trouble never stops the others
+                log.warning("waitlist of %s/%s not served: %s", drop_id, sku_id, exc)
         return offered
 
     async def serve_line(self, drop_id: str, sku_id: str) -> int:
@@ -418,7 +434,9 @@ class WaitlistService:
                 )
                 await uow.commit()
             return False
-        except (SoldOut, InsufficientStock, DropNotLive):
+        except (SoldOut, InsufficientStock, DropNotLive, WindowSoldOut):
+            # nothing to take now (a window's allocation is taken: the next window's
+            # units are the line's when it opens)
             return None
         if hold.status not in (HoldStatus.ACTIVE, HoldStatus.PAYING):
             return False  # an earlier offer's hold, already settled by another pass

@@ -162,6 +162,24 @@ class WaitlistRepository(Repository):
             stmt = stmt.where(t.c.drop_id == drop_id)
         return [dict(r._mapping) for r in await self.conn.execute(stmt)]
 
+    async def gate_counts(self, drop_id: str) -> dict[str, tuple[int, int, int]]:
+        """Per SKU of the drop: (buyers in line, those of them who joined after the drop
+        opened, claims ever offered), what ``restored_gate`` reads at a rebuild."""
+        t = waitlist_entries
+        is_open = t.c.status.in_(_OPEN)
+        stmt = (
+            select(
+                t.c.sku_id,
+                func.count().filter(is_open).label("in_line"),
+                func.count().filter(and_(is_open, t.c.pre_queue.is_(False))).label("live"),
+                func.count(t.c.offered_at).label("offered"),
+            )
+            .where(t.c.drop_id == drop_id)
+            .group_by(t.c.sku_id)
+        )
+        rows = await self.conn.execute(stmt)
+        return {r.sku_id: (int(r.in_line), int(r.live), int(r.offered)) for r in rows}
+
     # ---------------------------------------------------------------- waves
 
     async def add_wave(self, values: Mapping[str, Any]) -> None:

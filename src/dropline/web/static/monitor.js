@@ -122,6 +122,22 @@
     set("starts-at", d.starts_at || "—"); set("ends-at", d.ends_at || "—");
   }
 
+  function windowName(w) { return w.name || "window " + (w.index + 1); }
+
+  function accessWindow(a) {
+    var card = $("window-card"), line = $("w-next-line");
+    if (!card) return;
+    card.hidden = !a.current_window && !a.next_window;
+    set("w-current", a.current_window ? windowName(a.current_window) : "not open yet");
+    if (line) line.hidden = !a.next_window;
+    if (a.next_window) {
+      set("w-next", windowName(a.next_window));
+      set("w-next-at", a.next_window_at.slice(0, 16).replace("T", " ") + " UTC");
+      var left = Math.max(0, Math.round((Date.parse(a.next_window_at) - Date.now()) / 1000));
+      set("w-next-in", "in " + duration(left));
+    }
+  }
+
   function render(s) {
     if (s.drop.status === "ended") { source.close(); window.location.reload(); return; }
     set("drop-status", s.drop.status); var ds = $("drop-status"); if (ds) ds.className = "status status-" + s.drop.status;
@@ -139,8 +155,9 @@
     if (s.access) {
       var r = s.access.refusals, n = function (k) { return r[k] || 0; };
       set("a-refused", Object.keys(r).reduce(function (t, k) { return t + r[k]; }, 0));
-      set("a-window", n("window_closed") + n("window_sold_out"));
+      set("a-window", n("window_closed")); set("a-wsold", n("window_sold_out"));
       set("a-rate", n("rate_limited")); set("a-old", n("token_too_old"));
+      accessWindow(s.access);
     }
     list("cues", s.cues, "Nothing to call out.");
     list("alerts", s.alerts, "No alerts.");

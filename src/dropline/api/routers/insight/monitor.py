@@ -94,7 +94,9 @@ async def monitor_stream(drop_id: str, request: Request, c: ContainerDep, _: Ops
 async def public_stream(drop_id: str, request: Request, c: ContainerDep, _: Storefront) -> Any:
     """Server-Sent Events for the stream overlay: the drop's status and, per SKU,
     ``state`` (in_stock/low/sold_out) and — when the drop's ``stream_mode`` is
-    ``exact`` — ``remaining``."""
+    ``exact`` — ``remaining``; ``access``: the access window open now
+    (``current_window``), the next one (``next_window``) and ``next_window_at``, for a
+    countdown (all null without windows)."""
     await c.monitor.settings(drop_id)
     return sse_response(request, lambda: c.monitor.public(drop_id))
 

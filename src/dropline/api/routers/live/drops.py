@@ -83,7 +83,8 @@ async def edit_drop(drop_id: str, body: s.DropEdit, c: ContainerDep, _: Ops) -> 
 @router.get("/{drop_id}/public", tags=["storefront"])
 async def get_public(drop_id: str, c: ContainerDep, _: Storefront) -> dict[str, Any]:
     """Products, prices, remaining units per SKU and bundle, the drop's status, and its
-    access windows (``access``: each window's start, tiers and whether it has opened,
+    access windows (``access``: each window's start, tiers, whether it has opened and
+    is the one open now, ``current_window`` (its index, null before the first opens)
     and ``next_window_at``)."""
     view = await public_drop(c.engine, c.drops, c.drops.cache, drop_id)
     return view | {"access": await c.access_windows.public(drop_id)}

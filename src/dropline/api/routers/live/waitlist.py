@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field, StrictInt
 
-from dropline.api.deps import Buyer, ContainerDep, Ops, Storefront
+from dropline.api.deps import Buyer, BuyerWho, ContainerDep, Ops, Storefront
 from dropline.api.openapi import errors
 from dropline.api.strict import Strict
 from dropline.domain.live.waitlist import (
@@ -98,6 +98,9 @@ class WaveOut(BaseModel):
     source_id: str | None
     status: Literal["scheduled", "applying", "done", "failed", "cancelled"]
     waitlisted: int = Field(description="claims the wave offered to the waitlist")
+    on_sale: int | None = Field(
+        description="units the line did not take, put on sale (set once the wave is done)"
+    )
     error: str | None
     created_at: str | None
     applied_at: str | None
@@ -110,16 +113,26 @@ class WaveOut(BaseModel):
     "/drops/{drop_id}/waitlist",
     status_code=201,
     response_model=EntryOut,
-    responses={200: {"description": "already in line: the same entry", "model": EntryOut}},
+    responses={
+        200: {"description": "already in line: the same entry", "model": EntryOut},
+        403: {
+            "description": "`window_closed`: the buyer's access window has not opened "
+            "(`opens_at`: when it does; null when no window admits the token's tiers)"
+        },
+    },
 )
 async def join_waitlist(
-    drop_id: str, body: JoinIn, c: ContainerDep, _: Storefront, buyer: Buyer
+    drop_id: str, body: JoinIn, c: ContainerDep, _: Storefront, who: BuyerWho
 ) -> JSONResponse:
     """Stand in a sold-out SKU's line (201; 200 with the same entry when already in
     it). Refused with 409 ``not_sold_out`` while the SKU can be held: the problem
     carries ``hold_url`` and a ``hint`` with the hold to place instead. Before the drop
-    opens anyone may join (the pre-queue, served by draw when the drop says so)."""
-    entry, added = await c.waitlist.join(drop_id, body.sku_id, buyer, body.email)
+    opens anyone may join (the pre-queue, served by draw when the drop says so). With
+    access windows, 403 ``window_closed`` (``opens_at``) before the buyer's window opens
+    (the token's ``tiers``); a buyer whose window's allocation is taken may join."""
+    entry, added = await c.waitlist.join(
+        drop_id, body.sku_id, who.buyer_id, body.email, tiers=who.tiers
+    )
     return JSONResponse(entry, status_code=201 if added else 200)
 
 
