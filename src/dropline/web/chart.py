@@ -92,6 +92,8 @@ def sales_chart(
         [p["cumulative"] for p in points],
         color="#0b5ed7",
         linewidth=2,
+        marker="o",  # a single bucket still shows its point
+        markersize=3,
     )
     marks.mark(line, "cumulative", f"Cumulative units: {points[-1]['cumulative']}")
     total.set_ylim(0, max(1, max(p["cumulative"] for p in points)) * 1.05)
@@ -131,10 +133,10 @@ def _marker(
         svgplot.plain(text if top else text[:40]),
         xy=(x, 1.0 if top else 0.0),
         xycoords=("data", "axes fraction"),
-        xytext=(3, 3 + 12 * (n % 3) if top else 4 + 12 * (n % 3)),
+        xytext=(3, 3 + 13 * (n % 3) if top else 4 + 13 * (n % 3)),
         textcoords="offset points",
         color=colour,
-        fontsize=9,
+        fontsize=10,
         va="bottom",
         annotation_clip=False,
     )
@@ -172,7 +174,7 @@ def bar_chart(
         )
         for bar, (_, label, v) in zip(bars.patches, drawn, strict=True):
             marks.mark(bar, "bar", f"{label}, {name}: {v}")
-        ax.bar_label(bars, padding=3, fontsize=9, color="#333")
+        ax.bar_label(bars, padding=3, fontsize=10, color="#333")
     ax.set_yticks(
         [r * group_h + bar_h * len(series) / 2 for r in range(len(rows))],
         [svgplot.plain(label[:34]) for label, _ in rows],
@@ -189,7 +191,7 @@ def bar_chart(
         bbox_to_anchor=(0, 1),
         ncols=len(series),
         frameon=False,
-        fontsize=10,
+        fontsize=11,
         borderaxespad=0.2,
     )
     return svgplot.to_svg(fig, element_id=chart_id, css_class=css, title=title, marks=marks)

@@ -112,7 +112,7 @@ def gantt_svg(timeline: dict[str, Any], today: date) -> str:
                 ha="center",
                 va="top",
                 color=colour,
-                fontsize=9,
+                fontsize=10,
                 annotation_clip=False,
             )
     return svgplot.to_svg(

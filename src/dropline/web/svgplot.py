@@ -73,7 +73,7 @@ def _setup() -> None:
             "font.family": "sans-serif",
             # one named font (what the text was measured with), then the browser's own
             "font.sans-serif": ["DejaVu Sans"],
-            "font.size": 10,
+            "font.size": 11,
             "axes.spines.top": False,
             "axes.spines.right": False,
         }
