@@ -83,6 +83,16 @@ def test_sales_chart_has_a_bar_per_bucket_markers_and_utc_labels() -> None:
     assert "Time (UTC)" in words and "20:00:00" in words and "20:02:00" in words
 
 
+def test_a_cue_after_the_last_bucket_is_inside_the_plot() -> None:
+    svg = sales_chart(TIMELINE, cues=[("2026-01-01T20:09:00Z", "mention: Last call")])
+    (cue,) = groups(parse(svg), "cue")
+    path = cue.find("s:path", NS)
+    assert path is not None
+    x = float((path.get("d") or "").split()[1])
+    # the plot's x axis runs from 5 % to 94 % of the 1200 units; the cue is its last thing
+    assert 1200 * 0.05 < x < 1200 * 0.94 and x > 1200 * 0.8
+
+
 def test_a_dollar_sign_is_text_not_mathematics() -> None:
     svg = sales_chart(TIMELINE, [("2026-01-01T20:01:00Z", "Tee $5 and $6")])
     assert texts(groups(parse(svg), "sellout-label")[0]) == ["Tee $5 and $6 sold out"]

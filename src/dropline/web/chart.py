@@ -99,14 +99,20 @@ def sales_chart(
     total.set_ylim(0, max(1, max(p["cumulative"] for p in points)) * 1.05)
     total.yaxis.set_major_locator(MaxNLocator(integer=True))
     total.set_ylabel("Cumulative units")
-    first, last = starts[0], starts[-1] + width
+    # the axis spans the buckets and every marker, so a cue after the last sale shows
+    marked = [_at(at) for at, _ in (*sold_out, *cues)]
+    first = min([starts[0], *marked])
+    last = max([starts[-1] + width, *(m + width / 2 for m in marked)])
     ax.set_xlim(svgplot.days(first), svgplot.days(last))
     _time_axis(ax, last - first)
 
+    right = first + (last - first) * 0.75  # labels of markers past it end at their line
     for n, (at, label) in enumerate(sorted(sold_out)):
-        _marker(ax, marks, _at(at), f"{label} sold out", SELLOUT, "sellout", n, top=True)
+        t = _at(at)
+        _marker(ax, marks, t, f"{label} sold out", SELLOUT, "sellout", n, top=True, left=t > right)
     for n, (at, text) in enumerate(sorted(cues)):
-        _marker(ax, marks, _at(at), text, CUE, "cue", n, top=False)
+        t = _at(at)
+        _marker(ax, marks, t, text, CUE, "cue", n, top=False, left=t > right)
     return svgplot.to_svg(fig, element_id=chart_id, css_class="chart", title=title, marks=marks)
 
 
@@ -120,10 +126,12 @@ def _marker(
     n: int,
     *,
     top: bool,
+    left: bool,
 ) -> None:
     """A vertical line at ``at`` (class ``kind``) and its label (``kind-label``): sell-outs
     dashed with labels above the plot, cues solid with labels inside it at the bottom;
-    labels take three rows in turn so that neighbours do not collide."""
+    labels take three rows in turn so that neighbours do not collide, and sit to the
+    ``left`` of the line near the right edge so that they stay inside the chart."""
     x = svgplot.days(at)
     line = ax.axvline(
         x, color=colour, linewidth=1.3, linestyle=(0, (4, 3)) if top else "solid", zorder=3
@@ -133,8 +141,9 @@ def _marker(
         svgplot.plain(text if top else text[:40]),
         xy=(x, 1.0 if top else 0.0),
         xycoords=("data", "axes fraction"),
-        xytext=(3, 3 + 13 * (n % 3) if top else 4 + 13 * (n % 3)),
+        xytext=(-3 if left else 3, 3 + 13 * (n % 3) if top else 4 + 13 * (n % 3)),
         textcoords="offset points",
+        ha="right" if left else "left",
         color=colour,
         fontsize=10,
         va="bottom",
