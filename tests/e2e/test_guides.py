@@ -73,7 +73,11 @@ EXPECT = {
     "learning.md": ['"status":"delivered"', "Report a problem: http", '"via":"link"',
                     '"via":"api"', '"status":"approved","return_id":"ret_',
                     '"status":"declined"', '"name":"Knit Co"',
-                    '"first_run_quantity":2'],
+                    '"first_run_quantity":2',
+                    # a lot past its maker's threshold: an alert, closed by a later lot
+                    '{"status":"open","defect_rate_bp":2500,"threshold_bp":250,"contained_units":6}',
+                    '{"status":"closed","corrective_action":"new seam machine, operator',
+                    '"status": "closed"'],
     # a token minted and used for a hold; a tampered and a missing one refused
     "buyer-tokens.md": ['"buyer_id": "buyer-42"', '"status": 401', '"code": "unauthenticated"'],
     # a launch: timeline, first run, scorecard, a plan made feasible, linked to a run

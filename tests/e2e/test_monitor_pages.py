@@ -128,8 +128,9 @@ def test_report_page_renders_with_chart(browser: Browser, server: Server) -> Non
     expect(page.locator("#balanced")).to_have_text("balanced")
     chart = page.locator("svg#sales-chart")
     expect(chart).to_be_visible()
-    assert chart.locator("rect.chart-bar").count() >= 1
-    assert chart.locator("polyline.cumulative").count() == 1
+    assert chart.locator("g.chart-bar").count() >= 1
+    assert chart.locator("g.cumulative").count() == 1  # the line (its points drawn as marks)
+    assert chart.locator("text", has_text="Time (UTC)").count() == 1
     expect(page.locator("table.recon tr.bad")).to_have_count(0)
     expect(page.locator("#h-units")).to_have_text("4")
     expect(page.locator("#headline")).to_contain_text("of 40 offered")

@@ -176,7 +176,8 @@ async def test_funnel_unserved_and_cue_lift(
     page = await lessons_page(c, d, 60)
     for chart in ("sell-through-chart", "size-curve-chart", f"funnel-chart-{d}", f"cue-chart-{d}"):
         assert f'id="{chart}"' in page, chart
-    assert page.count('<g class="cue">') == 2 and "Pinned the tee" in page
+    assert page.count('<g class="cue" data-at=') == 2 and page.count('<g class="cue-label">') == 2
+    assert f'<g class="cue" data-at="{iso(t0 + 50)}"><title>pin: Pinned the tee at' in page
     assert "Hold rate = held ÷ views" in page and "Unserved demand = unserved units" in page
     assert '<td class="num">+1.00</td>' in page and '<td class="num">-1.00</td>' in page
     assert "<script>" not in page

@@ -56,7 +56,7 @@ async def test_launch_pages(ui: httpx.AsyncClient, container: Container) -> None
     page = await ui.get(f"/ui/launches/{lid}")
     assert page.status_code == 200 and 'href="/ui/launches"' in page.text
     html = page.text
-    assert '<svg xmlns="http://www.w3.org/2000/svg" class="gantt"' in html
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="chart gantt" id="gantt"' in html
     critical = re.findall(r'class="bar critical" data-key="(\w+)"', html)
     assert critical == [
         "design_freeze", "sample_approval", "production_start", "inline_qc", "final_qc",

@@ -3,6 +3,8 @@ marker where each SKU sold out, then the audit; "returned" means buyers' returns
 
 from __future__ import annotations
 
+import re
+
 from dropline.bootstrap import Container
 from dropline.domain.live.drops import DropStatus
 from dropline.web.chart import sales_chart
@@ -38,7 +40,10 @@ def test_sellout_markers_sit_where_the_sku_sold_out() -> None:
         ],
     }
     svg = sales_chart(timeline, [("2026-01-01T00:01:00Z", "Hoodie — Black / M")])
-    assert svg.count('class="sellout"') == 1
-    x = float(svg.split('class="sellout"><line x1="')[1].split('"')[0])
-    assert 48 < x < 1200 - 16 and abs(x - (48 + (1200 - 64) / 2)) < 1  # halfway
-    assert "Hoodie — Black / M sold out" in svg
+    assert svg.count('class="sellout"') == 1 and svg.count('class="sellout-label"') == 1
+    marker = svg.split('class="sellout" data-at="2026-01-01T00:01:00Z">')[1]
+    assert marker.startswith("<title>Hoodie — Black / M sold out at 00:01:00 UTC</title>")
+    # the marker's line is vertical, halfway along the plot (x axis from 5 % to 94 %)
+    x1, _, x2 = re.search(r'd="M ([\d.]+) [\d.]+\s+L ([\d.]+) ', marker).group(1, 0, 2)  # type: ignore[union-attr]
+    assert float(x1) == float(x2) and abs(float(x1) - 1200 * (0.05 + 0.94) / 2) < 1
+    assert "Hoodie — Black / M sold out</text>" in svg.split('class="sellout-label"')[1]

@@ -1,26 +1,52 @@
-"""Charts as inline SVG: no scripts, no external resources, so the report page, the
-lessons page and the exported HTML file render anywhere (and print). The sales-over-time
-chart (with sell-out and host-cue markers) and horizontal bar charts (sell-through, size
-curve, funnel)."""
+"""The report's and the lessons page's charts, drawn by matplotlib as inline SVG
+(``web/svgplot.py`` says why and how): no scripts, no external resources, so the report
+page, the lessons page and the exported HTML file render anywhere, and print.
+
+- ``sales_chart``: units per bucket as bars, cumulative units as a line (right-hand
+  axis), a dashed red marker where each SKU sold out and a green marker at each host
+  cue, on a time axis labelled in UTC;
+- ``bar_chart``: horizontal grouped bars (sell-through, size curve, funnel), each bar
+  labelled with its value.
+
+What the pages and their tests find in the SVG: ``g.chart-bar`` per bucket,
+``g.cumulative``, ``g.sellout`` and ``g.sellout-label`` per sold-out SKU, ``g.cue`` and
+``g.cue-label`` per cue, ``g.bar`` per drawn bar; each with a ``<title>`` tooltip."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from html import escape
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-WIDTH, HEIGHT = 1200, 280
-PAD_L, PAD_R, PAD_T, PAD_B = 48, 16, 40, 32
+from dropline.web import svgplot
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+WIDTH, HEIGHT = 1200, 300
+SELLOUT, CUE = "#b02a37", "#198754"
+BAR_COLOURS = ("#0b5ed7", "#9ec5fe", "#198754", "#fd7e14")
 
 
-def _ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def _clock(value: str) -> str:
-    """``2026-12-06T22:27:17.091065Z`` → ``22:27:17 UTC`` (an axis label)."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%H:%M:%S UTC")
+def _clock(value: datetime) -> str:
+    """A tooltip's time: ``22:27:17 UTC``."""
+    return value.strftime("%H:%M:%S UTC")
+
+
+def _time_axis(ax: Axes, span: timedelta) -> None:
+    """UTC clock labels on the x axis: seconds when the span is short."""
+    svgplot.date_axis(ax.xaxis, "%H:%M:%S" if span <= timedelta(minutes=10) else "%H:%M")
+    ax.set_xlabel("Time (UTC)")
+
+
+def _empty(chart_id: str, css_class: str, title: str, message: str, height: int) -> str:
+    fig = svgplot.figure(WIDTH, height)
+    fig.text(0.5, 0.5, message, ha="center", va="center", color="#666", fontsize=12)
+    return svgplot.to_svg(fig, element_id=chart_id, css_class=css_class, title=title)
 
 
 def sales_chart(
@@ -29,85 +55,101 @@ def sales_chart(
     cues: Sequence[tuple[str, str]] = (),
     chart_id: str = "sales-chart",
 ) -> str:
-    """Bars for units per bucket, a line for cumulative units and, for each SKU that sold
-    out, a dashed marker at the moment it did (``sold_out``: ``(RFC 3339 time, label)``);
-    ``cues``: host cues as ``(RFC 3339 time, text)``, solid green markers.
-    The SVG scales to the width of its box (CSS ``width: 100%``)."""
+    """Bars for units per bucket (``timeline["points"]``: ``t`` the bucket's start,
+    ``units``, ``cumulative``; ``timeline["bucket_s"]`` the bucket's length), a line for
+    cumulative units and, for each SKU that sold out, a dashed marker labelled
+    ``<label> sold out`` at the moment it did (``sold_out``: ``(RFC 3339 time, label)``);
+    ``cues``: host cues as ``(RFC 3339 time, text)``, solid green markers labelled with
+    the cue's first 40 characters. The SVG scales to the width of its box."""
     points = timeline.get("points") or []
-    head = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{escape(chart_id)}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" preserveAspectRatio="xMidYMid meet" role="img" '
-        f'aria-label="Units sold over time">'
-    )
+    bucket_s = int(timeline.get("bucket_s") or 60)
+    title = f"Units sold over time ({bucket_s} s buckets)"
     if not points:
-        return (
-            head + f'<text x="{WIDTH // 2}" y="{HEIGHT // 2}" text-anchor="middle" '
-            'fill="#666">No sales yet</text></svg>'
-        )
-    plot_w = WIDTH - PAD_L - PAD_R
-    plot_h = HEIGHT - PAD_T - PAD_B
-    n = len(points)
-    top = max(1, max(p["cumulative"] for p in points))
-    bar_top = max(1, max(p["units"] for p in points))
-    step = plot_w / n
-    parts = [head, f"<title>Units sold over time ({timeline['bucket_s']} s buckets)</title>"]
-    parts.append(
-        f'<line x1="{PAD_L}" y1="{PAD_T + plot_h}" x2="{WIDTH - PAD_R}" y2="{PAD_T + plot_h}" '
-        'stroke="#999"/>'
+        return _empty(chart_id, "chart", title, "No sales yet", 120)
+    from matplotlib.ticker import MaxNLocator
+
+    fig = svgplot.figure(WIDTH, HEIGHT)
+    fig.subplots_adjust(left=0.05, right=0.94, top=0.80, bottom=0.16)
+    ax = fig.add_subplot()
+    marks = svgplot.Marks()
+    starts = [_at(p["t"]) for p in points]
+    width = timedelta(seconds=bucket_s)
+    bars = ax.bar(
+        [svgplot.days(t) for t in starts],
+        [p["units"] for p in points],
+        width=bucket_s / 86400 * 0.8,
+        align="edge",
+        color="#9ec5fe",
     )
-    for i, p in enumerate(points):
-        h = plot_h * p["units"] / bar_top * 0.6
-        x = PAD_L + i * step
-        parts.append(
-            f'<rect class="chart-bar" x="{x + step * 0.1:.1f}" y="{PAD_T + plot_h - h:.1f}" '
-            f'width="{max(step * 0.8, 1):.1f}" height="{h:.1f}" fill="#9ec5fe">'
-            f"<title>{escape(str(p['t']))}: {p['units']} units</title></rect>"
-        )
-    coords = " ".join(
-        f"{PAD_L + (i + 0.5) * step:.1f},{PAD_T + plot_h - plot_h * p['cumulative'] / top:.1f}"
-        for i, p in enumerate(points)
+    for bar, t, p in zip(bars.patches, starts, points, strict=True):
+        marks.mark(bar, "chart-bar", f"{_clock(t)}: {p['units']} units")
+    ax.set_ylabel(f"Units per {bucket_s} s")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    total = ax.twinx()
+    total.spines["right"].set_visible(True)
+    (line,) = total.plot(
+        [svgplot.days(t + width / 2) for t in starts],
+        [p["cumulative"] for p in points],
+        color="#0b5ed7",
+        linewidth=2,
+        marker="o",  # a single bucket still shows its point
+        markersize=3,
     )
-    parts.append(
-        f'<polyline class="cumulative" points="{coords}" fill="none" stroke="#0b5ed7" '
-        'stroke-width="2"/>'
-    )
-    parts.append(
-        f'<text x="{PAD_L - 6}" y="{PAD_T + 10}" text-anchor="end" font-size="11" '
-        f'fill="#333">{top}</text>'
-        f'<text x="{PAD_L - 6}" y="{PAD_T + plot_h}" text-anchor="end" font-size="11" '
-        'fill="#333">0</text>'
-        f'<text x="{PAD_L}" y="{HEIGHT - 8}" font-size="11" fill="#333">'
-        f"{escape(_clock(points[0]['t']))}</text>"
-        f'<text x="{WIDTH - PAD_R}" y="{HEIGHT - 8}" text-anchor="end" font-size="11" '
-        f'fill="#333">{escape(_clock(points[-1]["t"]))}</text>'
-    )
-    t0 = _ts(points[0]["t"])
-    span = max(1.0, _ts(points[-1]["t"]) + timeline["bucket_s"] - t0)
+    marks.mark(line, "cumulative", f"Cumulative units: {points[-1]['cumulative']}")
+    total.set_ylim(0, max(1, max(p["cumulative"] for p in points)) * 1.05)
+    total.yaxis.set_major_locator(MaxNLocator(integer=True))
+    total.set_ylabel("Cumulative units")
+    # the axis spans the buckets and every marker, so a cue after the last sale shows
+    marked = [_at(at) for at, _ in (*sold_out, *cues)]
+    first = min([starts[0], *marked])
+    last = max([starts[-1] + width, *(m + width / 2 for m in marked)])
+    ax.set_xlim(svgplot.days(first), svgplot.days(last))
+    _time_axis(ax, last - first)
+
+    right = first + (last - first) * 0.75  # labels of markers past it end at their line
     for n, (at, label) in enumerate(sorted(sold_out)):
-        x = PAD_L + plot_w * min(1.0, max(0.0, (_ts(at) - t0) / span))
-        y = PAD_T - 26 + 12 * (n % 3)  # three rows of labels, so neighbours do not collide
-        parts.append(
-            f'<g class="sellout"><line x1="{x:.1f}" y1="{y + 3}" x2="{x:.1f}" '
-            f'y2="{PAD_T + plot_h}" stroke="#b02a37" stroke-dasharray="4 3"/>'
-            f'<text x="{x + 3:.1f}" y="{y}" font-size="11" fill="#b02a37">'
-            f"{escape(label)} sold out</text>"
-            f"<title>{escape(label)} sold out at {escape(at)}</title></g>"
-        )
+        t = _at(at)
+        _marker(ax, marks, t, f"{label} sold out", SELLOUT, "sellout", n, top=True, left=t > right)
     for n, (at, text) in enumerate(sorted(cues)):
-        x = PAD_L + plot_w * min(1.0, max(0.0, (_ts(at) - t0) / span))
-        y = PAD_T + plot_h - 4 - 12 * (n % 3)
-        parts.append(
-            f'<g class="cue"><line x1="{x:.1f}" y1="{PAD_T}" x2="{x:.1f}" '
-            f'y2="{PAD_T + plot_h}" stroke="#198754" stroke-width="1.5"/>'
-            f'<text x="{x + 3:.1f}" y="{y}" font-size="11" fill="#198754">'
-            f"{escape(text[:40])}</text>"
-            f"<title>{escape(text)} at {escape(at)}</title></g>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+        t = _at(at)
+        _marker(ax, marks, t, text, CUE, "cue", n, top=False, left=t > right)
+    return svgplot.to_svg(fig, element_id=chart_id, css_class="chart", title=title, marks=marks)
 
 
-BAR_COLOURS = ("#0b5ed7", "#9ec5fe", "#198754", "#fd7e14")
+def _marker(
+    ax: Axes,
+    marks: svgplot.Marks,
+    at: datetime,
+    text: str,
+    colour: str,
+    kind: str,
+    n: int,
+    *,
+    top: bool,
+    left: bool,
+) -> None:
+    """A vertical line at ``at`` (class ``kind``) and its label (``kind-label``): sell-outs
+    dashed with labels above the plot, cues solid with labels inside it at the bottom;
+    labels take three rows in turn so that neighbours do not collide, and sit to the
+    ``left`` of the line near the right edge so that they stay inside the chart."""
+    x = svgplot.days(at)
+    line = ax.axvline(
+        x, color=colour, linewidth=1.3, linestyle=(0, (4, 3)) if top else "solid", zorder=3
+    )
+    marks.mark(line, kind, f"{text} at {_clock(at)}", at=at.isoformat().replace("+00:00", "Z"))
+    label = ax.annotate(
+        svgplot.plain(text if top else text[:40]),
+        xy=(x, 1.0 if top else 0.0),
+        xycoords=("data", "axes fraction"),
+        xytext=(-3 if left else 3, 3 + 13 * (n % 3) if top else 4 + 13 * (n % 3)),
+        textcoords="offset points",
+        ha="right" if left else "left",
+        color=colour,
+        fontsize=10,
+        va="bottom",
+        annotation_clip=False,
+    )
+    marks.mark(label, f"{kind}-label", text)
 
 
 def bar_chart(
@@ -117,48 +159,48 @@ def bar_chart(
     rows: Sequence[tuple[str, Sequence[int | None]]],
 ) -> str:
     """Horizontal bars: one group per row (its label, then one bar per series, ``None``
-    drawn as nothing), all on one scale, each bar labelled with its value."""
-    bar_h, gap, label_w, right = 14, 10, 220, 60
-    group_h = bar_h * len(series) + gap
-    legend_h = 22
-    height = legend_h + max(1, len(rows)) * group_h + 8
-    top = max([1] + [v for _, vs in rows for v in vs if v is not None])
-    plot_w = WIDTH - label_w - right
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart bar-chart" '
-        f'id="{escape(chart_id)}" viewBox="0 0 {WIDTH} {height}" role="img" '
-        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
-    ]
-    for i, name in enumerate(series):
-        x = label_w + i * 160
-        colour = BAR_COLOURS[i % len(BAR_COLOURS)]
-        parts.append(
-            f'<rect x="{x}" y="4" width="12" height="12" fill="{colour}"/>'
-            f'<text x="{x + 16}" y="14" font-size="12" fill="#333">{escape(name)}</text>'
-        )
+    drawn as nothing), all on one scale, each bar labelled with its value; a legend
+    names the series."""
+    css = "chart bar-chart"
     if not rows:
-        parts.append(
-            f'<text x="{WIDTH // 2}" y="{legend_h + 14}" text-anchor="middle" fill="#666">'
-            "Nothing to show yet</text>"
+        return _empty(chart_id, css, title, "Nothing to show yet", 80)
+    bar_h, gap, head, foot = 14, 10, 30, 26
+    group_h = bar_h * len(series) + gap
+    height = head + len(rows) * group_h + foot
+    fig = svgplot.figure(WIDTH, height)
+    fig.subplots_adjust(left=0.2, right=0.95, top=1 - head / height, bottom=foot / height)
+    ax = fig.add_subplot()
+    marks = svgplot.Marks()
+    for i, name in enumerate(series):
+        drawn = [(r, label, v) for r, (label, vs) in enumerate(rows) if (v := vs[i]) is not None]
+        bars = ax.barh(
+            [r * group_h + i * bar_h for r, _, _ in drawn],
+            [v for _, _, v in drawn],
+            height=bar_h - 2,
+            align="edge",
+            color=BAR_COLOURS[i % len(BAR_COLOURS)],
+            label=svgplot.plain(name),
         )
-    for r, (label, values) in enumerate(rows):
-        y0 = legend_h + r * group_h
-        parts.append(
-            f'<text x="{label_w - 8}" y="{y0 + group_h / 2:.1f}" text-anchor="end" '
-            f'font-size="12" fill="#333">{escape(label[:34])}</text>'
-        )
-        for i, v in enumerate(values):
-            if v is None:
-                continue
-            w = plot_w * v / top
-            y = y0 + i * bar_h
-            colour = BAR_COLOURS[i % len(BAR_COLOURS)]
-            parts.append(
-                f'<rect class="bar" x="{label_w}" y="{y}" width="{max(w, 1):.1f}" '
-                f'height="{bar_h - 2}" fill="{colour}"><title>{escape(label)}, '
-                f"{escape(series[i])}: {v}</title></rect>"
-                f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 4}" font-size="11" '
-                f'fill="#333">{v}</text>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
+        for bar, (_, label, v) in zip(bars.patches, drawn, strict=True):
+            marks.mark(bar, "bar", f"{label}, {name}: {v}")
+        ax.bar_label(bars, padding=3, fontsize=10, color="#333")
+    ax.set_yticks(
+        [r * group_h + bar_h * len(series) / 2 for r in range(len(rows))],
+        [svgplot.plain(label[:34]) for label, _ in rows],
+    )
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylim(len(rows) * group_h - gap / 2, -gap / 2)  # first row on top
+    top = max([1] + [v for _, vs in rows for v in vs if v is not None])
+    ax.set_xlim(0, top * 1.06)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0, 1),
+        ncols=len(series),
+        frameon=False,
+        fontsize=11,
+        borderaxespad=0.2,
+    )
+    return svgplot.to_svg(fig, element_id=chart_id, css_class=css, title=title, marks=marks)

@@ -1,101 +1,120 @@
-"""A launch timeline as a Gantt chart in inline SVG: no scripts and no external
-resources, so the page works without a build step and prints.
+"""A launch timeline as a Gantt chart, drawn by matplotlib as inline SVG
+(``web/svgplot.py`` says why and how): no scripts and no external resources, so the
+page works without a build step and prints.
 
-One row per milestone: a bar from its earliest start to its earliest finish (red on
-the critical path, green when done, outlined red when overdue), then its slack as a pale
-bar up to its latest finish; vertical lines for today, ``stream − buffer`` and the
-stream."""
+One row per milestone, in the plan's order from the top: a bar from its earliest start
+to its earliest (or actual) finish — red on the critical path, green when done, blue
+otherwise, outlined dark red when overdue — then its slack as a pale bar up to its
+latest finish; dashed vertical lines for today, ``stream − buffer`` and the stream,
+labelled below the axis. Critical milestones' names are bold.
+
+What the page and its tests find in the SVG: ``g.bar.<kind>`` with ``data-key`` (the
+milestone's key) per milestone, ``g.slack`` per bar of slack, ``g.day-mark`` per day
+line; each with a ``<title>`` tooltip."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from html import escape
 from typing import Any
 
-LABEL_W, PLOT_W, ROW_H, HEAD_H, PAD = 190, 720, 24, 34, 8
+from dropline.web import svgplot
+
+WIDTH, ROW_H, HEAD_H, FOOT_H = 920, 24, 30, 64
 COLOURS = {"critical": "#c62828", "done": "#2e7d32", "normal": "#1565c0", "slack": "#bbdefb"}
+TITLE = "Launch timeline: critical path and slack"
 
 
 def gantt_svg(timeline: dict[str, Any], today: date) -> str:
-    """The chart of a planned timeline (``LaunchService.timeline``)."""
+    """The chart of a planned timeline (``LaunchService.timeline``) seen on ``today``."""
     ms = timeline["milestones"]
-    height = HEAD_H + ROW_H * len(ms) + 12 + 11 * 3 + PAD
-    width = LABEL_W + PLOT_W + PAD
-    head = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="gantt" id="gantt" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        'aria-label="Launch timeline: critical path and slack">'
-        "<title>Launch timeline: critical path and slack</title>"
-    )
+    height = HEAD_H + ROW_H * max(1, len(ms)) + FOOT_H
+    fig = svgplot.figure(WIDTH, height)
     if not ms:
-        return (
-            head
-            + f'<text x="{width // 2}" y="{HEAD_H}" text-anchor="middle">No milestones</text></svg>'
-        )
+        fig.text(0.5, 0.5, "No milestones", ha="center", va="center", color="#666")
+        return svgplot.to_svg(fig, element_id="gantt", css_class="chart gantt", title=TITLE)
+    fig.subplots_adjust(left=0.22, right=0.95, top=1 - HEAD_H / height, bottom=FOOT_H / height)
+    ax = fig.add_subplot()
+    marks = svgplot.Marks()
     days = [date.fromisoformat(timeline["start_date"]), date.fromisoformat(timeline["stream_date"])]
     for m in ms:
         for k in ("earliest_start", "latest_finish", "earliest_finish", "actual_finish"):
             if m[k]:
                 days.append(date.fromisoformat(m[k]))
     first, last = min(days), max(days) + timedelta(days=1)
-    span = max(1, (last - first).days)
 
     def x(d: date) -> float:
-        return round(LABEL_W + PLOT_W * (d - first).days / span, 1)
+        return svgplot.days(d)
 
-    parts = [head]
-    for label, d in ((first.isoformat(), first), (last.isoformat(), last)):
-        parts.append(
-            f'<text x="{x(d)}" y="14" font-size="11" text-anchor="middle" '
-            f'fill="#555">{label}</text>'
-        )
     for i, m in enumerate(ms):
-        y = HEAD_H + i * ROW_H
         es = date.fromisoformat(m["earliest_start"])
         ef = date.fromisoformat(m["actual_finish"] or m["earliest_finish"]) + timedelta(days=1)
         lf = date.fromisoformat(m["latest_finish"]) + timedelta(days=1)
         kind = "done" if m["done"] else "critical" if m["critical"] else "normal"
-        name = escape(m["name"]) + (f" · {escape(m['owner'])}" if m["owner"] else "")
-        parts.append(
-            f'<text x="{PAD}" y="{y + 16}" font-size="12"'
-            + (' font-weight="bold"' if m["critical"] else "")
-            + f">{name}</text>"
-        )
         if lf > ef and not m["done"]:
-            parts.append(
-                f'<rect class="slack" x="{x(ef)}" y="{y + 7}" width="{round(x(lf) - x(ef), 1)}" '
-                f'height="10" fill="{COLOURS["slack"]}"><title>slack {m["slack_days"]} days, '
-                f"latest finish {m['latest_finish']}</title></rect>"
+            (slack,) = ax.barh(i, x(lf) - x(ef), left=x(ef), height=0.4, color=COLOURS["slack"])
+            marks.mark(
+                slack,
+                "slack",
+                f"slack {m['slack_days']} days, latest finish {m['latest_finish']}",
             )
-        stroke = ' stroke="#b71c1c" stroke-width="2"' if m["overdue"] else ""
-        width_bar = max(2.0, round(x(ef) - x(es), 1))
-        parts.append(
-            f'<rect class="bar {kind}" data-key="{escape(m["key"])}" x="{x(es)}" y="{y + 4}" '
-            f'width="{width_bar}" height="16" rx="2" fill="{COLOURS[kind]}"{stroke}>'
-            f"<title>{escape(m['name'])}: {m['earliest_start']} → "
-            f"{m['actual_finish'] or m['earliest_finish']}, slack {m['slack_days']}"
-            f"{', critical' if m['critical'] else ''}{', overdue' if m['overdue'] else ''}"
-            "</title></rect>"
+        (bar,) = ax.barh(
+            i,
+            max(x(ef) - x(es), 0.2),
+            left=x(es),
+            height=0.66,
+            color=COLOURS[kind],
+            edgecolor="#b71c1c" if m["overdue"] else "none",
+            linewidth=2 if m["overdue"] else 0,
         )
-    bottom = HEAD_H + ROW_H * len(ms)
-    marks = [
+        marks.mark(
+            bar,
+            f"bar {kind}" + (" overdue" if m["overdue"] else ""),
+            f"{m['name']}: {m['earliest_start']} → {m['actual_finish'] or m['earliest_finish']}, "
+            f"slack {m['slack_days']}"
+            + (", critical" if m["critical"] else "")
+            + (", overdue" if m["overdue"] else ""),
+            key=m["key"],
+        )
+    ax.set_yticks(
+        range(len(ms)),
+        [svgplot.plain(m["name"] + (f" · {m['owner']}" if m["owner"] else "")) for m in ms],
+    )
+    for tick, m in zip(ax.get_yticklabels(), ms, strict=True):
+        if m["critical"]:
+            tick.set_fontweight("bold")
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylim(len(ms) - 0.5, -0.5)  # the first milestone on top
+    ax.set_xlim(x(first), x(last))
+    svgplot.date_axis(ax.xaxis, "%d %b %Y", maxticks=9)
+    ax.xaxis.tick_top()
+    ax.spines["top"].set_visible(True)
+    ax.spines["bottom"].set_visible(False)
+    ax.grid(axis="x", color="#eee")
+    ax.set_axisbelow(True)
+
+    day_marks = [
         ("today", today, "#555"),
         ("stream", date.fromisoformat(timeline["stream_date"]), "#6a1b9a"),
     ]
     if timeline["deadline"]:
-        marks.append(
-            (
-                "stream − buffer",
-                date.fromisoformat(timeline["deadline"]) + timedelta(days=1),
-                "#ef6c00",
-            )
-        )
-    for n, (label, d, colour) in enumerate(marks):
+        deadline = date.fromisoformat(timeline["deadline"]) + timedelta(days=1)
+        day_marks.append(("stream − buffer", deadline, "#ef6c00"))
+    for n, (label, d, colour) in enumerate(day_marks):
         if first <= d <= last:
-            parts.append(
-                f'<line x1="{x(d)}" y1="{HEAD_H - 6}" x2="{x(d)}" y2="{bottom}" stroke="{colour}" '
-                f'stroke-dasharray="4 3"/><text x="{x(d)}" y="{bottom + 12 + 11 * n}" '
-                f'font-size="11" text-anchor="middle" fill="{colour}">{escape(label)}</text>'
+            line = ax.axvline(x(d), color=colour, linestyle=(0, (4, 3)), linewidth=1.2)
+            marks.mark(line, "day-mark", f"{label}: {d.isoformat()}", label=label)
+            ax.annotate(
+                label,
+                xy=(x(d), 0.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, -12 - 12 * n),
+                textcoords="offset points",
+                ha="center",
+                va="top",
+                color=colour,
+                fontsize=10,
+                annotation_clip=False,
             )
-    parts.append("</svg>")
-    return "".join(parts)
+    return svgplot.to_svg(
+        fig, element_id="gantt", css_class="chart gantt", title=TITLE, marks=marks
+    )

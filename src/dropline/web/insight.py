@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from dropline.api.deps import ContainerDep
 from dropline.api.sse import sse_response
@@ -54,7 +55,9 @@ async def monitor_events(drop_id: str, request: Request, c: ContainerDep) -> Res
 async def report_page(drop_id: str, request: Request, c: ContainerDep) -> Response:
     s = await require_login(request, c)
     report = await c.reports.build(drop_id)
-    return page(request, "report.html", s, report=report, chart=report_chart(report))
+    # matplotlib draws in a worker thread: tens of milliseconds the event loop keeps
+    chart = await run_in_threadpool(report_chart, report)
+    return page(request, "report.html", s, report=report, chart=chart)
 
 
 @router.get("/lessons")
@@ -68,7 +71,7 @@ async def lessons_page(
     chosen = [d for d in drop_id or [] if d.strip()]
     drops = await c.drops.list_drops()
     lessons = await c.lessons.across(chosen, cue_window_s) if chosen else None
-    charts = lesson_charts(lessons) if lessons else {}
+    charts = await run_in_threadpool(lesson_charts, lessons) if lessons else {}
     return page(
         request,
         "lessons.html",

@@ -38,6 +38,10 @@
   setInterval(tick, 1000);
 
   // ---------------------------------------------------------------- the chart
+  // Drawn here, unlike the report's and lessons' charts (matplotlib on the server, see
+  // web/svgplot.py): this one changes with every snapshot, twice a second during a drop,
+  // and a server render per change would spend tens of milliseconds of CPU each time at
+  // the drop's busiest moment. It is 15 bars and a label.
   function drawChart(points) {
     var svg = $("velocity-chart"); if (!svg || !points) return;
     while (svg.firstChild) svg.removeChild(svg.firstChild);
