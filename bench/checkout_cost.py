@@ -8,7 +8,8 @@ SQLite), warms up, then places N sequential hold + checkout pairs through the se
 machine), the SQL statements one order issues (grouped by text), and a cProfile of
 another N orders sorted by own time. ``-P`` keeps ``bench/profile.py`` from shadowing
 the standard library's ``profile`` module. ``DROPLINE_SQLITE_THREADS=1`` compares with
-aiosqlite's worker threads.
+aiosqlite's worker threads; ``DROPLINE_GROUP_COMMIT=off`` with one transaction per order
+(the concurrent line says how the writer batched them).
 """
 
 from __future__ import annotations
@@ -128,6 +129,12 @@ def main() -> None:
         await asyncio.gather(*(one(i) for i in range(n, 2 * n)))
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         print(f"{n} concurrent: {n / wall:.0f} orders/s, {cpu / n * 1000:.2f} ms CPU per order")
+        if c.checkout.writer is not None:
+            st = c.checkout.writer.stats
+            print(
+                f"  group commit: {st.jobs} orders in {st.batches} batches "
+                f"(largest {st.largest}), {st.fallbacks} batches written alone"
+            )
         prof = cProfile.Profile()
         prof.enable()
         for i in range(2 * n, 3 * n):

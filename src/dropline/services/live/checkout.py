@@ -71,6 +71,7 @@ from dropline.domain.live.orders import (
     order_number,
 )
 from dropline.domain.stock.buckets import Bucket, Movement, Reason
+from dropline.services.context import actor as current_actor
 from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.live.drops import DropService
 from dropline.services.live.group_commit import BatchRefused, GroupCommit
@@ -750,7 +751,9 @@ class CheckoutService:
         (``_write_batch``); a batch that could not be written as a whole is rolled back
         and this order is then written alone, exactly as with group commit off. Orders
         of drops with pre-orders are always written alone (their promises lock the
-        production runs' rows, which a batch would take in no fixed order)."""
+        production runs' rows, which a batch would take in no fixed order), and so are
+        orders paid on behalf of an operator (their events are audited under that
+        operator, in the transaction of the request that made them)."""
         payment_id = auth.payment_id
         # Pre-orders paid by authorisation are captured when they ship, not now.
         catalog = await self.cache.get(checkout.drop_id)
@@ -759,7 +762,7 @@ class CheckoutService:
         if auth.status is PaymentStatus.AUTHORIZED and capture_now:
             auth = await self.provider.capture(payment_id, idempotency_key=f"{checkout.id}:capture")
         job = _OrderJob(checkout, auth, lines, on_paid, catalog, new_id("ord"), self._now())
-        if self.writer is not None and not cached:
+        if self.writer is not None and not cached and current_actor.get() is None:
             done = await self.writer.submit(job)
             if done is not None:
                 metrics().orders.inc()

@@ -29,6 +29,7 @@ one job happened; ``bench/checkout_cost.py`` prints them).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -102,7 +103,9 @@ class GroupCommit(Generic[J, R]):
         future: asyncio.Future[R | None] = asyncio.get_running_loop().create_future()
         queue.pending.append((job, future))
         if queue.task is None:
-            queue.task = asyncio.create_task(self._drain(queue))
+            # A context of its own: the batch is nobody's request (no request id, no
+            # actor whose audit trail would collect the other jobs' events).
+            queue.task = asyncio.create_task(self._drain(queue), context=contextvars.Context())
         return await future
 
     async def _drain(self, queue: _Queue[J, R]) -> None:
