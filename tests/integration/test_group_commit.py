@@ -347,3 +347,37 @@ async def test_group_commit_off_writes_each_order_alone(
         await assert_units_conserved(c, shop.drop_id, shop.skus[0], 3)
     finally:
         await c.close()
+
+
+async def test_two_processes_batching_on_postgresql_sell_each_unit_once(
+    container: Container, clock: ManualClock
+) -> None:
+    """Two API processes' writers (two containers: their own pools and writers, one
+    PostgreSQL and one Redis) write batches of the same SKUs at the same time: their
+    row locks are taken in one order, so they wait for each other, and every unit is
+    sold once."""
+    from dropline.bootstrap import build
+
+    c = container
+    if not c.settings.database_url.startswith("postgresql"):
+        pytest.skip("one SQLite writer per file: processes do not batch side by side")
+    other = await build(c.settings, clock=clock)
+    try:
+        shop = await seed_shop(c, units=12, skus=2)
+        holds = await hold_all(c, shop.drop_id, shop.skus, 24)
+        gathering(c, 12)
+        other.checkout.provider = Gathering(other.checkout.provider, 12)
+        results = await asyncio.gather(
+            *(
+                (c if n % 2 else other).checkout.start(h.id, h.buyer_id, VISA)
+                for n, h in enumerate(holds)
+            )
+        )
+        assert len({r.order.id for r in results if r.order}) == 24
+        for w in (writer(c), writer(other)):
+            assert w.stats.shared >= 1, w.stats
+        assert await sold(c, shop.drop_id) == dict.fromkeys(shop.skus, 12)
+        for sku in shop.skus:
+            await assert_units_conserved(c, shop.drop_id, sku, 12)
+    finally:
+        await other.close()

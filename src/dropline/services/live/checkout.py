@@ -28,6 +28,9 @@ The sequence, and why each step is where it is:
    were wrong, in which case the capture is refunded automatically. Units this
    finisher took afresh go back to the engine whenever it does not write the order and
    the checkout stays open for another finisher (a failed capture, a lost claim).
+   Orders paid at the same moment share that transaction (group commit, see
+   ``_complete``), each with every rule above; one that refuses sends them all back to
+   one transaction each.
 
 ``recover`` finishes checkouts a crash left half-way (claims that outlived their
 lease), using the same steps.
