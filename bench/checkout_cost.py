@@ -8,7 +8,8 @@ SQLite), warms up, then places N sequential hold + checkout pairs through the se
 machine), the SQL statements one order issues (grouped by text), and a cProfile of
 another N orders sorted by own time. ``-P`` keeps ``bench/profile.py`` from shadowing
 the standard library's ``profile`` module. ``DROPLINE_SQLITE_THREADS=1`` compares with
-aiosqlite's worker threads.
+aiosqlite's worker threads; ``DROPLINE_GROUP_COMMIT=off`` with one transaction per order
+(the concurrent line says how the writer batched them).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dropline.bootstrap import build
 from dropline.config import load_settings
 from dropline.domain.live.holds import HoldItem, ItemKind
+from dropline.services.live.group_commit import GroupCommitStats
 from dropline.store.db import upgrade
 
 AREAS = [
@@ -124,10 +126,22 @@ def main() -> None:
             await one(i)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         print(f"sequential: {wall / n * 1000:.2f} ms wall, {cpu / n * 1000:.2f} ms CPU per order")
+        if c.checkout.writer is not None:
+            c.checkout.writer.stats = GroupCommitStats()  # the concurrent orders' batches
+        counter.seen.clear()
+        counter.on = True
         t0, c0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one(i) for i in range(n, 2 * n)))
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        counter.on = False
         print(f"{n} concurrent: {n / wall:.0f} orders/s, {cpu / n * 1000:.2f} ms CPU per order")
+        print(f"  {sum(counter.seen.values()) / n:.1f} SQL statements per order (BEGIN counted)")
+        if c.checkout.writer is not None:
+            st = c.checkout.writer.stats
+            print(
+                f"  group commit: {st.jobs} orders in {st.batches} batches "
+                f"(largest {st.largest}), {st.fallbacks} batches written alone"
+            )
         prof = cProfile.Profile()
         prof.enable()
         for i in range(2 * n, 3 * n):

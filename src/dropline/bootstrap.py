@@ -254,6 +254,7 @@ async def build(
         preorders=preorders,
         claim_lease_s=settings.recover_after_s,
         order_prefix=settings.order_prefix,
+        group_commit=settings.group_commit,
     )
     from dropline.webhooks.http import HttpxTransport, generate_secret
 
@@ -395,6 +396,7 @@ async def build(
                 clock,
                 paying_cap_s=settings.paying_cap_s,
                 preorders=preorders,
+                group_commit=settings.group_commit,
             )
             test_checkout.hooks = fulfilment
             line = Line(

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         description="a checkout's finisher keeps others off it this long (its claim's "
         "lease); a checkout left processing longer is finished by recovery",
     )
+    group_commit: bool = Field(
+        True,
+        description="paid orders that arrive together are written in one transaction "
+        "(per process; 'off' writes each order in its own)",
+    )
     data_dir: str = "./.dropline"
     # -- photo storage (buyers' problem photos; see docs/learning.md)
     photo_bucket: str = Field(

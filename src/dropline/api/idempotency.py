@@ -112,12 +112,20 @@ class Pending:
         self.resource = resource
 
     async def store(self, uow: UnitOfWork, result: Any) -> None:
-        """Save ``result`` as this key's response in ``uow`` (committed by the caller)."""
-        self.body = _encode(result)
+        """Save ``result`` as this key's response in ``uow`` (committed by the caller).
+        ``stored`` turns true only once ``uow`` commits: a transaction rolled back (a
+        group commit's batch that is then written again alone, a failed commit) leaves
+        the response to be saved by whoever writes it next, or by ``run_folded``."""
+        body = _encode(result)
         await uow.access.save_response(
-            self.owner, self.key, self.claimed_at, self.status, json.dumps(self.body)
+            self.owner, self.key, self.claimed_at, self.status, json.dumps(body)
         )
-        self.stored = True
+
+        def committed() -> None:
+            self.body = body
+            self.stored = True
+
+        uow.after_commit(committed)
 
 
 async def run(

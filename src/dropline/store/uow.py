@@ -67,6 +67,7 @@ class UnitOfWork:
         self._events: list[DomainEvent] = []
         self._audits: list[tuple[str, str, str, Any, Any]] = []
         self._gate: asyncio.Lock | None = None
+        self._after_commit: list[Callable[[], None]] = []
 
     @property
     def conn(self) -> AsyncConnection:
@@ -116,6 +117,7 @@ class UnitOfWork:
         self.waitlist = WaitlistRepository(self._conn, now)
         self._events = []
         self._audits = []
+        self._after_commit = []
         return self
 
     async def __aexit__(
@@ -157,6 +159,12 @@ class UnitOfWork:
         ``commit`` when an actor made the change (see the module docstring)."""
         self._audits.append((action, resource_type, resource_id, before, after))
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this transaction has committed (never if it is rolled
+        back): for what a caller may only believe once the rows are there, such as a
+        response stored in them."""
+        self._after_commit.append(callback)
+
     async def commit(self) -> None:
         who = current_actor.get()
         if who is not None and (self._events or self._audits):
@@ -167,6 +175,9 @@ class UnitOfWork:
             self._events = []
         await self.conn.commit()
         self._release_gate()  # the SQLite write lock is free again: let the next writer in
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     async def _write_audit(self, kind: str, actor_id: str, name: str) -> None:
         rid = current_request_id.get()
@@ -196,6 +207,7 @@ class UnitOfWork:
     async def rollback(self) -> None:
         self._events = []
         self._audits = []
+        self._after_commit = []
         await self.conn.rollback()
         self._release_gate()
 

@@ -28,6 +28,9 @@ The sequence, and why each step is where it is:
    were wrong, in which case the capture is refunded automatically. Units this
    finisher took afresh go back to the engine whenever it does not write the order and
    the checkout stays open for another finisher (a failed capture, a lost claim).
+   Orders paid at the same moment share that transaction (group commit, see
+   ``_complete``), each with every rule above; one that refuses sends them all back to
+   one transaction each.
 
 ``recover`` finishes checkouts a crash left half-way (claims that outlived their
 lease), using the same steps.
@@ -41,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -71,8 +74,10 @@ from dropline.domain.live.orders import (
     order_number,
 )
 from dropline.domain.stock.buckets import Bucket, Movement, Reason
+from dropline.services.context import actor as current_actor
 from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.live.drops import DropService
+from dropline.services.live.group_commit import BatchRefused, GroupCommit
 from dropline.services.platform.metrics import metrics
 from dropline.services.ports import (
     Clock,
@@ -144,6 +149,29 @@ def price_lines(hold: Hold, catalog: DropCatalog) -> list[OrderLine]:
     return lines
 
 
+@dataclass(frozen=True)
+class _OrderJob:
+    """One paid order to write: everything its transaction needs, decided before it
+    (the payment captured, the order's id and time chosen)."""
+
+    checkout: CheckoutRecord  # as claimed: its version is the claim
+    auth: PaymentResult
+    lines: list[OrderLine]
+    on_paid: OnPaid | None
+    catalog: DropCatalog
+    order_id: str
+    now: datetime
+
+
+def _sale_movements(job: _OrderJob, preorder_skus: Mapping[str, Any]) -> list[Movement]:
+    """The order's units from reserved to committed (pre-order units have none yet)."""
+    return [
+        Movement(sku, qty, Bucket.RESERVED, Bucket.COMMITTED, Reason.SALE, job.order_id)
+        for sku, qty in sorted(job.checkout.units.items())
+        if sku not in preorder_skus
+    ]
+
+
 def _order_payload(order: OrderRecord) -> dict[str, Any]:
     return {
         "id": order.id,
@@ -207,11 +235,14 @@ class CheckoutService:
         claim_lease_s: float = 30.0,
         finish_wait_s: float = 5.0,
         order_prefix: str = "DL",
+        group_commit: bool = False,
     ) -> None:
         """``claim_lease_s``: how long a finisher's claim on a checkout keeps others off
         it (after that, recovery or a webhook takes over; ``DROPLINE_RECOVER_AFTER_S``).
         ``finish_wait_s``: how long a finisher that lost the claim waits for the
-        winner's result before answering "still in progress"."""
+        winner's result before answering "still in progress". ``group_commit``: paid
+        orders that arrive together share one transaction (``DROPLINE_GROUP_COMMIT``;
+        see ``_complete`` and ``services.live.group_commit``)."""
         self.uow = uow
         self.order_prefix = order_prefix
         self.engine = engine
@@ -224,6 +255,9 @@ class CheckoutService:
         self.claim_lease_s = claim_lease_s
         self.finish_wait_s = finish_wait_s
         self.hooks: OrderHooks | None = None
+        self.writer: GroupCommit[_OrderJob, CheckoutResult] | None = (
+            GroupCommit(uow, self._write_batch) if group_commit else None
+        )
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
@@ -713,7 +747,16 @@ class CheckoutService:
     ) -> CheckoutResult | None:
         """Capture, then write the order, for the finisher holding ``checkout``'s claim
         (its units secured). None when the claim was lost meanwhile (its lease ran out
-        and another finisher took over): nothing was written."""
+        and another finisher took over): nothing was written.
+
+        With group commit on (``DROPLINE_GROUP_COMMIT``), the order goes to this
+        process's writer and shares a transaction with the orders queued beside it
+        (``_write_batch``); a batch that could not be written as a whole is rolled back
+        and this order is then written alone, exactly as with group commit off. Orders
+        of drops with pre-orders are always written alone (their promises lock the
+        production runs' rows, which a batch would take in no fixed order), and so are
+        orders paid on behalf of an operator (their events are audited under that
+        operator, in the transaction of the request that made them)."""
         payment_id = auth.payment_id
         # Pre-orders paid by authorisation are captured when they ship, not now.
         catalog = await self.cache.get(checkout.drop_id)
@@ -721,19 +764,22 @@ class CheckoutService:
         capture_now = self.preorders is None or self.preorders.captures_now(checkout.units, cached)
         if auth.status is PaymentStatus.AUTHORIZED and capture_now:
             auth = await self.provider.capture(payment_id, idempotency_key=f"{checkout.id}:capture")
-        order_id = new_id("ord")
-        now = self._now()
+        job = _OrderJob(checkout, auth, lines, on_paid, catalog, new_id("ord"), self._now())
+        if self.writer is not None and not cached and current_actor.get() is None:
+            done = await self.writer.submit(job)
+            if done is not None:
+                metrics().orders.inc()
+                return done
+        return await self._write_alone(job)
+
+    async def _write_alone(self, job: _OrderJob) -> CheckoutResult | None:
+        """Write one order in a transaction of its own (group commit off, an order of a
+        drop with pre-orders, or one whose batch was rolled back)."""
+        checkout = job.checkout
         async with self.uow() as uow:
             # Compare-and-set on the claim first (locks the row on PostgreSQL); rolled
             # back with the rest if the sale below is refused.
-            updated = await uow.orders.finish_checkout(
-                checkout.id,
-                CheckoutStatus.SUCCEEDED,
-                FINAL_CHECKOUT,
-                version=checkout.version,
-                payment_id=payment_id,
-                order_id=order_id,
-            )
+            updated = await self._finish_claimed(uow, job)
             if updated is None:
                 # The claim outlived its lease and another finisher took over.
                 await uow.rollback()
@@ -742,77 +788,154 @@ class CheckoutService:
             # (see DropRepository.sell_if_open).
             if not await uow.drops.sell_if_open(checkout.drop_id, checkout.units):
                 await uow.rollback()
-                await self._give_back(checkout, auth, NO_UNIT_IN_LEDGER)
+                await self._give_back(checkout, job.auth, NO_UNIT_IN_LEDGER)
                 raise LedgerRefused(
                     "the items sold out while your payment was processed; it was refunded",
                     checkout_id=checkout.id,
                 )
-            seq = await uow.orders.next_order_number(order_id)
-            order = OrderRecord(
-                id=order_id,
-                drop_id=checkout.drop_id,
-                buyer_id=checkout.buyer_id,
-                hold_id=checkout.hold_id,
-                checkout_id=checkout.id,
-                status=OrderStatus.PAID,
-                status_reason="",
-                currency=checkout.currency,
-                total_amount=checkout.amount,
-                refunded_amount=0,
-                provider=checkout.provider,
-                payment_id=payment_id,
-                attribution=checkout.attribution,
-                paid_at=now,
-                created_at=now,
-                updated_at=now,
-                version=1,
-                lines=tuple(lines),
-                number=order_number(self.order_prefix, seq),
-            )
-            await uow.orders.add_order(order)
+            order = await self._add_orders(uow, [job])
             # Pre-order units do not exist yet: no sale movement, a promise instead
             # (stock moves when a lot passes QC and is allocated).
-            infos = await preorder_infos(uow, checkout.drop_id) if cached else {}
-            await uow.stock.apply(
-                [
-                    Movement(sku, qty, Bucket.RESERVED, Bucket.COMMITTED, Reason.SALE, order_id)
-                    for sku, qty in sorted(checkout.units.items())
-                    if sku not in infos
-                ]
-            )
+            infos = await preorder_infos(uow, checkout.drop_id) if job.catalog.preorders else {}
+            await uow.stock.apply(_sale_movements(job, infos))
             if infos and self.preorders is not None:
                 await self.preorders.record(
                     uow,
-                    order,
+                    order[0],
                     checkout.units,
                     infos,
-                    captured=auth.status is PaymentStatus.CAPTURED,
+                    captured=job.auth.status is PaymentStatus.CAPTURED,
                 )
-            paid = _order_payload(order)
-            if catalog.drop.rehearsal_of is not None:  # a dress rehearsal's order
-                paid |= {"test": True, "rehearsal_of": catalog.drop.rehearsal_of}
-            pre_units = {s: q for s, q in sorted(checkout.units.items()) if s in infos}
-            if pre_units:
-                # Not ready to fulfil: these units wait for their production run.
-                paid["preorder"] = {"status": "waiting", "units": pre_units}
-            uow.record(DomainEvent("order.paid", "order", order_id, 1, paid))
-            if self.hooks is not None:
-                # Orders waiting for a production run are handed off when allocated.
-                await self.hooks.order_paid(uow, order, ready=not pre_units, known=catalog)
-            uow.record(
-                DomainEvent(
-                    "checkout.succeeded",
-                    "checkout",
-                    checkout.id,
-                    updated.version,
-                    {"order_id": order_id, "hold_id": checkout.hold_id},
-                )
-            )
-            done = CheckoutResult(updated, order)
-            if on_paid is not None:
-                await on_paid(uow, done)  # last: its locks are taken after the sale's
+            done = await self._order_paid(uow, job, updated, order[0], infos)
             await uow.commit()
         metrics().orders.inc()
+        return done
+
+    async def _write_batch(
+        self, uow: UnitOfWork, jobs: Sequence[_OrderJob]
+    ) -> list[CheckoutResult]:
+        """Write every job's order in ``uow`` (one transaction, committed by the
+        writer), with each order's rules: the compare-and-set on its claim, the ledger's
+        conditional sale (``sold + n <= offered``, here once per (drop, SKU) for the
+        batch's sum: it succeeds exactly when every order's own would, one after the
+        other), one order per hold (the orders table's unique hold). Raises
+        ``BatchRefused`` when one of them refuses; the writer then rolls the batch back
+        and each job is written alone by ``_write_alone``, which refunds the one whose
+        sale the ledger refuses.
+
+        Rows are locked in one order for every batch and every single order: the
+        checkouts (sorted by id; a single order has one), then each drop (shared) and its
+        offers in (drop, SKU) order, then the stock levels in SKU order (one
+        ``StockRepository.apply`` for the whole batch). Batches in other processes on
+        PostgreSQL therefore wait for each other instead of deadlocking; a deadlock or
+        serialization error anyway only rolls the batch back, like a refusal."""
+        claimed: dict[str, CheckoutRecord] = {}
+        for job in sorted(jobs, key=lambda j: j.checkout.id):
+            if job.checkout.id in claimed:
+                raise BatchRefused(f"two finishers of checkout {job.checkout.id}")
+            updated = await self._finish_claimed(uow, job)
+            if updated is None:
+                raise BatchRefused(f"the claim on checkout {job.checkout.id} was lost")
+            claimed[job.checkout.id] = updated
+        per_drop: dict[str, dict[str, int]] = {}
+        for job in jobs:
+            units = per_drop.setdefault(job.checkout.drop_id, {})
+            for sku, qty in job.checkout.units.items():
+                units[sku] = units.get(sku, 0) + qty
+        for drop_id in sorted(per_drop):
+            if not await uow.drops.sell_if_open(drop_id, per_drop[drop_id]):
+                raise BatchRefused(f"the ledger refused the batch's sale on drop {drop_id}")
+        orders = await self._add_orders(uow, jobs)
+        await uow.stock.apply(
+            sorted(
+                (m for job in jobs for m in _sale_movements(job, {})),
+                key=lambda m: (m.sku_id, m.ref),
+            )
+        )
+        return [
+            await self._order_paid(uow, job, claimed[job.checkout.id], order, {})
+            for job, order in zip(jobs, orders, strict=True)
+        ]
+
+    @staticmethod
+    async def _finish_claimed(uow: UnitOfWork, job: _OrderJob) -> CheckoutRecord | None:
+        """The compare-and-set that makes the claimant's checkout ``succeeded``; None
+        when the claim was lost (another finisher changed the checkout)."""
+        return await uow.orders.finish_checkout(
+            job.checkout.id,
+            CheckoutStatus.SUCCEEDED,
+            FINAL_CHECKOUT,
+            version=job.checkout.version,
+            payment_id=job.auth.payment_id,
+            order_id=job.order_id,
+        )
+
+    async def _add_orders(self, uow: UnitOfWork, jobs: Sequence[_OrderJob]) -> list[OrderRecord]:
+        """Number and insert the jobs' orders with their lines (one insert per table)."""
+        made = []
+        for job in jobs:
+            seq = await uow.orders.next_order_number(job.order_id)
+            checkout = job.checkout
+            made.append(
+                OrderRecord(
+                    id=job.order_id,
+                    drop_id=checkout.drop_id,
+                    buyer_id=checkout.buyer_id,
+                    hold_id=checkout.hold_id,
+                    checkout_id=checkout.id,
+                    status=OrderStatus.PAID,
+                    status_reason="",
+                    currency=checkout.currency,
+                    total_amount=checkout.amount,
+                    refunded_amount=0,
+                    provider=checkout.provider,
+                    payment_id=job.auth.payment_id,
+                    attribution=checkout.attribution,
+                    paid_at=job.now,
+                    created_at=job.now,
+                    updated_at=job.now,
+                    version=1,
+                    lines=tuple(job.lines),
+                    number=order_number(self.order_prefix, seq),
+                )
+            )
+        await uow.orders.add_orders(made)
+        return made
+
+    async def _order_paid(
+        self,
+        uow: UnitOfWork,
+        job: _OrderJob,
+        updated: CheckoutRecord,
+        order: OrderRecord,
+        infos: Mapping[str, Any],
+    ) -> CheckoutResult:
+        """The order's events, the warehouse hand-off and ``on_paid``, in the order's
+        transaction once its sale is recorded."""
+        checkout = job.checkout
+        paid = _order_payload(order)
+        if job.catalog.drop.rehearsal_of is not None:  # a dress rehearsal's order
+            paid |= {"test": True, "rehearsal_of": job.catalog.drop.rehearsal_of}
+        pre_units = {s: q for s, q in sorted(checkout.units.items()) if s in infos}
+        if pre_units:
+            # Not ready to fulfil: these units wait for their production run.
+            paid["preorder"] = {"status": "waiting", "units": pre_units}
+        uow.record(DomainEvent("order.paid", "order", order.id, 1, paid))
+        if self.hooks is not None:
+            # Orders waiting for a production run are handed off when allocated.
+            await self.hooks.order_paid(uow, order, ready=not pre_units, known=job.catalog)
+        uow.record(
+            DomainEvent(
+                "checkout.succeeded",
+                "checkout",
+                checkout.id,
+                updated.version,
+                {"order_id": order.id, "hold_id": checkout.hold_id},
+            )
+        )
+        done = CheckoutResult(updated, order)
+        if job.on_paid is not None:
+            await job.on_paid(uow, done)  # last: its locks are taken after the sale's
         return done
 
     async def _give_back(self, checkout: CheckoutRecord, auth: PaymentResult, why: str) -> None:

@@ -302,28 +302,37 @@ class OrderRepository(Repository):
         return int(number)
 
     async def add_order(self, o: OrderRecord) -> None:
+        await self.add_orders([o])
+
+    async def add_orders(self, made: Sequence[OrderRecord]) -> None:
+        """Insert orders and their lines: one (multi-row) insert per table."""
+        if not made:
+            return
         await self.conn.execute(
             _ADD_ORDER,
-            {
-                "id": o.id,
-                "drop_id": o.drop_id,
-                "buyer_id": o.buyer_id,
-                "hold_id": o.hold_id,
-                "checkout_id": o.checkout_id,
-                "status": o.status.value,
-                "status_reason": o.status_reason,
-                "currency": o.currency,
-                "total_amount": o.total_amount,
-                "refunded_amount": o.refunded_amount,
-                "provider": o.provider,
-                "payment_id": o.payment_id,
-                "attribution": o.attribution,
-                "paid_at": o.paid_at,
-                "created_at": o.created_at,
-                "updated_at": o.updated_at,
-                "version": o.version,
-                "number": o.number or None,
-            },
+            [
+                {
+                    "id": o.id,
+                    "drop_id": o.drop_id,
+                    "buyer_id": o.buyer_id,
+                    "hold_id": o.hold_id,
+                    "checkout_id": o.checkout_id,
+                    "status": o.status.value,
+                    "status_reason": o.status_reason,
+                    "currency": o.currency,
+                    "total_amount": o.total_amount,
+                    "refunded_amount": o.refunded_amount,
+                    "provider": o.provider,
+                    "payment_id": o.payment_id,
+                    "attribution": o.attribution,
+                    "paid_at": o.paid_at,
+                    "created_at": o.created_at,
+                    "updated_at": o.updated_at,
+                    "version": o.version,
+                    "number": o.number or None,
+                }
+                for o in made
+            ],
         )
         await self.conn.execute(
             _ADD_LINES,
@@ -339,6 +348,7 @@ class OrderRepository(Repository):
                     "currency": ln.currency,
                     "line_amount": ln.line_amount,
                 }
+                for o in made
                 for ln in o.lines
             ],
         )
