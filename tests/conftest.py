@@ -31,6 +31,15 @@ from backends import (
 os.environ.setdefault("DROPLINE_READINESS_GATE", "advise")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadgroup``, as ``make test`` runs it) every test on
+    the one shared Redis Cluster runs on the same worker, one after another: a failover
+    test kills a master, and no other worker's test may be using the cluster then."""
+    for item in items:
+        if "redis_cluster_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("cluster"))
+
+
 @pytest.fixture
 def redis_url() -> str:
     require_server("Redis", "127.0.0.1", 6379)
