@@ -29,6 +29,10 @@ from backends import (
 # every container, CLI run and server process it starts. Tests of the gate, the demo
 # and the guides set `enforce` (or drop this) themselves.
 os.environ.setdefault("DROPLINE_READINESS_GATE", "advise")
+# A pytest-xdist worker is given COLUMNS=80 (the controller's terminal width); without it
+# the CLI's tables print to the test runner at their natural width, as in a plain run.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
