@@ -48,8 +48,12 @@ bench-deps:
 	    echo "wrk is missing: run 'sudo apt-get install -y wrk' for the benchmark smoke test"; \
 	  fi; }
 
+# Two pytest-xdist workers: most tests wait on a database, Redis or a server process, so
+# two keep both cores busy (TEST_WORKERS=0 runs in one process).
+TEST_WORKERS ?= 2
+
 test: $(STAMP) browser-deps bench-deps
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench tools

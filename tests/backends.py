@@ -22,15 +22,21 @@ from dropline.store.schema import metadata
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # Each checkout of the repo gets its own database and Redis db number, so two working
 # copies testing at once on one machine do not truncate each other's data.
+# Under pytest-xdist (``make test`` runs two workers) each worker gets its own too:
+# ``gw0``, ``gw1`` ... (``PYTEST_XDIST_WORKER``); a plain ``pytest`` run is worker 0.
 _CHECKOUT = hashlib.sha256(str(Path(__file__).resolve().parents[1]).encode()).hexdigest()
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_WORKER_NO = int(_WORKER[2:]) if _WORKER.startswith("gw") and _WORKER[2:].isdigit() else 0
 PG_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 PG_URL = os.environ.get(
     "DROPLINE_TEST_POSTGRES_URL",
-    f"postgresql+asyncpg://postgres@127.0.0.1:5432/dropline_test_{_CHECKOUT[:12]}",
+    f"postgresql+asyncpg://postgres@127.0.0.1:5432/dropline_test_{_CHECKOUT[:12]}"
+    + (f"_{_WORKER_NO}" if _WORKER_NO else ""),
 )
 # Redis dbs 1-12 only: 13-15 are left to the benchmark (bench/run.py flushes db 14).
 REDIS_URL = os.environ.get(
-    "DROPLINE_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{int(_CHECKOUT, 16) % 12 + 1}"
+    "DROPLINE_TEST_REDIS_URL",
+    f"redis://127.0.0.1:6379/{(int(_CHECKOUT, 16) + _WORKER_NO) % 12 + 1}",
 )
 
 

@@ -29,6 +29,19 @@ from backends import (
 # every container, CLI run and server process it starts. Tests of the gate, the demo
 # and the guides set `enforce` (or drop this) themselves.
 os.environ.setdefault("DROPLINE_READINESS_GATE", "advise")
+# A pytest-xdist worker is given COLUMNS=80 (the controller's terminal width); without it
+# the CLI's tables print to the test runner at their natural width, as in a plain run.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadgroup``, as ``make test`` runs it) every test on
+    the one shared Redis Cluster runs on the same worker, one after another: a failover
+    test kills a master, and no other worker's test may be using the cluster then."""
+    for item in items:
+        if "redis_cluster_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("cluster"))
 
 
 @pytest.fixture
