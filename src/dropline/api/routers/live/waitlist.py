@@ -28,6 +28,18 @@ Id = Annotated[str, Field(min_length=1, max_length=40)]
 class JoinIn(Strict):
     sku_id: Id
     email: str = Field("", max_length=254, description="where the claim message goes")
+    payment_method: str | None = Field(
+        None,
+        min_length=1,
+        max_length=80,
+        description="Optional: a payment method to save and charge automatically when a "
+        "unit is allocated to the buyer, instead of sending the claim link (with Stripe a "
+        "`pm_...` id from Stripe.js; with the sandbox a test card). It is set up for "
+        "off-session charges first: a card refused then (402 `payment_declined`, also for "
+        "a card that needs authentication to be saved) changes nothing. A failed charge "
+        "passes the unit to the next in line. Joining again while waiting replaces it; "
+        "leaving deletes it.",
+    )
 
 
 class EntryOut(BaseModel):
@@ -41,6 +53,10 @@ class EntryOut(BaseModel):
     joined_at: str | None
     hold_id: str | None = Field(description="the claim's hold, once a unit is offered")
     claim_expires_at: str | None
+    card_saved: bool = Field(description="a saved payment method is charged on allocation")
+    auto_charge: Literal["charging", "succeeded", "failed"] | None = Field(
+        description="what the saved method's charge did, once a unit was allocated"
+    )
 
 
 class ClaimIn(Strict):
@@ -78,6 +94,8 @@ class DemandOut(BaseModel):
     left: int
     skipped: int
     unserved: int = Field(description="joined and got no unit through the line")
+    autocharge_succeeded: int = Field(description="saved methods charged on allocation")
+    autocharge_failed: int = Field(description="saved-method charges that failed (passed on)")
 
 
 class RestockIn(Strict):
@@ -110,7 +128,10 @@ class WaveOut(BaseModel):
     "/drops/{drop_id}/waitlist",
     status_code=201,
     response_model=EntryOut,
-    responses={200: {"description": "already in line: the same entry", "model": EntryOut}},
+    responses={
+        200: {"description": "already in line: the same entry", "model": EntryOut},
+        **errors(402, 409, 502),
+    },
 )
 async def join_waitlist(
     drop_id: str, body: JoinIn, c: ContainerDep, _: Storefront, buyer: Buyer
@@ -118,7 +139,15 @@ async def join_waitlist(
     """Stand in a sold-out SKU's line (201; 200 with the same entry when already in
     it). Refused with 409 ``not_sold_out`` while the SKU can be held: the problem
     carries ``hold_url`` and a ``hint`` with the hold to place instead. Before the drop
-    opens anyone may join (the pre-queue, served by draw when the drop says so)."""
+    opens anyone may join (the pre-queue, served by draw when the drop says so).
+    With ``payment_method`` the method is saved and charged the moment a unit is
+    allocated (402 ``payment_declined`` when it cannot be saved; 409 ``conflict`` when
+    the payment provider cannot save methods; 502 when it cannot be reached)."""
+    if body.payment_method is not None:
+        entry, added = await c.waitlist_autocharge.join(
+            drop_id, body.sku_id, buyer, body.email, body.payment_method
+        )
+        return JSONResponse(entry, status_code=201 if added else 200)
     entry, added = await c.waitlist.join(drop_id, body.sku_id, buyer, body.email)
     return JSONResponse(entry, status_code=201 if added else 200)
 
@@ -132,7 +161,7 @@ async def my_waitlist(
     return await c.waitlist.mine(drop_id, buyer)
 
 
-@router.delete("/drops/{drop_id}/waitlist", response_model=EntryOut)
+@router.delete("/drops/{drop_id}/waitlist", response_model=EntryOut, responses=errors(409))
 async def leave_waitlist(
     drop_id: str,
     c: ContainerDep,
@@ -141,7 +170,8 @@ async def leave_waitlist(
     sku_id: Annotated[str, Query(min_length=1, max_length=40)],
 ) -> dict[str, Any]:
     """Leave a SKU's line (404 when not in it); a claim already offered is given up and
-    its unit goes to the next in line."""
+    its unit goes to the next in line, and a saved payment method is deleted. 409 while
+    the saved method is being charged for the unit held for the buyer."""
     return await c.waitlist.leave(drop_id, sku_id, buyer)
 
 
