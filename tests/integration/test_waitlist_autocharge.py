@@ -294,3 +294,19 @@ async def test_api_join_with_a_card(container: Container, api: httpx.AsyncClient
     doc = (await api.get("/openapi.json")).json()
     join = doc["paths"]["/v1/drops/{drop_id}/waitlist"]["post"]
     assert {"402", "409", "201"} <= set(join["responses"])
+
+
+def test_sandbox_saved_cards_table() -> None:
+    """The sandbox's test values for saved cards, as ``payments/sandbox.py`` lists them:
+    on-session, 0341 declines and 3184 asks for 3-D Secure; a saved token carries what
+    its off-session charge does."""
+    from dropline.payments.sandbox import card_outcome
+
+    assert card_outcome(DECLINES_ON_CHARGE) == ("decline", "card_declined")
+    assert card_outcome(NEEDS_AUTH_OFF_SESSION) == ("action", None)
+    assert card_outcome("saved:sandbox:ok:4242") == ("success", None)
+    assert card_outcome("saved:sandbox:card_declined:0341") == ("decline", "card_declined")
+    assert card_outcome("saved:sandbox:authentication_required:3184") == (
+        "decline",
+        "authentication_required",
+    )
