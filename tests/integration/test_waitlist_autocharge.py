@@ -264,6 +264,14 @@ def _buyer(c: Container, buyer: str) -> dict[str, str]:
 async def test_api_join_with_a_card(container: Container, api: httpx.AsyncClient) -> None:
     c = container
     drop_id, sku, [early] = await sold_out_shop(c)
+    # a saved method's token is not a payment method a buyer may check out with
+    r = await api.post(
+        "/v1/checkouts",
+        json={"hold_id": early, "payment_method": "saved:sandbox:ok:4242"},
+        headers=_buyer(c, "early0"),
+    )
+    assert r.status_code == 422 and r.json()["code"] == "validation_error"
+    assert await checkouts(c, early) == []
     url = f"/v1/drops/{drop_id}/waitlist"
     r = await api.post(
         url, json={"sku_id": sku, "payment_method": "4000000000000002"}, headers=_buyer(c, "ann")
