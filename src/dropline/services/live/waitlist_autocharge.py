@@ -35,6 +35,7 @@ that left the line is detached at the provider.
 
 from __future__ import annotations
 
+import html
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -93,7 +94,7 @@ def _message(row: Row, kind: str, subject: str, text: str, now: datetime) -> dic
         "to_email": to,
         "subject": subject,
         "text_body": text,
-        "html_body": "".join(f"<p>{p}</p>" for p in text.strip().split("\n\n")),
+        "html_body": "".join(f"<p>{html.escape(p)}</p>" for p in text.strip().split("\n\n")),
         "status": (MessageStatus.QUEUED if to else MessageStatus.SKIPPED).value,
         "attempts": 0,
         "next_attempt_at": now,
