@@ -12,10 +12,11 @@ import httpx
 import pytest
 from test_waitlist import claim_token, consistent, sold_out_shop
 
-from dropline.bootstrap import Container
+from dropline.bootstrap import Container, build
 from dropline.domain import errors as e
 from dropline.domain.live.orders import CheckoutStatus
 from dropline.services.live.waitlist_autocharge import CHARGE_FAILED_KIND, CHARGED_KIND
+from dropline.services.ports import ManualClock
 from support import sku_item
 
 VISA = "4242424242424242"
@@ -184,6 +185,32 @@ async def test_two_workers_racing_make_one_charge(container: Container) -> None:
     done = await entry(c, ann["id"])
     assert done["status"] == "claimed" and done["charge_status"] == "succeeded"
     assert (await consistent(c, drop_id, sku)) == (0, 0, 1)
+
+
+async def test_two_processes_racing_make_one_charge(
+    container: Container, clock: ManualClock
+) -> None:
+    """Two workers with their own connections and engine clients (PostgreSQL + Redis,
+    where several processes share the state) serve the same line at once."""
+    c = container
+    if not c.settings.database_url.startswith("postgresql"):
+        pytest.skip("the in-process engine lives in one process")
+    other = await build(c.settings, clock=clock)
+    try:
+        drop_id, sku, [early] = await sold_out_shop(c)
+        ann, _ = await c.waitlist_autocharge.join(drop_id, sku, "ann", "", VISA)
+        await c.holds.release(early, "early0")
+        await asyncio.gather(c.waitlist.serve_once(), other.waitlist.serve_once())
+        await asyncio.gather(c.waitlist_autocharge.run_once(), other.waitlist_autocharge.run_once())
+        row = await entry(c, ann["id"])
+        assert row["charge_status"] == "succeeded"
+        assert len(await checkouts(c, str(row["hold_id"]))) == 1
+        async with c.uow(readonly=True) as uow:
+            orders = await uow.orders.list_orders(drop_id=drop_id)
+        assert [o.buyer_id for o in orders] == ["ann"]
+        assert (await consistent(c, drop_id, sku)) == (0, 0, 1)
+    finally:
+        await other.close()
 
 
 async def test_two_serving_passes_make_one_charge(container: Container) -> None:
