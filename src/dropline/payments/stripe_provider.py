@@ -28,7 +28,11 @@ from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
 import stripe
-from stripe.params import PaymentIntentCreateParams, RefundCreateParams
+from stripe.params import (
+    PaymentIntentCreateParams,
+    RefundCreateParams,
+    SetupIntentCreateParams,
+)
 
 from dropline.domain.errors import (
     IdempotencyMismatch,
@@ -335,16 +339,18 @@ class StripeProvider:
         )
         customer_id = _str_field(customer, "id")
         try:
+            params: SetupIntentCreateParams = {
+                "customer": customer_id,
+                "usage": "off_session",
+                "metadata": dict(metadata),
+            }
+            if self._no_redirects:  # as for a PaymentIntent: no return_url needed
+                params["automatic_payment_methods"] = {"enabled": True, "allow_redirects": "never"}
             setup = self._dict(
                 await self._call(
                     "save",
                     self._client.v1.setup_intents.create_async(
-                        {
-                            "customer": customer_id,
-                            "usage": "off_session",
-                            "metadata": dict(metadata),
-                        },
-                        {"idempotency_key": f"{idempotency_key}:seti"},
+                        params, {"idempotency_key": f"{idempotency_key}:seti"}
                     ),
                 )
             )
