@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
+from test_stripe_provider import StripeLikeProxy, _posts
 from test_waitlist import consistent, sold_out_shop
 
 from dropline.bootstrap import Container, build
@@ -153,3 +155,53 @@ async def test_waitlist_auto_charge_with_stripe(c: Container, stripe_url: str) -
         parsed = parse_saved(str(token))
         assert parsed is not None
         assert (await _get(stripe_url, f"/v1/payment_methods/{parsed[1]}"))["customer"] is None
+
+
+@pytest.fixture
+async def proxied(stripe_url: str) -> AsyncIterator[tuple[StripeProvider, StripeLikeProxy]]:
+    """The provider with production settings, behind ``StripeLikeProxy`` (it records the
+    requests and replays idempotency keys, see ``test_stripe_provider``)."""
+    proxy = StripeLikeProxy(stripe_url)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    p = StripeProvider(STRIPE_KEY, api_base=f"http://127.0.0.1:{port}", max_network_retries=0)
+    try:
+        yield p, proxy
+    finally:
+        await p.close()
+        await proxy.close()
+        await runner.cleanup()
+
+
+async def test_what_is_sent_to_stripe(
+    proxied: tuple[StripeProvider, StripeLikeProxy],
+) -> None:
+    """With the production settings (no redirects), through a proxy that records the
+    requests and replays idempotency keys as Stripe does: the SetupIntent is off-session
+    and redirect-free, the charge is an off-session PaymentIntent on the Customer, and a
+    repeated save with the same key creates nothing new."""
+    provider, proxy = proxied
+    saved = await provider.save_method(
+        payment_method="pm_card_visa", idempotency_key="wls_proxy", metadata={"drop_id": "d"}
+    )
+    again = await provider.save_method(
+        payment_method="pm_card_visa", idempotency_key="wls_proxy", metadata={"drop_id": "d"}
+    )
+    assert again.token == saved.token
+    assert proxy.forwarded.count(("POST", "/v1/customers")) == 1
+    [setup, _] = _posts(proxy, "/v1/setup_intents")
+    assert setup.form["usage"] == "off_session" and setup.form["customer"].startswith("cus_")
+    assert setup.form["automatic_payment_methods[allow_redirects]"] == "never"
+    assert setup.idempotency_key == "wls_proxy:seti"
+    await provider.authorize(
+        amount=2500, currency="EUR", payment_method=saved.token, idempotency_key="chk_proxy"
+    )
+    [charge] = _posts(proxy, "/v1/payment_intents")
+    customer, pm = parse_saved(saved.token) or ("", "")
+    assert charge.form["off_session"] == "true" and charge.form["confirm"] == "true"
+    assert (charge.form["customer"], charge.form["payment_method"]) == (customer, pm)
+    assert charge.idempotency_key == "chk_proxy"
