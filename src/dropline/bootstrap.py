@@ -39,6 +39,7 @@ from dropline.services.live.holds import HoldService
 from dropline.services.live.restocks import RestockService
 from dropline.services.live.schedule import DropSchedule
 from dropline.services.live.waitlist import WaitlistService
+from dropline.services.live.waitlist_autocharge import WaitlistAutocharge
 from dropline.services.live.waitlist_links import ClaimLinks
 from dropline.services.planning.launches import LaunchService
 from dropline.services.planning.scoring import LaunchScoreService
@@ -128,6 +129,7 @@ class Container:
     readiness: ReadinessService
     rehearsals: RehearsalService = field(init=False)
     waitlist: WaitlistService = field(init=False)
+    waitlist_autocharge: WaitlistAutocharge = field(init=False)
     restocks: RestockService = field(init=False)
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
     #: Jobs every API process runs for itself, whatever ``background_tasks`` says.
@@ -450,6 +452,10 @@ async def build(
         ClaimLinks(settings.buyer_token_secret, settings.base_url, clock),
         settings.shop_name,
     )
+    container.waitlist_autocharge = WaitlistAutocharge(
+        uow, engine, container.waitlist, checkout, provider, clock, settings.shop_name
+    )
+    container.waitlist.autocharge = container.waitlist_autocharge
     container.restocks = RestockService(
         uow, drops, container.waitlist, clock, container.access_windows
     )
@@ -465,6 +471,7 @@ async def build(
         # restock waves first: a due wave's units are then offered by the same pass
         ("restock-waves", settings.expiry_interval_s, container.restocks.run_once),
         ("waitlist-claims", settings.expiry_interval_s, container.waitlist.serve_once),
+        ("waitlist-autocharge", settings.expiry_interval_s, container.waitlist_autocharge.run_once),
         ("preorder-deadlines", settings.reconcile_interval_s, preorder_lifecycle.process_deadlines),
         (
             "preorder-authorizations",

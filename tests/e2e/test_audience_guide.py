@@ -2,7 +2,8 @@
 (``tests/e2e/guides.py``): windows set on the demo drop refuse a buyer without a tier
 with the time their window opens and let a gold member hold; the limits are set; the
 waitlist (a refused join, a unit that comes back going to the line, the claim link
-refused to another buyer and paid by its own) and restock waves from the CLI and the API."""
+refused to another buyer and paid by its own; saved cards charged when a unit comes
+back, a declined one passing the unit on) and restock waves from the CLI and the API."""
 
 from __future__ import annotations
 
@@ -27,5 +28,9 @@ def test_audience_guide_runs_as_pasted(tmp_path: Path) -> None:
     assert '"position": 1' in out and '"status": "offered"' in out
     assert "\nsold_out\n" in out
     assert '"code": "claim_not_yours"' in out
+    # saved cards: the first in line is declined, the unit passes on and is paid
+    assert '{"status":"waiting","position":1,"card_saved":true}' in out
+    assert '{"status":"lost","auto_charge":"failed","card_saved":false}' in out
+    assert '{"status":"claimed","auto_charge":"succeeded","card_saved":false}' in out
     assert "Traceback" not in done.stderr + out
     assert "done" in out and "scheduled" in out

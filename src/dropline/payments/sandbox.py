@@ -13,8 +13,26 @@ methods (card numbers or Stripe-style names):
 | 4000000000003220, pm_card_threeDSecure2Required  | requires action, then authorised      |
 | 4000008260003178                                 | requires action, then insufficient_funds |
 | 4000000000000119                                 | provider error (processing_error)     |
+| 4000000000000341, pm_card_chargeCustomerFail     | declined: card_declined               |
+| 4000002760003184, pm_card_authenticationRequired | requires action, then authorised      |
 | any other Luhn-valid number                      | authorised                            |
 | anything else                                    | declined: incorrect_number            |
+
+Saved for off-session charges (``save_method``, e.g. on joining a waitlist): what
+authorises above saves, and its off-session charges are authorised, except
+
+| payment_method                                   | saved? | off-session charge          |
+|--------------------------------------------------|--------|-----------------------------|
+| 4000000000000341, pm_card_chargeCustomerFail     | yes    | declined: card_declined     |
+| 4000002760003184, pm_card_authenticationRequired | yes    | declined: authentication_required |
+| the declining cards above                        | no: 402 with their decline code |  |
+| 4000000000003220, 4000008260003178 (3-D Secure)  | no: 402 authentication_required |  |
+| 4000000000000119                                 | no: provider error (502) |        |
+
+Real Stripe asks the buyer to authenticate 4000002760003184 while saving it too; the
+sandbox, having no buyer in the loop, saves it and fails its off-session charges only.
+The token (``saved:sandbox:<outcome>:<last4>``) carries the outcome: the sandbox keeps
+nothing for a saved method, so ``forget_method`` has nothing to delete.
 """
 
 from __future__ import annotations
@@ -29,9 +47,14 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dropline.domain.errors import IdempotencyMismatch, InvalidInput, PaymentProviderError
+from dropline.domain.errors import (
+    IdempotencyMismatch,
+    InvalidInput,
+    PaymentDeclined,
+    PaymentProviderError,
+)
 from dropline.domain.ids import new_id
-from dropline.services.ports import PaymentResult, PaymentStatus
+from dropline.services.ports import SAVED_METHOD_PREFIX, PaymentResult, PaymentStatus, SavedMethod
 from dropline.store import write_gate
 from dropline.store.live.payment_tables import sandbox_operations, sandbox_payments
 
@@ -51,7 +74,18 @@ _CARDS: dict[str, tuple[str, str | None]] = {
     "4000008260003178": ("action", "insufficient_funds"),
     "4000000000000119": ("error", "processing_error"),
 }
+#: Cards that save, and whose off-session charges then fail (decline code).
+_SAVED_FAILS: dict[str, str] = {
+    "4000000000000341": "card_declined",
+    "pm_card_chargeCustomerFail": "card_declined",
+    "4000002760003184": "authentication_required",
+    "pm_card_authenticationRequired": "authentication_required",
+}
+_SANDBOX_SAVED = f"{SAVED_METHOD_PREFIX}sandbox:"
+_LAST4 = {"pm_card_visa": "4242", "tok_visa": "4242"}
 _MESSAGES = {
+    "authentication_required": "The card asks for authentication, "
+    "and the buyer is not there to give it.",
     "card_declined": "Your card was declined.",
     "insufficient_funds": "Your card has insufficient funds.",
     "expired_card": "Your card has expired.",
@@ -74,6 +108,12 @@ def luhn_ok(number: str) -> bool:
 def card_outcome(payment_method: str) -> tuple[str, str | None]:
     """What the sandbox does with a payment method: (kind, decline code)."""
     pm = payment_method.replace(" ", "")
+    if pm.startswith(_SANDBOX_SAVED):  # an off-session charge of a saved method
+        outcome = pm.removeprefix(_SANDBOX_SAVED).split(":")[0]
+        return (SUCCESS, None) if outcome == "ok" else ("decline", outcome or "card_declined")
+    if pm in _SAVED_FAILS:  # on-session: 0341 declines, 3184 asks for 3-D Secure
+        code = _SAVED_FAILS[pm]
+        return ("decline", code) if code == "card_declined" else ("action", None)
     if pm in _CARDS:
         return _CARDS[pm]
     return (SUCCESS, None) if luhn_ok(pm) else ("decline", "incorrect_number")
@@ -236,6 +276,37 @@ class SandboxProvider:
             )
             # The row just written, without reading it back.
             return _payment_result(pid, status, amount, currency, decline_code, 0)
+
+    async def save_method(
+        self, *, payment_method: str, idempotency_key: str, metadata: Mapping[str, str]
+    ) -> SavedMethod:
+        """Keep a test card for off-session charges (see the module's tables): its
+        outcome is in the token, nothing is stored. Refused like a card being set up at
+        Stripe: a declining card with its decline code, a 3-D Secure card with
+        ``authentication_required`` (``PaymentDeclined``)."""
+        pm = payment_method.replace(" ", "")
+        if pm.startswith(SAVED_METHOD_PREFIX):
+            raise InvalidInput("payment_method must be a card, not a saved method")
+        if pm in _SAVED_FAILS:
+            outcome = _SAVED_FAILS[pm]
+        else:
+            kind, code = card_outcome(pm)
+            if kind == "error":
+                raise PaymentProviderError("the sandbox processor had an error (test card 0119)")
+            if kind == "action":
+                code = "authentication_required"
+            if kind != SUCCESS:
+                raise PaymentDeclined(
+                    _MESSAGES.get(code or "", "The card was declined."),
+                    decline_code=code,
+                    field="payment_method",
+                )
+            outcome = "ok"
+        last4 = _LAST4.get(pm, pm[-4:] if pm.isdigit() else "")
+        return SavedMethod(f"{_SANDBOX_SAVED}{outcome}:{last4}", last4, "sandbox")
+
+    async def forget_method(self, token: str) -> None:
+        """Nothing to delete: a sandbox saved method lives in its token only."""
 
     async def _transition(
         self,

@@ -1,5 +1,9 @@
 """Stripe as dropline's card processor, through the official SDK's async client.
 
+It holds one idea: dropline's payment provider protocol (with saving a card for
+off-session charges, ``SavesPaymentMethods``) spoken in Stripe's PaymentIntents and
+SetupIntents.
+
 One PaymentIntent is one dropline payment: it is created and confirmed at once with
 ``capture_method="manual"`` so the card is only authorised while the order is committed,
 then captured (or voided when the units turned out to be gone). Every mutating call
@@ -19,20 +23,27 @@ Errors, so the services can act on them:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
 import stripe
-from stripe.params import PaymentIntentCreateParams, RefundCreateParams
+from stripe.params import (
+    PaymentIntentCreateParams,
+    RefundCreateParams,
+    SetupIntentCreateParams,
+)
 
 from dropline.domain.errors import (
     IdempotencyMismatch,
+    InvalidInput,
     InvalidTransition,
     NotFound,
+    PaymentDeclined,
     PaymentProviderError,
 )
 from dropline.payments.stripe_webhooks import StripeEvent, parse_stripe_event
-from dropline.services.ports import PaymentResult, PaymentStatus
+from dropline.services.ports import SAVED_METHOD_PREFIX, PaymentResult, PaymentStatus, SavedMethod
 
 T = TypeVar("T")
 
@@ -120,6 +131,21 @@ def intent_to_result(intent: Mapping[str, Any]) -> PaymentResult:
         next_action=next_action,
         refunded_amount=refunded_amount,
     )
+
+
+def saved_token(customer: str, payment_method: str) -> str:
+    """The token of a method saved on a Customer: ``saved:<cus_...>:<pm_...>``."""
+    return f"{SAVED_METHOD_PREFIX}{customer}:{payment_method}"
+
+
+def parse_saved(token: str) -> tuple[str, str] | None:
+    """(customer, payment method) of a saved token; None for anything else."""
+    if not token.startswith(SAVED_METHOD_PREFIX):
+        return None
+    customer, _, pm = token.removeprefix(SAVED_METHOD_PREFIX).partition(":")
+    if not customer.startswith("cus_") or not pm.startswith("pm_"):
+        return None
+    return customer, pm
 
 
 def card_error_to_result(
@@ -259,6 +285,12 @@ class StripeProvider:
             "confirm": True,
             "metadata": dict(metadata or {}),
         }
+        saved = parse_saved(payment_method)
+        if saved is not None:
+            # A saved method charged while the buyer is away: Stripe declines with
+            # ``authentication_required`` when the bank asks for 3-D Secure.
+            params["customer"], params["payment_method"] = saved
+            params["off_session"] = True
         if self._no_redirects:
             # Cards only, never a redirect: Stripe then needs no return_url to confirm.
             params["automatic_payment_methods"] = {"enabled": True, "allow_redirects": "never"}
@@ -272,7 +304,120 @@ class StripeProvider:
             )
         except stripe.CardError as e:
             return card_error_to_result(e, payment_id="", amount=amount, currency=currency)
-        return intent_to_result(self._dict(intent))
+        result = intent_to_result(self._dict(intent))
+        if saved is not None and result.status is PaymentStatus.REQUIRES_ACTION:
+            # Nobody is there to authenticate (a fake that ignores ``off_session`` asks
+            # anyway): a decline, as Stripe answers it, and the intent is cancelled.
+            await self.void(result.payment_id, idempotency_key=f"{idempotency_key}:offsession")
+            return PaymentResult(
+                payment_id=result.payment_id,
+                status=PaymentStatus.DECLINED,
+                amount=result.amount,
+                currency=result.currency,
+                decline_code="authentication_required",
+                message="The card asks for authentication, and the buyer is not there.",
+            )
+        return result
+
+    async def save_method(
+        self, *, payment_method: str, idempotency_key: str, metadata: Mapping[str, str]
+    ) -> SavedMethod:
+        """Set ``payment_method`` (a ``pm_...`` from Stripe.js, or a test method) up for
+        off-session charges: a Customer, then a SetupIntent with ``usage=off_session``
+        confirmed with the method. A card refused while being set up, or one that needs
+        the buyer's authentication to be set up (the SetupIntent asks for an action we
+        cannot take server-side), is a ``PaymentDeclined`` and the Customer is deleted."""
+        if parse_saved(payment_method) is not None:
+            raise InvalidInput("payment_method must be a card, not a saved method")
+        customer = self._dict(
+            await self._call(
+                "save",
+                self._client.v1.customers.create_async(
+                    {"metadata": dict(metadata)}, {"idempotency_key": f"{idempotency_key}:cus"}
+                ),
+            )
+        )
+        customer_id = _str_field(customer, "id")
+        try:
+            params: SetupIntentCreateParams = {
+                "customer": customer_id,
+                "usage": "off_session",
+                "metadata": dict(metadata),
+            }
+            if self._no_redirects:  # as for a PaymentIntent: no return_url needed
+                params["automatic_payment_methods"] = {"enabled": True, "allow_redirects": "never"}
+            setup = self._dict(
+                await self._call(
+                    "save",
+                    self._client.v1.setup_intents.create_async(
+                        params, {"idempotency_key": f"{idempotency_key}:seti"}
+                    ),
+                )
+            )
+            confirmed = self._dict(
+                await self._call(
+                    "save",
+                    self._client.v1.setup_intents.confirm_async(
+                        _str_field(setup, "id"),
+                        {"payment_method": payment_method},
+                        {"idempotency_key": f"{idempotency_key}:seti-confirm"},
+                    ),
+                )
+            )
+        except stripe.CardError as e:
+            await self._delete_customer(customer_id)
+            raise PaymentDeclined(
+                e.user_message or "The card was declined.",
+                decline_code=e.code or "card_declined",
+                field="payment_method",
+            ) from e
+        except (NotFound, PaymentProviderError) as e:
+            await self._delete_customer(customer_id)
+            if isinstance(e, NotFound) or e.extra.get("http_status") == 400:
+                raise InvalidInput(
+                    "payment_method is not a card Stripe knows (a pm_... id)",
+                    field="payment_method",
+                ) from e
+            raise
+        if confirmed.get("status") != "succeeded":
+            await self._delete_customer(customer_id)
+            raise PaymentDeclined(
+                "The card asks for authentication to be saved; claim the unit with the "
+                "link instead when it comes back.",
+                decline_code="authentication_required",
+                field="payment_method",
+            )
+        pm_id = confirmed.get("payment_method")
+        pm_id = pm_id.get("id") if isinstance(pm_id, Mapping) else pm_id
+        if not isinstance(pm_id, str) or not pm_id.startswith("pm_"):
+            await self._delete_customer(customer_id)
+            raise PaymentProviderError("Stripe set the card up without a payment method id")
+        card: Mapping[str, Any] = {}
+        with_card = self._dict(
+            await self._call("save", self._client.v1.payment_methods.retrieve_async(pm_id))
+        )
+        if isinstance(with_card.get("card"), Mapping):
+            card = with_card["card"]
+        return SavedMethod(
+            saved_token(customer_id, pm_id),
+            str(card.get("last4") or ""),
+            str(card.get("brand") or ""),
+        )
+
+    async def forget_method(self, token: str) -> None:
+        """Detach the saved method and delete its Customer (made for it alone). Safe to
+        repeat: an already deleted Customer or detached method is not an error."""
+        saved = parse_saved(token)
+        if saved is None:
+            return
+        customer_id, pm_id = saved
+        with contextlib.suppress(NotFound, InvalidTransition):
+            await self._call("forget", self._client.v1.payment_methods.detach_async(pm_id))
+        await self._delete_customer(customer_id)
+
+    async def _delete_customer(self, customer_id: str) -> None:
+        with contextlib.suppress(NotFound):
+            await self._call("forget", self._client.v1.customers.delete_async(customer_id))
 
     async def confirm(self, payment_id: str, *, idempotency_key: str) -> PaymentResult:
         """Settle an intent after its 3-D Secure step.

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from dropline.domain.live.access import AccessPolicy
 from dropline.domain.live.holds import Hold, HoldRequest
@@ -320,6 +320,54 @@ class PaymentProvider(Protocol):
     async def retrieve(self, payment_id: str) -> PaymentResult: ...
 
     async def ping(self) -> None: ...
+
+
+#: How a saved payment method's token starts: what a provider's ``authorize`` reads as
+#: "charge the saved method off-session" (the buyer is not there to authenticate).
+SAVED_METHOD_PREFIX = "saved:"
+
+
+@dataclass(frozen=True)
+class SavedMethod:
+    """A payment method kept at the provider for later off-session charges. ``token``
+    (``saved:...``, at most 120 characters) is what ``authorize`` takes as its
+    ``payment_method``; ``last4`` and ``brand`` are for showing it to the buyer."""
+
+    token: str
+    last4: str = ""
+    brand: str = ""
+
+
+@runtime_checkable
+class SavesPaymentMethods(Protocol):
+    """A provider that can keep a buyer's payment method and charge it off-session.
+
+    ``save_method`` sets the method up for off-session use (Stripe: a Customer and a
+    confirmed SetupIntent with ``usage=off_session``); a card refused while being set
+    up is a ``PaymentDeclined`` (402) and nothing is kept. ``authorize`` with the
+    returned token charges it off-session: a card that asks for authentication then is
+    a ``DECLINED`` result with ``decline_code="authentication_required"``, never
+    ``REQUIRES_ACTION``. ``forget_method`` detaches it (safe to repeat)."""
+
+    async def save_method(
+        self, *, payment_method: str, idempotency_key: str, metadata: Mapping[str, str]
+    ) -> SavedMethod: ...
+
+    async def forget_method(self, token: str) -> None: ...
+
+
+class AutoCharger(Protocol):
+    """What the waitlist calls when a claim is placed for an entry with a saved payment
+    method (``services/live/waitlist_autocharge.py``)."""
+
+    async def charge(self, entry_id: str) -> bool:
+        """True while the unit stays the buyer's (paid, or being charged); False when
+        the charge failed and the claim's unit is back behind the gate."""
+        ...
+
+    async def forget(self, entry_id: str) -> None:
+        """Detach the entry's saved method (the buyer left the line)."""
+        ...
 
 
 # --------------------------------------------------------------------------- webhooks

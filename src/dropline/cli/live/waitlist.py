@@ -62,11 +62,13 @@ def _print_demand(rows: list[dict[str, Any]]) -> None:
     t = Table()
     id_column(t, "sku")
     add_columns(t, ">joined", ">offered", ">claimed", ">lost", ">waiting", ">left", ">unserved")
+    add_columns(t, ">card charged", ">card failed")
     for r in rows:
         t.add_row(
             r["sku_id"],
             *(str(r[k]) for k in ("joined", "offered", "claimed", "lost", "waiting", "left")),
             str(r["unserved"]),
+            *(str(r.get(k, 0)) for k in ("autocharge_succeeded", "autocharge_failed")),
         )
     print_table(t)
 
@@ -76,8 +78,10 @@ def show_waitlist(
     drop: Drop, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonFlag = False
 ) -> None:
     """The drop's line order and claim window, and per SKU: buyers who joined, claims
-    offered, claimed (paid) and lost, still waiting, left, and unserved (joined and
-    got no unit: the demand the next run can plan for).
+    offered, claimed (paid) and lost, still waiting, left, unserved (joined and got no
+    unit: the demand the next run can plan for), and the cards saved on joining that
+    were charged on allocation (card charged) or failed, the unit passing on (card
+    failed).
 
     Example:
 

@@ -14,6 +14,10 @@ line: a claim hold placed for them (engine idempotency key ``waitlist:<entry>``,
 workers offering the same entry place one hold), the entry moved to ``offered`` by a
 compare-and-set, and a message with the signed claim link queued in the same
 transaction. When nobody is left waiting the gate is opened and units go on sale.
+
+One idea: the line's lifecycle (join, leave, offer, settle), kept in one module so the
+order of its compare-and-sets reads in one place; who may join is in
+``waitlist_joining.py``, the saved-card charge in ``waitlist_autocharge.py``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dropline.domain.errors import (
     ClaimLost,
     ClaimNotYours,
     ClaimUsed,
+    Conflict,
     DroplineError,
     DropNotLive,
     InsufficientStock,
@@ -56,7 +61,7 @@ from dropline.domain.live.waitlist import (
 from dropline.services.live.drops import DropService
 from dropline.services.live.waitlist_joining import join_gate
 from dropline.services.live.waitlist_links import ClaimLinks, claim_message
-from dropline.services.ports import Clock, DropNotLoaded, StockEngine
+from dropline.services.ports import AutoCharger, Clock, DropNotLoaded, StockEngine
 from dropline.services.serialize import rfc3339
 from dropline.store.live.waitlist_repo import Row, to_entry
 from dropline.store.uow import UnitOfWork, UowFactory
@@ -77,6 +82,8 @@ def entry_view(row: Row, place: int | None = None) -> dict[str, Any]:
         "joined_at": rfc3339(row["joined_at"]),
         "hold_id": row["hold_id"],
         "claim_expires_at": rfc3339(row["claim_expires_at"]),
+        "card_saved": bool(row.get("payment_token")),
+        "auto_charge": row.get("charge_status"),
     }
 
 
@@ -96,6 +103,7 @@ class WaitlistService:
         self.clock = clock
         self.links = links
         self.shop_name = shop_name
+        self.autocharge: AutoCharger | None = None
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
@@ -252,6 +260,8 @@ class WaitlistService:
             row = await uow.waitlist.open_entry(drop_id, sku_id, buyer_id)
             if row is None:
                 raise NotFound("you are not on this SKU's waitlist", sku_id=sku_id)
+            if row.get("charge_status") == "charging":
+                raise Conflict("your saved card is being charged for the unit held for you")
             ok = await uow.waitlist.change(
                 row["id"], row["version"], status=EntryStatus.LEFT.value, finished_at=self._now()
             )
@@ -260,6 +270,8 @@ class WaitlistService:
             await uow.commit()
         if row["status"] == EntryStatus.OFFERED.value and row["hold_id"]:
             await self._release(row["hold_id"])
+        if row.get("payment_token") and self.autocharge is not None:
+            await self.autocharge.forget(row["id"])
         left = await self.get(row["id"])
         await self.serve_line(drop_id, sku_id)
         return entry_view(left)
@@ -452,14 +464,18 @@ class WaitlistService:
                 claim_expires_at=datetime.fromtimestamp(hold.expires_at, UTC),
                 claim_nonce=nonce,
             )
+            charge = bool(row.get("payment_token")) and self.autocharge is not None
             if ok:
-                await self._message(uow, row, hold, self.links.link(row["drop_id"], token))
+                if not charge:  # a saved card is charged instead: that sends its own word
+                    await self._message(uow, row, hold, self.links.link(row["drop_id"], token))
                 await uow.commit()
         if not ok:
             fresh = await self.get(row["id"])
             if fresh["hold_id"] != hold.id:
                 await self._release(hold.id)  # this pass's hold lost the race: hand it back
             return False
+        if charge and self.autocharge is not None:
+            return await self.autocharge.charge(row["id"])
         return True
 
     async def _message(self, uow: UnitOfWork, row: Row, hold: Hold, link: str) -> None:
@@ -483,6 +499,8 @@ class WaitlistService:
             a["_joined"] += int(r["n"])
             a["_offered"] += int(r["offered"])  # ever offered, whatever the status now
             a[r["status"]] += int(r["n"])
+            for k in ("autocharge_succeeded", "autocharge_failed"):
+                a[k] += int(r[k] or 0)  # the saved cards charged on allocation
         out = []
         for (d, s), a in sorted(acc.items()):
             dem = Demand(
@@ -496,4 +514,5 @@ class WaitlistService:
                 skipped=a[EntryStatus.SKIPPED.value],
             )
             out.append({"drop_id": d, **dem.__dict__, "unserved": dem.unserved})
+            out[-1] |= {k: a[k] for k in ("autocharge_succeeded", "autocharge_failed")}
         return out

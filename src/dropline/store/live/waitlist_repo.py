@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, case, func, insert, select, update
 
 from dropline.domain.live.waitlist import OPEN_STATES, Entry, EntryStatus
 from dropline.store.base import Repository
@@ -149,7 +149,8 @@ class WaitlistRepository(Repository):
         return [dict(r._mapping) for r in rows]
 
     async def demand(self, drop_id: str | None = None) -> list[Row]:
-        """Per (drop, SKU) and status: entries, and how many were ever offered a claim."""
+        """Per (drop, SKU) and status: entries, how many were ever offered a claim, and
+        auto-charges of a saved method that succeeded and failed."""
         t = waitlist_entries
         stmt = select(
             t.c.drop_id,
@@ -157,6 +158,10 @@ class WaitlistRepository(Repository):
             t.c.status,
             func.count().label("n"),
             func.count(t.c.offered_at).label("offered"),
+            func.sum(case((t.c.charge_status == "succeeded", 1), else_=0)).label(
+                "autocharge_succeeded"
+            ),
+            func.sum(case((t.c.charge_status == "failed", 1), else_=0)).label("autocharge_failed"),
         ).group_by(t.c.drop_id, t.c.sku_id, t.c.status)
         if drop_id is not None:
             stmt = stmt.where(t.c.drop_id == drop_id)
@@ -179,6 +184,38 @@ class WaitlistRepository(Repository):
         )
         rows = await self.conn.execute(stmt)
         return {r.sku_id: (int(r.in_line), int(r.live), int(r.offered)) for r in rows}
+
+    # ---------------------------------------------------------------- auto-charge
+
+    async def save_token(self, entry_id: str, token: str | None) -> Row | None:
+        """Put a saved payment method's token on an entry still waiting (a new version);
+        the entry as it is now, or None when it is no longer waiting."""
+        t = waitlist_entries
+        done = await self.conn.execute(
+            update(t)
+            .where(and_(t.c.id == entry_id, t.c.status == EntryStatus.WAITING.value))
+            .values(payment_token=token, version=t.c.version + 1)
+        )
+        return await self.get(entry_id) if done.rowcount else None
+
+    async def with_tokens(self, statuses: Sequence[str], limit: int = 200) -> list[Row]:
+        """Entries in ``statuses`` that still carry a saved method's token."""
+        t = waitlist_entries
+        rows = await self.conn.execute(
+            select(t)
+            .where(t.c.status.in_(statuses), t.c.payment_token.is_not(None))
+            .order_by(t.c.seq)
+            .limit(limit)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def charging(self, limit: int = 200) -> list[Row]:
+        """Entries whose auto-charge started and has no recorded outcome yet."""
+        t = waitlist_entries
+        rows = await self.conn.execute(
+            select(t).where(t.c.charge_status == "charging").order_by(t.c.seq).limit(limit)
+        )
+        return [dict(r._mapping) for r in rows]
 
     # ---------------------------------------------------------------- waves
 

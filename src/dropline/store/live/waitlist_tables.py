@@ -55,6 +55,13 @@ waitlist_entries = Table(
     ts("claim_opened_at", nullable=True),
     ts("finished_at", nullable=True),
     Column("note", Text, nullable=False, default=""),
+    # a saved payment method (the provider's token) charged when a unit is allocated:
+    # the charge's status (charging, succeeded, failed), its checkout, why it failed
+    Column("payment_token", String(120), nullable=True),
+    Column("charge_status", String(10), nullable=True),
+    Column("charge_checkout_id", String(40), nullable=True),
+    Column("charge_error", String(500), nullable=True),
+    ts("charged_at", nullable=True),
     Column("open_key", String(300), nullable=True, unique=True),
     Column("version", Integer, nullable=False, default=1),
     Index("ix_waitlist_entries_line", "drop_id", "sku_id", "status"),

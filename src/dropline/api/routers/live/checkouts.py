@@ -16,9 +16,11 @@ from dropline.api.deps import (
     Storefront,
 )
 from dropline.api.openapi import errors
+from dropline.domain.errors import InvalidInput
 from dropline.domain.fulfilment.rules import ShipTo
 from dropline.domain.live.orders import CheckoutStatus
 from dropline.services.live.checkout import CheckoutResult
+from dropline.services.ports import SAVED_METHOD_PREFIX
 from dropline.store.live.order_repo import CheckoutRecord
 from dropline.store.uow import UnitOfWork
 
@@ -67,7 +69,13 @@ async def create_checkout(
 
     The drop's checkout rate limits and buyer-token max age apply (429 ``rate_limited``
     with ``Retry-After``, 401 ``token_too_old``); a replayed Idempotency-Key is not
-    counted."""
+    counted. A saved method's token (``saved:...``) is refused (422): only the waitlist's
+    auto-charge pays with one, for the buyer who saved it."""
+    if body.payment_method.strip().startswith(SAVED_METHOD_PREFIX):
+        raise InvalidInput(
+            "payment_method: a saved payment method is charged by the waitlist only",
+            field="payment_method",
+        )
     result = None
     buyer = buyer_who.buyer_id
 

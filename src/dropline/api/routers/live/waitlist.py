@@ -28,6 +28,18 @@ Id = Annotated[str, Field(min_length=1, max_length=40)]
 class JoinIn(Strict):
     sku_id: Id
     email: str = Field("", max_length=254, description="where the claim message goes")
+    payment_method: str | None = Field(
+        None,
+        min_length=1,
+        max_length=80,
+        description="Optional: a payment method to save and charge automatically when a "
+        "unit is allocated to the buyer, instead of sending the claim link (with Stripe a "
+        "`pm_...` id from Stripe.js; with the sandbox a test card). It is set up for "
+        "off-session charges first: a card refused then (402 `payment_declined`, also for "
+        "a card that needs authentication to be saved) changes nothing. A failed charge "
+        "passes the unit to the next in line. Joining again while waiting replaces it; "
+        "leaving deletes it.",
+    )
 
 
 class EntryOut(BaseModel):
@@ -41,6 +53,10 @@ class EntryOut(BaseModel):
     joined_at: str | None
     hold_id: str | None = Field(description="the claim's hold, once a unit is offered")
     claim_expires_at: str | None
+    card_saved: bool = Field(description="a saved payment method is charged on allocation")
+    auto_charge: Literal["charging", "succeeded", "failed"] | None = Field(
+        description="what the saved method's charge did, once a unit was allocated"
+    )
 
 
 class ClaimIn(Strict):
@@ -78,6 +94,8 @@ class DemandOut(BaseModel):
     left: int
     skipped: int
     unserved: int = Field(description="joined and got no unit through the line")
+    autocharge_succeeded: int = Field(description="saved methods charged on allocation")
+    autocharge_failed: int = Field(description="saved-method charges that failed (passed on)")
 
 
 class RestockIn(Strict):
@@ -115,6 +133,7 @@ class WaveOut(BaseModel):
     response_model=EntryOut,
     responses={
         200: {"description": "already in line: the same entry", "model": EntryOut},
+        **errors(402, 409, 502),
         403: {
             "description": "`window_closed`: the buyer's access window has not opened "
             "(`opens_at`: when it does; null when no window admits the token's tiers)"
@@ -145,7 +164,7 @@ async def my_waitlist(
     return await c.waitlist.mine(drop_id, buyer)
 
 
-@router.delete("/drops/{drop_id}/waitlist", response_model=EntryOut)
+@router.delete("/drops/{drop_id}/waitlist", response_model=EntryOut, responses=errors(409))
 async def leave_waitlist(
     drop_id: str,
     c: ContainerDep,
@@ -154,7 +173,8 @@ async def leave_waitlist(
     sku_id: Annotated[str, Query(min_length=1, max_length=40)],
 ) -> dict[str, Any]:
     """Leave a SKU's line (404 when not in it); a claim already offered is given up and
-    its unit goes to the next in line."""
+    its unit goes to the next in line, and a saved payment method is deleted. 409 while
+    the saved method is being charged for the unit held for the buyer."""
     return await c.waitlist.leave(drop_id, sku_id, buyer)
 
 
