@@ -148,7 +148,15 @@ async def join_waitlist(
     carries ``hold_url`` and a ``hint`` with the hold to place instead. Before the drop
     opens anyone may join (the pre-queue, served by draw when the drop says so). With
     access windows, 403 ``window_closed`` (``opens_at``) before the buyer's window opens
-    (the token's ``tiers``); a buyer whose window's allocation is taken may join."""
+    (the token's ``tiers``); a buyer whose window's allocation is taken may join.
+    With ``payment_method`` the method is saved and charged the moment a unit is
+    allocated (402 ``payment_declined`` when it cannot be saved; 409 ``conflict`` when
+    the payment provider cannot save methods; 502 when it cannot be reached)."""
+    if body.payment_method is not None:
+        entry, added = await c.waitlist_autocharge.join(
+            drop_id, body.sku_id, who.buyer_id, body.email, body.payment_method, tiers=who.tiers
+        )
+        return JSONResponse(entry, status_code=201 if added else 200)
     entry, added = await c.waitlist.join(
         drop_id, body.sku_id, who.buyer_id, body.email, tiers=who.tiers
     )
