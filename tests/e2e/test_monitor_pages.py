@@ -70,6 +70,14 @@ def test_monitor_updates_live_and_pause_refuses_holds(browser: Browser, server: 
     assert server.buy(drop.id, "viewer-3", large, 4).status_code == 201
     expect(page.locator(f'tr[data-sku="{large}"] [data-f="sold"]')).to_have_text("4")
     expect(page.locator("#t-sold")).to_have_text("4")
+    # The velocity chart, drawn on the server, is fetched again after the change (it may
+    # be up to 5 s old on the server, so it comes 5.5 s after the sale): 4 units in bars.
+    chart = page.locator("svg#velocity-chart")
+    expect(chart).to_have_attribute("data-total", "4", timeout=20_000)
+    bars = chart.locator("g.chart-bar")
+    assert bars.count() >= 1
+    assert sum(int(b.get_attribute("data-units") or 0) for b in bars.all()) == 4
+    assert chart.locator("text", has_text="Time (UTC)").count() == 1
     page.screenshot(path=str(ARTIFACTS / "monitor-live.png"), full_page=True)
 
     # Pause Black / M from the page: the engine refuses a new hold with 409.

@@ -6,17 +6,23 @@ no Pause buttons)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from xml.etree import ElementTree
 
 import httpx
+import pytest
 
 from dropline.api.app import create_app
 from dropline.bootstrap import Container
 from dropline.domain.live.drops import DropStatus
 from dropline.services.insight.monitor import drop_timing, minute_buckets, sellout_eta_s
 from dropline.services.ports import ManualClock
+from dropline.web.velocity import CHARTS
 from fulfilment_support import VISA
 from support import sku_item, unique_suffix
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 async def _hoodie_drop(c: Container, starts_in_s: float) -> tuple[str, dict[str, str], str]:
@@ -129,3 +135,69 @@ def test_clock_projection_and_buckets() -> None:
     )  # fmt: skip
     assert [p["units"] for p in points] == [0, 1, 0, 0, 2]
     assert points[-1]["t"] == "2026-12-12T20:30:00Z"
+
+
+async def test_velocity_chart_is_drawn_on_the_server_and_cached(
+    container: Container, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``GET /ui/drops/{id}/monitor/velocity.svg``: an SVG document with one bar per
+    minute that sold, labelled in UTC; redrawn at most every 5 s and only on a change."""
+    c = container
+    drop_id, skus, _ = await _hoodie_drop(c, starts_in_s=60)
+    await c.drops.transition(drop_id, DropStatus.SCHEDULED)
+    clock.advance(60)
+    await c.drops.transition(drop_id, DropStatus.LIVE)
+    for buyer, size, n in (("a", "S", 2), ("b", "L", 1)):
+        h = await c.holds.place(drop_id, buyer, [sku_item(skus[size], n)])
+        await c.checkout.start(h.id, buyer, VISA)
+        clock.advance(60)  # the next sale falls in the next minute
+    mono = [1000.0]
+    monkeypatch.setattr(CHARTS, "clock", lambda: mono[0])
+
+    app = create_app(container=c)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            url = f"/ui/drops/{drop_id}/monitor/velocity.svg"
+            assert (await http.get(url)).status_code == 401  # the monitor's login
+            key, _ = await c.access.create_key("ops", "ops")
+            form = await http.get("/ui/login")
+            token = form.text.split('name="csrf_token" value="')[1].split('"')[0]
+            await http.post("/ui/login", data={"api_key": key, "csrf_token": token})
+            before = CHARTS.renders
+            page = await http.get(f"/ui/drops/{drop_id}")  # the page inlines the chart
+            assert 'id="velocity-box"' in page.text and 'id="velocity-chart"' in page.text
+            r = await http.get(url)
+            assert r.status_code == 200
+            assert r.headers["content-type"] == "image/svg+xml"
+            svg = ElementTree.fromstring(r.text)
+            assert svg.get("id") == "velocity-chart" and svg.get("data-total") == "3"
+            assert svg.findtext(f"{SVG}title") == "Units sold per minute (UTC)"
+            bars = svg.findall(f".//{SVG}g[@class='chart-bar']")
+            assert [(b.get("data-units"), b.findtext(f"{SVG}title")) for b in bars] == [
+                ("2", f"{_minute(clock, -2)} UTC: 2 units"),
+                ("1", f"{_minute(clock, -1)} UTC: 1 units"),
+            ]
+            assert "Time (UTC)" in r.text
+            assert CHARTS.renders == before + 1  # page and image: one render
+
+            # A sale within 5 s: the cached chart, no render.
+            h = await c.holds.place(drop_id, "c", [sku_item(skus["XL"], 4)])
+            await c.checkout.start(h.id, "c", VISA)
+            await asyncio.sleep(0.5)  # past the shared snapshot's 0.4 s
+            mono[0] += 4.9
+            again = await http.get(url)
+            assert again.text == r.text and CHARTS.renders == before + 1
+            # 5 s on: drawn again, with the sale.
+            mono[0] += 0.2
+            fresh = ElementTree.fromstring((await http.get(url)).text)
+            assert fresh.get("data-total") == "7" and CHARTS.renders == before + 2
+            # Nothing changed for another 5 s: still no new render.
+            mono[0] += 6
+            assert (await http.get(url)).status_code == 200
+            assert CHARTS.renders == before + 2
+
+
+def _minute(clock: ManualClock, minutes: int) -> str:
+    at = datetime.fromtimestamp(clock.now(), UTC) + timedelta(minutes=minutes)
+    return at.strftime("%H:%M")

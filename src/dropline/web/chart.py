@@ -7,6 +7,8 @@ page, the lessons page and the exported HTML file render anywhere, and print.
   cue, on a time axis labelled in UTC;
 - ``bar_chart``: horizontal grouped bars (sell-through, size curve, funnel), each bar
   labelled with its value.
+- ``velocity_chart``: the live monitor's units sold per minute (served and cached by
+  ``web/velocity.py``).
 
 What the pages and their tests find in the SVG: ``g.chart-bar`` per bucket,
 ``g.cumulative``, ``g.sellout`` and ``g.sellout-label`` per sold-out SKU, ``g.cue`` and
@@ -204,3 +206,48 @@ def bar_chart(
         borderaxespad=0.2,
     )
     return svgplot.to_svg(fig, element_id=chart_id, css_class=css, title=title, marks=marks)
+
+
+def velocity_chart(points: Sequence[dict[str, Any]], chart_id: str = "velocity-chart") -> str:
+    """The live monitor's units sold per minute: one bar (``g.chart-bar``, with
+    ``data-t`` and ``data-units``) per minute bucket that sold something, on a UTC
+    clock axis spanning every bucket of ``points`` (``t`` the minute's start as RFC 3339,
+    ``units``), so a quiet minute shows as a gap. The root carries ``data-total``, the
+    units in the chart."""
+    title = "Units sold per minute (UTC)"
+    total = sum(int(p["units"]) for p in points)
+    if not points:
+        return _empty(chart_id, "chart wide-chart", title, "No minutes yet", 120)
+    from matplotlib.ticker import MaxNLocator
+
+    fig = svgplot.figure(WIDTH, 200)
+    fig.subplots_adjust(left=0.05, right=0.98, top=0.92, bottom=0.24)
+    ax = fig.add_subplot()
+    marks = svgplot.Marks()
+    width = timedelta(minutes=1)
+    starts = [_at(p["t"]) for p in points]
+    sold = [(t, int(p["units"])) for t, p in zip(starts, points, strict=True) if p["units"]]
+    bars = ax.bar(
+        [svgplot.days(t) for t, _ in sold],
+        [n for _, n in sold],
+        width=60 / 86400 * 0.8,
+        align="edge",
+        color="#0b5ed7",
+    )
+    for bar, (t, n) in zip(bars.patches, sold, strict=True):
+        stamp = t.isoformat().replace("+00:00", "Z")
+        marks.mark(bar, "chart-bar", f"{t:%H:%M} UTC: {n} units", t=stamp, units=str(n))
+    ax.set_xlim(svgplot.days(starts[0]), svgplot.days(starts[-1] + width))
+    ax.set_ylim(0, max([1, *(n for _, n in sold)]) * 1.1)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("Units / min")
+    svgplot.date_axis(ax.xaxis, "%H:%M")
+    ax.set_xlabel("Time (UTC)")
+    return svgplot.to_svg(
+        fig,
+        element_id=chart_id,
+        css_class="chart wide-chart",
+        title=title,
+        marks=marks,
+        attrs={"data-total": str(total)},
+    )

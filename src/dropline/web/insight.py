@@ -3,7 +3,7 @@ across drops."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -22,6 +22,7 @@ from dropline.web.common import (
 )
 from dropline.web.live import DROP_ACTIONS
 from dropline.web.render import lesson_charts, report_chart
+from dropline.web.velocity import CHARTS
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -37,7 +38,29 @@ async def monitor_page(drop_id: str, request: Request, c: ContainerDep) -> Respo
     actions = list(DROP_ACTIONS[status])
     if status is not DropStatus.ENDED:
         actions.append(("ended", "End drop", "danger"))
-    return page(request, "monitor.html", s, snap=snap, drop_actions=actions)
+
+    async def points() -> list[dict[str, Any]]:
+        return list(snap["velocity"]["points"])
+
+    chart = await CHARTS.svg(drop_id, points)
+    return page(request, "monitor.html", s, snap=snap, drop_actions=actions, chart=chart)
+
+
+@router.get("/drops/{drop_id}/monitor/velocity.svg")
+async def velocity_svg(drop_id: str, request: Request, c: ContainerDep) -> Response:
+    """The monitor's units-per-minute chart as an SVG document (``web/velocity.py``:
+    redrawn at most every 5 s per drop, whoever asks). The monitor page fetches it when
+    the stream's minute buckets change. 401 without a login, like the stream."""
+    s = read_session(request, c)
+    if s is None or not s.logged_in or not await key_active(c, s.key_id):
+        return Response("login required", status_code=401)
+
+    async def points() -> list[dict[str, Any]]:
+        snap = await c.monitor.shared_snapshot(drop_id)
+        return list(snap["velocity"]["points"])
+
+    svg = await CHARTS.svg(drop_id, points)
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/drops/{drop_id}/events")

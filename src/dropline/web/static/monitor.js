@@ -8,7 +8,6 @@
   var url = script && script.getAttribute("data-events");
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
-  var SVG = "http://www.w3.org/2000/svg";
   function $(id) { return document.getElementById(id); }
   function set(id, value) { var el = $(id); if (el) el.textContent = value; }
   function pct(v) { return v === null || v === undefined ? "—" : v.toFixed(1) + " %"; }
@@ -38,37 +37,46 @@
   setInterval(tick, 1000);
 
   // ---------------------------------------------------------------- the chart
-  // Drawn here, unlike the report's and lessons' charts (matplotlib on the server, see
-  // web/svgplot.py): this one changes with every snapshot, twice a second during a drop,
-  // and a server render per change would spend tens of milliseconds of CPU each time at
-  // the drop's busiest moment. It is 15 bars and a label.
-  function drawChart(points) {
-    var svg = $("velocity-chart"); if (!svg || !points) return;
-    while (svg.firstChild) svg.removeChild(svg.firstChild);
-    var w = 900, h = 140, pad = 18, n = points.length || 1;
-    var top = 1;
-    points.forEach(function (p) { if (p.units > top) top = p.units; });
-    var step = (w - 2 * pad) / n;
-    points.forEach(function (p, i) {
-      var bh = (h - 2 * pad) * p.units / top;
-      var r = document.createElementNS(SVG, "rect");
-      r.setAttribute("class", "vbar");
-      r.setAttribute("x", (pad + i * step + step * 0.1).toFixed(1));
-      r.setAttribute("y", (h - pad - bh).toFixed(1));
-      r.setAttribute("width", Math.max(step * 0.8, 1).toFixed(1));
-      r.setAttribute("height", bh.toFixed(1));
-      var t = document.createElementNS(SVG, "title");
-      t.textContent = p.t.slice(11, 16) + " UTC: " + p.units + " units";
-      r.appendChild(t);
-      svg.appendChild(r);
-    });
-    var label = document.createElementNS(SVG, "text");
-    label.setAttribute("x", pad); label.setAttribute("y", 12);
-    label.textContent = "peak " + top + "/min";
-    svg.appendChild(label);
+  // Drawn on the server (GET .../monitor/velocity.svg), which redraws a drop's chart at
+  // most every 5 s and may serve one up to 5 s old: so a change of the stream's minute
+  // buckets is fetched 5.5 s after it happened (by then any copy the server serves shows
+  // it), at most one fetch every 5 s. The SVG is swapped in as a parsed node (no
+  // innerHTML, no inline script).
+  var CHART_EVERY_MS = 5000, SERVER_AGE_MS = 5500;
+  var chartBox = $("velocity-box");
+  var chartSrc = chartBox ? chartBox.getAttribute("data-src") : null;
+  var chartKey = null, chartAt = 0, chartTimer = null, chartN = 0, changes = [];
+  try { chartKey = JSON.stringify(JSON.parse(chartBox.getAttribute("data-points"))); } catch (e) { /* fetch on the first snapshot */ }
+  function scheduleChart() {
+    if (chartTimer !== null || !changes.length) return;
+    var due = Math.max(chartAt + CHART_EVERY_MS, changes[0] + SERVER_AGE_MS);
+    chartTimer = setTimeout(fetchChart, Math.max(0, due - Date.now()));
   }
-  var chart = $("velocity-chart");
-  if (chart) { try { drawChart(JSON.parse(chart.getAttribute("data-points") || "[]")); } catch (e) { /* keep the empty chart */ } }
+  function fetchChart() {
+    chartTimer = null; chartAt = Date.now(); chartN += 1;
+    var covered = chartAt - SERVER_AGE_MS;
+    changes = changes.filter(function (t) { return t > covered; });
+    scheduleChart(); // changes too recent for this fetch get the next one
+    fetch(chartSrc + "?v=" + chartN, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (text) {
+        if (!text) return;
+        var doc = new DOMParser().parseFromString(text, "image/svg+xml");
+        var svg = doc.documentElement;
+        if (!svg || svg.localName !== "svg" || doc.getElementsByTagName("parsererror").length) return;
+        var old = $("velocity-chart"), fresh = document.importNode(svg, true);
+        if (old) old.replaceWith(fresh); else chartBox.appendChild(fresh);
+      })
+      .catch(function () { /* keep the chart shown; the next change tries again */ });
+  }
+  function updateChart(points) {
+    if (!chartSrc || !points) return;
+    var key = JSON.stringify(points);
+    if (key === chartKey) return;
+    chartKey = key;
+    changes.push(Date.now());
+    scheduleChart();
+  }
 
   // ---------------------------------------------------------------- the numbers
   function list(id, items, empty) {
@@ -165,7 +173,7 @@
     }
     list("cues", s.cues, "Nothing to call out.");
     list("alerts", s.alerts, "No alerts.");
-    drawChart(s.velocity.points);
+    updateChart(s.velocity.points);
     s.skus.forEach(function (r) {
       var tr = document.querySelector('#sku-rows tr[data-sku="' + r.sku_id + '"]');
       if (tr) renderRow(tr, s.drop.id, r);
