@@ -6,12 +6,14 @@ an accessible name, no fixed size and no element id that two charts on a page sh
 
 from __future__ import annotations
 
+import asyncio
 import re
 import xml.etree.ElementTree as ET
 from datetime import date
 
-from dropline.web.chart import bar_chart, sales_chart
+from dropline.web.chart import bar_chart, sales_chart, velocity_chart
 from dropline.web.gantt import gantt_svg
+from dropline.web.velocity import VelocityCharts
 
 NS = {"s": "http://www.w3.org/2000/svg"}
 TIMELINE = {
@@ -187,3 +189,46 @@ def test_gantt_has_a_bar_per_milestone_critical_path_slack_and_day_marks() -> No
     assert "No milestones" in texts(
         parse(gantt_svg({**timeline, "milestones": []}, date(2027, 1, 7)))
     )
+
+
+def test_velocity_chart_has_a_bar_per_minute_that_sold() -> None:
+    points = [
+        {"t": f"2026-01-01T20:{m:02d}:00Z", "units": n} for m, n in enumerate([0, 3, 0, 5, 1])
+    ]
+    root = assert_inline_safe(velocity_chart(points), "velocity-chart")
+    bars = groups(root, "chart-bar")
+    assert [(b.get("data-t"), b.get("data-units")) for b in bars] == [
+        ("2026-01-01T20:01:00Z", "3"),
+        ("2026-01-01T20:03:00Z", "5"),
+        ("2026-01-01T20:04:00Z", "1"),
+    ]
+    assert root.get("data-total") == "9"
+    assert "20:01 UTC: 3 units" in [b.findtext("s:title", namespaces=NS) for b in bars]
+    assert "Time (UTC)" in texts(root)
+
+
+async def test_velocity_cache_renders_once_for_concurrent_viewers() -> None:
+    """Many monitors asking at once for a stale chart wait for one render; a change within
+    5 s is not drawn; after 5 s it is; an unchanged chart is never redrawn."""
+    now = [0.0]
+    charts = VelocityCharts(clock=lambda: now[0])
+    points = [{"t": "2026-01-01T20:00:00Z", "units": 2}]
+    asked = 0
+
+    async def current() -> list[dict[str, object]]:
+        nonlocal asked
+        asked += 1
+        return [dict(p) for p in points]
+
+    first = await asyncio.gather(*(charts.svg("d1", current) for _ in range(10)))
+    assert charts.renders == 1 and asked == 1 and len(set(first)) == 1
+    points[0]["units"] = 7
+    now[0] = 4.9
+    assert await charts.svg("d1", current) == first[0] and charts.renders == 1
+    now[0] = 5.0
+    assert 'data-total="7"' in await charts.svg("d1", current) and charts.renders == 2
+    now[0] = 20.0
+    await charts.svg("d1", current)
+    assert charts.renders == 2 and asked == 3  # looked, unchanged: not drawn
+    await charts.svg("d2", current)
+    assert charts.renders == 3  # per drop
