@@ -40,7 +40,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     the one shared Redis Cluster runs on the same worker, one after another: a failover
     test kills a master, and no other worker's test may be using the cluster then."""
     for item in items:
-        if "redis_cluster_url" in getattr(item, "fixturenames", ()):
+        # Cluster tests reach the cluster by fixture name or through getfixturevalue in
+        # a parametrised fixture (``[redis-cluster]``, ``test_cluster_failover``): both.
+        if "cluster" in item.nodeid.lower() or "redis_cluster_url" in getattr(
+            item, "fixturenames", ()
+        ):
             item.add_marker(pytest.mark.xdist_group("cluster"))
 
 
