@@ -48,9 +48,10 @@ bench-deps:
 	    echo "wrk is missing: run 'sudo apt-get install -y wrk' for the benchmark smoke test"; \
 	  fi; }
 
-# Two pytest-xdist workers: most tests wait on a database, Redis or a server process, so
-# two keep both cores busy (TEST_WORKERS=0 runs in one process).
-TEST_WORKERS ?= 2
+# One process by default. TEST_WORKERS=2 spreads the suite over two pytest-xdist
+# workers (about twice as fast here) but is not yet reliable: the Redis tests share one
+# server's script cache, and one Redis Cluster test fails under it (see docs/testing-e2e.md).
+TEST_WORKERS ?= 0
 
 test: $(STAMP) browser-deps bench-deps
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
