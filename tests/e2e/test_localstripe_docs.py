@@ -78,8 +78,8 @@ async def pay(srv: DroplineServer, methods: list[str]) -> None:
 def test_documented_localstripe_setup_pays_on_a_real_server(tmp_path: Path) -> None:
     setup, card_block = documented_blocks()
     lines = setup.strip().splitlines()
-    assert lines[0] == f"localstripe --port {DOC_PORT} --from-scratch &"
-    assert lines[-1] == "dropline serve"
+    assert lines[0] == f".venv/bin/localstripe --port {DOC_PORT} --from-scratch &"
+    assert lines[-1] == ".venv/bin/dropline serve"
     env = dict(re.findall(r"^export (DROPLINE_\w+)=(\S+)$", setup, re.M))
     assert len(env) == len(lines) - 2  # every other line is an export we apply
     assert env["DROPLINE_STRIPE_API_BASE"] == f"http://127.0.0.1:{DOC_PORT}"
