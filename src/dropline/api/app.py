@@ -45,6 +45,7 @@ from dropline.config import Settings, check_safe, load_settings
 from dropline.runtime import tune_gc
 from dropline.services.platform.background import run_forever
 from dropline.services.platform.metrics import flush_every
+from dropline.store.db import SchemaNotCurrent, check_schema
 from dropline.web import site as web_pages
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         if container is None:  # a server process: never serve a deployment unsafely
             check_safe(settings or load_settings())
         c = container or await build(settings or load_settings())
+        if container is None:  # a server process: refuse an unmigrated database plainly
+            try:
+                await check_schema(c.db)
+            except SchemaNotCurrent:
+                await c.close()
+                raise
         app.state.container = c
         await c.drops.sync_engine()
         if container is None:  # a server process; tests own their container and process

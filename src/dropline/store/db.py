@@ -125,3 +125,35 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
     async with engine.connect() as conn:
         return await conn.run_sync(_rev)
+
+
+class SchemaNotCurrent(RuntimeError):
+    """The database is not at the migrations' head: serving it would fail on the first
+    query with an SQL error, or write rows an older schema does not know."""
+
+
+async def check_schema(engine: AsyncEngine) -> None:
+    """Raise ``SchemaNotCurrent``, with the command that fixes it, unless the database
+    is at the migrations' head. Servers and workers call it before their first query."""
+    at, head = await current_revision(engine), head_revision()
+    if at == head:
+        return
+    if at is None:
+        raise SchemaNotCurrent(
+            "the database has no dropline tables yet: run 'dropline db upgrade' "
+            "(with the same DROPLINE_DATABASE_URL) first"
+        )
+    if at not in _known_revisions():
+        raise SchemaNotCurrent(
+            f"the database is at migration {at}, which this dropline does not know: a "
+            "newer dropline migrated it; run that version"
+        )
+    raise SchemaNotCurrent(
+        f"the database is at migration {at}, this dropline needs {head}: run "
+        "'dropline db upgrade' (with the same DROPLINE_DATABASE_URL) first"
+    )
+
+
+def _known_revisions() -> set[str]:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return {rev.revision for rev in script.walk_revisions()}

@@ -74,6 +74,7 @@ def serve(
     if workers > 1 and settings.engine_url == "memory":
         console.print("[red]--workers > 1 needs DROPLINE_ENGINE_URL=redis://...[/red]")
         raise typer.Exit(2)
+    schema_or_exit(settings.database_url)
     console.print(f"dropline on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     with metrics_dir():
         uvicorn.run(
@@ -88,6 +89,25 @@ def serve(
             # one write per small response instead of two (api/http_protocol.py)
             http="dropline.api.http_protocol:CoalescingHttpToolsProtocol",
         )
+
+
+def schema_or_exit(database_url: str) -> None:
+    """Stop with the command that fixes it when the database is not migrated to this
+    dropline's head, before a server starts and fails on its first query instead."""
+    from dropline.store.db import SchemaNotCurrent, check_schema, create_engine
+
+    async def check() -> None:
+        engine = create_engine(database_url)
+        try:
+            await check_schema(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(check())
+    except SchemaNotCurrent as exc:
+        console.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(2) from None
 
 
 @contextlib.contextmanager
@@ -118,6 +138,12 @@ def worker() -> None:
 
     settings = load_settings()
     configure_logs(settings.log_format, settings.log_level)
+    try:
+        check_safe(settings)  # first, as for serve: the unsafe setting is the bigger news
+    except UnsafeSettings as exc:
+        console.print(str(exc), style="red", highlight=False)
+        raise typer.Exit(2) from None
+    schema_or_exit(settings.database_url)
     try:
         with metrics_dir():
             asyncio.run(run_worker(settings))
