@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -33,13 +34,6 @@ PG_URL = os.environ.get(
     f"postgresql+asyncpg://postgres@127.0.0.1:5432/dropline_test_{_CHECKOUT[:12]}"
     + (f"_{_WORKER_NO}" if _WORKER_NO else ""),
 )
-# Redis dbs 1-12 only: 13-15 are left to the benchmark (bench/run.py flushes db 14).
-REDIS_URL = os.environ.get(
-    "DROPLINE_TEST_REDIS_URL",
-    f"redis://127.0.0.1:6379/{(int(_CHECKOUT, 16) + _WORKER_NO) % 12 + 1}",
-)
-
-
 # The local Redis Cluster (.ci/redis-cluster.sh): three masters, three replicas.
 CLUSTER_PORT = int(os.environ.get("DROPLINE_CLUSTER_PORT", "7101"))
 CLUSTER_PORTS = [CLUSTER_PORT + i for i in range(6)]
@@ -91,6 +85,68 @@ def require_server(name: str, host: str, port: int) -> None:
     if IN_CI:
         pytest.fail(f"{name} at {host}:{port} is required when CI=true but is not reachable")
     pytest.skip(f"{name} at {host}:{port} is not reachable")
+
+
+REDIS_HOST = "127.0.0.1"
+
+
+def _private_redis_port() -> int | None:
+    """Under pytest-xdist every worker after the first runs its own Redis server (no
+    persistence, started here, shut down at the end of the session by ``conftest``):
+    ``SCRIPT FLUSH``, ``FLUSHALL`` and the script cache are server-wide, and one worker's
+    data-loss test must not flush another's scripts mid-test. The first worker, a plain
+    run and a ``DROPLINE_TEST_REDIS_URL`` use the machine's server on 6379. Without
+    ``redis-server`` on the PATH the workers share that one too."""
+    if _WORKER_NO == 0 or "DROPLINE_TEST_REDIS_URL" in os.environ:
+        return None
+    if shutil.which("redis-server") is None:
+        return None
+    port = 16400 + int(_CHECKOUT, 16) % 400 * 8 + _WORKER_NO  # per checkout and worker
+    if not _reachable(REDIS_HOST, port):
+        subprocess.run(
+            [
+                "redis-server",
+                "--port", str(port),
+                "--bind", REDIS_HOST,
+                "--save", "",
+                "--appendonly", "no",
+                "--daemonize", "yes",
+                "--logfile", "",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )  # fmt: skip
+        for _ in range(100):
+            if _reachable(REDIS_HOST, port):
+                break
+            time.sleep(0.05)
+    return port
+
+
+PRIVATE_REDIS_PORT = _private_redis_port()
+REDIS_PORT = PRIVATE_REDIS_PORT or 6379
+# Redis dbs 1-12 only: 13-15 are left to the benchmark (bench/run.py flushes db 14).
+REDIS_URL = os.environ.get(
+    "DROPLINE_TEST_REDIS_URL",
+    f"redis://{REDIS_HOST}:{REDIS_PORT}/{(int(_CHECKOUT, 16) + _WORKER_NO) % 12 + 1}",
+)
+
+
+def require_redis() -> None:
+    """The Redis server ``REDIS_URL`` points at: skip when it is down, fail in CI."""
+    require_server("Redis", REDIS_HOST, REDIS_PORT)
+
+
+def stop_private_redis() -> None:
+    """Shut down this worker's own Redis server, if it started one."""
+    if PRIVATE_REDIS_PORT is not None:
+        subprocess.run(
+            ["redis-cli", "-p", str(PRIVATE_REDIS_PORT), "shutdown", "nosave"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
 
 
 _pg_migrated = False

@@ -19,7 +19,9 @@ from backends import (
     cluster_script,
     ensure_cluster,
     migrate_pg,
+    require_redis,
     require_server,
+    stop_private_redis,
     truncate_pg,
 )
 
@@ -48,9 +50,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("cluster"))
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """An xdist worker that started a Redis server of its own stops it."""
+    stop_private_redis()
+
+
 @pytest.fixture
 def redis_url() -> str:
-    require_server("Redis", "127.0.0.1", 6379)
+    require_redis()
     return REDIS_URL
 
 
@@ -141,7 +148,7 @@ async def container(database_url: str, clock: ManualClock) -> AsyncIterator[Cont
     sandbox, with a clock that only moves when the test says so."""
     engine_url = "memory"
     if database_url.startswith("postgresql"):
-        require_server("Redis", "127.0.0.1", 6379)
+        require_redis()
         import redis.asyncio as aioredis
 
         client = aioredis.from_url(REDIS_URL)

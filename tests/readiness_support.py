@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from backends import REDIS_URL, require_server
+from backends import REDIS_URL, require_redis
 from dropline.bootstrap import Container, build
 from dropline.config import Settings
 from dropline.domain.live.drops import DropStatus
@@ -35,7 +35,7 @@ async def ready_container(
     engine, or PostgreSQL + Redis), with a deployment's readiness settings."""
     engine_url = "memory"
     if database_url.startswith("postgresql"):
-        require_server("Redis", "127.0.0.1", 6379)
+        require_redis()
         import redis.asyncio as aioredis
 
         client = aioredis.from_url(REDIS_URL)

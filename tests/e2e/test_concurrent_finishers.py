@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from backends import PG_URL, REDIS_URL, migrate_pg, require_server, truncate_pg
+from backends import PG_URL, REDIS_URL, migrate_pg, require_redis, require_server, truncate_pg
 from e2e.server import Crowd, DroplineServer, SeededDrop, Template, seed_drop
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +62,7 @@ def live(
         srv = DroplineServer(workdir, env=FAST_BACKGROUND, template=server_template)
     else:
         require_server("PostgreSQL", "127.0.0.1", 5432)
-        require_server("Redis", "127.0.0.1", 6379)
+        require_redis()
         migrate_pg()
         asyncio.run(truncate_pg())
         _flush_redis()

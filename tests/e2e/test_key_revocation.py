@@ -33,10 +33,10 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    from backends import PG_URL, REDIS_URL, require_server
+    from backends import PG_URL, REDIS_URL, require_redis, require_server
 
     require_server("PostgreSQL", "127.0.0.1", 5432)
-    require_server("Redis", "127.0.0.1", 6379)
+    require_redis()
     migrate_pg()
     asyncio.run(truncate_pg(PG_URL))
     log_dir = tmp_path_factory.mktemp("keys")

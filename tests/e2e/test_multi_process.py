@@ -56,11 +56,18 @@ def deployment(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     """The processes on one Redis server, then on the local Redis Cluster."""
-    from backends import CLUSTER_URL, PG_URL, REDIS_URL, ensure_cluster, require_server
+    from backends import (
+        CLUSTER_URL,
+        PG_URL,
+        REDIS_URL,
+        ensure_cluster,
+        require_redis,
+        require_server,
+    )
 
     require_server("PostgreSQL", "127.0.0.1", 5432)
     if request.param == "redis":
-        require_server("Redis", "127.0.0.1", 6379)
+        require_redis()
         engine_url = REDIS_URL
     else:
         request.getfixturevalue("_cluster_session")

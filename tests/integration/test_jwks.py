@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from backends import REDIS_URL, require_server
+from backends import REDIS_URL, require_redis
 from dropline.api.app import create_app
 from dropline.auth.jwks import FIRST_FETCH_RETRY_S, JwksKeys
 from dropline.bootstrap import Container, build
@@ -122,7 +122,7 @@ def rs() -> SiteKey:
 async def _container(database_url: str, **settings: Any) -> Container:
     engine_url = "memory"
     if database_url.startswith("postgresql"):
-        require_server("Redis", "127.0.0.1", 6379)
+        require_redis()
         import redis.asyncio as aioredis
 
         client = aioredis.from_url(REDIS_URL)
