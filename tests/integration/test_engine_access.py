@@ -212,23 +212,40 @@ async def test_a_token_older_than_the_drop_allows_is_refused(engine: StockEngine
     assert (await engine.access_stats(DROP)) == {"token_too_old": 3}
 
 
-async def test_a_waitlist_claim_is_held_to_the_allocations_only(engine: StockEngine) -> None:
-    """A claim (placed by the waitlist, with no token) skips the token age, the rate
-    limits and the window's opening, but never takes more than the opened windows
-    release: the line is served from a later window's units when that window opens."""
+async def test_a_waitlist_claim_is_held_to_the_buyers_window_and_the_allocations(
+    engine: StockEngine,
+) -> None:
+    """A claim (placed by the waitlist with the tiers the buyer joined with, and no
+    token) skips the token age and the rate limits, not the windows: it is refused
+    before the buyer's window opens, so a public buyer's claim never takes the gold
+    window's units, and it never takes more than the opened windows release."""
     limits = RateLimits(holds_per_buyer=1, token_max_age_s=60)
-    await engine.reset_drop(snap(AccessPolicy((GOLD, MEMBERS, PUBLIC), limits), units=4))
-    for i in range(3):
+    await engine.reset_drop(snap(AccessPolicy((GOLD, MEMBERS, PUBLIC), limits), units=6))
+    for i in range(2):
         await engine.place_hold(req(f"g{i}", ("gold",), issued_at=T0 + 100), T0 + 101)
-    # gold's 3 are taken: a claim waits (the same refusal a hold gets), whoever it is for
+    # gold's last unit: neither a public buyer's claim nor a member's may take it
+    with pytest.raises(WindowClosed) as public:
+        await engine.place_hold(req("pub", claim=True), T0 + 102)
+    assert public.value.extra["opens_at"] == "2027-01-15T08:05:00Z"
+    with pytest.raises(WindowClosed):
+        await engine.place_hold(req("mem", ("silver",), claim=True), T0 + 102)
+    assert (await engine.counts(DROP))["sku_a"].remaining == 4
+    # a gold buyer's claim takes it, with no token
+    ann = await engine.place_hold(req("ann", ("gold",), claim=True), T0 + 102)
+    assert ann.units == {"sku_a": 1}
+    # gold's 3 are taken: the next claim waits (the same refusal a hold gets)
     with pytest.raises(WindowSoldOut):
-        await engine.place_hold(req("ann", claim=True), T0 + 102)
+        await engine.place_hold(req("bo", ("gold",), claim=True), T0 + 103)
     with pytest.raises(TokenTooOld):
-        await engine.place_hold(req("bo", ("gold",)), T0 + 102)
-    # the members' window releases 1 more (4 offered): the claim takes it, no token,
-    # and not counted against the buyer's hold rate
-    claim = await engine.place_hold(req("ann", claim=True), T0 + 200)
+        await engine.place_hold(req("bo", ("gold",)), T0 + 103)
+    # the members' window releases 2 more: the member's claims (two in a second: claims
+    # are not counted against the hold rate), not yet the public's
+    for _ in range(2):
+        await engine.place_hold(req("mem", ("silver",), claim=True), T0 + 200)
+    with pytest.raises(WindowClosed):
+        await engine.place_hold(req("pub", claim=True), T0 + 201)
+    claim = await engine.place_hold(req("pub", claim=True), T0 + 300)
     assert claim.units == {"sku_a": 1}
     assert (await engine.counts(DROP))["sku_a"].remaining == 0
     refusals = await engine.access_stats(DROP)
-    assert refusals == {"window_sold_out": 1, "token_too_old": 1}
+    assert refusals == {"window_closed": 3, "window_sold_out": 1, "token_too_old": 1}

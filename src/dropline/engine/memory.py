@@ -495,8 +495,9 @@ class MemoryEngine:
         buyer's window must have opened, and the opened windows' allocation must cover
         the request unless the stock itself is the tighter bound (then the stock
         checks refuse it as sold out). A waitlist claim is no tap of the buyer's (the
-        waitlist places it, with no token): it skips the token age, the rate limits and
-        the window's opening, and is held to the allocations only."""
+        waitlist places it, with no token): it skips the token age and the rate limits,
+        and is held to the windows like any hold, with the tiers the buyer joined the
+        line with (no window entered early through the line)."""
         if not request.claim:
             self._take_tokens(
                 drop, rate_limits.HOLDS, request.buyer_id, request.client, request.issued_at, now
@@ -505,7 +506,7 @@ class MemoryEngine:
         if not windows:
             return
         taken = {s: o.taken for s in skus if (o := drop.offers.get(s)) is not None}
-        d = decide(windows, request.tiers, now, taken, skus, claim=request.claim)
+        d = decide(windows, request.tiers, now, taken, skus)
         if d.closed:
             self._refuse(drop, WindowClosed.code)
             raise WindowClosed(

@@ -1,12 +1,15 @@
 """Waitlist rules: line order (fifo and the drawn pre-queue), places, the draw's audit,
-claim windows and demand."""
+claim windows and demand; with access windows, which entries may be served now (the
+others are passed over in their place, or skipped when no window admits them)."""
 
 from __future__ import annotations
 
 import pytest
 
 from dropline.domain.errors import InvalidInput
+from dropline.domain.live.access import AccessWindow
 from dropline.domain.live.waitlist import (
+    ALWAYS,
     Demand,
     Entry,
     EntryStatus,
@@ -16,10 +19,24 @@ from dropline.domain.live.waitlist import (
     in_line,
     needs_draw,
     position,
+    serve_from,
+    serving,
 )
 
+T0, T1 = 1000.0, 2000.0
+#: gold from T0 with an allocation, the public from T1
+WINDOWS = (AccessWindow(T0, ("gold",), {"sku_1": 1}), AccessWindow(T1))
+GOLD = frozenset({"gold"})
 
-def entry(n: int, *, pre: bool = False, rank: int | None = None, status: str = "waiting") -> Entry:
+
+def entry(
+    n: int,
+    *,
+    pre: bool = False,
+    rank: int | None = None,
+    status: str = "waiting",
+    tiers: frozenset[str] = frozenset(),
+) -> Entry:
     return Entry(
         id=f"wle_{n:02d}",
         seq=n,
@@ -30,7 +47,12 @@ def entry(n: int, *, pre: bool = False, rank: int | None = None, status: str = "
         joined_at=1000.0,  # the same instant: the sequence decides
         pre_queue=pre,
         rank=rank,
+        tiers=tiers,
     )
+
+
+def ids(entries: tuple[Entry, ...]) -> list[str]:
+    return [e.id for e in entries]
 
 
 def test_fifo_serves_in_join_order_and_skips_who_is_not_waiting() -> None:
@@ -87,3 +109,77 @@ def test_restored_gate_latches_only_where_the_line_had_latched_it() -> None:
     assert restored_gate(2, 1, 0, 5) == "latched"  # someone joined a sold-out live drop
     assert restored_gate(2, 0, 1, 5) == "latched"  # the line has been offered claims
     assert restored_gate(2, 0, 0, 5) == "armed"  # a pre-queue before the sell-out
+
+
+def test_an_entry_is_served_from_its_first_admitting_window() -> None:
+    assert serve_from(WINDOWS, GOLD) == T0
+    assert serve_from(WINDOWS, frozenset()) == T1
+    assert serve_from(WINDOWS, frozenset({"silver"})) == T1  # the public window admits all
+    assert serve_from((), frozenset()) == ALWAYS  # no windows: at once
+    assert serve_from(WINDOWS[:1], frozenset()) is None  # no window admits the public
+
+
+@pytest.mark.parametrize("order", list(WaitlistOrder))
+def test_an_entry_whose_window_has_not_opened_is_passed_over_in_its_place(
+    order: WaitlistOrder,
+) -> None:
+    """The public pre-queue buyer joined first (drawn first too); the gold one after.
+    In the gold window only gold is served; once the public window opens the public
+    buyer is first again: passed over, never moved back."""
+    rank = {"draw": (0, 1), "fifo": (None, None)}[order.value]
+    line = [
+        entry(1, pre=True, rank=rank[0]),
+        entry(2, pre=True, rank=rank[1], tiers=GOLD),
+        entry(3, tiers=GOLD),
+    ]
+    before = serving(line, order, WINDOWS, T0 - 1)
+    assert ids(before.ready) == [] and ids(before.later) == ["wle_01", "wle_02", "wle_03"]
+    gold = serving(line, order, WINDOWS, T0)
+    assert ids(gold.ready) == ["wle_02", "wle_03"] and ids(gold.later) == ["wle_01"]
+    assert gold.shut == ()
+    everyone = serving(line, order, WINDOWS, T1)
+    assert ids(everyone.ready) == ["wle_01", "wle_02", "wle_03"] and everyone.later == ()
+    # no windows: the line as it stands
+    assert ids(serving(line, order, (), T0).ready) == ["wle_01", "wle_02", "wle_03"]
+
+
+def test_the_draw_order_decides_among_those_whose_window_is_open() -> None:
+    line = [
+        entry(1, pre=True, rank=2, tiers=GOLD),
+        entry(2, pre=True, rank=0),
+        entry(3, pre=True, rank=1, tiers=GOLD),
+    ]
+    assert ids(serving(line, WaitlistOrder.DRAW, WINDOWS, T0).ready) == ["wle_03", "wle_01"]
+    assert ids(serving(line, WaitlistOrder.FIFO, WINDOWS, T0).ready) == ["wle_01", "wle_03"]
+    assert ids(serving(line, WaitlistOrder.DRAW, WINDOWS, T1).ready) == [
+        "wle_02",
+        "wle_03",
+        "wle_01",
+    ]
+
+
+def test_an_entry_no_window_admits_any_more_is_shut_out() -> None:
+    """The windows were edited after the join: only gold is admitted now. The public
+    buyer's entry is neither ready nor waiting for a window (it is skipped), and it is
+    not counted in anyone's place."""
+    gold_only = WINDOWS[:1]
+    line = [entry(1), entry(2, tiers=GOLD), entry(3, status="offered")]
+    turn = serving(line, WaitlistOrder.FIFO, gold_only, T1)
+    assert ids(turn.shut) == ["wle_01"] and ids(turn.ready) == ["wle_02"]
+    assert turn.later == ()
+    assert position(line, "wle_01", WaitlistOrder.FIFO, gold_only, T1) is None
+    assert position(line, "wle_02", WaitlistOrder.FIFO, gold_only, T1) == 1
+
+
+def test_a_place_counts_who_is_served_before_the_entry() -> None:
+    """Public p1, gold g2, public p3, gold g4, in join order. In the gold window g2 and
+    g4 are served first (1 and 2); p1 and p3 are 1 and 3 once their window opens
+    (g2 is ahead of p3, and still waiting then if no unit came back for it)."""
+    line = [entry(1), entry(2, tiers=GOLD), entry(3), entry(4, tiers=GOLD)]
+    fifo = WaitlistOrder.FIFO
+    at_t0 = {e.id: position(line, e.id, fifo, WINDOWS, T0) for e in line}
+    assert at_t0 == {"wle_01": 1, "wle_02": 1, "wle_03": 3, "wle_04": 2}
+    at_t1 = {e.id: position(line, e.id, fifo, WINDOWS, T1) for e in line}
+    assert at_t1 == {"wle_01": 1, "wle_02": 2, "wle_03": 3, "wle_04": 4}
+    # without windows: the plain place in line
+    assert [position(line, e.id, fifo) for e in line] == [1, 2, 3, 4]

@@ -125,21 +125,20 @@ def decide(
     now: float,
     taken: Mapping[str, int],
     skus: Sequence[str],
-    *,
-    claim: bool = False,
 ) -> Decision:
     """May a buyer with ``tiers`` take units of ``skus`` at ``now``, and how many, given
     ``taken`` (units of each SKU taken so far: live holds, paid orders)?
 
-    A waitlist ``claim`` (the hold the waitlist places for the next buyer in line) is
-    never ``closed``: the buyer's window was checked when they joined the line, and a
-    buyer stays admitted once admitted. It is still held to the opened windows'
-    allocations, so a window never sells more than it releases, and the line is served
-    from a later window's units the moment that window opens."""
+    A waitlist claim (the hold the waitlist places for the next buyer in line) is
+    decided the same way, with the tiers the buyer joined the line with: it is not
+    placed before the buyer's window opens (the pre-queue is served window by window),
+    and it is held to the opened windows' allocations, so a window never sells more
+    than it releases, and the line is served from a later window's units the moment
+    that window opens."""
     if not windows:
         return OPEN
     first = opens_for(windows, tiers)
-    if not claim and (first is None or now < first):
+    if first is None or now < first:
         return Decision(True, first)
     released = caps(windows, now)
     if "*" in released:
@@ -171,9 +170,10 @@ def window_sold_out(
     unit not remaining is taken (held or sold), which is what the allocations count."""
     if remaining <= 0 or not windows:
         return False
-    d = decide(windows, frozenset(), now, {sku_id: offered - remaining}, [sku_id], claim=True)
-    left = d.caps.get(sku_id)
-    return left is not None and left < 1
+    released = caps(windows, now)
+    if "*" in released:
+        return False
+    return released.get(sku_id, 0) - (offered - remaining) < 1
 
 
 def restock_window(windows: Sequence[AccessWindow], at: float) -> int | None:

@@ -93,8 +93,9 @@ class HoldRequest:
     client: str = ""
     #: when the buyer token was issued (its ``iat``), for the drop's token max age
     issued_at: float | None = None
-    #: A waitlist claim (placed by the waitlist for the next buyer in line): it may take
-    #: units behind a latched waitlist gate; every other check still applies.
+    #: A waitlist claim (placed by the waitlist for the next buyer in line, with the
+    #: ``tiers`` they joined with): it may take units behind a latched waitlist gate and
+    #: skips the token age and rate limits; every other check still applies.
     claim: bool = False
 
 

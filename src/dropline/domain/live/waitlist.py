@@ -16,17 +16,26 @@ Order: ``fifo`` serves by join time. ``draw`` serves everyone who joined before 
 opened (the pre-queue) in a shuffled order drawn once from a recorded seed, then the
 later joiners by join time; ``draw_order`` is deterministic, so anyone holding the seed
 and the entry ids can recompute the order (the audit).
+
+Access windows: an entry keeps the tiers its buyer joined with, and is served only once
+a window admitting them has opened (``serving``): no window is entered early through
+the line. Until then it is passed over without losing its place, and the unit goes to
+the next entry in line order whose window is open. An entry no window admits any more
+(the windows were edited after the join) can never be served: it is skipped, so it
+does not keep the SKU's units behind the gate for nobody.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from dropline.domain.errors import InvalidInput
+from dropline.domain.live.access import AccessWindow, opens_for
 
 DEFAULT_CLAIM_WINDOW_S = 600
 MIN_CLAIM_WINDOW_S = 30
@@ -74,7 +83,8 @@ class Entry:
     """One buyer in one SKU's line. ``seq`` is the join order (the database's sequence,
     so clocks of several API processes do not matter); ``joined_at`` UTC epoch seconds;
     ``pre_queue``: joined before the drop opened; ``rank``: place in the drawn pre-queue
-    (None until the draw, and for fifo)."""
+    (None until the draw, and for fifo); ``tiers``: the buyer token's tiers at the
+    join, which decide when the entry may be served (``serving``)."""
 
     id: str
     seq: int
@@ -87,6 +97,7 @@ class Entry:
     rank: int | None = None
     hold_id: str | None = None
     claim_expires_at: float | None = None
+    tiers: frozenset[str] = frozenset()
 
 
 def draw_order(entry_ids: Sequence[str], seed: str) -> list[str]:
@@ -113,12 +124,75 @@ def in_line(entries: Sequence[Entry], order: WaitlistOrder) -> list[Entry]:
     return sorted(waiting, key=lambda e: line_key(e, order))
 
 
-def position(entries: Sequence[Entry], entry_id: str, order: WaitlistOrder) -> int | None:
-    """1-based place of a waiting entry in its line (None when it is not waiting)."""
-    for i, e in enumerate(in_line(entries, order), start=1):
-        if e.id == entry_id:
-            return i
-    return None
+#: When an entry may be served on a drop without windows: at once.
+ALWAYS = -math.inf
+
+
+def serve_from(windows: Sequence[AccessWindow], tiers: frozenset[str]) -> float | None:
+    """When an entry with ``tiers`` may first be served: when the first window that
+    admits them opens (``access.opens_for``: once admitted, a buyer stays admitted),
+    ``ALWAYS`` without windows, None when no window admits them (any more)."""
+    if not windows:
+        return ALWAYS
+    return opens_for(windows, tiers)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The waiting entries of a line at one moment, each part in line order: ``ready``
+    may be served now (the units go to them in this order); ``later`` wait for their
+    window to open (passed over, keeping their place); ``shut``: no window admits them
+    any more, so they are skipped."""
+
+    ready: tuple[Entry, ...] = ()
+    later: tuple[Entry, ...] = ()
+    shut: tuple[Entry, ...] = ()
+
+
+def serving(
+    entries: Sequence[Entry],
+    order: WaitlistOrder,
+    windows: Sequence[AccessWindow],
+    now: float,
+) -> Serving:
+    """Which waiting entries may be served at ``now`` under the drop's current
+    ``windows``: an entry whose window has not opened is passed over (it stays waiting,
+    in its place), so a unit goes to the first entry in line order whose window is
+    open, and the passed-over entry is served by a pass after its window opens."""
+    ready: list[Entry] = []
+    later: list[Entry] = []
+    shut: list[Entry] = []
+    for e in in_line(entries, order):
+        at = serve_from(windows, e.tiers)
+        (shut if at is None else ready if at <= now else later).append(e)
+    return Serving(tuple(ready), tuple(later), tuple(shut))
+
+
+def position(
+    entries: Sequence[Entry],
+    entry_id: str,
+    order: WaitlistOrder,
+    windows: Sequence[AccessWindow] = (),
+    now: float = 0.0,
+) -> int | None:
+    """1-based place of a waiting entry in its line: how many are served before it,
+    plus one (None when it is not waiting, or no window admits it any more). Without
+    windows that is its place in line order. With windows, it counts the entries ahead
+    of it in line whose window has opened by the time its own has (``now``, or later
+    when it waits for its window): an entry behind it whose window opens earlier is
+    served before its window opens, or after it."""
+    line = in_line(entries, order)
+    mine = next((e for e in line if e.id == entry_id), None)
+    if mine is None:
+        return None
+    own = serve_from(windows, mine.tiers)
+    if own is None:
+        return None
+    by = max(now, own)
+    ahead = line[: line.index(mine)]
+    return 1 + sum(
+        1 for e in ahead if (at := serve_from(windows, e.tiers)) is not None and at <= by
+    )
 
 
 def needs_draw(entries: Sequence[Entry], order: WaitlistOrder) -> bool:

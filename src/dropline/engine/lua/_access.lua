@@ -92,8 +92,8 @@ end
 -- The hold's access check: rate limits, then windows. nil to go on, else the error
 -- reply. tiers_json is the buyer's tiers (a JSON list), iat the token's issue time
 -- ("" unknown); skus/qty the request. A waitlist claim (claim true) skips the token
--- age, the rate limits and the window's opening, and is held to the allocations only
--- (access.decide with claim=True).
+-- age and the rate limits; the windows hold it like any hold, with the tiers the buyer
+-- joined the line with (access.decide).
 local function access_gate(policy, buyer, tiers_json, client, iat, now, skus, qty, claim)
   if not claim then
     local old = token_refusal(policy, iat, now)
@@ -132,7 +132,7 @@ local function access_gate(policy, buyer, tiers_json, client, iat, now, skus, qt
       end
     end
   end
-  if not claim and (first == nil or now < first) then
+  if first == nil or now < first then
     refuse("window_closed")
     return { "err", "window_closed", first and fmt(first) or "" }
   end

@@ -10,14 +10,17 @@ the gate, where only a claim hold can take it, so no fast tapper gets it first.
 in it: settles outstanding claims (a paid hold is ``claimed``; an expired, released or
 lost one is ``lost`` and its unit is back behind the gate), draws the pre-queue once
 when the drop serves by draw, and offers each unit behind the gate to the next buyer in
-line: a claim hold placed for them (engine idempotency key ``waitlist:<entry>``, so two
-workers offering the same entry place one hold), the entry moved to ``offered`` by a
-compare-and-set, and a message with the signed claim link queued in the same
-transaction. When nobody is left waiting the gate is opened and units go on sale.
+line whose access window has opened (``waitlist.serving``: one whose window opens later
+is passed over and keeps its place): a claim hold placed for them with their tiers
+(engine idempotency key ``waitlist:<entry>``, so two workers offering the same entry
+place one hold), the entry moved to ``offered`` by a compare-and-set, and a message
+with the signed claim link queued in the same transaction. When nobody is left waiting
+the gate is opened and units go on sale.
 
 One idea: the line's lifecycle (join, leave, offer, settle), kept in one module so the
 order of its compare-and-sets reads in one place; who may join is in
-``waitlist_joining.py``, the saved-card charge in ``waitlist_autocharge.py``.
+``waitlist_joining.py``, the saved-card charge in ``waitlist_autocharge.py``, how an
+entry reads to its buyer in ``waitlist_views.py``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from dropline.domain.errors import (
     LimitExceeded,
     NotFound,
     SoldOut,
+    WindowClosed,
     WindowSoldOut,
 )
 from dropline.domain.ids import new_id
@@ -54,37 +58,21 @@ from dropline.domain.live.waitlist import (
     WaitlistOrder,
     check_claim_window,
     draw_order,
-    in_line,
     needs_draw,
     position,
+    serve_from,
+    serving,
 )
 from dropline.services.live.drops import DropService
 from dropline.services.live.waitlist_joining import join_gate
 from dropline.services.live.waitlist_links import ClaimLinks, claim_message
+from dropline.services.live.waitlist_views import NO_WINDOW_NOTE, entry_view
 from dropline.services.ports import AutoCharger, Clock, DropNotLoaded, StockEngine
 from dropline.services.serialize import rfc3339
-from dropline.store.live.waitlist_repo import Row, to_entry
+from dropline.store.live.waitlist_repo import Row, row_tiers, tiers_text, to_entry
 from dropline.store.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
-
-
-def entry_view(row: Row, place: int | None = None) -> dict[str, Any]:
-    """An entry as the API shows it (times RFC 3339, the place in line while waiting)."""
-    return {
-        "id": row["id"],
-        "drop_id": row["drop_id"],
-        "sku_id": row["sku_id"],
-        "buyer_id": row["buyer_id"],
-        "status": row["status"],
-        "position": place,
-        "pre_queue": bool(row["pre_queue"]),
-        "joined_at": rfc3339(row["joined_at"]),
-        "hold_id": row["hold_id"],
-        "claim_expires_at": rfc3339(row["claim_expires_at"]),
-        "card_saved": bool(row.get("payment_token")),
-        "auto_charge": row.get("charge_status"),
-    }
 
 
 class WaitlistService:
@@ -179,7 +167,10 @@ class WaitlistService:
         pre-queue: when no window admits them). A buyer whose open windows' allocation
         of the SKU is taken (a hold answers ``window_sold_out``) may join: the gate
         latches, so the units that come back, and those a later window releases when
-        it opens, go to the line first (``waitlist_joining.join_gate``)."""
+        it opens, go to the line first (``waitlist_joining.join_gate``). The entry
+        keeps ``tiers``: it is served once a window admitting them has opened (a
+        pre-queue buyer of a later window is passed over until then; a second join
+        while in line does not change them)."""
         check_text(email, "email")
         if len(email) > 254:
             raise InvalidInput("email must be at most 254 characters")
@@ -191,7 +182,7 @@ class WaitlistService:
         if sku_id not in offers:
             raise NotFound(f"SKU {sku_id} is not offered in this drop", sku_id=sku_id)
         if existing is not None:
-            return await self._view(existing), False
+            return await self.view(existing), False
         if drop.status is DropStatus.ENDED:
             raise DropNotLive("the drop has ended", status=drop.status)
         pre_queue = drop.status in EDITABLE_STATES
@@ -215,6 +206,8 @@ class WaitlistService:
             "status": EntryStatus.WAITING.value,
             "pre_queue": pre_queue,
             "joined_at": self._now(),
+            # served once a window admitting these opens (``waitlist.serving``)
+            "tiers": tiers_text(tiers),
             "note": "",
             "version": 1,
         }
@@ -226,7 +219,7 @@ class WaitlistService:
         if added and not pre_queue:
             # From now on what comes back of this SKU waits behind the gate.
             await self.gate(drop_id, sku_id, mode)
-        return await self._view(saved), added
+        return await self.view(saved), added
 
     async def _counts(self, drop_id: str) -> dict[str, Any]:
         try:
@@ -235,23 +228,29 @@ class WaitlistService:
             await self.drops.rebuild(drop_id)
             return dict(await self.engine.counts(drop_id))
 
-    async def _view(self, row: Row) -> dict[str, Any]:
-        place = None
+    async def view(self, row: Row) -> dict[str, Any]:
+        """The entry as the API shows it: while waiting, its place in line and, when the
+        buyer's access window has not opened yet, when it does (``window_opens_at``)."""
+        place = opens_at = None
         if row["status"] == EntryStatus.WAITING.value:
             async with self.uow(readonly=True) as uow:
                 order, _ = await self._settings(uow, row["drop_id"])
                 line = await uow.waitlist.line(
                     row["drop_id"], row["sku_id"], [EntryStatus.WAITING.value]
                 )
-            place = position([to_entry(r) for r in line], row["id"], order)
-        return entry_view(row, place)
+                windows = (await uow.drop_access.get(row["drop_id"])).windows
+            now = self.clock.now()
+            place = position([to_entry(r) for r in line], row["id"], order, windows, now)
+            at = serve_from(windows, row_tiers(row))
+            opens_at = at if at is not None and at > now else None
+        return entry_view(row, place, opens_at)
 
     async def mine(self, drop_id: str, buyer_id: str) -> list[dict[str, Any]]:
         """The buyer's entries in the drop's lines, with their place while waiting."""
         async with self.uow(readonly=True) as uow:
             await self._drop(uow, drop_id)
             rows = await uow.waitlist.buyer_entries(drop_id, buyer_id)
-        return [await self._view(r) for r in rows]
+        return [await self.view(r) for r in rows]
 
     async def leave(self, drop_id: str, sku_id: str, buyer_id: str) -> dict[str, Any]:
         """Step out of the line (``NotFound`` when not in it). A claim already offered
@@ -332,7 +331,11 @@ class WaitlistService:
         return offered
 
     async def serve_line(self, drop_id: str, sku_id: str) -> int:
-        """Settle the line's claims, then offer every unit behind its gate in line order."""
+        """Settle the line's claims, then offer every unit behind its gate in line order
+        to the entries whose access window has opened (``waitlist.serving``). One whose
+        window opens later is passed over and stays waiting in its place (the gate stays
+        latched for it: a pass after its window opens serves it, the next unit it is
+        first for); one no window admits any more is skipped with a note."""
         async with self.uow(readonly=True) as uow:
             drop = await self._drop(uow, drop_id)
             order, window = await self._settings(uow, drop_id)
@@ -344,6 +347,7 @@ class WaitlistService:
                 await self._settle(row)
         async with self.uow(readonly=True) as uow:
             rows = await uow.waitlist.line(drop_id, sku_id)
+            windows = (await uow.drop_access.get(drop_id)).windows
         entries = [to_entry(r) for r in rows]
         if needs_draw(entries, order):
             async with self.uow() as uow:
@@ -352,13 +356,15 @@ class WaitlistService:
                 rows = await uow.waitlist.line(drop_id, sku_id)
             entries = [to_entry(r) for r in rows]
         by_id = {r["id"]: r for r in rows}
-        line = in_line(entries, order)
-        if not line:
+        turn = serving(entries, order, windows, self.clock.now())
+        for entry in turn.shut:
+            await self._skip(by_id[entry.id], NO_WINDOW_NOTE)
+        if not turn.ready and not turn.later:
             await self.gate(drop_id, sku_id, GateMode.OFF)
             return 0
         remaining, state = await self.gate(drop_id, sku_id, GateMode.ARM)
         offered = 0
-        for entry in line:
+        for entry in turn.ready:
             if state != "latched" or remaining <= 0:
                 break
             result = await self._offer(by_id[entry.id], window)
@@ -414,10 +420,22 @@ class WaitlistService:
         except Exception as exc:  # already finished (paid, expired, lost)
             log.debug("claim hold %s not released: %s", hold_id, exc)
 
+    async def _skip(self, row: Row, note: str) -> None:
+        async with self.uow() as uow:
+            await uow.waitlist.change(
+                row["id"],
+                row["version"],
+                status=EntryStatus.SKIPPED.value,
+                finished_at=self._now(),
+                note=note[:500],
+            )
+            await uow.commit()
+
     async def _offer(self, row: Row, window: int) -> bool | None:
         """Place the claim hold for one waiting entry and record the offer. True when
-        offered, False when the entry was skipped (the buyer's limit is reached) or
-        another worker offered it, None when no unit could be taken."""
+        offered, False when the entry was skipped (the buyer's limit is reached),
+        another worker offered it or the engine holds its window closed (the windows
+        changed since this pass read them), None when no unit could be taken."""
         request = HoldRequest(
             drop_id=row["drop_id"],
             buyer_id=row["buyer_id"],
@@ -427,6 +445,7 @@ class WaitlistService:
             idempotency_key=f"waitlist:{row['id']}",
             fingerprint=f"waitlist:{row['id']}",
             attribution={"channel": "live"},
+            tiers=row_tiers(row),  # the engine holds the claim to the buyer's window
             claim=True,
         )
         try:
@@ -436,16 +455,10 @@ class WaitlistService:
                 await self.drops.rebuild(row["drop_id"])
                 hold = await self.engine.place_hold(request, self.clock.now())
         except LimitExceeded as exc:
-            async with self.uow() as uow:
-                await uow.waitlist.change(
-                    row["id"],
-                    row["version"],
-                    status=EntryStatus.SKIPPED.value,
-                    finished_at=self._now(),
-                    note=exc.detail[:500],
-                )
-                await uow.commit()
+            await self._skip(row, exc.detail)
             return False
+        except WindowClosed:
+            return False  # passed over: the next pass reads the windows as they are now
         except (SoldOut, InsufficientStock, DropNotLive, WindowSoldOut):
             # nothing to take now (a window's allocation is taken: the next window's
             # units are the line's when it opens)

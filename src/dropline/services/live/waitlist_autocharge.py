@@ -55,7 +55,7 @@ from dropline.domain.live.orders import CheckoutStatus
 from dropline.domain.live.waitlist import OPEN_STATES, EntryStatus
 from dropline.domain.money import format_money
 from dropline.services.live.checkout import CheckoutResult, CheckoutService
-from dropline.services.live.waitlist import WaitlistService, entry_view
+from dropline.services.live.waitlist import WaitlistService
 from dropline.services.ports import (
     Clock,
     PaymentProvider,
@@ -189,7 +189,7 @@ class WaitlistAutocharge:
             return entry, added
         if before is not None and before["payment_token"]:
             await self._forget_token(before["payment_token"])  # replaced
-        return entry_view(row, entry["position"]), added
+        return await self.waitlist.view(row), added
 
     async def forget(self, entry_id: str) -> None:
         """Detach the entry's saved method at the provider and take it off the entry

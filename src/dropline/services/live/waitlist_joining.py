@@ -3,8 +3,9 @@
 A line is for a buyer who cannot take a unit now: the SKU is sold out (or its units
 already wait behind a latched gate), or, with access windows, the windows opened so
 far have released no more of it (a hold answers ``window_sold_out``). It is also only
-for buyers the windows admit (``domain/live/access.may_join``), because a claim is not
-checked against the buyer's tiers again: the waitlist places it without a token.
+for buyers the windows admit (``domain/live/access.may_join``). The entry keeps the
+buyer token's tiers: the line serves it once their window opens (``waitlist.serving``),
+and the engine checks the claim against them, as it checks a hold.
 
 The gate the join asks for: ``arm`` normally (it latches on the last unit, or at once
 when none is left), ``latch`` when the windows hold the units back, so what comes back

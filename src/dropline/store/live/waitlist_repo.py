@@ -30,6 +30,15 @@ def open_key(drop_id: str, sku_id: str, buyer_id: str) -> str:
     return f"{drop_id}|{sku_id}|{buyer_id}"
 
 
+def tiers_text(tiers: frozenset[str]) -> str:
+    """Tiers as the ``tiers`` column keeps them: sorted, one space apart ("": none)."""
+    return " ".join(sorted(tiers))
+
+
+def row_tiers(row: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset((row.get("tiers") or "").split())
+
+
 def to_entry(row: Mapping[str, Any]) -> Entry:
     exp = row["claim_expires_at"]
     return Entry(
@@ -44,6 +53,7 @@ def to_entry(row: Mapping[str, Any]) -> Entry:
         rank=row["rank"],
         hold_id=row["hold_id"],
         claim_expires_at=exp.timestamp() if exp is not None else None,
+        tiers=row_tiers(row),
     )
 
 

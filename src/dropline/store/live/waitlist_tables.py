@@ -47,6 +47,8 @@ waitlist_entries = Table(
     Column("pre_queue", Boolean, nullable=False, default=False),
     Column("rank", Integer, nullable=True),
     ts("joined_at"),
+    # the buyer token's tiers at the join: sorted tier names, one space apart ("": none)
+    Column("tiers", Text, nullable=False, default="", server_default=""),
     # the claim: the hold placed for the buyer, when it lapses, and the link's nonce
     Column("hold_id", String(40), nullable=True),
     ts("offered_at", nullable=True),

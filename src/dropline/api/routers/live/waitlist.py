@@ -48,7 +48,15 @@ class EntryOut(BaseModel):
     sku_id: str
     buyer_id: str
     status: Literal["waiting", "offered", "claimed", "lost", "skipped", "left"]
-    position: int | None = Field(description="1-based place in line while waiting")
+    position: int | None = Field(
+        description="1-based place in line while waiting: the buyers served before this "
+        "one, plus one (with access windows, counted when this buyer's window is open)"
+    )
+    window_opens_at: str | None = Field(
+        description="while waiting for the buyer's access window to open (the line passes "
+        "over the entry until then, and it keeps its place): when it opens"
+    )
+    message: str = Field(description="where the entry stands, in words for the buyer")
     pre_queue: bool = Field(description="joined before the drop opened (the draw)")
     joined_at: str | None
     hold_id: str | None = Field(description="the claim's hold, once a unit is offered")
@@ -167,8 +175,10 @@ async def join_waitlist(
 async def my_waitlist(
     drop_id: str, c: ContainerDep, _: Storefront, buyer: Buyer
 ) -> list[dict[str, Any]]:
-    """The buyer's entries in the drop's lines: place while waiting, the claim's hold
-    once offered, and how each ended."""
+    """The buyer's entries in the drop's lines: place while waiting (and, with access
+    windows, ``window_opens_at`` while the buyer's window has not opened: the line
+    serves those whose window is open first), the claim's hold once offered, and how
+    each ended; ``message`` says it in words."""
     return await c.waitlist.mine(drop_id, buyer)
 
 
