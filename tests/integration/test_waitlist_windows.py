@@ -233,3 +233,32 @@ async def test_entries_from_before_the_migration_have_no_tiers(
         row = await uow.waitlist.open_entry(drop_id, sku, "old")
     assert row is not None and row["tiers"] == ""
     assert (await mine(c, drop_id, "old"))["window_opens_at"] == at(t0 + LATER)
+
+
+async def test_joining_again_with_a_newer_token_updates_the_tiers_and_keeps_the_place(
+    container: Container, clock: ManualClock
+) -> None:
+    """A public buyer in the pre-queue becomes a gold member and joins again with her
+    new token: she keeps her place, and the next unit of the gold window is hers."""
+    c = container
+    shop = await seed_shop(c, units=1, live=False, ttl=30)
+    drop_id, sku, t0 = shop.drop_id, shop.skus[0], clock.now()
+    await c.access_windows.set_windows(
+        drop_id,
+        [
+            AccessWindow(t0, ("gold",), {sku: 1}, "Gold"),
+            AccessWindow(t0 + LATER, (), None, "Everyone"),
+        ],
+    )
+    first, added = await c.waitlist.join(drop_id, sku, "pub")
+    assert added
+    assert (await mine(c, drop_id, "pub"))["window_opens_at"] == at(t0 + LATER)
+    again, added = await c.waitlist.join(drop_id, sku, "pub", tiers=GOLD)
+    assert (again["id"], added) == (first["id"], False)
+    assert again["window_opens_at"] is None  # gold's window: open from T0
+    await go_live(c, drop_id)
+    tap = await c.holds.place(drop_id, "g1", [sku_item(sku)], tiers=GOLD)
+    clock.advance(10)
+    await c.holds.release(tap.id, "g1")
+    assert await c.waitlist.serve_once() == 1
+    assert (await mine(c, drop_id, "pub"))["status"] == "offered"

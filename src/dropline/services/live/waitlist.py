@@ -170,7 +170,8 @@ class WaitlistService:
         it opens, go to the line first (``waitlist_joining.join_gate``). The entry
         keeps ``tiers``: it is served once a window admitting them has opened (a
         pre-queue buyer of a later window is passed over until then; a second join
-        while in line does not change them)."""
+        while waiting replaces them with the newer token's, so a buyer who became a
+        member since keeps her place and is served as one)."""
         check_text(email, "email")
         if len(email) > 254:
             raise InvalidInput("email must be at most 254 characters")
@@ -182,7 +183,7 @@ class WaitlistService:
         if sku_id not in offers:
             raise NotFound(f"SKU {sku_id} is not offered in this drop", sku_id=sku_id)
         if existing is not None:
-            return await self.view(existing), False
+            return await self._rejoined(existing, tiers), False
         if drop.status is DropStatus.ENDED:
             raise DropNotLive("the drop has ended", status=drop.status)
         pre_queue = drop.status in EDITABLE_STATES
@@ -220,6 +221,17 @@ class WaitlistService:
             # From now on what comes back of this SKU waits behind the gate.
             await self.gate(drop_id, sku_id, mode)
         return await self.view(saved), added
+
+    async def _rejoined(self, row: Row, tiers: frozenset[str]) -> dict[str, Any]:
+        """The entry of a buyer already in line, with the tiers of her newest token
+        while she is still waiting (the creator's site signed them: they are the truth)."""
+        if row["status"] == EntryStatus.WAITING.value and row_tiers(row) != tiers:
+            async with self.uow() as uow:
+                if await uow.waitlist.change(row["id"], row["version"], tiers=tiers_text(tiers)):
+                    await uow.commit()
+            async with self.uow(readonly=True) as uow:
+                row = await uow.waitlist.get(row["id"]) or row
+        return await self.view(row)
 
     async def _counts(self, drop_id: str) -> dict[str, Any]:
         try:
