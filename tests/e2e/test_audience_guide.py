@@ -3,7 +3,8 @@
 with the time their window opens and let a gold member hold; the limits are set; the
 waitlist (a refused join, a unit that comes back going to the line, the claim link
 refused to another buyer and paid by its own; saved cards charged when a unit comes
-back, a declined one passing the unit on) and restock waves from the CLI and the API."""
+back, a declined one passing the unit on) and restock waves from the CLI and the API,
+the last one reopening the ended drop."""
 
 from __future__ import annotations
 
@@ -34,3 +35,6 @@ def test_audience_guide_runs_as_pasted(tmp_path: Path) -> None:
     assert '{"status":"claimed","auto_charge":"succeeded","card_saved":false}' in out
     assert "Traceback" not in done.stderr + out
     assert "done" in out and "scheduled" in out
+    # the second wave of the ended drop reopened it, with its end; a bad end is a 422
+    assert '{"status":"live","ends_at":true}' in out and "until" in out
+    assert '{"status":422,"code":"validation_error","field":"ends_at"}' in out

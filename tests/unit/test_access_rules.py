@@ -160,3 +160,27 @@ def test_a_restock_goes_to_the_window_open_at_its_time() -> None:
     assert restock_window(ws, 200.0) == 1  # an empty allocation gets the SKU
     assert restock_window(ws, 301.0) is None  # everything is on sale already
     assert restock_window([], 150.0) is None
+
+
+def test_a_reopened_drops_windows_allocate_what_sold_plus_the_wave() -> None:
+    from dropline.domain.live.access import AccessWindow, reopened_windows
+
+    ws = [
+        AccessWindow(100.0, ("gold",), {"s": 3, "t": 1}),
+        AccessWindow(200.0, ("*",), {"s": 3}),
+        AccessWindow(300.0, (), {"s": 4, "t": 2}),
+    ]
+    # s sold 4 of 10: 6 trimmed from the latest windows first; t sold all 3: kept
+    out = reopened_windows(ws, {"s": 4, "t": 3}, "s", 5, at=400.0)
+    assert [dict(w.allocation or {}) for w in out] == [
+        {"s": 3, "t": 1},
+        {"s": 1},
+        {"s": 0 + 5, "t": 2},  # the wave's units join the window open at its time
+    ]
+    assert [(w.starts_at, w.tiers) for w in out] == [(w.starts_at, w.tiers) for w in ws]
+    check_windows(out, {"s": 4 + 5, "t": 3})
+    # a SKU left out of ``sold`` (a pre-order) keeps its allocations
+    assert reopened_windows(ws, {}, "s", 1, at=150.0)[0].allocation == {"s": 4, "t": 1}
+    # a window that releases everything needs no units of the wave
+    everything = [AccessWindow(100.0, (), None)]
+    assert reopened_windows(everything, {"s": 0}, "s", 5, at=400.0) == tuple(everything)

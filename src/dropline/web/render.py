@@ -213,7 +213,8 @@ def report_csv(report: dict[str, Any]) -> str:
             w.writerow(["waitlist", line["sku_id"], k, line[k]])
         w.writerow(["waitlist", line["sku_id"], "unserved", line["unserved"]])
     for wave in report.get("restocks", []):
-        for k in ("sku_id", "quantity", "at", "status", "waitlisted", "on_sale"):
+        keys = ("sku_id", "quantity", "at", "status", "reopens", "ends_at", "waitlisted", "on_sale")
+        for k in keys:
             w.writerow(["restocks", wave["id"], k, wave[k]])
     for d in report["previous_drops"]:
         for k in ("units_offered", "units_sold", "sell_through_pct", "orders", "net"):

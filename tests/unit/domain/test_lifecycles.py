@@ -8,7 +8,7 @@ from dropline.domain.catalog.items import (
     bundle_availability,
     expand_items,
 )
-from dropline.domain.errors import InvalidInput, InvalidTransition, NotFound
+from dropline.domain.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from dropline.domain.live import drops, holds, orders
 from dropline.domain.live.holds import Hold, HoldItem, HoldStatus, ItemKind, paying_deadline
 from dropline.domain.money import Money, check_currency
@@ -96,3 +96,38 @@ def test_money_is_integer_and_single_currency() -> None:
     with pytest.raises(InvalidInput):
         check_currency("XXX")
     assert check_currency("usd") == "USD"
+
+
+def test_only_a_restock_wave_reopens_an_ended_drop() -> None:
+    S = drops.DropStatus
+    ended = drops.Drop("drp_x", "Tee", "USD", S.ENDED, ends_at=100.0)
+    drops.check_reopen(ended, None, now=200.0)
+    drops.check_reopen(ended, 300.0, now=200.0)
+    with pytest.raises(Conflict, match="ends_at has passed"):
+        drops.check_reopen(ended, 200.0, now=200.0)
+    for status in (S.DRAFT, S.SCHEDULED, S.LIVE, S.PAUSED):
+        with pytest.raises(InvalidTransition):
+            drops.check_reopen(drops.Drop("drp_x", "Tee", "USD", status), None, now=200.0)
+    # the offers come down to what they sold; a pre-order offer keeps its cap
+    offers = {"a": drops.Offer("a", 10, 4, 2, True), "p": drops.Offer("p", 50, 7)}
+    assert drops.reopened_offers(offers, {"p"}) == {"a": drops.Offer("a", 4, 4, 2, True)}
+
+
+def test_a_waves_end_is_for_a_reopened_drop_after_its_time() -> None:
+    S = drops.DropStatus
+    drops.check_wave_end(S.ENDED, 100.0, 200.0, now=90.0)
+    drops.check_wave_end(S.ENDED, 100.0, None, now=90.0, planned=[None])
+    drops.check_wave_end(S.ENDED, 100.0, 200.0, now=90.0, planned=[200.0, 200.0])
+    drops.check_wave_end(S.LIVE, 100.0, None, now=90.0)
+    refused = [
+        (S.LIVE, 100.0, 200.0, 90.0, ()),  # a live drop ends by its own schedule
+        (S.PAUSED, 100.0, 200.0, 90.0, ()),
+        (S.ENDED, 100.0, 100.0, 90.0, ()),  # not after the wave's time
+        (S.ENDED, 100.0, 150.0, 160.0, ()),  # not after now
+        (S.ENDED, 100.0, 200.0, 90.0, [300.0]),  # another reopening wave ends it later
+        (S.ENDED, 100.0, None, 90.0, [200.0]),
+    ]
+    for status, at, ends_at, now, planned in refused:
+        with pytest.raises(InvalidInput) as info:
+            drops.check_wave_end(status, at, ends_at, now, planned)
+        assert info.value.extra == {"field": "ends_at"}

@@ -384,7 +384,8 @@ def end(
     as_json: JsonFlag = False,
 ) -> None:
     """End the drop: open holds are released and every unsold unit goes back to
-    available. This cannot be undone. Then: dropline report DROP."""
+    available. Only a restock wave planned on the ended drop reopens it (dropline drops
+    restock). Then: dropline report DROP."""
     if not yes and not typer.confirm(f"End {drop}? Unsold units go back to stock.", default=False):
         raise typer.Exit(1)
 

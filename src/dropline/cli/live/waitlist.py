@@ -152,15 +152,21 @@ def _print_waves(waves: list[dict[str, Any]]) -> None:
     t = Table()
     id_column(t)
     id_column(t, "sku")
-    add_columns(t, ">units", "at", "status", ">to waitlist", "source", "error", wrap=("error",))
+    add_columns(
+        t, ">units", "at", "status", "reopens", ">to waitlist", "source", "error", wrap=("error",)
+    )
     for w in waves:
         source = f"{w['source_kind']} {w['source_id']}" if w["source_kind"] else "—"
+        reopens = "—"
+        if w.get("reopens"):
+            reopens = f"until {human_time(w['ends_at'])}" if w.get("ends_at") else "yes"
         t.add_row(
             w["id"],
             w["sku_id"],
             f"{w['quantity']:,}",
             human_time(w["at"]),
             w["status"],
+            reopens,
             str(w["waitlisted"]),
             source,
             w["error"] or "",
@@ -184,23 +190,39 @@ def restock(
     run: Annotated[
         str | None, typer.Option(metavar="RUN", help="The production run they come from.")
     ] = None,
+    ends_at: Annotated[
+        str | None,
+        typer.Option(
+            "--ends-at",
+            metavar="TIME",
+            help="Ended drop only: when the reopened sale ends again (after --at). "
+            "Left out: the drop stays live until ended by hand.",
+        ),
+    ] = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Add UNITS of a SKU to a live or paused drop as a restock wave, now or at --at.
-    At the wave's time the SKU's waitlist is served first (one claim per buyer in line),
-    and the rest goes on sale. The units come from available stock.
+    """Add UNITS of a SKU to a live, paused or ended drop as a restock wave, now or at
+    --at. At the wave's time the SKU's waitlist is served first (one claim per buyer in
+    line), and the rest goes on sale. The units come from available stock.
 
-    Example:
+    An ended drop reopens at the wave's time (its second wave): only the wave's units go
+    on sale, until --ends-at when given. Several SKUs: one wave each, same --ends-at.
+
+    Examples:
 
       dropline drops restock $DROP LOGO-HOODIE-BLACK-M 20 --at 2026-12-12T21:00Z
+
+      dropline drops restock $ENDED_DROP LOGO-HOODIE-BLACK-M 50 --ends-at 2026-12-19T22:00Z
     """
     if lot and run:
         raise typer.BadParameter("give --lot or --run, not both")
     body: dict[str, Any] = {"quantity": quantity}
     if when := _when(at):
         body["at"] = when
+    if end := _when(ends_at):
+        body["ends_at"] = end
     if lot:
         body |= {"source_kind": "lot", "source_id": lot}
     elif run:

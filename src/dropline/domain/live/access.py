@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from dropline.domain.errors import InvalidInput, WindowAllocation, WindowOrder, WindowTier
@@ -187,6 +187,39 @@ def restock_window(windows: Sequence[AccessWindow], at: float) -> int | None:
     started = [i for i, w in enumerate(windows) if w.starts_at <= at]
     i = started[-1] if started else 0
     return None if windows[i].allocation is None else i
+
+
+def add_units(window: AccessWindow, sku_id: str, quantity: int) -> AccessWindow:
+    """The window with ``quantity`` more units of the SKU in its allocation (fewer when
+    negative)."""
+    alloc = dict(window.allocation or {})
+    alloc[sku_id] = alloc.get(sku_id, 0) + quantity
+    return replace(window, allocation=alloc)
+
+
+def reopened_windows(
+    windows: Sequence[AccessWindow], sold: Mapping[str, int], sku_id: str, quantity: int, at: float
+) -> tuple[AccessWindow, ...]:
+    """The windows of an ended drop that a restock wave reopens. Ending gave each SKU's
+    unsold units back to stock, so their allocations go with them: the allocations of
+    each SKU in ``sold`` (its in-stock offers, units sold) come down to what it sold,
+    taken from the latest windows first (what a window left unsold had flowed there).
+    Then the wave's units join the window open at ``at`` (``restock_window``), as a
+    wave on a live drop does, so the windows never allocate more than is offered."""
+    out = list(windows)
+    for sku, kept in sold.items():
+        excess = sum((w.allocation or {}).get(sku, 0) for w in out) - kept
+        for i in reversed(range(len(out))):
+            alloc = out[i].allocation
+            if excess <= 0 or not alloc or not alloc.get(sku):
+                continue
+            cut = min(excess, alloc[sku])
+            out[i] = add_units(out[i], sku, -cut)
+            excess -= cut
+    target = restock_window(out, at)
+    if target is not None:
+        out[target] = add_units(out[target], sku_id, quantity)
+    return tuple(out)
 
 
 def check_windows(

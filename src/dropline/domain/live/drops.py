@@ -2,20 +2,26 @@
 
 draft ──▶ scheduled ──▶ live ⇄ paused
   │           │          │       │
-  └───────────┴──────────┴───────┴──▶ ended
+  └───────────┴──────────┴───────┴──▶ ended ┄┄▶ live (reopened by a restock wave)
 
 A drop may carry a schedule: ``starts_at`` (a scheduled drop goes live then) and
 ``ends_at`` (a live or paused drop ends then). The background job
 ``services/live/schedule.py`` makes both transitions; this module only says what is due.
+
+``ended`` is final for every ordinary transition (``check_transition``). The one way
+back is a restock wave planned on the ended drop (its second wave): applying it reopens
+the drop (``check_reopen``, ``reopened_offers``), and the wave's ``ends_at``, if any, is
+the reopened sale's end (``check_wave_end``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from dropline.domain.errors import InvalidInput, InvalidTransition
+from dropline.domain.errors import Conflict, InvalidInput, InvalidTransition
 from dropline.domain.live.holds import DEFAULT_HOLD_TTL_S
 
 MIN_TTL_S = 10
@@ -145,3 +151,71 @@ def seconds_until_start(drop: Drop, now: float) -> int | None:
     if drop.starts_at is None or drop.status not in EDITABLE_STATES:
         return None
     return max(0, math.ceil(drop.starts_at - now))
+
+
+@dataclass(frozen=True)
+class Reopening:
+    """A restock wave that reopens an ended drop: ``quantity`` units of ``sku_id`` on
+    sale from ``at`` (epoch seconds) and, with ``ends_at``, until then."""
+
+    wave_id: str
+    sku_id: str
+    quantity: int
+    at: float
+    ends_at: float | None = None
+
+
+def check_wave_end(
+    status: DropStatus,
+    at: float,
+    ends_at: float | None,
+    now: float,
+    planned: Collection[float | None] = (),
+) -> None:
+    """Raise ``InvalidInput`` (field ``ends_at``) unless a restock wave's end fits.
+
+    Only a wave planned on an ended drop reopens it, so only such a wave carries an
+    end (a live or paused drop ends by its own schedule or by hand); the end comes
+    after the wave's time and after now. The waves that reopen a drop together (one per
+    SKU) end it together: whichever is applied first reopens the drop with its end, so
+    ``planned`` (the ends of the reopening waves not yet applied) must all equal it."""
+    if ends_at is not None and status is not DropStatus.ENDED:
+        raise InvalidInput(
+            "ends_at is only for a wave that reopens an ended drop; a live or paused "
+            "drop ends by its own schedule or by hand",
+            field="ends_at",
+        )
+    if ends_at is not None and ends_at <= max(at, now):
+        raise InvalidInput("ends_at must be after the wave's time (at) and now", field="ends_at")
+    if any(other != ends_at for other in planned):
+        raise InvalidInput(
+            "another wave already planned to reopen this drop ends it at another time: the "
+            "waves that reopen a drop end it together, so give them the same ends_at "
+            "(or cancel that wave)",
+            field="ends_at",
+        )
+
+
+def check_reopen(drop: Drop, ends_at: float | None, now: float) -> None:
+    """The one way from ``ended`` back to ``live``: a restock wave reopening the drop
+    (``check_transition`` keeps refusing ``ended → live``). ``InvalidTransition`` for a
+    drop that has not ended; ``Conflict`` once the wave's end has passed (a worker that
+    was down too long): the sale it would reopen is already over."""
+    if drop.status is not DropStatus.ENDED:
+        raise InvalidTransition(
+            f"only an ended drop is reopened; this one is {drop.status}",
+            current=drop.status,
+            target=DropStatus.LIVE,
+        )
+    if ends_at is not None and ends_at <= now:
+        raise Conflict("the wave's ends_at has passed: the drop stays ended")
+
+
+def reopened_offers(
+    offers: Mapping[str, Offer], preorder_skus: Collection[str]
+) -> dict[str, Offer]:
+    """The in-stock offers of an ended drop that reopens, each brought down to what it
+    sold. Ending gave every unsold unit back to ``available`` already, so this moves no
+    stock, and only the wave's units (offered as usual) go on sale again. Pre-order
+    offers are not among them: they took no stock and keep their cap as it is."""
+    return {s: replace(o, offered=o.sold) for s, o in offers.items() if s not in preorder_skus}

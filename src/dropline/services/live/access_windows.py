@@ -18,6 +18,7 @@ from dropline.domain.events import DomainEvent
 from dropline.domain.live.access import (
     AccessPolicy,
     AccessWindow,
+    add_units,
     check_windows,
     next_start,
     restock_window,
@@ -140,11 +141,8 @@ class AccessWindowService:
             i = restock_window(windows, at)
             if i is None:
                 return None
-            w = windows[i]
-            alloc = dict(w.allocation or {})
-            alloc[sku_id] = alloc.get(sku_id, 0) + quantity
             out = list(windows)
-            out[i] = replace(w, allocation=alloc)
+            out[i] = add_units(windows[i], sku_id, quantity)
             added.append(out[i])
             return out
 

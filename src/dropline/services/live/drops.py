@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from dropline.domain.catalog.items import ensure_active
 from dropline.domain.errors import Conflict, DropNotLive, InvalidInput, NotFound
@@ -21,6 +22,7 @@ from dropline.domain.live.drops import (
     Drop,
     DropStatus,
     Offer,
+    Reopening,
     check_schedule,
     check_start_ahead,
     check_transition,
@@ -32,6 +34,7 @@ from dropline.domain.live.waitlist import restored_gate
 from dropline.domain.money import check_currency
 from dropline.domain.stock.buckets import MAX_QUANTITY, Bucket, Movement, Reason
 from dropline.services.live.drop_catalog import DropCatalogCache
+from dropline.services.live.drop_reopen import write_reopening
 from dropline.services.ports import DropNotLoaded, DropSnapshot, EngineOffer, StockEngine
 from dropline.store.uow import UnitOfWork, UowFactory
 
@@ -289,7 +292,13 @@ class DropService:
         self._changed(drop_id)
 
     async def transition(
-        self, drop_id: str, target: DropStatus, actor: str = "", override_reason: str = ""
+        self,
+        drop_id: str,
+        target: DropStatus,
+        actor: str = "",
+        override_reason: str = "",
+        *,
+        version: int | None = None,
     ) -> Drop:
         """Move the drop through its lifecycle and tell the engine.
 
@@ -301,7 +310,9 @@ class DropService:
         ``hold.released`` event each; a payment still in flight is then refused and
         voided, as when its hold expires), forgets the drop in the engine and returns
         every unsold offered unit to ``available``. Scheduling a drop whose
-        ``starts_at`` has passed is refused (``InvalidInput``)."""
+        ``starts_at`` has passed is refused (``InvalidInput``). ``version``: move the
+        drop only if it is still that version (``Conflict`` otherwise), for a caller
+        that decided on an older read, as the schedule job does."""
         keep = None
         if target is DropStatus.LIVE and self.gate is not None:
             seen = (await self.get(drop_id))[0]
@@ -309,6 +320,8 @@ class DropService:
                 keep = await self.gate(seen, actor, override_reason)
         async with self.uow() as uow:
             drop = await self._load(uow, drop_id, lock=True)
+            if version is not None and drop.version != version:
+                raise Conflict("the drop changed since it was read", version=drop.version)
             check_transition(drop.status, target)
             if target is DropStatus.SCHEDULED:
                 check_start_ahead(drop, self.uow.now().timestamp())
@@ -354,6 +367,24 @@ class DropService:
         elif target is DropStatus.ENDED:
             # open holds end with their events, so every hold's history is complete
             await self.engine.end_drop(drop_id, self.uow.now().timestamp())
+        self._changed(drop_id)
+        return updated
+
+    async def reopen(self, drop_id: str, wave: Reopening) -> Drop:
+        """Reopen an ended drop for a restock wave planned on it: the one way from
+        ``ended`` back to ``live``, made once (the wave's claim sees to that). What it
+        writes is ``drop_reopen.write_reopening``'s, in one transaction under the drop's
+        row lock, so anything refused leaves the drop ended. Then the engine is loaded
+        from the ledger as going live does, with the wave's SKU latched when anyone is
+        in its line, so the line is served before the units go on sale."""
+        async with self.uow() as uow:
+            drop = await self._load(uow, drop_id, lock=True)
+            updated = await write_reopening(uow, drop, wave, self.uow.now().timestamp())
+            await uow.commit()
+        snapshot = await self.snapshot(drop_id)
+        if snapshot.waitlist.get(wave.sku_id):
+            snapshot = replace(snapshot, waitlist={**snapshot.waitlist, wave.sku_id: "latched"})
+        await self.engine.reset_drop(snapshot)
         self._changed(drop_id)
         return updated
 

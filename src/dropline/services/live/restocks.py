@@ -1,4 +1,4 @@
-"""Restock waves: more units of a SKU for a live drop, at a set time, waitlist first.
+"""Restock waves: more units of a SKU for a live or ended drop, at a set time, waitlist first.
 
 A wave names a drop, a SKU, a quantity, a time (``at``, now when left out) and where the
 units come from (a received lot or a production run, checked to exist and, for a lot,
@@ -15,6 +15,14 @@ drop has access windows, to the allocation of the window open at the wave's time
 served at once (one claim per buyer in line order) and whatever nobody in line takes
 goes on sale when the line is empty. The wave ends ``done`` with the number of claims it
 offered, or ``failed`` with the reason (too few units available, the drop ended ...).
+
+A wave planned on an ended drop is its second wave (``reopens``): applying it reopens the
+drop (``DropService.reopen``: the drop, its offers brought down to what they sold, the
+wave's units and its access windows in one transaction, so a refusal leaves the drop
+ended), then serves the line as above. Its optional ``ends_at`` is when the reopened sale
+ends again (the schedule job ends it then); without one the drop stays live until ended
+by hand. A wave planned on a live drop that has ended by its time still fails: ending a
+drop is not undone by a wave nobody planned for the ended drop.
 """
 
 from __future__ import annotations
@@ -23,10 +31,16 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from dropline.domain.errors import Conflict, DroplineError, InvalidInput, NotFound
+from dropline.domain.errors import (
+    Conflict,
+    DroplineError,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+)
 from dropline.domain.ids import new_id
 from dropline.domain.inputs import check_text
-from dropline.domain.live.drops import ENGINE_STATES, DropStatus
+from dropline.domain.live.drops import ENGINE_STATES, DropStatus, Reopening, check_wave_end
 from dropline.domain.live.waitlist import DEFAULT_CLAIM_WINDOW_S, GateMode
 from dropline.domain.stock.buckets import MAX_QUANTITY
 from dropline.services.live.access_windows import AccessWindowService
@@ -52,6 +66,8 @@ def wave_view(row: Row) -> dict[str, Any]:
         "source_kind": row["source_kind"] or None,
         "source_id": row["source_id"] or None,
         "status": row["status"],
+        "reopens": bool(row["reopens"]),
+        "ends_at": rfc3339(row["ends_at"]),
         "waitlisted": int(row["waitlisted"]),
         # what the line did not take went on sale
         "on_sale": int(row["quantity"]) - int(row["waitlisted"])
@@ -90,10 +106,14 @@ class RestockService:
         *,
         source_kind: str | None = None,
         source_id: str | None = None,
+        ends_at: datetime | None = None,
     ) -> dict[str, Any]:
-        """Plan a wave. Refused: a drop that is not live or paused (``conflict``), a SKU
-        the drop does not offer, a quantity outside 1..10,000,000, a time more than a
-        minute in the past, an unknown source or a lot of another SKU."""
+        """Plan a wave. On an ended drop it reopens the drop (``reopens``) and may carry
+        ``ends_at``, when the reopened sale ends (``check_wave_end``: only then, after
+        ``at`` and now, the same for every wave reopening the drop). Refused: a draft or
+        scheduled drop (``conflict``: raise the offer instead), a SKU the drop does not
+        offer, a quantity outside 1..10,000,000, a time more than a minute in the past,
+        a bad ``ends_at``, an unknown source or a lot of another SKU."""
         if not 1 <= quantity <= MAX_QUANTITY:
             raise InvalidInput("quantity must be between 1 and 10,000,000", field="quantity")
         now = self._now()
@@ -105,16 +125,26 @@ class RestockService:
         if source_kind is not None and source_kind not in SOURCE_KINDS:
             raise InvalidInput("source_kind must be lot or run", field="source_kind")
         check_text(source_id or "", "source_id")
+        end = ends_at.astimezone(UTC) if ends_at is not None else None
         async with self.uow() as uow:
-            drop = await uow.drops.get(drop_id)
+            # locked: two waves reopening the drop are checked against each other
+            drop = await uow.drops.get(drop_id, lock=True)
             if drop is None:
                 raise NotFound(f"drop {drop_id} not found", drop_id=drop_id)
-            if drop.status not in ENGINE_STATES:
+            reopens = drop.status is DropStatus.ENDED
+            if drop.status not in ENGINE_STATES and not reopens:
                 raise Conflict(
-                    f"the drop is {drop.status}: restock waves add units to a live or "
-                    "paused drop (before it opens, raise the offer instead)",
+                    f"the drop is {drop.status}: restock waves add units to a live, "
+                    "paused or ended drop (before it opens, raise the offer instead)",
                     status=drop.status,
                 )
+            planned = [
+                w["ends_at"].timestamp() if w["ends_at"] else None
+                for w in (await uow.waitlist.waves(drop_id) if reopens else [])
+                if w["reopens"] and w["status"] in ("scheduled", "applying")
+            ]
+            end_ts = end.timestamp() if end else None
+            check_wave_end(drop.status, when.timestamp(), end_ts, now.timestamp(), planned)
             if sku_id not in await uow.drops.offers(drop_id):
                 raise NotFound(f"SKU {sku_id} is not offered in this drop", sku_id=sku_id)
             if source_kind == "lot":
@@ -139,6 +169,8 @@ class RestockService:
                 "created_at": now,
                 "applied_at": None,
                 "version": 1,
+                "reopens": reopens,
+                "ends_at": end,
             }
             await uow.waitlist.add_wave(row)
             uow.audit("restock.scheduled", "drop", drop_id, after=wave_view(row))
@@ -195,8 +227,21 @@ class RestockService:
                 ran.append(row["id"])
         return ran
 
+    @staticmethod
+    def _reopening(row: Row) -> Reopening:
+        return Reopening(
+            row["id"],
+            row["sku_id"],
+            int(row["quantity"]),
+            row["at"].timestamp(),
+            row["ends_at"].timestamp() if row["ends_at"] else None,
+        )
+
     async def apply(self, wave_id: str) -> bool:
-        """Claim the wave and apply it; False when another worker claimed it first."""
+        """Claim the wave and apply it; False when another worker claimed it first. A
+        wave planned on the ended drop reopens it; when another wave reopened it first
+        (the waves of a second wave, one per SKU, racing), it adds its units to the
+        live drop as any wave does."""
         async with self.uow() as uow:
             row = await uow.waitlist.wave(wave_id, lock=True)
             if row is None or row["status"] != "scheduled":
@@ -212,20 +257,35 @@ class RestockService:
                 waiting = await uow.waitlist.line(drop_id, sku_id, ["waiting"])
                 drop = await uow.drops.get(drop_id)
                 offer = (await uow.drops.offers(drop_id)).get(sku_id)
-            if drop is None or drop.status is DropStatus.ENDED or offer is None:
-                raise Conflict("the drop has ended or no longer offers the SKU")
-            if waiting:
-                # the new units land behind the gate: the line is served before the sale
-                await self.waitlist.gate(drop_id, sku_id, GateMode.LATCH)
-            await self.drops.set_offer(
-                drop_id, sku_id, int(row["quantity"]), offer.per_buyer_limit, add=True
-            )
-            if self.access is not None:
-                # the units belong to the window open at the wave's time
-                await self.access.add_restock(
-                    drop_id, sku_id, int(row["quantity"]), row["at"].timestamp()
+            if drop is None or offer is None:
+                raise Conflict("the drop no longer offers the SKU")
+            reopen = drop.status is DropStatus.ENDED
+            if reopen and not row["reopens"]:
+                raise Conflict(
+                    "the drop ended after this wave was planned; a wave planned on the "
+                    "ended drop reopens it"
                 )
-            offered = await self.waitlist.serve_line(drop_id, sku_id) if waiting else 0
+            if reopen:
+                try:
+                    # the units, the windows and the gate come with the reopened drop
+                    await self.drops.reopen(drop_id, self._reopening(row))
+                except InvalidTransition:
+                    reopen = False  # another wave (another SKU's) reopened it just now
+            if not reopen:
+                if waiting:
+                    # the new units land behind the gate: the line is served before the sale
+                    await self.waitlist.gate(drop_id, sku_id, GateMode.LATCH)
+                await self.drops.set_offer(
+                    drop_id, sku_id, int(row["quantity"]), offer.per_buyer_limit, add=True
+                )
+                if self.access is not None:
+                    # the units belong to the window open at the wave's time
+                    await self.access.add_restock(
+                        drop_id, sku_id, int(row["quantity"]), row["at"].timestamp()
+                    )
+            # a reopened line may hold claims the end cut short: settled here, too
+            serve = waiting or reopen
+            offered = await self.waitlist.serve_line(drop_id, sku_id) if serve else 0
         except DroplineError as exc:
             log.warning("restock wave %s failed: %s", wave_id, exc.detail)
             async with self.uow() as uow:

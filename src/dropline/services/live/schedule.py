@@ -6,6 +6,9 @@ go-live or end does (engine, events, stock), and that transition reads the drop
 under its row lock (``SELECT ... FOR UPDATE`` on PostgreSQL, the single writer on
 SQLite) and saves it with a compare-and-set on its version: of two workers that both
 saw the drop due, one moves it and the other finds it already moved and skips it.
+The transition is asked for the version the pass read, so a drop that changed in
+between is left to the next pass: an ended drop that a restock wave reopened meanwhile
+(its passed end replaced by the wave's) is not ended again by a stale read.
 
 A start the readiness gate refuses (``NotReady``: a ``block`` and no override) does not
 happen: the drop stays scheduled, and the refusal is kept in the drop's history as a
@@ -77,7 +80,8 @@ class DropSchedule:
             if target is DropStatus.LIVE and refused_at and now - refused_at < BLOCKED_RETRY_S:
                 continue
             try:
-                await self.drops.transition(drop.id, target, actor=ACTOR)
+                # only the drop as read: a drop reopened since (its end replaced) is not ended
+                await self.drops.transition(drop.id, target, actor=ACTOR, version=drop.version)
             except (InvalidTransition, NotFound):
                 continue  # another worker (or an operator) moved it first
             except NotReady as exc:

@@ -165,6 +165,27 @@ class DropRepository(Repository):
             raise Conflict("the drop was changed by someone else; reload and retry")
         return replace(drop, status=status, version=drop.version + 1)
 
+    async def save_reopened(self, drop: Drop, ends_at: float | None) -> Drop:
+        """An ended drop live again (a restock wave reopened it), compare-and-set on the
+        version like a transition: its end is ``ends_at`` (the one that ended it has
+        passed), it has not ended, and its monitor clock counts from now."""
+        result = await self.conn.execute(
+            update(drops)
+            .where(drops.c.id == drop.id, drops.c.version == drop.version)
+            .values(
+                status=DropStatus.LIVE.value,
+                updated_at=self.now(),
+                version=drop.version + 1,
+                catalog_version=drops.c.catalog_version + 1,
+                ends_at=_ts(ends_at),
+                ended_at=None,
+                live_at=self.now(),
+            )
+        )
+        if result.rowcount != 1:
+            raise Conflict("the drop was changed by someone else; reload and retry")
+        return replace(drop, status=DropStatus.LIVE, version=drop.version + 1, ends_at=ends_at)
+
     async def catalog_version(self, drop_id: str) -> int | None:
         """The drop's catalog version (None if there is no such drop)."""
         return await self.conn.scalar(select(drops.c.catalog_version).where(drops.c.id == drop_id))

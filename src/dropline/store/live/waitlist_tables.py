@@ -97,6 +97,9 @@ restock_waves = Table(
     ts("created_at"),
     ts("applied_at", nullable=True),
     Column("version", Integer, nullable=False, default=1),
+    # planned on an ended drop: applying it reopens the drop (until ``ends_at``, if set)
+    Column("reopens", Boolean, nullable=False, default=False),
+    ts("ends_at", nullable=True),
     CheckConstraint("quantity > 0", name="ck_restock_waves_quantity"),
     Index("ix_restock_waves_due", "status", "at"),
 )

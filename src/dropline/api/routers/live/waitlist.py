@@ -112,6 +112,12 @@ class RestockIn(Strict):
     at: AwareDatetime | None = Field(None, description="RFC 3339; now when left out")
     source_kind: Literal["lot", "run"] | None = None
     source_id: Id | None = None
+    ends_at: AwareDatetime | None = Field(
+        None,
+        description="RFC 3339; only for a wave on an ended drop, which reopens it: when the "
+        "reopened sale ends again (after `at` and now; every wave reopening the drop gives "
+        "the same). Left out: the drop stays live until ended by hand.",
+    )
 
 
 class WaveOut(BaseModel):
@@ -123,6 +129,8 @@ class WaveOut(BaseModel):
     source_kind: str | None
     source_id: str | None
     status: Literal["scheduled", "applying", "done", "failed", "cancelled"]
+    reopens: bool = Field(description="planned on an ended drop: applying it reopens the drop")
+    ends_at: str | None = Field(description="when the drop it reopens ends again")
     waitlisted: int = Field(description="claims the wave offered to the waitlist")
     on_sale: int | None = Field(
         description="units the line did not take, put on sale (set once the wave is done)"
@@ -239,10 +247,14 @@ async def waitlist_demand(drop_id: str, c: ContainerDep, _: Ops) -> list[dict[st
 async def schedule_restock(
     drop_id: str, body: RestockIn, c: ContainerDep, _: Ops
 ) -> dict[str, Any]:
-    """Add units to a live or paused drop at ``at`` (now when left out): the waitlist
-    is served first, the rest goes on sale. The units come from ``available`` stock
-    (a received lot: ``source_kind`` ``lot``; or name the production ``run``). 409
-    when the drop is not live or paused."""
+    """Add units to a live, paused or ended drop at ``at`` (now when left out): the
+    waitlist is served first, the rest goes on sale. The units come from ``available``
+    stock (a received lot: ``source_kind`` ``lot``; or name the production ``run``).
+    A wave on an ended drop reopens it at ``at`` (``reopens``), until ``ends_at`` when
+    given. 409 ``conflict`` for a draft or scheduled drop (raise the offer instead);
+    422 ``validation_error`` (``field``: ``ends_at``) for an ``ends_at`` on a live or
+    paused drop, not after ``at`` and now, or unlike that of another wave already
+    planned to reopen the drop."""
     at: datetime | None = body.at
     return await c.restocks.schedule(
         drop_id,
@@ -251,6 +263,7 @@ async def schedule_restock(
         at,
         source_kind=body.source_kind,
         source_id=body.source_id,
+        ends_at=body.ends_at,
     )
 
 
