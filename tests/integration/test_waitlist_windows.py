@@ -226,7 +226,7 @@ async def test_entries_from_before_the_migration_have_no_tiers(
     await c.waitlist.join(drop_id, sku, "old", tiers=GOLD)
     config = alembic_config(database_url)
     try:
-        await asyncio.to_thread(command.downgrade, config, "0022_autocharge")
+        await asyncio.to_thread(command.downgrade, config, "0023_wave_reopen")
     finally:
         await upgrade_async(database_url)
     async with c.uow(readonly=True) as uow:

@@ -19,7 +19,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0024_waitlist_tiers"
-down_revision: str | Sequence[str] | None = "0022_autocharge"
+down_revision: str | Sequence[str] | None = "0023_wave_reopen"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
