@@ -17,6 +17,7 @@ from dropline.domain.live.access import AccessWindow
 from dropline.domain.live.drops import DropStatus
 from dropline.domain.live.rate_limits import RateLimits
 from dropline.engine.redis_engine import RedisEngine
+from dropline.services.live.hold_journal import drain_hold_events
 from dropline.services.ports import ManualClock
 from prod_support import lose_redis_data
 from support import seed_shop, sku_item
@@ -228,3 +229,40 @@ async def test_report_monitor_and_overlay_show_the_windows(
     text = out.export_text()
     assert "Access windows" in text and "Gold" in text and "Everyone" in text
     assert "Restock waves" in text and wave["id"] in text
+
+
+async def test_a_unit_held_in_gold_and_paid_after_the_next_window_opened_is_golds(
+    container: Container, clock: ManualClock
+) -> None:
+    """Gold allocates 2: g1 holds and pays at once, g2 holds a second before Everyone
+    opens and pays two seconds after it did. The engine charged gold's allocation at
+    g2's hold, so the report counts the unit in Gold (2 sold, nothing passed on), not
+    in Everyone (which sold p1's unit only and carried nothing in)."""
+    c = container
+    shop = await seed_shop(c, units=5, ttl=30)
+    sku, drop_id, t0 = shop.skus[0], shop.drop_id, clock.now()
+    await c.access_windows.set_windows(
+        drop_id,
+        [
+            AccessWindow(t0 - 10, ("gold",), {sku: 2}, "Gold"),
+            AccessWindow(t0 + 60, (), None, "Everyone"),
+        ],
+    )
+    g1 = await c.holds.place(drop_id, "g1", [sku_item(sku)], tiers=GOLD)
+    assert (await c.checkout.start(g1.id, "g1", VISA)).order is not None
+    clock.advance(59)
+    g2 = await c.holds.place(drop_id, "g2", [sku_item(sku)], tiers=GOLD)
+    clock.advance(3)
+    paid = (await c.checkout.start(g2.id, "g2", VISA)).order
+    assert paid is not None and paid.paid_at.timestamp() >= t0 + 60
+    p1 = await c.holds.place(drop_id, "p1", [sku_item(sku)])
+    assert (await c.checkout.start(p1.id, "p1", VISA)).order is not None
+    await drain_hold_events(c.engine, c.uow)
+
+    access = (await c.reports.build(drop_id))["access"]
+    figures = [
+        [(s["allocated"], s["carried_in"], s["sold"], s["leftovers"]) for s in w["skus"]]
+        for w in access["windows"]
+    ]
+    assert figures == [[(2, 0, 2, 0)], [(None, 0, 1, None)]]
+    assert [w["sold"] for w in access["windows"]] == [2, 1]
