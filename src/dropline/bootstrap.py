@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dropline.config import Settings, dev_secrets, unsafe_warnings
 from dropline.domain.errors import InvalidInput
 from dropline.domain.fulfilment.rules import SlaPolicy
+from dropline.domain.insight.funnel import Joined
 from dropline.domain.platform.attempts import AttemptWindow
 from dropline.domain.readiness.checklist import key_mode
 from dropline.domain.readiness.rehearsal import rehearsal_methods
@@ -461,11 +462,12 @@ async def build(
     )
     waitlist = container.waitlist
 
-    async def waitlist_unserved(drop_id: str) -> dict[str, int]:
-        # joined and never served through the line: the lessons' unserved demand
-        return {r["sku_id"]: int(r["unserved"]) for r in await waitlist.demand(drop_id)}
+    async def waitlist_buyers(drop_id: str) -> list[Joined]:
+        # who stood in each line and what they got through it: the lessons' unserved
+        # demand, each buyer once
+        return [Joined(*row) for row in await waitlist.buyers(drop_id)]
 
-    container.funnel.waitlist_joins = waitlist_unserved
+    container.funnel.waitlist_joins = waitlist_buyers
     container.monitor.audience = container.reports.audience = container.restocks.summary
     container.jobs += [
         # restock waves first: a due wave's units are then offered by the same pass

@@ -178,7 +178,10 @@ async def test_funnel_unserved_and_cue_lift(
         assert f'id="{chart}"' in page, chart
     assert page.count('<g class="cue" data-at=') == 2 and page.count('<g class="cue-label">') == 2
     assert f'<g class="cue" data-at="{iso(t0 + 50)}"><title>pin: Pinned the tee at' in page
-    assert "Hold rate = held ÷ views" in page and "Unserved demand = unserved units" in page
+    assert (
+        "Hold rate = held ÷ views" in page
+        and "Unserved demand counts each buyer's unmet demand once" in page
+    )
     assert '<td class="num">+1.00</td>' in page and '<td class="num">-1.00</td>' in page
     assert "<script>" not in page
 
@@ -259,3 +262,37 @@ async def test_views_and_cues_need_the_right_key_and_a_known_drop(
         r = await api.post(f"/v1/drops/{shop.drop_id}/cues", json=bad)
         assert r.status_code == 422, (bad, r.text)
     assert (await api.get(f"/v1/drops/{shop.drop_id}/cues")).json() == []
+
+
+async def test_a_buyer_refused_and_then_in_the_line_counts_once(
+    container: Container, api: httpx.AsyncClient
+) -> None:
+    """One unit of S0, held by ann. cat taps 2 (refused sold out) and joins the line;
+    bob taps 1 and joins; eve joins, leaves and joins again. ann lets go, the line
+    offers the unit to cat and she pays. Unserved units 3 (cat 2 + bob 1); waitlist
+    joins 2 (bob, eve: cat was served, eve counts once); unserved demand 3 (cat 2 − 1
+    claimed, bob 1, eve 1), not 3 + 3 = 6 as a refusal and a join each."""
+    c = container
+    shop = await seed_shop(c, units=1, skus=1)
+    d, [s0] = shop.drop_id, shop.skus
+    early = await c.holds.place(d, "ann", [sku_item(s0, 1)])
+    for buyer, qty in (("cat", 2), ("bob", 1)):
+        with pytest.raises(SoldOut):
+            await c.holds.place(d, buyer, [sku_item(s0, qty)])
+        await c.waitlist.join(d, s0, buyer)
+    await c.waitlist.join(d, s0, "eve")
+    await c.waitlist.leave(d, s0, "eve")
+    await c.waitlist.join(d, s0, "eve")
+    await c.holds.release(early.id, "ann")
+    assert await c.waitlist.serve_once() == 1
+    [claim] = await c.waitlist.mine(d, "cat")
+    assert (await c.checkout.start(claim["hold_id"], "cat", VISA)).order is not None
+    await c.waitlist.serve_once()
+    assert (await c.waitlist.mine(d, "cat"))[0]["status"] == "claimed"
+
+    [u] = (await c.funnel.figures(d, [s0]))["unserved"]
+    keys = ("refused_taps", "refused_buyers", "unserved_units", "waitlist_joins")
+    assert (*(u[k] for k in keys), u["unserved_demand"]) == (2, 2, 3, 2, 3)
+    r = await api.get("/v1/insight/lessons", params={"drop_id": d})
+    assert r.status_code == 200, r.text
+    assert {v["sku_id"]: v["unserved_demand"] for v in r.json()["variants"]} == {s0: 3}

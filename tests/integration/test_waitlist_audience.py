@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from backends import REDIS_URL
@@ -17,6 +18,8 @@ from dropline.domain.live.access import AccessWindow
 from dropline.domain.live.drops import DropStatus
 from dropline.domain.live.rate_limits import RateLimits
 from dropline.engine.redis_engine import RedisEngine
+from dropline.services.live.hold_journal import drain_hold_events
+from dropline.services.live.public_view import public_drop
 from dropline.services.ports import ManualClock
 from prod_support import lose_redis_data
 from support import seed_shop, sku_item
@@ -228,3 +231,93 @@ async def test_report_monitor_and_overlay_show_the_windows(
     text = out.export_text()
     assert "Access windows" in text and "Gold" in text and "Everyone" in text
     assert "Restock waves" in text and wave["id"] in text
+
+
+async def test_a_unit_held_in_gold_and_paid_after_the_next_window_opened_is_golds(
+    container: Container, clock: ManualClock
+) -> None:
+    """Gold allocates 2: g1 holds and pays at once, g2 holds a second before Everyone
+    opens and pays two seconds after it did. The engine charged gold's allocation at
+    g2's hold, so the report counts the unit in Gold (2 sold, nothing passed on), not
+    in Everyone (which sold p1's unit only and carried nothing in)."""
+    c = container
+    shop = await seed_shop(c, units=5, ttl=30)
+    sku, drop_id, t0 = shop.skus[0], shop.drop_id, clock.now()
+    await c.access_windows.set_windows(
+        drop_id,
+        [
+            AccessWindow(t0 - 10, ("gold",), {sku: 2}, "Gold"),
+            AccessWindow(t0 + 60, (), None, "Everyone"),
+        ],
+    )
+    g1 = await c.holds.place(drop_id, "g1", [sku_item(sku)], tiers=GOLD)
+    assert (await c.checkout.start(g1.id, "g1", VISA)).order is not None
+    clock.advance(59)
+    g2 = await c.holds.place(drop_id, "g2", [sku_item(sku)], tiers=GOLD)
+    clock.advance(3)
+    paid = (await c.checkout.start(g2.id, "g2", VISA)).order
+    assert paid is not None and paid.paid_at.timestamp() >= t0 + 60
+    p1 = await c.holds.place(drop_id, "p1", [sku_item(sku)])
+    assert (await c.checkout.start(p1.id, "p1", VISA)).order is not None
+    await drain_hold_events(c.engine, c.uow)
+
+    access = (await c.reports.build(drop_id))["access"]
+    figures = [
+        [(s["allocated"], s["carried_in"], s["sold"], s["leftovers"]) for s in w["skus"]]
+        for w in access["windows"]
+    ]
+    assert figures == [[(2, 0, 2, 0)], [(None, 0, 1, None)]]
+    assert [w["sold"] for w in access["windows"]] == [2, 1]
+
+
+async def test_a_line_on_window_sold_out_shows_more_at_the_next_window_not_sold_out(
+    container: Container, api: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    """Gold's 2 of 4 are taken and g3 joins the line on ``window_sold_out``: the gate
+    latches, but Everyone releases the other 2 at t0+60. The public view, the overlay
+    and the monitor say "window allocation taken — more at" that time, with no
+    sold-out alert or cue; once Everyone opens and the line has its claim, the last
+    unit is on sale."""
+    c = container
+    shop = await seed_shop(c, units=4, ttl=30)
+    sku, drop_id, t0 = shop.skus[0], shop.drop_id, clock.now()
+    await c.access_windows.set_windows(
+        drop_id,
+        [
+            AccessWindow(t0 - 10, ("gold",), {sku: 2}, "Gold"),
+            AccessWindow(t0 + 60, (), None, "Everyone"),
+        ],
+    )
+    for buyer in ("g1", "g2"):
+        await c.holds.place(drop_id, buyer, [sku_item(sku)], tiers=GOLD)
+    with pytest.raises(e.WindowSoldOut):
+        await c.holds.place(drop_id, "g3", [sku_item(sku)], tiers=GOLD)
+    await c.waitlist.join(drop_id, sku, "g3", tiers=GOLD)
+    assert (await c.engine.counts(drop_id))[sku].waitlist == "latched"
+
+    r = await api.get(f"/v1/drops/{drop_id}/public")
+    assert r.status_code == 200, r.text
+    [shown] = [s for p in r.json()["products"] for s in p["skus"] if s["id"] == sku]
+    assert (shown["availability"], shown["sold_out"], shown["remaining"]) == (
+        "window_allocation_taken",
+        False,
+        0,
+    )
+    assert shown["more_at"][:19] == at(t0 + 60)[:19]
+    [overlay] = (await c.monitor.public(drop_id))["skus"]
+    assert overlay["state"] == "window_allocation_taken"
+    assert overlay["more_at"][:19] == at(t0 + 60)[:19]
+    snap = await c.monitor.snapshot(drop_id)
+    [row] = snap["skus"]
+    assert row["state"] == "window_allocation_taken" and row["for_waitlist"] == 2
+    assert row["state_text"].startswith("window allocation taken — more at ")
+    assert [a["kind"] for a in snap["alerts"] if a["sku_id"] == sku] == ["window_allocation_taken"]
+    assert [x for x in snap["cues"] if "more at" in x] and not [
+        x for x in snap["cues"] if "sold out" in x
+    ]
+
+    clock.advance(61)
+    assert await c.waitlist.serve_once() == 1
+    view = await public_drop(c.engine, c.drops, c.drops.cache, drop_id)
+    [shown] = view["products"][0]["skus"]
+    assert (shown["availability"], shown["remaining"], shown["more_at"]) == ("on_sale", 1, None)

@@ -7,6 +7,7 @@ import pytest
 
 from dropline.domain.errors import InvalidInput
 from dropline.domain.insight.funnel import (
+    Joined,
     Refused,
     Sale,
     Step,
@@ -69,15 +70,47 @@ def test_no_views_no_rate() -> None:
     assert got["hold_rate_bp"] is None and got["pay_rate_bp"] is None
 
 
-def test_unserved_demand_is_refused_units_plus_waitlist_joins() -> None:
+KEYS = ("refused_taps", "refused_buyers", "unserved_units", "waitlist_joins")
+
+
+def rows(got: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    return [(u["sku_id"], *(u[k] for k in KEYS), u["unserved_demand"]) for u in got]
+
+
+def test_unserved_demand_is_refused_units_plus_waitlist_joins_of_other_buyers() -> None:
     refused = [Refused("a", "cat", 3, 2), Refused("a", "dan", 1, 1)]
-    got = unserved(refused, {"a": 4, "z": 1}, ["a", "b"])
-    keys = ("refused_taps", "refused_buyers", "unserved_units", "waitlist_joins")
-    assert [(u["sku_id"], *(u[k] for k in keys), u["unserved_demand"]) for u in got] == [
+    joined = [Joined("a", b) for b in ("eve", "fay", "gus", "hal")] + [Joined("z", "ivy")]
+    assert rows(unserved(refused, joined, ["a", "b"])) == [
         ("a", 4, 2, 3, 4, 7),
         ("b", 0, 0, 0, 0, 0),
         ("z", 0, 0, 0, 1, 1),
     ]
+
+
+def test_each_buyers_unmet_demand_counts_once_per_sku() -> None:
+    """cat was refused 2 as sold out, then joined the line: 2, not 2 + 1. dan was
+    refused 1, joined and paid his claim: served (his unit is in sold), 0. eve only
+    joined: 1. fay asked 3, got 1 through the line: 2. On b, cat's join and her
+    refusal on a do not meet."""
+    refused = [
+        Refused("a", "cat", 2, 2),
+        Refused("a", "dan", 1, 1),
+        Refused("a", "fay", 1, 3),
+    ]
+    joined = [
+        Joined("a", "cat"),
+        Joined("a", "dan", claimed=1),
+        Joined("a", "eve"),
+        Joined("a", "fay", claimed=1),
+        Joined("b", "cat"),
+    ]
+    assert rows(unserved(refused, joined, ["a", "b"])) == [
+        ("a", 4, 3, 6, 2, 2 + 0 + 1 + 2),
+        ("b", 0, 0, 0, 1, 1),
+    ]
+    # at most unserved units + waitlist joins: the old sum counted cat, dan and fay twice
+    [a, _] = unserved(refused, joined, ["a", "b"])
+    assert a["unserved_demand"] < a["unserved_units"] + a["waitlist_joins"]  # type: ignore[operator]
 
 
 def test_corrected_demand_takes_the_larger_estimate() -> None:

@@ -20,7 +20,9 @@ def print_audience(report: dict[str, Any], out: Console) -> None:
     none of them."""
     windows = report.get("access", {}).get("windows", [])
     if windows:
-        t = Table(title="Access windows (units counted when paid; leftovers flow on)")
+        t = Table(
+            title="Access windows (units counted at the hold the engine charged; leftovers flow on)"
+        )
         for col in ("window", "tiers", "opens", "SKU", "allocated", "carried in", "sold"):
             t.add_column(col, justify="right" if col in ("allocated", "carried in") else "left")
         t.add_column("leftovers passed on", justify="right")

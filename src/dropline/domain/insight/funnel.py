@@ -19,9 +19,17 @@ Definitions (each shown on the lessons page):
 - *refused taps*: holds refused because a SKU they asked for was sold out, counted
   against the first sold-out SKU of the request (in SKU order); *refused buyers*:
   distinct buyers with at least one; *unserved units*: for each refused buyer, the
-  units their first refused tap asked for. *Unserved demand* of a SKU = unserved units
-  + waitlist joins still unserved (buyers who joined the SKU's waitlist and got no unit
-  through the line).
+  units their first refused tap asked for. *Waitlist joins*: distinct buyers who
+  joined the SKU's waitlist (once or again) and got no unit through the line.
+- *Unserved demand* of a SKU counts each buyer's unmet demand once: for every buyer
+  refused or in the line, what they asked for (the units of their first refused tap,
+  at least one unit when they joined the line) less the units they got through the
+  line (claims paid), never below 0; summed over the buyers. A buyer refused with
+  ``sold_out`` who then joins the waitlist is one buyer who wanted the units once, not
+  a refusal and a join; one whose claim was paid was served, and their unit is in
+  *sold* already. So it feeds *sold + unserved demand* (the corrected demand that sizes
+  the next run) without counting anyone twice, and it is at most unserved units +
+  waitlist joins.
 """
 
 from __future__ import annotations
@@ -151,30 +159,49 @@ class Refused:
     units: int
 
 
+@dataclass(frozen=True)
+class Joined:
+    """A buyer in a SKU's waitlist (all their entries in it, however many times they
+    joined) and the units they got through the line: ``claimed`` claims paid."""
+
+    sku_id: str
+    buyer_id: str
+    claimed: int = 0
+
+
 def unserved(
-    refused: Iterable[Refused], waitlist_joins: Mapping[str, int], skus: Sequence[str]
+    refused: Iterable[Refused], joined: Iterable[Joined], skus: Sequence[str]
 ) -> list[dict[str, object]]:
     """Per SKU (in ``skus`` order, then any other): refused taps, refused buyers,
-    unserved units, waitlist joins and unserved demand (units + joins)."""
+    unserved units, waitlist joins and unserved demand, each buyer's unmet demand
+    counted once (module docstring)."""
     acc: dict[str, list[int]] = {}
+    # per SKU and buyer: [units of the first refused tap, in the line, claimed]
+    buyers: dict[str, dict[str, list[int]]] = {}
     for r in refused:
         a = acc.setdefault(r.sku_id, [0, 0, 0])
         a[0] += r.taps
         a[1] += 1
         a[2] += r.units
-    order = list(skus) + sorted((set(acc) | set(waitlist_joins)) - set(skus))
+        b = buyers.setdefault(r.sku_id, {}).setdefault(r.buyer_id, [0, 0, 0])
+        b[0] = max(b[0], r.units)
+    for j in joined:
+        b = buyers.setdefault(j.sku_id, {}).setdefault(j.buyer_id, [0, 0, 0])
+        b[1] = 1
+        b[2] += j.claimed
+    order = list(skus) + sorted((set(acc) | set(buyers)) - set(skus))
     out: list[dict[str, object]] = []
     for sku in order:
-        taps, buyers, units = acc.get(sku, [0, 0, 0])
-        joins = int(waitlist_joins.get(sku, 0))
+        taps, n_refused, units = acc.get(sku, [0, 0, 0])
+        mine = buyers.get(sku, {}).values()
         out.append(
             {
                 "sku_id": sku,
                 "refused_taps": taps,
-                "refused_buyers": buyers,
+                "refused_buyers": n_refused,
                 "unserved_units": units,
-                "waitlist_joins": joins,
-                "unserved_demand": units + joins,
+                "waitlist_joins": sum(1 for b in mine if b[1] and not b[2]),
+                "unserved_demand": sum(max(0, max(b[0], b[1]) - b[2]) for b in mine),
             }
         )
     return out

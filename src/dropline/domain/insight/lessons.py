@@ -8,8 +8,9 @@
   out ``t`` seconds into a selling window of ``W`` seconds (going live → ended, or →
   now while live), its rate carried over the whole window, sold × W ÷ t, rounded half
   up (a variant that sold out at once, t = 0, keeps its units sold). The observed:
-  units sold + its unserved demand after sell-out (``domain.insight.funnel``: the
-  units refused buyers asked for, plus waitlist joins).
+  units sold + its unserved demand after sell-out (``domain.insight.funnel``: what
+  refused buyers and buyers in the waitlist asked for and did not get, each buyer
+  once).
 - *corrected size curve*: corrected demand summed per ``size`` attribute over the
   drops (the weights ``size_curve`` of a first-run scenario takes).
 - *suggested demand* for a similar next drop: the drops' corrected totals as a

@@ -3,12 +3,16 @@
 For the report and the monitor: a window's **span** runs from its opening to the next
 window's (the last one's has no end). Per SKU it had its **allocation** plus what the
 window before it left unsold (**carried in**: leftovers flow on, ``access.py``); it
-**sold** the units of the orders paid in its span; what it had and did not sell are its
-**leftovers**, passed on to the next window once that opens (None while the window is
-still the current one, or when it has no allocation: it released every unit, so
-nothing was held back). A window not yet open has carried nothing in yet. Units are
-counted when paid, so a hold placed at the end of one window and paid in the next
-counts in the next.
+**sold** the units of the paid orders the engine charged in its span; what it had and
+did not sell are its **leftovers**, passed on to the next window once that opens (None
+while the window is still the current one, or when it has no allocation: it released
+every unit, so nothing was held back). A window not yet open has carried nothing in yet.
+
+A sale counts in the window in which the engine took its units for good
+(``charged_at``): the engine holds the windows' allocations against every unit taken,
+from the hold on, so a unit held at the end of the gold window and paid a few seconds
+after the public window opened was gold's allocation, and counts there. Counting it
+when paid would show gold with a leftover it never passed on.
 """
 
 from __future__ import annotations
@@ -47,6 +51,17 @@ class WindowFigures:
         return sum(known) if known else None
 
 
+def charged_at(paid_at: float, converted_hold_placed_at: float | None) -> float:
+    """When the engine charged a paid order's units to the windows' allocations: when
+    the hold the order converted was placed (its units stayed taken from then to the
+    payment), or, when the order converted no hold (it expired, was released or was
+    lost before the payment, and the payment took the units afresh), when it was paid.
+    Never later than the payment."""
+    if converted_hold_placed_at is None:
+        return paid_at
+    return min(converted_hold_placed_at, paid_at)
+
+
 def current_index(windows: Sequence[AccessWindow], now: float) -> int | None:
     """The index of the window open at ``now`` (the latest started), None before the
     first opens."""
@@ -60,7 +75,8 @@ def window_figures(
     now: float,
 ) -> list[WindowFigures]:
     """Per window in order, per SKU it allocates or sold: allocated, carried in, sold,
-    leftovers (see the module docstring). ``sales``: (paid at, units per SKU)."""
+    leftovers (see the module docstring). ``sales``: (charged at, units per SKU), the
+    time from ``charged_at``."""
     cur = current_index(windows, now)
     out: list[WindowFigures] = []
     carry: dict[str, int] = {}

@@ -5,13 +5,14 @@ Definitions in ``domain.insight.funnel``.
 
 Views arrive from the overlay as batched counts and become counters (no row per view,
 no buyer named). Held and paid buyers come from the drop's stored hold events and its
-paid orders. Refused taps come from ``services.insight.refused_taps``; waitlist joins
-come from ``waitlist_joins``, the one seam where the waitlist's figures join them.
+paid orders. Refused taps come from ``services.insight.refused_taps``; the buyers in
+each waitlist from ``waitlist_joins``, the one seam where the waitlist's figures join
+them (per buyer, so a buyer refused and then in the line counts once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from dropline.domain.insight.funnel import (
     CUE_KINDS,
     DEFAULT_LIFT_WINDOW_S,
     MAX_CUE_TEXT,
+    Joined,
     Sale,
     Step,
     ViewCount,
@@ -39,13 +41,13 @@ from dropline.store.insight.funnel_repo import FunnelRepository
 from dropline.store.insight.repo import MonitorRepository
 from dropline.store.uow import UowFactory
 
-#: Unserved waitlist joins per SKU of a drop; bootstrap sets the waitlist's reader
-#: (``WaitlistService.demand``'s ``unserved``), the default knows none.
-WaitlistJoins = Callable[[str], Awaitable[Mapping[str, int]]]
+#: The buyers in each SKU's waitlist of a drop with the claims they paid; bootstrap
+#: sets the waitlist's reader (``WaitlistService.buyers``), the default knows none.
+WaitlistJoins = Callable[[str], Awaitable[Sequence[Joined]]]
 
 
-async def no_waitlist(drop_id: str) -> Mapping[str, int]:
-    return {}
+async def no_waitlist(drop_id: str) -> Sequence[Joined]:
+    return ()
 
 
 class FunnelService:

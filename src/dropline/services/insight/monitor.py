@@ -22,6 +22,12 @@ from typing import Any
 
 from dropline.domain.catalog.items import bundle_availability
 from dropline.domain.errors import InvalidInput, NotFound
+from dropline.domain.live.availability import (
+    Availability,
+    SkuAvailability,
+    availability_text,
+    sku_availability,
+)
 from dropline.domain.live.drops import ENGINE_STATES, DropStatus
 from dropline.domain.live.orders import CheckoutStatus
 from dropline.domain.money import format_money
@@ -42,10 +48,13 @@ MAX_WINDOW_H = 24 * 30
 #: Minutes of sales the monitor's velocity chart shows, one bar a minute.
 CHART_MINUTES = 15
 MAX_THRESHOLD = 1_000_000
+#: A SKU's state while the open windows' units are taken and a later window has more.
+WINDOW_TAKEN = Availability.WINDOW_TAKEN.value
 
 
 def stock_state(remaining: int, threshold: int) -> str:
-    """The overlay's coarse word for a SKU: ``sold_out``, ``low`` or ``in_stock``."""
+    """The overlay's coarse word for a SKU on sale: ``sold_out``, ``low`` or
+    ``in_stock``."""
     if remaining <= 0:
         return "sold_out"
     if remaining <= threshold:
@@ -53,18 +62,34 @@ def stock_state(remaining: int, threshold: int) -> str:
     return "in_stock"
 
 
+def sku_state(a: SkuAvailability, threshold: int) -> str:
+    """The word the monitor and the overlay show for a SKU: ``in_stock`` or ``low`` while
+    on sale, else the availability's (``sold_out``, ``window_allocation_taken``)."""
+    if a.state is Availability.ON_SALE:
+        return stock_state(a.holdable, threshold)
+    return a.state.value
+
+
 def host_cues(rows: list[dict[str, Any]]) -> list[str]:
     """Plain sentences the host can read out, naming the product: a sold-out SKU and the
     nearest sibling (same product) that still has units, e.g. "Logo Hoodie — Black / M
-    sold out — Black / L has 12 left"."""
+    sold out — Black / L has 12 left"; a SKU whose open windows' units are taken says
+    when more come ("... : window allocation taken — more at 20:00 UTC"), never "sold
+    out"."""
     cues = []
     for r in rows:
+        if r.get("state") == WINDOW_TAKEN:
+            cues.append(f"{r['name']}: {r['state_text']}")
+            continue
         if r["remaining"] > 0 or r["offered"] == 0:
             continue
         siblings = [
             s
             for s in rows
-            if s["product_id"] == r["product_id"] and s["remaining"] > 0 and not s["paused"]
+            if s["product_id"] == r["product_id"]
+            and s["remaining"] > 0
+            and not s["paused"]
+            and s.get("state") != WINDOW_TAKEN
         ]
         if not siblings:
             cues.append(f"{r['name']} sold out — nothing left of {r['product']}")
@@ -74,7 +99,11 @@ def host_cues(rows: list[dict[str, Any]]) -> list[str]:
         best = max(siblings, key=lambda s: (s["label"].split(" / ")[0] == first, s["remaining"]))
         cues.append(f"{r['name']} sold out — {best['label']} has {best['remaining']} left")
     for r in rows:
-        if 0 < r["remaining"] <= r["low_stock_threshold"] and not r["paused"]:
+        if (
+            0 < r["remaining"] <= r["low_stock_threshold"]
+            and not r["paused"]
+            and r.get("state") != WINDOW_TAKEN
+        ):
             cues.append(f"Only {r['remaining']} left of {r['name']}")
     return cues
 
@@ -296,6 +325,15 @@ class MonitorService:
             remaining -= for_line
             held = c.held if c else 0
             velocity_5m = round(v5[sku_id] / 5, 2)
+            avail = sku_availability(
+                policy.windows if c is not None else (),
+                now.timestamp(),
+                sku_id,
+                offered=offered,
+                remaining=c.remaining if c else offered - sold,
+                latched=c is not None and c.waitlist == "latched",
+            )
+            selling = avail.state is Availability.ON_SALE
             rows.append(
                 {
                     "sku_id": sku_id,
@@ -314,11 +352,15 @@ class MonitorService:
                     "sell_through_pct": round(100.0 * sold / offered, 1) if offered else None,
                     "velocity_1m": v1[sku_id],
                     "velocity_5m": velocity_5m,
-                    "sellout_eta_s": None if ended else sellout_eta_s(remaining, velocity_5m),
+                    "sellout_eta_s": sellout_eta_s(remaining, velocity_5m)
+                    if selling and not ended
+                    else None,
                     "low_stock_threshold": settings.threshold(sku_id),
-                    "state": "ended"
-                    if ended
-                    else stock_state(remaining, settings.threshold(sku_id)),
+                    # sold out, or the open windows' units taken (more when the next
+                    # window opens, ``more_at``): the domain's answer, not the count's
+                    "state": "ended" if ended else sku_state(avail, settings.threshold(sku_id)),
+                    "state_text": None if ended else availability_text(avail),
+                    "more_at": None if ended else rfc3339(avail.more_at),
                 }
             )
         rows.sort(key=lambda r: catalog.sort_key(r["sku_id"]))
@@ -462,7 +504,16 @@ class MonitorService:
     ) -> list[dict[str, Any]]:
         alerts: list[dict[str, Any]] = []
         for r in rows:
-            if r["offered"] and r["remaining"] == 0:
+            if r["state"] == WINDOW_TAKEN:
+                alerts.append(
+                    {
+                        "kind": WINDOW_TAKEN,
+                        "level": "info",
+                        "sku_id": r["sku_id"],
+                        "message": f"{r['name']}: {r['state_text']}",
+                    }
+                )
+            elif r["offered"] and r["state"] == "sold_out":
                 alerts.append(
                     {
                         "kind": "sold_out",
@@ -496,29 +547,39 @@ class MonitorService:
         return alerts
 
     async def public(self, drop_id: str) -> dict[str, Any]:
-        """The overlay's view: status and remaining per SKU, exact or coarsened to
-        ``in_stock`` / ``low`` / ``sold_out`` as the drop's ``stream_mode`` says."""
+        """The overlay's view: status and remaining per SKU (units left on sale),
+        exact or coarsened to ``in_stock`` / ``low`` / ``sold_out`` as the drop's
+        ``stream_mode`` says; ``window_allocation_taken`` with ``more_at`` (when the next
+        window releasing more opens) while the open windows' units are taken."""
         catalog = await self.cache.get(drop_id)
         settings = await self.settings(drop_id)
         async with self.uow(readonly=True) as uow:
             policy = await uow.drop_access.get(drop_id)
         counts = await self._counts(drop_id, catalog.drop.status.value)
+        now = self.clock.now()
         skus = []
         for sku_id, offer in catalog.offers.items():
             sku = catalog.skus[sku_id]
             c = counts.get(sku_id) if counts is not None else None
-            remaining = c.remaining if c else offer.unsold
-            if c is not None and c.waitlist == "latched":
-                remaining = 0  # the waitlist's units: sold out to the audience
+            # units behind a latched waitlist gate are the line's: not holdable
+            avail = sku_availability(
+                policy.windows if c is not None else (),
+                now,
+                sku_id,
+                offered=offer.offered,
+                remaining=c.remaining if c else offer.unsold,
+                latched=c is not None and c.waitlist == "latched",
+            )
             paused = bool(c.paused if c else offer.paused)
             entry: dict[str, Any] = {
                 "id": sku_id,
                 "label": sku.label(),
-                "state": stock_state(remaining, settings.threshold(sku_id)),
+                "state": sku_state(avail, settings.threshold(sku_id)),
+                "more_at": rfc3339(avail.more_at),
                 "paused": paused,
             }
             if settings.stream_mode == "exact":
-                entry["remaining"] = remaining
+                entry["remaining"] = avail.holdable
             skus.append(entry)
         return {
             "id": drop_id,
@@ -526,7 +587,7 @@ class MonitorService:
             "mode": settings.stream_mode,
             "skus": skus,
             # the window open now and when the next opens, for the overlay's countdown
-            "access": window_state(policy, self.clock.now()),
+            "access": window_state(policy, now),
         }
 
 

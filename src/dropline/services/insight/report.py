@@ -49,7 +49,7 @@ from dropline.domain.insight.reconcile import (
 )
 from dropline.domain.live.orders import CheckoutStatus, OrderStatus
 from dropline.services.aftersales.report_returns import returns_check, returns_summary
-from dropline.services.insight.window_report import window_report
+from dropline.services.insight.window_report import charged_sales, window_report
 from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.live.hold_journal import drop_hold_events
 from dropline.services.serialize import rfc3339
@@ -296,14 +296,13 @@ class ReportService:
                 drop_returns, units_sold, lambda sku: _sku_label(catalog, sku)[0]
             ),
             "previous_drops": previous,
-            # each access window: what it sold and passed on (units counted when paid)
+            # each access window: what it sold and passed on (a sale counts when the
+            # engine charged its units: the hold it converted, not the payment)
             "access": window_report(
                 access,
-                [
-                    (s.paid_at.timestamp(), s.units)
-                    for s in sales
-                    if s.status != OrderStatus.CANCELLED.value
-                ],
+                charged_sales(
+                    (s for s in sales if s.status != OrderStatus.CANCELLED.value), hold_events
+                ),
                 now.timestamp(),
             ),
         }

@@ -173,7 +173,10 @@ class AccessWindowService:
         """What the public view shows: the windows, which have opened, which one is
         open now (``current``: the latest opened; ``current_window`` its index, None
         before the first opens) and when the next one opens."""
-        policy = await self.get(drop_id)
+        return self.public_of(await self.get(drop_id))
+
+    def public_of(self, policy: AccessPolicy) -> dict[str, Any]:
+        """``public`` of rules already read."""
         now = self.clock.now()
         cur = current_index(policy.windows, now)
         return {

@@ -510,6 +510,13 @@ class WaitlistService:
 
     # ------------------------------------------------------------------ demand
 
+    async def buyers(self, drop_id: str) -> list[tuple[str, str, int]]:
+        """Every buyer who joined a SKU's line of the drop, once per SKU however often
+        they joined: (SKU, buyer, claims paid); ``NotFound`` for an unknown drop."""
+        async with self.uow(readonly=True) as uow:
+            await self._drop(uow, drop_id)
+            return await uow.waitlist.buyers(drop_id)
+
     async def demand(self, drop_id: str | None = None) -> list[dict[str, Any]]:
         """Waitlist demand per (drop, SKU): joins, claims offered, made and lost, still
         waiting, and ``unserved`` (joined but no unit through the line): what the next

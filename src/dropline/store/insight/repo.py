@@ -79,6 +79,8 @@ class SaleRow:
     paid_at: datetime
     attribution: dict[str, str]
     units: dict[str, int]
+    #: the hold the order was paid for (the access report reads when it was placed)
+    hold_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,7 @@ class MonitorRepository(Repository):
                 orders.c.paid_at,
                 orders.c.attribution,
                 checkouts.c.units,
+                orders.c.hold_id,
             )
             .select_from(orders.outerjoin(checkouts, checkouts.c.id == orders.c.checkout_id))
             .where(orders.c.drop_id == drop_id)
@@ -276,6 +279,7 @@ class MonitorRepository(Repository):
                 dt_utc(r.paid_at),
                 dict(r.attribution or {}),
                 {k: int(v) for k, v in dict(r.units or {}).items()},
+                r.hold_id,
             )
             for r in await self.conn.execute(stmt)
         ]

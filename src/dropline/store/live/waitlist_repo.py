@@ -177,6 +177,21 @@ class WaitlistRepository(Repository):
             stmt = stmt.where(t.c.drop_id == drop_id)
         return [dict(r._mapping) for r in await self.conn.execute(stmt)]
 
+    async def buyers(self, drop_id: str) -> list[tuple[str, str, int]]:
+        """Per SKU and buyer who joined its line (once or again): (SKU, buyer, claims
+        paid), for the lessons' unserved demand (each buyer once)."""
+        t = waitlist_entries
+        stmt = (
+            select(
+                t.c.sku_id,
+                t.c.buyer_id,
+                func.sum(case((t.c.status == EntryStatus.CLAIMED.value, 1), else_=0)),
+            )
+            .where(t.c.drop_id == drop_id)
+            .group_by(t.c.sku_id, t.c.buyer_id)
+        )
+        return [(r[0], r[1], int(r[2] or 0)) for r in await self.conn.execute(stmt)]
+
     async def gate_counts(self, drop_id: str) -> dict[str, tuple[int, int, int]]:
         """Per SKU of the drop: (buyers in line, those of them who joined after the drop
         opened, claims ever offered), what ``restored_gate`` reads at a rebuild."""

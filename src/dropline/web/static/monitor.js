@@ -110,7 +110,7 @@
     });
     var st = tr.querySelector('[data-f="sell_through_pct"]'); if (st) st.textContent = pct(r.sell_through_pct);
     var eta = tr.querySelector('[data-f="eta"]');
-    if (eta) eta.textContent = r.remaining === 0 ? "sold out" : (r.sellout_eta_s === null ? "—" : "in " + duration(r.sellout_eta_s));
+    if (eta) eta.textContent = r.state_text ? r.state_text : (r.sellout_eta_s === null ? "—" : "in " + duration(r.sellout_eta_s));
     var sold = tr.querySelector(".bar .sold"), held = tr.querySelector(".bar .held");
     if (sold) sold.style.width = (r.offered ? 100 * r.sold / r.offered : 0) + "%";
     if (held) held.style.width = (r.offered ? 100 * r.held / r.offered : 0) + "%";

@@ -82,12 +82,15 @@ async def edit_drop(drop_id: str, body: s.DropEdit, c: ContainerDep, _: Ops) -> 
 
 @router.get("/{drop_id}/public", tags=["storefront"])
 async def get_public(drop_id: str, c: ContainerDep, _: Storefront) -> dict[str, Any]:
-    """Products, prices, remaining units per SKU and bundle, the drop's status, and its
-    access windows (``access``: each window's start, tiers, whether it has opened and
-    is the one open now, ``current_window`` (its index, null before the first opens)
-    and ``next_window_at``)."""
-    view = await public_drop(c.engine, c.drops, c.drops.cache, drop_id)
-    return view | {"access": await c.access_windows.public(drop_id)}
+    """Products, prices, remaining units per SKU and bundle, each SKU's
+    ``availability`` (``on_sale``, ``sold_out``, or ``window_allocation_taken`` with
+    ``more_at``: the open windows' units are taken, a later window releases more), the
+    drop's status, and its access windows (``access``: each window's start, tiers,
+    whether it has opened and is the one open now, ``current_window`` (its index, null
+    before the first opens) and ``next_window_at``)."""
+    policy = await c.access_windows.get(drop_id)
+    view = await public_drop(c.engine, c.drops, c.drops.cache, drop_id, policy)
+    return view | {"access": c.access_windows.public_of(policy)}
 
 
 @router.put("/{drop_id}/offers/{sku_id}", response_model=s.OfferOut)
