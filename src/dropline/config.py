@@ -172,8 +172,8 @@ class Settings(BaseSettings):
     )
     hot_path: bool = Field(
         True,
-        description="answer POST /v1/drops/{id}/holds straight from ASGI (api/hotpath.py); "
-        "false sends it through the FastAPI route",
+        description="answer POST /v1/drops/{id}/holds and POST /v1/checkouts straight from "
+        "ASGI (api/hotpath.py); false sends them through the FastAPI routes",
     )
     bench_endpoints: bool = Field(
         False, description="mount the /bench baselines used by `make bench`; never in production"

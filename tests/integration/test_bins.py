@@ -74,6 +74,26 @@ async def test_a_write_off_takes_unplaced_units_first_then_bins(container: Conta
     await _consistent(c)
 
 
+async def test_bins_of_reads_the_units_of_the_skus_asked_for(container: Container) -> None:
+    """The statement is built once with the ids as a parameter: any number of ids, none,
+    or every SKU; empty bins are left out."""
+    c = container
+    (one, _), (two, _), (idle, _) = [await _sku(c) for _ in range(3)]
+    r1, r2 = (await c.bins.create("R-1")).id, (await c.bins.create("R-2")).id
+    await c.stock.receive(one, 3, to_bin="R-1")
+    await c.stock.receive(one, 2, to_bin="R-2")
+    await c.stock.receive(two, 1, to_bin="R-2")
+    await c.stock.receive(idle, 1, to_bin="R-1")
+    await c.bins.move(idle, 1, from_bin="R-1", to_bin=None, actor="ann", note="off the shelf")
+    async with c.uow(readonly=True) as uow:
+        assert await uow.stock.bins_of([one]) == {one: {r1: 3, r2: 2}}
+        assert await uow.stock.bins_of([two, one, two]) == {one: {r1: 3, r2: 2}, two: {r2: 1}}
+        assert await uow.stock.bins_of([idle]) == {}  # its bin row holds 0 units
+        assert await uow.stock.bins_of([]) == {}
+        every = await uow.stock.bins_of()
+        assert every[one] == {r1: 3, r2: 2} and every[two] == {r2: 1} and idle not in every
+
+
 async def test_bad_moves_change_nothing(container: Container) -> None:
     c = container
     sku, _ = await _sku(c)

@@ -64,8 +64,10 @@ class Pair:
 async def pair(container: Container) -> AsyncIterator[Pair]:
     settings = container.settings.model_copy(update={"hot_path": False})
     app = create_app(settings=settings, container=container)
-    spy = Spy(app)
-    # the request id layer, as in front of the whole app (api/app.DroplineAPI)
+    assert isinstance(app, DroplineAPI)
+    # as the app stacks them when its hot path is on: the request id layer, the hot
+    # path, and behind it what the app runs without one (the body limits, FastAPI)
+    spy = Spy(app.without_hot_path)
     hot = RequestIdMiddleware(HotPathMiddleware(spy, HOLD_ROUTES, lambda: container))
     async with app.router.lifespan_context(app):
         store, _ = await container.access.create_key("storefront", "storefront")
@@ -96,8 +98,7 @@ async def both(p: Pair, **request: Any) -> tuple[httpx.Response, httpx.Response,
 def same_problem(slow: httpx.Response, fast: httpx.Response, status: int, code: str) -> None:
     assert slow.status_code == fast.status_code == status, (slow.text, fast.text)
     assert fast.json()["request_id"] == slow.json()["request_id"] == "same-request"
-    assert fast.headers["content-type"] == slow.headers["content-type"]
-    assert fast.headers.get("www-authenticate") == slow.headers.get("www-authenticate")
+    assert fast.headers.raw == slow.headers.raw  # every header, in the same order
     assert fast.content == slow.content
     assert fast.json()["code"] == code
 
@@ -226,14 +227,19 @@ async def test_idempotency_key_is_shared_by_both_paths(pair: Pair) -> None:
         (b'{"items": [{"sku_id": "a"}], "extra": 1}', {}, 422, "validation_error"),
         (b'{"items": [{"sku_id": "a"}]}', {"Idempotency-Key": "k" * 201}, 422, "validation_error"),
         (b'{"items": [{"sku_id": "a"}]}', {"Content-Type": "text/plain"}, 422, "validation_error"),
+        # a query string: its text is checked by FastAPI (a NUL is refused)
+        (b'{"items": [{"sku_id": "a"}]}', {"query": "?note=%00"}, 422, "validation_error"),
+        (b'{"items": [{"sku_id": "sku_nope"}]}', {"query": "?x=1"}, 404, "not_found"),
     ],
 )
 async def test_what_the_hot_path_does_not_understand_falls_through(
     pair: Pair, content: bytes, extra: dict[str, str], status: int, code: str
 ) -> None:
     p = pair
+    extra = dict(extra)
+    url = p.url() + extra.pop("query", "")
     headers = {"Content-Type": "application/json"} | p.buyer("odd") | extra
-    slow, fast, hot = await both(p, method="POST", url=p.url(), content=content, headers=headers)
+    slow, fast, hot = await both(p, method="POST", url=url, content=content, headers=headers)
     assert not hot
     same_problem(slow, fast, status, code)
 

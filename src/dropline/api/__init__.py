@@ -1,1 +1,1 @@
-"""The HTTP API: the app, one error mapping, auth, idempotency, the hold hot path, routers."""
+"""The HTTP API: the app, one error mapping, auth, idempotency, the hot path, routers."""

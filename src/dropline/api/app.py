@@ -217,7 +217,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     ):
         app.include_router(module.router)
     openapi.install(app)
-    hot_routes = list(HOLD_ROUTES)
+    hot_routes = [*HOLD_ROUTES, *checkouts.HOT_ROUTES]
     if effective.bench_endpoints:
         from dropline.api.routers.platform import bench
 
@@ -225,6 +225,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         hot_routes += bench.HOT_ROUTES
     if effective.hot_path:
         app.hot = HotPathMiddleware(
-            app.without_hot_path, routes=hot_routes, container=lambda: app.state.container
+            app.without_hot_path,
+            routes=hot_routes,
+            container=lambda: app.state.container,
+            max_body=effective.max_body_bytes,
         )
     return app

@@ -111,11 +111,17 @@ def scope(needed: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
     async def dep(c: ContainerDep, key: str | None = Security(ApiKeyAuth(needed))) -> Principal:
         principal = await c.access.authenticate(key)
         principal.require(needed)
-        if principal.allows("ops"):  # operators' changes are audited (store/uow.py)
-            actor.set(Actor("key", principal.key_id, principal.name))
+        act_as(principal)
         return principal
 
     return dep
+
+
+def act_as(principal: Principal) -> None:
+    """Name an operator's key (scope ``ops`` or more) as the actor of this request's
+    changes: they are audited (``store/uow.py``). Storefront calls are not."""
+    if principal.allows("ops"):
+        actor.set(Actor("key", principal.key_id, principal.name))
 
 
 Storefront = Annotated[Principal, Depends(scope("storefront"))]

@@ -1,20 +1,23 @@
 """The hot path of a live drop, answered straight from ASGI.
 
-A drop's first seconds are nothing but ``POST /v1/drops/{id}/holds``. Through FastAPI,
-four fifths of such a request is framework machinery (middleware, matching ~150 routes,
-dependency resolution, response-model validation; profile in ``bench/notes.md``) and the
-hold itself is the small rest. ``HotPathMiddleware`` sits in front of the whole FastAPI
+A drop's first seconds are nothing but ``POST /v1/drops/{id}/holds``, and then
+``POST /v1/checkouts`` for the buyers who got a unit. Through FastAPI, four fifths of a
+hold request was framework machinery (middleware, matching ~150 routes, dependency
+resolution, response-model validation; profile in ``bench/notes.md``) and the hold
+itself the small rest. ``HotPathMiddleware`` sits in front of the whole FastAPI
 application (``api/app.DroplineAPI``) and answers the few requests registered with it
-itself, with the same checks in the same order as the FastAPI route: API key, buyer
-token, the same Pydantic body model, the same service call, the same response body, and
-problem+json errors from ``api/errors.py``.
+itself (``HOLD_ROUTES`` here, ``routers/live/checkouts.HOT_ROUTES``), with the same
+checks in the same order as the FastAPI route: API key, buyer token, the same Pydantic
+body model, the same service call, the same response body, and problem+json errors
+from ``api/errors.py``.
 
 It only answers what it fully understands. A body that is not JSON or does not validate,
-an unexpected content type, an over-long ``Idempotency-Key``: the request goes on to
-FastAPI with its body replayed, and the route gives the same answer it always gave. So
-the contract and its OpenAPI description keep one definition, the FastAPI route, and
-``tests/integration/test_hotpath.py`` checks both paths answer byte for byte alike.
-Turn it off with ``DROPLINE_HOT_PATH=false``.
+an unexpected content type, a query string, a body over the app's size limit, an
+over-long ``Idempotency-Key``: the request goes on to FastAPI with its body replayed,
+and the route gives the same answer it always gave. So the contract and its OpenAPI
+description keep one definition, the FastAPI route, and ``tests/integration/
+test_hotpath.py`` and ``test_hotpath_checkout.py`` check both paths answer byte for byte
+alike. Turn it off with ``DROPLINE_HOT_PATH=false``.
 """
 
 from __future__ import annotations
@@ -27,15 +30,17 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dropline.api import schemas as s
-from dropline.api.deps import bearer
+from dropline.api.deps import act_as, bearer
 from dropline.api.errors import PROBLEM, domain_problem, internal_problem, problem_headers
 from dropline.bootstrap import Container
 from dropline.domain.errors import DroplineError
 from dropline.domain.inputs import text_problem
 from dropline.domain.live.holds import HoldItem
+from dropline.services.platform.access import Principal
 from dropline.services.platform.buyer_tokens import BuyerIdentity
 from dropline.services.serialize import hold_dict
 
@@ -67,10 +72,25 @@ class HotRequest:
 
 @dataclass(frozen=True, slots=True)
 class HotResponse:
+    """An answer; ``headers`` are sent before ``content-length`` and ``content-type``,
+    where a Starlette response puts the headers it is given."""
+
     status: int
     body: bytes
     media_type: bytes = JSON
     headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+def from_response(resp: Response) -> HotResponse:
+    """A Starlette response (what a route shared with FastAPI returns) as a hot answer,
+    with the same status, body and headers in the same order."""
+    media, extra = JSON, []
+    for name, value in resp.raw_headers:
+        if name == b"content-type":
+            media = value
+        elif name != b"content-length":
+            extra.append((name, value))
+    return HotResponse(resp.status_code, bytes(resp.body), media, tuple(extra))
 
 
 Handler = Callable[[HotRequest], Awaitable[HotResponse]]
@@ -124,12 +144,20 @@ class HotPathMiddleware:
     """Pure ASGI middleware answering ``routes`` itself (see the module docstring)."""
 
     def __init__(
-        self, app: ASGIApp, routes: Sequence[HotRoute], container: Callable[[], Container]
+        self,
+        app: ASGIApp,
+        routes: Sequence[HotRoute],
+        container: Callable[[], Container],
+        max_body: int = MAX_BODY,
     ):
+        """``max_body``: the largest body answered here, at most ``MAX_BODY``; give the
+        app's own limit (``Settings.max_body_bytes``) when it is lower, so a body FastAPI
+        refuses as too large (``api/limits.py``) is left to it."""
         self.app = app
         self.routes = tuple(routes)
         self._container = container
         self._resolved: Container | None = None
+        self.max_body = min(max_body, MAX_BODY)
 
     def container(self) -> Container:
         """The app's container, looked up once (after start-up) and then kept."""
@@ -168,7 +196,8 @@ class HotPathMiddleware:
         headers = _headers(scope)
         path = scope["path"]
         try:
-            if size > MAX_BODY or not _json_content(headers):
+            # a query string is left to FastAPI, which checks its text (deps.storable_text)
+            if size > self.max_body or scope.get("query_string") or not _json_content(headers):
                 raise Fallback
             client = scope.get("client")
             request = HotRequest(
@@ -188,9 +217,9 @@ class HotPathMiddleware:
                 "type": "http.response.start",
                 "status": resp.status,
                 "headers": [
+                    *resp.headers,
                     (b"content-length", str(len(resp.body)).encode()),
                     (b"content-type", resp.media_type),
-                    *resp.headers,
                 ],
             }
         )
@@ -254,13 +283,20 @@ def parse_hold(body: bytes) -> s.HoldIn:
         raise Fallback from None
 
 
-async def storefront_buyer(req: HotRequest) -> BuyerIdentity:
-    """The buyer of a storefront call, checked in the routes' dependency order: the API
-    key (``deps.Storefront``), then the buyer token (``deps.BuyerWho``)."""
+async def storefront_caller(req: HotRequest) -> tuple[Principal, BuyerIdentity]:
+    """The key and buyer of a storefront call, checked in the routes' dependency order:
+    the API key (``deps.Storefront``, which also names an operator's key as the actor
+    of the changes), then the buyer token (``deps.BuyerWho``)."""
     access = req.container.access
     principal = await access.authenticate(bearer(req.headers.get("authorization")))
     principal.require("storefront")
-    return await access.identity(req.headers.get("x-buyer-token"))
+    act_as(principal)
+    return principal, await access.identity(req.headers.get("x-buyer-token"))
+
+
+async def storefront_buyer(req: HotRequest) -> BuyerIdentity:
+    """The buyer of a storefront call (``storefront_caller``)."""
+    return (await storefront_caller(req))[1]
 
 
 #: Hold bodies already parsed, by their bytes: in a flash sale most taps send the very

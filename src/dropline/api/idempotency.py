@@ -20,6 +20,9 @@ that recovery turned into an order replays the original 201 with the order), or 
 A handler that writes its result in a transaction of its own can store the response in
 that same transaction (``run_folded`` hands it a ``Pending``): one write transaction
 fewer, and no moment where the result is committed but the key is not.
+
+``run_folded`` knows the request only as a ``Call`` (method, path, body), so the ASGI hot
+path (``api/hotpath.py``) runs the very same steps for a request FastAPI never saw.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
@@ -58,9 +61,21 @@ response, ``RUNNING`` while it is still being finished, ``RERUN`` when it ended 
 a response to repeat (the request runs afresh)."""
 
 
-async def _request_hash(request: Request) -> str:
-    body = await request.body()
-    return hashlib.sha256(request.method.encode() + request.url.path.encode() + body).hexdigest()
+class Call(NamedTuple):
+    """What a key is bound to: the request's method, path and body (its hash is stored
+    with the claim; the same key with another call is ``idempotency_mismatch``)."""
+
+    method: str
+    path: str
+    body: bytes
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.method.encode() + self.path.encode() + self.body).hexdigest()
+
+
+async def call_of(request: Request) -> Call:
+    """The ``Call`` of a FastAPI request (its body as the route read it)."""
+    return Call(request.method, request.url.path, await request.body())
 
 
 def _encode(result: Any) -> Any:
@@ -142,12 +157,12 @@ async def run(
     async def folded(_: Pending | None) -> Any:
         return await handler()
 
-    return await run_folded(c, request, principal, key, folded, status_code, scope)
+    return await run_folded(c, await call_of(request), principal, key, folded, status_code, scope)
 
 
 async def run_folded(
     c: Container,
-    request: Request,
+    call: Call,
     principal: Principal,
     key: str | None,
     handler: Callable[[Pending | None], Awaitable[Any]],
@@ -158,13 +173,13 @@ async def run_folded(
     """``run`` for a handler that may store its response itself: it gets a ``Pending``
     (None without a key) and calls ``store`` in its final write transaction with the
     result it then returns. Errors must not be stored, as with ``run``. ``resume``
-    answers for what an unfinished earlier request with the key started (``Resume``)."""
+    answers for what an unfinished earlier request with the key started (``Resume``).
+    ``call`` is the request, which a key is bound to."""
     if key is None:
         result = await handler(None)
         return JSONResponse(_encode(result), status_code=status_code)
     owner = _owner(principal.key_id, scope)
-    digest = await _request_hash(request)
-    claim = await _claim(c, owner, key, request, digest, resume)
+    claim = await _claim(c, owner, key, call, resume)
     if isinstance(claim, Response):
         return claim
     pending = Pending(owner, key, claim.created_at, status_code)
@@ -183,20 +198,14 @@ async def run_folded(
 
 
 async def _claim(
-    c: Container,
-    owner: str,
-    key: str,
-    request: Request,
-    digest: str,
-    resume: Resume | None,
+    c: Container, owner: str, key: str, call: Call, resume: Resume | None
 ) -> StoredResponse | Response:
     """This request's claim on the key, or the response to answer with instead (a
     replay). Raises ``IdempotencyMismatch`` or ``IdempotencyInProgress``."""
+    digest = call.digest()
     for _ in range(3):  # a takeover lost to another retry: look again
         async with c.uow() as uow:
-            claimed, held = await uow.access.claim_key(
-                owner, key, request.method, request.url.path, digest
-            )
+            claimed, held = await uow.access.claim_key(owner, key, call.method, call.path, digest)
             await uow.commit()
         if claimed:
             return held

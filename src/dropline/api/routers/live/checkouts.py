@@ -1,9 +1,17 @@
-"""Checkouts (storefront + buyer token): pay for a hold, get an order."""
+"""Checkouts (storefront + buyer token): pay for a hold, get an order.
+
+``POST /v1/checkouts`` is answered by the ASGI hot path (``api/hotpath.py``; registered
+as ``HOT_ROUTES``) and, when the hot path is off or hands the request back, by its
+FastAPI route: both parse the same ``CheckoutIn`` and run the same ``pay``, so they
+answer alike (``tests/integration/test_hotpath_checkout.py``), and the route keeps the
+contract and its OpenAPI description.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from dropline.api import idempotency, views
 from dropline.api import schemas as s
@@ -15,11 +23,23 @@ from dropline.api.deps import (
     IdempotencyKey,
     Storefront,
 )
+from dropline.api.hotpath import (
+    IDEMPOTENCY_KEY_MAX,
+    Fallback,
+    HotRequest,
+    HotResponse,
+    HotRoute,
+    from_response,
+    storefront_caller,
+)
 from dropline.api.openapi import errors
+from dropline.bootstrap import Container
 from dropline.domain.errors import InvalidInput
 from dropline.domain.fulfilment.rules import ShipTo
 from dropline.domain.live.orders import CheckoutStatus
 from dropline.services.live.checkout import CheckoutResult
+from dropline.services.platform.access import Principal
+from dropline.services.platform.buyer_tokens import BuyerIdentity
 from dropline.services.ports import SAVED_METHOD_PREFIX
 from dropline.store.live.order_repo import CheckoutRecord
 from dropline.store.uow import UnitOfWork
@@ -71,6 +91,21 @@ async def create_checkout(
     with ``Retry-After``, 401 ``token_too_old``); a replayed Idempotency-Key is not
     counted. A saved method's token (``saved:...``) is refused (422): only the waitlist's
     auto-charge pays with one, for the buyer who saved it."""
+    call = await idempotency.call_of(request)
+    return await pay(c, body, who, buyer_who, client, key, call)
+
+
+async def pay(
+    c: Container,
+    body: s.CheckoutIn,
+    who: Principal,
+    buyer_who: BuyerIdentity,
+    client: str,
+    key: str | None,
+    call: idempotency.Call,
+) -> Response:
+    """``create_checkout`` once its caller is known and its body parsed: what the route
+    and the hot path (``hot_checkout``) both run."""
     if body.payment_method.strip().startswith(SAVED_METHOD_PREFIX):
         raise InvalidInput(
             "payment_method: a saved payment method is charged by the waitlist only",
@@ -116,10 +151,30 @@ async def create_checkout(
 
     # The response is stored in the order's own transaction when this request writes
     # the order (see idempotency.run_folded).
-    response = await idempotency.run_folded(c, request, who, key, do, scope=buyer, resume=resume)
+    response = await idempotency.run_folded(c, call, who, key, do, scope=buyer, resume=resume)
     if result is not None and result.next_action:
         response.status_code = 202
     return response
+
+
+async def hot_checkout(req: HotRequest) -> HotResponse:
+    """``POST /v1/checkouts`` from the hot path. A body that does not validate and an
+    over-long ``Idempotency-Key`` go to the route, which answers them as it always did
+    (a malformed body before the auth checks, a 422 after them); then, as the route's
+    dependencies do: the API key, the buyer token, and ``pay``."""
+    try:
+        body = s.CheckoutIn.model_validate_json(req.body)
+    except ValidationError:
+        raise Fallback from None
+    key = req.headers.get("idempotency-key")
+    if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
+        raise Fallback
+    who, buyer_who = await storefront_caller(req)
+    call = idempotency.Call("POST", req.path, req.body)
+    return from_response(await pay(req.container, body, who, buyer_who, req.client, key, call))
+
+
+HOT_ROUTES = (HotRoute("POST", "/v1/checkouts", hot_checkout),)
 
 
 @router.post("/{checkout_id}/confirm", response_model=s.CheckoutOut)
