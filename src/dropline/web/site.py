@@ -27,6 +27,7 @@ from dropline.web import (
     platform,
     quality,
     readiness,
+    waitlist,
 )
 from dropline.web.common import (
     CsrfFailed,
@@ -81,6 +82,7 @@ def install(app: FastAPI) -> None:
         live,
         drop_setup,
         access,
+        waitlist,
         catalog,
         insight,
         fulfilment,
