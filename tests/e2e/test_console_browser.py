@@ -1,13 +1,16 @@
 """The ops lead's whole drop in real Chromium, using only the /ui pages: from an empty
 database to the catalog (a product's size × colour matrix in one form), stock, a bundle,
 a drop with its offers and schedule, going live, the live monitor moving while buyers
-(the storefront API) buy, a pause, the end, the orders and the report. Screenshots go
+(the storefront API) buy, a pause, the end, the orders and the report; and a sold-out
+size's waitlist served by a restock wave planned from the console. Screenshots go
 to ``test-artifacts/`` (the ones in ``docs/img/`` come from here)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -167,4 +170,88 @@ def test_a_whole_drop_from_the_pages_only(browser: Browser, server: DroplineServ
 
     page.goto(f"{server.base_url}/ui/drops/drp_nope")
     expect(page.locator("h1")).to_have_text("Not found")
+    page.close()
+
+
+def test_waitlist_and_restock_waves_from_the_console(
+    browser: Browser, server: DroplineServer
+) -> None:
+    """A sold-out size with a buyer in line: the ops lead opens the waitlist page from
+    the monitor, sets the line, plans a wave for now (the line is served first) and one
+    for tomorrow, then cancels tomorrow's."""
+    admin = {"Authorization": f"Bearer {server.admin_key}"}
+    with httpx.Client(base_url=server.base_url, headers=admin, timeout=30) as api:
+
+        def ok(r: httpx.Response) -> Any:
+            assert r.status_code in (200, 201), r.text
+            return r.json()
+
+        product = ok(api.post("/v1/products", json={"name": "Logo Hoodie"}))
+        sku = ok(api.post(f"/v1/products/{product['id']}/skus", json={
+            "code": "LOGO-HOODIE-BLACK-M", "price": {"amount": 6500, "currency": "USD"},
+            "attributes": {"colour": "Black", "size": "M"}}))["id"]  # fmt: skip
+        ok(api.post(f"/v1/stock/{sku}/receipts", json={"quantity": 6}))
+        drop_id = ok(api.post("/v1/drops", json={"name": "Friday live drop", "currency": "USD"}))[
+            "id"
+        ]
+        ok(api.put(f"/v1/drops/{drop_id}/offers/{sku}", json={"quantity": 1}))
+        for status in ("scheduled", "live"):
+            ok(api.post(f"/v1/drops/{drop_id}/transitions", json={"to": status}))
+        store_key = ok(api.post("/v1/api-keys", json={"name": "site", "scope": "storefront"}))
+    buy(server, store_key["key"], drop_id, "ann", sku)  # the only unit
+    with httpx.Client(base_url=server.base_url, timeout=30, headers={
+        "Authorization": f"Bearer {store_key['key']}",
+        "X-Buyer-Token": mint_buyer_token(SECRET, "bo")}) as bo:  # fmt: skip
+        joined = bo.post(f"/v1/drops/{drop_id}/waitlist",
+                         json={"sku_id": sku, "email": "bo@example.com"})  # fmt: skip
+        assert joined.status_code == 201, joined.text
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(15_000)
+    page.on("dialog", lambda d: d.accept())  # the Cancel button asks first
+    page.goto(f"{server.base_url}/ui/drops/{drop_id}")
+    page.fill("#api_key", server.admin_key)
+    page.click("#login")
+    page.click("#to-waitlist")
+    expect(page.locator("h1")).to_contain_text("waitlist and restock waves")
+    row = page.locator(f'#demand-table tr[data-sku="{sku}"]')
+    expect(row.locator('[data-f="waiting"]')).to_have_text("1")
+
+    page.select_option("#w-order", "draw")
+    page.fill("#w-window", "300")
+    page.click("#save-waitlist")
+    assert flash(page) == "waitlist saved: draw order, claim window 300 s"
+
+    # now: bo gets the first unit as a claim, the other goes on sale
+    page.select_option("#r-sku", sku)
+    page.fill("#r-quantity", "2")
+    page.click("#plan-wave")
+    expect(page.locator(".flash")).to_contain_text(
+        "restock wave planned: 2 × Logo Hoodie — Black / M at"
+    )
+    done = page.locator("#wave-table tbody tr").first
+    for _ in range(100):  # the background job applies it within a pass or two
+        if done.locator('[data-f="status"]').inner_text() == "done":
+            break
+        page.wait_for_timeout(200)
+        page.reload()
+    expect(done.locator('[data-f="status"]')).to_have_text("done")
+    expect(done.locator('[data-f="waitlisted"]')).to_have_text("1")
+    expect(done.locator('[data-f="on_sale"]')).to_have_text("1")
+    expect(row.locator('[data-f="offered"]')).to_have_text("1")
+
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    page.select_option("#r-sku", sku)
+    page.fill("#r-quantity", "3")
+    page.fill("#r-at", tomorrow.strftime("%Y-%m-%dT%H:%M"))
+    page.click("#plan-wave")
+    expect(page.locator(".flash")).to_contain_text(tomorrow.strftime("%d %b %Y, %H:%M UTC"))
+    later = page.locator("#wave-table tbody tr").last
+    expect(later.locator('[data-f="status"]')).to_have_text("scheduled")
+    page.screenshot(path=str(ARTIFACTS / "console-waitlist.png"), full_page=True)
+
+    later.locator("button.cancel-wave").click()
+    expect(page.locator(".flash")).to_contain_text("cancelled")
+    expect(later.locator('[data-f="status"]')).to_have_text("cancelled")
+    expect(page.locator("button.cancel-wave")).to_have_count(0)
     page.close()

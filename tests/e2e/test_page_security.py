@@ -47,6 +47,7 @@ def _pages(server: Server) -> list[str]:
         f"/ui/lessons?drop_id={drop}",
         "/ui/counts",
         f"/ui/drops/{drop}/readiness",
+        f"/ui/drops/{drop}/waitlist",
         "/docs",
     ]
 
