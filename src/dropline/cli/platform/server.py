@@ -134,13 +134,15 @@ def worker() -> None:
     """Run the background jobs (hold expiry, hold events into the outbox, recovery of
     half-finished checkouts) until SIGTERM. Run one or more next to API processes
     started with DROPLINE_BACKGROUND_TASKS=false; needs DROPLINE_ENGINE_URL=redis://..."""
-    from dropline.workers.runner import WorkerRefused, run_worker
+    from dropline.workers.runner import WorkerRefused, check_settings, run_worker
 
     settings = load_settings()
     configure_logs(settings.log_format, settings.log_level)
     try:
-        check_safe(settings)  # first, as for serve: the unsafe setting is the bigger news
-    except UnsafeSettings as exc:
+        # first, as for serve: the settings' refusals are the bigger news
+        check_safe(settings)
+        check_settings(settings)
+    except (WorkerRefused, UnsafeSettings) as exc:
         console.print(str(exc), style="red", highlight=False)
         raise typer.Exit(2) from None
     schema_or_exit(settings.database_url)
