@@ -3,8 +3,10 @@
 ``ScriptSet`` reads ``engine/lua/*.lua``, prepends the shared prelude ``_lib.lua`` (Redis
 has no ``include``), and knows each script's SHA1 locally. Scripts are loaded once with
 ``SCRIPT LOAD`` and called with ``EVALSHA``; when Redis answers ``NOSCRIPT`` (restart,
-failover, ``SCRIPT FLUSH``) every script is loaded again and the call is sent once more.
-Re-sending is safe because a ``NOSCRIPT`` reply means the script did not run.
+failover, ``SCRIPT FLUSH``) every script is loaded again and the call is sent again (on a
+cluster, a second ``NOSCRIPT`` reads the slot map anew first: the load had gone to the
+masters of a map from before a failover). Re-sending is safe because a ``NOSCRIPT``
+reply means the script did not run.
 
 ``CommandBatcher`` coalesces concurrent commands: callers append to a queue and await a
 future; one flusher task sends everything queued in one pipeline (``transaction=False``:
@@ -289,6 +291,10 @@ class ClusterBatcher:
             hit = self._nodes[name] = (node_client, CommandBatcher(node_client))
         return hit[1]
 
+    def mark_stale(self) -> None:
+        """Read the slot map again before the next command (a failover was seen)."""
+        self._stale = True
+
     async def _refresh(self) -> None:
         async with self._refresh_lock:
             loop = asyncio.get_running_loop()
@@ -327,6 +333,10 @@ class ClusterBatcher:
             await batcher.close()
             await node_client.aclose(close_connection_pool=True)
         self._nodes.clear()
+
+
+#: tries of a script call that Redis answers ``NOSCRIPT`` (``ScriptRunner.run``)
+_NOSCRIPT_TRIES = 3
 
 
 class ScriptRunner:
@@ -384,16 +394,34 @@ class ScriptRunner:
             self._generation += 1
 
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """``EVALSHA`` the named script; on ``NOSCRIPT`` load all scripts and retry once."""
+        """``EVALSHA`` the named script; on ``NOSCRIPT`` load all scripts and retry.
+
+        On a cluster a second ``NOSCRIPT`` means the scripts went to the masters of an
+        out-of-date slot map (a failover the client has not seen: the call was
+        redirected to a new master that never got them), so the map is read again
+        before the last load and try."""
         if not self._loaded:
             await self._load(None)
-        generation = self._generation
         cmd = ("EVALSHA", self.scripts.shas[name], len(keys), *keys, *args)
-        try:
-            return await self.command(*cmd)
-        except NoScriptError:
-            await self._load(generation)
-            return await self.command(*cmd)
+        for attempt in range(_NOSCRIPT_TRIES):
+            generation = self._generation
+            try:
+                return await self.command(*cmd)
+            except NoScriptError:
+                if attempt == _NOSCRIPT_TRIES - 1:
+                    raise
+                if attempt > 0:
+                    await self._refresh_slot_map()
+                await self._load(generation)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _refresh_slot_map(self) -> None:
+        client = self.client
+        if isinstance(client, RedisCluster):
+            if self.cluster_batcher is not None:
+                self.cluster_batcher.mark_stale()
+            with contextlib.suppress(Exception):  # unreachable now: the retry says so
+                await client.nodes_manager.initialize()
 
     async def close(self) -> None:
         """Stop the batchers (the client belongs to the caller)."""
