@@ -36,6 +36,17 @@ healthy() {
     m="${m%%@*}"
     cli "${m##*:}" info replication | grep -q '^connected_slaves:1' || return 1
   done
+  # settled: every node says ok and flags no node as failing (after a failover the
+  # nodes' views converge a moment later; a test started before that sees a stale map)
+  for p in "${PORTS[@]}"; do
+    cli "$p" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+    if cli "$p" cluster nodes 2>/dev/null | awk '{print $3}' | grep -q 'fail'; then
+      return 1
+    fi
+    if cli "$p" info replication | grep -q '^role:slave'; then
+      cli "$p" info replication | grep -q '^master_link_status:up' || return 1
+    fi
+  done
 }
 
 start_node() {
