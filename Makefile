@@ -48,10 +48,10 @@ bench-deps:
 	    echo "wrk is missing: run 'sudo apt-get install -y wrk' for the benchmark smoke test"; \
 	  fi; }
 
-# One process by default. TEST_WORKERS=2 spreads the suite over two pytest-xdist
-# workers (about twice as fast here) but is not yet reliable: the Redis tests share one
-# server's script cache, and one Redis Cluster test fails under it (see docs/testing-e2e.md).
-TEST_WORKERS ?= 0
+# Two pytest-xdist workers (about twice as fast as one process on two cores); each has
+# its own PostgreSQL database and Redis server (tests/backends.py). TEST_WORKERS=0 runs
+# the suite in one process.
+TEST_WORKERS ?= 2
 
 test: $(STAMP) browser-deps bench-deps
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)

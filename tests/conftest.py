@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,17 +38,22 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.pop("COLUMNS", None)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under pytest-xdist (``--dist loadgroup``, as ``make test`` runs it) every test on
     the one shared Redis Cluster runs on the same worker, one after another: a failover
-    test kills a master, and no other worker's test may be using the cluster then."""
-    for item in items:
-        # Cluster tests reach the cluster by fixture name or through getfixturevalue in
-        # a parametrised fixture (``[redis-cluster]``, ``test_cluster_failover``): both.
-        if "cluster" in item.nodeid.lower() or "redis_cluster_url" in getattr(
-            item, "fixturenames", ()
-        ):
-            item.add_marker(pytest.mark.xdist_group("cluster"))
+    test kills a master, and no other worker's test may be using the cluster then. Every
+    such test has ``cluster`` in its id (``[redis-cluster]``, ``test_cluster_failover``,
+    ``test_engine_cluster``). The scheduler groups them by that itself: xdist's own
+    ``xdist_group`` marks no longer group anything on pytest 9.2 (pytest-xdist#1386)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ClusterTogether(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return "redis-cluster" if "cluster" in nodeid.lower() else nodeid
+
+    return ClusterTogether(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
