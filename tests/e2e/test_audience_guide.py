@@ -34,7 +34,7 @@ def test_audience_guide_runs_as_pasted(tmp_path: Path) -> None:
     assert '{"status":"lost","auto_charge":"failed","card_saved":false}' in out
     assert '{"status":"claimed","auto_charge":"succeeded","card_saved":false}' in out
     assert "Traceback" not in done.stderr + out
-    assert "done" in out and "scheduled" in out
+    assert "done" in out and "scheduled" in out and "cancelled" in out
     # the second wave of the ended drop reopened it, with its end; a bad end is a 422
     assert '{"status":"live","ends_at":true}' in out and "until" in out
     assert '{"status":422,"code":"validation_error","field":"ends_at"}' in out

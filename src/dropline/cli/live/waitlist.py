@@ -253,3 +253,25 @@ def restocks(
         show(waves, as_json, lambda: _print_waves(waves))
 
     remote(url, api_key, go)
+
+
+def restock_cancel(
+    wave: Annotated[str, typer.Argument(metavar="WAVE", help="Wave id (rsw_...).")],
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Cancel a restock wave that has not run yet (a wave that ran, failed or was
+    cancelled already is refused with a conflict). A cancelled wave that would have
+    reopened an ended drop leaves it ended.
+
+    Example:
+
+      dropline drops restock-cancel rsw_...
+    """
+
+    def go(server: Server) -> None:
+        done = server.call("POST", f"/v1/restocks/{wave}/cancel", None)
+        show(done, as_json, lambda: _print_waves([done]))
+
+    remote(url, api_key, go)
