@@ -137,6 +137,44 @@ async def test_leaving_hands_the_claim_on(container: Container) -> None:
         await c.waitlist.leave(drop_id, sku, "ann")
 
 
+async def test_demand_counts_a_buyer_who_left_and_came_back_once(
+    container: Container, api: httpx.AsyncClient
+) -> None:
+    """Ann joins, leaves and joins again (behind Bo); Bo's claim is paid. Demand counts
+    buyers: 2 joined, Ann unserved and waiting (not also gone), and 3 entries; the
+    report's waitlist (JSON and CSV) says the same."""
+    from dropline.web.render import report_csv
+
+    c = container
+    drop_id, sku, [early] = await sold_out_shop(c)
+    url = f"/v1/drops/{drop_id}/waitlist"
+    for buyer, method in (("ann", "post"), ("ann", "delete"), ("bo", "post"), ("ann", "post")):
+        if method == "post":
+            r = await api.post(url, json={"sku_id": sku}, headers=_buyer(c, buyer))
+            assert r.status_code == 201, r.text
+        else:
+            r = await api.delete(url, params={"sku_id": sku}, headers=_buyer(c, buyer))
+            assert r.json()["status"] == "left"
+    await c.holds.release(early, "early0")
+    assert await c.waitlist.serve_once() == 1
+    [bos] = await c.waitlist.mine(drop_id, "bo")
+    assert (await c.checkout.start(str(bos["hold_id"]), "bo", VISA)).order is not None
+    await c.waitlist.serve_once()  # settles Bo's claim: paid
+
+    [demand] = (await api.get(f"{url}/demand")).json()
+    buyers = ("joined", "waiting", "left", "skipped", "unserved")
+    assert {k: demand[k] for k in buyers} == {
+        "joined": 2, "waiting": 1, "left": 0, "skipped": 0, "unserved": 1
+    }  # fmt: skip
+    claims = ("entries", "offered", "claimed", "lost")
+    assert {k: demand[k] for k in claims} == {"entries": 3, "offered": 1, "claimed": 1, "lost": 0}
+    report = await c.reports.build(drop_id)
+    [line] = report["waitlist"]["skus"]
+    assert (line["joined"], line["entries"], line["unserved"]) == (2, 3, 1)
+    csv_text = report_csv(report)
+    assert f"waitlist,{sku},joined,2" in csv_text and f"waitlist,{sku},entries,3" in csv_text
+
+
 async def test_restock_wave_serves_the_line_then_sells(container: Container) -> None:
     c = container
     drop_id, sku, _ = await sold_out_shop(c)

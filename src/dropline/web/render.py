@@ -209,7 +209,7 @@ def report_csv(report: dict[str, Any]) -> str:
             for k in ("allocated", "carried_in", "sold", "leftovers"):
                 w.writerow(["access_windows", f"{name} {s['sku_id']}", k, s[k]])
     for line in report.get("waitlist", {}).get("skus", []):
-        for k in ("joined", "offered", "claimed", "lost", "skipped", "left", "waiting"):
+        for k in ("joined", "entries", "offered", "claimed", "lost", "skipped", "left", "waiting"):
             w.writerow(["waitlist", line["sku_id"], k, line[k]])
         w.writerow(["waitlist", line["sku_id"], "unserved", line["unserved"]])
     for wave in report.get("restocks", []):

@@ -10,13 +10,14 @@ from dropline.domain.errors import InvalidInput
 from dropline.domain.live.access import AccessWindow
 from dropline.domain.live.waitlist import (
     ALWAYS,
-    Demand,
+    DemandEntry,
     Entry,
     EntryStatus,
     WaitlistOrder,
     check_claim_window,
     draw_order,
     in_line,
+    line_demand,
     needs_draw,
     position,
     serve_from,
@@ -97,8 +98,27 @@ def test_claim_window_bounds() -> None:
             check_claim_window(bad)
 
 
-def test_unserved_demand_is_who_joined_minus_who_got_a_unit() -> None:
-    assert Demand("sku_1", joined=10, offered=6, claimed=4, lost=2, waiting=4).unserved == 6
+def test_demand_counts_buyers_once_and_entries_and_claims_each() -> None:
+    """Ann left, came back, lost a claim and waits; Bo paid a claim, came back for one
+    more and paid it too; Cy left for good; Dee was skipped after a failed card."""
+    W, S = EntryStatus, "sku_1"
+    lines = [
+        DemandEntry("ann", W.LEFT),
+        DemandEntry("bo", W.CLAIMED, offered=True, charge="succeeded"),
+        DemandEntry("ann", W.LOST, offered=True),
+        DemandEntry("cy", W.LEFT),
+        DemandEntry("bo", W.CLAIMED, offered=True),
+        DemandEntry("dee", W.LOST, offered=True, charge="failed"),
+        DemandEntry("dee", W.SKIPPED),
+        DemandEntry("ann", W.WAITING),
+    ]
+    d = line_demand(S, lines)
+    # buyers: four joined, by where each one's latest entry stands; Bo alone was served
+    assert (d.joined, d.waiting, d.left, d.skipped, d.unserved) == (4, 1, 1, 1, 3)
+    # entries and claims: each one
+    assert (d.entries, d.offered, d.claimed, d.lost) == (8, 4, 2, 2)
+    assert (d.autocharge_succeeded, d.autocharge_failed) == (1, 1)
+    assert line_demand(S, []).joined == line_demand(S, []).unserved == 0
 
 
 def test_restored_gate_latches_only_where_the_line_had_latched_it() -> None:

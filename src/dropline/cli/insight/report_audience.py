@@ -47,12 +47,11 @@ def print_audience(report: dict[str, Any], out: Console) -> None:
     waitlist = report.get("waitlist")
     if waitlist and waitlist["skus"]:
         t = Table(title=f"Waitlist (order {waitlist['order']})")
-        for col in ("SKU", "joined", "claims offered", "claimed", "lost", "skipped", "left"):
+        cols = ("SKU", "joined", "entries", "claims offered", "claimed", "lost", "skipped")
+        for col in (*cols, "left", "waiting", "unserved"):
             t.add_column(col, justify="left" if col == "SKU" else "right")
-        t.add_column("waiting", justify="right")
-        t.add_column("unserved", justify="right")
         for s in waitlist["skus"]:
-            keys = ("joined", "offered", "claimed", "lost", "skipped", "left", "waiting")
+            keys = ("joined", "entries", "offered", "claimed", "lost", "skipped", "left", "waiting")
             t.add_row(s["sku_id"], *(_n(s[k]) for k in keys), _n(s["unserved"]))
         out.print(t)
     waves = report.get("restocks", [])

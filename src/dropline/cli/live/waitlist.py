@@ -61,12 +61,13 @@ def _print_demand(rows: list[dict[str, Any]]) -> None:
         return
     t = Table()
     id_column(t, "sku")
-    add_columns(t, ">joined", ">offered", ">claimed", ">lost", ">waiting", ">left", ">unserved")
-    add_columns(t, ">card charged", ">card failed")
+    add_columns(t, ">joined", ">entries", ">offered", ">claimed", ">lost", ">waiting", ">left")
+    add_columns(t, ">unserved", ">card charged", ">card failed")
+    keys = ("joined", "entries", "offered", "claimed", "lost", "waiting", "left")
     for r in rows:
         t.add_row(
             r["sku_id"],
-            *(str(r[k]) for k in ("joined", "offered", "claimed", "lost", "waiting", "left")),
+            *(str(r[k]) for k in keys),
             str(r["unserved"]),
             *(str(r.get(k, 0)) for k in ("autocharge_succeeded", "autocharge_failed")),
         )
@@ -77,9 +78,11 @@ def _print_demand(rows: list[dict[str, Any]]) -> None:
 def show_waitlist(
     drop: Drop, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonFlag = False
 ) -> None:
-    """The drop's line order and claim window, and per SKU: buyers who joined, claims
-    offered, claimed (paid) and lost, still waiting, left, unserved (joined and got no
-    unit: the demand the next run can plan for), and the cards saved on joining that
+    """The drop's line order and claim window, and per SKU: buyers who joined (each
+    once) and entries (every join, so a buyer who left and came back counts twice),
+    claims offered, claimed (paid) and lost, buyers still waiting, left, unserved
+    (buyers who joined and got no unit through the line: the demand the next run can
+    plan for), and the cards saved on joining that
     were charged on allocation (card charged) or failed, the unit passing on (card
     failed).
 

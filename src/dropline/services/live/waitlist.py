@@ -52,12 +52,13 @@ from dropline.domain.live.drops import EDITABLE_STATES, ENGINE_STATES, Drop, Dro
 from dropline.domain.live.holds import Hold, HoldItem, HoldRequest, HoldStatus, ItemKind
 from dropline.domain.live.waitlist import (
     DEFAULT_CLAIM_WINDOW_S,
-    Demand,
+    DemandEntry,
     EntryStatus,
     GateMode,
     WaitlistOrder,
     check_claim_window,
     draw_order,
+    line_demand,
     needs_draw,
     position,
     serve_from,
@@ -517,34 +518,18 @@ class WaitlistService:
             await self._drop(uow, drop_id)
             return await uow.waitlist.buyers(drop_id)
 
-    async def demand(self, drop_id: str | None = None) -> list[dict[str, Any]]:
-        """Waitlist demand per (drop, SKU): joins, claims offered, made and lost, still
-        waiting, and ``unserved`` (joined but no unit through the line): what the next
-        run could have sold after the sell-out."""
+    async def demand(self, drop_id: str) -> list[dict[str, Any]]:
+        """Waitlist demand per SKU of the drop (``domain.live.waitlist.Demand``):
+        buyers who joined, each once however often they joined, and ``unserved``,
+        those who got no unit through the line (what the next run could have sold
+        after the sell-out); entries (joins); claims offered, made and lost."""
         async with self.uow(readonly=True) as uow:
-            if drop_id is not None:
-                await self._drop(uow, drop_id)
+            await self._drop(uow, drop_id)
             rows = await uow.waitlist.demand(drop_id)
-        acc: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for r in rows:
-            a = acc[(r["drop_id"], r["sku_id"])]
-            a["_joined"] += int(r["n"])
-            a["_offered"] += int(r["offered"])  # ever offered, whatever the status now
-            a[r["status"]] += int(r["n"])
-            for k in ("autocharge_succeeded", "autocharge_failed"):
-                a[k] += int(r[k] or 0)  # the saved cards charged on allocation
-        out = []
-        for (d, s), a in sorted(acc.items()):
-            dem = Demand(
-                sku_id=s,
-                joined=a["_joined"],
-                offered=a["_offered"],
-                claimed=a[EntryStatus.CLAIMED.value],
-                lost=a[EntryStatus.LOST.value],
-                waiting=a[EntryStatus.WAITING.value],
-                left=a[EntryStatus.LEFT.value],
-                skipped=a[EntryStatus.SKIPPED.value],
-            )
-            out.append({"drop_id": d, **dem.__dict__, "unserved": dem.unserved})
-            out[-1] |= {k: a[k] for k in ("autocharge_succeeded", "autocharge_failed")}
-        return out
+        lines: dict[str, list[DemandEntry]] = defaultdict(list)
+        for sku_id, entry in rows:
+            lines[sku_id].append(entry)
+        return [
+            {"drop_id": drop_id, **line_demand(sku_id, entries).__dict__}
+            for sku_id, entries in sorted(lines.items())
+        ]

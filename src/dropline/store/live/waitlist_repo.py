@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, insert, select, update
 
-from dropline.domain.live.waitlist import OPEN_STATES, Entry, EntryStatus
+from dropline.domain.live.waitlist import OPEN_STATES, DemandEntry, Entry, EntryStatus
 from dropline.store.base import Repository
 from dropline.store.live.waitlist_tables import (
     restock_waves,
@@ -23,6 +23,8 @@ from dropline.store.live.waitlist_tables import (
 )
 
 Row = dict[str, Any]
+#: One entry of a line for the demand: (SKU, the entry).
+DemandRow = tuple[str, DemandEntry]
 _OPEN = [s.value for s in OPEN_STATES]
 
 
@@ -158,24 +160,28 @@ class WaitlistRepository(Repository):
         rows = await self.conn.execute(select(t).where(t.c.drop_id == drop_id).order_by(t.c.sku_id))
         return [dict(r._mapping) for r in rows]
 
-    async def demand(self, drop_id: str | None = None) -> list[Row]:
-        """Per (drop, SKU) and status: entries, how many were ever offered a claim, and
-        auto-charges of a saved method that succeeded and failed."""
+    async def demand(self, drop_id: str) -> list[DemandRow]:
+        """Every entry of the drop's lines as the demand counts it, in join order:
+        (SKU, the entry: its buyer, status, whether it was ever offered a claim, what
+        its saved method's charge did)."""
         t = waitlist_entries
-        stmt = select(
-            t.c.drop_id,
-            t.c.sku_id,
-            t.c.status,
-            func.count().label("n"),
-            func.count(t.c.offered_at).label("offered"),
-            func.sum(case((t.c.charge_status == "succeeded", 1), else_=0)).label(
-                "autocharge_succeeded"
-            ),
-            func.sum(case((t.c.charge_status == "failed", 1), else_=0)).label("autocharge_failed"),
-        ).group_by(t.c.drop_id, t.c.sku_id, t.c.status)
-        if drop_id is not None:
-            stmt = stmt.where(t.c.drop_id == drop_id)
-        return [dict(r._mapping) for r in await self.conn.execute(stmt)]
+        stmt = (
+            select(t.c.sku_id, t.c.buyer_id, t.c.status, t.c.offered_at, t.c.charge_status)
+            .where(t.c.drop_id == drop_id)
+            .order_by(t.c.seq)
+        )
+        return [
+            (
+                r.sku_id,
+                DemandEntry(
+                    r.buyer_id,
+                    EntryStatus(r.status),
+                    r.offered_at is not None,
+                    r.charge_status if r.charge_status in ("succeeded", "failed") else "",
+                ),
+            )
+            for r in await self.conn.execute(stmt)
+        ]
 
     async def buyers(self, drop_id: str) -> list[tuple[str, str, int]]:
         """Per SKU and buyer who joined its line (once or again): (SKU, buyer, claims

@@ -92,16 +92,20 @@ class SettingsOut(BaseModel):
 
 
 class DemandOut(BaseModel):
+    """Buyers count once each however often they joined; entries count every join;
+    claims count every claim offered."""
+
     drop_id: str
     sku_id: str
-    joined: int
-    offered: int
-    claimed: int
-    lost: int
-    waiting: int
-    left: int
-    skipped: int
-    unserved: int = Field(description="joined and got no unit through the line")
+    joined: int = Field(description="buyers who joined (once or again)")
+    entries: int = Field(description="joins: a buyer who left and joined again counts twice")
+    offered: int = Field(description="claims offered")
+    claimed: int = Field(description="claims paid")
+    lost: int = Field(description="claims lost (passed on to the next in line)")
+    waiting: int = Field(description="buyers in line now")
+    left: int = Field(description="buyers whose latest entry left the line")
+    skipped: int = Field(description="buyers whose latest entry the line skipped")
+    unserved: int = Field(description="buyers who joined and got no unit through the line")
     autocharge_succeeded: int = Field(description="saved methods charged on allocation")
     autocharge_failed: int = Field(description="saved-method charges that failed (passed on)")
 
@@ -238,8 +242,9 @@ async def set_waitlist_settings(
 
 @router.get("/drops/{drop_id}/waitlist/demand", response_model=list[DemandOut])
 async def waitlist_demand(drop_id: str, c: ContainerDep, _: Ops) -> list[dict[str, Any]]:
-    """Per SKU: joins, claims offered, made (paid) and lost, still waiting, and
-    ``unserved`` (joined and got no unit): the demand left after the sell-out."""
+    """Per SKU: buyers who joined (each once) and ``entries`` (every join); claims
+    offered, made (paid) and lost; buyers still waiting, and ``unserved`` (buyers who
+    joined and got no unit through the line): the demand left after the sell-out."""
     return await c.waitlist.demand(drop_id)
 
 
