@@ -5,8 +5,12 @@ works once and for its buyer only, and stock stays consistent (nothing oversells
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
 import httpx
 import pytest
+from alembic import command
 
 from dropline.bootstrap import Container
 from dropline.domain import errors as e
@@ -14,6 +18,7 @@ from dropline.domain.live.drops import DropStatus
 from dropline.domain.live.waitlist import WaitlistOrder, draw_order
 from dropline.services.live.public_view import public_drop
 from dropline.services.ports import ManualClock
+from dropline.store.db import alembic_config, upgrade_async
 from support import seed_shop, sku_item
 
 VISA = "4242424242424242"
@@ -213,6 +218,34 @@ async def test_restock_wave_serves_the_line_then_sells(container: Container) -> 
             for path in (f"/ui/drops/{drop_id}", f"/ui/drops/{drop_id}/report"):
                 text = (await http.get(path)).text
                 assert "Waitlist and restock waves" in text and wave["id"] in text, path
+
+
+async def test_waves_done_before_the_migration_keep_what_they_put_on_sale(
+    container: Container, database_url: str
+) -> None:
+    """``0025_wave_on_sale`` records what a wave's units did; a wave done before it
+    keeps the old reading, quantity − waitlisted on sale, and a scheduled one none."""
+    c = container
+    drop_id, sku, _ = await sold_out_shop(c)
+    await c.waitlist.join(drop_id, sku, "ann")
+    await c.stock.receive(sku, 4)
+    await c.restocks.schedule(drop_id, sku, 3)
+    await c.restocks.run_once()
+    planned = await c.restocks.schedule(drop_id, sku, 1, datetime(2099, 1, 1, tzinfo=UTC))
+    config = alembic_config(database_url)
+    try:
+        await asyncio.to_thread(command.downgrade, config, "0024_waitlist_tiers")
+    finally:
+        await upgrade_async(database_url)
+    shown = {w["id"]: w for w in await c.restocks.waves(drop_id)}
+    keys = ("waitlisted", "for_waitlist", "on_sale", "back_in_stock")
+    assert [tuple(w[k] for k in keys) for w in shown.values() if w["status"] == "done"] == [
+        (1, 0, 2, 0)
+    ]
+    assert shown[planned["id"]]["on_sale"] is None
+    async with c.uow(readonly=True) as uow:
+        row = await uow.waitlist.wave(planned["id"])
+    assert row is not None and (row["on_sale"], row["for_waitlist"]) == (0, 0)
 
 
 async def test_a_cancelled_order_unit_goes_to_the_line(container: Container) -> None:

@@ -13,6 +13,7 @@ from dropline.domain.live.waitlist import (
     DemandEntry,
     Entry,
     EntryStatus,
+    KeptUnits,
     WaitlistOrder,
     check_claim_window,
     draw_order,
@@ -22,6 +23,7 @@ from dropline.domain.live.waitlist import (
     position,
     serve_from,
     serving,
+    settle_waves,
 )
 
 T0, T1 = 1000.0, 2000.0
@@ -203,3 +205,15 @@ def test_a_place_counts_who_is_served_before_the_entry() -> None:
     assert at_t1 == {"wle_01": 1, "wle_02": 2, "wle_03": 3, "wle_04": 4}
     # without windows: the plain place in line
     assert [position(line, e.id, fifo) for e in line] == [1, 2, 3, 4]
+
+
+def test_claims_take_the_oldest_waves_kept_units_and_an_open_gate_puts_the_rest_on_sale() -> None:
+    kept = [KeptUnits("w1", 2), KeptUnits("w2", 3)]
+    # three claims while buyers still wait for their window: w1's 2, then 1 of w2's
+    assert settle_waves(kept, 3, gate_open=False) == {"w1": (2, 0), "w2": (1, 0)}
+    # one claim, then nobody is waiting: the gate opens on the rest
+    assert settle_waves(kept, 1, gate_open=True) == {"w1": (1, 1), "w2": (0, 3)}
+    # nothing offered and the gate still latched: nothing moves, nothing is on sale
+    assert settle_waves(kept, 0, gate_open=False) == {}
+    # claims beyond what the waves keep took units that came back some other way
+    assert settle_waves(kept, 9, gate_open=True) == {"w1": (2, 0), "w2": (3, 0)}

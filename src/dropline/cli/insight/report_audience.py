@@ -57,8 +57,9 @@ def print_audience(report: dict[str, Any], out: Console) -> None:
     waves = report.get("restocks", [])
     if waves:
         t = Table(title="Restock waves")
-        for col in ("wave", "SKU", "at", "units", "status", "to waitlist", "on sale"):
-            t.add_column(col, justify="right" if col in ("units", "to waitlist") else "left")
+        figures = ("to waitlist", "for waitlist", "on sale", "back in stock")
+        for col in ("wave", "SKU", "at", "units", "status", *figures):
+            t.add_column(col, justify="right" if col in ("units", *figures) else "left")
         for w in waves:
             t.add_row(
                 w["id"],
@@ -67,6 +68,8 @@ def print_audience(report: dict[str, Any], out: Console) -> None:
                 _n(w["quantity"]),
                 w["status"] + (f" ({w['error']})" if w["error"] else ""),
                 _n(w["waitlisted"]),
+                _n(w.get("for_waitlist")),
                 _n(w["on_sale"]),
+                _n(w.get("back_in_stock")),
             )
         out.print(t)

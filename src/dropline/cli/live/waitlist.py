@@ -148,6 +148,10 @@ def _when(text: str | None) -> str | None:
     return utc_time(text) if text else None
 
 
+def _dash(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
 def _print_waves(waves: list[dict[str, Any]]) -> None:
     if not waves:
         console.print("no restock waves")
@@ -155,9 +159,8 @@ def _print_waves(waves: list[dict[str, Any]]) -> None:
     t = Table()
     id_column(t)
     id_column(t, "sku")
-    add_columns(
-        t, ">units", "at", "status", "reopens", ">to waitlist", "source", "error", wrap=("error",)
-    )
+    add_columns(t, ">units", "at", "status", "reopens", ">to waitlist", ">for waitlist")
+    add_columns(t, ">on sale", ">back in stock", "source", "error", wrap=("error",))
     for w in waves:
         source = f"{w['source_kind']} {w['source_id']}" if w["source_kind"] else "—"
         reopens = "—"
@@ -171,6 +174,7 @@ def _print_waves(waves: list[dict[str, Any]]) -> None:
             w["status"],
             reopens,
             str(w["waitlisted"]),
+            *(_dash(w.get(k)) for k in ("for_waitlist", "on_sale", "back_in_stock")),
             source,
             w["error"] or "",
         )
@@ -244,7 +248,10 @@ def restocks(
     drop: Drop, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonFlag = False
 ) -> None:
     """The drop's restock waves in time order: units, time, status (scheduled,
-    applying, done, failed, cancelled), claims each offered to the waitlist.
+    applying, done, failed, cancelled) and, once done, what its units did: claims of the
+    waitlist took them (to waitlist), they wait behind the gate for buyers in line whose
+    access window has not opened (for waitlist: not on sale), they went on sale, or they
+    went back to stock when the drop ended while still kept for the line.
 
     Example:
 

@@ -220,6 +220,35 @@ def restored_gate(in_line: int, joined_live: int, ever_offered: int, remaining: 
 
 
 @dataclass(frozen=True)
+class KeptUnits:
+    """A restock wave's units still kept behind its SKU's latched gate for the line."""
+
+    wave_id: str
+    for_waitlist: int
+
+
+def settle_waves(
+    kept: Sequence[KeptUnits], claims: int, gate_open: bool
+) -> dict[str, tuple[int, int]]:
+    """What one pass over a SKU's line did with the units restock waves keep behind its
+    gate (``kept``, oldest wave first): per wave, (claims that took its units, its units
+    that went on sale). The ``claims`` the pass offered take the oldest wave's units
+    first (units are alike; those waited longest); when the pass leaves the gate open
+    (nobody is waiting any more), every unit still kept goes on sale. Waves the pass
+    did not touch are left out. A wave's units are therefore on sale only once they
+    are: kept behind the gate for a buyer whose window has not opened, they are not."""
+    out: dict[str, tuple[int, int]] = {}
+    left = max(0, claims)
+    for k in kept:
+        took = min(left, k.for_waitlist)
+        left -= took
+        sale = k.for_waitlist - took if gate_open else 0
+        if took or sale:
+            out[k.wave_id] = (took, sale)
+    return out
+
+
+@dataclass(frozen=True)
 class DemandEntry:
     """One entry of a SKU's line as the demand counts it: whose, its status now,
     whether it was ever offered a claim, and what its saved method's charge did

@@ -15,7 +15,9 @@ is passed over and keeps its place): a claim hold placed for them with their tie
 (engine idempotency key ``waitlist:<entry>``, so two workers offering the same entry
 place one hold), the entry moved to ``offered`` by a compare-and-set, and a message
 with the signed claim link queued in the same transaction. When nobody is left waiting
-the gate is opened and units go on sale.
+the gate is opened and units go on sale. Each pass also records on the SKU's restock
+waves what became of the units they keep behind the gate (taken by its claims, or on
+sale as it opens the gate), so a wave never counts units on sale that are not.
 
 One idea: the line's lifecycle (join, leave, offer, settle), kept in one module so the
 order of its compare-and-sets reads in one place; who may join is in
@@ -55,6 +57,7 @@ from dropline.domain.live.waitlist import (
     DemandEntry,
     EntryStatus,
     GateMode,
+    KeptUnits,
     WaitlistOrder,
     check_claim_window,
     draw_order,
@@ -63,6 +66,7 @@ from dropline.domain.live.waitlist import (
     position,
     serve_from,
     serving,
+    settle_waves,
 )
 from dropline.services.live.drops import DropService
 from dropline.services.live.waitlist_joining import join_gate
@@ -374,6 +378,7 @@ class WaitlistService:
             await self._skip(by_id[entry.id], NO_WINDOW_NOTE)
         if not turn.ready and not turn.later:
             await self.gate(drop_id, sku_id, GateMode.OFF)
+            await self._settle_waves(drop_id, sku_id, 0, gate_open=True)
             return 0
         remaining, state = await self.gate(drop_id, sku_id, GateMode.ARM)
         offered = 0
@@ -391,7 +396,31 @@ class WaitlistService:
         if not still:
             # everyone in line has a claim: what is left (and what comes back) is on sale
             await self.gate(drop_id, sku_id, GateMode.OFF)
+        await self._settle_waves(drop_id, sku_id, offered, gate_open=not still)
         return offered
+
+    async def _settle_waves(self, drop_id: str, sku_id: str, claims: int, gate_open: bool) -> None:
+        """Record on the SKU's restock waves what this pass did with the units they keep
+        behind the gate (``waitlist.settle_waves``): the ``claims`` it offered took them,
+        or they went on sale as the gate opened. Each wave moves by compare-and-set, so
+        passes of several workers each count their own claims once."""
+        if claims <= 0 and not gate_open:
+            return
+        for _ in range(5):  # another pass moved a wave first: read it again
+            async with self.uow(readonly=True) as uow:
+                rows = await uow.waitlist.kept_waves(drop_id, sku_id)
+            if not rows:
+                return
+            kept = [KeptUnits(r["id"], int(r["for_waitlist"])) for r in rows]
+            moves = settle_waves(kept, claims, gate_open)
+            versions = {r["id"]: r["version"] for r in rows}
+            async with self.uow() as uow:
+                for wave_id, (took, sale) in moves.items():
+                    if not await uow.waitlist.settle_wave(wave_id, versions[wave_id], took, sale):
+                        break
+                else:
+                    await uow.commit()
+                    return
 
     async def _draw(self, uow: UnitOfWork, drop_id: str, sku_id: str, entries: list[Any]) -> None:
         pre = [e.id for e in entries if e.pre_queue and e.status is EntryStatus.WAITING]

@@ -278,6 +278,63 @@ class WaitlistRepository(Repository):
         )
         return [dict(r._mapping) for r in rows]
 
+    async def kept_waves(self, drop_id: str, sku_id: str) -> list[Row]:
+        """The SKU's waves (applying or done) whose units still wait behind its gate for
+        the line, oldest first."""
+        t = restock_waves
+        rows = await self.conn.execute(
+            select(t)
+            .where(
+                t.c.drop_id == drop_id,
+                t.c.sku_id == sku_id,
+                t.c.status.in_(("applying", "done")),
+                t.c.for_waitlist > 0,
+            )
+            .order_by(t.c.at, t.c.id)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def settle_wave(self, wave_id: str, version: int, took: int, sale: int) -> bool:
+        """Compare-and-set on the wave's version: ``took`` of its kept units went to
+        claims, ``sale`` went on sale (never more than it keeps)."""
+        t = restock_waves
+        done = await self.conn.execute(
+            update(t)
+            .where(t.c.id == wave_id, t.c.version == version, t.c.for_waitlist >= took + sale)
+            .values(
+                version=version + 1,
+                waitlisted=t.c.waitlisted + took,
+                on_sale=t.c.on_sale + sale,
+                for_waitlist=t.c.for_waitlist - took - sale,
+            )
+        )
+        return bool(done.rowcount)
+
+    async def finish_wave(self, wave_id: str, status: str, **values: Any) -> bool:
+        """Move a wave out of ``applying`` (to ``done`` or ``failed``), whatever version
+        the line's passes have brought it to meanwhile (``settle_wave``)."""
+        t = restock_waves
+        done = await self.conn.execute(
+            update(t)
+            .where(t.c.id == wave_id, t.c.status == "applying")
+            .values(version=t.c.version + 1, status=status, **values)
+        )
+        return bool(done.rowcount)
+
+    async def end_waves(self, drop_id: str) -> None:
+        """The drop ended: units its waves still kept for the line went back to stock
+        with the rest of the unsold units (``back_in_stock``)."""
+        t = restock_waves
+        await self.conn.execute(
+            update(t)
+            .where(t.c.drop_id == drop_id, t.c.for_waitlist > 0)
+            .values(
+                version=t.c.version + 1,
+                back_in_stock=t.c.back_in_stock + t.c.for_waitlist,
+                for_waitlist=0,
+            )
+        )
+
     async def change_wave(self, wave_id: str, version: int, status: str, **values: Any) -> bool:
         """Compare-and-set on the wave's version: the one worker whose update matches
         moves it (``scheduled`` → ``applying`` is the claim that makes a wave run once)."""

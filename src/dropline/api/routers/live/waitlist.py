@@ -135,9 +135,23 @@ class WaveOut(BaseModel):
     status: Literal["scheduled", "applying", "done", "failed", "cancelled"]
     reopens: bool = Field(description="planned on an ended drop: applying it reopens the drop")
     ends_at: str | None = Field(description="when the drop it reopens ends again")
-    waitlisted: int = Field(description="claims the wave offered to the waitlist")
+    waitlisted: int = Field(
+        description="units claims took: the claims offered to the waitlist with them, when "
+        "the wave was applied or later, while they were kept for the line"
+    )
+    for_waitlist: int | None = Field(
+        description="units still behind the SKU's latched waitlist gate, kept for buyers in "
+        "line whose access window has not opened (or whose open windows' units are taken): "
+        "not on sale (set once the wave is done)"
+    )
     on_sale: int | None = Field(
-        description="units the line did not take, put on sale (set once the wave is done)"
+        description="units that went on sale: at once, or when the gate opened with nobody "
+        "left waiting (set once the wave is done)"
+    )
+    back_in_stock: int | None = Field(
+        description="units still kept for the line when the drop ended: back in available "
+        "stock with the unsold rest (set once the wave is done). Done, waitlisted + "
+        "for_waitlist + on_sale + back_in_stock = quantity"
     )
     error: str | None
     created_at: str | None
