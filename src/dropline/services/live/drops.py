@@ -310,8 +310,8 @@ class DropService:
         ``hold.released`` event each; a payment still in flight is then refused and
         voided, as when its hold expires), forgets the drop in the engine and returns
         every unsold offered unit to ``available`` (a restock wave's units still kept
-        for the waitlist's line among them: its ``back_in_stock``). Scheduling a drop whose
-        ``starts_at`` has passed is refused (``InvalidInput``). ``version``: move the
+        for the waitlist's line among them: its ``back_in_stock``). Scheduling a drop
+        whose ``starts_at`` has passed is refused (``InvalidInput``). ``version``: move the
         drop only if it is still that version (``Conflict`` otherwise), for a caller
         that decided on an older read, as the schedule job does."""
         keep = None
