@@ -100,6 +100,52 @@ def test_monitor_updates_live_and_pause_refuses_holds(browser: Browser, server: 
     page.close()
 
 
+def ended_drop(server: Server) -> tuple[str, str]:
+    """A drop of its own (one SKU, 2 of 5 received units offered) that went live and
+    ended, made over the API. Returns (drop id, SKU id)."""
+    with server.client(server.admin_key) as api:
+        product = api.post("/v1/products", json={"name": "Reopen Tee"}).json()["id"]
+        sku = api.post(
+            f"/v1/products/{product}/skus",
+            json={"code": "RE-TEE-M", "price": {"amount": 2500, "currency": "USD"}},
+        ).json()["id"]
+        assert api.post(f"/v1/stock/{sku}/receipts", json={"quantity": 5}).status_code == 201
+        drop = api.post("/v1/drops", json={"name": "Reopen drop", "currency": "USD"}).json()["id"]
+        assert api.put(f"/v1/drops/{drop}/offers/{sku}", json={"quantity": 2}).is_success
+        for body in (
+            {"to": "scheduled"},
+            {"to": "live", "override_reason": "a practice drop for the monitor"},
+            {"to": "ended"},
+        ):
+            r = api.post(f"/v1/drops/{drop}/transitions", json=body)
+            assert r.status_code == 200, r.text
+    return drop, sku
+
+
+@pytest.mark.browser
+def test_an_ended_drops_monitor_goes_live_when_a_wave_reopens_it(
+    browser: Browser, server: Server
+) -> None:
+    """The monitor of an ended drop shows final numbers and nothing streams. A restock
+    wave planned on the drop reopens it (the server's job applies it): the open page
+    turns into the live monitor by itself, connected, and follows a hold."""
+    drop, sku = ended_drop(server)
+    page = login(browser, server, server.ops_key, f"/ui/drops/{drop}")
+    expect(page.locator("#clock")).to_contain_text("Ended")
+    expect(page.locator("#live-state")).to_have_count(0)
+    with server.client(server.ops_key) as api:
+        r = api.post(f"/v1/drops/{drop}/restocks", json={"sku_id": sku, "quantity": 3})
+        assert r.status_code == 201 and r.json()["reopens"] is True, r.text
+    expect(page.locator("#drop-status")).to_have_text("live", timeout=20_000)
+    expect(page.locator("#live-state")).to_have_text("connected")
+    expect(page.locator("#clock-text")).to_contain_text("Live for")
+    row = page.locator(f'tr[data-sku="{sku}"]')
+    expect(row.locator('[data-f="remaining"]')).to_have_text("3")
+    assert server.hold(drop, "viewer-1", sku, 2).status_code == 201
+    expect(row.locator('[data-f="held"]')).to_have_text("2")
+    page.close()
+
+
 @pytest.mark.browser
 def test_orders_page_cancels_an_unshipped_order(browser: Browser, server: Server) -> None:
     drop = server.drops["orders"]

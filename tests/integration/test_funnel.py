@@ -296,3 +296,29 @@ async def test_a_buyer_refused_and_then_in_the_line_counts_once(
     r = await api.get("/v1/insight/lessons", params={"drop_id": d})
     assert r.status_code == 200, r.text
     assert {v["sku_id"]: v["unserved_demand"] for v in r.json()["variants"]} == {s0: 3}
+
+
+async def test_a_refused_buyer_who_bought_the_sku_later_is_served(
+    container: Container, api: httpx.AsyncClient
+) -> None:
+    """Two units of S0, both held by ann. cat taps 2 and dan taps 1: refused sold out.
+    Nobody is in line, so when ann lets go both units go on sale: cat buys 1, dan buys
+    1. Unserved units 3 (what they asked for), unserved demand 1: cat's second unit;
+    dan bought what he wanted, not through the line but served all the same."""
+    c = container
+    shop = await seed_shop(c, units=2, skus=1)
+    d, [s0] = shop.drop_id, shop.skus
+    early = await c.holds.place(d, "ann", [sku_item(s0, 2)])
+    for buyer, qty in (("cat", 2), ("dan", 1)):
+        with pytest.raises(SoldOut):
+            await c.holds.place(d, buyer, [sku_item(s0, qty)])
+    await c.holds.release(early.id, "ann")
+    for buyer in ("cat", "dan"):
+        await buy(c, d, buyer, s0, "live")
+
+    [u] = (await c.funnel.figures(d, [s0]))["unserved"]
+    keys = ("refused_taps", "refused_buyers", "unserved_units", "waitlist_joins")
+    assert (*(u[k] for k in keys), u["unserved_demand"]) == (2, 2, 3, 0, 1)
+    r = await api.get("/v1/insight/lessons", params={"drop_id": d})
+    assert r.status_code == 200, r.text
+    assert {v["sku_id"]: v["unserved_demand"] for v in r.json()["variants"]} == {s0: 1}

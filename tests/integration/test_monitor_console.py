@@ -116,6 +116,8 @@ async def test_an_ended_drop_shows_final_numbers(container: Container, clock: Ma
     assert "<strong>Ended</strong>" in page and "after 10 min 00 s live" in page
     assert "sku-toggle" not in page and 'id="live-state"' not in page
     assert "data-events" not in page and "sold out" not in page.lower()
+    # it only watches the stream, for the drop going live again (a restock wave)
+    assert f'data-watch="/ui/drops/{drop_id}/events"' in page
     assert 'id="drop-ended"' not in page and "Back in stock" in page
 
 

@@ -5,8 +5,12 @@ works once and for its buyer only, and stock stays consistent (nothing oversells
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
 import httpx
 import pytest
+from alembic import command
 
 from dropline.bootstrap import Container
 from dropline.domain import errors as e
@@ -14,6 +18,7 @@ from dropline.domain.live.drops import DropStatus
 from dropline.domain.live.waitlist import WaitlistOrder, draw_order
 from dropline.services.live.public_view import public_drop
 from dropline.services.ports import ManualClock
+from dropline.store.db import alembic_config, upgrade_async
 from support import seed_shop, sku_item
 
 VISA = "4242424242424242"
@@ -137,6 +142,44 @@ async def test_leaving_hands_the_claim_on(container: Container) -> None:
         await c.waitlist.leave(drop_id, sku, "ann")
 
 
+async def test_demand_counts_a_buyer_who_left_and_came_back_once(
+    container: Container, api: httpx.AsyncClient
+) -> None:
+    """Ann joins, leaves and joins again (behind Bo); Bo's claim is paid. Demand counts
+    buyers: 2 joined, Ann unserved and waiting (not also gone), and 3 entries; the
+    report's waitlist (JSON and CSV) says the same."""
+    from dropline.web.render import report_csv
+
+    c = container
+    drop_id, sku, [early] = await sold_out_shop(c)
+    url = f"/v1/drops/{drop_id}/waitlist"
+    for buyer, method in (("ann", "post"), ("ann", "delete"), ("bo", "post"), ("ann", "post")):
+        if method == "post":
+            r = await api.post(url, json={"sku_id": sku}, headers=_buyer(c, buyer))
+            assert r.status_code == 201, r.text
+        else:
+            r = await api.delete(url, params={"sku_id": sku}, headers=_buyer(c, buyer))
+            assert r.json()["status"] == "left"
+    await c.holds.release(early, "early0")
+    assert await c.waitlist.serve_once() == 1
+    [bos] = await c.waitlist.mine(drop_id, "bo")
+    assert (await c.checkout.start(str(bos["hold_id"]), "bo", VISA)).order is not None
+    await c.waitlist.serve_once()  # settles Bo's claim: paid
+
+    [demand] = (await api.get(f"{url}/demand")).json()
+    buyers = ("joined", "waiting", "left", "skipped", "unserved")
+    assert {k: demand[k] for k in buyers} == {
+        "joined": 2, "waiting": 1, "left": 0, "skipped": 0, "unserved": 1
+    }  # fmt: skip
+    claims = ("entries", "offered", "claimed", "lost")
+    assert {k: demand[k] for k in claims} == {"entries": 3, "offered": 1, "claimed": 1, "lost": 0}
+    report = await c.reports.build(drop_id)
+    [line] = report["waitlist"]["skus"]
+    assert (line["joined"], line["entries"], line["unserved"]) == (2, 3, 1)
+    csv_text = report_csv(report)
+    assert f"waitlist,{sku},joined,2" in csv_text and f"waitlist,{sku},entries,3" in csv_text
+
+
 async def test_restock_wave_serves_the_line_then_sells(container: Container) -> None:
     c = container
     drop_id, sku, _ = await sold_out_shop(c)
@@ -175,6 +218,34 @@ async def test_restock_wave_serves_the_line_then_sells(container: Container) -> 
             for path in (f"/ui/drops/{drop_id}", f"/ui/drops/{drop_id}/report"):
                 text = (await http.get(path)).text
                 assert "Waitlist and restock waves" in text and wave["id"] in text, path
+
+
+async def test_waves_done_before_the_migration_keep_what_they_put_on_sale(
+    container: Container, database_url: str
+) -> None:
+    """``0025_wave_on_sale`` records what a wave's units did; a wave done before it
+    keeps the old reading, quantity − waitlisted on sale, and a scheduled one none."""
+    c = container
+    drop_id, sku, _ = await sold_out_shop(c)
+    await c.waitlist.join(drop_id, sku, "ann")
+    await c.stock.receive(sku, 4)
+    await c.restocks.schedule(drop_id, sku, 3)
+    await c.restocks.run_once()
+    planned = await c.restocks.schedule(drop_id, sku, 1, datetime(2099, 1, 1, tzinfo=UTC))
+    config = alembic_config(database_url)
+    try:
+        await asyncio.to_thread(command.downgrade, config, "0024_waitlist_tiers")
+    finally:
+        await upgrade_async(database_url)
+    shown = {w["id"]: w for w in await c.restocks.waves(drop_id)}
+    keys = ("waitlisted", "for_waitlist", "on_sale", "back_in_stock")
+    assert [tuple(w[k] for k in keys) for w in shown.values() if w["status"] == "done"] == [
+        (1, 0, 2, 0)
+    ]
+    assert shown[planned["id"]]["on_sale"] is None
+    async with c.uow(readonly=True) as uow:
+        row = await uow.waitlist.wave(planned["id"])
+    assert row is not None and (row["on_sale"], row["for_waitlist"]) == (0, 0)
 
 
 async def test_a_cancelled_order_unit_goes_to_the_line(container: Container) -> None:

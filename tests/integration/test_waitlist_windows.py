@@ -262,3 +262,104 @@ async def test_joining_again_with_a_newer_token_updates_the_tiers_and_keeps_the_
     await c.holds.release(tap.id, "g1")
     assert await c.waitlist.serve_once() == 1
     assert (await mine(c, drop_id, "pub"))["status"] == "offered"
+
+
+async def wave_line(c: Container, clock: ManualClock) -> tuple[str, str, float]:
+    """One unit, gold from T0 with it, the public from T1. A public buyer waits in the
+    pre-queue; live, g1 buys the unit and a gold buyer joins the sold-out line. Three
+    more units are received. Returns (drop id, SKU id, T1)."""
+    shop = await seed_shop(c, units=1, live=False, ttl=30)
+    drop_id, sku, t0 = shop.drop_id, shop.skus[0], clock.now()
+    await c.access_windows.set_windows(
+        drop_id,
+        [AccessWindow(t0, ("gold",), {sku: 1}, "Gold"), AccessWindow(t0 + LATER, (), None)],
+    )
+    await c.waitlist.join(drop_id, sku, "pub")
+    await go_live(c, drop_id)
+    hold = await c.holds.place(drop_id, "g1", [sku_item(sku)], tiers=GOLD)
+    assert (await c.checkout.start(hold.id, "g1", VISA)).order is not None
+    await c.waitlist.join(drop_id, sku, "gold", tiers=GOLD)
+    await c.stock.receive(sku, 3)
+    clock.advance(10)
+    return drop_id, sku, t0 + LATER
+
+
+WAVE_FIGURES = ("waitlisted", "for_waitlist", "on_sale", "back_in_stock")
+
+
+def figures(wave: dict[str, object]) -> tuple[object, ...]:
+    return tuple(wave[k] for k in WAVE_FIGURES)
+
+
+async def test_a_waves_units_kept_for_a_later_window_are_not_on_sale(
+    container: Container, clock: ManualClock, api: httpx.AsyncClient
+) -> None:
+    """A wave of 3 in the gold window: the gold buyer in line gets a claim, the public
+    buyer ahead of her is passed over, so the other 2 units stay behind the gate for
+    her (a gold tapper is refused): kept for the waitlist, not on sale. The API, the
+    monitor and the report (JSON, CSV, HTML, terminal) say so. At T1 she gets one and
+    the line is empty: the last unit goes on sale, and the wave says so then."""
+    from rich.console import Console
+
+    from dropline.cli.insight.report_audience import print_audience
+    from dropline.web.render import report_csv, report_html
+
+    c = container
+    drop_id, sku, t1 = await wave_line(c, clock)
+    wave = await c.restocks.schedule(drop_id, sku, 3)
+    assert await c.restocks.run_once() == [wave["id"]]
+    assert (await mine(c, drop_id, "gold"))["status"] == "offered"
+    assert (await mine(c, drop_id, "pub"))["status"] == "waiting"
+    with pytest.raises(e.SoldOut):
+        await c.holds.place(drop_id, "g2", [sku_item(sku)], tiers=GOLD)
+    [shown] = (await api.get(f"/v1/drops/{drop_id}/restocks")).json()
+    assert (shown["status"], shown["waitlisted"], shown["on_sale"]) == ("done", 1, 0)
+    assert figures(shown) == (1, 2, 0, 0)
+    [row] = (await c.monitor.snapshot(drop_id))["skus"]
+    assert row["for_waitlist"] == 2
+    assert [figures(w) for w in (await c.monitor.snapshot(drop_id))["restocks"]] == [(1, 2, 0, 0)]
+    report = await c.reports.build(drop_id)
+    assert [figures(w) for w in report["restocks"]] == [(1, 2, 0, 0)]
+    csv_text = report_csv(report)
+    for k, n in zip(WAVE_FIGURES, (1, 2, 0, 0), strict=True):
+        assert f"restocks,{wave['id']},{k},{n}\r\n" in csv_text
+    assert "Kept for waitlist" in report_html(report)
+    out = Console(record=True, width=200)
+    print_audience(report, out)
+    assert "for waitlist" in out.export_text()
+
+    # T1: the public buyer's window opens; her claim takes a kept unit, the line is
+    # empty, so the gate opens and the last one is on sale
+    clock.advance(t1 - clock.now())
+    assert await c.waitlist.serve_once() == 1
+    assert (await mine(c, drop_id, "pub"))["status"] == "offered"
+    [after] = await c.restocks.waves(drop_id)
+    assert figures(after) == (2, 0, 1, 0)
+    await c.holds.place(drop_id, "fan", [sku_item(sku)])
+    assert await consistent(c, drop_id, sku) == (0, 3, 1)
+
+
+async def test_units_kept_for_the_line_at_the_end_go_back_to_stock(
+    container: Container, clock: ManualClock
+) -> None:
+    """The wave of 3 keeps 2 for the public buyer when the drop ends: they go back to
+    stock with the rest (``back_in_stock``), never on sale. A second wave of 1 reopens
+    the drop; the public buyer's claim at T1 takes that wave's unit, not the first
+    wave's, whose units are gone."""
+    c = container
+    drop_id, sku, t1 = await wave_line(c, clock)
+    first = await c.restocks.schedule(drop_id, sku, 3)
+    await c.restocks.run_once()
+    await c.drops.transition(drop_id, DropStatus.ENDED)
+    [ended] = await c.restocks.waves(drop_id)
+    assert figures(ended) == (1, 0, 0, 2)
+    await c.stock.receive(sku, 1)
+    second = await c.restocks.schedule(drop_id, sku, 1)
+    assert second["reopens"] is True
+    assert await c.restocks.run_once() == [second["id"]]
+    assert (await mine(c, drop_id, "pub"))["status"] == "waiting"
+    clock.advance(t1 - clock.now())
+    assert await c.waitlist.serve_once() == 1
+    assert (await mine(c, drop_id, "pub"))["status"] == "offered"
+    waves = {w["id"]: figures(w) for w in await c.restocks.waves(drop_id)}
+    assert waves == {first["id"]: (1, 0, 0, 2), second["id"]: (1, 0, 0, 0)}

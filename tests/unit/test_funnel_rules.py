@@ -113,6 +113,20 @@ def test_each_buyers_unmet_demand_counts_once_per_sku() -> None:
     assert a["unserved_demand"] < a["unserved_units"] + a["waitlist_joins"]  # type: ignore[operator]
 
 
+def test_units_bought_by_any_path_are_not_unserved() -> None:
+    """cat was refused 2 and later bought 1 directly (a unit came back on sale): 1 left
+    unmet. dan was refused 1 and bought 1 directly: 0. eve joined the line, left it and
+    bought 1 directly: 0, although she got nothing through the line (still a waitlist
+    join). fay paid a claim (an order of hers too): counted once, 3 − 1 = 2. A purchase
+    of another SKU meets nothing here."""
+    refused = [Refused("a", "cat", 2, 2), Refused("a", "dan", 1, 1), Refused("a", "fay", 1, 3)]
+    joined = [Joined("a", "eve"), Joined("a", "fay", claimed=1)]
+    bought = {("a", "cat"): 1, ("a", "dan"): 1, ("a", "eve"): 1, ("a", "fay"): 1, ("b", "fay"): 5}
+    assert rows(unserved(refused, joined, ["a"], bought)) == [("a", 4, 3, 6, 1, 1 + 0 + 0 + 2)]
+    # without the purchases, cat, dan and eve counted as unserved
+    assert rows(unserved(refused, joined, ["a"])) == [("a", 4, 3, 6, 1, 2 + 1 + 1 + 2)]
+
+
 def test_corrected_demand_takes_the_larger_estimate() -> None:
     # sold out 2 units at 120 s of 300: the rate says 5; 4 unserved say 6
     assert corrected_demand(VariantRow("d", "a", "A", 2, 2, 120, "S", 300, 4)) == 6

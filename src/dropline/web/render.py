@@ -209,13 +209,13 @@ def report_csv(report: dict[str, Any]) -> str:
             for k in ("allocated", "carried_in", "sold", "leftovers"):
                 w.writerow(["access_windows", f"{name} {s['sku_id']}", k, s[k]])
     for line in report.get("waitlist", {}).get("skus", []):
-        for k in ("joined", "offered", "claimed", "lost", "skipped", "left", "waiting"):
+        for k in ("joined", "entries", "offered", "claimed", "lost", "skipped", "left", "waiting"):
             w.writerow(["waitlist", line["sku_id"], k, line[k]])
         w.writerow(["waitlist", line["sku_id"], "unserved", line["unserved"]])
     for wave in report.get("restocks", []):
-        keys = ("sku_id", "quantity", "at", "status", "reopens", "ends_at", "waitlisted", "on_sale")
-        for k in keys:
-            w.writerow(["restocks", wave["id"], k, wave[k]])
+        keys = ("sku_id", "quantity", "at", "status", "reopens", "ends_at", "waitlisted")
+        for k in (*keys, "for_waitlist", "on_sale", "back_in_stock"):
+            w.writerow(["restocks", wave["id"], k, wave.get(k)])
     for d in report["previous_drops"]:
         for k in ("units_offered", "units_sold", "sell_through_pct", "orders", "net"):
             w.writerow(["previous_drops", d["name"], k, d[k]])

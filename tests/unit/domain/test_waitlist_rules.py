@@ -10,17 +10,20 @@ from dropline.domain.errors import InvalidInput
 from dropline.domain.live.access import AccessWindow
 from dropline.domain.live.waitlist import (
     ALWAYS,
-    Demand,
+    DemandEntry,
     Entry,
     EntryStatus,
+    KeptUnits,
     WaitlistOrder,
     check_claim_window,
     draw_order,
     in_line,
+    line_demand,
     needs_draw,
     position,
     serve_from,
     serving,
+    settle_waves,
 )
 
 T0, T1 = 1000.0, 2000.0
@@ -97,8 +100,27 @@ def test_claim_window_bounds() -> None:
             check_claim_window(bad)
 
 
-def test_unserved_demand_is_who_joined_minus_who_got_a_unit() -> None:
-    assert Demand("sku_1", joined=10, offered=6, claimed=4, lost=2, waiting=4).unserved == 6
+def test_demand_counts_buyers_once_and_entries_and_claims_each() -> None:
+    """Ann left, came back, lost a claim and waits; Bo paid a claim, came back for one
+    more and paid it too; Cy left for good; Dee was skipped after a failed card."""
+    W, S = EntryStatus, "sku_1"
+    lines = [
+        DemandEntry("ann", W.LEFT),
+        DemandEntry("bo", W.CLAIMED, offered=True, charge="succeeded"),
+        DemandEntry("ann", W.LOST, offered=True),
+        DemandEntry("cy", W.LEFT),
+        DemandEntry("bo", W.CLAIMED, offered=True),
+        DemandEntry("dee", W.LOST, offered=True, charge="failed"),
+        DemandEntry("dee", W.SKIPPED),
+        DemandEntry("ann", W.WAITING),
+    ]
+    d = line_demand(S, lines)
+    # buyers: four joined, by where each one's latest entry stands; Bo alone was served
+    assert (d.joined, d.waiting, d.left, d.skipped, d.unserved) == (4, 1, 1, 1, 3)
+    # entries and claims: each one
+    assert (d.entries, d.offered, d.claimed, d.lost) == (8, 4, 2, 2)
+    assert (d.autocharge_succeeded, d.autocharge_failed) == (1, 1)
+    assert line_demand(S, []).joined == line_demand(S, []).unserved == 0
 
 
 def test_restored_gate_latches_only_where_the_line_had_latched_it() -> None:
@@ -183,3 +205,15 @@ def test_a_place_counts_who_is_served_before_the_entry() -> None:
     assert at_t1 == {"wle_01": 1, "wle_02": 2, "wle_03": 3, "wle_04": 4}
     # without windows: the plain place in line
     assert [position(line, e.id, fifo) for e in line] == [1, 2, 3, 4]
+
+
+def test_claims_take_the_oldest_waves_kept_units_and_an_open_gate_puts_the_rest_on_sale() -> None:
+    kept = [KeptUnits("w1", 2), KeptUnits("w2", 3)]
+    # three claims while buyers still wait for their window: w1's 2, then 1 of w2's
+    assert settle_waves(kept, 3, gate_open=False) == {"w1": (2, 0), "w2": (1, 0)}
+    # one claim, then nobody is waiting: the gate opens on the rest
+    assert settle_waves(kept, 1, gate_open=True) == {"w1": (1, 1), "w2": (0, 3)}
+    # nothing offered and the gate still latched: nothing moves, nothing is on sale
+    assert settle_waves(kept, 0, gate_open=False) == {}
+    # claims beyond what the waves keep took units that came back some other way
+    assert settle_waves(kept, 9, gate_open=True) == {"w1": (2, 0), "w2": (3, 0)}

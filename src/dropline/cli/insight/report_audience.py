@@ -47,19 +47,19 @@ def print_audience(report: dict[str, Any], out: Console) -> None:
     waitlist = report.get("waitlist")
     if waitlist and waitlist["skus"]:
         t = Table(title=f"Waitlist (order {waitlist['order']})")
-        for col in ("SKU", "joined", "claims offered", "claimed", "lost", "skipped", "left"):
+        cols = ("SKU", "joined", "entries", "claims offered", "claimed", "lost", "skipped")
+        for col in (*cols, "left", "waiting", "unserved"):
             t.add_column(col, justify="left" if col == "SKU" else "right")
-        t.add_column("waiting", justify="right")
-        t.add_column("unserved", justify="right")
         for s in waitlist["skus"]:
-            keys = ("joined", "offered", "claimed", "lost", "skipped", "left", "waiting")
+            keys = ("joined", "entries", "offered", "claimed", "lost", "skipped", "left", "waiting")
             t.add_row(s["sku_id"], *(_n(s[k]) for k in keys), _n(s["unserved"]))
         out.print(t)
     waves = report.get("restocks", [])
     if waves:
         t = Table(title="Restock waves")
-        for col in ("wave", "SKU", "at", "units", "status", "to waitlist", "on sale"):
-            t.add_column(col, justify="right" if col in ("units", "to waitlist") else "left")
+        figures = ("to waitlist", "for waitlist", "on sale", "back in stock")
+        for col in ("wave", "SKU", "at", "units", "status", *figures):
+            t.add_column(col, justify="right" if col in ("units", *figures) else "left")
         for w in waves:
             t.add_row(
                 w["id"],
@@ -68,6 +68,8 @@ def print_audience(report: dict[str, Any], out: Console) -> None:
                 _n(w["quantity"]),
                 w["status"] + (f" ({w['error']})" if w["error"] else ""),
                 _n(w["waitlisted"]),
+                _n(w.get("for_waitlist")),
                 _n(w["on_sale"]),
+                _n(w.get("back_in_stock")),
             )
         out.print(t)

@@ -61,12 +61,13 @@ def _print_demand(rows: list[dict[str, Any]]) -> None:
         return
     t = Table()
     id_column(t, "sku")
-    add_columns(t, ">joined", ">offered", ">claimed", ">lost", ">waiting", ">left", ">unserved")
-    add_columns(t, ">card charged", ">card failed")
+    add_columns(t, ">joined", ">entries", ">offered", ">claimed", ">lost", ">waiting", ">left")
+    add_columns(t, ">unserved", ">card charged", ">card failed")
+    keys = ("joined", "entries", "offered", "claimed", "lost", "waiting", "left")
     for r in rows:
         t.add_row(
             r["sku_id"],
-            *(str(r[k]) for k in ("joined", "offered", "claimed", "lost", "waiting", "left")),
+            *(str(r[k]) for k in keys),
             str(r["unserved"]),
             *(str(r.get(k, 0)) for k in ("autocharge_succeeded", "autocharge_failed")),
         )
@@ -77,9 +78,11 @@ def _print_demand(rows: list[dict[str, Any]]) -> None:
 def show_waitlist(
     drop: Drop, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonFlag = False
 ) -> None:
-    """The drop's line order and claim window, and per SKU: buyers who joined, claims
-    offered, claimed (paid) and lost, still waiting, left, unserved (joined and got no
-    unit: the demand the next run can plan for), and the cards saved on joining that
+    """The drop's line order and claim window, and per SKU: buyers who joined (each
+    once) and entries (every join, so a buyer who left and came back counts twice),
+    claims offered, claimed (paid) and lost, buyers still waiting, left, unserved
+    (buyers who joined and got no unit through the line: the demand the next run can
+    plan for), and the cards saved on joining that
     were charged on allocation (card charged) or failed, the unit passing on (card
     failed).
 
@@ -145,6 +148,10 @@ def _when(text: str | None) -> str | None:
     return utc_time(text) if text else None
 
 
+def _dash(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
 def _print_waves(waves: list[dict[str, Any]]) -> None:
     if not waves:
         console.print("no restock waves")
@@ -152,9 +159,8 @@ def _print_waves(waves: list[dict[str, Any]]) -> None:
     t = Table()
     id_column(t)
     id_column(t, "sku")
-    add_columns(
-        t, ">units", "at", "status", "reopens", ">to waitlist", "source", "error", wrap=("error",)
-    )
+    add_columns(t, ">units", "at", "status", "reopens", ">to waitlist", ">for waitlist")
+    add_columns(t, ">on sale", ">back in stock", "source", "error", wrap=("error",))
     for w in waves:
         source = f"{w['source_kind']} {w['source_id']}" if w["source_kind"] else "—"
         reopens = "—"
@@ -168,6 +174,7 @@ def _print_waves(waves: list[dict[str, Any]]) -> None:
             w["status"],
             reopens,
             str(w["waitlisted"]),
+            *(_dash(w.get(k)) for k in ("for_waitlist", "on_sale", "back_in_stock")),
             source,
             w["error"] or "",
         )
@@ -241,7 +248,10 @@ def restocks(
     drop: Drop, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonFlag = False
 ) -> None:
     """The drop's restock waves in time order: units, time, status (scheduled,
-    applying, done, failed, cancelled), claims each offered to the waitlist.
+    applying, done, failed, cancelled) and, once done, what its units did: claims of the
+    waitlist took them (to waitlist), they wait behind the gate for buyers in line whose
+    access window has not opened (for waitlist: not on sale), they went on sale, or they
+    went back to stock when the drop ended while still kept for the line.
 
     Example:
 

@@ -23,13 +23,14 @@ Definitions (each shown on the lessons page):
   joined the SKU's waitlist (once or again) and got no unit through the line.
 - *Unserved demand* of a SKU counts each buyer's unmet demand once: for every buyer
   refused or in the line, what they asked for (the units of their first refused tap,
-  at least one unit when they joined the line) less the units they got through the
-  line (claims paid), never below 0; summed over the buyers. A buyer refused with
-  ``sold_out`` who then joins the waitlist is one buyer who wanted the units once, not
-  a refusal and a join; one whose claim was paid was served, and their unit is in
-  *sold* already. So it feeds *sold + unserved demand* (the corrected demand that sizes
-  the next run) without counting anyone twice, and it is at most unserved units +
-  waitlist joins.
+  at least one unit when they joined the line) less the units of the SKU they bought
+  in the drop by any path (through the line: claims paid; or directly, a unit that
+  came back on sale; a paid order, whatever happened after, as for *paid*), never
+  below 0; summed over the buyers. A buyer refused with ``sold_out`` who then joins
+  the waitlist is one buyer who wanted the units once, not a refusal and a join; one
+  who then bought the SKU was served, and their unit is in *sold* already. So it
+  feeds *sold + unserved demand* (the corrected demand that sizes the next run)
+  without counting anyone twice, and it is at most unserved units + waitlist joins.
 """
 
 from __future__ import annotations
@@ -170,11 +171,16 @@ class Joined:
 
 
 def unserved(
-    refused: Iterable[Refused], joined: Iterable[Joined], skus: Sequence[str]
+    refused: Iterable[Refused],
+    joined: Iterable[Joined],
+    skus: Sequence[str],
+    bought: Mapping[tuple[str, str], int] | None = None,
 ) -> list[dict[str, object]]:
     """Per SKU (in ``skus`` order, then any other): refused taps, refused buyers,
     unserved units, waitlist joins and unserved demand, each buyer's unmet demand
-    counted once (module docstring)."""
+    counted once, less the units ``bought`` per (SKU, buyer) by any path, claims
+    paid among them (module docstring)."""
+    bought = bought or {}
     acc: dict[str, list[int]] = {}
     # per SKU and buyer: [units of the first refused tap, in the line, claimed]
     buyers: dict[str, dict[str, list[int]]] = {}
@@ -201,7 +207,10 @@ def unserved(
                 "refused_buyers": n_refused,
                 "unserved_units": units,
                 "waitlist_joins": sum(1 for b in mine if b[1] and not b[2]),
-                "unserved_demand": sum(max(0, max(b[0], b[1]) - b[2]) for b in mine),
+                "unserved_demand": sum(
+                    max(0, max(b[0], b[1]) - max(b[2], bought.get((sku, buyer), 0)))
+                    for buyer, b in buyers.get(sku, {}).items()
+                ),
             }
         )
     return out

@@ -220,20 +220,94 @@ def restored_gate(in_line: int, joined_live: int, ever_offered: int, remaining: 
 
 
 @dataclass(frozen=True)
+class KeptUnits:
+    """A restock wave's units still kept behind its SKU's latched gate for the line."""
+
+    wave_id: str
+    for_waitlist: int
+
+
+def settle_waves(
+    kept: Sequence[KeptUnits], claims: int, gate_open: bool
+) -> dict[str, tuple[int, int]]:
+    """What one pass over a SKU's line did with the units restock waves keep behind its
+    gate (``kept``, oldest wave first): per wave, (claims that took its units, its units
+    that went on sale). The ``claims`` the pass offered take the oldest wave's units
+    first (units are alike; those waited longest); when the pass leaves the gate open
+    (nobody is waiting any more), every unit still kept goes on sale. Waves the pass
+    did not touch are left out. A wave's units are therefore on sale only once they
+    are: kept behind the gate for a buyer whose window has not opened, they are not."""
+    out: dict[str, tuple[int, int]] = {}
+    left = max(0, claims)
+    for k in kept:
+        took = min(left, k.for_waitlist)
+        left -= took
+        sale = k.for_waitlist - took if gate_open else 0
+        if took or sale:
+            out[k.wave_id] = (took, sale)
+    return out
+
+
+@dataclass(frozen=True)
+class DemandEntry:
+    """One entry of a SKU's line as the demand counts it: whose, its status now,
+    whether it was ever offered a claim, and what its saved method's charge did
+    (``succeeded``, ``failed``, or "" when none was made)."""
+
+    buyer_id: str
+    status: EntryStatus
+    offered: bool = False
+    charge: str = ""
+
+
+@dataclass(frozen=True)
 class Demand:
-    """Waitlist demand of one SKU: buyers who joined, claims offered, made (paid) and
-    lost, buyers still waiting. ``unserved`` is what the next run could have sold:
-    everyone who joined and did not get a unit through the line."""
+    """Waitlist demand of one SKU, in three units (``line_demand`` counts them):
+
+    - **buyers**, each once however often they joined: ``joined``; ``waiting``, ``left``
+      and ``skipped`` by where each one's latest entry stands; ``unserved``, those who
+      got no unit through the line (no claim paid): what the next run could have sold;
+    - **entries** (joins): ``entries``, so a buyer who left and joined again is one
+      buyer and two entries;
+    - **claims**: ``offered``, ``claimed`` (paid) and ``lost``, and the saved methods
+      charged on allocation (``autocharge_succeeded``) or whose charge failed
+      (``autocharge_failed``)."""
 
     sku_id: str
     joined: int = 0
+    entries: int = 0
     offered: int = 0
     claimed: int = 0
     lost: int = 0
     waiting: int = 0
     left: int = 0
     skipped: int = 0
+    unserved: int = 0
+    autocharge_succeeded: int = 0
+    autocharge_failed: int = 0
 
-    @property
-    def unserved(self) -> int:
-        return self.joined - self.claimed
+
+def line_demand(sku_id: str, entries: Sequence[DemandEntry]) -> Demand:
+    """The demand of one SKU's line from its entries in join order (so a buyer's last
+    entry is where they stand now)."""
+    latest: dict[str, EntryStatus] = {}
+    served: set[str] = set()
+    for e in entries:
+        latest[e.buyer_id] = e.status
+        if e.status is EntryStatus.CLAIMED:
+            served.add(e.buyer_id)
+    now = list(latest.values())
+    return Demand(
+        sku_id=sku_id,
+        joined=len(latest),
+        entries=len(entries),
+        offered=sum(1 for e in entries if e.offered),
+        claimed=sum(1 for e in entries if e.status is EntryStatus.CLAIMED),
+        lost=sum(1 for e in entries if e.status is EntryStatus.LOST),
+        waiting=now.count(EntryStatus.WAITING),
+        left=now.count(EntryStatus.LEFT),
+        skipped=now.count(EntryStatus.SKIPPED),
+        unserved=len(latest) - len(served),
+        autocharge_succeeded=sum(1 for e in entries if e.charge == "succeeded"),
+        autocharge_failed=sum(1 for e in entries if e.charge == "failed"),
+    )

@@ -7,7 +7,8 @@ Views arrive from the overlay as batched counts and become counters (no row per 
 no buyer named). Held and paid buyers come from the drop's stored hold events and its
 paid orders. Refused taps come from ``services.insight.refused_taps``; the buyers in
 each waitlist from ``waitlist_joins``, the one seam where the waitlist's figures join
-them (per buyer, so a buyer refused and then in the line counts once).
+them (per buyer, so a buyer refused and then in the line counts once); what each buyer
+bought of each SKU from the drop's paid orders, so met demand is not unserved.
 """
 
 from __future__ import annotations
@@ -101,9 +102,14 @@ class FunnelService:
             Step(s.buyer_id, frozenset(s.units), s.attribution.get("channel") or "") for s in sales
         ]
         joins = await self.waitlist_joins(drop_id)
+        # what each buyer bought of each SKU, by any path: met demand is not unserved
+        bought: dict[tuple[str, str], int] = {}
+        for s in sales:
+            for sku, units in s.units.items():
+                bought[(sku, s.buyer_id)] = bought.get((sku, s.buyer_id), 0) + units
         return {
             "funnel": funnel(views, holds, paid, skus),
-            "unserved": unserved(refused, joins, skus),
+            "unserved": unserved(refused, joins, skus, bought),
         }
 
     # ------------------------------------------------------------------ cues

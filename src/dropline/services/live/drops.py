@@ -309,8 +309,9 @@ class DropService:
         (existing holds can still be paid); ending releases the drop's open holds (a
         ``hold.released`` event each; a payment still in flight is then refused and
         voided, as when its hold expires), forgets the drop in the engine and returns
-        every unsold offered unit to ``available``. Scheduling a drop whose
-        ``starts_at`` has passed is refused (``InvalidInput``). ``version``: move the
+        every unsold offered unit to ``available`` (a restock wave's units still kept
+        for the waitlist's line among them: its ``back_in_stock``). Scheduling a drop
+        whose ``starts_at`` has passed is refused (``InvalidInput``). ``version``: move the
         drop only if it is still that version (``Conflict`` otherwise), for a caller
         that decided on an older read, as the schedule job does."""
         keep = None
@@ -348,6 +349,8 @@ class DropService:
                     if o.unsold > 0 and o.sku_id not in preorder_skus
                 ]
                 await uow.stock.apply(returns)
+                # units restock waves still kept for the line went back with the rest
+                await uow.waitlist.end_waves(drop_id)
             updated = await uow.drops.save_status(drop, target)
             uow.record(
                 DomainEvent(

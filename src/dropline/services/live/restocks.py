@@ -13,8 +13,13 @@ the engine, under the drop's row lock), so they land behind the gate, and, when 
 drop has access windows, to the allocation of the window open at the wave's time
 (``AccessWindowService.add_restock``: the first window when none has opened); the line is
 served at once (one claim per buyer in line order) and whatever nobody in line takes
-goes on sale when the line is empty. The wave ends ``done`` with the number of claims it
-offered, or ``failed`` with the reason (too few units available, the drop ended ...).
+goes on sale when nobody is left waiting. The wave ends ``done`` or ``failed`` with the
+reason (too few units available, the drop ended ...). What its units did is recorded as
+it happens (``wave_view``): the wave keeps them for the line (``for_waitlist``) from
+the moment they are in; each pass over the line moves them to the claims that took
+them (``waitlisted``) or, when it opens the gate, on sale (``on_sale``), so units kept
+behind the gate for a buyer whose access window has not opened are never called on
+sale; ending the drop sends what is still kept back to stock (``back_in_stock``).
 
 A wave planned on an ended drop is its second wave (``reopens``): applying it reopens the
 drop (``DropService.reopen``: the drop, its offers brought down to what they sold, the
@@ -57,6 +62,12 @@ SOURCE_KINDS = ("lot", "run")
 
 
 def wave_view(row: Row) -> dict[str, Any]:
+    """A wave as the API, the monitor and the report show it. Once it is done its units
+    add up: ``waitlisted`` (claims took them) + ``for_waitlist`` (still behind the
+    SKU's latched gate for buyers in line, not on sale) + ``on_sale`` (went on sale, at
+    once or when the gate opened) + ``back_in_stock`` (still kept for the line when the
+    drop ended) = ``quantity``."""
+    done = row["status"] == "done"
     return {
         "id": row["id"],
         "drop_id": row["drop_id"],
@@ -69,10 +80,9 @@ def wave_view(row: Row) -> dict[str, Any]:
         "reopens": bool(row["reopens"]),
         "ends_at": rfc3339(row["ends_at"]),
         "waitlisted": int(row["waitlisted"]),
-        # what the line did not take went on sale
-        "on_sale": int(row["quantity"]) - int(row["waitlisted"])
-        if row["status"] == "done"
-        else None,
+        "for_waitlist": int(row["for_waitlist"]) if done else None,
+        "on_sale": int(row["on_sale"]) if done else None,
+        "back_in_stock": int(row["back_in_stock"]) if done else None,
         "error": row["error"] or None,
         "created_at": rfc3339(row["created_at"]),
         "applied_at": rfc3339(row["applied_at"]),
@@ -165,6 +175,9 @@ class RestockService:
                 "source_id": source_id or "",
                 "status": "scheduled",
                 "waitlisted": 0,
+                "for_waitlist": 0,
+                "on_sale": 0,
+                "back_in_stock": 0,
                 "error": "",
                 "created_at": now,
                 "applied_at": None,
@@ -186,7 +199,7 @@ class RestockService:
     async def summary(self, drop_id: str) -> dict[str, Any]:
         """What the monitor and the report show of the drop's audience: ``waitlist``
         (the line order, claim window and per-SKU demand) and ``restocks`` (every wave
-        with its status and the claims it offered)."""
+        with its status and what its units did)."""
         async with self.uow(readonly=True) as uow:
             settings = await uow.waitlist.settings(drop_id)
             waves = await uow.waitlist.waves(drop_id)
@@ -283,22 +296,31 @@ class RestockService:
                     await self.access.add_restock(
                         drop_id, sku_id, int(row["quantity"]), row["at"].timestamp()
                     )
-            # a reopened line may hold claims the end cut short: settled here, too
-            serve = waiting or reopen
-            offered = await self.waitlist.serve_line(drop_id, sku_id) if serve else 0
+            async with self.uow() as uow:
+                # the units are in, behind the gate when anyone is in line: the line's
+                # passes record what takes them (``WaitlistService._settle_waves``)
+                await uow.waitlist.change_wave(
+                    wave_id, version, "applying", for_waitlist=int(row["quantity"])
+                )
+                await uow.commit()
+            # the line first (a reopened line may hold claims the end cut short); with
+            # nobody waiting, the pass opens the gate and the units are on sale at once
+            await self.waitlist.serve_line(drop_id, sku_id)
         except DroplineError as exc:
             log.warning("restock wave %s failed: %s", wave_id, exc.detail)
             async with self.uow() as uow:
-                await uow.waitlist.change_wave(
-                    wave_id, version, "failed", error=exc.detail[:500], applied_at=self._now()
+                await uow.waitlist.finish_wave(
+                    wave_id,
+                    "failed",
+                    error=exc.detail[:500],
+                    applied_at=self._now(),
+                    for_waitlist=0,
                 )
                 await uow.commit()
             if waiting:
                 await self.waitlist.serve_line(drop_id, sku_id)  # reopens an empty line
             return True
         async with self.uow() as uow:
-            await uow.waitlist.change_wave(
-                wave_id, version, "done", waitlisted=offered, applied_at=self._now()
-            )
+            await uow.waitlist.finish_wave(wave_id, "done", applied_at=self._now())
             await uow.commit()
         return True

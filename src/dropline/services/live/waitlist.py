@@ -15,7 +15,9 @@ is passed over and keeps its place): a claim hold placed for them with their tie
 (engine idempotency key ``waitlist:<entry>``, so two workers offering the same entry
 place one hold), the entry moved to ``offered`` by a compare-and-set, and a message
 with the signed claim link queued in the same transaction. When nobody is left waiting
-the gate is opened and units go on sale.
+the gate is opened and units go on sale. Each pass also records on the SKU's restock
+waves what became of the units they keep behind the gate (taken by its claims, or on
+sale as it opens the gate), so a wave never counts units on sale that are not.
 
 One idea: the line's lifecycle (join, leave, offer, settle), kept in one module so the
 order of its compare-and-sets reads in one place; who may join is in
@@ -52,16 +54,19 @@ from dropline.domain.live.drops import EDITABLE_STATES, ENGINE_STATES, Drop, Dro
 from dropline.domain.live.holds import Hold, HoldItem, HoldRequest, HoldStatus, ItemKind
 from dropline.domain.live.waitlist import (
     DEFAULT_CLAIM_WINDOW_S,
-    Demand,
+    DemandEntry,
     EntryStatus,
     GateMode,
+    KeptUnits,
     WaitlistOrder,
     check_claim_window,
     draw_order,
+    line_demand,
     needs_draw,
     position,
     serve_from,
     serving,
+    settle_waves,
 )
 from dropline.services.live.drops import DropService
 from dropline.services.live.waitlist_joining import join_gate
@@ -373,6 +378,7 @@ class WaitlistService:
             await self._skip(by_id[entry.id], NO_WINDOW_NOTE)
         if not turn.ready and not turn.later:
             await self.gate(drop_id, sku_id, GateMode.OFF)
+            await self._settle_waves(drop_id, sku_id, 0, gate_open=True)
             return 0
         remaining, state = await self.gate(drop_id, sku_id, GateMode.ARM)
         offered = 0
@@ -390,7 +396,31 @@ class WaitlistService:
         if not still:
             # everyone in line has a claim: what is left (and what comes back) is on sale
             await self.gate(drop_id, sku_id, GateMode.OFF)
+        await self._settle_waves(drop_id, sku_id, offered, gate_open=not still)
         return offered
+
+    async def _settle_waves(self, drop_id: str, sku_id: str, claims: int, gate_open: bool) -> None:
+        """Record on the SKU's restock waves what this pass did with the units they keep
+        behind the gate (``waitlist.settle_waves``): the ``claims`` it offered took them,
+        or they went on sale as the gate opened. Each wave moves by compare-and-set, so
+        passes of several workers each count their own claims once."""
+        if claims <= 0 and not gate_open:
+            return
+        for _ in range(5):  # another pass moved a wave first: read it again
+            async with self.uow(readonly=True) as uow:
+                rows = await uow.waitlist.kept_waves(drop_id, sku_id)
+            if not rows:
+                return
+            kept = [KeptUnits(r["id"], int(r["for_waitlist"])) for r in rows]
+            moves = settle_waves(kept, claims, gate_open)
+            versions = {r["id"]: r["version"] for r in rows}
+            async with self.uow() as uow:
+                for wave_id, (took, sale) in moves.items():
+                    if not await uow.waitlist.settle_wave(wave_id, versions[wave_id], took, sale):
+                        break
+                else:
+                    await uow.commit()
+                    return
 
     async def _draw(self, uow: UnitOfWork, drop_id: str, sku_id: str, entries: list[Any]) -> None:
         pre = [e.id for e in entries if e.pre_queue and e.status is EntryStatus.WAITING]
@@ -517,34 +547,18 @@ class WaitlistService:
             await self._drop(uow, drop_id)
             return await uow.waitlist.buyers(drop_id)
 
-    async def demand(self, drop_id: str | None = None) -> list[dict[str, Any]]:
-        """Waitlist demand per (drop, SKU): joins, claims offered, made and lost, still
-        waiting, and ``unserved`` (joined but no unit through the line): what the next
-        run could have sold after the sell-out."""
+    async def demand(self, drop_id: str) -> list[dict[str, Any]]:
+        """Waitlist demand per SKU of the drop (``domain.live.waitlist.Demand``):
+        buyers who joined, each once however often they joined, and ``unserved``,
+        those who got no unit through the line (what the next run could have sold
+        after the sell-out); entries (joins); claims offered, made and lost."""
         async with self.uow(readonly=True) as uow:
-            if drop_id is not None:
-                await self._drop(uow, drop_id)
+            await self._drop(uow, drop_id)
             rows = await uow.waitlist.demand(drop_id)
-        acc: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for r in rows:
-            a = acc[(r["drop_id"], r["sku_id"])]
-            a["_joined"] += int(r["n"])
-            a["_offered"] += int(r["offered"])  # ever offered, whatever the status now
-            a[r["status"]] += int(r["n"])
-            for k in ("autocharge_succeeded", "autocharge_failed"):
-                a[k] += int(r[k] or 0)  # the saved cards charged on allocation
-        out = []
-        for (d, s), a in sorted(acc.items()):
-            dem = Demand(
-                sku_id=s,
-                joined=a["_joined"],
-                offered=a["_offered"],
-                claimed=a[EntryStatus.CLAIMED.value],
-                lost=a[EntryStatus.LOST.value],
-                waiting=a[EntryStatus.WAITING.value],
-                left=a[EntryStatus.LEFT.value],
-                skipped=a[EntryStatus.SKIPPED.value],
-            )
-            out.append({"drop_id": d, **dem.__dict__, "unserved": dem.unserved})
-            out[-1] |= {k: a[k] for k in ("autocharge_succeeded", "autocharge_failed")}
-        return out
+        lines: dict[str, list[DemandEntry]] = defaultdict(list)
+        for sku_id, entry in rows:
+            lines[sku_id].append(entry)
+        return [
+            {"drop_id": drop_id, **line_demand(sku_id, entries).__dict__}
+            for sku_id, entries in sorted(lines.items())
+        ]

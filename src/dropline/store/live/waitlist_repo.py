@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, insert, select, update
 
-from dropline.domain.live.waitlist import OPEN_STATES, Entry, EntryStatus
+from dropline.domain.live.waitlist import OPEN_STATES, DemandEntry, Entry, EntryStatus
 from dropline.store.base import Repository
 from dropline.store.live.waitlist_tables import (
     restock_waves,
@@ -23,6 +23,8 @@ from dropline.store.live.waitlist_tables import (
 )
 
 Row = dict[str, Any]
+#: One entry of a line for the demand: (SKU, the entry).
+DemandRow = tuple[str, DemandEntry]
 _OPEN = [s.value for s in OPEN_STATES]
 
 
@@ -158,24 +160,28 @@ class WaitlistRepository(Repository):
         rows = await self.conn.execute(select(t).where(t.c.drop_id == drop_id).order_by(t.c.sku_id))
         return [dict(r._mapping) for r in rows]
 
-    async def demand(self, drop_id: str | None = None) -> list[Row]:
-        """Per (drop, SKU) and status: entries, how many were ever offered a claim, and
-        auto-charges of a saved method that succeeded and failed."""
+    async def demand(self, drop_id: str) -> list[DemandRow]:
+        """Every entry of the drop's lines as the demand counts it, in join order:
+        (SKU, the entry: its buyer, status, whether it was ever offered a claim, what
+        its saved method's charge did)."""
         t = waitlist_entries
-        stmt = select(
-            t.c.drop_id,
-            t.c.sku_id,
-            t.c.status,
-            func.count().label("n"),
-            func.count(t.c.offered_at).label("offered"),
-            func.sum(case((t.c.charge_status == "succeeded", 1), else_=0)).label(
-                "autocharge_succeeded"
-            ),
-            func.sum(case((t.c.charge_status == "failed", 1), else_=0)).label("autocharge_failed"),
-        ).group_by(t.c.drop_id, t.c.sku_id, t.c.status)
-        if drop_id is not None:
-            stmt = stmt.where(t.c.drop_id == drop_id)
-        return [dict(r._mapping) for r in await self.conn.execute(stmt)]
+        stmt = (
+            select(t.c.sku_id, t.c.buyer_id, t.c.status, t.c.offered_at, t.c.charge_status)
+            .where(t.c.drop_id == drop_id)
+            .order_by(t.c.seq)
+        )
+        return [
+            (
+                r.sku_id,
+                DemandEntry(
+                    r.buyer_id,
+                    EntryStatus(r.status),
+                    r.offered_at is not None,
+                    r.charge_status if r.charge_status in ("succeeded", "failed") else "",
+                ),
+            )
+            for r in await self.conn.execute(stmt)
+        ]
 
     async def buyers(self, drop_id: str) -> list[tuple[str, str, int]]:
         """Per SKU and buyer who joined its line (once or again): (SKU, buyer, claims
@@ -271,6 +277,63 @@ class WaitlistRepository(Repository):
             .limit(limit)
         )
         return [dict(r._mapping) for r in rows]
+
+    async def kept_waves(self, drop_id: str, sku_id: str) -> list[Row]:
+        """The SKU's waves (applying or done) whose units still wait behind its gate for
+        the line, oldest first."""
+        t = restock_waves
+        rows = await self.conn.execute(
+            select(t)
+            .where(
+                t.c.drop_id == drop_id,
+                t.c.sku_id == sku_id,
+                t.c.status.in_(("applying", "done")),
+                t.c.for_waitlist > 0,
+            )
+            .order_by(t.c.at, t.c.id)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def settle_wave(self, wave_id: str, version: int, took: int, sale: int) -> bool:
+        """Compare-and-set on the wave's version: ``took`` of its kept units went to
+        claims, ``sale`` went on sale (never more than it keeps)."""
+        t = restock_waves
+        done = await self.conn.execute(
+            update(t)
+            .where(t.c.id == wave_id, t.c.version == version, t.c.for_waitlist >= took + sale)
+            .values(
+                version=version + 1,
+                waitlisted=t.c.waitlisted + took,
+                on_sale=t.c.on_sale + sale,
+                for_waitlist=t.c.for_waitlist - took - sale,
+            )
+        )
+        return bool(done.rowcount)
+
+    async def finish_wave(self, wave_id: str, status: str, **values: Any) -> bool:
+        """Move a wave out of ``applying`` (to ``done`` or ``failed``), whatever version
+        the line's passes have brought it to meanwhile (``settle_wave``)."""
+        t = restock_waves
+        done = await self.conn.execute(
+            update(t)
+            .where(t.c.id == wave_id, t.c.status == "applying")
+            .values(version=t.c.version + 1, status=status, **values)
+        )
+        return bool(done.rowcount)
+
+    async def end_waves(self, drop_id: str) -> None:
+        """The drop ended: units its waves still kept for the line went back to stock
+        with the rest of the unsold units (``back_in_stock``)."""
+        t = restock_waves
+        await self.conn.execute(
+            update(t)
+            .where(t.c.drop_id == drop_id, t.c.for_waitlist > 0)
+            .values(
+                version=t.c.version + 1,
+                back_in_stock=t.c.back_in_stock + t.c.for_waitlist,
+                for_waitlist=0,
+            )
+        )
 
     async def change_wave(self, wave_id: str, version: int, status: str, **values: Any) -> bool:
         """Compare-and-set on the wave's version: the one worker whose update matches

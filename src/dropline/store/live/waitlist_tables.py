@@ -92,7 +92,13 @@ restock_waves = Table(
     Column("source_kind", String(8), nullable=False, default=""),
     Column("source_id", String(40), nullable=False, default=""),
     Column("status", String(10), nullable=False),
+    # the wave's units: claims took them (waitlisted), they wait behind the gate for
+    # the line (for_waitlist), went on sale, or went back to stock at the drop's end
+    # while still kept for the line; done, they add up to the quantity
     Column("waitlisted", Integer, nullable=False, default=0),
+    Column("for_waitlist", Integer, nullable=False, default=0, server_default="0"),
+    Column("on_sale", Integer, nullable=False, default=0, server_default="0"),
+    Column("back_in_stock", Integer, nullable=False, default=0, server_default="0"),
     Column("error", Text, nullable=False, default=""),
     ts("created_at"),
     ts("applied_at", nullable=True),

@@ -1,6 +1,9 @@
 // The live monitor: subscribe to the drop's Server-Sent Events and redraw the numbers,
 // the clock (elapsed time, or a countdown before the start), the per-minute velocity
-// chart, the projected sell-out times and the bundles' availability.
+// chart, the projected sell-out times and the bundles' availability. The page of an
+// ended drop shows final numbers and only watches the stream for the drop going live
+// again (a restock wave reopens it): it then reloads as the live monitor, as a live
+// page reloads when its drop ends.
 // Plain DOM code, no framework; text is always set with textContent (never innerHTML).
 (function () {
   "use strict";
@@ -186,7 +189,17 @@
     document.body.setAttribute("data-held", String(s.totals.held));
   }
 
-  if (!url) return; // an ended drop: the page shows final numbers, nothing streams
+  var watch = script && script.getAttribute("data-watch");
+  if (!url) {
+    // an ended drop: final numbers, nothing to redraw; reload once it is live again
+    if (!watch || !window.EventSource) return;
+    var watcher = new EventSource(watch);
+    watcher.addEventListener("snapshot", function (ev) {
+      if (JSON.parse(ev.data).drop.status === "ended") return;
+      watcher.close(); window.location.reload();
+    });
+    return;
+  }
   if (!window.EventSource) { set("live-state", "not supported"); return; }
   var source = new EventSource(url);
   source.addEventListener("open", function () { set("live-state", "connected"); });

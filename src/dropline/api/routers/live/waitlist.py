@@ -92,16 +92,20 @@ class SettingsOut(BaseModel):
 
 
 class DemandOut(BaseModel):
+    """Buyers count once each however often they joined; entries count every join;
+    claims count every claim offered."""
+
     drop_id: str
     sku_id: str
-    joined: int
-    offered: int
-    claimed: int
-    lost: int
-    waiting: int
-    left: int
-    skipped: int
-    unserved: int = Field(description="joined and got no unit through the line")
+    joined: int = Field(description="buyers who joined (once or again)")
+    entries: int = Field(description="joins: a buyer who left and joined again counts twice")
+    offered: int = Field(description="claims offered")
+    claimed: int = Field(description="claims paid")
+    lost: int = Field(description="claims lost (passed on to the next in line)")
+    waiting: int = Field(description="buyers in line now")
+    left: int = Field(description="buyers whose latest entry left the line")
+    skipped: int = Field(description="buyers whose latest entry the line skipped")
+    unserved: int = Field(description="buyers who joined and got no unit through the line")
     autocharge_succeeded: int = Field(description="saved methods charged on allocation")
     autocharge_failed: int = Field(description="saved-method charges that failed (passed on)")
 
@@ -131,9 +135,23 @@ class WaveOut(BaseModel):
     status: Literal["scheduled", "applying", "done", "failed", "cancelled"]
     reopens: bool = Field(description="planned on an ended drop: applying it reopens the drop")
     ends_at: str | None = Field(description="when the drop it reopens ends again")
-    waitlisted: int = Field(description="claims the wave offered to the waitlist")
+    waitlisted: int = Field(
+        description="units claims took: the claims offered to the waitlist with them, when "
+        "the wave was applied or later, while they were kept for the line"
+    )
+    for_waitlist: int | None = Field(
+        description="units still behind the SKU's latched waitlist gate, kept for buyers in "
+        "line whose access window has not opened (or whose open windows' units are taken): "
+        "not on sale (set once the wave is done)"
+    )
     on_sale: int | None = Field(
-        description="units the line did not take, put on sale (set once the wave is done)"
+        description="units that went on sale: at once, or when the gate opened with nobody "
+        "left waiting (set once the wave is done)"
+    )
+    back_in_stock: int | None = Field(
+        description="units still kept for the line when the drop ended: back in available "
+        "stock with the unsold rest (set once the wave is done). Done, waitlisted + "
+        "for_waitlist + on_sale + back_in_stock = quantity"
     )
     error: str | None
     created_at: str | None
@@ -238,8 +256,9 @@ async def set_waitlist_settings(
 
 @router.get("/drops/{drop_id}/waitlist/demand", response_model=list[DemandOut])
 async def waitlist_demand(drop_id: str, c: ContainerDep, _: Ops) -> list[dict[str, Any]]:
-    """Per SKU: joins, claims offered, made (paid) and lost, still waiting, and
-    ``unserved`` (joined and got no unit): the demand left after the sell-out."""
+    """Per SKU: buyers who joined (each once) and ``entries`` (every join); claims
+    offered, made (paid) and lost; buyers still waiting, and ``unserved`` (buyers who
+    joined and got no unit through the line): the demand left after the sell-out."""
     return await c.waitlist.demand(drop_id)
 
 
