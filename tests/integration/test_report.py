@@ -257,7 +257,7 @@ async def test_monitor_snapshot_counts_alerts_and_cues(
 
 
 def test_chart_buckets_fit_short_rehearsals_and_long_streams() -> None:
-    from dropline.services.insight.report import bucket_size
+    from dropline.services.insight.report_sales import bucket_size
 
     assert bucket_size(8) == 5
     assert bucket_size(300) == 15

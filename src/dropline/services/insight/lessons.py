@@ -24,7 +24,8 @@ from dropline.domain.insight.lessons import (
     variant_totals,
 )
 from dropline.services.insight.funnel import FunnelService
-from dropline.services.insight.report import ATTRIBUTION_DIMENSIONS, ReportService
+from dropline.services.insight.report import ReportService
+from dropline.services.insight.report_sales import ATTRIBUTION_DIMENSIONS
 from dropline.services.ports import Clock
 from dropline.services.serialize import rfc3339
 from dropline.store.insight.lessons_repo import LessonRepository
