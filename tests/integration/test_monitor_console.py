@@ -16,7 +16,7 @@ import pytest
 from dropline.api.app import create_app
 from dropline.bootstrap import Container
 from dropline.domain.live.drops import DropStatus
-from dropline.services.insight.monitor import drop_timing, minute_buckets, sellout_eta_s
+from dropline.services.insight.monitor_snapshot import drop_timing, minute_buckets, sellout_eta_s
 from dropline.services.ports import ManualClock
 from dropline.web.velocity import CHARTS
 from fulfilment_support import VISA

@@ -14,7 +14,7 @@ from dropline.domain.insight.reconcile import (
     count_money,
     payment_state,
 )
-from dropline.services.insight.monitor import host_cues, stock_state
+from dropline.services.insight.monitor_cues import host_cues, stock_state
 from dropline.web import session as sess
 from dropline.web.chart import sales_chart
 from dropline.web.render import money

@@ -6,8 +6,10 @@ moment); sold units and velocity from the ledger; hold outcomes from the ``hold.
 events the background job drains into the outbox (at most one drain interval behind).
 A snapshot is cheap enough to be recomputed every half second per watcher.
 
-One idea: the monitor's snapshot, whose parts (rows, totals, clock, alerts, cues) are
-read together in one pass so they agree with each other.
+One idea: the monitor's snapshot, whose parts are read together in one pass so they
+agree with each other; they are put together in ``monitor_snapshot.py`` (rows, bundles,
+totals, holds, chart, clock), ``monitor_alerts.py`` (alerts) and ``monitor_cues.py``
+(the state words and the host's cues).
 """
 
 from __future__ import annotations
@@ -20,17 +22,26 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dropline.domain.catalog.items import bundle_availability
 from dropline.domain.errors import InvalidInput, NotFound
-from dropline.domain.live.availability import (
-    Availability,
-    SkuAvailability,
-    availability_text,
-    sku_availability,
-)
+from dropline.domain.live.availability import sku_availability
 from dropline.domain.live.drops import ENGINE_STATES, DropStatus
 from dropline.domain.live.orders import CheckoutStatus
-from dropline.domain.money import format_money
+from dropline.services.insight.monitor_alerts import (
+    handoff_health,
+    start_blocked_alert,
+    stock_alerts,
+)
+from dropline.services.insight.monitor_cues import host_cues, sku_state
+from dropline.services.insight.monitor_snapshot import (
+    CHART_MINUTES,
+    bundle_rows,
+    drop_timing,
+    hold_outcomes,
+    minute_buckets,
+    sku_rows,
+    totals,
+    velocities,
+)
 from dropline.services.insight.window_report import window_state
 from dropline.services.live.drop_catalog import DropCatalogCache
 from dropline.services.live.drops import DropService
@@ -40,113 +51,8 @@ from dropline.services.serialize import rfc3339
 from dropline.store.insight.repo import STREAM_MODES, MonitorRepository, MonitorSettings
 from dropline.store.uow import UowFactory
 
-# A payment-failure spike: at least this many failures in the last minute, making up at
-# least this share of the minute's finished checkouts.
-SPIKE_MIN_FAILURES = 3
-SPIKE_MIN_SHARE = 0.3
 MAX_WINDOW_H = 24 * 30
-#: Minutes of sales the monitor's velocity chart shows, one bar a minute.
-CHART_MINUTES = 15
 MAX_THRESHOLD = 1_000_000
-#: A SKU's state while the open windows' units are taken and a later window has more.
-WINDOW_TAKEN = Availability.WINDOW_TAKEN.value
-
-
-def stock_state(remaining: int, threshold: int) -> str:
-    """The overlay's coarse word for a SKU on sale: ``sold_out``, ``low`` or
-    ``in_stock``."""
-    if remaining <= 0:
-        return "sold_out"
-    if remaining <= threshold:
-        return "low"
-    return "in_stock"
-
-
-def sku_state(a: SkuAvailability, threshold: int) -> str:
-    """The word the monitor and the overlay show for a SKU: ``in_stock`` or ``low`` while
-    on sale, else the availability's (``sold_out``, ``window_allocation_taken``)."""
-    if a.state is Availability.ON_SALE:
-        return stock_state(a.holdable, threshold)
-    return a.state.value
-
-
-def host_cues(rows: list[dict[str, Any]]) -> list[str]:
-    """Plain sentences the host can read out, naming the product: a sold-out SKU and the
-    nearest sibling (same product) that still has units, e.g. "Logo Hoodie — Black / M
-    sold out — Black / L has 12 left"; a SKU whose open windows' units are taken says
-    when more come ("... : window allocation taken — more at 20:00 UTC"), never "sold
-    out"."""
-    cues = []
-    for r in rows:
-        if r.get("state") == WINDOW_TAKEN:
-            cues.append(f"{r['name']}: {r['state_text']}")
-            continue
-        if r["remaining"] > 0 or r["offered"] == 0:
-            continue
-        siblings = [
-            s
-            for s in rows
-            if s["product_id"] == r["product_id"]
-            and s["remaining"] > 0
-            and not s["paused"]
-            and s.get("state") != WINDOW_TAKEN
-        ]
-        if not siblings:
-            cues.append(f"{r['name']} sold out — nothing left of {r['product']}")
-            continue
-        # Prefer a sibling sharing the first attribute (the same colour), then the most left.
-        first = r["label"].split(" / ")[0]
-        best = max(siblings, key=lambda s: (s["label"].split(" / ")[0] == first, s["remaining"]))
-        cues.append(f"{r['name']} sold out — {best['label']} has {best['remaining']} left")
-    for r in rows:
-        if (
-            0 < r["remaining"] <= r["low_stock_threshold"]
-            and not r["paused"]
-            and r.get("state") != WINDOW_TAKEN
-        ):
-            cues.append(f"Only {r['remaining']} left of {r['name']}")
-    return cues
-
-
-def sellout_eta_s(remaining: int, per_minute: float) -> int | None:
-    """Seconds until ``remaining`` units are gone at ``per_minute`` (the 5-minute
-    average), or None when nothing is selling (no projection is better than infinity)."""
-    if remaining <= 0 or per_minute <= 0:
-        return None
-    return round(60 * remaining / per_minute)
-
-
-def minute_buckets(
-    sales: list[tuple[datetime, int]], now: datetime, minutes: int
-) -> list[dict[str, Any]]:
-    """Units sold per minute over the last ``minutes`` minutes, oldest first, for the
-    monitor's velocity chart: ``[{"t": RFC 3339 start of the minute, "units": n}]``."""
-    end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    start = end - timedelta(minutes=minutes)
-    units = [0] * minutes
-    for at, n in sales:
-        if start <= at < end:
-            units[int((at - start).total_seconds() // 60)] += n
-    return [{"t": rfc3339(start + timedelta(minutes=i)), "units": u} for i, u in enumerate(units)]
-
-
-def drop_timing(
-    status: str,
-    now: datetime,
-    starts_at: datetime | None,
-    live_at: datetime | None,
-    ended_at: datetime | None,
-) -> dict[str, Any]:
-    """Where the drop is in time, for the monitor's clock: ``before`` (seconds until
-    ``starts_at``, None when no start is set), ``live``/``paused`` (seconds since it first
-    went live) or ``ended`` (how long it ran)."""
-    if status == DropStatus.ENDED.value:
-        ran = (ended_at - live_at).total_seconds() if ended_at and live_at else None
-        return {"phase": "ended", "seconds": None if ran is None else round(ran)}
-    if status in {s.value for s in ENGINE_STATES} and live_at is not None:
-        return {"phase": status, "seconds": max(0, round((now - live_at).total_seconds()))}
-    left = (starts_at - now).total_seconds() if starts_at else None
-    return {"phase": "before", "seconds": None if left is None else round(left)}
 
 
 class MonitorService:
@@ -301,117 +207,15 @@ class MonitorService:
         counts = await self._counts(drop_id, drop.status)
         tally = await self._hold_tally(drop_id)
         ended = drop.status == DropStatus.ENDED.value
-        one_min = now - timedelta(minutes=1)
-        five_min = now - timedelta(minutes=5)
-        v1: Counter[str] = Counter()
-        v5: Counter[str] = Counter()
-        for s in recent:
-            if s.paid_at < five_min:
-                continue
-            for sku_id, q in s.units.items():
-                v5[sku_id] += q
-                if s.paid_at >= one_min:
-                    v1[sku_id] += q
-        rows: list[dict[str, Any]] = []
-        for sku_id, (offered, sold, paused) in offers.items():
-            sku = catalog.skus.get(sku_id)
-            product = catalog.products.get(sku.product_id) if sku else None
-            c = counts.get(sku_id) if counts is not None else None
-            # Once ended, the unsold units went back to stock: they are "returned to
-            # stock", not sold out, and nothing is held or selling any more.
-            remaining = c.remaining if c else offered - sold
-            # units behind a latched waitlist gate wait for the line, not for the sale
-            for_line = remaining if c is not None and c.waitlist == "latched" else 0
-            remaining -= for_line
-            held = c.held if c else 0
-            velocity_5m = round(v5[sku_id] / 5, 2)
-            avail = sku_availability(
-                policy.windows if c is not None else (),
-                now.timestamp(),
-                sku_id,
-                offered=offered,
-                remaining=c.remaining if c else offered - sold,
-                latched=c is not None and c.waitlist == "latched",
-            )
-            selling = avail.state is Availability.ON_SALE
-            rows.append(
-                {
-                    "sku_id": sku_id,
-                    "code": sku.code if sku else sku_id,
-                    "label": sku.label() if sku else sku_id,
-                    "name": catalog.describe_sku(sku_id) if sku else sku_id,
-                    "product_id": sku.product_id if sku else "",
-                    "product": product.name if product else "",
-                    "offered": offered,
-                    "sold": sold,
-                    "held": held,
-                    "remaining": 0 if ended else remaining,
-                    "for_waitlist": 0 if ended else for_line,
-                    "unsold": offered - sold,
-                    "paused": False if ended else bool(c.paused if c else paused),
-                    "sell_through_pct": round(100.0 * sold / offered, 1) if offered else None,
-                    "velocity_1m": v1[sku_id],
-                    "velocity_5m": velocity_5m,
-                    "sellout_eta_s": sellout_eta_s(remaining, velocity_5m)
-                    if selling and not ended
-                    else None,
-                    "low_stock_threshold": settings.threshold(sku_id),
-                    # sold out, or the open windows' units taken (more when the next
-                    # window opens, ``more_at``): the domain's answer, not the count's
-                    "state": "ended" if ended else sku_state(avail, settings.threshold(sku_id)),
-                    "state_text": None if ended else availability_text(avail),
-                    "more_at": None if ended else rfc3339(avail.more_at),
-                }
-            )
-        rows.sort(key=lambda r: catalog.sort_key(r["sku_id"]))
-        remaining_by_sku = {r["sku_id"]: r["remaining"] for r in rows}
-        bundles = [
-            {
-                "bundle_id": b.id,
-                "code": b.code,
-                "name": b.name,
-                "price": b.price.format(),
-                "components": [
-                    {"name": catalog.describe_sku(x.sku_id) if x.sku_id in catalog.skus
-                     else x.sku_id, "quantity": x.quantity}
-                    for x in b.components
-                ],
-                "available": 0 if ended else bundle_availability(b, remaining_by_sku),
-            }
-            for b in sorted(catalog.bundles.values(), key=lambda b: b.name.casefold())
-        ]  # fmt: skip
+        v1, v5 = velocities(recent, now)
+        rows = sku_rows(catalog, offers, counts, policy.windows, settings, now, v1, v5, ended)
         failed_recent = recent_status[CheckoutStatus.FAILED.value]
         finished_recent = failed_recent + recent_status[CheckoutStatus.SUCCEEDED.value]
-        placed = tally["hold.placed"]
-        expired = tally["hold.expired"]
-        released = tally["hold.released"]
-        converted = tally["hold.converted"]
-        alerts = [] if ended else self._alerts(rows, failed_recent, finished_recent)
+        alerts = [] if ended else stock_alerts(rows, failed_recent, finished_recent)
         if blocked is not None:
-            # the scheduled start the readiness gate refused: the drop is not live
-            alerts.insert(
-                0,
-                {
-                    "kind": "start_blocked",
-                    "level": "critical",
-                    "sku_id": None,
-                    "message": f"the scheduled start did not happen: {blocked['detail']}",
-                },
-            )
-        sla_risk, hooks, hook_alerts = await self._handoff_health(drop_id)
-        totals = {
-            "offered": sum(r["offered"] for r in rows),
-            "sold": sum(r["sold"] for r in rows),
-            "held": sum(r["held"] for r in rows),
-            "remaining": sum(r["remaining"] for r in rows),
-            "unsold": sum(r["unsold"] for r in rows),
-            "velocity_1m": sum(r["velocity_1m"] for r in rows),
-            "velocity_5m": round(sum(v5.values()) / 5, 2),
-            "revenue": revenue,
-            "revenue_text": format_money(revenue, drop.currency),
-        }
-        totals["sell_through_pct"] = (
-            round(100.0 * totals["sold"] / totals["offered"], 1) if totals["offered"] else None
+            alerts.insert(0, start_blocked_alert(blocked))
+        sla_risk, hooks, hook_alerts = await handoff_health(
+            drop_id, self.sla_report, self.endpoints
         )
         return {
             "drop": {
@@ -431,24 +235,15 @@ class MonitorService:
             "at": rfc3339(now),
             "timing": drop_timing(drop.status, now, drop.starts_at, drop.live_at, drop.ended_at),
             "skus": rows,
-            "bundles": bundles,
+            "bundles": bundle_rows(catalog, rows, ended),
             "velocity": {
                 "bucket_s": 60,
                 "points": minute_buckets(
                     [(x.paid_at, sum(x.units.values())) for x in recent], now, CHART_MINUTES
                 ),
             },
-            "totals": totals,
-            "holds": {
-                "placed": placed,
-                "active": max(0, placed - expired - released - converted),
-                "converted": converted,
-                "expired": expired,
-                "released": released,
-                "abandonment_pct": round(100.0 * (expired + released) / placed, 1)
-                if placed
-                else None,
-            },
+            "totals": totals(rows, v5, revenue, drop.currency),
+            "holds": hold_outcomes(tally),
             "payments": {
                 "failed": by_status[CheckoutStatus.FAILED.value],
                 "failed_last_minute": failed_recent,
@@ -465,86 +260,6 @@ class MonitorService:
             | window_state(policy, now.timestamp()),
             **(await self.audience(drop_id) if self.audience else {}),
         }
-
-    async def _handoff_health(
-        self, drop_id: str
-    ) -> tuple[int | None, dict[str, Any] | None, list[dict[str, Any]]]:
-        """Orders of the drop at SLA risk or in breach, and the webhook endpoints'
-        health with an alert for each one failing or switched off."""
-        sla_risk = None
-        if self.sla_report is not None:
-            report = await self.sla_report(drop_id)
-            sla_risk = len(report["at_risk"]) + len(report["breached"])
-        if self.endpoints is None:
-            return sla_risk, None, []
-        endpoints = await self.endpoints()
-        failing = [e for e in endpoints if e["consecutive_failures"] > 0 or not e["enabled"]]
-        alerts = [
-            {
-                "kind": "endpoint_failing",
-                "level": "warning" if e["enabled"] else "critical",
-                "endpoint_id": e["id"],
-                "message": (
-                    f"webhook endpoint {e['url']} "
-                    + (
-                        f"is off: {e['disabled_reason'] or 'disabled'}"
-                        if not e["enabled"]
-                        else f"failed {e['consecutive_failures']} times in a row"
-                    )
-                ),
-            }
-            for e in failing
-        ]
-        hooks = {"endpoints": len(endpoints), "failing": len(failing)}
-        return sla_risk, hooks, alerts
-
-    @staticmethod
-    def _alerts(
-        rows: list[dict[str, Any]], failed_recent: int, finished_recent: int
-    ) -> list[dict[str, Any]]:
-        alerts: list[dict[str, Any]] = []
-        for r in rows:
-            if r["state"] == WINDOW_TAKEN:
-                alerts.append(
-                    {
-                        "kind": WINDOW_TAKEN,
-                        "level": "info",
-                        "sku_id": r["sku_id"],
-                        "message": f"{r['name']}: {r['state_text']}",
-                    }
-                )
-            elif r["offered"] and r["state"] == "sold_out":
-                alerts.append(
-                    {
-                        "kind": "sold_out",
-                        "level": "info",
-                        "sku_id": r["sku_id"],
-                        "message": f"{r['name']} is sold out",
-                    }
-                )
-            elif r["remaining"] <= r["low_stock_threshold"] and r["offered"]:
-                alerts.append(
-                    {
-                        "kind": "low_stock",
-                        "level": "warning",
-                        "sku_id": r["sku_id"],
-                        "message": f"{r['name']}: only {r['remaining']} left",
-                    }
-                )
-        if (
-            failed_recent >= SPIKE_MIN_FAILURES
-            and failed_recent >= SPIKE_MIN_SHARE * finished_recent
-        ):
-            alerts.append(
-                {
-                    "kind": "payment_failure_spike",
-                    "level": "critical",
-                    "sku_id": None,
-                    "message": f"{failed_recent} of {finished_recent} payments "
-                    "failed in the last minute",
-                }
-            )
-        return alerts
 
     async def public(self, drop_id: str) -> dict[str, Any]:
         """The overlay's view: status and remaining per SKU (units left on sale),
