@@ -41,7 +41,9 @@ from dropline.services.live.restocks import RestockService
 from dropline.services.live.schedule import DropSchedule
 from dropline.services.live.waitlist import WaitlistService
 from dropline.services.live.waitlist_autocharge import WaitlistAutocharge
+from dropline.services.live.waitlist_demand import WaitlistDemand
 from dropline.services.live.waitlist_links import ClaimLinks
+from dropline.services.live.waitlist_serving import WaitlistServing
 from dropline.services.planning.launches import LaunchService
 from dropline.services.planning.scoring import LaunchScoreService
 from dropline.services.planning.watch import LaunchWatch
@@ -130,6 +132,8 @@ class Container:
     readiness: ReadinessService
     rehearsals: RehearsalService = field(init=False)
     waitlist: WaitlistService = field(init=False)
+    waitlist_serving: WaitlistServing = field(init=False)
+    waitlist_demand: WaitlistDemand = field(init=False)
     waitlist_autocharge: WaitlistAutocharge = field(init=False)
     restocks: RestockService = field(init=False)
     jobs: list[tuple[str, float, Job]] = field(default_factory=list)
@@ -445,34 +449,30 @@ async def build(
         recover_after_s=settings.recover_after_s,
         schedule=DropSchedule(drops),
     )
-    container.waitlist = WaitlistService(
-        uow,
-        engine,
-        drops,
-        clock,
-        ClaimLinks(settings.buyer_token_secret, settings.base_url, clock),
-        settings.shop_name,
-    )
+    links = ClaimLinks(settings.buyer_token_secret, settings.base_url, clock)
+    serving = WaitlistServing(uow, engine, drops, clock, links, settings.shop_name)
+    demand = container.waitlist_demand = WaitlistDemand(uow)
+    container.waitlist_serving = serving
+    container.waitlist = WaitlistService(uow, engine, drops, clock, links, serving)
     container.waitlist_autocharge = WaitlistAutocharge(
-        uow, engine, container.waitlist, checkout, provider, clock, settings.shop_name
+        uow, engine, container.waitlist, serving, checkout, provider, clock, settings.shop_name
     )
-    container.waitlist.autocharge = container.waitlist_autocharge
+    serving.autocharge = container.waitlist_autocharge
     container.restocks = RestockService(
-        uow, drops, container.waitlist, clock, container.access_windows
+        uow, drops, serving, demand, clock, container.access_windows
     )
-    waitlist = container.waitlist
 
     async def waitlist_buyers(drop_id: str) -> list[Joined]:
         # who stood in each line and what they got through it: the lessons' unserved
         # demand, each buyer once
-        return [Joined(*row) for row in await waitlist.buyers(drop_id)]
+        return [Joined(*row) for row in await demand.buyers(drop_id)]
 
     container.funnel.waitlist_joins = waitlist_buyers
     container.monitor.audience = container.reports.audience = container.restocks.summary
     container.jobs += [
         # restock waves first: a due wave's units are then offered by the same pass
         ("restock-waves", settings.expiry_interval_s, container.restocks.run_once),
-        ("waitlist-claims", settings.expiry_interval_s, container.waitlist.serve_once),
+        ("waitlist-claims", settings.expiry_interval_s, container.waitlist_serving.serve_once),
         ("waitlist-autocharge", settings.expiry_interval_s, container.waitlist_autocharge.run_once),
         ("preorder-deadlines", settings.reconcile_interval_s, preorder_lifecycle.process_deadlines),
         (

@@ -284,10 +284,10 @@ async def test_a_buyer_refused_and_then_in_the_line_counts_once(
     await c.waitlist.leave(d, s0, "eve")
     await c.waitlist.join(d, s0, "eve")
     await c.holds.release(early.id, "ann")
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     [claim] = await c.waitlist.mine(d, "cat")
     assert (await c.checkout.start(claim["hold_id"], "cat", VISA)).order is not None
-    await c.waitlist.serve_once()
+    await c.waitlist_serving.serve_once()
     assert (await c.waitlist.mine(d, "cat"))[0]["status"] == "claimed"
 
     [u] = (await c.funnel.figures(d, [s0]))["unserved"]

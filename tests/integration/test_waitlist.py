@@ -84,7 +84,7 @@ async def test_units_back_go_to_the_line_in_order(container: Container, clock: M
     assert (row["remaining"], row["for_waitlist"]) == (0, 1)
     [shown] = (await c.monitor.public(drop_id))["skus"]
     assert shown["state"] == "sold_out"
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     [mine] = await c.waitlist.mine(drop_id, "ann")
     assert mine["status"] == "offered" and mine["hold_id"]
     assert (await consistent(c, drop_id, sku)) == (0, 1, 0)
@@ -106,7 +106,7 @@ async def test_units_back_go_to_the_line_in_order(container: Container, clock: M
     await c.engine.expire_due(clock.now())
     with pytest.raises(e.SoldOut):
         await c.holds.place(drop_id, "tapper", [sku_item(sku)])
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     assert (await c.waitlist.mine(drop_id, "ann"))[0]["status"] == "lost"
     [bos] = await c.waitlist.mine(drop_id, "bo")
     assert bos["status"] == "offered"
@@ -116,10 +116,10 @@ async def test_units_back_go_to_the_line_in_order(container: Container, clock: M
     # bo pays: claimed; nobody waits any more, so the next unit back goes on sale
     result = await c.checkout.start(bos["hold_id"], "bo", VISA)
     assert result.order is not None
-    await c.waitlist.serve_once()
+    await c.waitlist_serving.serve_once()
     assert (await c.waitlist.mine(drop_id, "bo"))[0]["status"] == "claimed"
     assert (await consistent(c, drop_id, sku)) == (0, 0, 1)
-    [demand] = await c.waitlist.demand(drop_id)
+    [demand] = await c.waitlist_demand.demand(drop_id)
     assert demand["joined"] == 2 and demand["offered"] == 2
     assert demand["claimed"] == 1 and demand["lost"] == 1 and demand["unserved"] == 1
     counts = (await c.engine.counts(drop_id))[sku]
@@ -132,7 +132,7 @@ async def test_leaving_hands_the_claim_on(container: Container) -> None:
     await c.waitlist.join(drop_id, sku, "ann")
     await c.waitlist.join(drop_id, sku, "bo")
     await c.holds.release(early, "early0")
-    await c.waitlist.serve_once()
+    await c.waitlist_serving.serve_once()
     left = await c.waitlist.leave(drop_id, sku, "ann")
     assert left["status"] == "left"
     [bos] = await c.waitlist.mine(drop_id, "bo")
@@ -161,10 +161,10 @@ async def test_demand_counts_a_buyer_who_left_and_came_back_once(
             r = await api.delete(url, params={"sku_id": sku}, headers=_buyer(c, buyer))
             assert r.json()["status"] == "left"
     await c.holds.release(early, "early0")
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     [bos] = await c.waitlist.mine(drop_id, "bo")
     assert (await c.checkout.start(str(bos["hold_id"]), "bo", VISA)).order is not None
-    await c.waitlist.serve_once()  # settles Bo's claim: paid
+    await c.waitlist_serving.serve_once()  # settles Bo's claim: paid
 
     [demand] = (await api.get(f"{url}/demand")).json()
     buyers = ("joined", "waiting", "left", "skipped", "unserved")
@@ -259,7 +259,7 @@ async def test_a_cancelled_order_unit_goes_to_the_line(container: Container) -> 
     await c.cancellations.cancel(paid.order.id, reason="changed my mind")
     with pytest.raises(e.SoldOut):
         await c.holds.place(drop_id, "tapper", [sku_item(sku)])
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     [mine] = await c.waitlist.mine(drop_id, "ann")
     assert mine["status"] == "offered"
     assert await consistent(c, drop_id, sku) == (0, 1, 0)
@@ -296,7 +296,7 @@ async def test_draw_orders_the_pre_queue_by_the_recorded_seed(container: Contain
     await c.drops.transition(drop_id, DropStatus.SCHEDULED)
     await c.drops.transition(drop_id, DropStatus.LIVE)
     late, _ = await sold_out_later(c, drop_id, sku)
-    await c.waitlist.serve_once()
+    await c.waitlist_serving.serve_once()
     async with c.uow(readonly=True) as uow:
         [draw] = await uow.waitlist.draws(drop_id)
     expected = draw_order([x["id"] for x in entries], draw["seed"])
@@ -353,7 +353,7 @@ async def test_api_join_claim_leave_and_restock(
     assert r.status_code == 401
 
     await c.holds.release(early, "early0")
-    await c.waitlist.serve_once()
+    await c.waitlist_serving.serve_once()
     [entry] = (await api.get(url, headers=_buyer(c, "ann"))).json()
     assert entry["status"] == "offered" and entry["hold_id"]
     token = await claim_token(c, entry["id"])

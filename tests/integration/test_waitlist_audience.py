@@ -52,7 +52,7 @@ async def test_claims_pass_the_token_age_and_rate_limits(
     with pytest.raises(e.SoldOut):
         await c.holds.place(shop.drop_id, "ann", [sku_item(sku)], tiers=GOLD, issued_at=now)
     await c.holds.release(early.id, "g")
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     [mine] = await c.waitlist.mine(shop.drop_id, "ann")
     assert mine["status"] == "offered"
     assert (await c.engine.counts(shop.drop_id))[sku].remaining == 0
@@ -84,13 +84,13 @@ async def test_a_later_windows_units_go_to_the_line_first(
     assert added and entry["position"] == 1
     assert (await c.engine.counts(drop_id))[sku].waitlist == "latched"
     # nothing to offer while the window's allocation is taken: the line waits
-    assert await c.waitlist.serve_once() == 0
+    assert await c.waitlist_serving.serve_once() == 0
     assert (await c.waitlist.mine(drop_id, "g3"))[0]["status"] == "waiting"
     # the public window opens with the 2 units gold could not have: the line first
     clock.advance(61)
     with pytest.raises(e.SoldOut):
         await c.holds.place(drop_id, "fan", [sku_item(sku)])
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     assert (await c.waitlist.mine(drop_id, "g3"))[0]["status"] == "offered"
     # the line is empty: the last unit is on sale
     await c.holds.place(drop_id, "fan", [sku_item(sku)])
@@ -115,7 +115,7 @@ async def test_a_rebuilt_engine_keeps_the_units_for_the_line(container: Containe
         await c.holds.place(drop_id, "tapper", [sku_item(sku)])
     counts = (await c.engine.counts(drop_id))[sku]
     assert (counts.remaining, counts.waitlist) == (1, "latched")
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     assert (await c.waitlist.mine(drop_id, "ann"))[0]["status"] == "offered"
     # a pre-queue that has not seen the sell-out is armed, not latched
     other = await seed_shop(c, units=2, live=False)
@@ -317,7 +317,7 @@ async def test_a_line_on_window_sold_out_shows_more_at_the_next_window_not_sold_
     ]
 
     clock.advance(61)
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     view = await public_drop(c.engine, c.drops, c.drops.cache, drop_id)
     [shown] = view["products"][0]["skus"]
     assert (shown["availability"], shown["remaining"], shown["more_at"]) == ("on_sale", 1, None)

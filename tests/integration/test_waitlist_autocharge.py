@@ -51,7 +51,7 @@ async def test_saved_card_is_charged_on_allocation(container: Container) -> None
     assert mine["card_saved"] is True and mine["auto_charge"] is None
 
     await c.holds.release(early, "early0")
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     row = await entry(c, ann["id"])
     assert row["status"] == "claimed" and row["charge_status"] == "succeeded"
     assert row["payment_token"] is None  # detached once used
@@ -67,7 +67,7 @@ async def test_saved_card_is_charged_on_allocation(container: Container) -> None
     assert order.number in str(sent[CHARGED_KIND]["text_body"])
     assert sent[CHARGED_KIND]["to_email"] == "ann@example.com"
     assert (await consistent(c, drop_id, sku)) == (0, 0, 1)
-    [demand] = await c.waitlist.demand(drop_id)
+    [demand] = await c.waitlist_demand.demand(drop_id)
     assert demand["claimed"] == 1 and demand["autocharge_succeeded"] == 1
     assert demand["autocharge_failed"] == 0
     # nothing left to do for the background pass, and it charges nothing twice
@@ -85,7 +85,7 @@ async def test_failed_charge_passes_the_unit_on(container: Container, card: str,
     ann, _ = await c.waitlist_autocharge.join(drop_id, sku, "ann", "ann@example.com", card)
     bo, _ = await c.waitlist.join(drop_id, sku, "bo", "bo@example.com")
     await c.holds.release(early, "early0")
-    await c.waitlist.serve_once()
+    await c.waitlist_serving.serve_once()
 
     row = await entry(c, ann["id"])
     assert row["status"] == "lost" and row["charge_status"] == "failed"
@@ -103,7 +103,7 @@ async def test_failed_charge_passes_the_unit_on(container: Container, card: str,
     paid = await c.checkout.start(opened["hold_id"], "bo", VISA)
     assert paid.order is not None
     assert (await consistent(c, drop_id, sku)) == (0, 0, 1)
-    [demand] = await c.waitlist.demand(drop_id)
+    [demand] = await c.waitlist_demand.demand(drop_id)
     assert demand["autocharge_failed"] == 1 and demand["autocharge_succeeded"] == 0
     assert demand["lost"] == 1 and demand["offered"] == 2
 
@@ -115,7 +115,7 @@ async def test_failed_charge_with_nobody_else_puts_the_unit_on_sale(
     drop_id, sku, [early] = await sold_out_shop(c)
     await c.waitlist_autocharge.join(drop_id, sku, "ann", "", DECLINES_ON_CHARGE)
     await c.holds.release(early, "early0")
-    await c.waitlist.serve_once()
+    await c.waitlist_serving.serve_once()
     hold = await c.holds.place(drop_id, "tapper", [sku_item(sku)])
     assert hold.units[sku] == 1
     assert (await consistent(c, drop_id, sku)) == (0, 1, 0)
@@ -129,7 +129,7 @@ async def test_a_buyer_who_left_is_not_charged(container: Container) -> None:
     left = await c.waitlist.leave(drop_id, sku, "ann")
     assert left["status"] == "left" and left["card_saved"] is False
     await c.holds.release(early, "early0")
-    await c.waitlist.serve_once()
+    await c.waitlist_serving.serve_once()
     await c.waitlist_autocharge.run_once()
     row = await entry(c, ann["id"])
     assert row["status"] == "left" and row["charge_status"] is None and row["hold_id"] is None
@@ -145,11 +145,11 @@ async def test_the_entry_left_after_the_offer_is_not_charged(container: Containe
     c = container
     drop_id, sku, [early] = await sold_out_shop(c)
     ann, _ = await c.waitlist_autocharge.join(drop_id, sku, "ann", "", VISA)
-    charger = c.waitlist.autocharge
-    c.waitlist.autocharge = None  # offer without charging, as a worker that died
+    charger = c.waitlist_serving.autocharge
+    c.waitlist_serving.autocharge = None  # offer without charging, as a worker that died
     await c.holds.release(early, "early0")
-    await c.waitlist.serve_once()
-    c.waitlist.autocharge = charger
+    await c.waitlist_serving.serve_once()
+    c.waitlist_serving.autocharge = charger
     row = await entry(c, ann["id"])
     assert row["status"] == "offered" and row["payment_token"]
     # the buyer leaves; a late charge of the same entry does nothing
@@ -163,11 +163,11 @@ async def test_two_workers_racing_make_one_charge(container: Container) -> None:
     c = container
     drop_id, sku, [early] = await sold_out_shop(c)
     ann, _ = await c.waitlist_autocharge.join(drop_id, sku, "ann", "", VISA)
-    charger = c.waitlist.autocharge
-    c.waitlist.autocharge = None
+    charger = c.waitlist_serving.autocharge
+    c.waitlist_serving.autocharge = None
     await c.holds.release(early, "early0")
-    await c.waitlist.serve_once()
-    c.waitlist.autocharge = charger
+    await c.waitlist_serving.serve_once()
+    c.waitlist_serving.autocharge = charger
     row = await entry(c, ann["id"])
     assert row["status"] == "offered" and row["charge_status"] is None
 
@@ -200,7 +200,7 @@ async def test_two_processes_racing_make_one_charge(
         drop_id, sku, [early] = await sold_out_shop(c)
         ann, _ = await c.waitlist_autocharge.join(drop_id, sku, "ann", "", VISA)
         await c.holds.release(early, "early0")
-        await asyncio.gather(c.waitlist.serve_once(), other.waitlist.serve_once())
+        await asyncio.gather(c.waitlist_serving.serve_once(), other.waitlist_serving.serve_once())
         await asyncio.gather(c.waitlist_autocharge.run_once(), other.waitlist_autocharge.run_once())
         row = await entry(c, ann["id"])
         assert row["charge_status"] == "succeeded"
@@ -218,7 +218,7 @@ async def test_two_serving_passes_make_one_charge(container: Container) -> None:
     drop_id, sku, [early] = await sold_out_shop(c)
     ann, _ = await c.waitlist_autocharge.join(drop_id, sku, "ann", "", VISA)
     await c.holds.release(early, "early0")
-    await asyncio.gather(c.waitlist.serve_once(), c.waitlist.serve_once())
+    await asyncio.gather(c.waitlist_serving.serve_once(), c.waitlist_serving.serve_once())
     row = await entry(c, ann["id"])
     assert row["charge_status"] == "succeeded"
     assert len(await checkouts(c, str(row["hold_id"]))) == 1
@@ -252,11 +252,11 @@ async def test_a_charge_left_to_recovery_is_picked_up(container: Container) -> N
     c = container
     drop_id, sku, [early] = await sold_out_shop(c)
     ann, _ = await c.waitlist_autocharge.join(drop_id, sku, "ann", "", VISA)
-    charger = c.waitlist.autocharge
-    c.waitlist.autocharge = None
+    charger = c.waitlist_serving.autocharge
+    c.waitlist_serving.autocharge = None
     await c.holds.release(early, "early0")
-    await c.waitlist.serve_once()
-    c.waitlist.autocharge = charger
+    await c.waitlist_serving.serve_once()
+    c.waitlist_serving.autocharge = charger
     row = await entry(c, ann["id"])
 
     async def mark(uow: object, checkout: object) -> None:  # what charge's hook does
@@ -321,7 +321,7 @@ async def test_api_join_with_a_card(container: Container, api: httpx.AsyncClient
     assert r.status_code == 200 and r.json()["card_saved"] is False
 
     await c.holds.release(early, "early0")
-    await c.waitlist.serve_once()
+    await c.waitlist_serving.serve_once()
     [mine] = (await api.get(url, headers=_buyer(c, "ann"))).json()
     assert mine["status"] == "claimed" and mine["auto_charge"] == "succeeded"
     [demand] = (await api.get(f"{url}/demand")).json()

@@ -140,7 +140,7 @@ async def test_waitlist_auto_charge_with_stripe(c: Container, stripe_url: str) -
     async with c.uow(readonly=True) as uow:
         tokens = [(await uow.waitlist.get(x["id"]) or {})["payment_token"] for x in (ann, bo)]
     await c.holds.release(early, "early0")
-    await c.waitlist.serve_once()
+    await c.waitlist_serving.serve_once()
     [anns] = await c.waitlist.mine(drop_id, "ann")
     [bos] = await c.waitlist.mine(drop_id, "bo")
     assert (anns["status"], anns["auto_charge"]) == ("lost", "failed")

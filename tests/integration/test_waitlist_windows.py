@@ -89,14 +89,14 @@ async def test_the_pre_queue_is_served_as_each_buyers_window_opens(
         await draw_public_first(c, drop_id, sku, pub["id"], gold["id"])
     await go_live(c, drop_id)
     taps = [await c.holds.place(drop_id, b, [sku_item(sku)], tiers=GOLD) for b in ("g1", "g2")]
-    assert await c.waitlist.serve_once() == 0  # nothing has come back yet
+    assert await c.waitlist_serving.serve_once() == 0  # nothing has come back yet
 
     # T0+: a unit comes back; the public buyer is first in line, her window is shut
     clock.advance(10)
     await c.holds.release(taps[0].id, "g1")
     with pytest.raises(e.SoldOut):
         await c.holds.place(drop_id, "g3", [sku_item(sku)], tiers=GOLD)
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     gold_now = await mine(c, drop_id, "gold")
     assert gold_now["status"] == "offered"
     waiting = await mine(c, drop_id, "pub")
@@ -110,7 +110,7 @@ async def test_the_pre_queue_is_served_as_each_buyers_window_opens(
     # the second unit comes back before T1: nobody in line may have it yet, so it
     # waits for the line (neither the public buyer's claim nor a gold tapper takes it)
     await c.holds.release(taps[1].id, "g2")
-    assert await c.waitlist.serve_once() == 0
+    assert await c.waitlist_serving.serve_once() == 0
     assert (await mine(c, drop_id, "pub"))["status"] == "waiting"
     counts = (await c.engine.counts(drop_id))[sku]
     assert (counts.remaining, counts.held, counts.waitlist) == (1, 0, "latched")
@@ -119,12 +119,12 @@ async def test_the_pre_queue_is_served_as_each_buyers_window_opens(
 
     # T1: the public window opens; the next pass serves her
     clock.advance(t1 - clock.now())
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     served = await mine(c, drop_id, "pub")
     assert (served["status"], served["window_opens_at"]) == ("offered", None)
     assert (await mine(c, drop_id, "gold"))["status"] == "claimed"
     assert await consistent(c, drop_id, sku) == (0, 1, 1)
-    [demand] = await c.waitlist.demand(drop_id)
+    [demand] = await c.waitlist_demand.demand(drop_id)
     assert (demand["joined"], demand["offered"], demand["claimed"]) == (2, 2, 1)
     assert (demand["waiting"], demand["skipped"], demand["unserved"]) == (0, 0, 1)
 
@@ -154,7 +154,7 @@ async def test_a_public_claim_never_takes_the_gold_windows_units(
     clock.advance(10)
     await c.holds.release(tap.id, "g1")
 
-    assert await c.waitlist.serve_once() == 0
+    assert await c.waitlist_serving.serve_once() == 0
     counts = (await c.engine.counts(drop_id))[sku]
     assert (counts.remaining, counts.held, counts.waitlist) == (1, 0, "latched")
     [entry] = (await api.get(url, headers=pub_token)).json()
@@ -172,7 +172,7 @@ async def test_a_public_claim_never_takes_the_gold_windows_units(
     assert r.status_code == 201
     assert (r.json()["position"], r.json()["window_opens_at"]) == (1, None)
     assert r.json()["message"] == "You are number 1 in line."
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     [offered] = (await api.get(url, headers=gold_token)).json()
     assert offered["status"] == "offered" and offered["hold_id"]
     assert "A unit is held for you until" in offered["message"]
@@ -202,13 +202,13 @@ async def test_an_entry_no_window_admits_any_more_is_skipped_with_a_note(
     assert "You will not be served" in str(waiting["message"])
 
     await c.holds.release(tap.id, "g1")
-    assert await c.waitlist.serve_once() == 0
+    assert await c.waitlist_serving.serve_once() == 0
     skipped = await mine(c, drop_id, "pub")
     assert skipped["status"] == "skipped"
     assert "no access window of this drop admits your tiers" in str(skipped["message"])
     assert (await c.engine.counts(drop_id))[sku].waitlist == ""
     await c.holds.place(drop_id, "g2", [sku_item(sku)], tiers=GOLD)
-    [demand] = await c.waitlist.demand(drop_id)
+    [demand] = await c.waitlist_demand.demand(drop_id)
     assert (demand["skipped"], demand["waiting"], demand["unserved"]) == (1, 0, 1)
 
 
@@ -260,7 +260,7 @@ async def test_joining_again_with_a_newer_token_updates_the_tiers_and_keeps_the_
     tap = await c.holds.place(drop_id, "g1", [sku_item(sku)], tiers=GOLD)
     clock.advance(10)
     await c.holds.release(tap.id, "g1")
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     assert (await mine(c, drop_id, "pub"))["status"] == "offered"
 
 
@@ -331,7 +331,7 @@ async def test_a_waves_units_kept_for_a_later_window_are_not_on_sale(
     # T1: the public buyer's window opens; her claim takes a kept unit, the line is
     # empty, so the gate opens and the last one is on sale
     clock.advance(t1 - clock.now())
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     assert (await mine(c, drop_id, "pub"))["status"] == "offered"
     [after] = await c.restocks.waves(drop_id)
     assert figures(after) == (2, 0, 1, 0)
@@ -359,7 +359,7 @@ async def test_units_kept_for_the_line_at_the_end_go_back_to_stock(
     assert await c.restocks.run_once() == [second["id"]]
     assert (await mine(c, drop_id, "pub"))["status"] == "waiting"
     clock.advance(t1 - clock.now())
-    assert await c.waitlist.serve_once() == 1
+    assert await c.waitlist_serving.serve_once() == 1
     assert (await mine(c, drop_id, "pub"))["status"] == "offered"
     waves = {w["id"]: figures(w) for w in await c.restocks.waves(drop_id)}
     assert waves == {first["id"]: (1, 0, 0, 2), second["id"]: (1, 0, 0, 0)}

@@ -66,7 +66,7 @@ async def waitlist_page(drop_id: str, request: Request, c: ContainerDep) -> Resp
         }
 
     skus = [named({"sku_id": sku_id}) for sku_id in sorted(offers, key=catalog.sort_key)]
-    demand = [named(d) for d in await c.waitlist.demand(drop_id)]
+    demand = [named(d) for d in await c.waitlist_demand.demand(drop_id)]
     waves = [named(w) for w in await c.restocks.waves(drop_id)]
     # the waves that reopen the drop together end it together: their end is the default
     planned = next((w["ends_at"] for w in waves if w["reopens"] and w["status"] == "scheduled"), "")

@@ -43,7 +43,7 @@ from dropline.store.insight.repo import MonitorRepository
 from dropline.store.uow import UowFactory
 
 #: The buyers in each SKU's waitlist of a drop with the claims they paid; bootstrap
-#: sets the waitlist's reader (``WaitlistService.buyers``), the default knows none.
+#: sets the waitlist's reader (``WaitlistDemand.buyers``), the default knows none.
 WaitlistJoins = Callable[[str], Awaitable[Sequence[Joined]]]
 
 

@@ -50,7 +50,8 @@ from dropline.domain.live.waitlist import DEFAULT_CLAIM_WINDOW_S, GateMode
 from dropline.domain.stock.buckets import MAX_QUANTITY
 from dropline.services.live.access_windows import AccessWindowService
 from dropline.services.live.drops import DropService
-from dropline.services.live.waitlist import WaitlistService
+from dropline.services.live.waitlist_demand import WaitlistDemand
+from dropline.services.live.waitlist_serving import WaitlistServing
 from dropline.services.ports import Clock
 from dropline.services.serialize import rfc3339
 from dropline.store.live.waitlist_repo import Row
@@ -94,13 +95,15 @@ class RestockService:
         self,
         uow: UowFactory,
         drops: DropService,
-        waitlist: WaitlistService,
+        serving: WaitlistServing,
+        demand: WaitlistDemand,
         clock: Clock,
         access: AccessWindowService | None = None,
     ) -> None:
         self.uow = uow
         self.drops = drops
-        self.waitlist = waitlist
+        self.serving = serving
+        self.demand = demand
         self.clock = clock
         self.access = access
 
@@ -209,7 +212,7 @@ class RestockService:
                 "claim_window_s": settings["claim_window_s"]
                 if settings
                 else DEFAULT_CLAIM_WINDOW_S,
-                "skus": await self.waitlist.demand(drop_id),
+                "skus": await self.demand.demand(drop_id),
             },
             "restocks": [wave_view(w) for w in waves],
         }
@@ -287,7 +290,7 @@ class RestockService:
             if not reopen:
                 if waiting:
                     # the new units land behind the gate: the line is served before the sale
-                    await self.waitlist.gate(drop_id, sku_id, GateMode.LATCH)
+                    await self.serving.gate(drop_id, sku_id, GateMode.LATCH)
                 await self.drops.set_offer(
                     drop_id, sku_id, int(row["quantity"]), offer.per_buyer_limit, add=True
                 )
@@ -298,14 +301,14 @@ class RestockService:
                     )
             async with self.uow() as uow:
                 # the units are in, behind the gate when anyone is in line: the line's
-                # passes record what takes them (``WaitlistService._settle_waves``)
+                # passes record what takes them (``WaitlistServing._settle_waves``)
                 await uow.waitlist.change_wave(
                     wave_id, version, "applying", for_waitlist=int(row["quantity"])
                 )
                 await uow.commit()
             # the line first (a reopened line may hold claims the end cut short); with
             # nobody waiting, the pass opens the gate and the units are on sale at once
-            await self.waitlist.serve_line(drop_id, sku_id)
+            await self.serving.serve_line(drop_id, sku_id)
         except DroplineError as exc:
             log.warning("restock wave %s failed: %s", wave_id, exc.detail)
             async with self.uow() as uow:
@@ -318,7 +321,7 @@ class RestockService:
                 )
                 await uow.commit()
             if waiting:
-                await self.waitlist.serve_line(drop_id, sku_id)  # reopens an empty line
+                await self.serving.serve_line(drop_id, sku_id)  # reopens an empty line
             return True
         async with self.uow() as uow:
             await uow.waitlist.finish_wave(wave_id, "done", applied_at=self._now())

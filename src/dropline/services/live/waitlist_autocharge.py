@@ -6,7 +6,7 @@ Joining with a method (``join``): the provider sets it up for off-session use fi
 whose test card says what its charges do), so a card refused then changes nothing;
 then the buyer joins as anyone does and the token goes on the entry while it waits.
 
-On allocation (``charge``, called by ``WaitlistService._offer`` instead of sending the
+On allocation (``charge``, called by ``WaitlistServing._offer`` instead of sending the
 claim link) the claim hold is paid through the normal checkout
 (``CheckoutService.start`` with the saved token): the order, the sale movement, the
 per-buyer limit, the idempotency and the events are a normal checkout's. Then:
@@ -56,6 +56,7 @@ from dropline.domain.live.waitlist import OPEN_STATES, EntryStatus
 from dropline.domain.money import format_money
 from dropline.services.live.checkout import CheckoutResult, CheckoutService
 from dropline.services.live.waitlist import WaitlistService
+from dropline.services.live.waitlist_serving import WaitlistServing
 from dropline.services.ports import (
     Clock,
     PaymentProvider,
@@ -109,6 +110,7 @@ class WaitlistAutocharge:
         uow: UowFactory,
         engine: StockEngine,
         waitlist: WaitlistService,
+        serving: WaitlistServing,
         checkout: CheckoutService,
         provider: PaymentProvider,
         clock: Clock,
@@ -117,6 +119,7 @@ class WaitlistAutocharge:
         self.uow = uow
         self.engine = engine
         self.waitlist = waitlist
+        self.serving = serving
         self.checkout = checkout
         self.provider = provider
         self.clock = clock
@@ -363,7 +366,7 @@ class WaitlistAutocharge:
             if row["charge_status"] is None:
                 acted += 1
                 if not await self.charge(row["id"]):
-                    await self.waitlist.serve_line(row["drop_id"], row["sku_id"])
+                    await self.serving.serve_line(row["drop_id"], row["sku_id"])
         for row in charging:
             if not row["charge_checkout_id"]:
                 continue
@@ -377,7 +380,7 @@ class WaitlistAutocharge:
                 acted += 1
                 why = checkout.failure_reason or "the card was declined"
                 await self._failed(row["id"], checkout.decline_code or checkout.status.value, why)
-                await self.waitlist.serve_line(row["drop_id"], row["sku_id"])
+                await self.serving.serve_line(row["drop_id"], row["sku_id"])
         for row in done:
             if row["charge_status"] != CHARGING:
                 acted += 1

@@ -259,7 +259,7 @@ async def waitlist_demand(drop_id: str, c: ContainerDep, _: Ops) -> list[dict[st
     """Per SKU: buyers who joined (each once) and ``entries`` (every join); claims
     offered, made (paid) and lost; buyers still waiting, and ``unserved`` (buyers who
     joined and got no unit through the line): the demand left after the sell-out."""
-    return await c.waitlist.demand(drop_id)
+    return await c.waitlist_demand.demand(drop_id)
 
 
 @router.post("/drops/{drop_id}/restocks", status_code=201, response_model=WaveOut)
