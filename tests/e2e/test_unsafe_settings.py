@@ -5,7 +5,6 @@ loopback (``make run``) and with the explicit opt-in they start."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backends import free_port
+from e2e.cli_support import cli_env, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -39,31 +38,10 @@ SIGNS = {
 }
 
 
-def _env(tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DROPLINE_")}
-    return base | {
-        "DROPLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'dropline.db'}",
-        "DROPLINE_DATA_DIR": str(tmp_path / "data"),
-        "DROPLINE_PORT": str(free_port()),
-        **extra,
-    }
-
-
-def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dropline", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("sign", sorted(SIGNS))
 def test_serve_refuses_the_dev_secret_on_a_deployment(tmp_path: Path, sign: str) -> None:
     extra, named = SIGNS[sign]
-    done = _run(["serve"], _env(tmp_path, extra))
+    done = run_cli(["serve"], cli_env(tmp_path, extra))
     out = (done.stdout + done.stderr).strip()
     assert done.returncode == 2, out
     assert out.startswith("refusing to start: DROPLINE_BUYER_TOKEN_SECRET")
@@ -72,23 +50,23 @@ def test_serve_refuses_the_dev_secret_on_a_deployment(tmp_path: Path, sign: str)
 
 
 def test_worker_refuses_too(tmp_path: Path) -> None:
-    env = _env(tmp_path, {"DROPLINE_ENGINE_URL": "redis://cache.internal:6379/0"})
-    done = _run(["worker"], env)
+    env = cli_env(tmp_path, {"DROPLINE_ENGINE_URL": "redis://cache.internal:6379/0"})
+    done = run_cli(["worker"], env)
     out = (done.stdout + done.stderr).strip()
     assert done.returncode == 2, out
     assert "DROPLINE_ENGINE_URL points at another host" in out
 
 
 def test_a_real_secret_makes_the_same_settings_safe(tmp_path: Path) -> None:
-    env = _env(tmp_path, {"DROPLINE_ENGINE_URL": "redis://cache.internal:6379/0"})
+    env = cli_env(tmp_path, {"DROPLINE_ENGINE_URL": "redis://cache.internal:6379/0"})
     env["DROPLINE_BUYER_TOKEN_SECRET"] = "s3cret-" + "x" * 32
-    done = _run(["worker"], env)
+    done = run_cli(["worker"], env)
     # past the safety check: the worker now fails only to reach the made-up Redis host
     assert "refusing to start" not in done.stdout + done.stderr
 
 
 def _serve_until_ready(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    assert _run(["db", "upgrade"], env).returncode == 0
+    assert run_cli(["db", "upgrade"], env).returncode == 0
     proc = subprocess.Popen(
         [sys.executable, "-m", "dropline", "serve"],
         env=env,
@@ -108,7 +86,7 @@ def _serve_until_ready(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def test_loopback_starts_with_no_warning(tmp_path: Path) -> None:
-    env = _env(tmp_path, {})
+    env = cli_env(tmp_path, {})
     proc = _serve_until_ready(env)
     try:
         ready = httpx.get(f"http://127.0.0.1:{env['DROPLINE_PORT']}/readyz").json()
@@ -120,7 +98,7 @@ def test_loopback_starts_with_no_warning(tmp_path: Path) -> None:
 
 def test_the_opt_in_starts_and_readyz_warns(tmp_path: Path) -> None:
     extra = {"DROPLINE_PUBLIC_URL": "https://shop.example.com", "DROPLINE_ALLOW_DEV_SECRETS": "1"}
-    env = _env(tmp_path, extra)
+    env = cli_env(tmp_path, extra)
     proc = _serve_until_ready(env)
     try:
         ready = httpx.get(f"http://127.0.0.1:{env['DROPLINE_PORT']}/readyz").json()
@@ -136,11 +114,11 @@ def test_the_dev_secret_pasted_into_the_jwt_keys_is_refused_too(tmp_path: Path) 
     from dropline.config import DEV_BUYER_SECRET
 
     extra, _ = SIGNS["postgres"]
-    env = _env(tmp_path, extra) | {
+    env = cli_env(tmp_path, extra) | {
         "DROPLINE_BUYER_TOKEN_SECRET": "s3cret-" + "x" * 32,
         "DROPLINE_BUYER_TOKEN_KEYS": json.dumps({"k1": DEV_BUYER_SECRET}),
     }
-    done = _run(["serve"], env)
+    done = run_cli(["serve"], env)
     out = (done.stdout + done.stderr).strip()
     assert done.returncode == 2, out
     assert out.startswith("refusing to start: DROPLINE_BUYER_TOKEN_KEYS")

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from dropline.domain.live.drops import Drop
 from dropline.domain.live.holds import HOLD_STATUS, Hold, HoldStatus
 
 _HOLD_VERSION = {HoldStatus.ACTIVE: 1, HoldStatus.PAYING: 2}
@@ -74,3 +75,8 @@ def hold_dict(hold: Hold) -> dict[str, Any]:
         "attribution": dict(hold.attribution),
         "version": hold_version(hold),
     }
+
+
+def drop_event_payload(drop: Drop) -> dict[str, object]:
+    """What every ``drop.*`` lifecycle event carries about the drop."""
+    return {"id": drop.id, "name": drop.name, "status": drop.status.value, "version": drop.version}

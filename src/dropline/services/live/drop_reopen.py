@@ -19,7 +19,7 @@ from dropline.domain.events import DomainEvent
 from dropline.domain.live.access import check_windows, reopened_windows
 from dropline.domain.live.drops import Drop, Reopening, check_reopen, reopened_offers
 from dropline.domain.stock.buckets import MAX_QUANTITY, Bucket, Movement, Reason
-from dropline.services.serialize import rfc3339
+from dropline.services.serialize import drop_event_payload, rfc3339
 from dropline.store.uow import UnitOfWork
 
 ACTOR = "restock"
@@ -71,11 +71,8 @@ async def write_reopening(uow: UnitOfWork, drop: Drop, wave: Reopening, now: flo
             "drop",
             drop.id,
             updated.version,
-            {
-                "id": drop.id,
-                "name": drop.name,
-                "status": updated.status.value,
-                "version": updated.version,
+            drop_event_payload(updated)
+            | {
                 "wave_id": wave.wave_id,
                 "sku_id": sku_id,
                 "quantity": wave.quantity,

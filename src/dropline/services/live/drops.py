@@ -36,6 +36,7 @@ from dropline.domain.stock.buckets import MAX_QUANTITY, Bucket, Movement, Reason
 from dropline.services.live.drop_catalog import DropCatalogCache
 from dropline.services.live.drop_reopen import write_reopening
 from dropline.services.ports import DropNotLoaded, DropSnapshot, EngineOffer, StockEngine
+from dropline.services.serialize import drop_event_payload
 from dropline.store.uow import UnitOfWork, UowFactory
 
 MAX_LIMIT = 1000
@@ -43,10 +44,6 @@ MAX_LIMIT = 1000
 # scheduled to live: (drop, actor, override reason) -> what the transaction must keep.
 Keep = Callable[[UnitOfWork], Awaitable[None]]
 Gate = Callable[[Drop, str, str], Awaitable[Keep | None]]
-
-
-def _drop_payload(drop: Drop) -> dict[str, object]:
-    return {"id": drop.id, "name": drop.name, "status": drop.status.value, "version": drop.version}
 
 
 class DropService:
@@ -98,7 +95,7 @@ class DropService:
         )
         async with self.uow() as uow:
             await uow.drops.add(drop)
-            uow.record(DomainEvent("drop.created", "drop", drop.id, 1, _drop_payload(drop)))
+            uow.record(DomainEvent("drop.created", "drop", drop.id, 1, drop_event_payload(drop)))
             await uow.commit()
         return drop
 
@@ -358,7 +355,7 @@ class DropService:
                     "drop",
                     drop_id,
                     updated.version,
-                    _drop_payload(updated) | {"actor": actor},
+                    drop_event_payload(updated) | {"actor": actor},
                 )
             )
             await uow.commit()

@@ -46,12 +46,12 @@ from dropline.domain.errors import (
 from dropline.domain.ids import new_id
 from dropline.domain.inputs import check_text
 from dropline.domain.live.drops import ENGINE_STATES, DropStatus, Reopening, check_wave_end
-from dropline.domain.live.waitlist import DEFAULT_CLAIM_WINDOW_S, GateMode
+from dropline.domain.live.waitlist import GateMode
 from dropline.domain.stock.buckets import MAX_QUANTITY
 from dropline.services.live.access_windows import AccessWindowService
 from dropline.services.live.drops import DropService
 from dropline.services.live.waitlist_demand import WaitlistDemand
-from dropline.services.live.waitlist_serving import WaitlistServing
+from dropline.services.live.waitlist_serving import WaitlistServing, line_settings
 from dropline.services.ports import Clock
 from dropline.services.serialize import rfc3339
 from dropline.store.live.waitlist_repo import Row
@@ -204,14 +204,12 @@ class RestockService:
         (the line order, claim window and per-SKU demand) and ``restocks`` (every wave
         with its status and what its units did)."""
         async with self.uow(readonly=True) as uow:
-            settings = await uow.waitlist.settings(drop_id)
+            order, window = await line_settings(uow, drop_id)
             waves = await uow.waitlist.waves(drop_id)
         return {
             "waitlist": {
-                "order": settings["mode"] if settings else "fifo",
-                "claim_window_s": settings["claim_window_s"]
-                if settings
-                else DEFAULT_CLAIM_WINDOW_S,
+                "order": order.value,
+                "claim_window_s": window,
                 "skus": await self.demand.demand(drop_id),
             },
             "restocks": [wave_view(w) for w in waves],

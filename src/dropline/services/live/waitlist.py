@@ -32,7 +32,6 @@ from dropline.domain.ids import new_id
 from dropline.domain.inputs import check_text
 from dropline.domain.live.drops import EDITABLE_STATES, DropStatus
 from dropline.domain.live.waitlist import (
-    DEFAULT_CLAIM_WINDOW_S,
     EntryStatus,
     WaitlistOrder,
     check_claim_window,
@@ -77,13 +76,8 @@ class WaitlistService:
         """The drop's line order (``fifo`` or ``draw``) and claim window in seconds."""
         async with self.uow(readonly=True) as uow:
             await the_drop(uow, drop_id)
-            row = await uow.waitlist.settings(drop_id)
-        mode, window = (row["mode"], row["claim_window_s"]) if row else ("fifo", None)
-        return {
-            "drop_id": drop_id,
-            "order": mode,
-            "claim_window_s": window or DEFAULT_CLAIM_WINDOW_S,
-        }
+            order, window = await line_settings(uow, drop_id)
+        return {"drop_id": drop_id, "order": order.value, "claim_window_s": window}
 
     async def configure(
         self, drop_id: str, order: WaitlistOrder, claim_window_s: int
