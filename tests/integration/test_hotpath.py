@@ -10,37 +10,23 @@ anything it does not fully understand must fall through to the route.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dropline.api import hotpath
 from dropline.api import schemas as s
 from dropline.api.app import DroplineAPI, create_app
-from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware, HotRoute, refusal
-from dropline.api.request_ids import RequestIdMiddleware
+from dropline.api.hotpath import HOLD_ROUTES, HotRoute, refusal
 from dropline.bootstrap import Container
 from dropline.domain import errors as e
 from dropline.domain.live.holds import HoldItem, ItemKind
 from dropline.services.platform.access import mint_buyer_token
+from hotpath_support import Spy, route_and_hot_path
 from support import Shop, seed_shop
-
-
-@dataclass
-class Spy:
-    """An ASGI app that counts the HTTP requests reaching the wrapped app."""
-
-    app: ASGIApp
-    calls: list[str] = field(default_factory=list)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            self.calls.append(scope["path"])
-        await self.app(scope, receive, send)
 
 
 @dataclass
@@ -62,27 +48,11 @@ class Pair:
 
 @pytest.fixture
 async def pair(container: Container) -> AsyncIterator[Pair]:
-    settings = container.settings.model_copy(update={"hot_path": False})
-    app = create_app(settings=settings, container=container)
-    assert isinstance(app, DroplineAPI)
-    # as the app stacks them when its hot path is on: the request id layer, the hot
-    # path, and behind it what the app runs without one (the body limits, FastAPI)
-    spy = Spy(app.without_hot_path)
-    hot = RequestIdMiddleware(HotPathMiddleware(spy, HOLD_ROUTES, lambda: container))
-    async with app.router.lifespan_context(app):
+    async with route_and_hot_path(container, HOLD_ROUTES) as (slow, fast, spy):
         store, _ = await container.access.create_key("storefront", "storefront")
         shop = await seed_shop(container, units=5, skus=2, bundle=True, limit=3)
         draft = (await container.drops.create("Draft drop", "USD")).id
-        base = "http://dropline.test"
-        async with (
-            httpx.AsyncClient(
-                # an unexpected error is answered with a 500 and re-raised, as Starlette does
-                transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                base_url=base,
-            ) as slow,
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=hot), base_url=base) as fast,
-        ):
-            yield Pair(container, slow, fast, spy, store, shop, draft)
+        yield Pair(container, slow, fast, spy, store, shop, draft)
 
 
 async def both(p: Pair, **request: Any) -> tuple[httpx.Response, httpx.Response, bool]:

@@ -13,21 +13,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dropline.api.app import DroplineAPI, create_app
-from dropline.api.hotpath import HOLD_ROUTES, HotPathMiddleware
+from dropline.api.hotpath import HOLD_ROUTES
 from dropline.api.idempotency import Call, _owner
-from dropline.api.request_ids import RequestIdMiddleware
 from dropline.api.routers.live import checkouts
 from dropline.bootstrap import Container
 from dropline.services.platform.access import mint_buyer_token
 from dropline.services.ports import ManualClock
+from hotpath_support import Spy, route_and_hot_path
 from support import Shop, seed_shop, sku_item
 
 VISA = "4242424242424242"
@@ -35,19 +34,6 @@ URL = "/v1/checkouts"
 #: fresh per order: ids, the order number, the payment and the time it was paid
 VOLATILE = {"id", "hold_id", "checkout_id", "order_id", "payment_id", "number", "paid_at"}
 MAX_BODY = 4096  # the app's body limit in these tests (Settings.max_body_bytes)
-
-
-@dataclass
-class Spy:
-    """An ASGI app that counts the HTTP requests reaching the wrapped app."""
-
-    app: ASGIApp
-    calls: list[str] = field(default_factory=list)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            self.calls.append(scope["path"])
-        await self.app(scope, receive, send)
 
 
 @dataclass
@@ -75,28 +61,16 @@ class Pair:
 
 @pytest.fixture
 async def pair(container: Container) -> AsyncIterator[Pair]:
-    settings = container.settings.model_copy(update={"hot_path": False, "max_body_bytes": MAX_BODY})
-    app = create_app(settings=settings, container=container)
-    assert isinstance(app, DroplineAPI)
-    # as the app stacks them when its hot path is on: the request id layer, the hot
-    # path, and behind it what the app runs without one (the body limits, FastAPI)
-    spy = Spy(app.without_hot_path)
     routes = [*HOLD_ROUTES, *checkouts.HOT_ROUTES]
-    hot = RequestIdMiddleware(HotPathMiddleware(spy, routes, lambda: container, MAX_BODY))
-    async with app.router.lifespan_context(app):
+    async with route_and_hot_path(container, routes, max_body_bytes=MAX_BODY) as (
+        slow,
+        fast,
+        spy,
+    ):
         store, _ = await container.access.create_key("storefront", "storefront")
         ops, _ = await container.access.create_key("ops", "ops")
         shop = await seed_shop(container, units=20, skus=2)
-        base = "http://dropline.test"
-        async with (
-            httpx.AsyncClient(
-                # an unexpected error is answered with a 500 and re-raised, as Starlette does
-                transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                base_url=base,
-            ) as slow,
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=hot), base_url=base) as fast,
-        ):
-            yield Pair(container, slow, fast, spy, store, ops, shop)
+        yield Pair(container, slow, fast, spy, store, ops, shop)
 
 
 def body(hold_id: str, card: str = VISA, **more: Any) -> bytes:
