@@ -33,8 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dropline.bootstrap import build
 from dropline.config import load_settings
 from dropline.domain.live.holds import HoldItem, ItemKind
-from dropline.services.live.group_commit import GroupCommitStats
 from dropline.store.db import upgrade
+from dropline.store.group_commit import GroupCommitStats
 
 AREAS = [
     ("sqlite3 (C, inline calls)", ("sqlite_inline.py",)),

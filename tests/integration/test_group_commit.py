@@ -28,8 +28,8 @@ from test_payment_finishers import (
 from dropline.bootstrap import Container
 from dropline.domain.live.orders import CheckoutStatus
 from dropline.services.live.checkout import LedgerRefused
-from dropline.services.live.group_commit import GroupCommit
 from dropline.services.ports import ManualClock, PaymentResult, PaymentStatus
+from dropline.store.group_commit import GroupCommit
 from dropline.store.live.tables import drop_offers
 from dropline.store.uow import UnitOfWork
 from support import seed_shop, sku_item
@@ -71,7 +71,7 @@ def gathering(c: Container, expected: int) -> Gathering:
     return provider
 
 
-def writer(c: Container) -> GroupCommit[Any, Any]:
+def writer(c: Container) -> GroupCommit[Any, Any, Any]:
     assert c.checkout.writer is not None, "group commit is on by default"
     return c.checkout.writer
 

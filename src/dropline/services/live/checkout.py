@@ -77,7 +77,6 @@ from dropline.domain.stock.buckets import Bucket, Movement, Reason
 from dropline.services.context import actor as current_actor
 from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.live.drops import DropService
-from dropline.services.live.group_commit import BatchRefused, GroupCommit
 from dropline.services.platform.metrics import metrics
 from dropline.services.ports import (
     Clock,
@@ -89,6 +88,7 @@ from dropline.services.ports import (
 )
 from dropline.services.stock.ledger import offer_again
 from dropline.services.supply.preorders import PreorderService, preorder_infos
+from dropline.store.group_commit import BatchRefused, GroupCommit
 from dropline.store.live.order_repo import CheckoutRecord, OrderLine, OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
@@ -242,7 +242,7 @@ class CheckoutService:
         ``finish_wait_s``: how long a finisher that lost the claim waits for the
         winner's result before answering "still in progress". ``group_commit``: paid
         orders that arrive together share one transaction (``DROPLINE_GROUP_COMMIT``;
-        see ``_complete`` and ``services.live.group_commit``)."""
+        see ``_complete`` and ``store.group_commit``)."""
         self.uow = uow
         self.order_prefix = order_prefix
         self.engine = engine
@@ -255,8 +255,8 @@ class CheckoutService:
         self.claim_lease_s = claim_lease_s
         self.finish_wait_s = finish_wait_s
         self.hooks: OrderHooks | None = None
-        self.writer: GroupCommit[_OrderJob, CheckoutResult] | None = (
-            GroupCommit(uow, self._write_batch) if group_commit else None
+        self.writer: GroupCommit[UnitOfWork, _OrderJob, CheckoutResult] | None = (
+            GroupCommit(uow, self._write_batch, lambda tx: tx.commit()) if group_commit else None
         )
 
     def _now(self) -> datetime:

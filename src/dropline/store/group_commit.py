@@ -1,16 +1,20 @@
 """Group commit: jobs that queue while one batch is written share the next transaction.
 
-Checkout writes each paid order in a transaction of its own; under a burst most of that
-transaction's cost is per statement and per commit, not per row. ``GroupCommit`` runs one
-writer task per event loop (per process, in a server) that takes *every* job queued,
-writes them together in ONE transaction (the caller's ``write`` merges statements where it
-can) and answers each caller after the commit.
+Under a burst most of a small transaction's cost is per statement and per commit, not per
+row. ``GroupCommit`` runs one writer task per event loop (per process, in a server) that
+takes *every* job queued, writes them together in ONE transaction (the caller's ``write``
+merges statements where it can) and answers each caller after the commit. Paid orders
+(``services.live.checkout``) and the sandbox processor's payments
+(``payments.sandbox``) are written this way.
 
 The rules it keeps, and why:
 
 - **No timer.** A batch is whatever queued while the previous batch was being written; a
   lone job starts a batch at once (the writer task is started on the next turn of the
   loop), so group commit never delays an order waiting for company.
+- **A job refused by its own rule, alone.** ``write`` may answer a job with an exception
+  (an idempotency key reused for another call, say) when that job wrote nothing: the
+  batch commits without it and that caller gets the exception raised.
 - **All or nothing per batch, then each job alone.** ``write`` raises (``BatchRefused``
   when a job's own rule refused it: a lost claim, a sale the ledger refused; any other
   error: the database's, a deadlock, the commit itself) and the batch's transaction is
@@ -32,13 +36,13 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from dropline.store.uow import UnitOfWork, UowFactory
-
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 J = TypeVar("J")
 R = TypeVar("R")
 
@@ -66,28 +70,33 @@ class _Queue(Generic[J, R]):
     task: asyncio.Task[None] | None = None
 
 
-class GroupCommit(Generic[J, R]):
-    """One writer per event loop for jobs written by ``write(uow, jobs)``.
+class GroupCommit(Generic[T, J, R]):
+    """One writer per event loop for jobs written by ``write(tx, jobs)``.
 
-    ``write`` gets an open write unit of work and the batch's jobs (in the order they
-    queued) and returns one result per job, in the same order, without committing;
-    ``GroupCommit`` commits. ``max_batch`` bounds a transaction's size (and the time a
-    SQLite write lock is held); jobs beyond it wait for the next batch."""
+    ``begin()`` opens a write transaction ``tx`` (a unit of work, a connection) as an
+    async context manager that rolls back whatever was not committed when it closes;
+    ``commit(tx)`` commits it. ``write`` gets the open transaction and the batch's jobs
+    (in the order they queued) and returns one result per job, in the same order,
+    without committing: a value, or an exception for a job it refused without writing
+    anything of it. ``max_batch`` bounds a transaction's size (and the time a SQLite
+    write lock is held); jobs beyond it wait for the next batch."""
 
     def __init__(
         self,
-        uow: UowFactory,
-        write: Callable[[UnitOfWork, Sequence[J]], Awaitable[Sequence[R]]],
+        begin: Callable[[], AbstractAsyncContextManager[T]],
+        write: Callable[[T, Sequence[J]], Awaitable[Sequence[R | Exception]]],
+        commit: Callable[[T], Awaitable[None]],
         *,
         max_batch: int = 64,
     ) -> None:
-        self.uow = uow
+        self.begin = begin
         self.write = write
+        self.commit = commit
         self.max_batch = max_batch
         self.stats = GroupCommitStats()
-        self._queues: dict[asyncio.AbstractEventLoop, _Queue[J, R]] = {}
+        self._queues: dict[asyncio.AbstractEventLoop, _Queue[J, R | Exception]] = {}
 
-    def _queue(self) -> _Queue[J, R]:
+    def _queue(self) -> _Queue[J, R | Exception]:
         loop = asyncio.get_running_loop()
         queue = self._queues.get(loop)
         if queue is None:
@@ -98,17 +107,21 @@ class GroupCommit(Generic[J, R]):
 
     async def submit(self, job: J) -> R | None:
         """Write ``job`` in the next batch: its result once the batch committed, or None
-        when the batch was rolled back (the caller then writes the job alone)."""
+        when the batch was rolled back (the caller then writes the job alone). Raises
+        the exception ``write`` answered the job with (it wrote nothing of the job)."""
         queue = self._queue()
-        future: asyncio.Future[R | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[R | Exception | None] = asyncio.get_running_loop().create_future()
         queue.pending.append((job, future))
         if queue.task is None:
             # A context of its own: the batch is nobody's request (no request id, no
             # actor whose audit trail would collect the other jobs' events).
             queue.task = asyncio.create_task(self._drain(queue), context=contextvars.Context())
-        return await future
+        result = await future
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-    async def _drain(self, queue: _Queue[J, R]) -> None:
+    async def _drain(self, queue: _Queue[J, R | Exception]) -> None:
         try:
             while queue.pending:
                 await self._one_batch(queue)
@@ -119,18 +132,18 @@ class GroupCommit(Generic[J, R]):
                     future.set_result(None)
             queue.pending.clear()
 
-    async def _one_batch(self, queue: _Queue[J, R]) -> None:
+    async def _one_batch(self, queue: _Queue[J, R | Exception]) -> None:
         """Open a transaction, *then* take what queued (on SQLite the transaction waits
         its turn for the write lock, and what queued meanwhile joins), write, commit."""
-        batch: list[tuple[J, asyncio.Future[R | None]]] = []
+        batch: list[tuple[J, asyncio.Future[R | Exception | None]]] = []
         try:
-            async with self.uow() as uow:
+            async with self.begin() as tx:
                 batch = queue.pending[: self.max_batch]
                 del queue.pending[: self.max_batch]
-                results = await self.write(uow, [job for job, _ in batch])
+                results = await self.write(tx, [job for job, _ in batch])
                 if len(results) != len(batch):
                     raise RuntimeError(f"{len(results)} results for {len(batch)} jobs")
-                await self._commit(uow)
+                await self._commit(tx)
         except BaseException as exc:
             # Rolled back (leaving the block does it): every job is written alone.
             if not batch:  # the transaction could not even start
@@ -157,6 +170,6 @@ class GroupCommit(Generic[J, R]):
             if not future.done():  # a caller that went away: its order is written anyway
                 future.set_result(result)
 
-    async def _commit(self, uow: UnitOfWork) -> None:
+    async def _commit(self, tx: T) -> None:
         """The batch's one commit (a seam the tests use to make it fail)."""
-        await uow.commit()
+        await self.commit(tx)
