@@ -26,6 +26,7 @@ from test_payment_finishers import (
 )
 
 from dropline.bootstrap import Container
+from dropline.domain.errors import Conflict
 from dropline.domain.live.orders import CheckoutStatus
 from dropline.services.live.checkout import LedgerRefused
 from dropline.services.ports import ManualClock, PaymentResult, PaymentStatus
@@ -381,3 +382,83 @@ async def test_two_processes_batching_on_postgresql_sell_each_unit_once(
             await assert_units_conserved(c, shop.drop_id, sku, 12)
     finally:
         await other.close()
+
+
+# ---------------------------------------------------------------- payments started together
+
+
+def starter(c: Container) -> GroupCommit[Any, Any, Any]:
+    assert c.checkout.starter is not None, "group commit is on by default"
+    return c.checkout.starter
+
+
+async def test_payments_started_together_share_one_transaction(container: Container) -> None:
+    c = container
+    shop = await seed_shop(c, units=6, skus=2)
+    holds = await hold_all(c, shop.drop_id, shop.skus, 6)
+
+    results = await asyncio.gather(*(c.checkout.start(h.id, h.buyer_id, VISA) for h in holds))
+
+    stats = starter(c).stats
+    assert stats.largest > 1 and stats.fallbacks == 0, stats
+    assert {r.checkout.status for r in results} == {CheckoutStatus.SUCCEEDED}
+    assert len(await orders_of(c, shop.drop_id)) == 6
+    async with c.uow(readonly=True) as uow:
+        for h in holds:  # one checkout per hold, none left processing
+            checkouts = await uow.orders.checkouts_for_hold(h.id)
+            assert [ch.status for ch in checkouts] == [CheckoutStatus.SUCCEEDED]
+
+
+async def test_two_payments_of_one_hold_in_one_batch_make_one_checkout(
+    container: Container,
+) -> None:
+    """The second payment of a hold sees the first in progress, as it would one
+    transaction later: refused alone with 409, the other payments of the batch go on."""
+    c = container
+    shop = await seed_shop(c, units=4)
+    holds = await hold_all(c, shop.drop_id, shop.skus, 3)
+    twice = holds[0]
+
+    results = await asyncio.gather(
+        *(c.checkout.start(h.id, h.buyer_id, VISA) for h in [twice, *holds[1:], twice]),
+        return_exceptions=True,
+    )
+
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], Conflict), results
+    assert "already in progress" in str(refused[0])
+    assert starter(c).stats.largest == 4 and starter(c).stats.fallbacks == 0
+    async with c.uow(readonly=True) as uow:
+        checkouts = await uow.orders.checkouts_for_hold(twice.id)
+    assert [ch.status for ch in checkouts] == [CheckoutStatus.SUCCEEDED]
+    assert len(await orders_of(c, shop.drop_id)) == 3
+    await assert_units_conserved(c, shop.drop_id, shop.skus[0], 4)
+
+
+async def test_a_start_batch_that_fails_to_commit_records_each_payment_alone(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = container
+    shop = await seed_shop(c, units=5)
+    holds = await hold_all(c, shop.drop_id, shop.skus, 5)
+    w = starter(c)
+    failed = 0
+
+    async def failing_once(uow: UnitOfWork) -> None:
+        nonlocal failed
+        if failed == 0:
+            failed += 1
+            raise OperationalError("COMMIT", {}, Exception("disk I/O error (injected)"))
+        await uow.commit()
+
+    monkeypatch.setattr(w, "_commit", failing_once)
+
+    results = await asyncio.gather(*(c.checkout.start(h.id, h.buyer_id, VISA) for h in holds))
+
+    assert failed == 1 and w.stats.fallbacks == 1 and w.stats.fallback_jobs >= 2, w.stats
+    assert {r.checkout.status for r in results} == {CheckoutStatus.SUCCEEDED}
+    assert sorted(await orders_of(c, shop.drop_id)) == sorted(r.order.id for r in results)  # type: ignore[union-attr]
+    async with c.uow(readonly=True) as uow:
+        for h in holds:  # the rolled-back batch left no checkout behind
+            assert len(await uow.orders.checkouts_for_hold(h.id)) == 1
+    await assert_units_conserved(c, shop.drop_id, shop.skus[0], 5)

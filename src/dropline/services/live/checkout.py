@@ -150,6 +150,26 @@ def price_lines(hold: Hold, catalog: DropCatalog) -> list[OrderLine]:
 
 
 @dataclass(frozen=True)
+class _StartJob:
+    """One payment to record before the provider is called: the buyer's hold (its
+    owner checked), how they pay, and the catalog that prices it."""
+
+    hold: Hold
+    payment_method: str
+    ship_to: ShipTo | None
+    on_started: OnStarted | None
+    catalog: DropCatalog
+
+
+_Started = tuple[CheckoutRecord, list[OrderLine]]  # the new checkout and its priced lines
+
+
+async def _commit(uow: UnitOfWork) -> None:
+    """A batch's commit (looked up on each call, so a test can make commits fail)."""
+    await uow.commit()
+
+
+@dataclass(frozen=True)
 class _OrderJob:
     """One paid order to write: everything its transaction needs, decided before it
     (the payment captured, the order's id and time chosen)."""
@@ -255,9 +275,11 @@ class CheckoutService:
         self.claim_lease_s = claim_lease_s
         self.finish_wait_s = finish_wait_s
         self.hooks: OrderHooks | None = None
-        self.writer: GroupCommit[UnitOfWork, _OrderJob, CheckoutResult] | None = (
-            GroupCommit(uow, self._write_batch, lambda tx: tx.commit()) if group_commit else None
-        )
+        self.writer: GroupCommit[UnitOfWork, _OrderJob, CheckoutResult] | None = None
+        self.starter: GroupCommit[UnitOfWork, _StartJob, _Started] | None = None
+        if group_commit:
+            self.writer = GroupCommit(uow, self._write_batch, _commit)
+            self.starter = GroupCommit(uow, self._write_starts, _commit)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
@@ -315,34 +337,89 @@ class CheckoutService:
             raise NotFound(f"hold {hold_id} not found; it may have expired", hold_id=hold_id)
         if hold.buyer_id != buyer_id:
             raise HoldNotOwned("this hold belongs to another buyer")
-        catalog = await self.cache.get(hold.drop_id)  # outside the write transaction
-        # One write transaction checks for an earlier payment of this hold and records
-        # the new one (atomic: SQLite has one writer, PostgreSQL locks the hold's id).
-        async with self.uow() as uow:
-            for previous in await uow.orders.checkouts_for_hold(hold_id, lock=True):
-                if previous.status in (CheckoutStatus.PROCESSING, CheckoutStatus.REQUIRES_ACTION):
-                    raise Conflict(
-                        "a payment for this hold is already in progress", checkout_id=previous.id
-                    )
-                if previous.status is CheckoutStatus.SUCCEEDED:
-                    raise Conflict(
-                        "this hold has already been paid for",
-                        checkout_id=previous.id,
-                        order_id=previous.order_id,
-                    )
-            hold = await self.engine.start_payment(hold_id, self.clock.now(), self.paying_cap_s)
-            lines = price_lines(hold, catalog)
-            checkout = self._new_checkout(hold, buyer_id, payment_method, lines, catalog)
-            await uow.orders.add_checkout(checkout)
-            if ship_to is not None and self.hooks is not None:
-                await self.hooks.save_ship_to(uow, checkout.id, ship_to)
-            if on_started is not None:
-                await on_started(uow, checkout)
-            await uow.commit()
+        job = _StartJob(
+            hold,
+            payment_method,
+            ship_to,
+            on_started,
+            await self.cache.get(hold.drop_id),  # outside the write transaction
+        )
+        started = None
+        if self.starter is not None and current_actor.get() is None:
+            started = await self.starter.submit(job)
+        if started is None:
+            started = await self._start_alone(job)
+        checkout, lines = started
         result = await self._authorize(checkout)
         # This call created the checkout: it holds the claim on it from the start.
         settled = await self._settle(checkout, result, lines, on_paid, owned=True)
         return self._answer(settled, checkout.id)
+
+    async def _start_alone(self, job: _StartJob) -> _Started:
+        """Record one payment in a transaction of its own (group commit off, an
+        operator's payment, or one whose batch was rolled back)."""
+        async with self.uow() as uow:
+            previous = await uow.orders.checkouts_for_hold(job.hold.id, lock=True)
+            started = await self._begin_payment(job, previous)
+            await self._record_started(uow, [(job, started[0])])
+            await uow.commit()
+        return started
+
+    async def _write_starts(
+        self, uow: UnitOfWork, jobs: Sequence[_StartJob]
+    ) -> list[_Started | Exception]:
+        """Record the payments of a batch in ``uow`` (one transaction, committed by the
+        writer): one read of the holds' earlier checkouts (their locks taken in hold
+        order on PostgreSQL), one insert of the new ones. A payment refused by its own
+        rule (a payment of its hold in progress or done, the hold gone) is answered
+        with its error and writes nothing; two payments of one hold in a batch are
+        decided one after the other, so the second sees the first in progress."""
+        previous = await uow.orders.checkouts_for_holds([j.hold.id for j in jobs], lock=True)
+        out: list[_Started | Exception] = []
+        made: list[tuple[_StartJob, CheckoutRecord]] = []
+        for job in jobs:
+            try:
+                started = await self._begin_payment(job, previous.get(job.hold.id, []))
+            except DroplineError as exc:
+                out.append(exc)
+                continue
+            previous.setdefault(job.hold.id, []).append(started[0])
+            made.append((job, started[0]))
+            out.append(started)
+        await self._record_started(uow, made)
+        return out
+
+    async def _begin_payment(self, job: _StartJob, previous: Sequence[CheckoutRecord]) -> _Started:
+        """Check the hold's earlier payments, move the hold to ``paying`` and price the
+        new checkout (inside the transaction that records it: SQLite has one writer,
+        PostgreSQL holds the hold's lock, so the check and the insert are atomic)."""
+        for earlier in previous:
+            if earlier.status in OPEN_CHECKOUT:
+                raise Conflict(
+                    "a payment for this hold is already in progress", checkout_id=earlier.id
+                )
+            if earlier.status is CheckoutStatus.SUCCEEDED:
+                raise Conflict(
+                    "this hold has already been paid for",
+                    checkout_id=earlier.id,
+                    order_id=earlier.order_id,
+                )
+        hold = await self.engine.start_payment(job.hold.id, self.clock.now(), self.paying_cap_s)
+        lines = price_lines(hold, job.catalog)
+        return self._new_checkout(
+            hold, hold.buyer_id, job.payment_method, lines, job.catalog
+        ), lines
+
+    async def _record_started(
+        self, uow: UnitOfWork, made: Sequence[tuple[_StartJob, CheckoutRecord]]
+    ) -> None:
+        """Insert the new checkouts, then each one's ship-to and ``on_started``."""
+        await uow.orders.add_checkouts([checkout for _, checkout in made])
+        for job, checkout in made:
+            if job.ship_to is not None and self.hooks is not None:
+                await self.hooks.save_ship_to(uow, checkout.id, job.ship_to)
+            if job.on_started is not None:
+                await job.on_started(uow, checkout)
 
     def _new_checkout(
         self,

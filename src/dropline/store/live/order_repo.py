@@ -135,6 +135,11 @@ _FOR_HOLD = (
     .where(checkouts.c.hold_id == bindparam("hold_id"))
     .order_by(checkouts.c.created_at)
 )
+_FOR_HOLDS = (
+    select(checkouts)
+    .where(checkouts.c.hold_id.in_(bindparam("hold_ids", expanding=True)))
+    .order_by(checkouts.c.created_at)
+)
 _LOCK_HOLD = text("SELECT pg_advisory_xact_lock(hashtextextended(:hold_id, 0))")
 _FINISH_CHECKOUT = (
     update(checkouts)
@@ -166,29 +171,38 @@ _CLAIM_CHECKOUT = (
 class OrderRepository(Repository):
     # ----------------------------------------------------------------- checkouts
     async def add_checkout(self, c: CheckoutRecord) -> None:
+        await self.add_checkouts([c])
+
+    async def add_checkouts(self, made: Sequence[CheckoutRecord]) -> None:
+        """Insert new checkouts (one statement for all of them)."""
+        if not made:
+            return
         await self.conn.execute(
             _ADD_CHECKOUT,
-            {
-                "id": c.id,
-                "hold_id": c.hold_id,
-                "drop_id": c.drop_id,
-                "buyer_id": c.buyer_id,
-                "status": c.status.value,
-                "amount": c.amount,
-                "currency": c.currency,
-                "provider": c.provider,
-                "payment_id": c.payment_id,
-                "payment_method": c.payment_method,
-                "decline_code": c.decline_code,
-                "failure_reason": c.failure_reason,
-                "order_id": c.order_id,
-                "items": c.items,
-                "units": c.units,
-                "attribution": c.attribution,
-                "created_at": c.created_at,
-                "updated_at": c.updated_at,
-                "version": c.version,
-            },
+            [
+                {
+                    "id": c.id,
+                    "hold_id": c.hold_id,
+                    "drop_id": c.drop_id,
+                    "buyer_id": c.buyer_id,
+                    "status": c.status.value,
+                    "amount": c.amount,
+                    "currency": c.currency,
+                    "provider": c.provider,
+                    "payment_id": c.payment_id,
+                    "payment_method": c.payment_method,
+                    "decline_code": c.decline_code,
+                    "failure_reason": c.failure_reason,
+                    "order_id": c.order_id,
+                    "items": c.items,
+                    "units": c.units,
+                    "attribution": c.attribution,
+                    "created_at": c.created_at,
+                    "updated_at": c.updated_at,
+                    "version": c.version,
+                }
+                for c in made
+            ],
         )
 
     async def get_checkout(self, checkout_id: str, *, lock: bool = False) -> CheckoutRecord | None:
@@ -205,6 +219,21 @@ class OrderRepository(Repository):
             await self.conn.execute(_LOCK_HOLD, {"hold_id": hold_id})
         rows = await self.conn.execute(_FOR_HOLD, {"hold_id": hold_id})
         return [_checkout(r) for r in rows]
+
+    async def checkouts_for_holds(
+        self, hold_ids: Sequence[str], *, lock: bool = False
+    ) -> dict[str, list[CheckoutRecord]]:
+        """``checkouts_for_hold`` for several holds in one read (the holds with none are
+        absent). ``lock`` takes the holds' locks in sorted order, so two batches that
+        share holds wait for each other instead of deadlocking."""
+        ids = sorted(set(hold_ids))
+        if lock and self.dialect == "postgresql":
+            for hold_id in ids:
+                await self.conn.execute(_LOCK_HOLD, {"hold_id": hold_id})
+        found: dict[str, list[CheckoutRecord]] = {}
+        for r in await self.conn.execute(_FOR_HOLDS, {"hold_ids": ids}):
+            found.setdefault(r.hold_id, []).append(_checkout(r))
+        return found
 
     async def update_checkout(
         self, c: CheckoutRecord, status: CheckoutStatus, **values: Any
