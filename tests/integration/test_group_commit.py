@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from test_payment_finishers import (
 
 from dropline.bootstrap import Container
 from dropline.domain.errors import Conflict
+from dropline.domain.fulfilment.rules import ShipTo
 from dropline.domain.live.orders import CheckoutStatus
 from dropline.services.live.checkout import LedgerRefused
 from dropline.services.ports import ManualClock, PaymentResult, PaymentStatus
@@ -382,6 +384,51 @@ async def test_two_processes_batching_on_postgresql_sell_each_unit_once(
             await assert_units_conserved(c, shop.drop_id, sku, 12)
     finally:
         await other.close()
+
+
+async def test_orders_of_one_batch_are_handed_off_as_each_would_be_alone(
+    container: Container,
+) -> None:
+    """The batch's hand-off (one statement per table for all its orders) gives every
+    order what a lone order gets: its shipment with a ship-by, ``order.paid`` then
+    ``order.ready_to_fulfill`` with its own pick lines (each order told the SKU's bin,
+    as if it were the only order), ``checkout.succeeded``, and one confirmation."""
+    c = container
+    shop = await seed_shop(c, units=4, skus=2)
+    holds = await hold_all(c, shop.drop_id, shop.skus, 4)
+    gathering(c, 4)
+    ship = ShipTo(name="Ada", line1="1 Main St", city="Leeds", postal_code="LS1", country="GB")
+
+    results = await asyncio.gather(
+        *(
+            c.checkout.start(h.id, h.buyer_id, VISA, replace(ship, email=f"b{n}@example.com"))
+            for n, h in enumerate(holds)
+        )
+    )
+
+    assert writer(c).stats.largest == 4, writer(c).stats
+    async with c.uow(readonly=True) as uow:
+        for n, result in enumerate(results):
+            order = result.order
+            assert order is not None
+            events = await uow.outbox.list(aggregate_id=order.id)
+            assert [ev["type"] for ev in events] == ["order.paid", "order.ready_to_fulfill"]
+            ready = events[1]["payload"]
+            sku = shop.skus[n % 2]
+            assert [
+                (ln["sku_id"], ln["bin_location"], ln["quantity"]) for ln in ready["lines"]
+            ] == [(sku, f"A-{n % 2:02d}", 1)]
+            assert ready["ship_to"]["email"] == f"b{n}@example.com" and ready["ship_by"]
+            shipment = await uow.shipments.for_order(order.id)
+            assert shipment is not None and shipment["checkout_id"] == result.checkout.id
+            assert shipment["ship_by"] is not None
+            succeeded = await uow.outbox.list(aggregate_id=result.checkout.id)
+            assert [ev["type"] for ev in succeeded] == ["checkout.succeeded"]
+            mail = [m for m in await uow.messages.list(limit=500) if m["order_id"] == order.id]
+            assert [(m["kind"], m["to_email"], m["event_id"]) for m in mail] == [
+                ("order_confirmed", f"b{n}@example.com", events[1]["id"])
+            ]
+            assert order.number in mail[0]["subject"]
 
 
 # ---------------------------------------------------------------- payments started together

@@ -14,7 +14,7 @@ from dropline.api.deps import ContainerDep
 from dropline.domain.errors import DroplineError
 from dropline.domain.fulfilment.rules import event_matches
 from dropline.domain.live.drops import DropStatus
-from dropline.services.fulfilment.shipping import READY
+from dropline.services.fulfilment.handoff import READY
 from dropline.web.common import page, require_login, require_post
 
 router = APIRouter(prefix="/ui", include_in_schema=False)

@@ -10,7 +10,7 @@ schedule and ends ``dead`` after the last try.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -143,6 +143,30 @@ class MessageService:
         ``ship`` is the order's shipment row when the caller has it (else it is read)."""
         if ship is None:
             ship = await uow.shipments.for_order(order.id)
+        return await uow.messages.add(self.message_row(kind, order, event_id, ship, **extra))
+
+    async def queue_many(
+        self,
+        uow: UnitOfWork,
+        kind: MessageKind,
+        orders: Sequence[tuple[OrderRecord, str, Mapping[str, Any]]],
+    ) -> None:
+        """``queue`` for several orders at once, each with its event id and shipment row
+        (orders paid together): the same rows, in one insert."""
+        await uow.messages.add_many(
+            [self.message_row(kind, order, event_id, ship) for order, event_id, ship in orders]
+        )
+
+    def message_row(
+        self,
+        kind: MessageKind,
+        order: OrderRecord,
+        event_id: str,
+        ship: Mapping[str, Any] | None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """The message's row, rendered now (what the buyer reads is fixed when the event
+        happens, not when the mail goes out); skipped when the order has no email."""
         if kind is MessageKind.DELIVERED and self.problem_link is not None and ship:
             extra = {"problem_url": self.problem_link(order, ship), **extra}
         subject, text, html = render_message(
@@ -150,23 +174,21 @@ class MessageService:
         )
         to = (ship or {}).get("email", "")
         now = self._now()
-        return await uow.messages.add(
-            {
-                "id": new_id("msg"),
-                "event_id": event_id,
-                "kind": kind.value,
-                "order_id": order.id,
-                "to_email": to,
-                "subject": subject,
-                "text_body": text,
-                "html_body": html,
-                "status": (MessageStatus.QUEUED if to else MessageStatus.SKIPPED).value,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "last_error": "" if to else "no email address on the order",
-                "created_at": now,
-            }
-        )
+        return {
+            "id": new_id("msg"),
+            "event_id": event_id,
+            "kind": kind.value,
+            "order_id": order.id,
+            "to_email": to,
+            "subject": subject,
+            "text_body": text,
+            "html_body": html,
+            "status": (MessageStatus.QUEUED if to else MessageStatus.SKIPPED).value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "last_error": "" if to else "no email address on the order",
+            "created_at": now,
+        }
 
     async def send_due(self, limit: int = 50) -> int:
         """One pass of the send job: lease due messages, send each, record the result.

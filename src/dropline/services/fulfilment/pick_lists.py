@@ -38,7 +38,11 @@ class KnownRows(Protocol):
 
 
 async def pick_lines(
-    uow: UnitOfWork, orders: Iterable[OrderRecord], known: KnownRows | None = None
+    uow: UnitOfWork,
+    orders: Iterable[OrderRecord],
+    known: KnownRows | None = None,
+    *,
+    each_alone: bool = False,
 ) -> list[Row]:
     """Order lines as SKUs to pick, bundles expanded into their components; the
     warehouse hand-off sends the same lines.
@@ -49,7 +53,9 @@ async def pick_lines(
     in no bin fall back to the SKU's free-text ``bin_location`` (``bin_id`` None).
 
     ``known``: SKU and bundle rows the caller already has (checkout passes its catalog
-    snapshot, which priced and described the lines), not read again; any missing is."""
+    snapshot, which priced and described the lines), not read again; any missing is.
+    ``each_alone``: every order's lines as if it were the only one (the hand-off of
+    orders paid together, each told what it would be told paid alone)."""
     orders = list(orders)
     bundle_ids = sorted({ln.ref_id for o in orders for ln in o.lines if ln.kind == "bundle"})
     have_b: Mapping[str, Bundle] = known.bundles if known else {}
@@ -70,6 +76,8 @@ async def pick_lines(
     taken: dict[str, dict[tuple[str, str], int]] = {d: {} for d in plans}
     out: list[Row] = []
     for o in orders:
+        if each_alone:
+            taken = {d: {} for d in plans}
         for ln in o.lines:
             if ln.kind == "bundle":
                 parts = [

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -36,6 +36,7 @@ from dropline.domain.fulfilment.rules import (
 from dropline.domain.ids import new_id
 from dropline.domain.inputs import check_text
 from dropline.domain.live.orders import OrderStatus
+from dropline.services.fulfilment.handoff import READY, ready_event, shipment_view
 from dropline.services.fulfilment.messages import (
     MessageService,
 )
@@ -50,7 +51,6 @@ from dropline.store.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
 
-READY = "order.ready_to_fulfill"
 Row = dict[str, Any]
 MAX_TEXT = 500
 
@@ -102,34 +102,6 @@ _STATUS_MESSAGE = {
 
 def ship_to_values(ship: ShipTo) -> dict[str, str]:
     return ship.validated().as_dict()
-
-
-def shipment_view(ship: Mapping[str, Any] | None) -> dict[str, Any]:
-    ship = ship or {}
-    return {
-        "ship_to": {
-            k: ship.get(k, "")
-            for k in (
-                "name",
-                "line1",
-                "line2",
-                "city",
-                "region",
-                "postal_code",
-                "country",
-                "email",
-                "phone",
-            )
-        },
-        "service_level": ship.get("service_level", "standard"),
-        "ship_by": rfc3339(ship.get("ship_by")),
-        "stage": ship.get("stage", ""),
-        "carrier": ship.get("carrier", ""),
-        "tracking_number": ship.get("tracking_number", ""),
-        "tracking_url": ship.get("tracking_url", ""),
-        "shipped_at": rfc3339(ship.get("shipped_at")),
-        "delivered_at": rfc3339(ship.get("delivered_at")),
-    }
 
 
 class FulfilmentService:
@@ -197,45 +169,31 @@ class FulfilmentService:
             ship = await uow.shipments.for_order(order.id)
         lines = await pick_lines(uow, [order], known)
         event_id = new_id("evt")
-        view = shipment_view(ship)
-        uow.record(
-            DomainEvent(
-                READY,
-                "order",
-                order.id,
-                order.version,
-                await test_flag(uow, order.drop_id, known.drop if known else None)
-                | {
-                    "id": order.id,
-                    "drop_id": order.drop_id,
-                    "buyer_id": order.buyer_id,
-                    "status": order.status.value,
-                    "paid_at": rfc3339(order.paid_at),
-                    "ship_by": view["ship_by"],
-                    "service_level": view["service_level"],
-                    "ship_to": view["ship_to"],
-                    "currency": order.currency,
-                    "total_amount": order.total_amount,
-                    "lines": [
-                        {
-                            k: ln[k]
-                            for k in (
-                                "sku_id",
-                                "sku_code",
-                                "bin_location",
-                                "description",
-                                "quantity",
-                                "order_line",
-                            )
-                        }
-                        for ln in lines
-                    ],
-                },
-                id=event_id,
-            )
-        )
+        flag = await test_flag(uow, order.drop_id, known.drop if known else None)
+        uow.record(ready_event(order, ship, lines, flag, event_id))
         if confirm:
             await self.messages.queue(uow, MessageKind.ORDER_CONFIRMED, order, event_id, ship=ship)
+
+    async def orders_paid(
+        self, uow: UnitOfWork, orders: Sequence[OrderRecord], *, known: KnownRows
+    ) -> None:
+        """``order_paid`` (every unit on hand) for orders of one drop paid together, in
+        their shared transaction: the same rows and events, with one statement per
+        table for all of them instead of one per order. ``known``: the drop's rows."""
+        ships = await uow.shipments.attach_orders(
+            [(o.checkout_id, o.id, self.sla.ship_by(o.paid_at)) for o in orders]
+        )
+        lines: dict[str, list[Row]] = {o.id: [] for o in orders}
+        for line in await pick_lines(uow, orders, known, each_alone=True):
+            lines[line["order_id"]].append(line)
+        flag = await test_flag(uow, known.drop.id, known.drop)
+        confirmations = []
+        for order in orders:
+            event_id = new_id("evt")
+            ship = ships[order.checkout_id]
+            uow.record(ready_event(order, ship, lines[order.id], flag, event_id))
+            confirmations.append((order, event_id, ship))
+        await self.messages.queue_many(uow, MessageKind.ORDER_CONFIRMED, confirmations)
 
     # ------------------------------------------------------------------ hand-off
     async def _on_delivered(self, uow: UnitOfWork, delivery: Row) -> None:

@@ -239,6 +239,12 @@ class OrderHooks(Protocol):
         known: DropCatalog | None = None,
     ) -> None: ...
 
+    async def orders_paid(
+        self, uow: UnitOfWork, orders: Sequence[OrderRecord], *, known: DropCatalog
+    ) -> None:
+        """``order_paid`` (ready) for orders of one drop written together."""
+        ...
+
 
 class CheckoutService:
     def __init__(
@@ -929,8 +935,18 @@ class CheckoutService:
                 key=lambda m: (m.sku_id, m.ref),
             )
         )
+        # Each order's events in the order a lone order records them (paid, the
+        # hand-off's, succeeded); the hand-off of a drop's orders in one go.
+        for job, order in zip(jobs, orders, strict=True):
+            self._record_paid(uow, job, order, {})
+        if self.hooks is not None:
+            per_catalog: dict[str, tuple[DropCatalog, list[OrderRecord]]] = {}
+            for job, order in zip(jobs, orders, strict=True):
+                per_catalog.setdefault(order.drop_id, (job.catalog, []))[1].append(order)
+            for catalog, paid in per_catalog.values():
+                await self.hooks.orders_paid(uow, paid, known=catalog)
         return [
-            await self._order_paid(uow, job, claimed[job.checkout.id], order, {})
+            await self._succeeded(uow, job, claimed[job.checkout.id], order)
             for job, order in zip(jobs, orders, strict=True)
         ]
 
@@ -989,18 +1005,34 @@ class CheckoutService:
     ) -> CheckoutResult:
         """The order's events, the warehouse hand-off and ``on_paid``, in the order's
         transaction once its sale is recorded."""
-        checkout = job.checkout
-        paid = _order_payload(order)
-        if job.catalog.drop.rehearsal_of is not None:  # a dress rehearsal's order
-            paid |= {"test": True, "rehearsal_of": job.catalog.drop.rehearsal_of}
-        pre_units = {s: q for s, q in sorted(checkout.units.items()) if s in infos}
-        if pre_units:
-            # Not ready to fulfil: these units wait for their production run.
-            paid["preorder"] = {"status": "waiting", "units": pre_units}
-        uow.record(DomainEvent("order.paid", "order", order.id, 1, paid))
+        pre_units = self._record_paid(uow, job, order, infos)
         if self.hooks is not None:
             # Orders waiting for a production run are handed off when allocated.
             await self.hooks.order_paid(uow, order, ready=not pre_units, known=job.catalog)
+        return await self._succeeded(uow, job, updated, order)
+
+    @staticmethod
+    def _record_paid(
+        uow: UnitOfWork, job: _OrderJob, order: OrderRecord, infos: Mapping[str, Any]
+    ) -> dict[str, int]:
+        """Record ``order.paid``; the order's pre-order units (waiting for their
+        production run, so not ready to fulfil)."""
+        paid = _order_payload(order)
+        if job.catalog.drop.rehearsal_of is not None:  # a dress rehearsal's order
+            paid |= {"test": True, "rehearsal_of": job.catalog.drop.rehearsal_of}
+        pre_units = {s: q for s, q in sorted(job.checkout.units.items()) if s in infos}
+        if pre_units:
+            paid["preorder"] = {"status": "waiting", "units": pre_units}
+        uow.record(DomainEvent("order.paid", "order", order.id, 1, paid))
+        return pre_units
+
+    @staticmethod
+    async def _succeeded(
+        uow: UnitOfWork, job: _OrderJob, updated: CheckoutRecord, order: OrderRecord
+    ) -> CheckoutResult:
+        """Record ``checkout.succeeded`` and run ``on_paid`` (last: its locks are taken
+        after the sale's)."""
+        checkout = job.checkout
         uow.record(
             DomainEvent(
                 "checkout.succeeded",
@@ -1012,7 +1044,7 @@ class CheckoutService:
         )
         done = CheckoutResult(updated, order)
         if job.on_paid is not None:
-            await job.on_paid(uow, done)  # last: its locks are taken after the sale's
+            await job.on_paid(uow, done)
         return done
 
     async def _give_back(self, checkout: CheckoutRecord, auth: PaymentResult, why: str) -> None:

@@ -26,8 +26,8 @@ from dropline.domain.live.drops import Drop
 from dropline.domain.live.orders import OrderStatus
 from dropline.domain.readiness import checklist as cl
 from dropline.domain.stock.counts import OPEN_VARIANCE, SessionStatus
+from dropline.services.fulfilment.handoff import READY
 from dropline.services.fulfilment.messages import message_context, render_message
-from dropline.services.fulfilment.shipping import READY
 from dropline.services.fulfilment.webhooks import live_secrets
 from dropline.services.live.schedule import start_blocked
 from dropline.services.planning.timeline import load as load_timeline

@@ -41,7 +41,8 @@ from dropline.domain.stock.buckets import Bucket, Movement, Reason
 from dropline.services.aftersales.cancellations import CancellationService
 from dropline.services.aftersales.returns import ReturnService
 from dropline.services.catalog.products import CatalogService
-from dropline.services.fulfilment.shipping import READY, FulfilmentService, UpdateDetails
+from dropline.services.fulfilment.handoff import READY
+from dropline.services.fulfilment.shipping import FulfilmentService, UpdateDetails
 from dropline.services.fulfilment.webhooks import WebhookService
 from dropline.services.insight.report import ReportService
 from dropline.services.live.checkout import CheckoutService

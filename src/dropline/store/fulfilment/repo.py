@@ -95,6 +95,25 @@ class ShipmentRepository(_Repo):
         stmt = _ATTACH[self.dialect == "postgresql"]
         return dict((await self.conn.execute(stmt, values)).one()._mapping)
 
+    async def attach_orders(self, paid: Sequence[tuple[str, str, datetime]]) -> dict[str, Row]:
+        """``attach_order`` for several (checkout id, order id, ship-by) at once, in one
+        statement: the shipment rows by checkout id."""
+        if not paid:
+            return {}
+        now = self.now()
+        values = [
+            {
+                "checkout_id": checkout_id,
+                "order_id": order_id,
+                "ship_by": ship_by,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for checkout_id, order_id, ship_by in paid
+        ]
+        rows = await self.conn.execute(_ATTACH[self.dialect == "postgresql"], values)
+        return {r.checkout_id: dict(r._mapping) for r in rows}
+
     async def for_order(self, order_id: str) -> Row | None:
         row = (
             await self.conn.execute(select(shipments).where(shipments.c.order_id == order_id))
@@ -391,6 +410,10 @@ class MessageRepository(_Repo):
     async def add(self, values: Mapping[str, Any]) -> bool:
         """Insert a message; False if one of this kind exists for the event already."""
         return await self.insert_new(messages, [values], ["event_id", "kind"]) == 1
+
+    async def add_many(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """``add`` for several messages in one statement; how many were new."""
+        return await self.insert_new(messages, rows, ["event_id", "kind"])
 
     async def claim_due(
         self, now: datetime, locked_until: datetime, lease: str, limit: int

@@ -14,13 +14,13 @@ from dropline.api.limits import MAX_CSV_BYTES
 from dropline.api.routers.fulfilment import schemas as s
 from dropline.domain.errors import InvalidInput, NotFound
 from dropline.domain.fulfilment.rules import FulfilmentUpdate, MessageKind, MessageStatus
+from dropline.services.fulfilment.handoff import shipment_view
 from dropline.services.fulfilment.pick_lists import (
     render_packing_slips_csv,
     render_packing_slips_html,
     render_pick_list_csv,
     render_pick_list_html,
 )
-from dropline.services.fulfilment.shipping import shipment_view
 
 router = APIRouter(tags=["fulfilment"])
 Format = Literal["json", "csv", "html"]
