@@ -966,8 +966,8 @@ class CheckoutService:
     async def _add_orders(self, uow: UnitOfWork, jobs: Sequence[_OrderJob]) -> list[OrderRecord]:
         """Number and insert the jobs' orders with their lines (one insert per table)."""
         made = []
-        for job in jobs:
-            seq = await uow.orders.next_order_number(job.order_id)
+        numbers = await uow.orders.next_order_numbers([job.order_id for job in jobs])
+        for job, seq in zip(jobs, numbers, strict=True):
             checkout = job.checkout
             made.append(
                 OrderRecord(

@@ -127,7 +127,9 @@ def _order(r: Any, lines: Sequence[OrderLine] = ()) -> OrderRecord:
 _ADD_CHECKOUT = insert(checkouts)
 _ADD_ORDER = insert(orders)
 _ADD_LINES = insert(order_lines)
-_NEXT_NUMBER = insert(order_numbers).returning(order_numbers.c.number)
+_NEXT_NUMBERS = insert(order_numbers).returning(
+    order_numbers.c.number, sort_by_parameter_order=True
+)
 _CHECKOUT = select(checkouts).where(checkouts.c.id == bindparam("checkout_id"))
 _CHECKOUT_LOCKED = _CHECKOUT.with_for_update()
 _FOR_HOLD = (
@@ -323,12 +325,15 @@ class OrderRepository(Repository):
         ]
 
     # ----------------------------------------------------------------- orders
-    async def next_order_number(self, order_id: str) -> int:
-        """A number for ``order_id`` from the database's own counter (identity or
-        AUTOINCREMENT): never the same for two orders, on any number of processes, and
-        taken without waiting for another transaction (a rollback leaves a gap)."""
-        number = await self.conn.scalar(_NEXT_NUMBER, {"order_id": order_id})
-        return int(number)
+    async def next_order_numbers(self, order_ids: Sequence[str]) -> list[int]:
+        """Numbers for new orders, in their order, from the database's own counter
+        (identity or AUTOINCREMENT; one statement for all): never the same for two
+        orders, on any number of processes, and taken without waiting for another
+        transaction (a rollback leaves a gap)."""
+        rows = await self.conn.execute(
+            _NEXT_NUMBERS, [{"order_id": order_id} for order_id in order_ids]
+        )
+        return [int(r.number) for r in rows]
 
     async def add_order(self, o: OrderRecord) -> None:
         await self.add_orders([o])
