@@ -289,6 +289,55 @@ async def test_two_finishers_of_one_checkout_in_one_batch_make_one_order(
     await assert_units_conserved(c, shop.drop_id, sku, 2)
 
 
+async def test_a_claim_lost_before_the_batch_refuses_only_its_own_order(
+    container: Container,
+) -> None:
+    """Another finisher claims one checkout (its version moves on) while the batch's
+    orders wait for the writer: the batch's compare-and-set sees it, the batch is
+    written order by order, and only that order is not written (its new finisher
+    writes it); the others are paid."""
+    c = container
+    shop = await seed_shop(c, units=3)
+    holds = await hold_all(c, shop.drop_id, shop.skus, 3)
+    c.checkout.finish_wait_s = 0.2
+    w = writer(c)
+    real_submit = w.submit
+    arrived: list[Any] = []
+    all_in = asyncio.Event()
+
+    async def submit(job: Any) -> Any:
+        arrived.append(job)
+        if len(arrived) == 3:  # the last one in takes the first one's checkout over
+            async with c.uow() as uow:
+                first = arrived[0].checkout
+                assert await uow.orders.claim_checkout(
+                    first.id, first.version, {CheckoutStatus.PROCESSING}
+                )
+                await uow.commit()
+            all_in.set()
+        await asyncio.wait_for(all_in.wait(), 20)
+        return await real_submit(job)
+
+    w.submit = submit  # type: ignore[method-assign]
+
+    results = await asyncio.gather(
+        *(c.checkout.start(h.id, h.buyer_id, VISA) for h in holds), return_exceptions=True
+    )
+
+    assert (w.stats.fallbacks, w.stats.fallback_jobs) == (1, 3), w.stats
+    lost = arrived[0].checkout.id
+    for result in results:
+        if isinstance(result, BaseException):
+            assert isinstance(result, Conflict) and "still being finished" in str(result)
+            assert result.extra["checkout_id"] == lost
+        else:
+            assert result.order is not None and result.checkout.id != lost
+    assert sum(isinstance(r, BaseException) for r in results) == 1
+    assert len(await orders_of(c, shop.drop_id)) == 2
+    left = await c.checkout.get(lost)
+    assert left.status is CheckoutStatus.PROCESSING and left.order_id is None
+
+
 async def test_duplicate_webhooks_make_one_order_each(container: Container) -> None:
     """Each of several 3-D Secure payments is delivered three times at once (the
     provider's webhook retried): one order per checkout, every delivery answers with it."""

@@ -912,14 +912,23 @@ class CheckoutService:
         ``StockRepository.apply`` for the whole batch). Batches in other processes on
         PostgreSQL therefore wait for each other instead of deadlocking; a deadlock or
         serialization error anyway only rolls the batch back, like a refusal."""
-        claimed: dict[str, CheckoutRecord] = {}
-        for job in sorted(jobs, key=lambda j: j.checkout.id):
-            if job.checkout.id in claimed:
-                raise BatchRefused(f"two finishers of checkout {job.checkout.id}")
-            updated = await self._finish_claimed(uow, job)
-            if updated is None:
-                raise BatchRefused(f"the claim on checkout {job.checkout.id} was lost")
-            claimed[job.checkout.id] = updated
+        if len({job.checkout.id for job in jobs}) < len(jobs):
+            raise BatchRefused("two finishers of one checkout")
+        claimed = await uow.orders.finish_claimed(
+            [
+                (
+                    job.checkout.id,
+                    job.checkout.version,
+                    {"payment_id": job.auth.payment_id, "order_id": job.order_id},
+                )
+                for job in jobs
+            ],
+            CheckoutStatus.SUCCEEDED,
+            FINAL_CHECKOUT,
+        )
+        if len(claimed) < len(jobs):
+            lost = sorted(job.checkout.id for job in jobs if job.checkout.id not in claimed)
+            raise BatchRefused(f"the claim on checkout {lost[0]} was lost")
         per_drop: dict[str, dict[str, int]] = {}
         for job in jobs:
             units = per_drop.setdefault(job.checkout.drop_id, {})

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, case, insert, select, text, tuple_, update
 
 from dropline.domain.errors import Conflict
 from dropline.domain.live.orders import CheckoutStatus, OrderStatus
@@ -279,6 +279,41 @@ class OrderRepository(Repository):
             stmt, params["expected"] = _FINISH_CLAIMED, version
         row = (await self.conn.execute(stmt, params)).first()
         return _checkout(row) if row is not None else None
+
+    async def finish_claimed(
+        self,
+        claims: Sequence[tuple[str, int, dict[str, Any]]],
+        status: CheckoutStatus,
+        final: Collection[CheckoutStatus],
+    ) -> dict[str, CheckoutRecord]:
+        """``finish_checkout`` with ``version`` for several checkouts in one statement:
+        each (checkout id, claimed version, its own values) moves to ``status`` when it
+        is not final and still at that version. The checkouts moved, by id (a missing
+        one lost its claim). Rows are locked in the order the database meets them, so
+        two such statements sharing checkouts can deadlock: the database then refuses
+        one, which only rolls its transaction back."""
+        if not claims:
+            return {}
+        c = checkouts.c
+        per_column: dict[str, dict[str, Any]] = {}
+        for checkout_id, _, values in claims:
+            for column, value in values.items():
+                per_column.setdefault(column, {})[checkout_id] = value
+        stmt = (
+            update(checkouts)
+            .where(
+                tuple_(c.id, c.version).in_([(cid, version) for cid, version, _ in claims]),
+                c.status.not_in([s.value for s in final]),
+            )
+            .values(
+                status=status.value,
+                updated_at=self.now(),
+                version=c.version + 1,
+                **{col: case(by_id, value=c.id, else_=c[col]) for col, by_id in per_column.items()},
+            )
+            .returning(*checkouts.c)
+        )
+        return {r.id: _checkout(r) for r in await self.conn.execute(stmt)}
 
     async def claim_checkout(
         self, checkout_id: str, version: int, open_statuses: Collection[CheckoutStatus]
