@@ -128,6 +128,9 @@ def main() -> None:
         print(f"sequential: {wall / n * 1000:.2f} ms wall, {cpu / n * 1000:.2f} ms CPU per order")
         if c.checkout.writer is not None:
             c.checkout.writer.stats = GroupCommitStats()  # the concurrent orders' batches
+        payments = getattr(c.provider, "writer", None)  # the sandbox's batched payments
+        if payments is not None:
+            payments.stats = GroupCommitStats()
         counter.seen.clear()
         counter.on = True
         t0, c0 = time.perf_counter(), time.process_time()
@@ -140,6 +143,12 @@ def main() -> None:
             st = c.checkout.writer.stats
             print(
                 f"  group commit: {st.jobs} orders in {st.batches} batches "
+                f"(largest {st.largest}), {st.fallbacks} batches written alone"
+            )
+        if payments is not None:
+            st = payments.stats
+            print(
+                f"  sandbox payments: {st.jobs} calls in {st.batches} batches "
                 f"(largest {st.largest}), {st.fallbacks} batches written alone"
             )
         prof = cProfile.Profile()

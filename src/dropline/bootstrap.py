@@ -151,7 +151,7 @@ class Container:
 
 def make_provider(settings: Settings, db: AsyncEngine) -> PaymentProvider:
     if settings.payment_provider == "sandbox":
-        return SandboxProvider(db)
+        return SandboxProvider(db, batching=settings.group_commit)
     if settings.payment_provider == "stripe":
         from dropline.payments.stripe_provider import StripeProvider
 

@@ -33,6 +33,15 @@ Real Stripe asks the buyer to authenticate 4000002760003184 while saving it too;
 sandbox, having no buyer in the loop, saves it and fails its off-session charges only.
 The token (``saved:sandbox:<outcome>:<last4>``) carries the outcome: the sandbox keeps
 nothing for a saved method, so ``forget_method`` has nothing to delete.
+
+Writes are batched (issue 24): authorisations, confirms, captures and voids that arrive
+together share one transaction through a ``store.group_commit.GroupCommit`` writer, with
+their statements merged (``payments.sandbox_writes.write_batch``: one claim of every
+idempotency key, one insert of the new payments, one move per kind). Under a burst of
+checkouts that replaces two transactions per order with a share of two per batch. Every
+call keeps its own answer; one refused by its own rule is refused alone, and a batch that
+fails as a whole is written call by call, as with batching off
+(``DROPLINE_GROUP_COMMIT=off``). Refunds are written alone.
 """
 
 from __future__ import annotations
@@ -43,20 +52,30 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dropline.domain.errors import (
-    IdempotencyMismatch,
     InvalidInput,
     PaymentDeclined,
     PaymentProviderError,
 )
 from dropline.domain.ids import new_id
+from dropline.payments.sandbox_writes import (
+    AUTHORIZE,
+    MESSAGES,
+    PaymentWrite,
+    claim,
+    payment_result,
+    read_payment,
+    row_result,
+    write_batch,
+    write_one,
+)
 from dropline.services.ports import SAVED_METHOD_PREFIX, PaymentResult, PaymentStatus, SavedMethod
 from dropline.store import write_gate
-from dropline.store.live.payment_tables import sandbox_operations, sandbox_payments
+from dropline.store.group_commit import GroupCommit
+from dropline.store.live.payment_tables import sandbox_payments
 
 SUCCESS = "success"
 _CARDS: dict[str, tuple[str, str | None]] = {
@@ -83,14 +102,6 @@ _SAVED_FAILS: dict[str, str] = {
 }
 _SANDBOX_SAVED = f"{SAVED_METHOD_PREFIX}sandbox:"
 _LAST4 = {"pm_card_visa": "4242", "tok_visa": "4242"}
-_MESSAGES = {
-    "authentication_required": "The card asks for authentication, "
-    "and the buyer is not there to give it.",
-    "card_declined": "Your card was declined.",
-    "insufficient_funds": "Your card has insufficient funds.",
-    "expired_card": "Your card has expired.",
-    "incorrect_number": "Your card number is incorrect.",
-}
 
 
 def luhn_ok(number: str) -> bool:
@@ -119,59 +130,42 @@ def card_outcome(payment_method: str) -> tuple[str, str | None]:
     return (SUCCESS, None) if luhn_ok(pm) else ("decline", "incorrect_number")
 
 
-def _claim_statement(mod: Any) -> Any:
-    return (
-        mod.insert(sandbox_operations)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(sandbox_operations.c.idempotency_key)
-    )
-
-
-# The statements of an authorisation and a capture, built once ({is PostgreSQL: ...}).
-_CLAIM = {False: _claim_statement(sqlite), True: _claim_statement(postgresql)}
-_ADD_PAYMENT = insert(sandbox_payments)
-_MOVE = (
-    update(sandbox_payments)
-    .where(
-        sandbox_payments.c.id == bindparam("payment"),
-        sandbox_payments.c.status.in_(bindparam("from_statuses", expanding=True)),
-    )
-    .returning(*sandbox_payments.c)
-)
-
-
-def _payment_result(
-    payment_id: str,
-    status: PaymentStatus,
-    amount: int,
-    currency: str,
-    decline_code: str | None,
-    refunded_amount: int,
-) -> PaymentResult:
-    next_action = None
-    if status is PaymentStatus.REQUIRES_ACTION:
-        next_action = {"type": "three_d_secure", "payment_id": payment_id}
-    return PaymentResult(
-        payment_id=payment_id,
-        status=status,
-        amount=amount,
-        currency=currency,
-        decline_code=decline_code,
-        message=_MESSAGES.get(decline_code or ""),
-        next_action=next_action,
-        refunded_amount=refunded_amount,
-    )
-
-
 def _hash(*parts: object) -> str:
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
 
 
 class SandboxProvider:
+    """The sandbox processor on ``engine``. ``batching`` (on unless group commit is
+    turned off, ``DROPLINE_GROUP_COMMIT``): authorisations, captures and voids that
+    arrive together share a transaction (``writer``); off, each has its own."""
+
     name = "sandbox"
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, batching: bool = True) -> None:
         self.engine = engine
+        self.writer: GroupCommit[AsyncConnection, PaymentWrite, PaymentResult] | None = (
+            GroupCommit(self._writing, write_batch, lambda conn: conn.commit())
+            if batching
+            else None
+        )
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction, in this process's turn (``store.write_gate``); rolled
+        back when it closes uncommitted."""
+        async with write_gate.writing(self.engine), self.engine.begin() as conn:
+            yield conn
+
+    async def _write(self, job: PaymentWrite) -> PaymentResult:
+        """Write one call: in the writer's next batch, or alone (batching off, or its
+        batch rolled back as a whole) in a transaction of its own, as it always was.
+        A call refused by its own rule raises either way."""
+        if self.writer is not None:
+            done = await self.writer.submit(job)
+            if done is not None:
+                return done
+        async with self._writing() as conn:
+            return await write_one(conn, job)
 
     @contextlib.asynccontextmanager
     async def _reading(self) -> AsyncIterator[AsyncConnection]:
@@ -183,54 +177,6 @@ class SandboxProvider:
         async with self.engine.connect() as conn:
             await conn.execution_options(sqlite_begin="DEFERRED")
             yield conn
-
-    async def _row(self, conn: AsyncConnection, payment_id: str) -> Any:
-        row = (
-            await conn.execute(select(sandbox_payments).where(sandbox_payments.c.id == payment_id))
-        ).first()
-        if row is None:
-            raise PaymentProviderError(f"no such payment {payment_id}")
-        return row
-
-    @staticmethod
-    def _result(row: Any) -> PaymentResult:
-        return _payment_result(
-            row.id,
-            PaymentStatus(row.status),
-            int(row.amount),
-            row.currency,
-            row.decline_code,
-            int(row.refunded_amount),
-        )
-
-    async def _claim(
-        self, conn: AsyncConnection, key: str, op: str, payment_id: str, request_hash: str
-    ) -> str | None:
-        """Record an idempotency key; return the payment id it already points at, if any.
-
-        Inserts first (one statement for a new key, the common case) and reads the
-        stored operation only when the key was taken already."""
-        claimed = (
-            await conn.execute(
-                _CLAIM[conn.dialect.name == "postgresql"],
-                {
-                    "idempotency_key": key,
-                    "operation": op,
-                    "payment_id": payment_id,
-                    "request_hash": request_hash,
-                },
-            )
-        ).first()
-        if claimed is not None:
-            return None
-        row = (
-            await conn.execute(
-                select(sandbox_operations).where(sandbox_operations.c.idempotency_key == key)
-            )
-        ).one()
-        if row.request_hash != request_hash or row.operation != op:
-            raise IdempotencyMismatch("idempotency key reused for a different payment call")
-        return str(row.payment_id)
 
     async def authorize(
         self,
@@ -246,36 +192,36 @@ class SandboxProvider:
         kind, code = card_outcome(payment_method)
         if kind == "error":
             raise PaymentProviderError("the sandbox processor had an error (test card 0119)")
-        req = _hash("authorize", amount, currency, payment_method)
-        async with write_gate.writing(self.engine), self.engine.begin() as conn:
-            pid = new_id("pay")
-            existing = await self._claim(conn, idempotency_key, "authorize", pid, req)
-            if existing is not None:
-                return self._result(await self._row(conn, existing))
-            status = {
-                SUCCESS: PaymentStatus.AUTHORIZED,
-                "decline": PaymentStatus.DECLINED,
-                "action": PaymentStatus.REQUIRES_ACTION,
-            }[kind]
-            now = datetime.now(UTC)
-            decline_code = code if kind == "decline" else None
-            await conn.execute(
-                _ADD_PAYMENT,
-                {
-                    "id": pid,
-                    "amount": amount,
-                    "currency": currency,
-                    "status": status.value,
-                    "payment_method": payment_method[-4:],
-                    "decline_code": decline_code,
-                    "refunded_amount": 0,
-                    "metadata": {**(metadata or {}), "pending_decline": code or ""},
-                    "created_at": now,
-                    "updated_at": now,
-                },
+        pid = new_id("pay")
+        status = {
+            SUCCESS: PaymentStatus.AUTHORIZED,
+            "decline": PaymentStatus.DECLINED,
+            "action": PaymentStatus.REQUIRES_ACTION,
+        }[kind]
+        now = datetime.now(UTC)
+        decline_code = code if kind == "decline" else None
+        row = {
+            "id": pid,
+            "amount": amount,
+            "currency": currency,
+            "status": status.value,
+            "payment_method": payment_method[-4:],
+            "decline_code": decline_code,
+            "refunded_amount": 0,
+            "metadata": {**(metadata or {}), "pending_decline": code or ""},
+            "created_at": now,
+            "updated_at": now,
+        }
+        return await self._write(
+            PaymentWrite(
+                AUTHORIZE,
+                idempotency_key,
+                pid,
+                _hash(AUTHORIZE, amount, currency, payment_method),
+                new_payment=row,
+                fresh=payment_result(pid, status, amount, currency, decline_code, 0),
             )
-            # The row just written, without reading it back.
-            return _payment_result(pid, status, amount, currency, decline_code, 0)
+        )
 
     async def save_method(
         self, *, payment_method: str, idempotency_key: str, metadata: Mapping[str, str]
@@ -297,7 +243,7 @@ class SandboxProvider:
                 code = "authentication_required"
             if kind != SUCCESS:
                 raise PaymentDeclined(
-                    _MESSAGES.get(code or "", "The card was declined."),
+                    MESSAGES.get(code or "", "The card was declined."),
                     decline_code=code,
                     field="payment_method",
                 )
@@ -317,37 +263,21 @@ class SandboxProvider:
         done: PaymentStatus,
         **extra: Any,
     ) -> PaymentResult:
-        targets = set(allowed.values())
-        async with write_gate.writing(self.engine), self.engine.begin() as conn:
-            existing = await self._claim(conn, key, op, payment_id, _hash(op, payment_id, extra))
-            if existing is None and len(targets) == 1:
-                # The usual case in one statement: move the payment if it is in a state
-                # the operation allows; anything else is decided below as before.
-                params = {
-                    **extra,
-                    "status": targets.pop().value,
-                    "updated_at": datetime.now(UTC),
-                    "payment": payment_id,
-                    "from_statuses": [s.value for s in allowed],
-                }
-                moved = (await conn.execute(_MOVE, params)).first()
-                if moved is not None:
-                    return self._result(moved)
-            row = await self._row(conn, existing or payment_id)
-            current = PaymentStatus(row.status)
-            if existing is not None or current is done:
-                return self._result(row)
-            if current not in allowed:
-                raise PaymentProviderError(f"cannot {op} a payment that is {current}")
-            values = {"status": allowed[current].value, "updated_at": datetime.now(UTC), **extra}
-            await conn.execute(
-                update(sandbox_payments).where(sandbox_payments.c.id == payment_id).values(**values)
+        return await self._write(
+            PaymentWrite(
+                op,
+                key,
+                payment_id,
+                _hash(op, payment_id, extra),
+                allowed=allowed,
+                done=done,
+                extra=extra,
             )
-            return self._result(await self._row(conn, payment_id))
+        )
 
     async def confirm(self, payment_id: str, *, idempotency_key: str) -> PaymentResult:
         async with self._reading() as conn:
-            row = await self._row(conn, payment_id)
+            row = await read_payment(conn, payment_id)
         pending = (row.metadata or {}).get("pending_decline") or None
         if PaymentStatus(row.status) is PaymentStatus.REQUIRES_ACTION and pending:
             return await self._transition(
@@ -390,13 +320,13 @@ class SandboxProvider:
     async def refund(
         self, payment_id: str, *, idempotency_key: str, amount: int | None = None
     ) -> PaymentResult:
-        async with write_gate.writing(self.engine), self.engine.begin() as conn:
-            existing = await self._claim(
+        async with self._writing() as conn:
+            existing = await claim(
                 conn, idempotency_key, "refund", payment_id, _hash("refund", payment_id, amount)
             )
-            row = await self._row(conn, existing or payment_id)
+            row = await read_payment(conn, existing or payment_id)
             if existing is not None:
-                return self._result(row)
+                return row_result(row)
             if PaymentStatus(row.status) not in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED):
                 raise PaymentProviderError(f"cannot refund a payment that is {row.status}")
             left = int(row.amount) - int(row.refunded_amount)
@@ -415,11 +345,11 @@ class SandboxProvider:
                     updated_at=datetime.now(UTC),
                 )
             )
-            return self._result(await self._row(conn, payment_id))
+            return row_result(await read_payment(conn, payment_id))
 
     async def retrieve(self, payment_id: str) -> PaymentResult:
         async with self._reading() as conn:
-            return self._result(await self._row(conn, payment_id))
+            return row_result(await read_payment(conn, payment_id))
 
     async def ping(self) -> None:
         async with self._reading() as conn:
