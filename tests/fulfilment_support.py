@@ -13,7 +13,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from dropline.bootstrap import Container
 from dropline.domain.fulfilment.rules import ShipTo
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 from support import Shop, sku_item
 
 VISA = "4242424242424242"

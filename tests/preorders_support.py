@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from dropline.bootstrap import Container
 from dropline.domain.live.drops import DropStatus
 from dropline.domain.supply.production import RunLine
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 from support import sku_item, unique_suffix
 
 VISA = "4242424242424242"

@@ -88,7 +88,7 @@ from dropline.services.live.checkout import CheckoutResult
 from dropline.services.live.hold_journal import drain_hold_events
 from dropline.services.platform.background import expire_holds
 from dropline.services.ports import DropNotLoaded, ManualClock, PaymentStatus
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 from dropline.store.live.payment_tables import sandbox_payments
 from fulfilment_support import SHIP_TO
 from lifecycle_model import DAY, PRICES, Model, ModelLot, ModelOrder, World, seed_world

@@ -15,7 +15,7 @@ from dropline.domain.fulfilment.rules import FulfilmentUpdate
 from dropline.domain.live.drops import DropStatus
 from dropline.services.fulfilment.shipping import UpdateDetails
 from dropline.services.ports import ManualClock, PaymentProvider, PaymentResult
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 from fulfilment_support import outbox_types, paid_order
 from preorders_support import buy, preorder_drop, seed_run
 from support import seed_shop, sku_item

@@ -19,7 +19,7 @@ from dropline.domain.live.drops import DropStatus
 from dropline.domain.live.holds import HoldItem, ItemKind
 from dropline.services.fulfilment.shipping import UpdateDetails
 from dropline.services.ports import ManualClock, PaymentStatus
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 from fulfilment_support import SHIP_TO, outbox_types
 from preorders_support import VISA, Factory, buy, now, pass_lot, preorder_drop, seed_run
 from support import sku_item, unique_suffix

@@ -17,7 +17,7 @@ from dropline.domain.fulfilment.rules import FulfilmentUpdate
 from dropline.domain.stock.buckets import Bucket, Movement, Reason, StockLevel
 from dropline.services.fulfilment.shipping import UpdateDetails
 from dropline.services.ports import ManualClock, PaymentProvider, PaymentResult
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 from dropline.web.render import report_html
 from fulfilment_support import SHIP_TO, VISA, Receiver, outbox_types, paid_order
 from support import Shop, bundle_item, seed_shop

@@ -10,7 +10,7 @@ from dropline.domain.stock.buckets import StockLevel
 from dropline.services.live.checkout import CheckoutResult
 from dropline.services.live.drop_catalog import DropCatalog
 from dropline.services.serialize import hold_dict, rfc3339
-from dropline.store.live.order_repo import CheckoutRecord, OrderRecord
+from dropline.store.live.order_records import CheckoutRecord, OrderRecord
 from dropline.store.platform.access_repo import ApiKeyRecord
 
 

@@ -40,7 +40,7 @@ from dropline.services.fulfilment.messages import MessageService
 from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, PaymentProvider, StockEngine
 from dropline.services.stock.ledger import give_back_units
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 from dropline.store.uow import UowFactory
 
 log = logging.getLogger(__name__)

@@ -42,7 +42,7 @@ from dropline.services.fulfilment.messages import MessageService
 from dropline.services.ports import BlobStore, Clock
 from dropline.services.supply.quality import QualityService
 from dropline.store.blobs import LocalBlobs
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
 

@@ -53,7 +53,7 @@ from dropline.services.fulfilment.messages import MessageService
 from dropline.services.platform.metrics import metrics
 from dropline.services.ports import Clock, PaymentProvider
 from dropline.store.aftersales.repo import ReturnRecord
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)

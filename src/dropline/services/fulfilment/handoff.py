@@ -8,7 +8,7 @@ from typing import Any
 
 from dropline.domain.events import DomainEvent
 from dropline.services.serialize import rfc3339
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 
 Row = dict[str, Any]
 READY = "order.ready_to_fulfill"

@@ -24,7 +24,7 @@ from dropline.domain.ids import new_id
 from dropline.domain.money import Money
 from dropline.services.ports import Clock, Mailer, OutgoingMessage
 from dropline.services.rendering import render
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)

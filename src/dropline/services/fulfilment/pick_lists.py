@@ -18,7 +18,7 @@ from dropline.services.ports import Clock
 from dropline.services.rendering import render
 from dropline.services.serialize import rfc3339
 from dropline.services.stock.bins import pick_plan, picks
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
 Row = dict[str, Any]

@@ -46,7 +46,7 @@ from dropline.services.fulfilment.webhooks import WebhookService
 from dropline.services.ports import Clock
 from dropline.services.serialize import rfc3339
 from dropline.services.stock.ledger import ship_order_units
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)

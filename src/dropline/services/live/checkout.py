@@ -89,7 +89,7 @@ from dropline.services.ports import (
 from dropline.services.stock.ledger import offer_again
 from dropline.services.supply.preorders import PreorderService, preorder_infos
 from dropline.store.group_commit import BatchRefused, GroupCommit
-from dropline.store.live.order_repo import CheckoutRecord, OrderLine, OrderRecord
+from dropline.store.live.order_records import CheckoutRecord, OrderLine, OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)

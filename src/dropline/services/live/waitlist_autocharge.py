@@ -63,7 +63,7 @@ from dropline.services.ports import (
     SavesPaymentMethods,
     StockEngine,
 )
-from dropline.store.live.order_repo import CheckoutRecord
+from dropline.store.live.order_records import CheckoutRecord
 from dropline.store.live.waitlist_repo import Row
 from dropline.store.uow import UnitOfWork, UowFactory
 

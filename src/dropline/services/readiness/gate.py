@@ -34,7 +34,7 @@ from dropline.services.planning.timeline import load as load_timeline
 from dropline.services.planning.timeline import plan_view
 from dropline.services.ports import Clock, PaymentProvider, WebhookTransport
 from dropline.services.serialize import rfc3339
-from dropline.store.live.order_repo import OrderLine, OrderRecord
+from dropline.store.live.order_records import OrderLine, OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
 Row = dict[str, Any]

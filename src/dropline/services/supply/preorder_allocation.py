@@ -28,7 +28,7 @@ from dropline.domain.supply.production import (
 )
 from dropline.services.ports import Clock
 from dropline.services.supply.preorders import estimate_dict, notice_payload
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 
 

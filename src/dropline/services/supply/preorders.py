@@ -50,7 +50,7 @@ from dropline.domain.supply.production import (
 )
 from dropline.services.ports import Clock, DropNotLoaded, PaymentProvider, StockEngine
 from dropline.services.supply.preorder_links import PreorderLinks
-from dropline.store.live.order_repo import OrderRecord
+from dropline.store.live.order_records import OrderRecord
 from dropline.store.supply.preorders_repo import PreorderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
 

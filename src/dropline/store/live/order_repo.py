@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,115 +11,14 @@ from sqlalchemy import bindparam, case, insert, select, text, tuple_, update
 from dropline.domain.errors import Conflict
 from dropline.domain.live.orders import CheckoutStatus, OrderStatus
 from dropline.store.base import Repository, after_cursor, by_age
+from dropline.store.live.order_records import (
+    CheckoutRecord,
+    OrderLine,
+    OrderRecord,
+    checkout_record,
+    order_record,
+)
 from dropline.store.live.tables import checkouts, drops, order_lines, order_numbers, orders
-
-
-@dataclass(frozen=True)
-class CheckoutRecord:
-    id: str
-    hold_id: str
-    drop_id: str
-    buyer_id: str
-    status: CheckoutStatus
-    amount: int
-    currency: str
-    provider: str
-    payment_id: str | None
-    payment_method: str
-    decline_code: str | None
-    failure_reason: str | None
-    order_id: str | None
-    items: list[dict[str, Any]]
-    units: dict[str, int]
-    attribution: dict[str, str]
-    created_at: datetime
-    updated_at: datetime
-    version: int
-
-
-@dataclass(frozen=True)
-class OrderLine:
-    line_no: int
-    kind: str
-    ref_id: str
-    description: str
-    quantity: int
-    unit_amount: int
-    currency: str
-    line_amount: int
-
-
-@dataclass(frozen=True)
-class OrderRecord:
-    id: str
-    drop_id: str
-    buyer_id: str
-    hold_id: str
-    checkout_id: str
-    status: OrderStatus
-    status_reason: str
-    currency: str
-    total_amount: int
-    refunded_amount: int
-    provider: str
-    payment_id: str
-    attribution: dict[str, str]
-    paid_at: datetime
-    created_at: datetime
-    updated_at: datetime
-    version: int
-    lines: tuple[OrderLine, ...] = field(default_factory=tuple)
-    #: The short human number, ``DL-1042`` (``domain/live/orders.order_number``).
-    number: str = ""
-
-
-def _checkout(r: Any) -> CheckoutRecord:
-    return CheckoutRecord(
-        r.id,
-        r.hold_id,
-        r.drop_id,
-        r.buyer_id,
-        CheckoutStatus(r.status),
-        int(r.amount),
-        r.currency,
-        r.provider,
-        r.payment_id,
-        r.payment_method,
-        r.decline_code,
-        r.failure_reason,
-        r.order_id,
-        list(r.items),
-        {k: int(v) for k, v in r.units.items()},
-        dict(r.attribution),
-        r.created_at,
-        r.updated_at,
-        r.version,
-    )
-
-
-def _order(r: Any, lines: Sequence[OrderLine] = ()) -> OrderRecord:
-    return OrderRecord(
-        r.id,
-        r.drop_id,
-        r.buyer_id,
-        r.hold_id,
-        r.checkout_id,
-        OrderStatus(r.status),
-        r.status_reason,
-        r.currency,
-        int(r.total_amount),
-        int(r.refunded_amount),
-        r.provider,
-        r.payment_id,
-        dict(r.attribution),
-        r.paid_at,
-        r.created_at,
-        r.updated_at,
-        r.version,
-        tuple(lines),
-        r.number or "",
-    )
-
 
 # Statements on the checkout path, built once: rebuilding them per call (and their cache
 # keys) cost more CPU than running them on SQLite. Values go in as parameters.
@@ -210,7 +108,7 @@ class OrderRepository(Repository):
     async def get_checkout(self, checkout_id: str, *, lock: bool = False) -> CheckoutRecord | None:
         stmt = _CHECKOUT_LOCKED if lock and self.dialect == "postgresql" else _CHECKOUT
         row = (await self.conn.execute(stmt, {"checkout_id": checkout_id})).first()
-        return _checkout(row) if row else None
+        return checkout_record(row) if row else None
 
     async def checkouts_for_hold(self, hold_id: str, *, lock: bool = False) -> list[CheckoutRecord]:
         """The hold's checkouts, oldest first. ``lock``: until the transaction ends, no
@@ -220,7 +118,7 @@ class OrderRepository(Repository):
         if lock and self.dialect == "postgresql":
             await self.conn.execute(_LOCK_HOLD, {"hold_id": hold_id})
         rows = await self.conn.execute(_FOR_HOLD, {"hold_id": hold_id})
-        return [_checkout(r) for r in rows]
+        return [checkout_record(r) for r in rows]
 
     async def checkouts_for_holds(
         self, hold_ids: Sequence[str], *, lock: bool = False
@@ -234,7 +132,7 @@ class OrderRepository(Repository):
                 await self.conn.execute(_LOCK_HOLD, {"hold_id": hold_id})
         found: dict[str, list[CheckoutRecord]] = {}
         for r in await self.conn.execute(_FOR_HOLDS, {"hold_ids": ids}):
-            found.setdefault(r.hold_id, []).append(_checkout(r))
+            found.setdefault(r.hold_id, []).append(checkout_record(r))
         return found
 
     async def update_checkout(
@@ -251,7 +149,7 @@ class OrderRepository(Repository):
         ).first()
         if row is None:
             raise Conflict("the checkout changed concurrently", checkout_id=c.id)
-        return _checkout(row)
+        return checkout_record(row)
 
     async def finish_checkout(
         self,
@@ -278,7 +176,7 @@ class OrderRepository(Repository):
         if version is not None:
             stmt, params["expected"] = _FINISH_CLAIMED, version
         row = (await self.conn.execute(stmt, params)).first()
-        return _checkout(row) if row is not None else None
+        return checkout_record(row) if row is not None else None
 
     async def finish_claimed(
         self,
@@ -313,7 +211,7 @@ class OrderRepository(Repository):
             )
             .returning(*checkouts.c)
         )
-        return {r.id: _checkout(r) for r in await self.conn.execute(stmt)}
+        return {r.id: checkout_record(r) for r in await self.conn.execute(stmt)}
 
     async def claim_checkout(
         self, checkout_id: str, version: int, open_statuses: Collection[CheckoutStatus]
@@ -333,7 +231,7 @@ class OrderRepository(Repository):
                 },
             )
         ).first()
-        return _checkout(row) if row is not None else None
+        return checkout_record(row) if row is not None else None
 
     async def stale_checkouts(
         self, statuses: Sequence[CheckoutStatus], older_than: datetime, limit: int = 100
@@ -349,14 +247,15 @@ class OrderRepository(Repository):
         )
         if self.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
-        return [_checkout(r) for r in await self.conn.execute(stmt)]
+        return [checkout_record(r) for r in await self.conn.execute(stmt)]
 
     async def list_checkouts(self, drop_id: str, status: str | None = None) -> list[CheckoutRecord]:
         stmt = select(checkouts).where(checkouts.c.drop_id == drop_id)
         if status:
             stmt = stmt.where(checkouts.c.status == status)
         return [
-            _checkout(r) for r in await self.conn.execute(stmt.order_by(checkouts.c.created_at))
+            checkout_record(r)
+            for r in await self.conn.execute(stmt.order_by(checkouts.c.created_at))
         ]
 
     # ----------------------------------------------------------------- orders
@@ -450,7 +349,7 @@ class OrderRepository(Repository):
         row = (await self.conn.execute(select(orders).where(orders.c.id == order_id))).first()
         if row is None:
             return None
-        return _order(row, (await self._lines([order_id])).get(order_id, []))
+        return order_record(row, (await self._lines([order_id])).get(order_id, []))
 
     async def find_order(self, ref: str) -> OrderRecord | None:
         """The order with this id, or with this human number (``DL-1042``): for what a
@@ -488,7 +387,7 @@ class OrderRepository(Repository):
             stmt = stmt.where(after_cursor(orders, after))
         rows = list(await self.conn.execute(stmt))
         lines = await self._lines([r.id for r in rows])
-        return [_order(r, lines.get(r.id, [])) for r in rows]
+        return [order_record(r, lines.get(r.id, [])) for r in rows]
 
     async def set_order_status(
         self, o: OrderRecord, status: OrderStatus, reason: str = "", **values: Any
@@ -511,4 +410,4 @@ class OrderRepository(Repository):
         row = (
             await self.conn.execute(select(orders).where(orders.c.checkout_id == checkout_id))
         ).first()
-        return _order(row) if row else None
+        return order_record(row) if row else None

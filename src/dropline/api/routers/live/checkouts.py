@@ -41,7 +41,7 @@ from dropline.services.live.checkout import CheckoutResult
 from dropline.services.platform.access import Principal
 from dropline.services.platform.buyer_tokens import BuyerIdentity
 from dropline.services.ports import SAVED_METHOD_PREFIX
-from dropline.store.live.order_repo import CheckoutRecord
+from dropline.store.live.order_records import CheckoutRecord
 from dropline.store.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1/checkouts", tags=["checkouts"], responses=errors(402, 410, 502, 503))
