@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, insert, select, text, tuple_, update
+from sqlalchemy import bindparam, case, insert, select, text, update
 
 from dropline.domain.errors import Conflict
 from dropline.domain.live.orders import CheckoutStatus, OrderStatus
@@ -200,7 +200,9 @@ class OrderRepository(Repository):
         stmt = (
             update(checkouts)
             .where(
-                tuple_(c.id, c.version).in_([(cid, version) for cid, version, _ in claims]),
+                # Not ``(id, version) IN (...)``: SQLite scans the table for a row value.
+                c.id.in_([cid for cid, _, _ in claims]),
+                c.version == case({cid: version for cid, version, _ in claims}, value=c.id),
                 c.status.not_in([s.value for s in final]),
             )
             .values(
