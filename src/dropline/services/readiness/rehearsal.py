@@ -444,7 +444,7 @@ class RehearsalService:
                     FulfilmentUpdate.SHIPPED,
                     order_id,
                     UpdateDetails(
-                        "REHEARSAL", f"REH-{r.id[4:12]}-{n}", "", "simulated by the rehearsal"
+                        "REHEARSAL", f"REH-{r.id[-8:]}-{n}", "", "simulated by the rehearsal"
                     ),
                 )
             notes.append(
