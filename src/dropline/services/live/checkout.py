@@ -914,21 +914,12 @@ class CheckoutService:
         serialization error anyway only rolls the batch back, like a refusal."""
         if len({job.checkout.id for job in jobs}) < len(jobs):
             raise BatchRefused("two finishers of one checkout")
-        claimed = await uow.orders.finish_claimed(
-            [
-                (
-                    job.checkout.id,
-                    job.checkout.version,
-                    {"payment_id": job.auth.payment_id, "order_id": job.order_id},
-                )
-                for job in jobs
-            ],
-            CheckoutStatus.SUCCEEDED,
-            FINAL_CHECKOUT,
+        succeeded = await uow.orders.succeed_claimed(
+            [(job.checkout, job.auth.payment_id, job.order_id) for job in jobs]
         )
-        if len(claimed) < len(jobs):
-            lost = sorted(job.checkout.id for job in jobs if job.checkout.id not in claimed)
-            raise BatchRefused(f"the claim on checkout {lost[0]} was lost")
+        if succeeded is None:
+            raise BatchRefused("the claim on one of the batch's checkouts was lost")
+        claimed = {checkout.id: checkout for checkout in succeeded}
         per_drop: dict[str, dict[str, int]] = {}
         for job in jobs:
             units = per_drop.setdefault(job.checkout.drop_id, {})

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, insert, select, text, update
+from sqlalchemy import bindparam, case, insert, literal, select, text, update
 
 from dropline.domain.errors import Conflict
-from dropline.domain.live.orders import CheckoutStatus, OrderStatus
+from dropline.domain.live.orders import FINAL_CHECKOUT, CheckoutStatus, OrderStatus
 from dropline.store.base import Repository, after_cursor, by_age
 from dropline.store.live.order_records import (
     CheckoutRecord,
@@ -49,6 +50,24 @@ _FINISH_CHECKOUT = (
     )
     .values(version=checkouts.c.version + 1)
     .returning(*checkouts.c)
+)
+_FINAL = [s.value for s in FINAL_CHECKOUT]
+# Several claimed checkouts to succeeded, one parameter set each (see succeed_claimed).
+_SUCCEED_MANY = (
+    update(checkouts)
+    .where(
+        checkouts.c.id == bindparam("checkout_id"),
+        checkouts.c.version == bindparam("expected"),
+        # Literals: executemany takes no expanding IN parameter.
+        checkouts.c.status.not_in([literal(s) for s in _FINAL]),
+    )
+    .values(
+        status=CheckoutStatus.SUCCEEDED.value,
+        updated_at=bindparam("now"),
+        version=checkouts.c.version + 1,
+        payment_id=bindparam("payment_id"),
+        order_id=bindparam("order_id"),
+    )
 )
 # The same, for the finisher holding the claim of one version (see claim_checkout).
 _FINISH_CLAIMED = _FINISH_CHECKOUT.where(checkouts.c.version == bindparam("expected"))
@@ -178,42 +197,67 @@ class OrderRepository(Repository):
         row = (await self.conn.execute(stmt, params)).first()
         return checkout_record(row) if row is not None else None
 
-    async def finish_claimed(
-        self,
-        claims: Sequence[tuple[str, int, dict[str, Any]]],
-        status: CheckoutStatus,
-        final: Collection[CheckoutStatus],
-    ) -> dict[str, CheckoutRecord]:
-        """``finish_checkout`` with ``version`` for several checkouts in one statement:
-        each (checkout id, claimed version, its own values) moves to ``status`` when it
-        is not final and still at that version. The checkouts moved, by id (a missing
-        one lost its claim). Rows are locked in the order the database meets them, so
-        two such statements sharing checkouts can deadlock: the database then refuses
-        one, which only rolls its transaction back."""
+    async def succeed_claimed(
+        self, claims: Sequence[tuple[CheckoutRecord, str, str]]
+    ) -> list[CheckoutRecord] | None:
+        """``finish_checkout`` to ``succeeded`` with ``version`` for several checkouts
+        at once: each (checkout as its finisher claimed it, payment id, order id). The
+        checkouts as now written, in order, when every one was still at its claimed
+        version and not final; None when any claim was lost (the caller rolls back:
+        some rows may have moved). Rows are locked in the order the database meets
+        them, so two such writes sharing checkouts can deadlock: the database then
+        refuses one, which only rolls its transaction back."""
         if not claims:
-            return {}
+            return []
+        now = self.now()
+        if self.conn.dialect.supports_sane_multi_rowcount:  # SQLite: one prepared UPDATE
+            params = [
+                {
+                    "checkout_id": ch.id,
+                    "expected": ch.version,
+                    "payment_id": p,
+                    "order_id": o,
+                    "now": now,
+                }
+                for ch, p, o in claims
+            ]
+            moved = await self.conn.execute(_SUCCEED_MANY, params)
+            if moved.rowcount != len(claims):
+                return None
+            return [
+                replace(
+                    ch,
+                    status=CheckoutStatus.SUCCEEDED,
+                    payment_id=p,
+                    order_id=o,
+                    updated_at=now,
+                    version=ch.version + 1,
+                )
+                for ch, p, o in claims
+            ]
+        # PostgreSQL (no reliable row count for a batch of parameters): one statement
+        # whose CASEs give each row its values, RETURNING the rows moved.
         c = checkouts.c
-        per_column: dict[str, dict[str, Any]] = {}
-        for checkout_id, _, values in claims:
-            for column, value in values.items():
-                per_column.setdefault(column, {})[checkout_id] = value
         stmt = (
             update(checkouts)
             .where(
-                # Not ``(id, version) IN (...)``: SQLite scans the table for a row value.
-                c.id.in_([cid for cid, _, _ in claims]),
-                c.version == case({cid: version for cid, version, _ in claims}, value=c.id),
-                c.status.not_in([s.value for s in final]),
+                c.id.in_([ch.id for ch, _, _ in claims]),
+                c.version == case({ch.id: ch.version for ch, _, _ in claims}, value=c.id),
+                c.status.not_in(_FINAL),
             )
             .values(
-                status=status.value,
-                updated_at=self.now(),
+                status=CheckoutStatus.SUCCEEDED.value,
+                updated_at=now,
                 version=c.version + 1,
-                **{col: case(by_id, value=c.id, else_=c[col]) for col, by_id in per_column.items()},
+                payment_id=case({ch.id: p for ch, p, _ in claims}, value=c.id),
+                order_id=case({ch.id: o for ch, _, o in claims}, value=c.id),
             )
             .returning(*checkouts.c)
         )
-        return {r.id: checkout_record(r) for r in await self.conn.execute(stmt)}
+        rows = {r.id: checkout_record(r) for r in await self.conn.execute(stmt)}
+        if len(rows) != len(claims):
+            return None
+        return [rows[ch.id] for ch, _, _ in claims]
 
     async def claim_checkout(
         self, checkout_id: str, version: int, open_statuses: Collection[CheckoutStatus]
