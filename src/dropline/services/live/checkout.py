@@ -907,10 +907,13 @@ class CheckoutService:
         sale the ledger refuses.
 
         Rows are locked in one order for every batch and every single order: the
-        checkouts (sorted by id; a single order has one), then each drop (shared) and its
-        offers in (drop, SKU) order, then the stock levels in SKU order (one
-        ``StockRepository.apply`` for the whole batch). Batches in other processes on
-        PostgreSQL therefore wait for each other instead of deadlocking; a deadlock or
+        checkouts, then each drop (shared), then the rows only this batch writes (its
+        orders, shipments, messages), then the drop's offers in (drop, SKU) order, then
+        the stock levels in SKU order (one ``StockRepository.apply`` for the whole
+        batch). The offers and stock levels of a selling SKU are the rows every batch
+        wants, so they are taken last: on PostgreSQL another process's batch waits for
+        them only while this one sells and commits. Batches in other processes
+        therefore wait for each other instead of deadlocking; a deadlock or
         serialization error anyway only rolls the batch back, like a refusal."""
         if len({job.checkout.id for job in jobs}) < len(jobs):
             raise BatchRefused("two finishers of one checkout")
@@ -926,15 +929,9 @@ class CheckoutService:
             for sku, qty in job.checkout.units.items():
                 units[sku] = units.get(sku, 0) + qty
         for drop_id in sorted(per_drop):
-            if not await uow.drops.sell_if_open(drop_id, per_drop[drop_id]):
-                raise BatchRefused(f"the ledger refused the batch's sale on drop {drop_id}")
+            if not await uow.drops.open_for_sales(drop_id):
+                raise BatchRefused(f"drop {drop_id} ended before the batch's sale")
         orders = await self._add_orders(uow, jobs)
-        await uow.stock.apply(
-            sorted(
-                (m for job in jobs for m in _sale_movements(job, {})),
-                key=lambda m: (m.sku_id, m.ref),
-            )
-        )
         # Each order's events in the order a lone order records them (paid, the
         # hand-off's, succeeded); the hand-off of a drop's orders in one go.
         for job, order in zip(jobs, orders, strict=True):
@@ -945,6 +942,15 @@ class CheckoutService:
                 per_catalog.setdefault(order.drop_id, (job.catalog, []))[1].append(order)
             for catalog, paid in per_catalog.values():
                 await self.hooks.orders_paid(uow, paid, known=catalog)
+        for drop_id in sorted(per_drop):
+            if not await uow.drops.sell_if_open(drop_id, per_drop[drop_id], checked=True):
+                raise BatchRefused(f"the ledger refused the batch's sale on drop {drop_id}")
+        await uow.stock.apply(
+            sorted(
+                (m for job in jobs for m in _sale_movements(job, {})),
+                key=lambda m: (m.sku_id, m.ref),
+            )
+        )
         return [
             await self._succeeded(uow, job, claimed[job.checkout.id], order)
             for job, order in zip(jobs, orders, strict=True)

@@ -259,14 +259,30 @@ class DropRepository(Repository):
                 return False
         return True
 
-    async def sell_if_open(self, drop_id: str, units: Mapping[str, int]) -> bool:
+    async def open_for_sales(self, drop_id: str) -> bool:
+        """Whether the drop exists and has not ended, for a transaction that will sell in
+        it later (``sell_if_open(..., checked=True)``). PostgreSQL takes the drop row in
+        shared mode (ending it waits for this transaction; sales never block each
+        other); SQLite answers True and leaves the check to the sale's conditional
+        update (one writer at a time: nothing can end the drop meanwhile)."""
+        if self.dialect != "postgresql":
+            return True
+        drop = await self.get(drop_id, share=True)
+        return drop is not None and drop.status is not DropStatus.ENDED
+
+    async def sell_if_open(
+        self, drop_id: str, units: Mapping[str, int], *, checked: bool = False
+    ) -> bool:
         """``record_sale``, only on a drop that exists and has not ended; False otherwise.
+        ``checked``: this transaction's ``open_for_sales`` said yes already.
 
         PostgreSQL takes the drop row in shared mode first: ending a drop (exclusive)
         waits for the sales in flight, and sales never block each other. SQLite runs one
         writer at a time (``BEGIN IMMEDIATE``), so nothing can end the drop inside this
         transaction and the status check rides on the first conditional update."""
         skus = sorted(units)
+        if checked and self.dialect == "postgresql":
+            return await self.record_sale(drop_id, units)
         if self.dialect == "postgresql" or not skus:
             drop = await self.get(drop_id, share=True)
             if drop is None or drop.status is DropStatus.ENDED:
