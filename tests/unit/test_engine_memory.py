@@ -4,11 +4,8 @@ memory little, and reads them back exactly as they were placed."""
 from __future__ import annotations
 
 import gc
-from dataclasses import FrozenInstanceError, fields
 
-import pytest
-
-from dropline.domain.live.holds import Hold, HoldItem, HoldRequest, HoldStatus, ItemKind
+from dropline.domain.live.holds import HoldItem, HoldRequest, HoldStatus, ItemKind
 from dropline.engine.memory import MemoryEngine
 from dropline.services.ports import DropSnapshot, EngineOffer
 
@@ -76,33 +73,3 @@ async def test_stored_holds_are_not_walked_by_the_garbage_collector() -> None:
     assert all(gc.is_tracked(shard) for shard in e._holds._shards)
     shapes = {id(r[3]) for r in e._holds.values()} | {id(r[4]) for r in e._holds.values()}
     assert len(shapes) == 2  # one shared items tuple, one shared units tuple
-
-
-async def test_holds_and_events_made_without_init_are_the_frozen_dataclasses() -> None:
-    """Placed holds and journal events are built without their frozen ``__init__``: every
-    declared field is set, the result equals the ``__init__``-built value, and it stays
-    frozen."""
-    e = await engine()
-    placed = await e.place_hold(request("cy", attribution={"utm_source": "live"}), NOW)
-    assert set(vars(placed)) == {f.name for f in fields(Hold)}
-    built = Hold(
-        id=placed.id,
-        drop_id="drp",
-        buyer_id="cy",
-        items=request("cy").items,
-        units={"sku_a": 3, "sku_b": 1},
-        status=HoldStatus.ACTIVE,
-        created_at=NOW,
-        expires_at=NOW + 60,
-        fingerprint="fp",
-        attribution={"utm_source": "live"},
-    )
-    assert placed == built and repr(placed) == repr(built)
-    with pytest.raises(FrozenInstanceError):
-        placed.status = HoldStatus.PAYING  # type: ignore[misc]
-    [event] = await e.read_events()
-    assert set(vars(event)) == {f.name for f in fields(event)}
-    assert (event.type, event.at, event.hold, event.pos) == ("hold.placed", NOW, placed, (1, 0))
-    assert event.id == f"{event.journal}1"
-    read = await e.get_hold(placed.id)
-    assert read is not None and set(vars(read)) == set(vars(placed)) and read == placed

@@ -113,48 +113,8 @@ _EXPIRES: Final = 7
 _IDEM: Final = 9
 
 
-_new = object.__new__
-
-
-def _hold(
-    id: str,
-    drop_id: str,
-    buyer_id: str,
-    items: tuple[HoldItem, ...],
-    units: dict[str, int],
-    status: HoldStatus,
-    created_at: float,
-    expires_at: float,
-    extended: bool,
-    idempotency_key: str | None,
-    fingerprint: str,
-    attribution: dict[str, str],
-) -> Hold:
-    """``Hold(...)`` with every field given, set without the dataclass's frozen
-    ``__init__`` (a guarded ``setattr`` per field, three quarters of the cost of making
-    one; as ``redis_engine.hold_from_dict``). Every hold placed and every hold read is
-    made here. The instance is the same frozen ``Hold``; ``tests/unit/
-    test_engine_memory.py`` checks it equals ``Hold(...)`` field by field."""
-    hold = _new(Hold)
-    hold.__dict__.update(
-        id=id,
-        drop_id=drop_id,
-        buyer_id=buyer_id,
-        items=items,
-        units=units,
-        status=status,
-        created_at=created_at,
-        expires_at=expires_at,
-        extended=extended,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        attribution=attribution,
-    )
-    return hold
-
-
 def _unpack(r: _Rec) -> Hold:
-    return _hold(
+    return Hold(
         r[0],
         r[1],
         r[2],
@@ -469,19 +429,18 @@ class MemoryEngine:
             used[sku_id] = used.get(sku_id, 0) + want
             if offer.remaining == 0 and offer.waitlist:
                 offer.waitlist = "latched"  # the last unit: what comes back is waited for
-        hold = _hold(
-            new_id("hld"),
-            request.drop_id,
-            buyer,
-            tuple(request.items),
-            dict(request.units),
-            HoldStatus.ACTIVE,
-            now,
-            now + request.ttl_s,
-            False,
-            request.idempotency_key,
-            request.fingerprint,
-            dict(request.attribution),
+        hold = Hold(
+            id=new_id("hld"),
+            drop_id=request.drop_id,
+            buyer_id=buyer,
+            items=tuple(request.items),
+            units=dict(request.units),
+            status=HoldStatus.ACTIVE,
+            created_at=now,
+            expires_at=now + request.ttl_s,
+            idempotency_key=request.idempotency_key,
+            fingerprint=request.fingerprint,
+            attribution=dict(request.attribution),
         )
         self._store(hold)
         drop.holds.add(hold.id)
@@ -768,20 +727,16 @@ class MemoryEngine:
     # ------------------------------------------------------------------ journal
 
     def _journal(self, type_: str, now: float, hold: Hold) -> None:
-        """Journal one event (an ``EngineEvent``, made without its frozen ``__init__``
-        as ``_hold`` makes a hold: one per hold placed and one per hold finished)."""
-        seq = self._event_seq = self._event_seq + 1
-        event_id = f"{self._event_prefix}{seq:x}"
-        event = _new(EngineEvent)
-        event.__dict__.update(
-            id=event_id,
+        self._event_seq += 1
+        event = EngineEvent(
+            id=f"{self._event_prefix}{self._event_seq:x}",
             type=type_,
             at=now,
             hold=hold,
             journal=self._event_prefix,
-            pos=(seq, 0),
+            pos=(self._event_seq, 0),
         )
-        self._events[event_id] = event
+        self._events[event.id] = event
         if len(self._events) > self._max_events:
             oldest = next(iter(self._events))
             del self._events[oldest]
