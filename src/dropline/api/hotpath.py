@@ -333,7 +333,7 @@ async def place_hold(req: HotRequest) -> HotResponse:
     if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
         raise Fallback
     c = req.container
-    who = await storefront_buyer(req)
+    _, who = await storefront_caller(req)  # not storefront_buyer: one coroutine less
     hold = await c.holds.place(
         req.param,
         who.buyer_id,

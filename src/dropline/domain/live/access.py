@@ -26,6 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 
 from dropline.domain.errors import InvalidInput, WindowAllocation, WindowOrder, WindowTier
 from dropline.domain.live.rate_limits import RateLimits
@@ -72,8 +73,10 @@ class AccessPolicy:
     windows: tuple[AccessWindow, ...] = ()
     limits: RateLimits = field(default_factory=RateLimits)
 
-    @property
+    @cached_property
     def empty(self) -> bool:
+        """No windows and no limits. Every hold asks; kept after the first answer (a
+        frozen policy cannot change)."""
         return not self.windows and self.limits.empty
 
 

@@ -69,9 +69,13 @@ class HoldItem:
     quantity: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class HoldRequest:
     """Everything the engine needs to place a hold atomically.
+
+    Not frozen, and read-only by convention: one is made for every hold placed, and a
+    frozen dataclass's ``__init__`` (a guarded ``setattr`` per field) cost 1.5 µs more
+    than this one for its twelve fields. Nothing keeps, hashes or changes a request.
 
     ``units`` is the per-SKU expansion of ``items`` (see ``catalog.expand_items``).
     ``idempotency_key`` is scoped to (drop, buyer): the same key returns the same hold.
