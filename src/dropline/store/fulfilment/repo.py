@@ -55,20 +55,13 @@ class _Repo(Repository):
     ) -> int:
         """Insert rows, skipping those whose ``conflict`` columns exist; returns how many
         were inserted (counted with RETURNING: drivers' rowcount is unreliable here)."""
-        if len(rows) == 1:  # the common case, with a statement built once
-            stmt = insert_skipping(table, self.dialect, conflict, returning=True)
-            return len((await self.conn.execute(stmt, dict(rows[0]))).all())
-        mod: Any = postgresql if self.dialect == "postgresql" else sqlite
-        inserted = 0
-        for start in range(0, len(rows), 200):  # stay under the bind-parameter limits
-            stmt = (
-                mod.insert(table)
-                .values(list(rows[start : start + 200]))
-                .on_conflict_do_nothing(index_elements=list(conflict))
-                .returning(table.c[conflict[0]])
-            )
-            inserted += len((await self.conn.execute(stmt)).all())
-        return inserted
+        if not rows:
+            return 0
+        # One statement built once; a list of rows runs as multi-row INSERTs
+        # (SQLAlchemy's "insertmanyvalues", within the drivers' parameter limits).
+        stmt = insert_skipping(table, self.dialect, conflict, returning=True)
+        params: Any = dict(rows[0]) if len(rows) == 1 else [dict(r) for r in rows]
+        return len((await self.conn.execute(stmt, params)).all())
 
 
 class ShipmentRepository(_Repo):
