@@ -100,8 +100,9 @@ class Settings(BaseSettings):
     )
     group_commit: bool = Field(
         True,
-        description="paid orders that arrive together are written in one transaction "
-        "(per process; 'off' writes each order in its own)",
+        description="paid orders, payments being started and sandbox payment calls that "
+        "arrive together are written in one transaction (per process; 'off' writes each "
+        "in its own)",
     )
     data_dir: str = "./.dropline"
     # -- photo storage (buyers' problem photos; see docs/learning.md)
