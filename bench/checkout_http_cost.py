@@ -27,7 +27,7 @@ import harness
 from checkout_cost import StatementCounter, print_shares
 
 from dropline.api.app import create_app
-from dropline.bootstrap import build
+from dropline.bootstrap import Container, build
 from dropline.config import load_settings
 from dropline.services.platform.access import mint_buyer_token
 from dropline.store.db import upgrade
@@ -70,24 +70,35 @@ async def call(app: Any, path: str, headers: dict[str, str], body: bytes) -> tup
     return out["status"], out["body"]
 
 
+def seeded_database(prefix: str) -> tuple[str, harness.Seeded]:
+    """A fresh SQLite file seeded like ``run.py``'s embedded stack: its URL and seed."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    url = f"sqlite+aiosqlite:///{work}/bench.db"
+    upgrade(url)
+    return url, asyncio.run(harness.seed(harness.Stack("embedded", "", url, "memory", 1), [], 50))
+
+
+async def app_in_process(url: str) -> tuple[Container, Any]:
+    """The container and ASGI app a server would run on ``url`` (no background tasks),
+    its engine loaded from the database."""
+    settings = load_settings(
+        database_url=url, buyer_token_secret=harness.SECRET, background_tasks=False
+    )
+    c = await build(settings)
+    app = create_app(settings, container=c)
+    app.state.container = c
+    await c.drops.sync_engine()
+    return c, app
+
+
 def main() -> None:
     args = [a for a in sys.argv[1:] if a != "--key"]
     keyed = "--key" in sys.argv[1:]
     n = int(args[0]) if args else 300
-    work = Path(tempfile.mkdtemp(prefix="dropline-httpcost-"))
-    url = f"sqlite+aiosqlite:///{work}/co.db"
-    upgrade(url)
-    stack = harness.Stack("embedded", "", url, "memory", 1)
-    sd = asyncio.run(harness.seed(stack, [], 50))
+    url, sd = seeded_database("dropline-httpcost-")
 
     async def go() -> None:
-        settings = load_settings(
-            database_url=url, buyer_token_secret=harness.SECRET, background_tasks=False
-        )
-        c = await build(settings)
-        app = create_app(settings, container=c)
-        app.state.container = c
-        await c.drops.sync_engine()
+        c, app = await app_in_process(url)
         hold_path = f"/v1/drops/{sd.checkout_drop}/holds"
         hold_body = harness.hold_body({"sku_id": sd.checkout_sku, "quantity": 1}).encode()
         tokens = [mint_buyer_token(harness.SECRET, f"b-{i}", 3600) for i in range(64)]

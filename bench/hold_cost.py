@@ -18,21 +18,16 @@ import asyncio
 import cProfile
 import pstats
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness
-from checkout_http_cost import call
+from checkout_http_cost import app_in_process, call, seeded_database
 
-from dropline.api.app import create_app
-from dropline.bootstrap import build
-from dropline.config import load_settings
 from dropline.runtime import tune_gc
 from dropline.services.live.hold_journal import drain_hold_events
-from dropline.store.db import upgrade
 
 BUYERS = 5000
 
@@ -40,19 +35,10 @@ BUYERS = 5000
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     n = int(args[0]) if args else 20_000
-    work = Path(tempfile.mkdtemp(prefix="dropline-holdcost-"))
-    url = f"sqlite+aiosqlite:///{work}/h.db"
-    upgrade(url)
-    sd = asyncio.run(harness.seed(harness.Stack("embedded", "", url, "memory", 1), [], 50))
+    url, sd = seeded_database("dropline-holdcost-")
 
     async def go() -> None:
-        settings = load_settings(
-            database_url=url, buyer_token_secret=harness.SECRET, background_tasks=False
-        )
-        c = await build(settings)
-        app = create_app(settings, container=c)
-        app.state.container = c
-        await c.drops.sync_engine()
+        c, app = await app_in_process(url)
         tune_gc(c.settings.gc_gen0)  # as a server process does after start-up
         path = f"/v1/drops/{sd.hot_drop}/holds"
         body = harness.hold_body({"sku_id": sd.hot_sku, "quantity": 1}).encode()
