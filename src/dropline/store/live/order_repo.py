@@ -41,6 +41,12 @@ _FOR_HOLDS = (
     .where(checkouts.c.hold_id.in_(bindparam("hold_ids", expanding=True)))
     .order_by(checkouts.c.created_at)
 )
+# One statement for a batch's holds: unnest yields the (sorted) array in order, so the
+# locks are taken in hold order.
+_LOCK_HOLDS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(h, 0))"
+    " FROM unnest(CAST(:hold_ids AS text[])) AS h"
+)
 _LOCK_HOLD = text("SELECT pg_advisory_xact_lock(hashtextextended(:hold_id, 0))")
 _FINISH_CHECKOUT = (
     update(checkouts)
@@ -147,8 +153,7 @@ class OrderRepository(Repository):
         share holds wait for each other instead of deadlocking."""
         ids = sorted(set(hold_ids))
         if lock and self.dialect == "postgresql":
-            for hold_id in ids:
-                await self.conn.execute(_LOCK_HOLD, {"hold_id": hold_id})
+            await self.conn.execute(_LOCK_HOLDS, {"hold_ids": ids})
         found: dict[str, list[CheckoutRecord]] = {}
         for r in await self.conn.execute(_FOR_HOLDS, {"hold_ids": ids}):
             found.setdefault(r.hold_id, []).append(checkout_record(r))
