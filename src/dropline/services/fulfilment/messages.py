@@ -105,6 +105,38 @@ def render_message(kind: MessageKind, context: Mapping[str, Any]) -> tuple[str, 
     )
 
 
+def message_values(
+    *,
+    event_id: str,
+    kind: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str,
+    now: datetime,
+    no_address: str,
+    order_id: str | None = None,
+) -> dict[str, Any]:
+    """A message row to store (``uow.messages.add``): queued for ``to``, or, with no
+    address, kept as skipped with ``no_address`` as its reason (the text stays readable
+    in the console). One event makes one message of a kind (``event_id``)."""
+    return {
+        "id": new_id("msg"),
+        "event_id": event_id,
+        "kind": kind,
+        "order_id": order_id,
+        "to_email": to,
+        "subject": subject,
+        "text_body": text,
+        "html_body": html,
+        "status": (MessageStatus.QUEUED if to else MessageStatus.SKIPPED).value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": "" if to else no_address,
+        "created_at": now,
+    }
+
+
 class MessageService:
     def __init__(
         self,
@@ -172,23 +204,17 @@ class MessageService:
         subject, text, html = render_message(
             kind, message_context(order, ship, self.shop_name, **extra)
         )
-        to = (ship or {}).get("email", "")
-        now = self._now()
-        return {
-            "id": new_id("msg"),
-            "event_id": event_id,
-            "kind": kind.value,
-            "order_id": order.id,
-            "to_email": to,
-            "subject": subject,
-            "text_body": text,
-            "html_body": html,
-            "status": (MessageStatus.QUEUED if to else MessageStatus.SKIPPED).value,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "last_error": "" if to else "no email address on the order",
-            "created_at": now,
-        }
+        return message_values(
+            event_id=event_id,
+            kind=kind.value,
+            to=(ship or {}).get("email", ""),
+            subject=subject,
+            text=text,
+            html=html,
+            now=self._now(),
+            no_address="no email address on the order",
+            order_id=order.id,
+        )
 
     async def send_due(self, limit: int = 50) -> int:
         """One pass of the send job: lease due messages, send each, record the result.

@@ -862,8 +862,10 @@ class CheckoutService:
         async with self.uow() as uow:
             # Compare-and-set on the claim first (locks the row on PostgreSQL); rolled
             # back with the rest if the sale below is refused.
-            updated = await self._finish_claimed(uow, job)
-            if updated is None:
+            succeeded = await uow.orders.succeed_claimed(
+                [(checkout, job.auth.payment_id, job.order_id)]
+            )
+            if succeeded is None:
                 # The claim outlived its lease and another finisher took over.
                 await uow.rollback()
                 return None
@@ -889,7 +891,7 @@ class CheckoutService:
                     infos,
                     captured=job.auth.status is PaymentStatus.CAPTURED,
                 )
-            done = await self._order_paid(uow, job, updated, order[0], infos)
+            done = await self._order_paid(uow, job, succeeded[0], order[0], infos)
             await uow.commit()
         metrics().orders.inc()
         return done
@@ -922,7 +924,6 @@ class CheckoutService:
         )
         if succeeded is None:
             raise BatchRefused("the claim on one of the batch's checkouts was lost")
-        claimed = {checkout.id: checkout for checkout in succeeded}
         per_drop: dict[str, dict[str, int]] = {}
         for job in jobs:
             units = per_drop.setdefault(job.checkout.drop_id, {})
@@ -952,22 +953,9 @@ class CheckoutService:
             )
         )
         return [
-            await self._succeeded(uow, job, claimed[job.checkout.id], order)
-            for job, order in zip(jobs, orders, strict=True)
+            await self._succeeded(uow, job, updated, order)
+            for job, updated, order in zip(jobs, succeeded, orders, strict=True)
         ]
-
-    @staticmethod
-    async def _finish_claimed(uow: UnitOfWork, job: _OrderJob) -> CheckoutRecord | None:
-        """The compare-and-set that makes the claimant's checkout ``succeeded``; None
-        when the claim was lost (another finisher changed the checkout)."""
-        return await uow.orders.finish_checkout(
-            job.checkout.id,
-            CheckoutStatus.SUCCEEDED,
-            FINAL_CHECKOUT,
-            version=job.checkout.version,
-            payment_id=job.auth.payment_id,
-            order_id=job.order_id,
-        )
 
     async def _add_orders(self, uow: UnitOfWork, jobs: Sequence[_OrderJob]) -> list[OrderRecord]:
         """Number and insert the jobs' orders with their lines (one insert per table)."""

@@ -48,12 +48,12 @@ from dropline.domain.errors import (
     PaymentDeclined,
     SoldOut,
 )
-from dropline.domain.fulfilment.rules import MessageStatus
 from dropline.domain.ids import new_id
 from dropline.domain.inputs import check_text
 from dropline.domain.live.orders import CheckoutStatus
 from dropline.domain.live.waitlist import OPEN_STATES, EntryStatus
 from dropline.domain.money import format_money
+from dropline.services.fulfilment.messages import message_values
 from dropline.services.live.checkout import CheckoutResult, CheckoutService
 from dropline.services.live.waitlist import WaitlistService
 from dropline.services.live.waitlist_serving import WaitlistServing
@@ -86,22 +86,16 @@ class _NotThisCharge(Exception):
 
 
 def _message(row: Row, kind: str, subject: str, text: str, now: datetime) -> dict[str, Any]:
-    to = str(row["email"] or "")
-    return {
-        "id": new_id("msg"),
-        "event_id": row["id"],
-        "kind": kind,
-        "order_id": None,
-        "to_email": to,
-        "subject": subject,
-        "text_body": text,
-        "html_body": "".join(f"<p>{html.escape(p)}</p>" for p in text.strip().split("\n\n")),
-        "status": (MessageStatus.QUEUED if to else MessageStatus.SKIPPED).value,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "last_error": "" if to else "no email address on the waitlist entry",
-        "created_at": now,
-    }
+    return message_values(
+        event_id=row["id"],
+        kind=kind,
+        to=str(row["email"] or ""),
+        subject=subject,
+        text=text,
+        html="".join(f"<p>{html.escape(p)}</p>" for p in text.strip().split("\n\n")),
+        now=now,
+        no_address="no email address on the waitlist entry",
+    )
 
 
 class WaitlistAutocharge:

@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dropline.domain.errors import ClaimLost, InvalidToken
-from dropline.domain.fulfilment.rules import MessageStatus
-from dropline.domain.ids import new_id
+from dropline.services.fulfilment.messages import message_values
 from dropline.services.ports import Clock
 
 #: The ``messages.kind`` of a claim message: written with its own text, not a
@@ -95,19 +94,13 @@ def claim_message(
         f'{until}.</p><p><a href="{link}">Claim it and check out</a></p>'
         f"<p>If you do not claim it in time it goes to the next buyer in line.</p>"
     )
-    to = str(entry["email"] or "")
-    return {
-        "id": new_id("msg"),
-        "event_id": entry["id"],
-        "kind": CLAIM_MESSAGE_KIND,
-        "order_id": None,
-        "to_email": to,
-        "subject": f"A unit of {entry['sku_id']} is yours until {until}",
-        "text_body": text,
-        "html_body": html,
-        "status": (MessageStatus.QUEUED if to else MessageStatus.SKIPPED).value,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "last_error": "" if to else "no email address on the waitlist entry",
-        "created_at": now,
-    }
+    return message_values(
+        event_id=entry["id"],
+        kind=CLAIM_MESSAGE_KIND,
+        to=str(entry["email"] or ""),
+        subject=f"A unit of {entry['sku_id']} is yours until {until}",
+        text=text,
+        html=html,
+        now=now,
+        no_address="no email address on the waitlist entry",
+    )

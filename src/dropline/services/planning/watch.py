@@ -14,6 +14,7 @@ from typing import Any
 
 from dropline.domain.events import DomainEvent
 from dropline.domain.ids import new_id
+from dropline.services.fulfilment.messages import message_values
 from dropline.services.planning.launches import LaunchService
 from dropline.services.planning.timeline import get_launch, load
 from dropline.services.ports import Clock
@@ -110,19 +111,14 @@ class LaunchWatch:
         )
         now = self._now()
         await uow.messages.add(
-            {
-                "id": new_id("msg"),
-                "event_id": event_id,
-                "kind": "milestone_overdue",
-                "order_id": None,
-                "to_email": to,
-                "subject": subject[:300],
-                "text_body": text,
-                "html_body": html,
-                "status": "queued" if to else "skipped",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "last_error": "" if to else "the milestone's owner has no e-mail address",
-                "created_at": now,
-            }
+            message_values(
+                event_id=event_id,
+                kind="milestone_overdue",
+                to=to,
+                subject=subject[:300],
+                text=text,
+                html=html,
+                now=now,
+                no_address="the milestone's owner has no e-mail address",
+            )
         )

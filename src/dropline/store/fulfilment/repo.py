@@ -77,16 +77,7 @@ class ShipmentRepository(_Repo):
         """Link the checkout's ship-to to its new order (creating an empty one if the
         storefront sent none) and set the ship-by deadline. Returns the shipment row
         (one upsert, so callers need not read it back)."""
-        now = self.now()
-        values = {
-            "checkout_id": checkout_id,
-            "order_id": order_id,
-            "ship_by": ship_by,
-            "created_at": now,
-            "updated_at": now,
-        }
-        stmt = _ATTACH[self.dialect == "postgresql"]
-        return dict((await self.conn.execute(stmt, values)).one()._mapping)
+        return (await self.attach_orders([(checkout_id, order_id, ship_by)]))[checkout_id]
 
     async def attach_orders(self, paid: Sequence[tuple[str, str, datetime]]) -> dict[str, Row]:
         """``attach_order`` for several (checkout id, order id, ship-by) at once, in one

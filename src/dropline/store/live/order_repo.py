@@ -31,11 +31,6 @@ _NEXT_NUMBERS = insert(order_numbers).returning(
 )
 _CHECKOUT = select(checkouts).where(checkouts.c.id == bindparam("checkout_id"))
 _CHECKOUT_LOCKED = _CHECKOUT.with_for_update()
-_FOR_HOLD = (
-    select(checkouts)
-    .where(checkouts.c.hold_id == bindparam("hold_id"))
-    .order_by(checkouts.c.created_at)
-)
 _FOR_HOLDS = (
     select(checkouts)
     .where(checkouts.c.hold_id.in_(bindparam("hold_ids", expanding=True)))
@@ -46,16 +41,6 @@ _FOR_HOLDS = (
 _LOCK_HOLDS = text(
     "SELECT pg_advisory_xact_lock(hashtextextended(h, 0))"
     " FROM unnest(CAST(:hold_ids AS text[])) AS h"
-)
-_LOCK_HOLD = text("SELECT pg_advisory_xact_lock(hashtextextended(:hold_id, 0))")
-_FINISH_CHECKOUT = (
-    update(checkouts)
-    .where(
-        checkouts.c.id == bindparam("checkout_id"),
-        checkouts.c.status.not_in(bindparam("final", expanding=True)),
-    )
-    .values(version=checkouts.c.version + 1)
-    .returning(*checkouts.c)
 )
 _FINAL = [s.value for s in FINAL_CHECKOUT]
 # Several claimed checkouts to succeeded, one parameter set each (see succeed_claimed).
@@ -75,8 +60,6 @@ _SUCCEED_MANY = (
         order_id=bindparam("order_id"),
     )
 )
-# The same, for the finisher holding the claim of one version (see claim_checkout).
-_FINISH_CLAIMED = _FINISH_CHECKOUT.where(checkouts.c.version == bindparam("expected"))
 _CLAIM_CHECKOUT = (
     update(checkouts)
     .where(
@@ -140,15 +123,12 @@ class OrderRepository(Repository):
         other ``lock``ed call for this hold gets past this point, so a check of these
         rows and the insert of a new checkout are atomic (SQLite has one writer
         anyway; on PostgreSQL a transaction-level advisory lock on the hold's id)."""
-        if lock and self.dialect == "postgresql":
-            await self.conn.execute(_LOCK_HOLD, {"hold_id": hold_id})
-        rows = await self.conn.execute(_FOR_HOLD, {"hold_id": hold_id})
-        return [checkout_record(r) for r in rows]
+        return (await self.checkouts_for_holds([hold_id], lock=lock)).get(hold_id, [])
 
     async def checkouts_for_holds(
         self, hold_ids: Sequence[str], *, lock: bool = False
     ) -> dict[str, list[CheckoutRecord]]:
-        """``checkouts_for_hold`` for several holds in one read (the holds with none are
+        """The checkouts of several holds in one read, oldest first (the holds with none are
         absent). ``lock`` takes the holds' locks in sorted order, so two batches that
         share holds wait for each other instead of deadlocking."""
         ids = sorted(set(hold_ids))
@@ -175,38 +155,13 @@ class OrderRepository(Repository):
             raise Conflict("the checkout changed concurrently", checkout_id=c.id)
         return checkout_record(row)
 
-    async def finish_checkout(
-        self,
-        checkout_id: str,
-        status: CheckoutStatus,
-        final: Collection[CheckoutStatus],
-        *,
-        version: int | None = None,
-        **values: Any,
-    ) -> CheckoutRecord | None:
-        """Move a checkout that is not yet in a ``final`` status (and, when given, is
-        still at ``version``: its finisher's claim) to ``status`` (version + 1), in one
-        statement; None when it is missing, already final or claimed since (another
-        finisher got there first). On PostgreSQL the row stays locked until the
-        transaction ends, exactly as a ``SELECT ... FOR UPDATE`` then update would."""
-        params = {
-            **values,
-            "status": status.value,
-            "updated_at": self.now(),
-            "checkout_id": checkout_id,
-            "final": [s.value for s in final],
-        }
-        stmt = _FINISH_CHECKOUT
-        if version is not None:
-            stmt, params["expected"] = _FINISH_CLAIMED, version
-        row = (await self.conn.execute(stmt, params)).first()
-        return checkout_record(row) if row is not None else None
-
     async def succeed_claimed(
         self, claims: Sequence[tuple[CheckoutRecord, str, str]]
     ) -> list[CheckoutRecord] | None:
-        """``finish_checkout`` to ``succeeded`` with ``version`` for several checkouts
-        at once: each (checkout as its finisher claimed it, payment id, order id). The
+        """Compare-and-set that turns claimed checkouts into paid ones, in one statement:
+        each (checkout as its finisher claimed it, payment id, order id) moves to
+        ``succeeded`` (version + 1) if it is not final and still at its claimed version;
+        on PostgreSQL its row stays locked until the transaction ends. The
         checkouts as now written, in order, when every one was still at its claimed
         version and not final; None when any claim was lost (the caller rolls back:
         some rows may have moved). Rows are locked in the order the database meets
