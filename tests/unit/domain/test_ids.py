@@ -8,10 +8,35 @@ import pytest
 
 from dropline.domain.ids import b32_120, has_prefix, new_id
 
+# RFC 4648's alphabet, and the same characters in ASCII order (what ids use)
+_STANDARD = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_SORTED = "234567abcdefghijklmnopqrstuvwxyz"
 
-def test_b32_is_the_standard_lower_case_base32() -> None:
-    for raw in (bytes(15), b"\xff" * 15, bytes(range(15)), *(os.urandom(15) for _ in range(500))):
-        assert b32_120(raw) == base64.b32encode(raw).decode().lower()
+
+def _decode(text: str) -> bytes:
+    return base64.b32decode(text.translate(str.maketrans(_SORTED, _STANDARD)))
+
+
+def test_b32_is_base32_in_sorting_order() -> None:
+    """Standard base32 with its 32 characters reordered, so it decodes back exactly."""
+    samples = (bytes(15), b"\xff" * 15, bytes(range(15)), *(os.urandom(15) for _ in range(500)))
+    for raw in samples:
+        text = b32_120(raw)
+        assert len(text) == 24 and _decode(text) == raw
+        standard = base64.b32encode(raw).decode()
+        assert text == standard.translate(str.maketrans(_STANDARD, _SORTED))
+
+
+def test_b32_sorts_as_its_bytes() -> None:
+    """Two encodings compare as strings as their bytes compare: in particular every
+    5-bit value's character sorts after the one before (the standard alphabet puts
+    "2".."7" after "z" in value but before "a" in ASCII)."""
+    for value in range(31):
+        low = b32_120(value.to_bytes(15, "big"))
+        high = b32_120((value + 1).to_bytes(15, "big"))
+        assert low < high
+    raws = [os.urandom(15) for _ in range(2000)]
+    assert sorted(raws, key=b32_120) == sorted(raws)
 
 
 def test_new_ids_are_prefixed_unique_and_24_base32_characters() -> None:
@@ -31,10 +56,14 @@ def test_ids_start_with_their_creation_time_and_end_random() -> None:
     made = [new_id("ord") for _ in range(200)]
     after = time.time_ns() // 1_000_000
     for i in made:
-        raw = base64.b32decode(i[4:].upper())
+        raw = _decode(i[4:])
         assert before <= int.from_bytes(raw[:6], "big") <= after
     time.sleep(0.002)
     later = new_id("ord")
     assert all(later > i for i in made)
+    # every millisecond step, carries included, sorts later (not only the one just seen)
+    stamps = [before + k for k in range(0, 70_000, 7)]
+    encoded = [b32_120(t.to_bytes(6, "big") + bytes(9)) for t in stamps]
+    assert encoded == sorted(encoded)
     tails = {i[-14:] for i in made}  # the last 70 bits: random, so all different
     assert len(tails) == 200
