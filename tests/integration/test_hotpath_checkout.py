@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.responses import JSONResponse
 
 from dropline.api.app import DroplineAPI, create_app
 from dropline.api.hotpath import HOLD_ROUTES
@@ -137,6 +138,18 @@ async def test_a_paid_checkout_has_the_route_s_answer(pair: Pair) -> None:
     for answer in (slow, fast):
         entries, _ = await p.c.audit.list(resource_id=answer.json()["order_id"])
         assert [e.actor_id for e in entries] and {e.actor_name for e in entries} == {"ops"}
+
+
+async def test_a_paid_checkout_is_the_json_starlette_would_send(pair: Pair) -> None:
+    """Without a key the answer is pydantic's own JSON of the model: the same bytes as
+    Starlette's ``JSONResponse`` of the dumped model (compact, UTF-8 unescaped)."""
+    p = pair
+    buyer = 'zoë "\u2028" \\ \U0001f600'
+    answer = await p.fast.post(URL, content=body(await p.hold(buyer)), headers=p.buyer(buyer))
+    assert answer.status_code == 201 and answer.headers["content-type"] == "application/json"
+    assert answer.json()["order"]["buyer_id"] == buyer
+    assert answer.content == JSONResponse(answer.json()).body
+    assert answer.headers["content-length"] == str(len(answer.content))
 
 
 async def test_three_d_secure_is_202_on_both_paths(pair: Pair) -> None:

@@ -177,6 +177,14 @@ async def run_folded(
     ``call`` is the request, which a key is bound to."""
     if key is None:
         result = await handler(None)
+        if isinstance(result, BaseModel):
+            # pydantic's own JSON (Rust): the bytes JSONResponse would send for the
+            # dumped model, without the dict and the standard library's encoder
+            return Response(
+                result.model_dump_json(by_alias=True),
+                status_code=status_code,
+                media_type="application/json",
+            )
         return JSONResponse(_encode(result), status_code=status_code)
     owner = _owner(principal.key_id, scope)
     claim = await _claim(c, owner, key, call, resume)
