@@ -1,8 +1,11 @@
 """CPU per order through the ASGI app (no sockets): POST hold, then POST /v1/checkouts.
 
-    .venv/bin/python -P bench/checkout_http_cost.py [N] [--key]
+    .venv/bin/python -P bench/checkout_http_cost.py [N] [--key] [--buyers B]
 
 ``--key`` sends an ``Idempotency-Key`` with every checkout (the stored-response path).
+``--buyers B`` also runs N orders with B buyers at once (as ``run.py``'s checkout
+scenario does with 32 connections) and prints the CPU per order and how the writers
+batched: the cost under load, without the HTTP server and load generator's noise.
 
 Same seed as ``run.py`` (embedded default); requests are fed straight to the ASGI app
 (no server, no client library), so the process time is the app's own cost per order.
@@ -91,9 +94,43 @@ async def app_in_process(url: str) -> tuple[Container, Any]:
     return c, app
 
 
+async def concurrent(c: Container, one: Any, n: int, buyers: int) -> None:
+    """``n`` orders by ``buyers`` buyers at once: CPU per order and the writers' batches."""
+    writers = {
+        "payment starts": c.checkout.starter,
+        "sandbox payments": getattr(c.checkout.provider, "writer", None),
+        "orders": c.checkout.writer,
+    }
+    before = {k: (w.stats.batches, w.stats.jobs) for k, w in writers.items() if w}
+    left = iter(range(n))
+
+    async def buyer() -> None:
+        for i in left:
+            await one(i)
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(buyer() for _ in range(buyers)))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(
+        f"HTTP (ASGI) {buyers} buyers at once: {n / wall:.0f} orders/s, "
+        f"{cpu / n * 1000:.3f} ms CPU per order"
+    )
+    for name, w in writers.items():
+        if w:
+            batches = w.stats.batches - before[name][0]
+            jobs = w.stats.jobs - before[name][1]
+            print(f"  {name}: {jobs} in {batches} batches ({jobs / max(batches, 1):.1f} a batch)")
+
+
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--key"]
-    keyed = "--key" in sys.argv[1:]
+    argv = sys.argv[1:]
+    buyers = 0
+    if "--buyers" in argv:
+        at = argv.index("--buyers")
+        buyers = int(argv[at + 1])
+        del argv[at : at + 2]
+    args = [a for a in argv if a != "--key"]
+    keyed = "--key" in argv
     n = int(args[0]) if args else 300
     url, sd = seeded_database("dropline-httpcost-")
 
@@ -138,6 +175,8 @@ def main() -> None:
             f"{wall / n * 1000:.2f} ms wall, "
             f"{cpu / n * 1000:.2f} ms CPU per order"
         )
+        if buyers:
+            await concurrent(c, one, n, buyers)
         prof = cProfile.Profile()
         for i in range(n):
             await one(i, prof)

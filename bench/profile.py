@@ -62,6 +62,12 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--out", default="/tmp/dropline-profile.txt")
+    ap.add_argument(
+        "--native",
+        action="store_true",
+        help="also sample C frames (SQLite, the HTTP parser): py-spy then pauses the"
+        " process per sample, so throughput drops; read the shares, not the rate",
+    )
     args = ap.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     wrk = harness.ensure_wrk()
@@ -128,7 +134,7 @@ def main() -> int:
                 "raw",
                 "--rate",
                 "200",
-                "--nonblocking",
+                *(["--native"] if args.native else ["--nonblocking"]),
                 "--duration",
                 str(args.seconds),
                 "--pid",

@@ -207,3 +207,36 @@ def test_race_records_count_refusals_and_oversold_units() -> None:
     assert (r.p50_ms, r.p99_ms) == (2.0, 4.0)
     assert oversold(50, 50) == 0 and oversold(53, 50) == 3
     assert percentile([], 50) == 0.0
+
+
+def test_the_in_process_checkout_loop_reports_how_its_writers_batched() -> None:
+    """``checkout_http_cost.py --buyers`` (the loop ``order_instructions.py`` counts)
+    runs its orders concurrently and accounts for every one in each writer's batches."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-P",
+            str(ROOT / "bench" / "checkout_http_cost.py"),
+            "24",
+            "--buyers",
+            "6",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "HTTP (ASGI) 6 buyers at once:" in out
+    for writer, jobs in (("payment starts", 24), ("sandbox payments", 48), ("orders", 24)):
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(f"{writer}:"))
+        assert line.split(":")[1].split()[0] == str(jobs), line
+    inner = subprocess.run(
+        [sys.executable, "-P", str(ROOT / "bench" / "order_instructions.py"), "--inner", "4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert inner.returncode == 0, inner.stderr[-3000:]
