@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dropline.domain.errors import IdempotencyMismatch, PaymentProviderError
 from dropline.services.ports import PaymentResult, PaymentStatus
+from dropline.store.base import insert_rows
 from dropline.store.live.payment_tables import sandbox_operations, sandbox_payments
 
 AUTHORIZE = "authorize"
@@ -302,7 +303,7 @@ async def _write_simple(
                 repeated[i] = str(op.payment_id)
     new = [i for i in simple if jobs[i].key in fresh and jobs[i].new_payment is not None]
     if new:
-        await conn.execute(_ADD_PAYMENT, [dict(jobs[i].new_payment or {}) for i in new])
+        await insert_rows(conn, sandbox_payments, [jobs[i].new_payment or {} for i in new])
         for i in new:
             answer = jobs[i].fresh
             assert answer is not None

@@ -16,7 +16,7 @@ from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dropline.domain.fulfilment.rules import DUE_STATUSES, DeliveryStatus, MessageStatus
-from dropline.store.base import Repository, by_age, insert_skipping
+from dropline.store.base import Repository, by_age
 from dropline.store.fulfilment.tables import (
     inbound_events,
     messages,
@@ -49,25 +49,10 @@ def _attach_statement(mod: Any) -> Any:
 _ATTACH = {False: _attach_statement(sqlite), True: _attach_statement(postgresql)}
 
 
-class _Repo(Repository):
-    async def insert_new(
-        self, table: Any, rows: Sequence[Mapping[str, Any]], conflict: Sequence[str]
-    ) -> int:
-        """Insert rows, skipping those whose ``conflict`` columns exist; returns how many
-        were inserted (counted with RETURNING: drivers' rowcount is unreliable here)."""
-        if not rows:
-            return 0
-        # One statement built once; a list of rows runs as multi-row INSERTs
-        # (SQLAlchemy's "insertmanyvalues", within the drivers' parameter limits).
-        stmt = insert_skipping(table, self.dialect, conflict, returning=True)
-        params: Any = dict(rows[0]) if len(rows) == 1 else [dict(r) for r in rows]
-        return len((await self.conn.execute(stmt, params)).all())
-
-
-class ShipmentRepository(_Repo):
+class ShipmentRepository(Repository):
     async def add(self, checkout_id: str, values: Mapping[str, Any]) -> None:
         now = self.now()
-        await self.insert_new(
+        await self.insert_ignore(
             shipments,
             [{"checkout_id": checkout_id, **values, "created_at": now, "updated_at": now}],
             ["checkout_id"],
@@ -147,7 +132,7 @@ class ShipmentRepository(_Repo):
     ) -> bool:
         """Remember an applied inbound event; False if it was applied before."""
         return (
-            await self.insert_new(
+            await self.insert_ignore(
                 inbound_events,
                 [
                     {
@@ -164,7 +149,7 @@ class ShipmentRepository(_Repo):
         )
 
 
-class WebhookRepository(_Repo):
+class WebhookRepository(Repository):
     # ---------------------------------------------------------------- endpoints
     async def add_endpoint(self, values: Mapping[str, Any]) -> None:
         await self.conn.execute(insert(webhook_endpoints).values(**values))
@@ -215,7 +200,7 @@ class WebhookRepository(_Repo):
     # ---------------------------------------------------------------- fan-out
     async def cursor(self, name: str) -> int:
         """The consumer's position, locking its row so only one fan-out runs at a time."""
-        await self.insert_new(
+        await self.insert_ignore(
             outbox_cursors, [{"name": name, "last_seq": 0, "updated_at": self.now()}], ["name"]
         )
         stmt = select(outbox_cursors.c.last_seq).where(outbox_cursors.c.name == name)
@@ -241,7 +226,7 @@ class WebhookRepository(_Repo):
         return [dict(r._mapping) for r in rows]
 
     async def add_deliveries(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        return await self.insert_new(webhook_deliveries, rows, ["event_id", "endpoint_id"])
+        return await self.insert_ignore(webhook_deliveries, rows, ["event_id", "endpoint_id"])
 
     # ---------------------------------------------------------------- dispatch
     async def claim_due(
@@ -390,14 +375,14 @@ class WebhookRepository(_Repo):
         return {s: int(n) for s, n in rows}
 
 
-class MessageRepository(_Repo):
+class MessageRepository(Repository):
     async def add(self, values: Mapping[str, Any]) -> bool:
         """Insert a message; False if one of this kind exists for the event already."""
-        return await self.insert_new(messages, [values], ["event_id", "kind"]) == 1
+        return await self.insert_ignore(messages, [values], ["event_id", "kind"]) == 1
 
     async def add_many(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """``add`` for several messages in one statement; how many were new."""
-        return await self.insert_new(messages, rows, ["event_id", "kind"])
+        return await self.insert_ignore(messages, rows, ["event_id", "kind"])
 
     async def claim_due(
         self, now: datetime, locked_until: datetime, lease: str, limit: int

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, case, insert, literal, select, text, update
 
 from dropline.domain.errors import Conflict
 from dropline.domain.live.orders import FINAL_CHECKOUT, CheckoutStatus, OrderStatus
-from dropline.store.base import Repository, after_cursor, by_age
+from dropline.store.base import Repository, after_cursor, by_age, insert_rows
 from dropline.store.live.order_records import (
     CheckoutRecord,
     OrderLine,
@@ -23,9 +23,6 @@ from dropline.store.live.tables import checkouts, drops, order_lines, order_numb
 
 # Statements on the checkout path, built once: rebuilding them per call (and their cache
 # keys) cost more CPU than running them on SQLite. Values go in as parameters.
-_ADD_CHECKOUT = insert(checkouts)
-_ADD_ORDER = insert(orders)
-_ADD_LINES = insert(order_lines)
 _NEXT_NUMBERS = insert(order_numbers).returning(
     order_numbers.c.number, sort_by_parameter_order=True
 )
@@ -85,8 +82,9 @@ class OrderRepository(Repository):
         """Insert new checkouts (one statement for all of them)."""
         if not made:
             return
-        await self.conn.execute(
-            _ADD_CHECKOUT,
+        await insert_rows(
+            self.conn,
+            checkouts,
             [
                 {
                     "id": c.id,
@@ -282,8 +280,9 @@ class OrderRepository(Repository):
         """Insert orders and their lines: one (multi-row) insert per table."""
         if not made:
             return
-        await self.conn.execute(
-            _ADD_ORDER,
+        await insert_rows(
+            self.conn,
+            orders,
             [
                 {
                     "id": o.id,
@@ -308,8 +307,9 @@ class OrderRepository(Repository):
                 for o in made
             ],
         )
-        await self.conn.execute(
-            _ADD_LINES,
+        await insert_rows(
+            self.conn,
+            order_lines,
             [
                 {
                     "order_id": o.id,

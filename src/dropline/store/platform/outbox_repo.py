@@ -32,35 +32,7 @@ class OutboxRepository(Repository):
             }
             for i, e in enumerate(events)
         ]
-        if self.dialect == "sqlite":
-            return await self._insert_ignore_sqlite(rows)
         return await self.insert_ignore(outbox, rows, ["id"])
-
-    async def _insert_ignore_sqlite(self, rows: Sequence[dict[str, Any]]) -> int:
-        """The same insert as ``insert_ignore`` straight to the driver's executemany.
-
-        While a webhook endpoint subscribes to hold events, every tap of a live drop
-        becomes an outbox row through here; SQLAlchemy's per-row parameter handling cost
-        three times SQLite's own insert.
-        Values still go through each column type's own bind processor (UTC datetimes,
-        JSON), so what is stored is exactly what the Core insert stores."""
-        if not rows:
-            return 0
-        dialect = self.conn.dialect
-        cols = list(rows[0])
-        # the dialect's own implementation of each type (a TypeDecorator's bind_processor
-        # alone would skip SQLite's DATETIME text format)
-        procs = [outbox.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in cols]
-        sql = (
-            f"INSERT INTO outbox ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-            " ON CONFLICT (id) DO NOTHING"
-        )
-        params = [
-            tuple(v if p is None else p(v) for p, v in zip(procs, row.values(), strict=True))
-            for row in rows
-        ]
-        result = await self.conn.exec_driver_sql(sql, params)
-        return int(result.rowcount or 0)
 
     async def list(
         self,

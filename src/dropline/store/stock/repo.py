@@ -17,7 +17,7 @@ from sqlalchemy import BigInteger, bindparam, case, delete, func, insert, select
 from dropline.domain.errors import NotFound
 from dropline.domain.stock.bins import BinStock, split_leaving
 from dropline.domain.stock.buckets import Bucket, Movement, Reason, StockLevel
-from dropline.store.base import Repository
+from dropline.store.base import Repository, insert_rows
 from dropline.store.stock.tables import bin_stock, stock_levels, stock_movements
 
 _BUCKETS = [b.value for b in Bucket]
@@ -35,7 +35,6 @@ _SET_LEVEL = (
     .where(stock_levels.c.sku_id == bindparam("sku"))
     .values(version=stock_levels.c.version + 1)
 )
-_ADD_MOVEMENTS = insert(stock_movements)
 # Every paid order reads its SKUs' bins (its pick list, ``services/fulfilment``): built
 # for each call, with ``in_`` over the ids, the statement cost ~3x the query itself.
 _BINS = (
@@ -221,8 +220,9 @@ class StockRepository(Repository):
 
     async def _add_movements(self, movements: Sequence[Movement]) -> None:
         now = self.now()
-        await self.conn.execute(
-            _ADD_MOVEMENTS,
+        await insert_rows(
+            self.conn,
+            stock_movements,
             [
                 {
                     "sku_id": m.sku_id,
