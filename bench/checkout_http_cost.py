@@ -21,6 +21,7 @@ import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,50 @@ async def app_in_process(url: str) -> tuple[Container, Any]:
     return c, app
 
 
-async def concurrent(c: Container, one: Any, n: int, buyers: int) -> None:
+Order = Callable[..., Awaitable[None]]
+
+
+def order_maker(app: Any, sd: harness.Seeded, keyed: bool = False) -> Order:
+    """``one(i, prof=None)``: buyer ``i % 64`` holds one unit of the checkout SKU and
+    pays for it, through the app (``prof`` profiles the checkout request only)."""
+    hold_path = f"/v1/drops/{sd.checkout_drop}/holds"
+    hold_body = harness.hold_body({"sku_id": sd.checkout_sku, "quantity": 1}).encode()
+    tokens = [mint_buyer_token(harness.SECRET, f"b-{i}", 3600) for i in range(64)]
+
+    async def one(i: int, prof: cProfile.Profile | None = None) -> None:
+        headers = {
+            "content-type": "application/json",
+            "authorization": f"Bearer {sd.storefront_key}",
+            "x-buyer-token": tokens[i % len(tokens)],
+        }
+        status, body = await call(app, hold_path, headers, hold_body)
+        assert status == 201, (status, body)
+        hold_id = json.loads(body)["id"]
+        payload = json.dumps({"hold_id": hold_id, "payment_method": "pm_card_visa"})
+        if keyed:
+            headers["idempotency-key"] = f"k-{hold_id}"
+        if prof:
+            prof.enable()
+        status, body = await call(app, "/v1/checkouts", headers, payload.encode())
+        if prof:
+            prof.disable()
+        assert status == 201, (status, body)
+
+    return one
+
+
+async def by_buyers(one: Order, n: int, buyers: int) -> None:
+    """``n`` orders, ``buyers`` of them in flight at any time."""
+    left = iter(range(n))
+
+    async def buyer() -> None:
+        for i in left:
+            await one(i)
+
+    await asyncio.gather(*(buyer() for _ in range(buyers)))
+
+
+async def concurrent(c: Container, one: Order, n: int, buyers: int) -> None:
     """``n`` orders by ``buyers`` buyers at once: CPU per order and the writers' batches."""
     writers = {
         "payment starts": c.checkout.starter,
@@ -102,14 +146,8 @@ async def concurrent(c: Container, one: Any, n: int, buyers: int) -> None:
         "orders": c.checkout.writer,
     }
     before = {k: (w.stats.batches, w.stats.jobs) for k, w in writers.items() if w}
-    left = iter(range(n))
-
-    async def buyer() -> None:
-        for i in left:
-            await one(i)
-
     t0, c0 = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(buyer() for _ in range(buyers)))
+    await by_buyers(one, n, buyers)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(
         f"HTTP (ASGI) {buyers} buyers at once: {n / wall:.0f} orders/s, "
@@ -136,28 +174,7 @@ def main() -> None:
 
     async def go() -> None:
         c, app = await app_in_process(url)
-        hold_path = f"/v1/drops/{sd.checkout_drop}/holds"
-        hold_body = harness.hold_body({"sku_id": sd.checkout_sku, "quantity": 1}).encode()
-        tokens = [mint_buyer_token(harness.SECRET, f"b-{i}", 3600) for i in range(64)]
-
-        async def one(i: int, prof: cProfile.Profile | None = None) -> None:
-            headers = {
-                "content-type": "application/json",
-                "authorization": f"Bearer {sd.storefront_key}",
-                "x-buyer-token": tokens[i % len(tokens)],
-            }
-            status, body = await call(app, hold_path, headers, hold_body)
-            assert status == 201, (status, body)
-            hold_id = json.loads(body)["id"]
-            payload = json.dumps({"hold_id": hold_id, "payment_method": "pm_card_visa"})
-            if keyed:
-                headers["idempotency-key"] = f"k-{hold_id}"
-            if prof:
-                prof.enable()
-            status, body = await call(app, "/v1/checkouts", headers, payload.encode())
-            if prof:
-                prof.disable()
-            assert status == 201, (status, body)
+        one = order_maker(app, sd, keyed)
 
         for i in range(50):
             await one(i)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import json
 import os
 import re
 import shutil
@@ -39,44 +38,18 @@ def loop(orders: int, buyers: int) -> None:
     import cProfile  # noqa: F401  (before bench/ is on the path: bench/profile.py)
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import harness
-    from checkout_http_cost import app_in_process, call, seeded_database
+    from checkout_http_cost import app_in_process, by_buyers, order_maker, seeded_database
 
     from dropline.runtime import tune_gc
-    from dropline.services.platform.access import mint_buyer_token
 
     url, sd = seeded_database("dropline-instructions-")
 
     async def go() -> None:
         c, app = await app_in_process(url)
         tune_gc(c.settings.gc_gen0)  # as a server process does
-        hold_path = f"/v1/drops/{sd.checkout_drop}/holds"
-        hold_body = harness.hold_body({"sku_id": sd.checkout_sku, "quantity": 1}).encode()
-        tokens = [mint_buyer_token(harness.SECRET, f"b-{i}", 3600) for i in range(64)]
-
-        async def one(i: int) -> None:
-            headers = {
-                "content-type": "application/json",
-                "authorization": f"Bearer {sd.storefront_key}",
-                "x-buyer-token": tokens[i % len(tokens)],
-            }
-            status, body = await call(app, hold_path, headers, hold_body)
-            assert status == 201, body
-            pay = {"hold_id": json.loads(body)["id"], "payment_method": "pm_card_visa"}
-            status, body = await call(app, "/v1/checkouts", headers, json.dumps(pay).encode())
-            assert status == 201, body
-
-        async def run(n: int) -> None:
-            left = iter(range(n))
-
-            async def buyer() -> None:
-                for i in left:
-                    await one(i)
-
-            await asyncio.gather(*(buyer() for _ in range(buyers)))
-
-        await run(WARM_UP)
-        await run(orders)
+        one = order_maker(app, sd)
+        await by_buyers(one, WARM_UP, buyers)
+        await by_buyers(one, orders, buyers)
         await c.close()
 
     asyncio.run(go())

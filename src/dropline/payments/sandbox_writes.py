@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -58,7 +58,6 @@ _UNCLAIM = delete(sandbox_operations).where(
 _CLAIMS = select(sandbox_operations).where(
     sandbox_operations.c.idempotency_key.in_(bindparam("keys", expanding=True))
 )
-_ADD_PAYMENT = insert(sandbox_payments)
 _PAYMENTS = select(sandbox_payments).where(
     sandbox_payments.c.id.in_(bindparam("payments", expanding=True))
 )
@@ -190,7 +189,7 @@ async def write_one(
     if job.new_payment is not None:
         if existing is not None:
             return row_result(await read_payment(conn, existing))
-        await conn.execute(_ADD_PAYMENT, dict(job.new_payment))
+        await insert_rows(conn, sandbox_payments, [job.new_payment])
         assert job.fresh is not None
         return job.fresh  # the row just written, without reading it back
     try:

@@ -85,10 +85,12 @@ async def insert_rows(
     them start a statement of their own: an executemany binds the first row's keys and
     would silently drop another row's extra values."""
     total, start = 0, 0
+    shape = tuple(rows[0]) if rows else ()
     for end in range(1, len(rows) + 1):
-        if end == len(rows) or tuple(rows[end]) != tuple(rows[start]):
-            total += await _insert_run(conn, table, rows[start:end], tuple(conflict))
-            start = end
+        following = tuple(rows[end]) if end < len(rows) else None
+        if following != shape:
+            total += await _insert_run(conn, table, rows[start:end], shape, tuple(conflict))
+            start, shape = end, following or ()
     return total
 
 
@@ -96,12 +98,13 @@ async def _insert_run(
     conn: AsyncConnection,
     table: Table,
     rows: Sequence[Mapping[str, Any]],
+    keys: tuple[str, ...],
     conflict: tuple[str, ...],
 ) -> int:
-    """``insert_rows`` for rows that all have the same keys, in the same order."""
+    """``insert_rows`` for rows that all have ``keys``, in that order."""
     dialect = conn.dialect
     if dialect.name == "sqlite":
-        plan = _driver_insert(table, dialect, tuple(rows[0]), conflict)
+        plan = _driver_insert(table, dialect, keys, conflict)
         if plan is not None:
             sql, procs, extra = plan
             params = []

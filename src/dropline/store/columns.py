@@ -33,14 +33,19 @@ metadata = MetaData(naming_convention=NAMING)
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def _utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive time is refused (which zone would it be in?)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database; use UTC-aware times")
+    return value.astimezone(UTC)
+
+
 def _sqlite_text(value: datetime | None) -> str | None:
     """``UtcDateTime``'s bound value on SQLite (see ``UtcDateTime.bind_processor``)."""
     if value is None:
         return None
     if value.tzinfo is not UTC:
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database; use UTC-aware times")
-        value = value.astimezone(UTC)
+        value = _utc(value)
     return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 
@@ -51,11 +56,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database; use UTC-aware times")
-        return value.astimezone(UTC)
+        return None if value is None else _utc(value)
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
         """On SQLite, ``process_bind_param`` and SQLite's ``DATETIME`` text in one step:
