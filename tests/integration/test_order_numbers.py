@@ -8,9 +8,11 @@ import asyncio
 
 import httpx
 from alembic import command
+from sqlalchemy import event, select
 
 from dropline.bootstrap import Container, build
 from dropline.store.db import alembic_config, upgrade_async
+from dropline.store.live.tables import order_numbers
 from fulfilment_support import VISA, paid_order
 from support import seed_shop, sku_item
 
@@ -35,6 +37,32 @@ async def test_concurrent_checkouts_on_two_processes_get_distinct_numbers(
     assert len(set(numbers)) == 30
     seqs = sorted(int(n.removeprefix("DL-")) for n in numbers)
     assert seqs == list(range(1001, 1031))
+
+
+async def test_a_batch_of_orders_is_numbered_in_one_statement(container: Container) -> None:
+    """The order batch numbers all its orders with one insert (RETURNING both columns,
+    matched by order id: SQLite does not promise RETURNING's row order, and asking
+    SQLAlchemy to sort made it send a statement per row). Each order gets the number
+    the table holds for it, in the batch's order."""
+    c = container
+    ids = [f"ord_batch{i}" for i in range(7)]
+    seen: list[str] = []
+
+    def _seen(_c: object, _cur: object, statement: str, *_a: object) -> None:
+        seen.append(statement)
+
+    event.listen(c.db.sync_engine, "before_cursor_execute", _seen)
+    try:
+        async with c.uow() as uow:
+            numbers = await uow.orders.next_order_numbers(ids)
+            rows = await uow.conn.execute(select(order_numbers))
+            stored = {r.order_id: r.number for r in rows}
+            await uow.commit()
+    finally:
+        event.remove(c.db.sync_engine, "before_cursor_execute", _seen)
+    assert len([s for s in seen if "INSERT INTO order_numbers" in s]) == 1
+    assert numbers == [stored[i] for i in ids]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(ids)
 
 
 async def test_number_in_api_and_buyer_message(

@@ -23,9 +23,9 @@ from dropline.store.live.tables import checkouts, drops, order_lines, order_numb
 
 # Statements on the checkout path, built once: rebuilding them per call (and their cache
 # keys) cost more CPU than running them on SQLite. Values go in as parameters.
-_NEXT_NUMBERS = insert(order_numbers).returning(
-    order_numbers.c.number, sort_by_parameter_order=True
-)
+# Rows come back in any order (SQLite does not promise RETURNING's order, and asking
+# SQLAlchemy to sort them made it send one statement per row): matched by order id.
+_NEXT_NUMBERS = insert(order_numbers).returning(order_numbers.c.order_id, order_numbers.c.number)
 _CHECKOUT = select(checkouts).where(checkouts.c.id == bindparam("checkout_id"))
 _CHECKOUT_LOCKED = _CHECKOUT.with_for_update()
 _FOR_HOLDS = (
@@ -271,7 +271,8 @@ class OrderRepository(Repository):
         rows = await self.conn.execute(
             _NEXT_NUMBERS, [{"order_id": order_id} for order_id in order_ids]
         )
-        return [int(r.number) for r in rows]
+        numbers = {r.order_id: int(r.number) for r in rows}
+        return [numbers[order_id] for order_id in order_ids]
 
     async def add_order(self, o: OrderRecord) -> None:
         await self.add_orders([o])
