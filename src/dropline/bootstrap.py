@@ -446,6 +446,7 @@ async def build(
         messages=messages,
         webhook_interval_s=settings.webhook_interval_s,
         message_interval_s=settings.message_interval_s,
+        message_rate_per_s=settings.message_rate_per_s,
         recover_after_s=settings.recover_after_s,
         schedule=DropSchedule(drops),
     )

@@ -151,6 +151,13 @@ class Settings(BaseSettings):
     smtp_from: str = ""
     smtp_timeout_s: float = 30.0
     message_interval_s: float = 2.0
+    message_rate_per_s: float = Field(
+        50.0,
+        gt=0,
+        le=100_000,
+        description="at most this many buyer messages a second from a process that runs "
+        "the send job: your mail provider's sending limit",
+    )
     log_level: str = "info"
     log_format: Literal["text", "json"] = Field(
         "text",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 from collections.abc import Iterator
 from email.message import Message
@@ -15,15 +16,34 @@ from dropline.bootstrap import Container
 from dropline.mail.mailers import DatabaseMailer, SmtpMailer
 from dropline.services.fulfilment.messages import MessageService
 from dropline.services.ports import ManualClock
-from fulfilment_support import paid_order
+from fulfilment_support import SHIP_TO, paid_order
 from support import seed_shop
 
 
 class Inbox:
+    """The local SMTP server's handler: keeps what arrived, the connections it came
+    over, and can refuse a recipient or hang up on a message."""
+
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], Message]] = []
+        self.sessions: list[Any] = []  # one aiosmtpd Session per connection
+        self.refuse: set[str] = set()
+        self.hang_up_on: set[str] = set()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if not any(s is session for s in self.sessions):
+            self.sessions.append(session)
+        if set(envelope.rcpt_tos) & self.hang_up_on:
+            server.transport.close()
+            return "421 closing"
         self.messages.append(
             (
                 envelope.mail_from,
@@ -137,3 +157,94 @@ async def test_every_template_renders(container: Container) -> None:
             assert "Creator Shop" in m["text_body"] + m["html_body"]
     assert "storm" in rows["delayed"]["text_body"]
     assert "refunded" in rows["refunded"]["text_body"]
+
+
+async def orders_to(c: Container, emails: list[str]) -> None:
+    shop = await seed_shop(c, units=len(emails) + 1)
+    for i, address in enumerate(emails):
+        await paid_order(c, shop, f"b{i}", ship=dataclasses.replace(SHIP_TO, email=address))
+
+
+async def test_a_pass_sends_over_one_connection(
+    container: Container, smtp: tuple[Inbox, int]
+) -> None:
+    """After a sell-out many confirmations are due at once: one connection carries
+    them all, not one connection (and handshake) each."""
+    inbox, port = smtp
+    c = container
+    c.messages.mailer = SmtpMailer("127.0.0.1", port, "shop@drops.example", tls="none")
+    emails = [f"buyer{i}@example.com" for i in range(6)]
+    await orders_to(c, emails)
+    assert await c.messages.send_due() == 6
+    assert sorted(r[0] for _, r, _ in inbox.messages) == sorted(emails)
+    assert len(inbox.sessions) == 1
+    assert {m["status"] for m in await c.messages.list(kind="order_confirmed")} == {"sent"}
+
+
+async def test_a_refused_recipient_fails_alone(
+    container: Container, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    inbox.refuse = {"gone@example.com"}
+    c = container
+    c.messages.mailer = SmtpMailer("127.0.0.1", port, "shop@drops.example", tls="none")
+    await orders_to(c, ["a@example.com", "gone@example.com", "b@example.com"])
+    assert await c.messages.send_due() == 2
+    assert [r[0] for _, r, _ in inbox.messages] == ["a@example.com", "b@example.com"]
+    assert len(inbox.sessions) == 1  # the refusal did not cost the connection
+    by_to = {m["to_email"]: m for m in await c.messages.list(kind="order_confirmed")}
+    assert by_to["gone@example.com"]["status"] == "failed"
+    assert "550" in by_to["gone@example.com"]["last_error"]
+    assert by_to["a@example.com"]["status"] == by_to["b@example.com"]["status"] == "sent"
+
+
+async def test_a_hang_up_mid_pass_costs_one_message(
+    container: Container, smtp: tuple[Inbox, int]
+) -> None:
+    """The server drops the connection on one message: that one is retried later,
+    the next opens a new connection and goes out in the same pass."""
+    inbox, port = smtp
+    inbox.hang_up_on = {"hup@example.com"}
+    c = container
+    c.messages.mailer = SmtpMailer("127.0.0.1", port, "shop@drops.example", tls="none", timeout_s=5)
+    await orders_to(c, ["a@example.com", "hup@example.com", "b@example.com"])
+    assert await c.messages.send_due() == 2
+    assert [r[0] for _, r, _ in inbox.messages] == ["a@example.com", "b@example.com"]
+    assert len(inbox.sessions) == 2
+    by_to = {m["to_email"]: m for m in await c.messages.list(kind="order_confirmed")}
+    assert by_to["hup@example.com"]["status"] == "failed"
+    assert by_to["hup@example.com"]["attempts"] == 1
+
+
+async def test_a_run_keeps_going_while_passes_are_full_up_to_its_budget(
+    container: Container,
+) -> None:
+    """``send_paced``: passes until nothing is due, never more than the budget a run
+    (the configured rate times the interval); the rest waits for the next run."""
+    c = container
+    await orders_to(c, [f"p{i}@example.com" for i in range(7)])
+
+    async def stored() -> int:
+        return len(await c.messages.list(status="stored"))
+
+    assert await c.messages.send_paced(budget=5, per_pass=2) == 5
+    assert await stored() == 5
+    assert await c.messages.send_paced(budget=5, per_pass=2) == 2
+    assert await stored() == 7
+    assert await c.messages.send_paced(budget=5, per_pass=2) == 0
+
+
+async def test_the_send_job_sends_at_most_its_rate_times_its_interval(
+    container: Container,
+) -> None:
+    from dropline.services.platform.background import standard_jobs
+
+    c = container
+    await orders_to(c, [f"r{i}@example.com" for i in range(5)])
+    jobs = standard_jobs(
+        c.engine, c.clock, c.uow, c.checkout, 1.0, 5.0,
+        messages=c.messages, message_interval_s=2.0, message_rate_per_s=1.5,
+    )  # fmt: skip
+    [send] = [job for name, _, job in jobs if name == "send-messages"]
+    assert await send() == 3  # 1.5 a second for 2 seconds
+    assert await send() == 2

@@ -4,6 +4,9 @@ them with aiosmtplib."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -13,6 +16,7 @@ from dropline.domain.errors import InvalidInput
 from dropline.services.ports import OutgoingMessage
 
 TLS_MODES = ("none", "starttls", "tls")
+log = logging.getLogger(__name__)
 
 
 class DatabaseMailer:
@@ -21,6 +25,11 @@ class DatabaseMailer:
 
     async def send(self, message: OutgoingMessage) -> None:
         """Nothing to do: the message row is the delivery."""
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[DatabaseMailer]:
+        """No connection to keep: the mailer itself."""
+        yield self
 
 
 def build_email(message: OutgoingMessage, sender: str) -> EmailMessage:
@@ -65,9 +74,8 @@ class SmtpMailer:
         self.username, self.password = username, password
         self.tls, self.timeout_s, self.validate_certs = tls, timeout_s, validate_certs
 
-    async def send(self, message: OutgoingMessage) -> None:
-        await aiosmtplib.send(
-            build_email(message, self.sender),
+    def _client(self) -> aiosmtplib.SMTP:
+        return aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
             username=self.username or None,
@@ -77,3 +85,63 @@ class SmtpMailer:
             timeout=self.timeout_s,
             validate_certs=self.validate_certs,
         )
+
+    async def send(self, message: OutgoingMessage) -> None:
+        """One message on a connection of its own."""
+        async with self.session() as session:
+            await session.send(message)
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[SmtpSession]:
+        """Messages over one SMTP connection, opened at the first send and closed
+        (``QUIT``) at the end."""
+        session = SmtpSession(self)
+        try:
+            yield session
+        finally:
+            await session.close()
+
+
+class SmtpSession:
+    """One SMTP connection reused for many messages. A message the server refuses (an
+    error code for its sender, recipient or content) fails alone on the same
+    connection; any other error (a timeout, a hang-up) drops the connection and the
+    next message opens a new one, so a server lost mid-pass costs one message's
+    attempt, not the pass."""
+
+    def __init__(self, mailer: SmtpMailer) -> None:
+        self.mailer = mailer
+        self.client: aiosmtplib.SMTP | None = None
+        self.connections = 0  # opened so far (a test reads it)
+
+    async def send(self, message: OutgoingMessage) -> None:
+        if self.client is None or not self.client.is_connected:
+            client = self.mailer._client()
+            await client.connect()
+            self.client = client
+            self.connections += 1
+        email = build_email(message, self.mailer.sender)
+        try:
+            await self.client.send_message(email)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            raise  # the server refused this one and aiosmtplib reset the envelope
+        except Exception:
+            self._drop()
+            raise
+
+    def _drop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        self.client = None
+
+    async def close(self) -> None:
+        if self.client is None:
+            return
+        client, self.client = self.client, None
+        if not client.is_connected:
+            return
+        try:
+            await client.quit()
+        except Exception as exc:  # the messages are sent; a failed goodbye is no error
+            log.debug("SMTP QUIT failed: %s", exc)
+            client.close()

@@ -6,6 +6,7 @@ Nothing here does I/O itself.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -434,15 +435,29 @@ class BlobStore(Protocol):
         ...
 
 
+class MailSession(Protocol):
+    """Messages sent one after another over one connection (one pass of the send job)."""
+
+    async def send(self, message: OutgoingMessage) -> None:
+        """Send one message; raises on its failure. The session stays usable: a
+        message refused or a connection lost fails that message alone."""
+        ...
+
+
 class Mailer(Protocol):
     """Delivers buyer messages. ``final_status`` is what a successful send is recorded
     as: ``stored`` for the embedded mailer (kept in the database), ``sent`` for SMTP.
-    ``send`` raises on failure; the caller retries on its schedule."""
+    ``send`` raises on failure; the caller retries on its schedule. ``session`` sends
+    many over one connection: after a sell-out, thousands of confirmations are due at
+    once, and a connection (and TLS handshake and login) per message would cap them at
+    a few a second."""
 
     name: str
     final_status: str
 
     async def send(self, message: OutgoingMessage) -> None: ...
+
+    def session(self) -> contextlib.AbstractAsyncContextManager[MailSession]: ...
 
 
 # --------------------------------------------------------------------------- credentials

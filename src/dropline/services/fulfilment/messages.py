@@ -217,8 +217,31 @@ class MessageService:
         )
 
     async def send_due(self, limit: int = 50) -> int:
-        """One pass of the send job: lease due messages, send each, record the result.
-        Returns how many were sent (or stored)."""
+        """One pass of the send job: lease up to ``limit`` due messages, send them over
+        one mailer session, record each result as it comes. Returns how many were sent
+        (or stored)."""
+        return (await self._pass(limit))[1]
+
+    async def send_paced(self, budget: int, per_pass: int = 50) -> int:
+        """Passes of ``send_due`` until nothing more is due or ``budget`` messages were
+        claimed: the send job's run. A sell-out leaves thousands of confirmations due at
+        once; one pass per tick would send them at ``per_pass`` per interval, so a run
+        goes on while passes come back full, and ``budget`` (the configured rate times
+        the interval) keeps it within the mail provider's sending limit. Returns how
+        many were sent (or stored)."""
+        claimed = sent = 0
+        while claimed < budget:
+            want = min(per_pass, budget - claimed)
+            got, ok = await self._pass(want)
+            claimed, sent = claimed + got, sent + ok
+            if got < want:
+                break
+        return sent
+
+    async def _pass(self, limit: int) -> tuple[int, int]:
+        """(claimed, sent) for one pass. Each result is recorded in its own transaction
+        right after its send: a crash between the two re-sends one message at most
+        (its ``Message-ID`` lets the receiver drop it), not the pass."""
         now = self._now()
         lease = new_id("lease")
         async with self.uow() as uow:
@@ -226,40 +249,45 @@ class MessageService:
                 now, now + timedelta(seconds=self.lease_s), lease, limit
             )
             await uow.commit()
+        if not rows:
+            return 0, 0
         sent = 0
-        for row in rows:
-            message = OutgoingMessage(
-                row["id"], row["to_email"], row["subject"], row["text_body"], row["html_body"]
-            )
-            error = ""
-            try:
-                await self.mailer.send(message)
-            except Exception as exc:  # any failure of the mail server is retried
-                error = f"{type(exc).__name__}: {exc}"[:500]
-                log.warning("sending message %s failed: %s", row["id"], error)
-            async with self.uow() as uow:
-                attempts = int(row["attempts"]) + 1
-                if not error:
-                    values: dict[str, Any] = {
-                        "status": self.mailer.final_status,
-                        "attempts": attempts,
-                        "sent_at": self._now(),
-                        "last_error": "",
-                    }
-                    sent += 1
-                else:
-                    delay = retry_delay(attempts, self.schedule)
-                    values = {
-                        "attempts": attempts,
-                        "last_error": error,
-                        "status": (
-                            MessageStatus.DEAD if delay is None else MessageStatus.FAILED
-                        ).value,
-                        "next_attempt_at": self._now() + timedelta(seconds=delay or 0),
-                    }
-                await uow.messages.finish(row["id"], lease, **values)
-                await uow.commit()
-        return sent
+        async with self.mailer.session() as session:
+            for row in rows:
+                message = OutgoingMessage(
+                    row["id"], row["to_email"], row["subject"], row["text_body"], row["html_body"]
+                )
+                error = ""
+                try:
+                    await session.send(message)
+                except Exception as exc:  # any failure of the mail server is retried
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+                    log.warning("sending message %s failed: %s", row["id"], error)
+                sent += await self._record(row, lease, error)
+        return len(rows), sent
+
+    async def _record(self, row: Mapping[str, Any], lease: str, error: str) -> int:
+        """Record one send's outcome (sent, or failed with its next attempt); 1 if sent."""
+        async with self.uow() as uow:
+            attempts = int(row["attempts"]) + 1
+            if not error:
+                values: dict[str, Any] = {
+                    "status": self.mailer.final_status,
+                    "attempts": attempts,
+                    "sent_at": self._now(),
+                    "last_error": "",
+                }
+            else:
+                delay = retry_delay(attempts, self.schedule)
+                values = {
+                    "attempts": attempts,
+                    "last_error": error,
+                    "status": (MessageStatus.DEAD if delay is None else MessageStatus.FAILED).value,
+                    "next_attempt_at": self._now() + timedelta(seconds=delay or 0),
+                }
+            await uow.messages.finish(row["id"], lease, **values)
+            await uow.commit()
+        return 0 if error else 1
 
     async def list(
         self,

@@ -138,6 +138,7 @@ def standard_jobs(
     messages: MessageService | None = None,
     webhook_interval_s: float = 1.0,
     message_interval_s: float = 2.0,
+    message_rate_per_s: float = 50.0,
     recover_after_s: float = 30.0,
     schedule: DropSchedule | None = None,
     schedule_interval_s: float = 0.5,
@@ -158,7 +159,9 @@ def standard_jobs(
         # fan out new outbox rows, then deliver everything due (retries included)
         jobs.append(("webhooks", webhook_interval_s, webhooks.run_once))
     if messages is not None:
-        jobs.append(("send-messages", message_interval_s, messages.send_due))
+        # a run sends what is due, up to the rate's share of the interval
+        budget = max(1, round(message_rate_per_s * message_interval_s))
+        jobs.append(("send-messages", message_interval_s, lambda: messages.send_paced(budget)))
     if schedule is not None:
         # a pass every half second: a drop opens and ends within a second of its time
         jobs.append(("drop-schedule", schedule_interval_s, schedule.run_once))
