@@ -7,7 +7,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, insert, literal, select, text, update
+from sqlalchemy import Integer, String, bindparam, func, insert, literal, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from dropline.domain.errors import Conflict
 from dropline.domain.live.orders import FINAL_CHECKOUT, CheckoutStatus, OrderStatus
@@ -56,6 +57,36 @@ _SUCCEED_MANY = (
         payment_id=bindparam("payment_id"),
         order_id=bindparam("order_id"),
     )
+)
+# The same on PostgreSQL (no reliable row count for a list of parameters): the claims
+# as arrays joined with unnest, RETURNING the rows moved. One statement text for any
+# batch, so it is compiled and prepared once (CASEs per checkout made a new statement,
+# compiled and planned, for every batch).
+_CLAIMS = (
+    func.unnest(
+        bindparam("checkout_ids", type_=ARRAY(String)),
+        bindparam("versions", type_=ARRAY(Integer)),
+        bindparam("payment_ids", type_=ARRAY(String)),
+        bindparam("order_ids", type_=ARRAY(String)),
+    )
+    .table_valued("id", "version", "payment_id", "order_id")
+    .render_derived(name="claim")
+)
+_SUCCEED_ARRAYS = (
+    update(checkouts)
+    .where(
+        checkouts.c.id == _CLAIMS.c.id,
+        checkouts.c.version == _CLAIMS.c.version,
+        checkouts.c.status.not_in([literal(s) for s in _FINAL]),
+    )
+    .values(
+        status=CheckoutStatus.SUCCEEDED.value,
+        updated_at=bindparam("now"),
+        version=checkouts.c.version + 1,
+        payment_id=_CLAIMS.c.payment_id,
+        order_id=_CLAIMS.c.order_id,
+    )
+    .returning(*checkouts.c)
 )
 _CLAIM_CHECKOUT = (
     update(checkouts)
@@ -193,26 +224,19 @@ class OrderRepository(Repository):
                 )
                 for ch, p, o in claims
             ]
-        # PostgreSQL (no reliable row count for a batch of parameters): one statement
-        # whose CASEs give each row its values, RETURNING the rows moved.
-        c = checkouts.c
-        stmt = (
-            update(checkouts)
-            .where(
-                c.id.in_([ch.id for ch, _, _ in claims]),
-                c.version == case({ch.id: ch.version for ch, _, _ in claims}, value=c.id),
-                c.status.not_in(_FINAL),
+        rows = {
+            r.id: checkout_record(r)
+            for r in await self.conn.execute(
+                _SUCCEED_ARRAYS,
+                {
+                    "checkout_ids": [ch.id for ch, _, _ in claims],
+                    "versions": [ch.version for ch, _, _ in claims],
+                    "payment_ids": [p for _, p, _ in claims],
+                    "order_ids": [o for _, _, o in claims],
+                    "now": now,
+                },
             )
-            .values(
-                status=CheckoutStatus.SUCCEEDED.value,
-                updated_at=now,
-                version=c.version + 1,
-                payment_id=case({ch.id: p for ch, p, _ in claims}, value=c.id),
-                order_id=case({ch.id: o for ch, _, o in claims}, value=c.id),
-            )
-            .returning(*checkouts.c)
-        )
-        rows = {r.id: checkout_record(r) for r in await self.conn.execute(stmt)}
+        }
         if len(rows) != len(claims):
             return None
         return [rows[ch.id] for ch, _, _ in claims]
