@@ -59,7 +59,7 @@ _SUCCEED_MANY = (
     )
 )
 # The same on PostgreSQL (no reliable row count for a list of parameters): the claims
-# as arrays joined with unnest, RETURNING the rows moved. One statement text for any
+# as arrays joined with unnest, RETURNING the ids moved. One statement text for any
 # batch, so it is compiled and prepared once (CASEs per checkout made a new statement,
 # compiled and planned, for every batch).
 _CLAIMS = (
@@ -86,7 +86,7 @@ _SUCCEED_ARRAYS = (
         payment_id=_CLAIMS.c.payment_id,
         order_id=_CLAIMS.c.order_id,
     )
-    .returning(*checkouts.c)
+    .returning(checkouts.c.id)
 )
 _CLAIM_CHECKOUT = (
     update(checkouts)
@@ -210,36 +210,36 @@ class OrderRepository(Repository):
                 }
                 for ch, p, o in claims
             ]
-            moved = await self.conn.execute(_SUCCEED_MANY, params)
-            if moved.rowcount != len(claims):
-                return None
-            return [
-                replace(
-                    ch,
-                    status=CheckoutStatus.SUCCEEDED,
-                    payment_id=p,
-                    order_id=o,
-                    updated_at=now,
-                    version=ch.version + 1,
+            moved = (await self.conn.execute(_SUCCEED_MANY, params)).rowcount
+        else:
+            ids = {
+                r.id
+                for r in await self.conn.execute(
+                    _SUCCEED_ARRAYS,
+                    {
+                        "checkout_ids": [ch.id for ch, _, _ in claims],
+                        "versions": [ch.version for ch, _, _ in claims],
+                        "payment_ids": [p for _, p, _ in claims],
+                        "order_ids": [o for _, _, o in claims],
+                        "now": now,
+                    },
                 )
-                for ch, p, o in claims
-            ]
-        rows = {
-            r.id: checkout_record(r)
-            for r in await self.conn.execute(
-                _SUCCEED_ARRAYS,
-                {
-                    "checkout_ids": [ch.id for ch, _, _ in claims],
-                    "versions": [ch.version for ch, _, _ in claims],
-                    "payment_ids": [p for _, p, _ in claims],
-                    "order_ids": [o for _, _, o in claims],
-                    "now": now,
-                },
-            )
-        }
-        if len(rows) != len(claims):
+            }
+            moved = len(ids)
+        if moved != len(claims):
             return None
-        return [rows[ch.id] for ch, _, _ in claims]
+        # Every claim held: each row is its claimed record with these changes.
+        return [
+            replace(
+                ch,
+                status=CheckoutStatus.SUCCEEDED,
+                payment_id=p,
+                order_id=o,
+                updated_at=now,
+                version=ch.version + 1,
+            )
+            for ch, p, o in claims
+        ]
 
     async def claim_checkout(
         self, checkout_id: str, version: int, open_statuses: Collection[CheckoutStatus]
