@@ -12,6 +12,7 @@ import humanize
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dropline.domain.money import format_money
+from dropline.domain.readable_time import readable_utc
 from dropline.web.chart import bar_chart, sales_chart
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -38,7 +39,7 @@ def _utc(value: datetime | float | str | None) -> datetime | None:
 def exact_time(value: datetime | float | str | None) -> str:
     """``Fri 12 Dec 2026, 20:00 UTC``: minutes, no microseconds, always UTC."""
     dt = _utc(value)
-    return "—" if dt is None else dt.strftime("%a %d %b %Y, %H:%M UTC")
+    return "—" if dt is None else readable_utc(dt)
 
 
 def relative_time(value: datetime | float | str | None, now: datetime | None = None) -> str:

@@ -22,6 +22,7 @@ from dropline.domain.fulfilment.rules import (
 )
 from dropline.domain.ids import new_id
 from dropline.domain.money import Money
+from dropline.domain.readable_time import readable_utc
 from dropline.services.ports import Clock, Mailer, OutgoingMessage
 from dropline.services.rendering import render
 from dropline.store.live.order_records import OrderRecord
@@ -44,7 +45,7 @@ SUBJECTS: dict[MessageKind, str] = {
 def format_time(value: datetime | None) -> str:
     if value is None:
         return "soon"
-    return value.astimezone(UTC).strftime("%a %d %b %Y, %H:%M UTC")
+    return readable_utc(value)
 
 
 def address_lines(ship: Mapping[str, Any] | None) -> list[str]:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dropline.domain.errors import ClaimLost, InvalidToken
+from dropline.domain.readable_time import readable_utc
 from dropline.services.fulfilment.messages import message_values
 from dropline.services.ports import Clock
 
@@ -82,7 +83,7 @@ def claim_message(
     """The ``messages`` row telling the buyer a unit is held for them: one per entry (the
     entry id is its event id), ``skipped`` when the buyer left no email address (the
     claim still stands: their waitlist status shows it)."""
-    until = datetime.fromtimestamp(expires_at, UTC).strftime("%a %d %b %Y, %H:%M UTC")
+    until = readable_utc(datetime.fromtimestamp(expires_at, UTC))
     text = (
         f"Good news: a unit you waited for came back and it is held for you until "
         f"{until}.\n\nClaim it and check out: {link}\n\n"
