@@ -68,6 +68,13 @@ async def test_windows_and_limits_from_the_setup_page(
     bad = rows | {"starts_1": "2029-12-31T20:00"}
     flash = await post(ui, page, action, bad)
     assert flash.startswith("error:") and "(window_order)" in flash
+    typo = rows | {"starts_1": "2030-01-01 8pm"}
+    flash = await post(ui, page, action, typo)
+    assert flash == "error: '2030-01-01 8pm' is not a date and time (validation_error)"
+    zoned = await post(ui, page, action, rows | {"starts_1": "2030-01-01T21:30+01:00"})
+    assert zoned == "info: access windows saved (2)"  # an offset is converted to UTC
+    later = (await container.access_windows.get(shop.drop_id)).windows[1].starts_at
+    assert later == datetime(2030, 1, 1, 20, 30, tzinfo=UTC).timestamp()
     over = rows | {"alloc_0": f"{code}: 11"}
     assert "(window_allocation_exceeds_offer)" in await post(ui, page, action, over)
     assert [w.name for w in (await container.access_windows.get(shop.drop_id)).windows] == [

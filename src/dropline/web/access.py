@@ -4,8 +4,6 @@ Times are typed in UTC."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -14,7 +12,7 @@ from dropline.bootstrap import Container
 from dropline.domain.errors import DroplineError, InvalidInput
 from dropline.domain.live.access import AccessWindow
 from dropline.domain.live.rate_limits import RateLimits
-from dropline.web.common import Csrf, back, require_post
+from dropline.web.common import Csrf, back, form_time, require_post
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -72,13 +70,10 @@ async def save_windows(
             starts = str(form.get(f"starts_{n}", "")).strip()
             if f"starts_{n}" not in form:
                 break
-            if not starts:
+            dt = form_time(starts, f"starts_{n}")
+            if dt is None:  # an empty row of the form
                 continue
-            try:
-                dt = datetime.fromisoformat(starts)
-            except ValueError:
-                raise InvalidInput(f"{starts!r} is not a date and time") from None
-            at = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+            at = dt.timestamp()
             tiers = tuple(
                 t.strip() for t in str(form.get(f"tiers_{n}", "")).split(",") if t.strip()
             )

@@ -9,6 +9,7 @@ ends its sessions.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dropline.bootstrap import Container
+from dropline.domain.errors import InvalidInput
 from dropline.services.context import Actor, actor
 from dropline.web import session as sess
 from dropline.web.render import env
@@ -130,3 +132,18 @@ def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
         .render(session=None, nav=NAV, flash=None, status=status, detail=detail)
     )
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def form_time(value: str, field: str | None = None) -> datetime | None:
+    """A ``datetime-local`` form value (``2026-12-12T20:30``, what the browser's picker
+    sends) read as UTC, as every page shows times; one with an offset or ``Z`` is
+    converted. Empty is None; anything else is a 400 naming ``field``."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        where = {"field": field} if field else {}
+        raise InvalidInput(f"{value[:40]!r} is not a date and time", **where) from None
+    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)

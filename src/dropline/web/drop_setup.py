@@ -16,20 +16,15 @@ from dropline.domain.catalog.items import full_label
 from dropline.domain.catalog.variants import variant_key
 from dropline.domain.errors import DroplineError, InvalidInput
 from dropline.domain.live.drops import EDITABLE_STATES, DropStatus
-from dropline.web.common import Csrf, back, page, require_login, require_post
+from dropline.web.common import Csrf, back, form_time, page, require_login, require_post
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
-def _utc(value: str) -> float | None:
-    """A ``datetime-local`` value (``2026-12-12T20:00``) read as UTC; empty is None."""
-    if not value.strip():
-        return None
-    try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{value!r} is not a date and time") from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+def _at(value: str) -> float | None:
+    """A form's time as a Unix timestamp (what the drop services take)."""
+    at = form_time(value)
+    return at.timestamp() if at else None
 
 
 @router.post("/drops")
@@ -46,7 +41,7 @@ async def create_drop(
     try:
         if not hold_ttl_s.strip().isdigit():
             raise InvalidInput("the hold time is a whole number of seconds")
-        drop = await c.drops.create(name, currency, int(hold_ttl_s), _utc(starts_at))
+        drop = await c.drops.create(name, currency, int(hold_ttl_s), _at(starts_at))
     except DroplineError as exc:
         return back("/ui", exc.detail, "error")
     return back(f"/ui/drops/{drop.id}/setup", f"{drop.name} created: choose what it offers")
@@ -167,7 +162,7 @@ async def schedule(
     s = await require_post(request, c, csrf_token)
     to = f"/ui/drops/{drop_id}/setup"
     try:
-        start = _utc(starts_at)
+        start = _at(starts_at)
         drop = await c.drops.edit(
             drop_id, name=name or None, starts_at=start, clear_start=start is None
         )

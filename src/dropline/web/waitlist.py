@@ -9,7 +9,6 @@ the page's flash message. Times are typed and shown in UTC."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,7 +20,7 @@ from dropline.domain.live.drops import ENGINE_STATES, DropStatus
 from dropline.domain.live.waitlist import MAX_CLAIM_WINDOW_S, MIN_CLAIM_WINDOW_S, WaitlistOrder
 from dropline.domain.stock.buckets import MAX_QUANTITY
 from dropline.services.live.restocks import SOURCE_KINDS
-from dropline.web.common import Csrf, back, page, require_login, require_post
+from dropline.web.common import Csrf, back, form_time, page, require_login, require_post
 from dropline.web.render import exact_time
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -36,18 +35,6 @@ def _whole(value: str, what: str, field: str) -> int:
     if not value.isdigit():
         raise InvalidInput(f"{what} is a whole number", field=field)
     return int(value)
-
-
-def _utc(value: str, field: str) -> datetime | None:
-    """A ``datetime-local`` value (``2026-12-12T20:30``) read as UTC; empty is None."""
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{value[:40]!r} is not a date and time", field=field) from None
-    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 @router.get("/drops/{drop_id}/waitlist")
@@ -70,7 +57,7 @@ async def waitlist_page(drop_id: str, request: Request, c: ContainerDep) -> Resp
     waves = [named(w) for w in await c.restocks.waves(drop_id)]
     # the waves that reopen the drop together end it together: their end is the default
     planned = next((w["ends_at"] for w in waves if w["reopens"] and w["status"] == "scheduled"), "")
-    planned_end = _utc(planned or "", "ends_at")
+    planned_end = form_time(planned or "", "ends_at")
     return page(
         request,
         "waitlist.html",
@@ -134,10 +121,10 @@ async def plan_wave(
             drop_id,
             sku_id,
             quantity,
-            _utc(str(form.get("at", "")), "at"),
+            form_time(str(form.get("at", "")), "at"),
             source_kind=kind,
             source_id=source,
-            ends_at=_utc(str(form.get("ends_at", "")), "ends_at"),
+            ends_at=form_time(str(form.get("ends_at", "")), "ends_at"),
         )
     except DroplineError as exc:
         return back(to, f"{exc.detail} ({exc.code})", "error")
