@@ -248,3 +248,28 @@ async def test_the_send_job_sends_at_most_its_rate_times_its_interval(
     [send] = [job for name, _, job in jobs if name == "send-messages"]
     assert await send() == 3  # 1.5 a second for 2 seconds
     assert await send() == 2
+
+
+async def test_an_unreachable_server_costs_one_attempt_not_the_whole_pass(
+    container: Container,
+) -> None:
+    """Nothing listens on the port: the first message fails with its retry scheduled,
+    the others go back untried (no attempt counted) for the next run, which stops at
+    its first message too instead of trying every one."""
+    c = container
+    c.messages.mailer = SmtpMailer(
+        "127.0.0.1", free_port(), "shop@drops.example", tls="none", timeout_s=5
+    )
+    await orders_to(c, ["a@example.com", "b@example.com", "c@example.com"])
+    assert await c.messages.send_paced(budget=50) == 0
+    rows = await c.messages.list(kind="order_confirmed")
+    assert sorted((m["status"], m["attempts"]) for m in rows) == [
+        ("failed", 1),
+        ("queued", 0),
+        ("queued", 0),
+    ]
+    [failed] = [m for m in rows if m["status"] == "failed"]
+    assert failed["last_error"].startswith("MailServerUnreachable")
+    assert await c.messages.send_due() == 0  # the next run: one more attempt, not three
+    attempts = sorted(m["attempts"] for m in await c.messages.list(kind="order_confirmed"))
+    assert attempts == [0, 1, 1]

@@ -13,7 +13,7 @@ from email.utils import formatdate, make_msgid
 import aiosmtplib
 
 from dropline.domain.errors import InvalidInput
-from dropline.services.ports import OutgoingMessage
+from dropline.services.ports import MailServerUnreachable, OutgoingMessage
 
 TLS_MODES = ("none", "starttls", "tls")
 log = logging.getLogger(__name__)
@@ -112,14 +112,16 @@ class SmtpSession:
     def __init__(self, mailer: SmtpMailer) -> None:
         self.mailer = mailer
         self.client: aiosmtplib.SMTP | None = None
-        self.connections = 0  # opened so far (a test reads it)
 
     async def send(self, message: OutgoingMessage) -> None:
         if self.client is None or not self.client.is_connected:
             client = self.mailer._client()
-            await client.connect()
+            try:
+                await client.connect()
+            except Exception as exc:  # refused, timed out, TLS or login failed
+                client.close()
+                raise MailServerUnreachable(f"{type(exc).__name__}: {exc}") from exc
             self.client = client
-            self.connections += 1
         email = build_email(message, self.mailer.sender)
         try:
             await self.client.send_message(email)

@@ -435,12 +435,19 @@ class BlobStore(Protocol):
         ...
 
 
+class MailServerUnreachable(Exception):
+    """A mail session could not connect to its server: the message that tried fails
+    (and is retried on its schedule), the rest of the pass waits for the next run
+    instead of each waiting out its own connection timeout."""
+
+
 class MailSession(Protocol):
     """Messages sent one after another over one connection (one pass of the send job)."""
 
     async def send(self, message: OutgoingMessage) -> None:
         """Send one message; raises on its failure. The session stays usable: a
-        message refused or a connection lost fails that message alone."""
+        message refused or a connection lost fails that message alone.
+        ``MailServerUnreachable`` when no connection could be opened."""
         ...
 
 

@@ -23,7 +23,7 @@ from dropline.domain.fulfilment.rules import (
 from dropline.domain.ids import new_id
 from dropline.domain.money import Money
 from dropline.domain.readable_time import readable_utc
-from dropline.services.ports import Clock, Mailer, OutgoingMessage
+from dropline.services.ports import Clock, Mailer, MailServerUnreachable, OutgoingMessage
 from dropline.services.rendering import render
 from dropline.store.live.order_records import OrderRecord
 from dropline.store.uow import UnitOfWork, UowFactory
@@ -235,14 +235,15 @@ class MessageService:
             want = min(per_pass, budget - claimed)
             got, ok = await self._pass(want)
             claimed, sent = claimed + got, sent + ok
-            if got < want:
+            if got < want:  # nothing more due, or the mail server is out of reach
                 break
         return sent
 
     async def _pass(self, limit: int) -> tuple[int, int]:
-        """(claimed, sent) for one pass. Each result is recorded in its own transaction
-        right after its send: a crash between the two re-sends one message at most
-        (its ``Message-ID`` lets the receiver drop it), not the pass."""
+        """(claimed, sent) for one pass; claimed is 0 when the mail server was out of
+        reach (the rest of the pass was given back untried). Each result is recorded
+        in its own transaction right after its send: a crash between the two re-sends
+        one message at most (its ``Message-ID`` lets the receiver drop it)."""
         now = self._now()
         lease = new_id("lease")
         async with self.uow() as uow:
@@ -254,18 +255,31 @@ class MessageService:
             return 0, 0
         sent = 0
         async with self.mailer.session() as session:
-            for row in rows:
+            for n, row in enumerate(rows):
                 message = OutgoingMessage(
                     row["id"], row["to_email"], row["subject"], row["text_body"], row["html_body"]
                 )
                 error = ""
                 try:
                     await session.send(message)
+                except MailServerUnreachable as exc:
+                    log.warning("mail server unreachable, the pass stops: %s", exc)
+                    await self._record(row, lease, f"MailServerUnreachable: {exc}"[:500])
+                    await self._release(rows[n + 1 :], lease)
+                    return 0, sent  # "nothing more": the run stops here
                 except Exception as exc:  # any failure of the mail server is retried
                     error = f"{type(exc).__name__}: {exc}"[:500]
                     log.warning("sending message %s failed: %s", row["id"], error)
                 sent += await self._record(row, lease, error)
         return len(rows), sent
+
+    async def _release(self, rows: Sequence[Mapping[str, Any]], lease: str) -> None:
+        """Give leased messages back untried (no attempt counted): the next run takes
+        them."""
+        async with self.uow() as uow:
+            for row in rows:
+                await uow.messages.finish(row["id"], lease)
+            await uow.commit()
 
     async def _record(self, row: Mapping[str, Any], lease: str, error: str) -> int:
         """Record one send's outcome (sent, or failed with its next attempt); 1 if sent."""
