@@ -4,13 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt bench clean help browser-deps bench-deps
+.PHONY: run test lint fmt bench screenshots clean help browser-deps bench-deps
 
 help:
 	@echo "make run    - set up, migrate, seed the demo drop and start the service (DROPLINE_PORT=8001 make run for another port)"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make lint   - ruff (format check + lint), mypy --strict, the import-layer check, the dependency audit"
 	@echo "make bench  - the flash-sale benchmark (QUICK=1 for a short run; PEER=medusa to run Medusa v2 beside dropline)"
+	@echo "make screenshots - retake the console screenshots in docs/img with Chromium"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +70,14 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --mode $(if $(QUICK),quick,full) $(if $(PEER),--peer $(PEER)) $(BENCH_ARGS)
+
+# The docs' console screenshots are taken by the browser test that drives a whole drop
+# through the pages (it asserts what each page shows); this copies them into docs/img.
+SCREENSHOTS := console-products console-setup console-waitlist monitor report
+
+screenshots: $(STAMP) browser-deps
+	CI=true $(BIN)/python -m pytest -q tests/e2e/test_console_browser.py
+	for name in $(SCREENSHOTS); do cp test-artifacts/$$name.png docs/img/$$name.png; done
 
 clean:
 	rm -rf $(VENV) dropline.db dropline.db-wal dropline.db-shm .pytest_cache .mypy_cache .ruff_cache
