@@ -1,7 +1,9 @@
 """The small protocols the services need from the outside world.
 
-Adapters implement these; ``dropline.bootstrap`` is the one place that picks which.
-Nothing here does I/O itself.
+One idea, the service layer's boundary: each protocol (clock, stock engine, payments,
+mail, files, signing keys, ...) is short, and keeping them together shows in one place
+everything an adapter may be asked to do. Adapters implement these;
+``dropline.bootstrap`` is the one place that picks which. Nothing here does I/O itself.
 """
 
 from __future__ import annotations
