@@ -262,14 +262,13 @@ class MessageService:
                 error = ""
                 try:
                     await session.send(message)
-                except MailServerUnreachable as exc:
-                    log.warning("mail server unreachable, the pass stops: %s", exc)
-                    await self._record(row, lease, f"MailServerUnreachable: {exc}"[:500])
-                    await self._release(rows[n + 1 :], lease)
-                    return 0, sent  # "nothing more": the run stops here
                 except Exception as exc:  # any failure of the mail server is retried
                     error = f"{type(exc).__name__}: {exc}"[:500]
                     log.warning("sending message %s failed: %s", row["id"], error)
+                    if isinstance(exc, MailServerUnreachable):  # the pass stops here
+                        await self._record(row, lease, error)
+                        await self._release(rows[n + 1 :], lease)
+                        return 0, sent  # "nothing more": the run stops too
                 sent += await self._record(row, lease, error)
         return len(rows), sent
 
