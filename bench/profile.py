@@ -1,6 +1,6 @@
 """Profile the API process under one benchmark load with py-spy (sampling, no code change).
 
-    .venv/bin/pip install py-spy
+    .venv/bin/pip install py-spy==0.4.0   # 0.4.3 could not attach to a process here
     .venv/bin/python bench/profile.py hot          # or: ceiling, soldout, checkout
     .venv/bin/python bench/profile.py hot --stack redis-pg --seconds 20
 
@@ -154,6 +154,9 @@ def main() -> int:
             t.start()
             t.join()
             rec.wait(timeout=120)
+            if not raw.exists():
+                assert rec.stderr is not None
+                sys.exit(f"py-spy recorded nothing:\n{rec.stderr.read().decode()[:2000]}")
             res, cpu = result["res"]  # type: ignore[misc]
             head = (
                 f"{args.scenario} on {st.label}: {res['requests'] / (res['duration_us'] / 1e6):.0f}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import email
 from collections.abc import Iterator
@@ -9,13 +10,16 @@ from email.message import Message
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+from alembic import command
 
 from backends import free_port
 from dropline.bootstrap import Container
 from dropline.mail.mailers import DatabaseMailer, SmtpMailer
 from dropline.services.fulfilment.messages import MessageService
 from dropline.services.ports import ManualClock
+from dropline.store.db import alembic_config, upgrade_async
 from fulfilment_support import SHIP_TO, paid_order
 from support import seed_shop
 
@@ -273,3 +277,97 @@ async def test_an_unreachable_server_costs_one_attempt_not_the_whole_pass(
     assert await c.messages.send_due() == 0  # the next run: one more attempt, not three
     attempts = sorted(m["attempts"] for m in await c.messages.list(kind="order_confirmed"))
     assert attempts == [0, 1, 1]
+
+
+async def test_a_confirmation_is_stored_as_its_inputs_and_rendered_when_sent(
+    container: Container, smtp: tuple[Inbox, int]
+) -> None:
+    """The checkout path stores the templates' inputs, not ~6 KB of bodies; the mail
+    and the console show the bodies rendered from them. The inputs are taken when the
+    order is paid: a shop renamed before the send does not change the message."""
+    inbox, port = smtp
+    c = container
+    c.messages.mailer = SmtpMailer("127.0.0.1", port, "shop@drops.example", tls="none")
+    shop = await seed_shop(c, units=5)
+    was = c.messages.shop_name
+    order = await paid_order(c, shop, "fa", qty=2)
+    async with c.uow(readonly=True) as uow:
+        [raw] = await uow.messages.list(order_id=order.id)
+    assert raw["text_body"] == raw["html_body"] == ""
+    assert raw["context"]["order"]["number"] == order.number
+    assert raw["context"]["shop_name"] == was
+    assert raw["subject"] == f"Order {order.number} confirmed"
+    [listed] = await c.messages.list(order_id=order.id)
+    assert "context" not in listed
+    assert "Hi Ada," in listed["text_body"] and "2 x " in listed["text_body"]
+    assert "Your order is confirmed" in listed["html_body"]
+    c.messages.shop_name = "Renamed Shop"
+    assert await c.messages.send_due() == 1
+    [(_, _, msg)] = inbox.messages
+    body = parts(msg)
+    sent = {k: v.replace("\r\n", "\n") for k, v in body.items()}  # SMTP's line ends
+    assert sent["plain"] == listed["text_body"] and sent["html"] == listed["html_body"]
+    assert "Renamed Shop" not in body["plain"] + body["html"]
+
+
+async def test_a_message_that_cannot_be_rendered_fails_alone(
+    container: Container, smtp: tuple[Inbox, int]
+) -> None:
+    """Inputs the templates cannot render (here a context missing the order's lines)
+    fail that message with the template's error and a retry; the pass goes on."""
+    from dropline.services.fulfilment.messages import message_values
+
+    inbox, port = smtp
+    c = container
+    c.messages.mailer = SmtpMailer("127.0.0.1", port, "shop@drops.example", tls="none")
+    async with c.uow() as uow:
+        await uow.messages.add(
+            message_values(
+                event_id="evt_broken",
+                kind="order_confirmed",
+                to="broken@example.com",
+                subject="Order X confirmed",
+                text="",
+                html="",
+                now=c.messages._now(),
+                no_address="",
+                context={"order": {"number": "X"}},
+            )
+        )
+        await uow.commit()
+    await orders_to(c, ["ok@example.com"])
+    assert await c.messages.send_due() == 1
+    assert [r[0] for _, r, _ in inbox.messages] == ["ok@example.com"]
+    async with c.uow(readonly=True) as uow:
+        [broken] = await uow.messages.list(status="failed")
+    assert broken["to_email"] == "broken@example.com" and broken["attempts"] == 1
+    assert broken["last_error"].startswith("UndefinedError")
+
+
+async def test_a_downgrade_renders_the_stored_inputs_into_bodies(
+    container: Container, database_url: str
+) -> None:
+    """The schema before ``0026_message_context`` holds rendered bodies only: going
+    back renders each message stored as its inputs, so nothing a buyer would read is
+    lost; coming forward again keeps those bodies."""
+    c = container
+    shop = await seed_shop(c, units=5)
+    order = await paid_order(c, shop, "ga")
+    [before] = await c.messages.list(order_id=order.id)
+    config = alembic_config(database_url)
+    try:
+        await asyncio.to_thread(command.downgrade, config, "0025_wave_on_sale")
+        async with c.db.connect() as conn:
+            text, html = (
+                await conn.execute(
+                    sa.text("SELECT text_body, html_body FROM messages WHERE order_id = :o"),
+                    {"o": order.id},
+                )
+            ).one()
+    finally:
+        await upgrade_async(database_url)
+    assert (text, html) == (before["text_body"], before["html_body"])
+    assert order.number in text and "<h1" in html
+    async with c.uow(readonly=True) as uow:
+        [raw] = await uow.messages.list(order_id=order.id)
+    assert raw["context"] is None and raw["text_body"] == text

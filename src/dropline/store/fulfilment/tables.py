@@ -138,6 +138,8 @@ messages = Table(
     Column("subject", String(300), nullable=False),
     Column("text_body", Text, nullable=False),
     Column("html_body", Text, nullable=False),
+    # The templates' inputs when the bodies are rendered on sending (bodies empty then).
+    Column("context", JSON(none_as_null=True), nullable=True),
     Column("status", String(12), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UtcDateTime(), nullable=False),
