@@ -314,7 +314,8 @@ async def test_a_message_that_cannot_be_rendered_fails_alone(
     container: Container, smtp: tuple[Inbox, int]
 ) -> None:
     """Inputs the templates cannot render (here a context missing the order's lines)
-    fail that message with the template's error and a retry; the pass goes on."""
+    fail that message with the template's error and a retry; the pass goes on, and a
+    list of messages shows the error in its place."""
     from dropline.services.fulfilment.messages import message_values
 
     inbox, port = smtp
@@ -342,6 +343,8 @@ async def test_a_message_that_cannot_be_rendered_fails_alone(
         [broken] = await uow.messages.list(status="failed")
     assert broken["to_email"] == "broken@example.com" and broken["attempts"] == 1
     assert broken["last_error"].startswith("UndefinedError")
+    [listed] = await c.messages.list(status="failed")  # the list still shows it
+    assert listed["text_body"].startswith("(this message cannot be rendered: UndefinedError")
 
 
 async def test_a_downgrade_renders_the_stored_inputs_into_bodies(

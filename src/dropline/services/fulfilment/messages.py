@@ -103,6 +103,7 @@ def message_context(
 
 
 def message_subject(kind: MessageKind, context: Mapping[str, Any]) -> str:
+    """The subject line, stored with the message so lists show it without rendering."""
     return SUBJECTS[kind].format(order_id=context["order"]["number"])
 
 
@@ -129,8 +130,13 @@ def message_bodies(row: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def shown(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored message as people and the API see it: with its bodies, not its inputs."""
-    text, html = message_bodies(row)
+    """A stored message as people and the API see it: with its bodies, not its inputs.
+    Inputs that no longer render (a template edited since) are shown as that error, so
+    one such message never breaks a list; sending it fails and is retried."""
+    try:
+        text, html = message_bodies(row)
+    except Exception as exc:  # what Jinja raises varies; the list must still show
+        text = html = f"(this message cannot be rendered: {type(exc).__name__}: {exc})"[:500]
     out = {k: v for k, v in row.items() if k != "context"}
     out["text_body"], out["html_body"] = text, html
     return out
@@ -296,7 +302,7 @@ class MessageService:
                         row["id"], row["to_email"], row["subject"], text, html
                     )
                     await session.send(message)
-                except Exception as exc:  # any failure of the mail server is retried
+                except Exception as exc:  # a mail server's or a template's failure: retried
                     error = f"{type(exc).__name__}: {exc}"[:500]
                     log.warning("sending message %s failed: %s", row["id"], error)
                     if isinstance(exc, MailServerUnreachable):  # the pass stops here
