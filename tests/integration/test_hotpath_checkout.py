@@ -400,3 +400,24 @@ async def test_the_app_serves_checkouts_in_front_of_fastapi(container: Container
             assert paid.json()["order"]["status"] == "paid"
             got = await client.get(f"{URL}/{paid.json()['id']}", headers=headers)
             assert got.status_code == 200 and spy.calls == [f"{URL}/{paid.json()['id']}"]
+
+
+async def test_a_checkout_asks_the_engine_for_its_hold_once(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The access check reads the hold (its drop's limits) and hands that snapshot to the
+    checkout: one engine read per checkout on both paths, a Redis round trip saved."""
+    p = pair
+    asked: list[str] = []
+    real = p.c.engine.get_hold
+
+    async def counted(hold_id: str) -> Any:
+        asked.append(hold_id)
+        return await real(hold_id)
+
+    monkeypatch.setattr(p.c.engine, "get_hold", counted)
+    holds = [await p.hold("ann"), await p.hold("ann")]
+    slow, fast, hot = await both(p, body(holds[0]), body(holds[1]), headers=p.buyer("ann"))
+    assert hot
+    alike(slow, fast, 201)
+    assert sorted(asked) == sorted(holds)

@@ -24,6 +24,7 @@ from dropline.domain.live.access import (
     restock_window,
 )
 from dropline.domain.live.drops import ENGINE_STATES, DropStatus
+from dropline.domain.live.holds import Hold
 from dropline.domain.live.rate_limits import CHECKOUTS, RateLimits, check_limits
 from dropline.domain.live.window_figures import current_index
 from dropline.services.live.drops import DropService
@@ -151,23 +152,25 @@ class AccessWindowService:
 
     async def check_checkout(
         self, hold_id: str, buyer_id: str, client: str, issued_at: float | None
-    ) -> None:
+    ) -> Hold | None:
         """A checkout attempt for the hold against its drop's token age and checkout
         rate limits, in the engine (``RateLimited``, ``TokenTooOld``). Nothing is
         checked when the hold or its drop is gone from the engine: the checkout itself
-        then refuses or recovers as it always did."""
+        then refuses or recovers as it always did. Returns the hold as read (None when
+        gone), for ``CheckoutService.start(hold=...)``: one engine read per checkout."""
         hold = await self.engine.get_hold(hold_id)
         if hold is None:
-            return
+            return None
         try:
             await self.engine.rate_check(
                 hold.drop_id, CHECKOUTS, buyer_id, client, issued_at, self.clock.now()
             )
         except DropNotLoaded:
-            return
+            return hold
         except DroplineError as exc:
             metrics().access_refused.labels("checkout", exc.code).inc()
             raise
+        return hold
 
     async def public(self, drop_id: str) -> dict[str, Any]:
         """What the public view shows: the windows, which have opened, which one is

@@ -116,7 +116,9 @@ async def pay(
 
     async def do(pending: idempotency.Pending | None) -> s.CheckoutOut:
         nonlocal result
-        await c.access_windows.check_checkout(body.hold_id, buyer, client, buyer_who.issued_at)
+        hold = await c.access_windows.check_checkout(
+            body.hold_id, buyer, client, buyer_who.issued_at
+        )
         ship_to = ShipTo(**body.shipping.model_dump()) if body.shipping else None
 
         async def on_started(uow: UnitOfWork, checkout: CheckoutRecord) -> None:
@@ -134,6 +136,7 @@ async def pay(
             ship_to,
             on_paid=on_paid if pending is not None else None,
             on_started=on_started if pending is not None else None,
+            hold=hold,
         )
         if pending is not None and result.next_action:
             pending.status = 202  # stored with the response, so a replay says 202 too
