@@ -107,26 +107,29 @@ def message_subject(kind: MessageKind, context: Mapping[str, Any]) -> str:
     return SUBJECTS[kind].format(order_id=context["order"]["number"])
 
 
-def render_message(kind: MessageKind, context: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(subject, text, html) for ``kind``."""
-    subject = message_subject(kind, context)
+def render_bodies(kind: MessageKind, context: Mapping[str, Any], subject: str) -> tuple[str, str]:
+    """(text, html) of a ``kind`` message from its templates' inputs and subject."""
     ctx = {**context, "subject": subject}
     return (
-        subject,
         render(f"messages/{kind.value}.txt", **ctx),
         render(f"messages/{kind.value}.html", **ctx),
     )
 
 
+def render_message(kind: MessageKind, context: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(subject, text, html) for ``kind``."""
+    subject = message_subject(kind, context)
+    return (subject, *render_bodies(kind, context, subject))
+
+
 def message_bodies(row: Mapping[str, Any]) -> tuple[str, str]:
     """(text, html) of a stored message: its stored bodies, or, for a message stored as
-    its templates' inputs, the bodies rendered from them now. Raises what the
-    templates raise (an unknown kind, a missing input)."""
+    its templates' inputs, the bodies rendered from them and its stored subject now.
+    Raises what the templates raise (an unknown kind, a missing input)."""
     context = row.get("context")
     if context is None:
         return row["text_body"], row["html_body"]
-    _, text, html = render_message(MessageKind(row["kind"]), context)
-    return text, html
+    return render_bodies(MessageKind(row["kind"]), context, row["subject"])
 
 
 def shown(row: Mapping[str, Any]) -> dict[str, Any]:
