@@ -159,16 +159,19 @@ async def test_one_process_drains_while_it_holds_the_journal_lease(
                 )
             )
 
+        # Long leases wherever the test needs one held (a slow machine may take
+        # longer than a short lease between two steps); only A's last renewal is
+        # short, and the test waits it out.
         await place(1)
-        assert await drain_hold_events(a.engine, a.uow, owner="A", lease_s=0.3) == 10
+        assert await drain_hold_events(a.engine, a.uow, owner="A", lease_s=60) == 10
         await place(2)
-        assert await drain_hold_events(b.engine, b.uow, owner="B", lease_s=0.3) == 0
+        assert await drain_hold_events(b.engine, b.uow, owner="B", lease_s=60) == 0
         assert len(await b.engine.read_events(100)) == 10  # left for the holder
         assert await drain_hold_events(a.engine, a.uow, owner="A", lease_s=0.3) == 10
         await place(3)
         await asyncio.sleep(0.4)  # A stopped renewing
-        assert await drain_hold_events(b.engine, b.uow, owner="B", lease_s=0.3) == 10
-        assert await drain_hold_events(a.engine, a.uow, owner="A", lease_s=0.3) == 0
+        assert await drain_hold_events(b.engine, b.uow, owner="B", lease_s=60) == 10
+        assert await drain_hold_events(a.engine, a.uow, owner="A", lease_s=60) == 0
         async with a.uow(readonly=True) as uow:
             assert len(await drop_hold_events(uow, shop.drop_id)) == 30
     finally:
