@@ -30,7 +30,7 @@ from dropline.bootstrap import Container
 from dropline.domain.errors import Conflict
 from dropline.domain.fulfilment.rules import ShipTo
 from dropline.domain.live.orders import CheckoutStatus
-from dropline.services.live.checkout import LedgerRefused
+from dropline.services.live.order_writes import LedgerRefused
 from dropline.services.ports import ManualClock, PaymentResult, PaymentStatus
 from dropline.store.group_commit import GroupCommit
 from dropline.store.live.tables import drop_offers

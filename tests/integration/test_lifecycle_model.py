@@ -84,8 +84,8 @@ from dropline.domain.live.drops import DropStatus
 from dropline.domain.live.holds import HoldStatus
 from dropline.domain.stock.buckets import Bucket, replay
 from dropline.services.fulfilment.shipping import UpdateDetails
-from dropline.services.live.checkout import CheckoutResult
 from dropline.services.live.hold_journal import drain_hold_events
+from dropline.services.live.order_writes import CheckoutResult
 from dropline.services.platform.background import expire_holds
 from dropline.services.ports import DropNotLoaded, ManualClock, PaymentStatus
 from dropline.store.live.order_records import OrderRecord

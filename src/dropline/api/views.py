@@ -7,8 +7,8 @@ from dropline.domain.catalog.items import Bundle, Product, Sku
 from dropline.domain.live.drops import Drop, Offer
 from dropline.domain.live.holds import Hold
 from dropline.domain.stock.buckets import StockLevel
-from dropline.services.live.checkout import CheckoutResult
 from dropline.services.live.drop_catalog import DropCatalog
+from dropline.services.live.order_writes import CheckoutResult
 from dropline.services.serialize import hold_dict, rfc3339
 from dropline.store.live.order_records import CheckoutRecord, OrderRecord
 from dropline.store.platform.access_repo import ApiKeyRecord

@@ -96,8 +96,7 @@ class GroupCommit(Generic[T, J, R]):
         self.stats = GroupCommitStats()
         self._queues: dict[asyncio.AbstractEventLoop, _Queue[J, R | Exception]] = {}
 
-    def _queue(self) -> _Queue[J, R | Exception]:
-        loop = asyncio.get_running_loop()
+    def _queue(self, loop: asyncio.AbstractEventLoop) -> _Queue[J, R | Exception]:
         queue = self._queues.get(loop)
         if queue is None:
             for old in [lp for lp in self._queues if lp.is_closed()]:
@@ -109,8 +108,9 @@ class GroupCommit(Generic[T, J, R]):
         """Write ``job`` in the next batch: its result once the batch committed, or None
         when the batch was rolled back (the caller then writes the job alone). Raises
         the exception ``write`` answered the job with (it wrote nothing of the job)."""
-        queue = self._queue()
-        future: asyncio.Future[R | Exception | None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()  # once: each call is a getpid() on 3.11
+        queue = self._queue(loop)
+        future: asyncio.Future[R | Exception | None] = loop.create_future()
         queue.pending.append((job, future))
         if queue.task is None:
             # A context of its own: the batch is nobody's request (no request id, no

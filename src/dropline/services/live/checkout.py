@@ -30,13 +30,14 @@ The sequence, and why each step is where it is:
    the checkout stays open for another finisher (a failed capture, a lost claim).
    Orders paid at the same moment share that transaction (group commit, see
    ``_complete``), each with every rule above; one that refuses sends them all back to
-   one transaction each.
+   one transaction each. How the order's rows are written is ``order_writes``.
 
 ``recover`` finishes checkouts a crash left half-way (claims that outlived their
 lease), using the same steps.
 
 One idea: the checkout sequence below, kept in one module so every step and every
-recovery path of it can be read together.
+recovery path of it can be read together (the order's transaction, the same for every
+path, is ``services.live.order_writes``).
 """
 
 from __future__ import annotations
@@ -44,12 +45,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from time import perf_counter
-from typing import Any, Protocol
+from typing import Any
 
 from dropline.domain.errors import (
     Conflict,
@@ -70,14 +71,19 @@ from dropline.domain.live.holds import Hold, HoldItem, HoldStatus, ItemKind
 from dropline.domain.live.orders import (
     FINAL_CHECKOUT,
     CheckoutStatus,
-    OrderStatus,
-    order_number,
 )
-from dropline.domain.stock.buckets import Bucket, Movement, Reason
 from dropline.services.context import actor as current_actor
 from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
 from dropline.services.live.drops import DropService
-from dropline.services.platform.metrics import metrics
+from dropline.services.live.order_writes import (
+    CheckoutResult,
+    LedgerRefused,
+    OnPaid,
+    OrderHooks,
+    OrderJob,
+    OrderWriter,
+)
+from dropline.services.platform.metrics import SLOW_BUCKETS, metrics
 from dropline.services.ports import (
     Clock,
     DropNotLoaded,
@@ -87,9 +93,9 @@ from dropline.services.ports import (
     StockEngine,
 )
 from dropline.services.stock.ledger import offer_again
-from dropline.services.supply.preorders import PreorderService, preorder_infos
-from dropline.store.group_commit import BatchRefused, GroupCommit
-from dropline.store.live.order_records import CheckoutRecord, OrderLine, OrderRecord
+from dropline.services.supply.preorders import PreorderService
+from dropline.store.group_commit import GroupCommit
+from dropline.store.live.order_records import CheckoutRecord, OrderLine
 from dropline.store.uow import UnitOfWork, UowFactory
 
 log = logging.getLogger(__name__)
@@ -112,17 +118,6 @@ class Secured(Enum):
 
     CONVERTED = "converted"  # the hold's own units
     TAKEN = "taken"  # afresh, the hold having expired or been lost
-
-
-class LedgerRefused(SoldOut):
-    """The ledger's conditional sale refused the units; the payment was given back."""
-
-
-@dataclass(frozen=True)
-class CheckoutResult:
-    checkout: CheckoutRecord
-    order: OrderRecord | None = None
-    next_action: dict[str, Any] | None = None
 
 
 def price_lines(hold: Hold, catalog: DropCatalog) -> list[OrderLine]:
@@ -169,81 +164,9 @@ async def _commit(uow: UnitOfWork) -> None:
     await uow.commit()
 
 
-@dataclass(frozen=True)
-class _OrderJob:
-    """One paid order to write: everything its transaction needs, decided before it
-    (the payment captured, the order's id and time chosen)."""
-
-    checkout: CheckoutRecord  # as claimed: its version is the claim
-    auth: PaymentResult
-    lines: list[OrderLine]
-    on_paid: OnPaid | None
-    catalog: DropCatalog
-    order_id: str
-    now: datetime
-
-
-def _sale_movements(job: _OrderJob, preorder_skus: Mapping[str, Any]) -> list[Movement]:
-    """The order's units from reserved to committed (pre-order units have none yet)."""
-    return [
-        Movement(sku, qty, Bucket.RESERVED, Bucket.COMMITTED, Reason.SALE, job.order_id)
-        for sku, qty in sorted(job.checkout.units.items())
-        if sku not in preorder_skus
-    ]
-
-
-def _order_payload(order: OrderRecord) -> dict[str, Any]:
-    return {
-        "id": order.id,
-        "number": order.number,
-        "drop_id": order.drop_id,
-        "buyer_id": order.buyer_id,
-        "status": order.status.value,
-        "currency": order.currency,
-        "total_amount": order.total_amount,
-        "version": order.version,
-        "lines": [
-            {
-                "kind": ln.kind,
-                "ref_id": ln.ref_id,
-                "description": ln.description,
-                "quantity": ln.quantity,
-                "unit_amount": ln.unit_amount,
-                "line_amount": ln.line_amount,
-            }
-            for ln in order.lines
-        ],
-    }
-
-
-OnPaid = Callable[[UnitOfWork, "CheckoutResult"], Awaitable[None]]
-"""Called inside the transaction that writes the order, just before it commits, with
-the result ``start`` is about to return (the API stores its idempotent response there)."""
-
 OnStarted = Callable[[UnitOfWork, CheckoutRecord], Awaitable[None]]
 """Called inside the transaction that records a new checkout, before the provider is
 called (the API remembers the checkout on the request's idempotency key there)."""
-
-
-class OrderHooks(Protocol):
-    """What fulfilment adds inside checkout's transactions (see services.fulfilment)."""
-
-    async def save_ship_to(self, uow: UnitOfWork, checkout_id: str, ship: ShipTo) -> None: ...
-
-    async def order_paid(
-        self,
-        uow: UnitOfWork,
-        order: OrderRecord,
-        ready: bool = True,
-        *,
-        known: DropCatalog | None = None,
-    ) -> None: ...
-
-    async def orders_paid(
-        self, uow: UnitOfWork, orders: Sequence[OrderRecord], *, known: DropCatalog
-    ) -> None:
-        """``order_paid`` (ready) for orders of one drop written together."""
-        ...
 
 
 class CheckoutService:
@@ -270,7 +193,6 @@ class CheckoutService:
         orders that arrive together share one transaction (``DROPLINE_GROUP_COMMIT``;
         see ``_complete`` and ``store.group_commit``)."""
         self.uow = uow
-        self.order_prefix = order_prefix
         self.engine = engine
         self.provider = provider
         self.cache = cache
@@ -280,12 +202,27 @@ class CheckoutService:
         self.preorders = preorders
         self.claim_lease_s = claim_lease_s
         self.finish_wait_s = finish_wait_s
-        self.hooks: OrderHooks | None = None
-        self.writer: GroupCommit[UnitOfWork, _OrderJob, CheckoutResult] | None = None
+        self.order_writer = OrderWriter(uow, preorders, order_prefix)
+        self.writer: GroupCommit[UnitOfWork, OrderJob, CheckoutResult] | None = None
         self.starter: GroupCommit[UnitOfWork, _StartJob, _Started] | None = None
         if group_commit:
-            self.writer = GroupCommit(uow, self._write_batch, _commit)
+            self.writer = GroupCommit(uow, self.order_writer.write_batch, _commit)
             self.starter = GroupCommit(uow, self._write_starts, _commit)
+        # In-process sums, flushed to the shared instruments (as the holds' are): a
+        # multi-process counter takes a lock and checks the pid on every increment.
+        m = self._metrics = metrics()
+        self._outcomes: dict[str, Any] = {}
+        self._seconds = m.timings(m.checkout_seconds, SLOW_BUCKETS)
+        self._orders_written = m.tally(m.orders)
+
+    @property
+    def hooks(self) -> OrderHooks | None:
+        """Fulfilment's part of checkout's transactions (the ship-to, the hand-off)."""
+        return self.order_writer.hooks
+
+    @hooks.setter
+    def hooks(self, hooks: OrderHooks | None) -> None:
+        self.order_writer.hooks = hooks
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
@@ -306,7 +243,6 @@ class CheckoutService:
         ``requires_action``, or the refusal's problem code) and timed. ``hold``: the
         hold's snapshot when the caller just read it (the API's access check), so the
         engine is not asked twice; the engine's ``start_payment`` decides anyway."""
-        m = metrics()
         t0 = perf_counter()
         try:
             result = await self._start(
@@ -319,12 +255,20 @@ class CheckoutService:
                 hold=hold,
             )
         except DroplineError as exc:
-            m.checkouts.labels(exc.code).inc()
-            m.checkout_seconds.observe(perf_counter() - t0)
+            self._counted(exc.code).inc()
+            self._seconds.observe(perf_counter() - t0)
             raise
-        m.checkouts.labels("succeeded" if result.order else "requires_action").inc()
-        m.checkout_seconds.observe(perf_counter() - t0)
+        self._counted("succeeded" if result.order else "requires_action").inc()
+        self._seconds.observe(perf_counter() - t0)
         return result
+
+    def _counted(self, outcome: str) -> Any:
+        """The in-process tally of ``dropline_checkouts`` for ``outcome``."""
+        tally = self._outcomes.get(outcome)
+        if tally is None:
+            m = self._metrics
+            tally = self._outcomes[outcome] = m.tally(m.checkouts.labels(outcome))
+        return tally
 
     async def _start(
         self,
@@ -858,198 +802,24 @@ class CheckoutService:
         capture_now = self.preorders is None or self.preorders.captures_now(checkout.units, cached)
         if auth.status is PaymentStatus.AUTHORIZED and capture_now:
             auth = await self.provider.capture(payment_id, idempotency_key=f"{checkout.id}:capture")
-        job = _OrderJob(checkout, auth, lines, on_paid, catalog, new_id("ord"), self._now())
+        job = OrderJob(checkout, auth, lines, on_paid, catalog, new_id("ord"), self._now())
         if self.writer is not None and not cached and current_actor.get() is None:
             done = await self.writer.submit(job)
             if done is not None:
-                metrics().orders.inc()
+                self._orders_written.inc()
                 return done
         return await self._write_alone(job)
 
-    async def _write_alone(self, job: _OrderJob) -> CheckoutResult | None:
-        """Write one order in a transaction of its own (group commit off, an order of a
-        drop with pre-orders, or one whose batch was rolled back)."""
-        checkout = job.checkout
-        async with self.uow() as uow:
-            # Compare-and-set on the claim first (locks the row on PostgreSQL); rolled
-            # back with the rest if the sale below is refused.
-            succeeded = await uow.orders.succeed_claimed(
-                [(checkout, job.auth.payment_id, job.order_id)]
-            )
-            if succeeded is None:
-                # The claim outlived its lease and another finisher took over.
-                await uow.rollback()
-                return None
-            # Never on an ended drop, and ending a drop waits for the sales in flight
-            # (see DropRepository.sell_if_open).
-            if not await uow.drops.sell_if_open(checkout.drop_id, checkout.units):
-                await uow.rollback()
-                await self._give_back(checkout, job.auth, NO_UNIT_IN_LEDGER)
-                raise LedgerRefused(
-                    "the items sold out while your payment was processed; it was refunded",
-                    checkout_id=checkout.id,
-                )
-            order = await self._add_orders(uow, [job])
-            # Pre-order units do not exist yet: no sale movement, a promise instead
-            # (stock moves when a lot passes QC and is allocated).
-            infos = await preorder_infos(uow, checkout.drop_id) if job.catalog.preorders else {}
-            await uow.stock.apply(_sale_movements(job, infos))
-            if infos and self.preorders is not None:
-                await self.preorders.record(
-                    uow,
-                    order[0],
-                    checkout.units,
-                    infos,
-                    captured=job.auth.status is PaymentStatus.CAPTURED,
-                )
-            done = await self._order_paid(uow, job, succeeded[0], order[0], infos)
-            await uow.commit()
-        metrics().orders.inc()
-        return done
-
-    async def _write_batch(
-        self, uow: UnitOfWork, jobs: Sequence[_OrderJob]
-    ) -> list[CheckoutResult]:
-        """Write every job's order in ``uow`` (one transaction, committed by the
-        writer), with each order's rules: the compare-and-set on its claim, the ledger's
-        conditional sale (``sold + n <= offered``, here once per (drop, SKU) for the
-        batch's sum: it succeeds exactly when every order's own would, one after the
-        other), one order per hold (the orders table's unique hold). Raises
-        ``BatchRefused`` when one of them refuses; the writer then rolls the batch back
-        and each job is written alone by ``_write_alone``, which refunds the one whose
-        sale the ledger refuses.
-
-        Rows are locked in one order for every batch and every single order: the
-        checkouts, then each drop (shared), then the rows only this batch writes (its
-        orders, shipments, messages), then the drop's offers in (drop, SKU) order, then
-        the stock levels in SKU order (one ``StockRepository.apply`` for the whole
-        batch). The offers and stock levels of a selling SKU are the rows every batch
-        wants, so they are taken last: on PostgreSQL another process's batch waits for
-        them only while this one sells and commits. Batches in other processes
-        therefore wait for each other instead of deadlocking; a deadlock or
-        serialization error anyway only rolls the batch back, like a refusal."""
-        if len({job.checkout.id for job in jobs}) < len(jobs):
-            raise BatchRefused("two finishers of one checkout")
-        succeeded = await uow.orders.succeed_claimed(
-            [(job.checkout, job.auth.payment_id, job.order_id) for job in jobs]
-        )
-        if succeeded is None:
-            raise BatchRefused("the claim on one of the batch's checkouts was lost")
-        per_drop: dict[str, dict[str, int]] = {}
-        for job in jobs:
-            units = per_drop.setdefault(job.checkout.drop_id, {})
-            for sku, qty in job.checkout.units.items():
-                units[sku] = units.get(sku, 0) + qty
-        for drop_id in sorted(per_drop):
-            if not await uow.drops.open_for_sales(drop_id):
-                raise BatchRefused(f"drop {drop_id} ended before the batch's sale")
-        orders = await self._add_orders(uow, jobs)
-        # Each order's events in the order a lone order records them (paid, the
-        # hand-off's, succeeded); the hand-off of a drop's orders in one go.
-        for job, order in zip(jobs, orders, strict=True):
-            self._record_paid(uow, job, order, {})
-        if self.hooks is not None:
-            per_catalog: dict[str, tuple[DropCatalog, list[OrderRecord]]] = {}
-            for job, order in zip(jobs, orders, strict=True):
-                per_catalog.setdefault(order.drop_id, (job.catalog, []))[1].append(order)
-            for catalog, paid in per_catalog.values():
-                await self.hooks.orders_paid(uow, paid, known=catalog)
-        for drop_id in sorted(per_drop):
-            if not await uow.drops.sell_if_open(drop_id, per_drop[drop_id], checked=True):
-                raise BatchRefused(f"the ledger refused the batch's sale on drop {drop_id}")
-        await uow.stock.apply(
-            sorted(
-                (m for job in jobs for m in _sale_movements(job, {})),
-                key=lambda m: (m.sku_id, m.ref),
-            )
-        )
-        return [
-            await self._succeeded(uow, job, updated, order)
-            for job, updated, order in zip(jobs, succeeded, orders, strict=True)
-        ]
-
-    async def _add_orders(self, uow: UnitOfWork, jobs: Sequence[_OrderJob]) -> list[OrderRecord]:
-        """Number and insert the jobs' orders with their lines (one insert per table)."""
-        made = []
-        numbers = await uow.orders.next_order_numbers([job.order_id for job in jobs])
-        for job, seq in zip(jobs, numbers, strict=True):
-            checkout = job.checkout
-            made.append(
-                OrderRecord(
-                    id=job.order_id,
-                    drop_id=checkout.drop_id,
-                    buyer_id=checkout.buyer_id,
-                    hold_id=checkout.hold_id,
-                    checkout_id=checkout.id,
-                    status=OrderStatus.PAID,
-                    status_reason="",
-                    currency=checkout.currency,
-                    total_amount=checkout.amount,
-                    refunded_amount=0,
-                    provider=checkout.provider,
-                    payment_id=job.auth.payment_id,
-                    attribution=checkout.attribution,
-                    paid_at=job.now,
-                    created_at=job.now,
-                    updated_at=job.now,
-                    version=1,
-                    lines=tuple(job.lines),
-                    number=order_number(self.order_prefix, seq),
-                )
-            )
-        await uow.orders.add_orders(made)
-        return made
-
-    async def _order_paid(
-        self,
-        uow: UnitOfWork,
-        job: _OrderJob,
-        updated: CheckoutRecord,
-        order: OrderRecord,
-        infos: Mapping[str, Any],
-    ) -> CheckoutResult:
-        """The order's events, the warehouse hand-off and ``on_paid``, in the order's
-        transaction once its sale is recorded."""
-        pre_units = self._record_paid(uow, job, order, infos)
-        if self.hooks is not None:
-            # Orders waiting for a production run are handed off when allocated.
-            await self.hooks.order_paid(uow, order, ready=not pre_units, known=job.catalog)
-        return await self._succeeded(uow, job, updated, order)
-
-    @staticmethod
-    def _record_paid(
-        uow: UnitOfWork, job: _OrderJob, order: OrderRecord, infos: Mapping[str, Any]
-    ) -> dict[str, int]:
-        """Record ``order.paid``; the order's pre-order units (waiting for their
-        production run, so not ready to fulfil)."""
-        paid = _order_payload(order)
-        if job.catalog.drop.rehearsal_of is not None:  # a dress rehearsal's order
-            paid |= {"test": True, "rehearsal_of": job.catalog.drop.rehearsal_of}
-        pre_units = {s: q for s, q in sorted(job.checkout.units.items()) if s in infos}
-        if pre_units:
-            paid["preorder"] = {"status": "waiting", "units": pre_units}
-        uow.record(DomainEvent("order.paid", "order", order.id, 1, paid))
-        return pre_units
-
-    @staticmethod
-    async def _succeeded(
-        uow: UnitOfWork, job: _OrderJob, updated: CheckoutRecord, order: OrderRecord
-    ) -> CheckoutResult:
-        """Record ``checkout.succeeded`` and run ``on_paid`` (last: its locks are taken
-        after the sale's)."""
-        checkout = job.checkout
-        uow.record(
-            DomainEvent(
-                "checkout.succeeded",
-                "checkout",
-                checkout.id,
-                updated.version,
-                {"order_id": order.id, "hold_id": checkout.hold_id},
-            )
-        )
-        done = CheckoutResult(updated, order)
-        if job.on_paid is not None:
-            await job.on_paid(uow, done)
+    async def _write_alone(self, job: OrderJob) -> CheckoutResult | None:
+        """``OrderWriter.write_alone``; a sale the ledger refused gives the payment back
+        before the refusal reaches the buyer."""
+        try:
+            done = await self.order_writer.write_alone(job)
+        except LedgerRefused:
+            await self._give_back(job.checkout, job.auth, NO_UNIT_IN_LEDGER)
+            raise
+        if done is not None:
+            self._orders_written.inc()
         return done
 
     async def _give_back(self, checkout: CheckoutRecord, auth: PaymentResult, why: str) -> None:

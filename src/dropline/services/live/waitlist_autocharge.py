@@ -54,7 +54,8 @@ from dropline.domain.live.orders import CheckoutStatus
 from dropline.domain.live.waitlist import OPEN_STATES, EntryStatus
 from dropline.domain.money import format_money
 from dropline.services.fulfilment.messages import message_values
-from dropline.services.live.checkout import CheckoutResult, CheckoutService
+from dropline.services.live.checkout import CheckoutService
+from dropline.services.live.order_writes import CheckoutResult
 from dropline.services.live.waitlist import WaitlistService
 from dropline.services.live.waitlist_serving import WaitlistServing
 from dropline.services.ports import (

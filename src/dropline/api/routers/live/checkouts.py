@@ -37,7 +37,7 @@ from dropline.bootstrap import Container
 from dropline.domain.errors import InvalidInput
 from dropline.domain.fulfilment.rules import ShipTo
 from dropline.domain.live.orders import CheckoutStatus
-from dropline.services.live.checkout import CheckoutResult
+from dropline.services.live.order_writes import CheckoutResult
 from dropline.services.platform.access import Principal
 from dropline.services.platform.buyer_tokens import BuyerIdentity
 from dropline.services.ports import SAVED_METHOD_PREFIX
