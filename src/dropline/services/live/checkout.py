@@ -789,12 +789,12 @@ class CheckoutService:
 
         With group commit on (``DROPLINE_GROUP_COMMIT``), the order goes to this
         process's writer and shares a transaction with the orders queued beside it
-        (``_write_batch``); a batch that could not be written as a whole is rolled back
-        and this order is then written alone, exactly as with group commit off. Orders
-        of drops with pre-orders are always written alone (their promises lock the
-        production runs' rows, which a batch would take in no fixed order), and so are
-        orders paid on behalf of an operator (their events are audited under that
-        operator, in the transaction of the request that made them)."""
+        (``OrderWriter.write_batch``); a batch that could not be written as a whole is
+        rolled back and this order is then written alone, exactly as with group commit
+        off. Orders of drops with pre-orders are always written alone (their promises
+        lock the production runs' rows, which a batch would take in no fixed order), and
+        so are orders paid on behalf of an operator (their events are audited under
+        that operator, in the transaction of the request that made them)."""
         payment_id = auth.payment_id
         # Pre-orders paid by authorisation are captured when they ship, not now.
         catalog = await self.cache.get(checkout.drop_id)
