@@ -31,8 +31,8 @@ from dropline.bootstrap import Container
 from dropline.config import Settings
 from dropline.domain.fulfilment.rules import SERVICE_LEVELS
 from dropline.domain.live.drops import DropStatus
+from dropline.domain.platform.api_keys import SCOPES
 from dropline.domain.supply.production import Milestone
-from dropline.services.platform.access import SCOPES
 from dropline.store.insight.repo import STREAM_MODES
 from support import Shop, seed_shop
 

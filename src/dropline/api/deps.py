@@ -17,8 +17,9 @@ from fastapi.security.base import SecurityBase
 
 from dropline.bootstrap import Container
 from dropline.domain.inputs import check_text
+from dropline.domain.platform.api_keys import SCOPES
 from dropline.services.context import Actor, actor
-from dropline.services.platform.access import SCOPES, Principal
+from dropline.services.platform.access import Principal
 from dropline.services.platform.buyer_tokens import BuyerIdentity
 
 # Dependencies that do no I/O are ``async def`` on purpose: FastAPI runs a plain ``def``

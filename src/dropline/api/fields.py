@@ -56,6 +56,6 @@ def _rfc3339(value: str) -> str:
 
 #: An RFC 3339 time with a zone, kept as the text the caller sent.
 Rfc3339 = Annotated[str, AfterValidator(_rfc3339), Field(json_schema_extra={"format": "date-time"})]
-#: The scopes of an API key, from the least to the most (``services/platform/access``
-#: ``SCOPES``; ``tests/integration/test_openapi_contract.py`` checks they agree).
+#: The scopes of an API key, from the least to the most (``domain.platform.api_keys.
+#: SCOPES``; ``tests/integration/test_openapi_contract.py`` checks they agree).
 Scope = Literal["storefront", "ops", "admin"]

@@ -16,21 +16,22 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
-from sqlalchemy.exc import OperationalError, ProgrammingError
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from dropline.api.plain import plain
-from dropline.bootstrap import Container, build
 from dropline.config import Settings, load_settings
 from dropline.domain.errors import DroplineError
 from dropline.domain.inputs import text_problem
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 console = Console(soft_wrap=True)
 T = TypeVar("T")
@@ -165,7 +166,13 @@ def run(
 ) -> T:
     """Build the container, run ``fn``, close it, and turn a domain error into one
     printed line with a hint and exit code 1 (no traceback: the user gets the code and
-    the fix). A database without the schema says to run ``dropline db upgrade``."""
+    the fix). A database without the schema says to run ``dropline db upgrade``.
+
+    The services (and SQLAlchemy under them) are imported here, not with the command
+    modules: ``--help`` and the commands that talk to the server never load them."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from dropline.bootstrap import build
 
     async def main() -> T:
         c = await build(settings or load_settings(background_tasks=False))

@@ -6,14 +6,16 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import humanize
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dropline.domain.money import format_money
 from dropline.domain.readable_time import readable_utc
 from dropline.web.chart import bar_chart, sales_chart
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -72,6 +74,9 @@ def duration(seconds: int | None) -> str:
 
 
 def environment() -> Environment:
+    # Jinja2 on first use: the CLI's time and money helpers above need none of it.
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html"]),

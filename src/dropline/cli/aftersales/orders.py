@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dropline.bootstrap import Container
 from dropline.cli.console import console, run
 from dropline.domain.money import Money
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 orders_app = typer.Typer(help="Orders: cancel one that has not shipped.", no_args_is_help=True)
 

@@ -6,12 +6,11 @@ It reads and writes the database directly (``DROPLINE_DATABASE_URL``), like
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from dropline.bootstrap import Container
 from dropline.cli.console import console, run
 from dropline.domain.aftersales.returns import (
     Disposition,
@@ -22,7 +21,10 @@ from dropline.domain.aftersales.returns import (
 )
 from dropline.domain.errors import InvalidInput
 from dropline.domain.money import Money
-from dropline.store.aftersales.repo import ReturnRecord
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
+    from dropline.store.aftersales.repo import ReturnRecord
 
 returns_app = typer.Typer(
     help="Returns of shipped orders: authorise, receive (units back into stock by "

@@ -3,15 +3,17 @@ archive, restore."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dropline.bootstrap import Container
 from dropline.cli.catalog.tables import bundle_json, bundle_table
 from dropline.cli.console import JsonFlag, console, print_table, run, show
 from dropline.domain.catalog.items import Bundle, full_label
 from dropline.domain.money import parse_amount
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 bundles_app = typer.Typer(
     help="""Bundles: SKUs sold together as one line, with no stock of their own (a

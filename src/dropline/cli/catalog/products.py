@@ -3,14 +3,16 @@ list, show, edit, archive and restore."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dropline.bootstrap import Container
 from dropline.cli.catalog.tables import ordered, product_json, product_table, sku_table
 from dropline.cli.console import JsonFlag, console, print_table, run, show
 from dropline.domain.money import parse_amount
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 products_app = typer.Typer(
     help="""Products and their variants (SKUs): create, list, show, edit, archive.

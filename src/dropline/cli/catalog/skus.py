@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dropline.bootstrap import Container
 from dropline.cli.catalog.tables import ordered, sku_json, sku_table
 from dropline.cli.console import JsonFlag, console, pairs, print_table, run, show
 from dropline.domain.money import parse_amount
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 skus_app = typer.Typer(
     help="""Variants (SKUs) one at a time: add, list, show, edit, archive.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -16,8 +16,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from dropline.bootstrap import Container
 from dropline.cli.console import console, run
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 tracking_app = typer.Typer(help="Tracking numbers from the warehouse.", no_args_is_help=True)
 

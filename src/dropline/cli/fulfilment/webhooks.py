@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from dropline.bootstrap import Container
 from dropline.cli.console import console, run
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 webhooks_app = typer.Typer(
     help="Webhook deliveries: list, replay, test an endpoint.", no_args_is_help=True

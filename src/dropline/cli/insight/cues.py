@@ -5,16 +5,18 @@ after it."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from dropline.bootstrap import Container
 from dropline.cli.console import add_columns, console, id_column, print_table, run, show
 from dropline.domain.errors import InvalidInput
 from dropline.domain.insight.funnel import CUE_KINDS
 from dropline.services.serialize import rfc3339
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 cues_app = typer.Typer(
     help="Host cues during a stream, for the lessons' cue timeline.", no_args_is_help=True

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dropline.bootstrap import Container
 from dropline.cli.console import emit_json, run
-from dropline.services.insight.lessons import lessons_csv
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 
 def lessons(
@@ -18,6 +19,8 @@ def lessons(
     """Per-variant sell-through, sell-out and unserved demand, conversion by
     channel/UTM/promo code, the 90-day repeat cohorts, each drop's funnel (views → held →
     paid) and its host cues with the lift after each, across DROP_IDS."""
+    from dropline.services.insight.lessons import lessons_csv
+
     if not csv:
         emit_json(lambda c: c.lessons.across(drop_ids))
         return

@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from dropline.bootstrap import build
 from dropline.cli.console import console
 from dropline.cli.insight.report_audience import print_audience
 from dropline.config import load_settings
@@ -167,6 +166,8 @@ def report(
     reconciliation (differences in red), sell-through, conversion, abandonment,
     payment failures, the post-stream window, the access windows (sold and passed on),
     the waitlist and restock waves, and earlier drops."""
+
+    from dropline.bootstrap import build  # here: --help need not load the services
 
     async def go() -> dict[str, Any]:
         c = await build(load_settings(background_tasks=False))

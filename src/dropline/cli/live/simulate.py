@@ -15,7 +15,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dropline.bootstrap import make_buyer_tokens
 from dropline.cli.console import console, fail
 from dropline.cli.live.simulation import Simulation, Summary, default_url
 from dropline.config import load_settings
@@ -53,6 +52,8 @@ def simulate(
     """Drive a realistic live drop against a running server over HTTP: bursts of
     taps when a product is pinned, abandoned holds, declined cards, 3-D Secure,
     bundles, channels and promo codes. Watch it on /ui/drops/DROP."""
+    from dropline.bootstrap import make_buyer_tokens
+
     key = api_key or os.environ.get("DROPLINE_OPS_KEY")
     if not key:
         console.print("[red]an API key is needed: --api-key or DROPLINE_OPS_KEY[/red]")

@@ -26,7 +26,6 @@ import httpx
 
 from dropline.domain.errors import InvalidInput
 from dropline.domain.readiness.rehearsal import rehearsal_methods
-from dropline.services.platform.buyer_tokens import DEFAULT_KID, mint_jwt
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 WILDCARD = frozenset({"0.0.0.0", "::", "[::]", ""})
@@ -104,6 +103,8 @@ class Simulation:
         self.methods = rehearsal_methods(methods or {})
         self.key = api_key
         # A secret is the HS256 key ``default`` (a server with only a buyer secret set).
+        from dropline.services.platform.buyer_tokens import DEFAULT_KID, mint_jwt
+
         self.mint = (
             partial(mint_jwt, buyer_tokens, DEFAULT_KID)
             if isinstance(buyer_tokens, str)

@@ -11,16 +11,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from dropline.bootstrap import Container
 from dropline.cli.console import console, emit_json, pairs, run
 from dropline.cli.planning import render
 from dropline.domain.planning.scorecard import Score, Thresholds, Variable
 from dropline.services.planning.first_runs import FirstRunRequest
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 launches_app = typer.Typer(
     help="Launch plans: timeline back from the stream, scorecard and stress test, "

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dropline.bootstrap import Container
 from dropline.cli.console import console, run
 from dropline.domain.errors import DroplineError
 from dropline.domain.live.drops import DropStatus
-from dropline.services.platform.access import verify_buyer_token
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 COLOURS = ("Black", "Sand", "Forest")
 SIZES = ("S", "M", "L", "XL")
@@ -114,6 +116,8 @@ async def _key(c: Container, old: str | None, name: str, scope: str) -> tuple[st
 
 def _token(c: Container, old: str | None) -> str:
     """The buyer token from the last run while it has a day left, else a new one."""
+    from dropline.services.platform.access import verify_buyer_token
+
     if old:
         try:
             verify_buyer_token(

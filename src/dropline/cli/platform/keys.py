@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from dropline.bootstrap import Container, make_buyer_tokens
 from dropline.cli.console import console, duration, run
 from dropline.config import DEV_BUYER_SECRET, load_settings
 from dropline.domain.errors import DroplineError
-from dropline.services.platform.access import SCOPES, mint_buyer_token
+from dropline.domain.platform.api_keys import SCOPES
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 keys_app = typer.Typer(help="API keys: create, list, rotate, revoke.", no_args_is_help=True)
 
@@ -134,6 +136,9 @@ def buyer_token(
 
       dropline buyer-token fan-42 --tier gold
     """
+    from dropline.bootstrap import make_buyer_tokens
+    from dropline.services.platform.access import mint_buyer_token
+
     settings = load_settings()
     dev_key = not (settings.buyer_token_keys or settings.buyer_token_jwks_url)
     if settings.buyer_token_secret == DEV_BUYER_SECRET and (dev_key or v1):

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from dropline.bootstrap import Container
 from dropline.cli.console import console, emit_json, run
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 bins_app = typer.Typer(
     help="Bins: where units are, moves between bins, staging a drop, labels.",

@@ -8,13 +8,14 @@ than its counter."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from dropline.bootstrap import Container
 from dropline.cli.console import console, emit_json, run
-from dropline.services.stock.counts import render_count_csv, render_count_html
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 counts_app = typer.Typer(
     help="Count sessions: blind counts of bins or SKUs, variances, approvals, reports.",
@@ -130,6 +131,7 @@ def report(
     actor: Annotated[str | None, typer.Option(help="who is looking (blind counts)")] = None,
 ) -> None:
     """The count report as CSV or a printable HTML page."""
+    from dropline.services.stock.counts import render_count_csv, render_count_html
 
     async def go(c: Container) -> str:
         data = await c.counts.get(session_id, viewer=actor)

@@ -4,12 +4,11 @@ SKU's movement ledger."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from dropline.bootstrap import Container
 from dropline.cli.console import (
     JsonFlag,
     add_columns,
@@ -23,6 +22,9 @@ from dropline.domain.catalog.items import full_label
 from dropline.domain.catalog.variants import variant_key
 from dropline.domain.stock.buckets import Bucket, StockLevel
 from dropline.web.render import exact_time
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 stock_app = typer.Typer(
     help="""Stock: receive, adjust and count units, by SKU id or code. Every change is a

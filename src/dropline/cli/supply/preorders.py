@@ -4,14 +4,15 @@ Every command prints JSON (datetimes as RFC 3339) so it can be piped to ``jq``."
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from dropline.api.plain import parse_time
-from dropline.bootstrap import Container
 from dropline.cli.console import emit_json
-from dropline.services.supply.preorders import preorder_dict
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 preorders_app = typer.Typer(help="Pre-order offers and waiting orders.", no_args_is_help=True)
 
@@ -37,6 +38,7 @@ def preorder_list(
     run: str | None = None, drop: str | None = None, status: str | None = None
 ) -> None:
     """Pre-orders, oldest payment first."""
+    from dropline.services.supply.preorders import preorder_dict
 
     async def go(c: Container) -> list[dict[str, Any]]:
         return [
@@ -50,6 +52,7 @@ def preorder_list(
 @preorders_app.command("show")
 def preorder_show(order_id: str) -> None:
     """One pre-order and its notices."""
+    from dropline.services.supply.preorders import preorder_dict
 
     async def go(c: Container) -> dict[str, Any]:
         return preorder_dict(await c.preorders.get(order_id)) | {
@@ -64,6 +67,7 @@ def preorder_cancel(
     order_id: str, reason: Annotated[str, typer.Option()], actor: str = "cli"
 ) -> None:
     """Cancel an unshipped pre-order (waiting or ready) with a full refund."""
+    from dropline.services.supply.preorders import preorder_dict
 
     async def go(c: Container) -> dict[str, Any]:
         return preorder_dict(await c.preorder_lifecycle.cancel(order_id, reason=reason, by=actor))
@@ -74,6 +78,7 @@ def preorder_cancel(
 @preorders_app.command("ship")
 def preorder_ship(order_id: str) -> None:
     """Mark a ready pre-order shipped (captures an authorised payment)."""
+    from dropline.services.supply.preorders import preorder_dict
 
     async def go(c: Container) -> dict[str, Any]:
         return preorder_dict(await c.preorder_lifecycle.ship(order_id))

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from dropline.bootstrap import Container
 from dropline.cli.console import emit_json, json_file, pairs
 from dropline.domain.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from dropline.bootstrap import Container
 
 qc_app = typer.Typer(help="QC specs, golden samples, inspections, the gate.", no_args_is_help=True)
 

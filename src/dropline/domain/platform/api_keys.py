@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from dropline.domain.errors import InvalidInput
 
+#: What a key may do, weakest first: each scope may do what the ones before it may.
+SCOPES = ("storefront", "ops", "admin")
 #: The longest a rotated key keeps working beside its successor.
 MAX_GRACE = timedelta(days=30)
 #: A key's ``last_used_at`` is written at most this often per process.

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from dropline.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from dropline.domain.ids import new_id
 from dropline.domain.platform import api_keys as rules
+from dropline.domain.platform.api_keys import SCOPES
 from dropline.services.platform.buyer_tokens import (
     BuyerIdentity,
     BuyerTokens,
@@ -40,7 +41,6 @@ from dropline.services.single_flight import SingleFlight
 from dropline.store.platform.access_repo import ApiKeyRecord
 from dropline.store.uow import UowFactory
 
-SCOPES = ("storefront", "ops", "admin")
 _RANK = {s: i for i, s in enumerate(SCOPES)}
 KEY_PREFIX = "dlk_"
 
