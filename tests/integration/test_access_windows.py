@@ -11,10 +11,12 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from prometheus_client import REGISTRY
 
 from backends import REDIS_URL
 from dropline.bootstrap import Container
 from dropline.engine.redis_engine import RedisEngine
+from dropline.services.platform.metrics import flush
 from dropline.services.ports import ManualClock
 from fulfilment_support import VISA
 from prod_support import lose_redis_data
@@ -221,3 +223,30 @@ async def test_a_token_older_than_the_drop_allows_is_refused(
 async def test_bad_limits_are_refused(store: Store, body: dict[str, Any]) -> None:
     r = await store.api.put(f"/v1/drops/{store.shop.drop_id}/access/limits", json=body)
     assert r.status_code == 422 and r.json()["code"] == "validation_error"
+
+
+def _count(name: str, **labels: str) -> float:
+    flush()  # the services' in-process sums first, as /metrics does
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_an_access_refusal_of_a_hold_is_counted_under_both_counters(
+    store: Store, clock: ManualClock
+) -> None:
+    """``dropline_holds_refused`` counts every refused hold by code; an access rule's
+    refusal also counts under ``dropline_access_refused`` (action ``hold``)."""
+    now = clock.now()
+    r = await put_windows(store, [{"name": "Later", "starts_at": at(now + 60)}])
+    assert r.status_code == 200, r.text
+    holds = ("dropline_holds_refused_total", {"code": "window_closed"})
+    access = ("dropline_access_refused_total", {"action": "hold", "code": "window_closed"})
+    sold_out = ("dropline_access_refused_total", {"action": "hold", "code": "sold_out"})
+    before = [_count(n, **lb) for n, lb in (holds, access, sold_out)]
+    for buyer in ("a", "b"):
+        assert (await store.hold(buyer)).json()["code"] == "window_closed"
+    clock.advance(61)
+    assert (await store.hold("c", qty=10)).status_code == 201
+    assert (await store.hold("d")).json()["code"] == "sold_out"
+    after = [_count(n, **lb) for n, lb in (holds, access, sold_out)]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 2, 0]
+    assert _count("dropline_holds_refused_total", code="sold_out") >= 1

@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from dropline.services.platform.metrics import FAST_BUCKETS, Tally, Timings, flush
+from dropline.services.platform.metrics import (
+    FAST_BUCKETS,
+    Metrics,
+    Tallies,
+    Tally,
+    Timings,
+    flush,
+)
 
 
 def _samples(registry: CollectorRegistry, prefix: str) -> dict[tuple[str, str], float]:
@@ -45,3 +52,27 @@ def test_timings_and_tallies_flush_to_what_observing_gives() -> None:
 
 def _buckets(got: dict[tuple[str, str], float], name: str) -> dict[tuple[str, str], float]:
     return {(k[0].removeprefix(name), k[1]): v for k, v in got.items() if k[0].startswith(name)}
+
+
+def test_tallies_count_each_label_value_apart() -> None:
+    reg = CollectorRegistry()
+    counter = Counter("refused", "r", ["code"], registry=reg)
+    tallies = Tallies(Tally, counter.labels)  # what Metrics.tallies makes when enabled
+    for code in ["sold_out", "rate_limited", "sold_out", "sold_out"]:
+        tallies[code].inc()
+    assert tallies["sold_out"] is tallies["sold_out"]  # one tally per value, kept
+    flush()
+    got = {
+        s.labels["code"]: s.value
+        for f in reg.collect()
+        for s in f.samples
+        if s.name.endswith("_total")
+    }
+    assert got == {"sold_out": 3, "rate_limited": 1}
+
+
+def test_tallies_of_disabled_metrics_record_nothing() -> None:
+    off = Metrics(False)
+    tallies = off.tallies(off.holds_refused.labels)
+    tallies["sold_out"].inc()  # the no-op instrument: no error, nothing kept
+    assert not isinstance(tallies["sold_out"], Tally)

@@ -13,8 +13,16 @@ from dropline.cli.console import emit_json
 
 if TYPE_CHECKING:
     from dropline.bootstrap import Container
+    from dropline.store.supply.preorders_repo import PreorderRecord
 
 preorders_app = typer.Typer(help="Pre-order offers and waiting orders.", no_args_is_help=True)
+
+
+def _preorder(p: PreorderRecord) -> dict[str, Any]:
+    """``preorder_dict``, imported when a command runs (with the services it needs)."""
+    from dropline.services.supply.preorders import preorder_dict
+
+    return preorder_dict(p)
 
 
 @preorders_app.command("offer")
@@ -38,12 +46,10 @@ def preorder_list(
     run: str | None = None, drop: str | None = None, status: str | None = None
 ) -> None:
     """Pre-orders, oldest payment first."""
-    from dropline.services.supply.preorders import preorder_dict
 
     async def go(c: Container) -> list[dict[str, Any]]:
         return [
-            preorder_dict(p)
-            for p in await c.preorders.find(run_id=run, drop_id=drop, status=status)
+            _preorder(p) for p in await c.preorders.find(run_id=run, drop_id=drop, status=status)
         ]
 
     emit_json(go)
@@ -52,10 +58,9 @@ def preorder_list(
 @preorders_app.command("show")
 def preorder_show(order_id: str) -> None:
     """One pre-order and its notices."""
-    from dropline.services.supply.preorders import preorder_dict
 
     async def go(c: Container) -> dict[str, Any]:
-        return preorder_dict(await c.preorders.get(order_id)) | {
+        return _preorder(await c.preorders.get(order_id)) | {
             "notices": await c.preorders.notices(order_id)
         }
 
@@ -67,10 +72,9 @@ def preorder_cancel(
     order_id: str, reason: Annotated[str, typer.Option()], actor: str = "cli"
 ) -> None:
     """Cancel an unshipped pre-order (waiting or ready) with a full refund."""
-    from dropline.services.supply.preorders import preorder_dict
 
     async def go(c: Container) -> dict[str, Any]:
-        return preorder_dict(await c.preorder_lifecycle.cancel(order_id, reason=reason, by=actor))
+        return _preorder(await c.preorder_lifecycle.cancel(order_id, reason=reason, by=actor))
 
     emit_json(go)
 
@@ -78,10 +82,9 @@ def preorder_cancel(
 @preorders_app.command("ship")
 def preorder_ship(order_id: str) -> None:
     """Mark a ready pre-order shipped (captures an authorised payment)."""
-    from dropline.services.supply.preorders import preorder_dict
 
     async def go(c: Container) -> dict[str, Any]:
-        return preorder_dict(await c.preorder_lifecycle.ship(order_id))
+        return _preorder(await c.preorder_lifecycle.ship(order_id))
 
     emit_json(go)
 

@@ -210,8 +210,8 @@ class CheckoutService:
             self.starter = GroupCommit(uow, self._write_starts, _commit)
         # In-process sums, flushed to the shared instruments (as the holds' are): a
         # multi-process counter takes a lock and checks the pid on every increment.
-        m = self._metrics = metrics()
-        self._outcomes: dict[str, Any] = {}
+        m = metrics()
+        self._outcomes = m.tallies(m.checkouts.labels)
         self._seconds = m.timings(m.checkout_seconds, SLOW_BUCKETS)
         self._orders_written = m.tally(m.orders)
 
@@ -255,20 +255,12 @@ class CheckoutService:
                 hold=hold,
             )
         except DroplineError as exc:
-            self._counted(exc.code).inc()
+            self._outcomes[exc.code].inc()
             self._seconds.observe(perf_counter() - t0)
             raise
-        self._counted("succeeded" if result.order else "requires_action").inc()
+        self._outcomes["succeeded" if result.order else "requires_action"].inc()
         self._seconds.observe(perf_counter() - t0)
         return result
-
-    def _counted(self, outcome: str) -> Any:
-        """The in-process tally of ``dropline_checkouts`` for ``outcome``."""
-        tally = self._outcomes.get(outcome)
-        if tally is None:
-            m = self._metrics
-            tally = self._outcomes[outcome] = m.tally(m.checkouts.labels(outcome))
-        return tally
 
     async def _start(
         self,

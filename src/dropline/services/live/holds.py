@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from time import perf_counter
-from typing import Any
 
 from dropline.domain.catalog.items import expand_items
 from dropline.domain.errors import (
@@ -61,17 +60,6 @@ def clean_attribution(raw: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
-class _Both:
-    """Two counters counted as one."""
-
-    def __init__(self, a: Any, b: Any) -> None:
-        self.a, self.b = a, b
-
-    def inc(self) -> None:
-        self.a.inc()
-        self.b.inc()
-
-
 def fingerprint(items: Sequence[HoldItem]) -> str:
     body = "|".join(f"{i.kind}:{i.ref}:{i.quantity}" for i in sorted(items, key=lambda i: i.ref))
     return hashlib.sha256(body.encode()).hexdigest()[:32]
@@ -93,9 +81,11 @@ class HoldService:
         self.drops = drops
         self.clock = clock
         # in-process sums, flushed to the shared instruments (services/platform/metrics)
-        m = self._metrics = metrics()
+        m = metrics()
         self._placed = m.tally(m.holds_placed)
-        self._refused: dict[str, Any] = {}
+        self._refused = m.tallies(m.holds_refused.labels)
+        # access refusals also under the access rules' own counter
+        self._access_refused = m.tallies(lambda code: m.access_refused.labels("hold", code))
         self._seconds = m.timings(m.hold_seconds)
         self._engine_seconds = m.timings(m.engine_seconds.labels("place_hold"))
 
@@ -127,14 +117,9 @@ class HoldService:
                 access=(tiers, client, issued_at),
             )
         except DroplineError as exc:
-            refused = self._refused.get(exc.code)
-            if refused is None:
-                m = self._metrics
-                refused = self._refused[exc.code] = m.tally(m.holds_refused.labels(exc.code))
-                if exc.code in ACCESS_CODES:  # also under the access rules' own counter
-                    access = m.tally(m.access_refused.labels("hold", exc.code))
-                    refused = self._refused[exc.code] = _Both(refused, access)
-            refused.inc()
+            self._refused[exc.code].inc()
+            if exc.code in ACCESS_CODES:
+                self._access_refused[exc.code].inc()
             self._seconds.observe(perf_counter() - t0)
             raise
         self._placed.inc()

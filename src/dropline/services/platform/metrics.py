@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import time
 from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 FLUSH_S = 0.5
@@ -54,6 +55,11 @@ class Metrics:
     def tally(self, child: Any) -> Any:
         """``child`` (a counter, labelled) counted in-process: see ``Tally``."""
         return Tally(child) if self.enabled else child
+
+    def tallies(self, child_of: Callable[[str], Any]) -> Tallies:
+        """A labelled counter counted in-process, one ``Tally`` per label value made on
+        first use: ``child_of(value)`` is the counter's child (``counter.labels``)."""
+        return Tallies(self.tally, child_of)
 
     def timings(self, hist: Any, bounds: tuple[float, ...] = FAST_BUCKETS) -> Any:
         """``hist`` (a histogram, labelled) observed in-process: see ``Timings``."""
@@ -187,6 +193,24 @@ class Tally(_Batched):
         n, self._n = self._n, 0
         if n:
             self._child.inc(n)
+
+
+class Tallies:
+    """``Metrics.tallies``: ``tallies[value].inc()`` counts under that label value.
+    ``tally`` makes the in-process counter of a child (``Metrics.tally``)."""
+
+    __slots__ = ("_child_of", "_made", "_tally")
+
+    def __init__(self, tally: Callable[[Any], Any], child_of: Callable[[str], Any]) -> None:
+        self._tally = tally
+        self._child_of = child_of
+        self._made: dict[str, Any] = {}
+
+    def __getitem__(self, value: str) -> Any:
+        made = self._made.get(value)
+        if made is None:
+            made = self._made[value] = self._tally(self._child_of(value))
+        return made
 
 
 class Timings(_Batched):
