@@ -5,7 +5,9 @@
     .venv/bin/python bench/profile.py hot --stack redis-pg --seconds 20
 
 Seeds a fresh database like ``run.py``, starts ``dropline serve``, drives it with wrk and
-records the server with ``py-spy record --format raw`` (collapsed stacks). Prints the
+records the server with ``py-spy record --format raw --nolineno`` (collapsed stacks by
+function: line numbers are not needed for the tables, and py-spy 0.4.0 panicked reading
+them on one machine, "index out of bounds" in ``get_line_number``). Prints the
 functions with the most inclusive and self samples and writes the raw stacks next to
 ``--out`` (feed them to any flame-graph tool, e.g. speedscope.app).
 """
@@ -130,6 +132,7 @@ def main() -> int:
             spy_cmd = [
                 spy,
                 "record",
+                "--nolineno",
                 "--format",
                 "raw",
                 "--rate",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from dropline.bootstrap import Container
 from dropline.domain.live.drops import DropStatus
@@ -80,3 +81,20 @@ def sku_item(sku_id: str, quantity: int = 1) -> HoldItem:
 
 def bundle_item(bundle_id: str, quantity: int = 1) -> HoldItem:
     return HoldItem(ItemKind.BUNDLE, bundle_id, quantity)
+
+
+class ProviderWrapper:
+    """The real provider (``self.inner``) behind a test's own versions of some calls.
+
+    It is a provider of its own, as Stripe is: its authorisations and captures are calls
+    made between the checkout's steps, never rows of the checkout's own transaction
+    (``services.ports.WritesInTransaction`` is hidden), so the test's versions are the
+    ones that run."""
+
+    inner: Any
+    _IN_TRANSACTION = frozenset({"writes_in", "authorize_in", "capture_in"})
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._IN_TRANSACTION:
+            raise AttributeError(name)
+        return getattr(self.inner, name)

@@ -229,7 +229,9 @@ def test_the_in_process_checkout_loop_reports_how_its_writers_batched() -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert "HTTP (ASGI) 6 buyers at once:" in out
-    for writer, jobs in (("payment starts", 24), ("sandbox payments", 48), ("orders", 24)):
+    # The sandbox's authorisations and captures are written in the starts' and the
+    # orders' transactions: its own writer has nothing to do.
+    for writer, jobs in (("payment starts", 24), ("sandbox payments", 0), ("orders", 24)):
         line = next(ln for ln in out.splitlines() if ln.strip().startswith(f"{writer}:"))
         assert line.split(":")[1].split()[0] == str(jobs), line
     inner = subprocess.run(

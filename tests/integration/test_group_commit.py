@@ -35,10 +35,10 @@ from dropline.services.ports import ManualClock, PaymentResult, PaymentStatus
 from dropline.store.group_commit import GroupCommit
 from dropline.store.live.tables import drop_offers
 from dropline.store.uow import UnitOfWork
-from support import seed_shop, sku_item
+from support import ProviderWrapper, seed_shop, sku_item
 
 
-class Gathering:
+class Gathering(ProviderWrapper):
     """The real provider; each capture is made, then held until ``expected`` captures
     are in, so their orders are queued together."""
 
@@ -63,9 +63,6 @@ class Gathering:
         self.calls["refund"] += 1
         result: PaymentResult = await self.inner.refund(payment_id, idempotency_key=idempotency_key)
         return result
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 def gathering(c: Container, expected: int) -> Gathering:

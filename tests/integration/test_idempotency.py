@@ -23,7 +23,7 @@ from dropline.bootstrap import Container
 from dropline.domain import errors as e
 from dropline.domain.live.orders import CheckoutStatus
 from dropline.services.ports import ManualClock, PaymentResult, PaymentStatus
-from support import Shop, seed_shop
+from support import ProviderWrapper, Shop, seed_shop
 
 VISA = "4242424242424242"
 PROBLEM = "application/problem+json"
@@ -177,7 +177,7 @@ async def test_a_claim_left_by_a_dead_request_is_taken_over_after_the_lease(
     assert await products_named(c, "Sock") == 1
 
 
-class LosesTheAnswer:
+class LosesTheAnswer(ProviderWrapper):
     """The sandbox, except the answer to ``authorize`` never reaches us (the connection
     dropped after the payment was authorised)."""
 
@@ -188,9 +188,6 @@ class LosesTheAnswer:
     async def authorize(self, **kwargs: Any) -> PaymentResult:
         await self.inner.authorize(**kwargs)
         raise e.PaymentProviderError("connection reset while reading the answer")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 async def test_a_checkout_finished_by_recovery_replays_201_with_the_order(

@@ -18,13 +18,13 @@ from dropline.bootstrap import Container
 from dropline.domain import errors as e
 from dropline.domain.live.orders import CheckoutStatus
 from dropline.services.ports import ManualClock, PaymentResult, PaymentStatus
-from support import seed_shop, sku_item
+from support import ProviderWrapper, seed_shop, sku_item
 
 VISA = "4242424242424242"
 THREE_DS = "4000000000003220"
 
 
-class Counting:
+class Counting(ProviderWrapper):
     """The real provider, counting each call; ``fail_captures`` makes that many
     captures fail as an unreachable provider would, after nothing moved."""
 
@@ -43,9 +43,6 @@ class Counting:
             payment_id, idempotency_key=idempotency_key
         )
         return result
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 def counting(c: Container, fail_captures: int = 0) -> Counting:

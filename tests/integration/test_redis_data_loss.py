@@ -23,7 +23,7 @@ from dropline.domain.live.orders import OrderStatus
 from dropline.engine.redis_engine import RedisEngine
 from dropline.services.ports import ManualClock, PaymentResult
 from prod_support import lose_redis_data, unique_prefix
-from support import seed_shop, sku_item
+from support import ProviderWrapper, seed_shop, sku_item
 
 pytestmark = pytest.mark.redis
 VISA = "4242424242424242"
@@ -57,7 +57,7 @@ async def rc(
         await lose_redis_data(redis_url, prefix)
 
 
-class DataLossDuringPayment:
+class DataLossDuringPayment(ProviderWrapper):
     """The real provider; Redis loses everything right after the card is authorised,
     i.e. between the authorisation and the conversion of the hold."""
 
@@ -69,9 +69,6 @@ class DataLossDuringPayment:
         result: PaymentResult = await self.inner.authorize(**kwargs)
         assert await lose_redis_data(self.redis_url, self.prefix) > 0
         return result
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 async def test_flushall_mid_drop_rebuilds_from_the_ledger_without_oversell(

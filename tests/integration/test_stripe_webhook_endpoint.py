@@ -34,7 +34,7 @@ from prod_support import (
     signed,
     stripe_event,
 )
-from support import seed_shop, sku_item
+from support import ProviderWrapper, seed_shop, sku_item
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Use 'content=<...>' to upload raw bytes/text content:DeprecationWarning"
@@ -139,7 +139,7 @@ async def test_3ds_finished_in_browser_out_of_order_and_duplicates_make_one_orde
     assert await orders_of(c, shop.drop_id) == [order_id]
 
 
-class CountsCaptures:
+class CountsCaptures(ProviderWrapper):
     """The real provider, counting captures."""
 
     def __init__(self, inner: Any) -> None:
@@ -153,9 +153,6 @@ class CountsCaptures:
             payment_id, idempotency_key=idempotency_key
         )
         return result
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 async def test_confirm_and_webhooks_racing_capture_once_and_answer_with_one_order(
@@ -319,7 +316,7 @@ async def test_payment_failed_is_recorded_and_the_hold_stays_with_the_buyer(
     assert hold is not None and hold.status == "paying"  # may retry with another card
 
 
-class LosesTheAnswer:
+class LosesTheAnswer(ProviderWrapper):
     """The real provider, except the answer to ``authorize`` never reaches us (the
     process crashed or the connection dropped after Stripe authorised)."""
 
@@ -330,9 +327,6 @@ class LosesTheAnswer:
     async def authorize(self, **kwargs: Any) -> PaymentResult:
         await self.inner.authorize(**kwargs)
         raise e.PaymentProviderError("connection reset while reading the answer")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 async def test_payment_we_lost_track_of_is_finished_by_the_webhook(

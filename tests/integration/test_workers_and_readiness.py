@@ -30,7 +30,7 @@ from dropline.services.live.hold_journal import drain_hold_events, drop_hold_eve
 from dropline.services.ports import ManualClock, PaymentResult, StockEngine
 from dropline.store.db import upgrade_async
 from prod_support import free_port, http_client, lose_redis_data, unique_prefix
-from support import seed_shop, sku_item
+from support import ProviderWrapper, seed_shop, sku_item
 
 VISA = "4242424242424242"
 
@@ -44,7 +44,7 @@ async def two_workers(
     return a, b
 
 
-class LosesTheAnswer:
+class LosesTheAnswer(ProviderWrapper):
     """The real provider; the answer to ``authorize`` is lost (the process died)."""
 
     def __init__(self, inner: Any) -> None:
@@ -54,9 +54,6 @@ class LosesTheAnswer:
     async def authorize(self, **kwargs: Any) -> PaymentResult:
         await self.inner.authorize(**kwargs)
         raise e.PaymentProviderError("connection reset while reading the answer")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 async def test_two_workers_recover_a_stuck_checkout_exactly_once(

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from dropline.domain.live.access import AccessPolicy
 from dropline.domain.live.holds import Hold, HoldRequest
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 class Clock(Protocol):
@@ -323,6 +326,49 @@ class PaymentProvider(Protocol):
     async def retrieve(self, payment_id: str) -> PaymentResult: ...
 
     async def ping(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """One authorisation to ask for: ``PaymentProvider.authorize``'s arguments."""
+
+    amount: int
+    currency: str
+    payment_method: str
+    idempotency_key: str
+    metadata: Mapping[str, str] | None = None
+
+
+@runtime_checkable
+class WritesInTransaction(Protocol):
+    """A provider whose payments are rows of dropline's own database (the sandbox).
+
+    Its authorisations and captures can then be written inside the checkout's own
+    transaction (``conn``: the unit of work's connection) instead of a transaction of
+    their own. Under a burst that halves the write transactions of an order (the
+    payment's start with its authorisation, the capture with the order) and doubles the
+    batches each one is shared by. It stays safe because the rows commit or roll back
+    together: a crash leaves either both (recovery reads the payment) or neither
+    (nothing was charged). A real processor (Stripe) is another system and never does
+    this: its call must happen after the checkout is durably recorded.
+
+    ``writes_in(conn)``: whether ``conn`` is on the database this provider keeps its
+    payments in (only then may it write there). The two writers answer one result per
+    call, in order: the payment, or the exception its own rule raised (a provider
+    error, an idempotency key reused), for which nothing was written; they never
+    commit."""
+
+    def writes_in(self, conn: AsyncConnection) -> bool: ...
+
+    async def authorize_in(
+        self, conn: AsyncConnection, calls: Sequence[Authorization]
+    ) -> list[PaymentResult | Exception]: ...
+
+    async def capture_in(
+        self, conn: AsyncConnection, calls: Sequence[tuple[str, str]]
+    ) -> list[PaymentResult | Exception]:
+        """``calls``: (payment id, idempotency key) per capture."""
+        ...
 
 
 #: How a saved payment method's token starts: what a provider's ``authorize`` reads as

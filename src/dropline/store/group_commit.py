@@ -9,9 +9,12 @@ merges statements where it can) and answers each caller after the commit. Paid o
 
 The rules it keeps, and why:
 
-- **No timer.** A batch is whatever queued while the previous batch was being written; a
-  lone job starts a batch at once (the writer task is started on the next turn of the
-  loop), so group commit never delays an order waiting for company.
+- **No timer.** A batch is whatever queued while the previous batch was being written,
+  plus what the event loop's next turn brings: before each batch the writer yields once
+  (``sleep(0)``), so requests already read off the sockets reach the queue first. A lone
+  job waits two turns of the loop, never for company. (Without that turn, a writer that
+  finds one or two jobs writes them at once and the next batch is as small: measured
+  in ``bench/notes.md``, change 53.)
 - **A job refused by its own rule, alone.** ``write`` may answer a job with an exception
   (an idempotency key reused for another call, say) when that job wrote nothing: the
   batch commits without it and that caller gets the exception raised.
@@ -124,6 +127,7 @@ class GroupCommit(Generic[T, J, R]):
     async def _drain(self, queue: _Queue[J, R | Exception]) -> None:
         try:
             while queue.pending:
+                await asyncio.sleep(0)  # one turn: what the loop has read joins the batch
                 await self._one_batch(queue)
         finally:
             queue.task = None

@@ -5,7 +5,9 @@ The sequence, and why each step is where it is:
 1. The hold moves to ``paying`` (extended once, up to a cap) so a slow card step does not
    lose the unit.
 2. A ``processing`` checkout row is committed *before* the provider is called. Its id is
-   the provider's idempotency key, so recovery after a crash is simply "ask again".
+   the provider's idempotency key, so recovery after a crash is simply "ask again". (A
+   provider whose payments are rows of this database, the sandbox, writes the
+   authorisation in that same transaction instead: both or neither commit.)
 3. The provider authorises. A decline is recorded; the hold stays ``paying`` so the buyer
    can retry with another card until it expires. "Requires action" (3-D Secure) waits
    for ``confirm``.
@@ -29,8 +31,9 @@ The sequence, and why each step is where it is:
    finisher took afresh go back to the engine whenever it does not write the order and
    the checkout stays open for another finisher (a failed capture, a lost claim).
    Orders paid at the same moment share that transaction (group commit, see
-   ``_complete``), each with every rule above; one that refuses sends them all back to
-   one transaction each. How the order's rows are written is ``order_writes``.
+   ``_complete``; the sandbox's captures are written in it too), each with every rule
+   above; one that refuses sends them all back to one transaction each. How the
+   order's rows are written is ``order_writes``.
 
 ``recover`` finishes checkouts a crash left half-way (claims that outlived their
 lease), using the same steps.
@@ -46,7 +49,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from time import perf_counter
@@ -82,15 +85,18 @@ from dropline.services.live.order_writes import (
     OrderHooks,
     OrderJob,
     OrderWriter,
+    in_transaction,
 )
 from dropline.services.platform.metrics import SLOW_BUCKETS, metrics
 from dropline.services.ports import (
+    Authorization,
     Clock,
     DropNotLoaded,
     PaymentProvider,
     PaymentResult,
     PaymentStatus,
     StockEngine,
+    WritesInTransaction,
 )
 from dropline.services.stock.ledger import offer_again
 from dropline.services.supply.preorders import PreorderService
@@ -156,7 +162,9 @@ class _StartJob:
     catalog: DropCatalog
 
 
-_Started = tuple[CheckoutRecord, list[OrderLine]]  # the new checkout and its priced lines
+#: the new checkout, its priced lines, and the provider's answer when the authorisation
+#: was written in the same transaction (``WritesInTransaction``; None: not asked yet)
+_Started = tuple[CheckoutRecord, list[OrderLine], PaymentResult | Exception | None]
 
 
 async def _commit(uow: UnitOfWork) -> None:
@@ -194,7 +202,6 @@ class CheckoutService:
         see ``_complete`` and ``store.group_commit``)."""
         self.uow = uow
         self.engine = engine
-        self.provider = provider
         self.cache = cache
         self.drops = drops
         self.clock = clock
@@ -202,7 +209,8 @@ class CheckoutService:
         self.preorders = preorders
         self.claim_lease_s = claim_lease_s
         self.finish_wait_s = finish_wait_s
-        self.order_writer = OrderWriter(uow, preorders, order_prefix)
+        self.order_writer = OrderWriter(uow, preorders, order_prefix, provider)
+        self.provider = provider
         self.writer: GroupCommit[UnitOfWork, OrderJob, CheckoutResult] | None = None
         self.starter: GroupCommit[UnitOfWork, _StartJob, _Started] | None = None
         if group_commit:
@@ -214,6 +222,17 @@ class CheckoutService:
         self._outcomes = m.tallies(m.checkouts.labels)
         self._seconds = m.timings(m.checkout_seconds, SLOW_BUCKETS)
         self._orders_written = m.tally(m.orders)
+
+    @property
+    def provider(self) -> PaymentProvider:
+        """The payment provider (the order writer captures with the same one)."""
+        return self.order_writer.provider
+
+    @provider.setter
+    def provider(self, provider: PaymentProvider) -> None:
+        self.order_writer.provider = provider
+        # Whether a batch may capture in the order's transaction (it checks the database).
+        self._captures_in_batch = isinstance(provider, WritesInTransaction)
 
     @property
     def hooks(self) -> OrderHooks | None:
@@ -302,8 +321,10 @@ class CheckoutService:
             started = await self.starter.submit(job)
         if started is None:
             started = await self._start_alone(job)
-        checkout, lines = started
-        result = await self._authorize(checkout)
+        checkout, lines, paid = started
+        result = paid if paid is not None else await self._authorize(checkout)
+        if isinstance(result, Exception):
+            raise result
         # This call created the checkout: it holds the claim on it from the start.
         settled = await self._settle(checkout, result, lines, on_paid, owned=True)
         return self._answer(settled, checkout.id)
@@ -326,7 +347,12 @@ class CheckoutService:
         order on PostgreSQL), one insert of the new ones. A payment refused by its own
         rule (a payment of its hold in progress or done, the hold gone) is answered
         with its error and writes nothing; two payments of one hold in a batch are
-        decided one after the other, so the second sees the first in progress."""
+        decided one after the other, so the second sees the first in progress.
+
+        When the provider keeps its payments in this database (the sandbox), the
+        authorisations are written here too (``WritesInTransaction``): the checkout
+        and its payment commit together, which is as safe as the checkout first (step
+        2) because neither exists without the other."""
         previous = await uow.orders.checkouts_for_holds([j.hold.id for j in jobs], lock=True)
         out: list[_Started | Exception] = []
         made: list[tuple[_StartJob, CheckoutRecord]] = []
@@ -340,7 +366,15 @@ class CheckoutService:
             made.append((job, started[0]))
             out.append(started)
         await self._record_started(uow, made)
-        return out
+        provider = in_transaction(self.provider, uow)
+        if provider is None or not made:
+            return out
+        paid = iter(
+            await provider.authorize_in(
+                uow.conn, [self._authorization(checkout) for _, checkout in made]
+            )
+        )
+        return [one if isinstance(one, Exception) else (one[0], one[1], next(paid)) for one in out]
 
     async def _begin_payment(self, job: _StartJob, previous: Sequence[CheckoutRecord]) -> _Started:
         """Check the hold's earlier payments, move the hold to ``paying`` and price the
@@ -359,9 +393,8 @@ class CheckoutService:
                 )
         hold = await self.engine.start_payment(job.hold.id, self.clock.now(), self.paying_cap_s)
         lines = price_lines(hold, job.catalog)
-        return self._new_checkout(
-            hold, hold.buyer_id, job.payment_method, lines, job.catalog
-        ), lines
+        checkout = self._new_checkout(hold, hold.buyer_id, job.payment_method, lines, job.catalog)
+        return checkout, lines, None
 
     async def _record_started(
         self, uow: UnitOfWork, made: Sequence[tuple[_StartJob, CheckoutRecord]]
@@ -511,16 +544,24 @@ class CheckoutService:
 
     # ------------------------------------------------------------------ steps
     async def _authorize(self, checkout: CheckoutRecord) -> PaymentResult:
+        call = self._authorization(checkout)
         return await self.provider.authorize(
-            amount=checkout.amount,
-            currency=checkout.currency,
-            payment_method=checkout.payment_method,
-            idempotency_key=checkout.id,
-            metadata={
-                "checkout_id": checkout.id,
-                "hold_id": checkout.hold_id,
-                "drop_id": checkout.drop_id,
-            },
+            amount=call.amount,
+            currency=call.currency,
+            payment_method=call.payment_method,
+            idempotency_key=call.idempotency_key,
+            metadata=call.metadata,
+        )
+
+    @staticmethod
+    def _authorization(checkout: CheckoutRecord) -> Authorization:
+        """The checkout's authorisation; its id is the idempotency key (step 2)."""
+        return Authorization(
+            checkout.amount,
+            checkout.currency,
+            checkout.payment_method,
+            checkout.id,
+            {"checkout_id": checkout.id, "hold_id": checkout.hold_id, "drop_id": checkout.drop_id},
         )
 
     async def _lines_for(self, checkout: CheckoutRecord) -> list[OrderLine]:
@@ -792,14 +833,24 @@ class CheckoutService:
         catalog = await self.cache.get(checkout.drop_id)
         cached = catalog.preorders
         capture_now = self.preorders is None or self.preorders.captures_now(checkout.units, cached)
+        capture_key = None
         if auth.status is PaymentStatus.AUTHORIZED and capture_now:
-            auth = await self.provider.capture(payment_id, idempotency_key=f"{checkout.id}:capture")
-        job = OrderJob(checkout, auth, lines, on_paid, catalog, new_id("ord"), self._now())
-        if self.writer is not None and not cached and current_actor.get() is None:
+            capture_key = f"{checkout.id}:capture"
+        batched = self.writer is not None and not cached and current_actor.get() is None
+        if capture_key is not None and not (batched and self._captures_in_batch):
+            auth = await self.provider.capture(payment_id, idempotency_key=capture_key)
+            capture_key = None
+        job = OrderJob(
+            checkout, auth, lines, on_paid, catalog, new_id("ord"), self._now(), capture_key
+        )
+        if batched and self.writer is not None:
             done = await self.writer.submit(job)
             if done is not None:
                 self._orders_written.inc()
                 return done
+            if capture_key is not None:  # rolled back with its batch: captured alone
+                auth = await self.provider.capture(payment_id, idempotency_key=capture_key)
+                job = replace(job, auth=auth, capture_key=None)
         return await self._write_alone(job)
 
     async def _write_alone(self, job: OrderJob) -> CheckoutResult | None:

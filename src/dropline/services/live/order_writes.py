@@ -24,7 +24,12 @@ from dropline.domain.fulfilment.rules import ShipTo
 from dropline.domain.live.orders import OrderStatus, order_number
 from dropline.domain.stock.buckets import Bucket, Movement, Reason
 from dropline.services.live.drop_catalog import DropCatalog
-from dropline.services.ports import PaymentResult, PaymentStatus
+from dropline.services.ports import (
+    PaymentProvider,
+    PaymentResult,
+    PaymentStatus,
+    WritesInTransaction,
+)
 from dropline.services.supply.preorders import PreorderService, preorder_infos
 from dropline.store.group_commit import BatchRefused
 from dropline.store.live.order_records import CheckoutRecord, OrderLine, OrderRecord
@@ -83,6 +88,17 @@ class OrderJob:
     catalog: DropCatalog
     order_id: str
     now: datetime
+    #: the capture's idempotency key when the payment is to be captured in the order's
+    #: own transaction (a provider that ``WritesInTransaction``, in a batch); None when
+    #: ``auth`` is final already
+    capture_key: str | None = None
+
+
+def in_transaction(provider: PaymentProvider, uow: UnitOfWork) -> WritesInTransaction | None:
+    """``provider`` when it can write its payments in ``uow``'s transaction."""
+    if isinstance(provider, WritesInTransaction) and provider.writes_in(uow.conn):
+        return provider
+    return None
 
 
 def sale_movements(job: OrderJob, preorder_skus: Mapping[str, Any]) -> list[Movement]:
@@ -123,9 +139,14 @@ class OrderWriter:
     of each order's transaction, set once the services are wired."""
 
     def __init__(
-        self, uow: UowFactory, preorders: PreorderService | None, order_prefix: str
+        self,
+        uow: UowFactory,
+        preorders: PreorderService | None,
+        order_prefix: str,
+        provider: PaymentProvider,
     ) -> None:
         self.uow = uow
+        self.provider = provider
         self.preorders = preorders
         self.order_prefix = order_prefix
         self.hooks: OrderHooks | None = None
@@ -136,6 +157,8 @@ class OrderWriter:
         was lost (another finisher took over); ``LedgerRefused`` when the ledger
         refused the sale. Either way nothing was written, and on a refusal the caller
         gives the payment back (its message already says so)."""
+        if job.capture_key is not None:
+            raise ValueError("an order written alone is captured before it is written")
         checkout = job.checkout
         async with self.uow() as uow:
             # Compare-and-set on the claim first (locks the row on PostgreSQL); rolled
@@ -190,7 +213,10 @@ class OrderWriter:
         wants, so they are taken last: on PostgreSQL another process's batch waits for
         them only while this one sells and commits. Batches in other processes
         therefore wait for each other instead of deadlocking; a deadlock or
-        serialization error anyway only rolls the batch back, like a refusal."""
+        serialization error anyway only rolls the batch back, like a refusal.
+
+        Jobs with a ``capture_key`` are captured here first (``_capture``), among the
+        rows only this batch writes."""
         if len({job.checkout.id for job in jobs}) < len(jobs):
             raise BatchRefused("two finishers of one checkout")
         succeeded = await uow.orders.succeed_claimed(
@@ -206,6 +232,7 @@ class OrderWriter:
         for drop_id in sorted(per_drop):
             if not await uow.drops.open_for_sales(drop_id):
                 raise BatchRefused(f"drop {drop_id} ended before the batch's sale")
+        await self._capture(uow, jobs)
         orders = await self._add_orders(uow, jobs)
         # Each order's events in the order a lone order records them (paid, the
         # hand-off's, succeeded); the hand-off of a drop's orders in one go.
@@ -230,6 +257,25 @@ class OrderWriter:
             await self._succeeded(uow, job, updated, order)
             for job, updated, order in zip(jobs, succeeded, orders, strict=True)
         ]
+
+    async def _capture(self, uow: UnitOfWork, jobs: Sequence[OrderJob]) -> None:
+        """Capture the payments of the jobs that carry a ``capture_key``, in ``uow``:
+        the capture commits with its order or not at all (a crash before the commit
+        leaves an authorised payment, which recovery captures). ``BatchRefused`` when
+        one is refused, or the provider cannot write here: each job is then captured
+        and written alone, as before."""
+        capturing = [job for job in jobs if job.capture_key is not None]
+        if not capturing:
+            return
+        provider = in_transaction(self.provider, uow)
+        if provider is None:
+            raise BatchRefused("the payment provider cannot write in this transaction")
+        answers = await provider.capture_in(
+            uow.conn, [(job.auth.payment_id, job.capture_key or "") for job in capturing]
+        )
+        for job, answer in zip(capturing, answers, strict=True):
+            if isinstance(answer, Exception):
+                raise BatchRefused(f"the capture of {job.checkout.id} was refused") from answer
 
     async def _add_orders(self, uow: UnitOfWork, jobs: Sequence[OrderJob]) -> list[OrderRecord]:
         """Number and insert the jobs' orders with their lines (one insert per table)."""
