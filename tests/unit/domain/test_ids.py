@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 import time
 
 import pytest
@@ -67,3 +68,43 @@ def test_ids_start_with_their_creation_time_and_end_random() -> None:
     assert encoded == sorted(encoded)
     tails = {i[-14:] for i in made}  # the last 70 bits: random, so all different
     assert len(tails) == 200
+
+
+def _random_part(id_: str) -> int:
+    """The 72 random bits of an id (its last 72 of 120)."""
+    text = id_.split("_", 1)[1]
+    return int.from_bytes(_decode(text)[6:], "big")
+
+
+def test_ids_made_by_many_threads_at_once_are_all_different() -> None:
+    """The random bits are read for many ids at once; threads taking them together
+    never get the same ones (the bits alone, not the time, are compared)."""
+    made: list[list[str]] = []
+
+    def make() -> None:
+        made.append([new_id("ord") for _ in range(3000)])
+
+    threads = [threading.Thread(target=make) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    parts = [_random_part(i) for batch in made for i in batch]
+    assert len(parts) == 24_000 and len(set(parts)) == 24_000
+
+
+def test_a_forked_process_does_not_reuse_the_random_bits_its_parent_read() -> None:
+    new_id("ord")  # the parent has random bits read ahead
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, then out
+        os.close(read)
+        os.write(write, " ".join(new_id("ord") for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = pipe.read().split()
+    os.waitpid(pid, 0)
+    parent = [new_id("ord") for _ in range(50)]
+    assert len(child) == 50
+    assert not {_random_part(i) for i in child} & {_random_part(i) for i in parent}
