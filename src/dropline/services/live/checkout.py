@@ -39,8 +39,9 @@ The sequence, and why each step is where it is:
 lease), using the same steps.
 
 One idea: the checkout sequence below, kept in one module so every step and every
-recovery path of it can be read together (the order's transaction, the same for every
-path, is ``services.live.order_writes``).
+recovery path of it can be read together (step 2's transaction is
+``services.live.payment_starts``; the order's, the same for every path, is
+``services.live.order_writes``).
 """
 
 from __future__ import annotations
@@ -48,8 +49,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from time import perf_counter
@@ -76,7 +76,7 @@ from dropline.domain.live.orders import (
     CheckoutStatus,
 )
 from dropline.services.context import actor as current_actor
-from dropline.services.live.drop_catalog import DropCatalog, DropCatalogCache
+from dropline.services.live.drop_catalog import DropCatalogCache
 from dropline.services.live.drops import DropService
 from dropline.services.live.order_writes import (
     CheckoutResult,
@@ -85,11 +85,18 @@ from dropline.services.live.order_writes import (
     OrderHooks,
     OrderJob,
     OrderWriter,
-    in_transaction,
+    commit_batch,
+)
+from dropline.services.live.payment_starts import (
+    OPEN_CHECKOUT,
+    OnStarted,
+    PaymentStarts,
+    StartJob,
+    authorization,
+    price_lines,
 )
 from dropline.services.platform.metrics import SLOW_BUCKETS, metrics
 from dropline.services.ports import (
-    Authorization,
     Clock,
     DropNotLoaded,
     PaymentProvider,
@@ -107,9 +114,6 @@ from dropline.store.uow import UnitOfWork, UowFactory
 log = logging.getLogger(__name__)
 
 MAX_PAYMENT_METHOD = 80
-#: A checkout a finisher may still claim: waiting for the buyer, or being finished by a
-#: finisher whose claim (lease) the caller read.
-OPEN_CHECKOUT = frozenset({CheckoutStatus.PROCESSING, CheckoutStatus.REQUIRES_ACTION})
 
 
 # Why a payment was given back (``failure_reason``): the units were gone, or taking
@@ -124,57 +128,6 @@ class Secured(Enum):
 
     CONVERTED = "converted"  # the hold's own units
     TAKEN = "taken"  # afresh, the hold having expired or been lost
-
-
-def price_lines(hold: Hold, catalog: DropCatalog) -> list[OrderLine]:
-    """Order lines with prices copied from the catalog at checkout time."""
-    lines = []
-    for n, item in enumerate(hold.items, start=1):
-        if item.kind == "bundle":
-            bundle = catalog.bundles[item.ref]
-            unit, desc = bundle.price, bundle.name
-        else:
-            unit, desc = catalog.skus[item.ref].price, catalog.describe_sku(item.ref)
-        lines.append(
-            OrderLine(
-                n,
-                str(item.kind),
-                item.ref,
-                desc,
-                item.quantity,
-                unit.amount,
-                unit.currency,
-                unit.amount * item.quantity,
-            )
-        )
-    return lines
-
-
-@dataclass(frozen=True)
-class _StartJob:
-    """One payment to record before the provider is called: the buyer's hold (its
-    owner checked), how they pay, and the catalog that prices it."""
-
-    hold: Hold
-    payment_method: str
-    ship_to: ShipTo | None
-    on_started: OnStarted | None
-    catalog: DropCatalog
-
-
-#: the new checkout, its priced lines, and the provider's answer when the authorisation
-#: was written in the same transaction (``WritesInTransaction``; None: not asked yet)
-_Started = tuple[CheckoutRecord, list[OrderLine], PaymentResult | Exception | None]
-
-
-async def _commit(uow: UnitOfWork) -> None:
-    """A batch's commit (looked up on each call, so a test can make commits fail)."""
-    await uow.commit()
-
-
-OnStarted = Callable[[UnitOfWork, CheckoutRecord], Awaitable[None]]
-"""Called inside the transaction that records a new checkout, before the provider is
-called (the API remembers the checkout on the request's idempotency key there)."""
 
 
 class CheckoutService:
@@ -210,12 +163,14 @@ class CheckoutService:
         self.claim_lease_s = claim_lease_s
         self.finish_wait_s = finish_wait_s
         self.order_writer = OrderWriter(uow, preorders, order_prefix, provider)
+        self.payment_starts = PaymentStarts(
+            uow, engine, clock, provider, paying_cap_s, group_commit=group_commit
+        )
+        self.starter = self.payment_starts.writer
         self.provider = provider
         self.writer: GroupCommit[UnitOfWork, OrderJob, CheckoutResult] | None = None
-        self.starter: GroupCommit[UnitOfWork, _StartJob, _Started] | None = None
         if group_commit:
-            self.writer = GroupCommit(uow, self.order_writer.write_batch, _commit)
-            self.starter = GroupCommit(uow, self._write_starts, _commit)
+            self.writer = GroupCommit(uow, self.order_writer.write_batch, commit_batch)
         # In-process sums, flushed to the shared instruments (as the holds' are): a
         # multi-process counter takes a lock and checks the pid on every increment.
         m = metrics()
@@ -225,12 +180,13 @@ class CheckoutService:
 
     @property
     def provider(self) -> PaymentProvider:
-        """The payment provider (the order writer captures with the same one)."""
+        """The payment provider (payment starts and the order writer use the same)."""
         return self.order_writer.provider
 
     @provider.setter
     def provider(self, provider: PaymentProvider) -> None:
         self.order_writer.provider = provider
+        self.payment_starts.provider = provider
         # Whether a batch may capture in the order's transaction (it checks the database).
         self._captures_in_batch = isinstance(provider, WritesInTransaction)
 
@@ -242,6 +198,7 @@ class CheckoutService:
     @hooks.setter
     def hooks(self, hooks: OrderHooks | None) -> None:
         self.order_writer.hooks = hooks
+        self.payment_starts.hooks = hooks
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
@@ -309,134 +266,15 @@ class CheckoutService:
             raise NotFound(f"hold {hold_id} not found; it may have expired", hold_id=hold_id)
         if hold.buyer_id != buyer_id:
             raise HoldNotOwned("this hold belongs to another buyer")
-        job = _StartJob(
-            hold,
-            payment_method,
-            ship_to,
-            on_started,
-            await self.cache.get(hold.drop_id),  # outside the write transaction
-        )
-        started = None
-        if self.starter is not None and current_actor.get() is None:
-            started = await self.starter.submit(job)
-        if started is None:
-            started = await self._start_alone(job)
-        checkout, lines, paid = started
+        catalog = await self.cache.get(hold.drop_id)  # outside the write transaction
+        job = StartJob(hold, payment_method, ship_to, on_started, catalog)
+        checkout, lines, paid = await self.payment_starts.record(job)
         result = paid if paid is not None else await self._authorize(checkout)
         if isinstance(result, Exception):
             raise result
         # This call created the checkout: it holds the claim on it from the start.
         settled = await self._settle(checkout, result, lines, on_paid, owned=True)
         return self._answer(settled, checkout.id)
-
-    async def _start_alone(self, job: _StartJob) -> _Started:
-        """Record one payment in a transaction of its own (group commit off, an
-        operator's payment, or one whose batch was rolled back)."""
-        async with self.uow() as uow:
-            previous = await uow.orders.checkouts_for_hold(job.hold.id, lock=True)
-            started = await self._begin_payment(job, previous)
-            await self._record_started(uow, [(job, started[0])])
-            await uow.commit()
-        return started
-
-    async def _write_starts(
-        self, uow: UnitOfWork, jobs: Sequence[_StartJob]
-    ) -> list[_Started | Exception]:
-        """Record the payments of a batch in ``uow`` (one transaction, committed by the
-        writer): one read of the holds' earlier checkouts (their locks taken in hold
-        order on PostgreSQL), one insert of the new ones. A payment refused by its own
-        rule (a payment of its hold in progress or done, the hold gone) is answered
-        with its error and writes nothing; two payments of one hold in a batch are
-        decided one after the other, so the second sees the first in progress.
-
-        When the provider keeps its payments in this database (the sandbox), the
-        authorisations are written here too (``WritesInTransaction``): the checkout
-        and its payment commit together, which is as safe as the checkout first (step
-        2) because neither exists without the other."""
-        previous = await uow.orders.checkouts_for_holds([j.hold.id for j in jobs], lock=True)
-        out: list[_Started | Exception] = []
-        made: list[tuple[_StartJob, CheckoutRecord]] = []
-        for job in jobs:
-            try:
-                started = await self._begin_payment(job, previous.get(job.hold.id, []))
-            except DroplineError as exc:
-                out.append(exc)
-                continue
-            previous.setdefault(job.hold.id, []).append(started[0])
-            made.append((job, started[0]))
-            out.append(started)
-        await self._record_started(uow, made)
-        provider = in_transaction(self.provider, uow)
-        if provider is None or not made:
-            return out
-        paid = iter(
-            await provider.authorize_in(
-                uow.conn, [self._authorization(checkout) for _, checkout in made]
-            )
-        )
-        return [one if isinstance(one, Exception) else (one[0], one[1], next(paid)) for one in out]
-
-    async def _begin_payment(self, job: _StartJob, previous: Sequence[CheckoutRecord]) -> _Started:
-        """Check the hold's earlier payments, move the hold to ``paying`` and price the
-        new checkout (inside the transaction that records it: SQLite has one writer,
-        PostgreSQL holds the hold's lock, so the check and the insert are atomic)."""
-        for earlier in previous:
-            if earlier.status in OPEN_CHECKOUT:
-                raise Conflict(
-                    "a payment for this hold is already in progress", checkout_id=earlier.id
-                )
-            if earlier.status is CheckoutStatus.SUCCEEDED:
-                raise Conflict(
-                    "this hold has already been paid for",
-                    checkout_id=earlier.id,
-                    order_id=earlier.order_id,
-                )
-        hold = await self.engine.start_payment(job.hold.id, self.clock.now(), self.paying_cap_s)
-        lines = price_lines(hold, job.catalog)
-        checkout = self._new_checkout(hold, hold.buyer_id, job.payment_method, lines, job.catalog)
-        return checkout, lines, None
-
-    async def _record_started(
-        self, uow: UnitOfWork, made: Sequence[tuple[_StartJob, CheckoutRecord]]
-    ) -> None:
-        """Insert the new checkouts, then each one's ship-to and ``on_started``."""
-        await uow.orders.add_checkouts([checkout for _, checkout in made])
-        for job, checkout in made:
-            if job.ship_to is not None and self.hooks is not None:
-                await self.hooks.save_ship_to(uow, checkout.id, job.ship_to)
-            if job.on_started is not None:
-                await job.on_started(uow, checkout)
-
-    def _new_checkout(
-        self,
-        hold: Hold,
-        buyer_id: str,
-        payment_method: str,
-        lines: list[OrderLine],
-        catalog: DropCatalog,
-    ) -> CheckoutRecord:
-        now = self._now()
-        return CheckoutRecord(
-            id=new_id("chk"),
-            hold_id=hold.id,
-            drop_id=hold.drop_id,
-            buyer_id=buyer_id,
-            status=CheckoutStatus.PROCESSING,
-            amount=sum(ln.line_amount for ln in lines),
-            currency=catalog.drop.currency,
-            provider=self.provider.name,
-            payment_id=None,
-            payment_method=payment_method,
-            decline_code=None,
-            failure_reason=None,
-            order_id=None,
-            items=[{"kind": str(i.kind), "ref": i.ref, "quantity": i.quantity} for i in hold.items],
-            units=dict(hold.units),
-            attribution=dict(hold.attribution),
-            created_at=now,
-            updated_at=now,
-            version=1,
-        )
 
     async def confirm(self, checkout_id: str, buyer_id: str) -> CheckoutResult:
         """Finish a payment that needed the buyer's action (3-D Secure).
@@ -544,24 +382,13 @@ class CheckoutService:
 
     # ------------------------------------------------------------------ steps
     async def _authorize(self, checkout: CheckoutRecord) -> PaymentResult:
-        call = self._authorization(checkout)
+        call = authorization(checkout)
         return await self.provider.authorize(
             amount=call.amount,
             currency=call.currency,
             payment_method=call.payment_method,
             idempotency_key=call.idempotency_key,
             metadata=call.metadata,
-        )
-
-    @staticmethod
-    def _authorization(checkout: CheckoutRecord) -> Authorization:
-        """The checkout's authorisation; its id is the idempotency key (step 2)."""
-        return Authorization(
-            checkout.amount,
-            checkout.currency,
-            checkout.payment_method,
-            checkout.id,
-            {"checkout_id": checkout.id, "hold_id": checkout.hold_id, "drop_id": checkout.drop_id},
         )
 
     async def _lines_for(self, checkout: CheckoutRecord) -> list[OrderLine]:

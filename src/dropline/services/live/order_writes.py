@@ -94,6 +94,12 @@ class OrderJob:
     capture_key: str | None = None
 
 
+async def commit_batch(uow: UnitOfWork) -> None:
+    """A group-commit batch's commit (``uow.commit`` looked up on each call, so a test
+    can make commits fail)."""
+    await uow.commit()
+
+
 def in_transaction(provider: PaymentProvider, uow: UnitOfWork) -> WritesInTransaction | None:
     """``provider`` when it can write its payments in ``uow``'s transaction."""
     if isinstance(provider, WritesInTransaction) and provider.writes_in(uow.conn):
