@@ -13,18 +13,19 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
 from dropline.bootstrap import Container
 from dropline.domain.errors import PaymentDeclined, PaymentProviderError
 from dropline.domain.live.orders import CheckoutStatus
 from dropline.payments.sandbox import SandboxProvider
-from dropline.services.live.order_writes import CheckoutResult
+from dropline.services.live.order_writes import CheckoutResult, LedgerRefused
 from dropline.services.ports import PaymentStatus, WritesInTransaction
 from dropline.store.db import create_engine
 from dropline.store.group_commit import GroupCommit
 from dropline.store.live.payment_tables import sandbox_operations, sandbox_payments
+from dropline.store.live.tables import drop_offers
 from support import seed_shop, sku_item
 
 VISA = "4242424242424242"
@@ -153,6 +154,42 @@ async def test_a_failed_batch_takes_its_payments_with_it_and_each_is_paid_once(
     assert mine.stats.fallbacks == 1 and mine.stats.fallback_jobs > 1
     own = sandbox(c).writer
     assert own is not None and own.stats.jobs >= mine.stats.fallback_jobs, own.stats
+
+
+async def test_a_sale_the_ledger_refuses_in_a_batch_is_refunded_and_the_rest_paid(
+    container: Container,
+) -> None:
+    """The ledger has one unit fewer than the engine believes: the batch (its captures
+    with it) is rolled back, each checkout is captured and written alone, and the one
+    the ledger refuses is refunded; every payment was captured once."""
+    c = container
+    shop = await seed_shop(c, units=5)
+    sku = shop.skus[0]
+    async with c.uow() as uow:  # a unit the engine does not know was sold elsewhere
+        await uow.conn.execute(
+            update(drop_offers)
+            .where(drop_offers.c.drop_id == shop.drop_id, drop_offers.c.sku_id == sku)
+            .values(sold=drop_offers.c.sold + 1)
+        )
+        await uow.commit()
+
+    results = await pay_all(c, shop.drop_id, shop.skus, [VISA] * 5)
+
+    refused = [r for r in results if isinstance(r, LedgerRefused)]
+    assert len(refused) == 1 and len(paid(results)) == 4, results
+    assert c.checkout.writer is not None and c.checkout.writer.stats.fallbacks >= 1
+    payments = {
+        (await c.provider.retrieve(pid)).status for pid in await _payment_ids(c, shop.drop_id)
+    }
+    assert payments == {PaymentStatus.CAPTURED, PaymentStatus.REFUNDED}
+    assert await rows(c, sandbox_payments) == 5
+    assert await rows(c, sandbox_operations, "%:capture") == 5
+    assert await rows(c, sandbox_operations, "%:refund") == 1
+
+
+async def _payment_ids(c: Container, drop_id: str) -> list[str]:
+    async with c.uow(readonly=True) as uow:
+        return [ch.payment_id for ch in await uow.orders.list_checkouts(drop_id) if ch.payment_id]
 
 
 async def test_a_sandbox_writes_only_in_its_own_database(sqlite_url: str, tmp_path: Any) -> None:
