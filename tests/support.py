@@ -7,9 +7,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import update
+
 from dropline.bootstrap import Container
 from dropline.domain.live.drops import DropStatus
 from dropline.domain.live.holds import HoldItem, ItemKind
+from dropline.store.live.tables import drop_offers
 
 _SEEDS = itertools.count(1)
 
@@ -98,3 +101,15 @@ class ProviderWrapper:
         if name in self._IN_TRANSACTION:
             raise AttributeError(name)
         return getattr(self.inner, name)
+
+
+async def sell_elsewhere(c: Container, drop_id: str, sku: str, units: int = 1) -> None:
+    """Count ``units`` of ``sku`` as sold in the ledger behind the engine's back: the
+    ledger then has fewer units than the engine believes, and refuses the last sale."""
+    async with c.uow() as uow:
+        await uow.conn.execute(
+            update(drop_offers)
+            .where(drop_offers.c.drop_id == drop_id, drop_offers.c.sku_id == sku)
+            .values(sold=drop_offers.c.sold + units)
+        )
+        await uow.commit()

@@ -16,7 +16,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from test_payment_finishers import (
     VISA,
@@ -33,9 +32,8 @@ from dropline.domain.live.orders import CheckoutStatus
 from dropline.services.live.order_writes import LedgerRefused
 from dropline.services.ports import ManualClock, PaymentResult, PaymentStatus
 from dropline.store.group_commit import GroupCommit
-from dropline.store.live.tables import drop_offers
 from dropline.store.uow import UnitOfWork
-from support import ProviderWrapper, seed_shop, sku_item
+from support import ProviderWrapper, seed_shop, sell_elsewhere, sku_item
 
 
 class Gathering(ProviderWrapper):
@@ -154,13 +152,7 @@ async def test_a_refused_order_among_good_ones_fails_alone(container: Container)
     shop = await seed_shop(c, units=5)
     sku = shop.skus[0]
     holds = await hold_all(c, shop.drop_id, [sku], 5)
-    async with c.uow() as uow:  # a unit the engine does not know was sold elsewhere
-        await uow.conn.execute(
-            update(drop_offers)
-            .where(drop_offers.c.drop_id == shop.drop_id, drop_offers.c.sku_id == sku)
-            .values(sold=drop_offers.c.sold + 1)
-        )
-        await uow.commit()
+    await sell_elsewhere(c, shop.drop_id, sku)  # a unit the engine does not know was sold
     provider = gathering(c, 5)
 
     results = await asyncio.gather(

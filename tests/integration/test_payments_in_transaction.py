@@ -13,7 +13,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from dropline.bootstrap import Container
@@ -25,8 +25,7 @@ from dropline.services.ports import PaymentStatus, WritesInTransaction
 from dropline.store.db import create_engine
 from dropline.store.group_commit import GroupCommit
 from dropline.store.live.payment_tables import sandbox_operations, sandbox_payments
-from dropline.store.live.tables import drop_offers
-from support import seed_shop, sku_item
+from support import seed_shop, sell_elsewhere, sku_item
 
 VISA = "4242424242424242"
 PROVIDER_ERROR = "4000000000000119"
@@ -165,13 +164,7 @@ async def test_a_sale_the_ledger_refuses_in_a_batch_is_refunded_and_the_rest_pai
     c = container
     shop = await seed_shop(c, units=5)
     sku = shop.skus[0]
-    async with c.uow() as uow:  # a unit the engine does not know was sold elsewhere
-        await uow.conn.execute(
-            update(drop_offers)
-            .where(drop_offers.c.drop_id == shop.drop_id, drop_offers.c.sku_id == sku)
-            .values(sold=drop_offers.c.sold + 1)
-        )
-        await uow.commit()
+    await sell_elsewhere(c, shop.drop_id, sku)  # a unit the engine does not know was sold
 
     results = await pay_all(c, shop.drop_id, shop.skus, [VISA] * 5)
 

@@ -91,6 +91,7 @@ from dropline.services.live.payment_starts import (
     OPEN_CHECKOUT,
     OnStarted,
     PaymentStarts,
+    Started,
     StartJob,
     authorization,
     price_lines,
@@ -103,7 +104,6 @@ from dropline.services.ports import (
     PaymentResult,
     PaymentStatus,
     StockEngine,
-    WritesInTransaction,
 )
 from dropline.services.stock.ledger import offer_again
 from dropline.services.supply.preorders import PreorderService
@@ -166,7 +166,6 @@ class CheckoutService:
         self.payment_starts = PaymentStarts(
             uow, engine, clock, provider, paying_cap_s, group_commit=group_commit
         )
-        self.starter = self.payment_starts.writer
         self.provider = provider
         self.writer: GroupCommit[UnitOfWork, OrderJob, CheckoutResult] | None = None
         if group_commit:
@@ -187,8 +186,11 @@ class CheckoutService:
     def provider(self, provider: PaymentProvider) -> None:
         self.order_writer.provider = provider
         self.payment_starts.provider = provider
-        # Whether a batch may capture in the order's transaction (it checks the database).
-        self._captures_in_batch = isinstance(provider, WritesInTransaction)
+
+    @property
+    def starter(self) -> GroupCommit[UnitOfWork, StartJob, Started] | None:
+        """The payment starts' group-commit writer (None with group commit off)."""
+        return self.payment_starts.writer
 
     @property
     def hooks(self) -> OrderHooks | None:
@@ -663,15 +665,17 @@ class CheckoutService:
         capture_key = None
         if auth.status is PaymentStatus.AUTHORIZED and capture_now:
             capture_key = f"{checkout.id}:capture"
-        batched = self.writer is not None and not cached and current_actor.get() is None
-        if capture_key is not None and not (batched and self._captures_in_batch):
+        writer = self.writer if not cached and current_actor.get() is None else None
+        if capture_key is not None and not (
+            writer is not None and self.order_writer.captures_in_batch
+        ):
             auth = await self.provider.capture(payment_id, idempotency_key=capture_key)
             capture_key = None
         job = OrderJob(
             checkout, auth, lines, on_paid, catalog, new_id("ord"), self._now(), capture_key
         )
-        if batched and self.writer is not None:
-            done = await self.writer.submit(job)
+        if writer is not None:
+            done = await writer.submit(job)
             if done is not None:
                 self._orders_written.inc()
                 return done

@@ -157,6 +157,18 @@ class OrderWriter:
         self.order_prefix = order_prefix
         self.hooks: OrderHooks | None = None
 
+    @property
+    def provider(self) -> PaymentProvider:
+        """The payment provider (``_capture`` captures with it)."""
+        return self._provider
+
+    @provider.setter
+    def provider(self, provider: PaymentProvider) -> None:
+        self._provider = provider
+        #: whether a batch may capture in its own transaction (``_capture`` still checks
+        #: the database); cached: a runtime protocol check costs microseconds per order
+        self.captures_in_batch = isinstance(provider, WritesInTransaction)
+
     async def write_alone(self, job: OrderJob) -> CheckoutResult | None:
         """Write one order in a transaction of its own (group commit off, an order of a
         drop with pre-orders, or one whose batch was rolled back). None when the claim
